@@ -1,0 +1,182 @@
+"""Settings: explicit arguments > environment > profile > defaults, each value with its source.
+
+Resolution is pure and cheap (no I/O beyond reading the environment), because HTTPie builds the
+auth object on every run; problems surface later, from the request, as one readable line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigurationError
+from .provider import ProviderEndpoints, check_endpoint
+from .stytch import DEFAULT_SCOPES, stytch_endpoints
+
+
+def _scopes(value: Any) -> tuple[str, ...]:
+    items = value.split() if isinstance(value, str) else list(value)
+    if not items or not all(isinstance(s, str) and s for s in items):
+        raise ValueError("a space-separated list of scopes")
+    return tuple(dict.fromkeys(items))
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("true or false")
+
+
+def _seconds(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError("a number of seconds") from None
+    if not number >= 0 or number == float("inf"):
+        raise ValueError("a number of seconds")
+    return number
+
+
+def _store(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in ("keyring", "file"):
+        raise ValueError("'keyring' or 'file'")
+    return text
+
+
+def _path(value: Any) -> str:
+    text = str(value).strip()
+    return text if text.startswith("/") else "/" + text
+
+
+def _text(value: Any) -> str:
+    text = str(value).strip()
+    if not text:
+        raise ValueError("a non-empty value")
+    return text
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    parse: Callable[[Any], Any]
+    default: Any = None
+    doc: str = ""
+
+    @property
+    def env(self) -> str:
+        return "STYTCH_" + self.name.upper()
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("client_id", _text, None, "the Connected App's client ID"),
+    Option("project_domain", _text, None, "Stytch project (or custom) domain"),
+    Option("authorize_url", _text, None, "your web app's page that mounts <IdentityProvider />"),
+    Option("project_id", _text, None, "legacy: Stytch project ID instead of project_domain"),
+    Option("environment", _text, None, "legacy: 'test' or 'live' (default from project_id)"),
+    Option("issuer", _text, None, "any OpenID provider: its issuer URL (discovery)"),
+    Option("authorization_endpoint", _text, None, "explicit authorization endpoint"),
+    Option("token_endpoint", _text, None, "explicit token endpoint"),
+    Option("revocation_endpoint", _text, None, "explicit revocation endpoint (RFC 7009)"),
+    Option("scopes", _scopes, DEFAULT_SCOPES, "space-separated scopes"),
+    Option("redirect_path", _path, "/callback", "path of the loopback redirect URI"),
+    Option("login_timeout", _seconds, 300.0, "seconds to wait for the browser sign-in"),
+    Option("leeway", _seconds, 60.0, "refresh this many seconds before expiry"),
+    Option("token_store", _store, "keyring", "'keyring' or 'file' (opt-in, 0600 files)"),
+    Option("access_token_cache", _bool, True, "keep the access token in a 0600 cache file"),
+    Option("keyring_timeout", _seconds, 20.0, "seconds before a silent keyring is an error"),
+    Option("no_browser", _bool, False, "never open a browser; print the URL instead"),
+)
+_BY_NAME = {o.name: o for o in OPTIONS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    values: Mapping[str, Any]
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def require(self, name: str) -> Any:
+        value = self.values.get(name)
+        if value is None:
+            option = _BY_NAME[name]
+            raise ConfigurationError(
+                f"{name} is not set ({option.doc}); pass {name}=... or set {option.env}."
+            )
+        return value
+
+
+def resolve(
+    explicit: Mapping[str, Any],
+    environ: Mapping[str, str],
+    profile: Mapping[str, Any] | None = None,
+    profile_source: str = "profile",
+) -> Settings:
+    """Merge the layers; an unparsable value names the setting and where it came from."""
+    unknown = set(explicit) - set(_BY_NAME)
+    if unknown:
+        raise ConfigurationError(f"Unknown setting(s): {', '.join(sorted(unknown))}.")
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for option in OPTIONS:
+        layers = (
+            (explicit.get(option.name), "argument"),
+            (environ.get(option.env) or None, f"environment variable {option.env}"),
+            ((profile or {}).get(option.name), profile_source),
+        )
+        for raw, source in layers:
+            if raw is None:
+                continue
+            try:
+                values[option.name] = option.parse(raw)
+            except (TypeError, ValueError) as exc:
+                raise ConfigurationError(
+                    f"{option.name} from {source} is invalid: expected {exc}."
+                ) from None
+            sources[option.name] = source
+            break
+        else:
+            values[option.name] = option.default
+            sources[option.name] = "default"
+    return Settings(values, sources)
+
+
+def endpoints_for(settings: Settings) -> ProviderEndpoints:
+    """Explicit endpoints, else the Stytch preset; both without network I/O."""
+    if settings.token_endpoint:
+        authorize = settings.authorization_endpoint or settings.authorize_url
+        if not authorize:
+            raise ConfigurationError(
+                "authorization_endpoint is not set; pass authorization_endpoint=... or set "
+                "STYTCH_AUTHORIZATION_ENDPOINT."
+            )
+        return ProviderEndpoints(
+            authorization_endpoint=authorize,
+            token_endpoint=settings.token_endpoint,
+            revocation_endpoint=settings.revocation_endpoint,
+            issuer=settings.issuer,
+        ).checked()
+    if settings.project_domain or settings.project_id:
+        authorize = settings.require("authorize_url")
+        check_endpoint(authorize, "authorize_url")
+        return stytch_endpoints(
+            authorize_url=authorize,
+            project_domain=settings.project_domain,
+            project_id=settings.project_id,
+            environment=settings.environment,
+        )
+    raise ConfigurationError(
+        "No provider is configured; set STYTCH_PROJECT_DOMAIN, STYTCH_CLIENT_ID and "
+        "STYTCH_AUTHORIZE_URL (or pass them to StytchAuth)."
+    )

@@ -1,0 +1,53 @@
+"""The exceptions a person sees: one sentence each, what happened and what to do next.
+
+Messages never carry a token, code, verifier or refresh token; callers build them from
+provider error codes and descriptions only.
+"""
+
+from __future__ import annotations
+
+
+class AuthenticationError(Exception):
+    """Base class: HTTPie prints it as one ``http: error:`` line."""
+
+
+class ConfigurationError(AuthenticationError):
+    """A setting is missing or invalid."""
+
+
+class LoginError(AuthenticationError):
+    """The browser login did not complete (denied, timed out, impossible here)."""
+
+
+class TokenStoreError(AuthenticationError):
+    """The credential store is missing, locked, hanging or refused the write."""
+
+
+class TokenEndpointError(AuthenticationError):
+    """The token, revocation or discovery endpoint refused us or could not be reached.
+
+    ``error`` is the RFC 6749 code or Stytch's ``error_type`` (both are kept), so callers can
+    tell a refused refresh token (re-login) from an outage (keep the credentials).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error: str | None = None,
+        error_type: str | None = None,
+        status: int | None = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.error = error
+        self.error_type = error_type
+        self.status = status
+        self.retryable = retryable
+
+    @property
+    def grant_refused(self) -> bool:
+        """True when the grant itself is dead (refresh token used, expired or revoked)."""
+        return self.error == "invalid_grant" or (self.error_type or "").startswith(
+            ("idp_refresh_token_", "idp_auth_code_")
+        )

@@ -1,0 +1,193 @@
+"""The token lifecycle: reuse, refresh, or log in — once, however many threads and processes ask.
+
+Lookup order, cheapest first: this process's memory, the 0600 access-token cache (no keyring, no
+lock: a warm ``http`` run stops there), then under a per-key thread lock and a cross-process file
+lock held across read-refresh-write: the secure store again (another process may just have
+refreshed), a refresh, and last a browser login. The rotated refresh token is stored before the
+new access token is handed out; a failure never deletes what is stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .errors import LoginError, TokenEndpointError
+from .login import LoginResult, Notify, Opener, browser_login, notify_stderr
+from .provider import ProviderEndpoints
+from .store import AccessTokenCache, SecureStore, cache_dir
+from .token_client import TokenClient
+from .tokens import TokenSet
+
+log = logging.getLogger(__name__)
+
+_MEMORY: dict[str, TokenSet] = {}
+_THREAD_LOCKS: dict[str, threading.Lock] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def _thread_lock(key: str) -> threading.Lock:
+    with _REGISTRY_LOCK:
+        return _THREAD_LOCKS.setdefault(key, threading.Lock())
+
+
+def forget_memory() -> None:
+    """Drop this process's in-memory tokens (tests, logout)."""
+    _MEMORY.clear()
+
+
+@dataclass
+class Policy:
+    leeway: float = 60.0
+    login_timeout: float = 300.0
+    redirect_path: str = "/callback"
+
+
+class TokenManager:
+    def __init__(
+        self,
+        *,
+        key: str,
+        endpoints: ProviderEndpoints,
+        client: TokenClient,
+        scopes: tuple[str, ...],
+        store: SecureStore,
+        access_cache: AccessTokenCache | None,
+        policy: Policy,
+        opener: Opener,
+        notify: Notify = notify_stderr,
+    ) -> None:
+        self.key = key
+        self.endpoints = endpoints
+        self.client = client
+        self.scopes = scopes
+        self.store = store
+        self.access_cache = access_cache
+        self.policy = policy
+        self.opener = opener
+        self.notify = notify
+
+    def __repr__(self) -> str:
+        return f"TokenManager(key={self.key!r}, store={self.store.description!r})"
+
+    def access_token(self, *, rejected: str | None = None) -> str:
+        """A usable access token; ``rejected`` is one the API just answered 401 to."""
+        tokens = _MEMORY.get(self.key)
+        if self._usable(tokens, rejected):
+            assert tokens is not None
+            return tokens.access_token
+        lock = _thread_lock(self.key)
+        if not lock.acquire(timeout=self.policy.login_timeout + 60):
+            raise LoginError("Timed out waiting for another thread's sign-in; try again.")
+        try:
+            return self._obtain(rejected).access_token
+        finally:
+            lock.release()
+
+    def cached_access_token(self) -> str | None:
+        """A still-valid token from memory or the cache file, with no network and no keyring."""
+        tokens = _MEMORY.get(self.key)
+        if not self._usable(tokens, None) and self.access_cache is not None:
+            tokens = self.access_cache.load(self.key)
+        return tokens.access_token if tokens and self._usable(tokens, None) else None
+
+    def login(self) -> TokenSet:
+        """A new browser login now, whatever is stored."""
+        with _thread_lock(self.key), self._process_lock():
+            self.store.load(self.key)  # fail on a missing keyring before the browser opens
+            return self._login_and_save()
+
+    def stored(self) -> TokenSet | None:
+        return self.store.load(self.key)
+
+    def forget(self) -> None:
+        with _thread_lock(self.key), self._process_lock():
+            _MEMORY.pop(self.key, None)
+            if self.access_cache:
+                self.access_cache.delete(self.key)
+            self.store.delete(self.key)
+
+    # -- internals -------------------------------------------------------------------------
+    def _usable(self, tokens: TokenSet | None, rejected: str | None) -> bool:
+        return bool(
+            tokens
+            and tokens.access_token
+            and tokens.access_token != rejected
+            and not tokens.expires_within(self.policy.leeway)
+        )
+
+    def _obtain(self, rejected: str | None) -> TokenSet:
+        tokens = _MEMORY.get(self.key)
+        if self._usable(tokens, rejected):
+            assert tokens is not None
+            return tokens
+        if self.access_cache is not None:
+            tokens = self.access_cache.load(self.key)
+            if self._usable(tokens, rejected):
+                assert tokens is not None
+                _MEMORY[self.key] = tokens
+                return tokens
+        with self._process_lock():
+            stored = self.store.load(self.key)
+            if self._usable(stored, rejected):  # another process refreshed while we waited
+                assert stored is not None
+                self._publish(stored)
+                return stored
+            if stored is not None and stored.refresh_token:
+                try:
+                    refreshed = self.client.refresh(stored)
+                except TokenEndpointError as exc:
+                    if not exc.grant_refused:
+                        raise  # an outage: keep the credentials, say what happened
+                    log.debug("refresh refused (%s); signing in again", exc.error_type or exc.error)
+                    self.notify("Your session has expired; signing in again.")
+                else:
+                    self._save(refreshed)
+                    return refreshed
+            return self._login_and_save()
+
+    def _login_and_save(self) -> TokenSet:
+        result: LoginResult = browser_login(
+            authorization_endpoint=self.endpoints.authorization_endpoint,
+            client=self.client,
+            scopes=self.scopes,
+            redirect_path=self.policy.redirect_path,
+            timeout=self.policy.login_timeout,
+            opener=self.opener,
+            notify=self.notify,
+        )
+        self._save(result.tokens)
+        return result.tokens
+
+    def _save(self, tokens: TokenSet) -> None:
+        """Secure store first: the rotated refresh token is safe before anything uses the rest."""
+        self.store.save(self.key, tokens)
+        self._publish(tokens)
+
+    def _publish(self, tokens: TokenSet) -> None:
+        if self.access_cache is not None:
+            self.access_cache.save(self.key, tokens)
+        _MEMORY[self.key] = tokens
+
+    @contextlib.contextmanager
+    def _process_lock(self) -> Iterator[None]:
+        import filelock
+
+        path = cache_dir() / "locks" / f"{self.key}.lock"
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(path), mode=0o600)
+        try:
+            lock.acquire(timeout=self.policy.login_timeout + 60)
+        except filelock.Timeout:
+            raise LoginError(
+                "Another process has been signing in for too long; finish or cancel that "
+                "sign-in and try again."
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+

@@ -1,0 +1,55 @@
+"""A provider's endpoints (RFC 6749 §3, RFC 7009, OpenID Connect Discovery), provider-neutral.
+
+Stytch is one preset on top of this (:mod:`.stytch`); any standards-compliant OAuth 2.0 /
+OpenID provider fits the same shape.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .errors import ConfigurationError
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint(url: str, setting: str) -> str:
+    """Require https, except on loopback hosts where local development and tests use http."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigurationError(f"{setting} must be an absolute https:// URL (got {url!r}).")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConfigurationError(
+            f"{setting} must use https:// (plain http is only allowed for 127.0.0.1, ::1 and "
+            f"localhost); got {url!r}."
+        )
+    return url
+
+
+@dataclass(frozen=True)
+class ProviderEndpoints:
+    authorization_endpoint: str
+    token_endpoint: str
+    revocation_endpoint: str | None = None
+    issuer: str | None = None
+    jwks_uri: str | None = None
+    userinfo_endpoint: str | None = None
+
+    def checked(self) -> ProviderEndpoints:
+        for name in ("authorization_endpoint", "token_endpoint", "revocation_endpoint",
+                     "jwks_uri", "userinfo_endpoint"):
+            value = getattr(self, name)
+            if value is not None:
+                check_endpoint(value, name)
+        return self

@@ -1,0 +1,291 @@
+"""Where token sets live: the system keyring by default, a 0600 file store by opt-in, and a
+0600 access-token cache that keeps warm ``http`` runs from touching the keyring at all.
+
+Writes are atomic or absent: files go through a temporary file and ``os.replace``; a keyring
+value too large for the backend (Windows Credential Manager: 2,560 bytes) is split into parts
+written under a fresh generation before the one small entry that points at them — the commit.
+Reads of corrupt or foreign entries give ``None`` (a fresh login replaces them), never a crash.
+Keyring calls are bounded by a timeout: a locked Secret Service must not hang the terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import secrets
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from .errors import TokenStoreError
+from .tokens import TokenSet
+
+if TYPE_CHECKING:
+    from keyring.backend import KeyringBackend
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "httpie-stytch-connected"
+KEYRING_SERVICE = APP_NAME
+#: Windows Credential Manager holds 2,560 bytes of UTF-16: split well below 1,280 characters.
+WINDOWS_PART_CHARS = 1000
+_T = TypeVar("_T")
+
+
+def token_key(token_endpoint: str, client_id: str, scopes: Iterable[str]) -> str:
+    """One key per (token endpoint, client, scope set): apps, projects, scope sets never share."""
+    material = "\n".join([token_endpoint.rstrip("/"), client_id, " ".join(sorted(set(scopes)))])
+    return hashlib.sha256(material.encode()).hexdigest()[:40]
+
+
+def cache_dir() -> Path:
+    override = os.environ.get("STYTCH_CACHE_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+
+
+def data_dir() -> Path:
+    override = os.environ.get("STYTCH_DATA_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+class SecureStore(Protocol):
+    """Holds whole token sets, refresh token included."""
+
+    description: str
+
+    def load(self, key: str) -> TokenSet | None: ...
+    def save(self, key: str, tokens: TokenSet) -> None: ...
+    def delete(self, key: str) -> None: ...
+
+
+def write_private(path: Path, text: str) -> None:
+    """Atomically replace ``path`` with ``text``, readable by the owner only (0600)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+class FileStore:
+    """Opt-in plaintext store for headless machines: one 0600 JSON file per token set."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory or data_dir() / "tokens"
+        self.description = f"file store in {self.directory}"
+
+    def _path(self, key: str) -> Path:
+        return self.directory / f"{key}.json"
+
+    def load(self, key: str) -> TokenSet | None:
+        return _parse(read_text(self._path(key)))
+
+    def save(self, key: str, tokens: TokenSet) -> None:
+        try:
+            write_private(self._path(key), tokens.to_json())
+        except OSError as exc:
+            raise TokenStoreError(
+                f"Could not write the token file in {self.directory} ({exc.strerror}); "
+                "check that the directory is writable."
+            ) from None
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._path(key).unlink()
+
+
+class AccessTokenCache:
+    """The warm path: the access token and its expiry only, never the refresh token."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory or cache_dir() / "access"
+
+    def _path(self, key: str) -> Path:
+        return self.directory / f"{key}.json"
+
+    def load(self, key: str) -> TokenSet | None:
+        tokens = _parse(read_text(self._path(key)))
+        return tokens if tokens and tokens.access_token else None
+
+    def save(self, key: str, tokens: TokenSet) -> None:
+        slim = TokenSet(
+            access_token=tokens.access_token, expires_at=tokens.expires_at, scope=tokens.scope,
+            received_at=tokens.received_at,
+        )
+        with contextlib.suppress(OSError):  # a cache that cannot be written is only slower
+            write_private(self._path(key), slim.to_json())
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._path(key).unlink()
+
+
+class KeyringStore:
+    """The system keyring, with a timeout on every call and values split when too large."""
+
+    def __init__(self, *, service: str = KEYRING_SERVICE, timeout: float = 20.0) -> None:
+        self.service = service
+        self.timeout = timeout
+        self.description = "system keyring"
+
+    def load(self, key: str) -> TokenSet | None:
+        head = self._call(self._get, key)
+        if head is None:
+            return None
+        try:
+            pointer = json.loads(head)
+        except ValueError:
+            return None
+        if isinstance(pointer, dict) and "gen" in pointer:
+            return _parse(self._call(self._join, key, pointer))
+        return _parse(head)
+
+    def save(self, key: str, tokens: TokenSet) -> None:
+        self._call(self._save, key, tokens.to_json())
+
+    def delete(self, key: str) -> None:
+        self._call(self._delete, key)
+
+    # -- the work, run on a worker thread by _call --------------------------------------
+    def _backend(self) -> KeyringBackend:
+        import keyring
+        from keyring.backends import fail, null
+
+        backend = keyring.get_keyring()
+        if isinstance(backend, (fail.Keyring, null.Keyring)):
+            raise keyring.errors.NoKeyringError(type(backend).__name__)
+        return backend
+
+    def _get(self, account: str) -> str | None:
+        value = self._backend().get_password(self.service, account)
+        return value if isinstance(value, str) else None
+
+    def _join(self, key: str, pointer: dict[str, object]) -> str | None:
+        gen, parts = pointer.get("gen"), pointer.get("parts")
+        if not isinstance(gen, str) or not isinstance(parts, int) or not 0 < parts <= 64:
+            return None
+        chunks = [self._get(f"{key}/{gen}/{i}") for i in range(parts)]
+        return None if any(c is None for c in chunks) else "".join(c or "" for c in chunks)
+
+    def _save(self, key: str, value: str) -> None:
+        backend = self._backend()
+        old = self._pointer(key)
+        if sys.platform != "win32":
+            try:
+                backend.set_password(self.service, key, value)
+            except Exception as exc:  # too large for this backend (or refused): try it in parts
+                log.debug("whole keyring write failed (%s); writing parts", type(exc).__name__)
+            else:
+                self._drop_parts(key, old)
+                return
+        gen = secrets.token_hex(4)
+        size = WINDOWS_PART_CHARS
+        chunks = [value[i : i + size] for i in range(0, len(value), size)]
+        for i, chunk in enumerate(chunks):
+            backend.set_password(self.service, f"{key}/{gen}/{i}", chunk)
+        backend.set_password(self.service, key, json.dumps({"gen": gen, "parts": len(chunks)}))
+        self._drop_parts(key, old)
+
+    def _pointer(self, key: str) -> dict[str, object] | None:
+        try:
+            pointer = json.loads(self._get(key) or "null")
+        except ValueError:
+            return None
+        return pointer if isinstance(pointer, dict) and "gen" in pointer else None
+
+    def _drop_parts(self, key: str, pointer: dict[str, object] | None) -> None:
+        if not pointer:
+            return
+        parts = pointer.get("parts")
+        for i in range(parts if isinstance(parts, int) and 0 < parts <= 64 else 0):
+            self._quiet_delete(f"{key}/{pointer.get('gen')}/{i}")
+
+    def _delete(self, key: str) -> None:
+        pointer = self._pointer(key)
+        self._quiet_delete(key)
+        self._drop_parts(key, pointer)
+
+    def _quiet_delete(self, account: str) -> None:
+        import keyring.errors
+
+        with contextlib.suppress(keyring.errors.PasswordDeleteError):
+            self._backend().delete_password(self.service, account)
+
+    def _call(self, fn: Callable[..., _T], *args: object) -> _T:
+        """Run ``fn`` on a daemon thread so a hanging backend cannot outlive ``timeout``."""
+        box: dict[str, object] = {}
+
+        def run() -> None:
+            try:
+                box["value"] = fn(*args)
+            except BaseException as exc:  # handed to the caller below
+                box["error"] = exc
+
+        worker = threading.Thread(target=run, name="stytch-keyring", daemon=True)
+        worker.start()
+        worker.join(self.timeout)
+        if worker.is_alive():
+            raise TokenStoreError(
+                f"The system keyring did not answer within {self.timeout:g} s (is it locked?); "
+                "unlock it, raise STYTCH_KEYRING_TIMEOUT, or opt in to the file store with "
+                "STYTCH_TOKEN_STORE=file."
+            )
+        if "error" in box:
+            raise _store_error(box["error"]) from None  # type: ignore[arg-type]
+        return box["value"]  # type: ignore[return-value]
+
+
+def _store_error(exc: BaseException) -> BaseException:
+    if not isinstance(exc, Exception):
+        return exc
+    import keyring.errors
+
+    if isinstance(exc, keyring.errors.NoKeyringError):
+        return TokenStoreError(
+            "No system keyring is available to keep your tokens; install and unlock one "
+            "(gnome-keyring, KWallet, macOS Keychain, Windows Credential Manager), choose one "
+            "with PYTHON_KEYRING_BACKEND, or opt in to the file store with STYTCH_TOKEN_STORE=file."
+        )
+    return TokenStoreError(
+        f"The system keyring failed ({type(exc).__name__}); unlock it or opt in to the file "
+        "store with STYTCH_TOKEN_STORE=file."
+    )
+
+
+def _parse(text: str | None) -> TokenSet | None:
+    if text is None:
+        return None
+    try:
+        return TokenSet.from_json(text)
+    except (ValueError, TypeError):
+        return None

@@ -1,0 +1,76 @@
+"""A real keyring backend for tests: JSON in a directory, shared by every process of a test.
+
+Select it with ``PYTHON_KEYRING_BACKEND=httpie_stytch_connected.testing.keyring_backend.
+DirectoryKeyring`` and ``STYTCH_TEST_KEYRING_DIR=<dir>``; the developer's own keychain is never
+touched. Faults for tests: ``STYTCH_TEST_KEYRING_FAULT`` = ``hang`` (every call blocks),
+``limit:N`` (values over N characters are refused, as Windows Credential Manager does) or
+``corrupt`` is written by tests directly into the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import filelock
+from keyring.backend import KeyringBackend
+from keyring.errors import PasswordDeleteError, PasswordSetError
+
+_LOCK = threading.Lock()
+
+
+class DirectoryKeyring(KeyringBackend):
+    priority = 1  # type: ignore[assignment]
+
+    @property
+    def _file(self) -> Path:
+        directory = os.environ.get("STYTCH_TEST_KEYRING_DIR")
+        if not directory:
+            raise RuntimeError("STYTCH_TEST_KEYRING_DIR is not set")
+        return Path(directory) / "keyring.json"
+
+    def _fault(self) -> str:
+        fault = os.environ.get("STYTCH_TEST_KEYRING_FAULT", "")
+        if fault == "hang":
+            threading.Event().wait()  # a locked Secret Service: never answers
+        return fault
+
+    def _read(self) -> dict[str, str]:
+        try:
+            data = json.loads(self._file.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _write(self, data: dict[str, str]) -> None:
+        path = self._file
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def _locked(self) -> filelock.BaseFileLock:
+        return filelock.FileLock(str(self._file) + ".lock")
+
+    def get_password(self, service: str, username: str) -> str | None:
+        self._fault()
+        with _LOCK, self._locked():
+            return self._read().get(f"{service}\0{username}")
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        fault = self._fault()
+        if fault.startswith("limit:") and len(password) > int(fault.split(":", 1)[1]):
+            raise PasswordSetError("the value is larger than this backend allows")
+        with _LOCK, self._locked():
+            data = self._read()
+            data[f"{service}\0{username}"] = password
+            self._write(data)
+
+    def delete_password(self, service: str, username: str) -> None:
+        self._fault()
+        with _LOCK, self._locked():
+            data = self._read()
+            if data.pop(f"{service}\0{username}", None) is None:
+                raise PasswordDeleteError("not found")
+            self._write(data)

@@ -1,0 +1,167 @@
+"""The token endpoint client: RFC 6749 §4.1.3 code exchange, §6 refresh, RFC 7009 revocation.
+
+Requests are form-encoded. Error bodies are read in both shapes Stytch may send — RFC 6749's
+``{error, error_description}`` and Stytch's ``{status_code, error_type, error_message}`` — and
+turned into one :class:`TokenEndpointError` whose message never echoes what we sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from .errors import TokenEndpointError
+from .tokens import TokenResponseError, TokenSet
+
+log = logging.getLogger(__name__)
+
+#: (connect, read) timeouts for every call to the provider.
+DEFAULT_TIMEOUT = (5.0, 30.0)
+#: Pauses before the retries of a refresh that failed on the network or with a 5xx.
+REFRESH_BACKOFF = (0.5, 1.5)
+
+
+class TokenClient:
+    def __init__(
+        self,
+        token_endpoint: str,
+        client_id: str,
+        *,
+        revocation_endpoint: str | None = None,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        refresh_backoff: tuple[float, ...] = REFRESH_BACKOFF,
+    ) -> None:
+        self.token_endpoint = token_endpoint
+        self.revocation_endpoint = revocation_endpoint
+        self.client_id = client_id
+        self.session = session or requests.Session()
+        self.timeout = timeout
+        self.refresh_backoff = refresh_backoff
+
+    def __repr__(self) -> str:
+        return f"TokenClient(token_endpoint={self.token_endpoint!r}, client_id={self.client_id!r})"
+
+    def exchange_code(self, code: str, verifier: str, redirect_uri: str) -> TokenSet:
+        """Trade the code; ``redirect_uri`` must be the exact one sent, port included."""
+        form = {
+            "grant_type": "authorization_code",
+            "client_id": self.client_id,
+            "code": code,
+            "code_verifier": verifier,
+            "redirect_uri": redirect_uri,
+        }
+        return TokenSet.from_response(self._post_token(form, "exchange the authorization code"))
+
+    def refresh(self, current: TokenSet) -> TokenSet:
+        """Refresh with bounded retries on outages; a refused grant is never retried."""
+        if not current.refresh_token:
+            raise TokenEndpointError("There is no refresh token to use.", error="invalid_grant")
+        form = {
+            "grant_type": "refresh_token",
+            "client_id": self.client_id,
+            "refresh_token": current.refresh_token,
+        }
+        for pause in (*self.refresh_backoff, None):
+            try:
+                body = self._post_token(form, "refresh the access token")
+            except TokenEndpointError as exc:
+                if not exc.retryable or pause is None:
+                    raise
+                log.debug("refresh failed (%s); retrying in %.1f s", exc.error or exc.status, pause)
+                time.sleep(pause)
+                continue
+            return TokenSet.from_response(body, previous=current)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def revoke(self, token: str, token_type_hint: str = "refresh_token") -> None:
+        """RFC 7009: the server answers 200 even for unknown tokens."""
+        if not self.revocation_endpoint:
+            raise TokenEndpointError("The provider has no revocation endpoint.")
+        form = {"token": token, "token_type_hint": token_type_hint, "client_id": self.client_id}
+        response = self._post(self.revocation_endpoint, form, "revoke the token")
+        if response.status_code != 200:
+            raise _error_from(response, "revoke the token")
+
+    def _post_token(self, form: Mapping[str, str], action: str) -> dict[str, Any]:
+        response = self._post(self.token_endpoint, form, action)
+        if response.status_code != 200:
+            raise _error_from(response, action)
+        body = _json_object(response)
+        if body is None:
+            raise TokenEndpointError(
+                f"Could not {action}: the token endpoint answered 200 with a body that is not "
+                "JSON; check the configured token endpoint URL.",
+                status=200,
+            )
+        try:
+            TokenSet.from_response(body)
+        except TokenResponseError as exc:
+            raise TokenEndpointError(f"Could not {action}: {exc}.", status=200) from None
+        return body
+
+    def _post(self, url: str, form: Mapping[str, str], action: str) -> requests.Response:
+        try:
+            return self.session.post(
+                url, data=dict(form), headers={"Accept": "application/json"},
+                timeout=self.timeout, allow_redirects=False,
+            )
+        except requests.ConnectionError as exc:
+            # Nothing reached the server (refused, reset, DNS, connect timeout): safe to retry.
+            raise TokenEndpointError(
+                f"Could not {action}: cannot reach {_host(url)} ({type(exc).__name__}); "
+                "check your network connection and try again.",
+                retryable=True,
+            ) from None
+        except requests.Timeout:
+            # The server may have rotated the refresh token before going quiet: no blind retry.
+            raise TokenEndpointError(
+                f"Could not {action}: {_host(url)} did not answer in time; try again later."
+            ) from None
+        except requests.RequestException as exc:
+            raise TokenEndpointError(
+                f"Could not {action}: the request to {_host(url)} failed ({type(exc).__name__})."
+            ) from None
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc or url
+
+
+def _json_object(response: requests.Response) -> dict[str, Any] | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _error_from(response: requests.Response, action: str) -> TokenEndpointError:
+    body = _json_object(response) or {}
+    error = _text(body.get("error"))
+    error_type = _text(body.get("error_type"))
+    detail = _text(body.get("error_description")) or _text(body.get("error_message"))
+    status = response.status_code
+    code = " / ".join(c for c in (error, error_type) if c) or f"HTTP {status}"
+    if status >= 500:
+        hint = "the provider is having trouble; try again later"
+    elif not body:
+        hint = "the answer was not an OAuth error; check the configured endpoint URL"
+    else:
+        hint = detail or "see the provider's documentation for this error"
+    return TokenEndpointError(
+        f"Could not {action}: {code}: {hint}.".replace("..", "."),
+        error=error, error_type=error_type, status=status, retryable=status >= 500,
+    )
+
+
+def _text(value: object, limit: int = 300) -> str | None:
+    """Provider text shown to the person: trimmed, single-line, never our own secrets."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return " ".join(value.split())[:limit]

@@ -1,0 +1,113 @@
+"""The token set: what a token response gave us, with expiry fixed at the moment of receipt.
+
+Expiry is ``received_at + expires_in`` on the local clock, never the JWT ``exp``: a skewed local
+clock then shifts both ends equally and cannot make a fresh token look expired (or the reverse).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+_FORMAT = 1
+
+
+class TokenResponseError(ValueError):
+    """A token response that cannot be used (no access token, wrong type, bad expiry)."""
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    access_token: str = field(repr=False)
+    expires_at: float | None = None
+    refresh_token: str | None = field(default=None, repr=False)
+    scope: str | None = None
+    id_token: str | None = field(default=None, repr=False)
+    token_type: str = "Bearer"
+    received_at: float = 0.0
+
+    @classmethod
+    def from_response(
+        cls, body: Mapping[str, Any], *, now: float | None = None, previous: TokenSet | None = None
+    ) -> TokenSet:
+        """Build from a token endpoint response (RFC 6749 §5.1).
+
+        On refresh, a response without ``refresh_token`` keeps the previous one (RFC 6749 §6
+        allows the server to omit it), and one without ``scope`` keeps the previous scope.
+        """
+        received = time.time() if now is None else now
+        access = body.get("access_token")
+        if not isinstance(access, str) or not access:
+            raise TokenResponseError("the token response has no access_token")
+        token_type = body.get("token_type", "Bearer")
+        if not isinstance(token_type, str) or token_type.lower() != "bearer":
+            raise TokenResponseError("the token response is not a Bearer token")
+        expires_in = body.get("expires_in")
+        expires_at: float | None = None
+        if expires_in is not None:
+            try:
+                seconds = float(expires_in)
+            except (TypeError, ValueError):
+                raise TokenResponseError("the token response has an invalid expires_in") from None
+            if seconds != seconds or seconds < 0:  # NaN or negative
+                raise TokenResponseError("the token response has an invalid expires_in")
+            expires_at = received + seconds
+        before = previous or cls(access_token="")
+        return cls(
+            access_token=access,
+            expires_at=expires_at,
+            refresh_token=_opt_str(body.get("refresh_token")) or before.refresh_token,
+            scope=_opt_str(body.get("scope")) or before.scope,
+            id_token=_opt_str(body.get("id_token")) or before.id_token,
+            received_at=received,
+        )
+
+    def expires_within(self, seconds: float, *, now: float | None = None) -> bool:
+        """True if the access token is expired or will be within ``seconds``.
+
+        A token without ``expires_in`` is taken as valid until the API says 401.
+        """
+        if self.expires_at is None:
+            return False
+        return (time.time() if now is None else now) + seconds >= self.expires_at
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        return frozenset((self.scope or "").split())
+
+    def without_access_token(self) -> TokenSet:
+        return replace(self, access_token="", expires_at=0.0)
+
+    def to_json(self) -> str:
+        return json.dumps({"v": _FORMAT, **asdict(self)}, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> TokenSet:
+        """Parse what :meth:`to_json` wrote; anything else raises ValueError."""
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("v") != _FORMAT:
+            raise ValueError("not a token set of this version")
+        access = data.get("access_token")
+        if not isinstance(access, str):
+            raise ValueError("token set without access_token")
+        expires_at = data.get("expires_at")
+        received_at = data.get("received_at", 0.0)
+        if expires_at is not None and not isinstance(expires_at, (int, float)):
+            raise ValueError("bad expires_at")
+        if not isinstance(received_at, (int, float)):
+            raise ValueError("bad received_at")
+        return cls(
+            access_token=access,
+            expires_at=None if expires_at is None else float(expires_at),
+            refresh_token=_opt_str(data.get("refresh_token")),
+            scope=_opt_str(data.get("scope")),
+            id_token=_opt_str(data.get("id_token")),
+            received_at=float(received_at),
+        )
+
+
+def _opt_str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
