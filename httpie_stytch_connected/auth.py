@@ -18,7 +18,7 @@ import requests
 from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
 
-from .config import Settings, endpoints_for, resolve
+from .config import Settings, endpoints_for, load_settings
 from .login import Notify, Opener
 from .manager import Policy, TokenManager
 from .store import SecureStore
@@ -35,11 +35,13 @@ class OAuth2PKCEAuth(AuthBase):
         opener: Opener | None = None,
         notify: Notify | None = None,
         environ: Mapping[str, str] | None = None,
+        profile: str | None = None,
         **settings: Any,
     ) -> None:
-        self.settings: Settings = resolve(
+        self.settings: Settings = load_settings(
             {k: v for k, v in settings.items() if v is not None},
             os.environ if environ is None else environ,
+            profile,
         )
         self.settings.require("client_id")
         self._store = store
@@ -55,8 +57,11 @@ class OAuth2PKCEAuth(AuthBase):
     def manager(self) -> TokenManager:
         if self._manager is None:
             self._manager = build_manager(
-                self.settings, store=self._store, session=self._session,
-                opener=self._opener, notify=self._notify,
+                self.settings,
+                store=self._store,
+                session=self._session,
+                opener=self._opener,
+                notify=self._notify,
             )
         return self._manager
 
@@ -114,8 +119,11 @@ class StytchAuth(OAuth2PKCEAuth):
         **kwargs: Any,
     ) -> None:
         super().__init__(
-            project_domain=project_domain, client_id=client_id, authorize_url=authorize_url,
-            scopes=scopes, **kwargs,
+            project_domain=project_domain,
+            client_id=client_id,
+            authorize_url=authorize_url,
+            scopes=scopes,
+            **kwargs,
         )
 
 
@@ -136,21 +144,25 @@ def build_manager(
     client_id: str = settings.client_id
     if store is None:
         store = (
-            FileStore() if settings.token_store == "file"
+            FileStore()
+            if settings.token_store == "file"
             else KeyringStore(timeout=settings.keyring_timeout)
         )
     return TokenManager(
         key=token_key(endpoints.token_endpoint, client_id, settings.scopes),
         endpoints=endpoints,
         client=TokenClient(
-            endpoints.token_endpoint, client_id,
-            revocation_endpoint=endpoints.revocation_endpoint, session=session,
+            endpoints.token_endpoint,
+            client_id,
+            revocation_endpoint=endpoints.revocation_endpoint,
+            session=session,
         ),
         scopes=settings.scopes,
         store=store,
         access_cache=AccessTokenCache() if settings.access_token_cache else None,
         policy=Policy(
-            leeway=settings.leeway, login_timeout=settings.login_timeout,
+            leeway=settings.leeway,
+            login_timeout=settings.login_timeout,
             redirect_path=settings.redirect_path,
         ),
         opener=opener or open_browser,

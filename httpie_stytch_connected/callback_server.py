@@ -62,8 +62,11 @@ def evaluate(path: str, query: str, *, expected_path: str, expected_state: str) 
         error = one["error"][:100] or "unknown_error"
         description = one.get("error_description", "")[:300] or None
         return _Outcome(
-            200, "Sign-in failed", "The sign-in did not complete. You can close this tab.",
-            error=error, error_description=description,
+            200,
+            "Sign-in failed",
+            "The sign-in did not complete. You can close this tab.",
+            error=error,
+            error_description=description,
         )
     code = one.get("code")
     if not code:
@@ -155,14 +158,18 @@ class CallbackServer:
         server.receiver = self
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05},
-            name="stytch-callback", daemon=True,
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="stytch-callback",
+            daemon=True,
         )
         self._thread.start()
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.close()

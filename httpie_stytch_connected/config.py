@@ -100,6 +100,7 @@ _BY_NAME = {o.name: o for o in OPTIONS}
 class Settings:
     values: Mapping[str, Any]
     sources: Mapping[str, str] = field(default_factory=dict)
+    profile: str | None = None
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -150,6 +151,18 @@ def resolve(
             values[option.name] = option.default
             sources[option.name] = "default"
     return Settings(values, sources)
+
+
+def load_settings(
+    explicit: Mapping[str, Any], environ: Mapping[str, str], profile: str | None = None
+) -> Settings:
+    """Resolve with the profile named by argument, else ``STYTCH_PROFILE``, else the default."""
+    from .profiles import load_profile
+
+    wanted = profile or environ.get("STYTCH_PROFILE") or None
+    name, values, source = load_profile(wanted, environ)
+    settings = resolve(explicit, environ, values, source)
+    return Settings(settings.values, settings.sources, name)
 
 
 def endpoints_for(settings: Settings) -> ProviderEndpoints:

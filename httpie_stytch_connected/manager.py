@@ -190,4 +190,3 @@ class TokenManager:
             yield
         finally:
             lock.release()
-

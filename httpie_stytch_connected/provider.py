@@ -47,8 +47,13 @@ class ProviderEndpoints:
     userinfo_endpoint: str | None = None
 
     def checked(self) -> ProviderEndpoints:
-        for name in ("authorization_endpoint", "token_endpoint", "revocation_endpoint",
-                     "jwks_uri", "userinfo_endpoint"):
+        for name in (
+            "authorization_endpoint",
+            "token_endpoint",
+            "revocation_endpoint",
+            "jwks_uri",
+            "userinfo_endpoint",
+        ):
             value = getattr(self, name)
             if value is not None:
                 check_endpoint(value, name)

@@ -139,7 +139,9 @@ class AccessTokenCache:
 
     def save(self, key: str, tokens: TokenSet) -> None:
         slim = TokenSet(
-            access_token=tokens.access_token, expires_at=tokens.expires_at, scope=tokens.scope,
+            access_token=tokens.access_token,
+            expires_at=tokens.expires_at,
+            scope=tokens.scope,
             received_at=tokens.received_at,
         )
         with contextlib.suppress(OSError):  # a cache that cannot be written is only slower

@@ -108,8 +108,11 @@ class TokenClient:
     def _post(self, url: str, form: Mapping[str, str], action: str) -> requests.Response:
         try:
             return self.session.post(
-                url, data=dict(form), headers={"Accept": "application/json"},
-                timeout=self.timeout, allow_redirects=False,
+                url,
+                data=dict(form),
+                headers={"Accept": "application/json"},
+                timeout=self.timeout,
+                allow_redirects=False,
             )
         except requests.ConnectionError as exc:
             # Nothing reached the server (refused, reset, DNS, connect timeout): safe to retry.
@@ -156,7 +159,10 @@ def _error_from(response: requests.Response, action: str) -> TokenEndpointError:
         hint = detail or "see the provider's documentation for this error"
     return TokenEndpointError(
         f"Could not {action}: {code}: {hint}.".replace("..", "."),
-        error=error, error_type=error_type, status=status, retryable=status >= 500,
+        error=error,
+        error_type=error_type,
+        status=status,
+        retryable=status >= 500,
     )
 
 

@@ -22,7 +22,7 @@ _LOCK = threading.Lock()
 
 
 class DirectoryKeyring(KeyringBackend):
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     @property
     def _file(self) -> Path:

@@ -1,0 +1,74 @@
+"""Named profiles in a TOML file in the platform's config directory.
+
+    default_profile = "work"
+    [profiles.work]
+    project_domain = "https://example.customers.stytch.dev"
+    client_id = "connected-app-test-..."
+    authorize_url = "https://app.example.com/oauth/authorize"
+
+The file is read only when it exists; the location can be moved with ``STYTCH_CONFIG``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigurationError
+from .store import APP_NAME
+
+
+def config_path(environ: Mapping[str, str]) -> Path:
+    override = environ.get("STYTCH_CONFIG")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "config.toml"
+
+
+def load_profile(
+    name: str | None, environ: Mapping[str, str]
+) -> tuple[str | None, Mapping[str, Any], str]:
+    """Return (profile name, its settings, a description of where they came from)."""
+    path = config_path(environ)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        if name:
+            raise ConfigurationError(
+                f"Profile {name!r} was asked for but {path} does not exist; create it with a "
+                f"[profiles.{name}] table or set STYTCH_CONFIG."
+            ) from None
+        return None, {}, ""
+    except OSError as exc:
+        raise ConfigurationError(f"Cannot read {path} ({exc.strerror}).") from None
+    data = _parse_toml(raw, path)
+    profiles = data.get("profiles", {})
+    if not isinstance(profiles, dict):
+        raise ConfigurationError(f"In {path}, 'profiles' must be a table of [profiles.NAME].")
+    chosen = name or data.get("default_profile") or ("default" if "default" in profiles else None)
+    if chosen is None:
+        return None, {}, ""
+    profile = profiles.get(chosen)
+    if not isinstance(profile, dict):
+        known = ", ".join(sorted(profiles)) or "none"
+        raise ConfigurationError(
+            f"Profile {chosen!r} is not in {path} (profiles there: {known}); add a "
+            f"[profiles.{chosen}] table or pick another with --profile / STYTCH_PROFILE."
+        )
+    return str(chosen), profile, f"profile {chosen!r} in {path}"
+
+
+def _parse_toml(raw: bytes, path: os.PathLike[str]) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.9/3.10 only
+        import tomli as tomllib
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"{path} is not valid TOML: {exc}.") from None

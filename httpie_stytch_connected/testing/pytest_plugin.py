@@ -1,0 +1,107 @@
+"""Pytest fixtures (registered through the ``pytest11`` entry point): test tools built on this
+package against a local Stytch, with no Stytch account and without touching the real keychain.
+
+- ``stytch_emulator``: a running :class:`StytchEmulator` on 127.0.0.1.
+- ``stytch_keyring``: an isolated keyring backend, token cache and config (env + keyring API).
+- ``stytch_browser``: ``BROWSER`` set to the scripted user agent, which signs in and approves.
+- ``stytch_env``: all of the above, with ``STYTCH_*`` pointing at the emulator.
+- ``stytch_resource_server``: an API that verifies the emulator's access tokens.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import webbrowser
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .emulator import StytchEmulator
+from .resource_server import ResourceServer
+
+KEYRING_BACKEND = "httpie_stytch_connected.testing.keyring_backend.DirectoryKeyring"
+
+
+def user_agent_command() -> str:
+    """A ``BROWSER`` value that runs the scripted user agent with this interpreter."""
+    return f"{shlex.quote(sys.executable)} -m httpie_stytch_connected.testing.user_agent %s"
+
+
+def reset_webbrowser() -> None:
+    """:mod:`webbrowser` reads ``BROWSER`` once per process; make it read it again."""
+    webbrowser._tryorder = None  # type: ignore[attr-defined]
+    webbrowser._browsers.clear()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def stytch_emulator() -> Iterator[StytchEmulator]:
+    with StytchEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def stytch_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    import keyring
+
+    from ..manager import forget_memory
+    from .keyring_backend import DirectoryKeyring
+
+    root = tmp_path / "stytch-state"
+    for name, sub in (
+        ("STYTCH_TEST_KEYRING_DIR", "keyring"),
+        ("STYTCH_CACHE_DIR", "cache"),
+        ("STYTCH_DATA_DIR", "data"),
+    ):
+        (root / sub).mkdir(parents=True)
+        monkeypatch.setenv(name, str(root / sub))
+    monkeypatch.setenv("STYTCH_CONFIG", str(root / "config.toml"))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", KEYRING_BACKEND)
+    monkeypatch.delenv("STYTCH_PROFILE", raising=False)
+    previous = keyring.get_keyring()
+    keyring.set_keyring(DirectoryKeyring())
+    forget_memory()
+    yield root
+    forget_memory()
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def stytch_browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    command = user_agent_command()
+    monkeypatch.setenv("BROWSER", command)
+    reset_webbrowser()
+    yield command
+    reset_webbrowser()
+
+
+@pytest.fixture
+def stytch_env(
+    stytch_emulator: StytchEmulator,
+    stytch_keyring: Path,
+    stytch_browser: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> StytchEmulator:
+    for name in [
+        n
+        for n in os.environ
+        if n.startswith("STYTCH_")
+        and n.endswith(("_DOMAIN", "_ID", "_URL", "_SCOPES", "_ISSUER", "_ENDPOINT"))
+    ]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("STYTCH_PROJECT_DOMAIN", stytch_emulator.project_domain)
+    monkeypatch.setenv("STYTCH_CLIENT_ID", stytch_emulator.client_id)
+    monkeypatch.setenv("STYTCH_AUTHORIZE_URL", stytch_emulator.authorize_url)
+    return stytch_emulator
+
+
+@pytest.fixture
+def stytch_resource_server(stytch_emulator: StytchEmulator) -> Iterator[ResourceServer]:
+    with ResourceServer(
+        jwks_uri=stytch_emulator.jwks_uri,
+        issuer=stytch_emulator.issuer,
+        audience=stytch_emulator.project_id,
+    ) as server:
+        yield server
