@@ -127,9 +127,7 @@ class Person:
 
     def _on_request_failed(self, request: Any) -> None:
         if request.is_navigation_request() and request.frame == self.page.main_frame:
-            self.tracker.failed.append(
-                redact(f"{request.url}: {request.failure or 'failed'}")
-            )
+            self.tracker.failed.append(redact(f"{request.url}: {request.failure or 'failed'}"))
 
     def _on_response(self, response: Any) -> None:
         request = response.request
@@ -189,6 +187,7 @@ class Person:
     def step(self) -> None:
         page = self.page
         if self.present("#email") and self.present("#password") and self.present("#login"):
+
             def stytch_login() -> None:
                 page.fill("#email", self.email, timeout=self.remaining_ms())
                 page.fill("#password", self.password, timeout=self.remaining_ms())
@@ -203,6 +202,7 @@ class Person:
                 button,
             )
         elif self.present("input[name=login]") and self.present("input[name=password]"):
+
             def oidc_login() -> None:
                 page.fill("input[name=login]", self.email, timeout=self.remaining_ms())
                 page.fill("input[name=password]", self.password, timeout=self.remaining_ms())
@@ -221,9 +221,7 @@ class Person:
                     "input[name=prompt][value=consent]",
                 )
         else:
-            raise BrowserFailure(
-                f"unrecognised page {redact(page.url)!s} (title {page.title()!r})"
-            )
+            raise BrowserFailure(f"unrecognised page {redact(page.url)!s} (title {page.title()!r})")
 
     def _oidc_abort(self) -> None:
         page = self.page
@@ -275,8 +273,9 @@ def play(url: str, timeout: float, outcome: Outcome) -> None:
                     try:
                         page.screenshot(path=screenshot, full_page=True, timeout=5000)
                     except Exception as exc:
-                        print(redact(f"chromium_browser: screenshot failed: {exc}"),
-                              file=sys.stderr)
+                        print(
+                            redact(f"chromium_browser: screenshot failed: {exc}"), file=sys.stderr
+                        )
         finally:
             context.close()
     outcome.seconds = round(time.monotonic() - started, 3)

@@ -40,8 +40,10 @@ def require(condition: bool, reason: str) -> None:
     if condition:
         return
     if running_in_ci():
-        pytest.fail(f"{reason} (CI is set: e2e prerequisites must be installed, "
-                    "see .ci/e2e-setup.sh)", pytrace=False)
+        pytest.fail(
+            f"{reason} (CI is set: e2e prerequisites must be installed, see .ci/e2e-setup.sh)",
+            pytrace=False,
+        )
     pytest.skip(reason)
 
 
@@ -208,9 +210,7 @@ class OIDCProviderProcess:
     def metadata(self) -> dict[str, Any]:
         """The discovery document (fetched once)."""
         if self._metadata is None:
-            response = requests.get(
-                f"{self.issuer}/.well-known/openid-configuration", timeout=10
-            )
+            response = requests.get(f"{self.issuer}/.well-known/openid-configuration", timeout=10)
             response.raise_for_status()
             self._metadata = dict(response.json())
         return self._metadata

@@ -90,15 +90,21 @@ def pkce_pair() -> tuple[str, str]:
 def authorize_url(
     op: OIDCProviderProcess, redirect_uri: str, challenge: str, state: str, scope: str = SCOPE
 ) -> str:
-    return op.authorization_endpoint + "?" + urlencode({
-        "response_type": "code",
-        "client_id": op.client_id,
-        "redirect_uri": redirect_uri,
-        "scope": scope,
-        "state": state,
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    })
+    return (
+        op.authorization_endpoint
+        + "?"
+        + urlencode(
+            {
+                "response_type": "code",
+                "client_id": op.client_id,
+                "redirect_uri": redirect_uri,
+                "scope": scope,
+                "state": state,
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            }
+        )
+    )
 
 
 def run_browser(
@@ -136,9 +142,7 @@ def login(
 
 
 def token_request(op: OIDCProviderProcess, **form: str) -> requests.Response:
-    return requests.post(
-        op.token_endpoint, data={"client_id": op.client_id, **form}, timeout=10
-    )
+    return requests.post(op.token_endpoint, data={"client_id": op.client_id, **form}, timeout=10)
 
 
 def refresh(op: OIDCProviderProcess, refresh_token: str) -> requests.Response:
