@@ -44,6 +44,8 @@ TOKEN_FAULT_KINDS = frozenset(
 
 STANDARD_SCOPES = ("openid", "profile", "email", "phone", "offline_access")
 DEFAULT_SCOPE = "openid email profile"
+#: The fixture user's password (a test fixture, not a secret).
+FIXTURE_PHRASE = "correct horse"
 
 _MAX_BODY = 64 * 1024
 _PENDING_TTL = 600.0
@@ -302,7 +304,7 @@ class StytchEmulator:
         consent_required_for_offline_access: bool = True,
         user_id: str = "user-test-00000000-0000-0000-0000-000000000000",
         email: str = "ada@example.com",
-        password: str = "correct horse",  # noqa: S107 - a fixture user, not a secret
+        password: str = FIXTURE_PHRASE,
         name: str = "Ada Lovelace",
         redirect_uris: Sequence[str] = ("http://127.0.0.1/callback",),
         custom_scopes: Sequence[str] = ("read:data", "write:data"),
@@ -577,7 +579,8 @@ class StytchEmulator:
     ) -> _Response:
         legacy_prefix = f"/v1/public/{self.project_id}"
         legacy = path.startswith(legacy_prefix + "/")
-        api_path = path[len(legacy_prefix) :] if legacy else path
+        rest = path[len(legacy_prefix) :] if legacy else path
+        api_path = "/v1" + rest if legacy else path
         if path == "/oauth/authorize" and method == "GET":
             return self._authorize_page(query)
         if path == "/oauth/authorize/login" and method == "POST":
@@ -585,14 +588,14 @@ class StytchEmulator:
         if path == "/oauth/authorize/consent" and method == "POST":
             return self._consent(headers, body)
         if (
-            api_path
+            rest
             in (
                 "/.well-known/openid-configuration",
                 "/.well-known/oauth-authorization-server",
             )
             and method == "GET"
         ):
-            return _json(200, self._discovery())
+            return _json(200, self._discovery(self.legacy_issuer if legacy else self.issuer))
         if (
             path in ("/.well-known/jwks.json", f"/v1/sessions/jwks/{self.project_id}")
             and method == "GET"
@@ -618,9 +621,9 @@ class StytchEmulator:
             return _json(405, {"status_code": 405, "error_type": "method_not_allowed"})
         return _json(404, {"status_code": 404, "error_type": "not_found"})
 
-    def _discovery(self) -> dict[str, Any]:
+    def _discovery(self, issuer: str) -> dict[str, Any]:
         return {
-            "issuer": self.issuer,
+            "issuer": issuer,
             "authorization_endpoint": self.authorize_url,
             "token_endpoint": self.token_endpoint,
             "jwks_uri": self.jwks_uri,

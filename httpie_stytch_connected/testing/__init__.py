@@ -1,0 +1,28 @@
+"""Test helpers: a Stytch Connected Apps emulator and a scripted browser for it.
+
+Nothing here is imported by the main package; only tests and users who ask for it pay for
+it. The names below load on first use so that importing a sibling module (for example the
+pytest plugin) does not start generating RSA keys or importing ``requests``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__all__ = ["ScriptedUserAgent", "StytchEmulator", "UserAgentResult"]
+
+if TYPE_CHECKING:
+    from .emulator import StytchEmulator
+    from .user_agent import ScriptedUserAgent, UserAgentResult
+
+
+def __getattr__(name: str) -> Any:
+    if name == "StytchEmulator":
+        from .emulator import StytchEmulator
+
+        return StytchEmulator
+    if name in ("ScriptedUserAgent", "UserAgentResult"):
+        from . import user_agent
+
+        return getattr(user_agent, name)
+    raise AttributeError(name)
