@@ -8,11 +8,11 @@ import shlex
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import pytest
 
-from .oidc_provider import OIDCProviderProcess, require
+from .oidc_provider import OIDCProviderProcess, ProviderFactory, require
 
 CHROMIUM_BROWSER_SCRIPT = Path(__file__).resolve().with_name("chromium_browser.py")
 
@@ -22,9 +22,6 @@ def oidc_provider() -> Iterator[OIDCProviderProcess]:
     """A fresh oidc-provider (default TTLs) for one test."""
     with OIDCProviderProcess() as provider:
         yield provider
-
-
-ProviderFactory = Callable[[Optional[Mapping[str, str]]], OIDCProviderProcess]
 
 
 @pytest.fixture

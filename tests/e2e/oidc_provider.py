@@ -20,7 +20,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Optional
+from typing import IO, Any, Callable, Optional
 
 import pytest
 import requests
@@ -244,3 +244,7 @@ class OIDCProviderProcess:
         response = requests.get(f"{self.issuer}/e2e/counters", timeout=10)
         response.raise_for_status()
         return dict(response.json())
+
+
+#: ``oidc_provider_factory(env)``: start a provider with env overrides (stopped at teardown).
+ProviderFactory = Callable[[Optional[Mapping[str, str]]], OIDCProviderProcess]

@@ -25,8 +25,7 @@ import jwt
 import pytest
 import requests
 
-from .conftest import ProviderFactory
-from .oidc_provider import OIDCProviderProcess
+from .oidc_provider import OIDCProviderProcess, ProviderFactory
 
 SCOPE = "openid email profile offline_access api:read"
 
