@@ -218,6 +218,8 @@ def test_discovery_documents(emulator: StytchEmulator) -> None:
     ).json()
     assert legacy["issuer"] == f"stytch.com/{emu.project_id}"
     assert legacy["token_endpoint"] == emu.token_endpoint
+    legacy_userinfo = requests.get(emu.url + f"/v1/public/{emu.project_id}/oauth2/userinfo")
+    assert legacy_userinfo.status_code == 401
 
 
 def test_jwks_endpoints(emulator: StytchEmulator) -> None:
@@ -884,6 +886,7 @@ def test_counters_reset(emulator: StytchEmulator) -> None:
     snapshot = emulator.counters
     snapshot["codes_issued"] = 99
     assert emulator.counters["codes_issued"] == 1
+    assert emulator.counters() == emulator.counters
     emulator.reset_counters()
     assert set(emulator.counters.values()) == {0}
     assert {

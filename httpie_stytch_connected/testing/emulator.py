@@ -35,7 +35,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-__all__ = ["TOKEN_FAULT_KINDS", "StytchEmulator"]
+__all__ = ["TOKEN_FAULT_KINDS", "CounterSnapshot", "StytchEmulator"]
 
 #: Fault kinds accepted by :meth:`StytchEmulator.inject_token_fault`.
 TOKEN_FAULT_KINDS = frozenset(
@@ -92,6 +92,13 @@ def _is_localhost(host: str) -> bool:
 
 def _is_loopback_ip(host: str) -> bool:
     return host == "::1" or host.startswith("127.")
+
+
+class CounterSnapshot(dict[str, int]):
+    """A copy of the counters; also callable, so ``emulator.counters()`` reads the same."""
+
+    def __call__(self) -> dict[str, int]:
+        return dict(self)
 
 
 class _OAuthError(Exception):
@@ -452,10 +459,10 @@ class StytchEmulator:
     # ------------------------------------------------------------------ test controls
 
     @property
-    def counters(self) -> dict[str, int]:
+    def counters(self) -> CounterSnapshot:
         """A snapshot of request counters (see ``_COUNTER_NAMES``)."""
         with self._lock:
-            return dict(self._counters)
+            return CounterSnapshot(self._counters)
 
     def reset_counters(self) -> None:
         with self._lock:
@@ -883,7 +890,8 @@ class StytchEmulator:
         if needs_consent:
             return self._consent_page(pending_id, pending)
         with self._lock:
-            self._pending.pop(pending_id, None)
+            if self._pending.pop(pending_id, None) is None:
+                return self._expired_page()
         return self._issue_code(pending)
 
     def _consent(self, headers: dict[str, str], body: bytes) -> _Response:
