@@ -1,0 +1,214 @@
+"""``stytch-connected demo``: the whole job on this machine, with nothing to configure.
+
+It starts the Stytch emulator and an API that verifies its tokens on 127.0.0.1, signs in once
+through the browser (or, with ``--auto-approve``, the scripted user agent), calls the API, and
+calls it again to show that the second request needs no login. Token state lives in a temporary
+directory and a throwaway keyring, so trying the demo never writes the person's real keychain.
+Progress goes to stderr and the API's answer to stdout; no token is ever printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+_ISOLATED = ("STYTCH_CACHE_DIR", "STYTCH_DATA_DIR", "STYTCH_TEST_KEYRING_DIR", "STYTCH_CONFIG")
+_INTERRUPTED = 130
+
+
+def say(message: str) -> None:
+    """Progress on stderr, so stdout carries only the API's answer."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stytch-connected demo",
+        description=(
+            "Sign in once and call an API with the token, against a Stytch emulator and an "
+            "example API started on 127.0.0.1. Nothing talks to Stytch, and your keychain is "
+            "not touched."
+        ),
+    )
+    parser.add_argument(
+        "--auto-approve",
+        action="store_true",
+        help="sign in with a scripted user agent over HTTP instead of opening a browser",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how long to wait for the sign-in (default: 300)",
+    )
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    """Run the demo; 0 on success, 1 on a failed step, 130 when interrupted."""
+    args = _parser().parse_args(argv)
+    if not args.timeout > 0:
+        say("demo: --timeout must be a positive number of seconds.")
+        return 2
+    try:
+        return _run(auto_approve=args.auto_approve, timeout=args.timeout)
+    except KeyboardInterrupt:
+        # The context managers in _run have already stopped the servers and removed the
+        # temporary directory by the time the interrupt reaches here.
+        say("Interrupted: stopped the demo servers and removed the temporary token store.")
+        return _INTERRUPTED
+
+
+@contextlib.contextmanager
+def _isolated_token_state() -> Iterator[Path]:
+    """Point every store at a temporary directory and select the test keyring, then undo it.
+
+    ``main`` may run inside a longer-lived process (the ``stytch-connected`` CLI), so the
+    environment variables and the keyring backend are restored on the way out.
+    """
+    import keyring
+
+    from .testing.keyring_backend import DirectoryKeyring
+
+    saved_env = {name: os.environ.get(name) for name in _ISOLATED}
+    saved_keyring = keyring.get_keyring()
+    with tempfile.TemporaryDirectory(prefix="stytch-demo-") as tmp:
+        root = Path(tmp)
+        for name, sub in (
+            ("STYTCH_CACHE_DIR", "cache"),
+            ("STYTCH_DATA_DIR", "data"),
+            ("STYTCH_TEST_KEYRING_DIR", "keyring"),
+        ):
+            (root / sub).mkdir(mode=0o700)
+            os.environ[name] = str(root / sub)
+        os.environ["STYTCH_CONFIG"] = str(root / "config.toml")  # absent: no profile applies
+        keyring.set_keyring(DirectoryKeyring())  # type: ignore[no-untyped-call]
+        try:
+            yield root
+        finally:
+            keyring.set_keyring(saved_keyring)
+            for name, value in saved_env.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+def _run(*, auto_approve: bool, timeout: float) -> int:
+    import requests
+
+    from .auth import StytchAuth
+    from .browser import open_browser
+    from .errors import AuthenticationError
+    from .testing.emulator import StytchEmulator
+    from .testing.resource_server import ResourceServer
+    from .testing.user_agent import ScriptedUserAgent
+
+    say("stytch-connected demo: everything runs on 127.0.0.1; nothing talks to Stytch.")
+    with contextlib.ExitStack() as stack:
+        state = stack.enter_context(_isolated_token_state())
+        emulator = stack.enter_context(StytchEmulator())
+        api = stack.enter_context(
+            ResourceServer(
+                jwks_uri=emulator.jwks_uri,
+                issuer=emulator.issuer,
+                audience=emulator.project_id,
+            )
+        )
+        session = stack.enter_context(requests.Session())
+        session.trust_env = False  # loopback only: no proxy from the environment
+        say(f"Started a Stytch emulator at {emulator.url}")
+        say(f"Started an example API at {api.url} (it verifies tokens with the JWKS)")
+        say(
+            f"Tokens go to a temporary directory ({state}) and a throwaway keyring; "
+            "your real keychain is not touched, and both are removed at the end."
+        )
+
+        def scripted(url: str) -> bool:
+            with ScriptedUserAgent(email=emulator.email, password=emulator.password) as agent:
+                result = agent.open(url)
+            if not result.ok:
+                say(f"The scripted user agent could not finish the sign-in ({result.error}).")
+            return result.ok
+
+        def browser(url: str) -> bool:
+            if open_browser(url):
+                say(f"Waiting up to {timeout:g} s for you to sign in (Ctrl-C to stop).")
+                return True
+            say(
+                "No browser could be opened here. Open the URL above in a browser on this "
+                "machine, or press Ctrl-C and run `stytch-connected demo --auto-approve` to "
+                "let a scripted user agent sign in."
+            )
+            say(f"Waiting up to {timeout:g} s for the sign-in (Ctrl-C to stop).")
+            return False
+
+        def notify(message: str) -> None:
+            if auto_approve and message.startswith("Opening your browser"):
+                message = "The scripted user agent opens this sign-in URL:"
+            say(message)
+
+        auth = StytchAuth(
+            project_domain=emulator.project_domain,
+            client_id=emulator.client_id,
+            authorize_url=emulator.authorize_url,
+            login_timeout=timeout,
+            opener=scripted if auto_approve else browser,
+            notify=notify,
+            environ={"STYTCH_CONFIG": os.environ["STYTCH_CONFIG"]},  # ignore the person's STYTCH_*
+        )
+
+        say(f"Step 1: GET {api.url} with no token yet, so this request signs in first.")
+        if auto_approve:
+            say(
+                f"--auto-approve: a scripted user agent signs in as {emulator.email} over HTTP "
+                "and approves the consent page; no browser is opened."
+            )
+        else:
+            say(
+                f'Sign in as {emulator.email} with password "{emulator.password}" '
+                "(the emulator's test user), then approve the consent page."
+            )
+        try:
+            first = session.get(api.url, auth=auth, timeout=30)
+            say(f"Step 1: the API answered {first.status_code}.")
+            if first.status_code != 200:
+                return 1
+            print(json.dumps(first.json(), indent=2), flush=True)
+
+            before = emulator.counters
+            say(f"Step 2: GET {api.url} again.")
+            second = session.get(api.url, auth=auth, timeout=30)
+            after = emulator.counters
+        except AuthenticationError as exc:
+            say(f"demo: {exc}")
+            return 1
+        except requests.RequestException as exc:
+            say(f"demo: the request failed ({type(exc).__name__}).")
+            return 1
+        say(f"Step 2: the API answered {second.status_code}.")
+        if second.status_code != 200:
+            return 1
+        logins, token_requests = after["login"], after["token_requests"]
+        if (logins, token_requests) != (before["login"], before["token_requests"]):
+            say("Step 2 unexpectedly signed in or called the token endpoint again.")
+            return 1
+        say(
+            "Step 2 needed no login: it reused the access token from step 1 "
+            f"(the emulator saw {logins} sign-in and {token_requests} token request in all, "
+            "none of them during step 2)."
+        )
+        auth.manager.forget()
+    say("Done: stopped the emulator and the API, and removed the temporary token store.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
