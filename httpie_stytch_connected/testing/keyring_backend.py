@@ -24,6 +24,9 @@ _LOCK = threading.Lock()
 class DirectoryKeyring(KeyringBackend):
     priority = 1
 
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+
     @property
     def _file(self) -> Path:
         directory = os.environ.get("STYTCH_TEST_KEYRING_DIR")

@@ -1,0 +1,142 @@
+"""The HTTPie adapter in-process (``httpie.core.main``) and its import-time contract."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from httpie_stytch_connected.httpie_plugin import HTTPieStytchAuth, StytchAuthPlugin
+from httpie_stytch_connected.testing import StytchEmulator
+from httpie_stytch_connected.testing.resource_server import ResourceServer
+
+from .httpie_harness import http
+
+
+def test_auth_type_stytch_gets_200_and_stdout_holds_only_the_body(
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    result = http(
+        "--auth-type=stytch", "GET", stytch_resource_server.url, config_dir=tmp_path / "httpie"
+    )
+    assert result.status == 0, result.stderr
+    assert json.loads(result.stdout)["resources"]
+    terminal = capsys.readouterr()
+    assert "Opening your browser" in terminal.err  # the person's terminal, not HTTPie's output
+    assert terminal.out == ""
+    again = http("-A", "stytch", "GET", stytch_resource_server.url, config_dir=tmp_path / "httpie")
+    assert json.loads(again.stdout)["resources"]
+    assert again.stderr == "" and capsys.readouterr().err == ""
+    assert stytch_env.counters["login"] == 1
+
+
+def test_browser_output_never_reaches_stdout(
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from httpie_stytch_connected.testing.pytest_plugin import reset_webbrowser
+
+    chatty = tmp_path / "chatty-browser"
+    chatty.write_text(
+        "#!/bin/sh\necho BROWSER-NOISE\necho BROWSER-NOISE >&2\n"
+        f'exec {sys.executable} -m httpie_stytch_connected.testing.user_agent "$1"\n'
+    )
+    chatty.chmod(0o755)
+    monkeypatch.setenv("BROWSER", f"{chatty} %s")
+    reset_webbrowser()
+    result = http("-A", "stytch", "GET", stytch_resource_server.url, config_dir=tmp_path / "h")
+    assert result.status == 0, result.stderr
+    assert "BROWSER-NOISE" not in result.stdout
+    assert json.loads(result.stdout)["resources"]
+
+
+def test_errors_are_one_line_on_stderr_without_traceback(
+    stytch_env: StytchEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STYTCH_UA_DECISION", "deny")
+    result = http("-A", "stytch", "GET", stytch_env.url + "/api", config_dir=tmp_path / "h")
+    assert result.status == 1
+    assert result.stdout == ""
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("http: error:")]
+    assert len(error_lines) == 1, result.stderr
+    assert error_lines[0].startswith(
+        "http: error: LoginError: The sign-in was refused in the browser: access_denied"
+    )
+    assert error_lines[0].endswith("Run the command again to retry.")
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_configuration_is_a_clean_error(
+    stytch_keyring: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("STYTCH_PROJECT_DOMAIN", "STYTCH_CLIENT_ID", "STYTCH_AUTHORIZE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    result = http("-A", "stytch", "GET", "http://127.0.0.1:9/", config_dir=tmp_path / "h")
+    assert result.status == 1
+    assert result.stderr.strip() == (
+        "http: error: ConfigurationError: client_id is not set (the Connected App's client ID); "
+        "pass client_id=... or set STYTCH_CLIENT_ID."
+    )
+
+
+def test_get_auth_never_raises_and_repr_is_safe() -> None:
+    plugin = StytchAuthPlugin()
+    plugin.raw_auth = None
+    auth = plugin.get_auth()
+    assert isinstance(auth, HTTPieStytchAuth)
+    assert repr(auth) == "HTTPieStytchAuth(profile=None)"
+    assert (plugin.auth_type, plugin.auth_parse, plugin.auth_require) == ("stytch", False, False)
+
+
+def test_the_plugin_module_imports_nothing_heavy() -> None:
+    code = (
+        "import sys, httpie.plugins, requests\n"
+        "before = set(sys.modules)\n"
+        "import httpie_stytch_connected.httpie_plugin\n"
+        "new = sorted(set(sys.modules) - before)\n"
+        "print('\\n'.join(new))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded = done.stdout.split()
+    assert not [
+        m
+        for m in loaded
+        if m.split(".")[0] in {"keyring", "jwt", "filelock", "cryptography", "platformdirs"}
+    ]
+    assert [m for m in loaded if m.startswith("httpie_stytch_connected")] == [
+        "httpie_stytch_connected",
+        "httpie_stytch_connected.httpie_plugin",
+    ]
+
+
+def test_http_version_loads_the_plugin_without_keyring(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text('{"disable_update_warnings": true}')
+    code = (
+        "import sys, runpy\n"
+        "sys.argv = ['http', '--version']\n"
+        "try:\n"
+        "    runpy.run_module('httpie', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('plugin', 'httpie_stytch_connected.httpie_plugin' in sys.modules, file=sys.stderr)\n"
+        "print('keyring', 'keyring' in sys.modules, file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"HTTPIE_CONFIG_DIR": str(tmp_path), "PATH": ""},
+    )
+    assert "plugin True" in done.stderr
+    assert "keyring False" in done.stderr

@@ -1,0 +1,274 @@
+"""The main job through ``requests``, end to end over loopback: the Stytch emulator, a resource
+server that verifies the JWT, the test keyring backend, and the scripted user agent as BROWSER."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+
+from httpie_stytch_connected import AuthenticationError, StytchAuth
+from httpie_stytch_connected.auth import OAuth2PKCEAuth
+from httpie_stytch_connected.errors import ConfigurationError, LoginError
+from httpie_stytch_connected.manager import forget_memory
+from httpie_stytch_connected.store import AccessTokenCache, KeyringStore
+from httpie_stytch_connected.testing import ScriptedUserAgent, StytchEmulator
+from httpie_stytch_connected.testing.resource_server import ResourceServer
+from httpie_stytch_connected.tokens import TokenSet
+
+
+def expire_stored(auth: OAuth2PKCEAuth) -> TokenSet:
+    """Make the stored access token look expired, as a later process would find it."""
+    manager = auth.manager
+    stored = manager.stored()
+    assert stored is not None
+    expired = TokenSet(
+        access_token=stored.access_token,
+        expires_at=0.0,
+        refresh_token=stored.refresh_token,
+        scope=stored.scope,
+        id_token=stored.id_token,
+    )
+    KeyringStore().save(manager.key, expired)
+    AccessTokenCache().delete(manager.key)
+    forget_memory()
+    return expired
+
+
+def test_first_call_logs_in_and_second_call_reuses(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    auth = StytchAuth()
+    first = requests.get(stytch_resource_server.url, auth=auth, timeout=30)
+    assert first.status_code == 200, first.text
+    assert first.json()["sub"].startswith("user-test-")
+    second = requests.get(stytch_resource_server.url, auth=auth, timeout=30)
+    assert second.status_code == 200
+    counters = stytch_env.counters
+    assert counters["login"] == 1
+    assert counters["token_authorization_code"] == 1
+    assert counters["token_refresh"] == 0
+
+
+def test_explicit_arguments_work_without_environment(
+    stytch_emulator: StytchEmulator,
+    stytch_keyring: Path,
+    stytch_browser: str,
+    stytch_resource_server: ResourceServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("STYTCH_PROJECT_DOMAIN", "STYTCH_CLIENT_ID", "STYTCH_AUTHORIZE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    auth = StytchAuth(
+        project_domain=stytch_emulator.project_domain,
+        client_id=stytch_emulator.client_id,
+        authorize_url=stytch_emulator.authorize_url,
+        scopes="openid offline_access",
+    )
+    assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).status_code == 200
+    stored = auth.manager.stored()
+    assert stored is not None and stored.scopes == {"openid", "offline_access"}
+
+
+def test_a_new_process_reuses_the_stored_token_without_a_browser(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    assert requests.get(stytch_resource_server.url, auth=StytchAuth(), timeout=30).ok
+    script = (
+        "import requests, sys\n"
+        "from httpie_stytch_connected import StytchAuth\n"
+        "r = requests.get(sys.argv[1], auth=StytchAuth(), timeout=30)\n"
+        "print(r.status_code)\n"
+    )
+    env = {**os.environ, "BROWSER": "false %s"}  # any login attempt would fail
+    done = subprocess.run(
+        [sys.executable, "-c", script, stytch_resource_server.url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.stdout.strip() == "200", done.stderr
+    assert "sign in" not in done.stderr.lower()
+    assert stytch_env.counters["login"] == 1
+    assert stytch_env.counters["token_requests"] == 1
+
+
+def test_the_new_process_uses_the_keyring_when_the_cache_file_is_off(
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    monkeypatch: pytest.MonkeyPatch,
+    stytch_keyring: Path,
+) -> None:
+    monkeypatch.setenv("STYTCH_ACCESS_TOKEN_CACHE", "0")
+    auth = StytchAuth()
+    assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).ok
+    assert not list((stytch_keyring / "cache").rglob("*.json"))
+    forget_memory()
+    assert requests.get(stytch_resource_server.url, auth=StytchAuth(), timeout=30).ok
+    assert stytch_env.counters["token_requests"] == 1
+
+
+def test_an_expired_token_is_refreshed_and_the_rotated_refresh_token_stored(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    auth = StytchAuth()
+    assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).ok
+    expired = expire_stored(auth)
+    response = requests.get(stytch_resource_server.url, auth=StytchAuth(), timeout=30)
+    assert response.status_code == 200
+    assert stytch_env.counters["token_refresh_ok"] == 1
+    assert stytch_env.counters["login"] == 1
+    stored = auth.manager.stored()
+    assert stored is not None
+    assert stored.refresh_token and stored.refresh_token != expired.refresh_token
+    assert stored.access_token != expired.access_token
+    assert not stored.expires_within(60)
+
+
+def test_a_refused_refresh_leads_to_a_new_login(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    auth = StytchAuth()
+    assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).ok
+    expire_stored(auth)
+    stytch_env.revoke_all()
+    assert requests.get(stytch_resource_server.url, auth=StytchAuth(), timeout=30).ok
+    counters = stytch_env.counters
+    assert counters["token_refresh"] == 1 and counters["token_refresh_ok"] == 0
+    assert counters["login"] == 2
+
+
+def test_denial_is_a_clear_error_and_stores_nothing(
+    stytch_env: StytchEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STYTCH_UA_DECISION", "deny")
+    auth = StytchAuth()
+    with pytest.raises(LoginError, match="refused in the browser: access_denied"):
+        requests.get(stytch_env.url + "/anything", auth=auth, timeout=30)
+    assert auth.manager.stored() is None
+
+
+def test_a_login_nobody_completes_times_out(
+    stytch_env: StytchEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STYTCH_UA_DECISION", "ignore")
+    with pytest.raises(LoginError, match=r"within 1 seconds"):
+        requests.get(stytch_env.url + "/x", auth=StytchAuth(login_timeout=1), timeout=30)
+
+
+def test_forged_state_and_favicon_requests_during_login_do_not_break_it(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    seen: list[int] = []
+
+    def hostile_then_real_browser(url: str) -> bool:
+        from urllib.parse import parse_qs, urlsplit
+
+        redirect = parse_qs(urlsplit(url).query)["redirect_uri"][0]
+        origin = redirect.rsplit("/", 1)[0]
+        for probe in (
+            f"{redirect}?code=stolen&state=forged",
+            f"{redirect}?error=access_denied&state=forged",
+            f"{origin}/favicon.ico",
+            f"{redirect}?code=x",
+        ):
+            seen.append(requests.get(probe, timeout=5).status_code)
+        return ScriptedUserAgent().open(url).ok
+
+    auth = StytchAuth(opener=hostile_then_real_browser)
+    assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).status_code == 200
+    assert seen == [400, 400, 404, 400]
+
+
+def test_every_request_carries_the_bearer_token(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    auth = StytchAuth()
+    prepared = auth(requests.Request("GET", stytch_resource_server.url).prepare())
+    token = prepared.headers["Authorization"].removeprefix("Bearer ")
+    assert stytch_resource_server.verify(token)["aud"] == [stytch_env.project_id]
+
+
+def test_concurrent_callers_in_one_process_share_one_login(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    auth = StytchAuth()
+    statuses: list[int] = []
+    workers = [
+        threading.Thread(
+            target=lambda: statuses.append(
+                requests.get(stytch_resource_server.url, auth=auth, timeout=60).status_code
+            )
+        )
+        for _ in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert statuses == [200] * 4
+    assert stytch_env.counters["login"] == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"client_id": None}, "client_id is not set"),
+        ({"authorize_url": "http://app.example/authorize"}, "must use https"),
+        ({"project_domain": "http://example.com"}, "must use https"),
+    ],
+)
+def test_configuration_errors_name_the_setting(
+    stytch_env: StytchEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    kwargs: dict[str, str | None],
+    message: str,
+) -> None:
+    if kwargs.get("client_id", "") is None:
+        monkeypatch.delenv("STYTCH_CLIENT_ID")
+    with pytest.raises(ConfigurationError, match=message):
+        requests.get(stytch_env.url, auth=StytchAuth(**kwargs), timeout=5)
+
+
+def test_legacy_project_id_uses_stytch_public_endpoints(stytch_keyring: Path) -> None:
+    auth = StytchAuth(
+        project_id="project-live-123",
+        client_id="c",
+        authorize_url="https://app.example/auth",
+        environ={},
+    )
+    endpoints = auth.manager.endpoints
+    assert endpoints.token_endpoint == (
+        "https://api.stytch.com/v1/public/project-live-123/oauth2/token"
+    )
+    assert endpoints.issuer == "stytch.com/project-live-123"
+    test = StytchAuth(
+        project_id="project-test-9",
+        client_id="c",
+        authorize_url="https://app.example/auth",
+        environ={},
+    )
+    assert test.manager.endpoints.token_endpoint.startswith("https://test.stytch.com/v1/public/")
+
+
+def test_errors_are_authentication_errors_without_secrets(
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    auth = StytchAuth()
+    assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).ok
+    expire_stored(auth)
+    stytch_env.inject_token_fault("500", count=5)
+    with pytest.raises(AuthenticationError) as caught:
+        requests.get(stytch_resource_server.url, auth=StytchAuth(), timeout=30)
+    for secret in stytch_env.issued_refresh_tokens():
+        assert secret not in str(caught.value)
+    assert auth.manager.stored() is not None  # an outage deletes nothing

@@ -1,0 +1,150 @@
+"""The token endpoint client against canned HTTP responses (``responses``): the wire format."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+import pytest
+import requests
+import responses
+
+from httpie_stytch_connected.errors import TokenEndpointError
+from httpie_stytch_connected.token_client import TokenClient
+from httpie_stytch_connected.tokens import TokenSet
+
+TOKEN_URL = "https://example.customers.stytch.dev/v1/oauth2/token"
+REVOKE_URL = "https://example.customers.stytch.dev/v1/oauth2/revoke"
+OK = {"access_token": "at", "expires_in": 3600, "refresh_token": "rt2", "token_type": "bearer"}
+
+
+def client() -> TokenClient:
+    return TokenClient(
+        TOKEN_URL, "client-1", revocation_endpoint=REVOKE_URL, refresh_backoff=(0, 0)
+    )
+
+
+def form(call: responses.Call) -> dict[str, list[str]]:
+    body = call.request.body
+    assert isinstance(body, str)
+    return parse_qs(body)
+
+
+@responses.activate
+def test_code_exchange_is_form_encoded_with_exact_redirect_uri() -> None:
+    responses.post(TOKEN_URL, json=OK)
+    tokens = client().exchange_code("the-code", "v" * 43, "http://127.0.0.1:5123/callback")
+    assert tokens.access_token == "at"
+    call = responses.calls[0]
+    assert call.request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert form(call) == {
+        "grant_type": ["authorization_code"],
+        "client_id": ["client-1"],
+        "code": ["the-code"],
+        "code_verifier": ["v" * 43],
+        "redirect_uri": ["http://127.0.0.1:5123/callback"],
+    }
+
+
+@responses.activate
+def test_refresh_sends_the_refresh_grant_and_keeps_rotation() -> None:
+    responses.post(TOKEN_URL, json=OK)
+    current = TokenSet(access_token="old", refresh_token="rt1", scope="openid")
+    tokens = client().refresh(current)
+    assert form(responses.calls[0]) == {
+        "grant_type": ["refresh_token"],
+        "client_id": ["client-1"],
+        "refresh_token": ["rt1"],
+    }
+    assert tokens.refresh_token == "rt2"
+    assert tokens.scope == "openid"
+
+
+@pytest.mark.parametrize(
+    ("body", "error", "error_type", "words"),
+    [
+        (
+            {
+                "status_code": 400,
+                "error_type": "idp_refresh_token_already_used",
+                "error_message": "Refresh token already used.",
+            },
+            None,
+            "idp_refresh_token_already_used",
+            "Refresh token already used",
+        ),
+        (
+            {"error": "invalid_grant", "error_description": "grant revoked"},
+            "invalid_grant",
+            None,
+            "grant revoked",
+        ),
+    ],
+)
+@responses.activate
+def test_both_error_shapes_become_one_readable_error(
+    body: dict[str, object], error: str | None, error_type: str | None, words: str
+) -> None:
+    responses.post(TOKEN_URL, json=body, status=400)
+    with pytest.raises(TokenEndpointError) as caught:
+        client().refresh(TokenSet(access_token="a", refresh_token="secret-rt"))
+    exc = caught.value
+    assert (exc.error, exc.error_type, exc.status) == (error, error_type, 400)
+    assert exc.grant_refused
+    assert words in str(exc)
+    assert "secret-rt" not in str(exc)
+    assert len(responses.calls) == 1  # a refused grant is never retried
+
+
+@responses.activate
+def test_refresh_retries_5xx_a_bounded_number_of_times() -> None:
+    responses.post(TOKEN_URL, status=503, body="busy")
+    with pytest.raises(TokenEndpointError) as caught:
+        client().refresh(TokenSet(access_token="a", refresh_token="rt"))
+    assert caught.value.status == 503
+    assert not caught.value.grant_refused
+    assert len(responses.calls) == 3
+
+
+@responses.activate
+def test_refresh_recovers_after_a_connection_error() -> None:
+    responses.post(TOKEN_URL, body=requests.ConnectionError("refused"))
+    responses.post(TOKEN_URL, json=OK)
+    assert client().refresh(TokenSet(access_token="a", refresh_token="rt")).access_token == "at"
+
+
+@responses.activate
+def test_code_exchange_is_never_retried() -> None:
+    responses.post(TOKEN_URL, status=502)
+    with pytest.raises(TokenEndpointError):
+        client().exchange_code("c", "v" * 43, "http://127.0.0.1:1/callback")
+    assert len(responses.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "content_type"),
+    [
+        (200, "<html>login</html>", "text/html"),
+        (200, '{"token_type": "bearer"}', "application/json"),
+        (200, "[1, 2]", "application/json"),
+        (404, "<html>not here</html>", "text/html"),
+    ],
+)
+@responses.activate
+def test_unusable_answers_are_clear_errors(status: int, body: str, content_type: str) -> None:
+    responses.post(TOKEN_URL, status=status, body=body, content_type=content_type)
+    with pytest.raises(TokenEndpointError) as caught:
+        client().exchange_code("c", "v" * 43, "http://127.0.0.1:1/callback")
+    message = str(caught.value)
+    assert message.startswith("Could not exchange the authorization code")
+    assert "\n" not in message
+
+
+@responses.activate
+def test_revocation_is_rfc7009() -> None:
+    responses.post(REVOKE_URL, body="")
+    client().revoke("rt-x")
+    assert form(responses.calls[0]) == {
+        "token": ["rt-x"],
+        "token_type_hint": ["refresh_token"],
+        "client_id": ["client-1"],
+    }

@@ -1,0 +1,67 @@
+"""The token model: expiry fixed at receipt, rotation-friendly merging, strict parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from httpie_stytch_connected.tokens import TokenResponseError, TokenSet
+
+BODY = {
+    "access_token": "at-1",
+    "expires_in": 3600,
+    "refresh_token": "rt-1",
+    "scope": "openid offline_access",
+    "token_type": "bearer",
+    "id_token": "idt-1",
+}
+
+
+def test_expiry_is_computed_from_expires_in_at_receipt() -> None:
+    tokens = TokenSet.from_response(BODY, now=1000.0)
+    assert tokens.expires_at == 4600.0
+    assert not tokens.expires_within(60, now=4539.0)
+    assert tokens.expires_within(60, now=4541.0)
+    assert tokens.scopes == {"openid", "offline_access"}
+
+
+def test_token_type_is_case_insensitive_and_must_be_bearer() -> None:
+    TokenSet.from_response({**BODY, "token_type": "Bearer"})
+    with pytest.raises(TokenResponseError):
+        TokenSet.from_response({**BODY, "token_type": "mac"})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"access_token": ""},
+        {"access_token": 5},
+        {"access_token": "a", "expires_in": "soon"},
+        {"access_token": "a", "expires_in": -1},
+    ],
+)
+def test_unusable_responses_are_refused(body: dict[str, object]) -> None:
+    with pytest.raises(TokenResponseError):
+        TokenSet.from_response(body)
+
+
+def test_refresh_without_rotation_keeps_the_previous_refresh_token_and_scope() -> None:
+    first = TokenSet.from_response(BODY)
+    second = TokenSet.from_response({"access_token": "at-2", "expires_in": 60}, previous=first)
+    assert second.refresh_token == "rt-1"
+    assert second.scope == first.scope
+    rotated = TokenSet.from_response({**BODY, "refresh_token": "rt-2"}, previous=first)
+    assert rotated.refresh_token == "rt-2"
+
+
+def test_json_round_trip_and_foreign_entries() -> None:
+    tokens = TokenSet.from_response(BODY, now=5.0)
+    assert TokenSet.from_json(tokens.to_json()) == tokens
+    for foreign in ("{}", "[]", '{"v": 99, "access_token": "x"}', '"text"'):
+        with pytest.raises(ValueError):
+            TokenSet.from_json(foreign)
+
+
+def test_repr_shows_no_secret() -> None:
+    text = repr(TokenSet.from_response(BODY))
+    assert "at-1" not in text and "rt-1" not in text and "idt-1" not in text
