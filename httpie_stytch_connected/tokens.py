@@ -7,6 +7,7 @@ clock then shifts both ends equally and cannot make a fresh token look expired (
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -50,9 +51,9 @@ class TokenSet:
         if expires_in is not None:
             try:
                 seconds = float(expires_in)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise TokenResponseError("the token response has an invalid expires_in") from None
-            if seconds != seconds or seconds < 0:  # NaN or negative
+            if not math.isfinite(seconds) or seconds < 0:  # NaN, infinite or negative
                 raise TokenResponseError("the token response has an invalid expires_in")
             expires_at = received + seconds
         before = previous or cls(access_token="")
@@ -87,7 +88,10 @@ class TokenSet:
     @classmethod
     def from_json(cls, text: str) -> TokenSet:
         """Parse what :meth:`to_json` wrote; anything else raises ValueError."""
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except RecursionError:  # deeply nested junk: still just "not a token set"
+            raise ValueError("not a token set") from None
         if not isinstance(data, dict) or data.get("v") != _FORMAT:
             raise ValueError("not a token set of this version")
         access = data.get("access_token")
@@ -95,9 +99,9 @@ class TokenSet:
             raise ValueError("token set without access_token")
         expires_at = data.get("expires_at")
         received_at = data.get("received_at", 0.0)
-        if expires_at is not None and not isinstance(expires_at, (int, float)):
+        if expires_at is not None and not _finite(expires_at):
             raise ValueError("bad expires_at")
-        if not isinstance(received_at, (int, float)):
+        if not _finite(received_at):
             raise ValueError("bad received_at")
         return cls(
             access_token=access,
@@ -107,6 +111,14 @@ class TokenSet:
             id_token=_opt_str(data.get("id_token")),
             received_at=float(received_at),
         )
+
+
+def _finite(value: object) -> bool:
+    """A JSON number that is a usable float (not NaN, not infinite, not too large)."""
+    try:
+        return isinstance(value, (int, float)) and math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _opt_str(value: object) -> str | None:
