@@ -1,0 +1,160 @@
+"""``python -m httpie_stytch_connected.demo`` as a person runs it: a real subprocess, real HTTP.
+
+The interrupt tests wait for the demo to say it is waiting for the sign-in (reading its stderr
+with a deadline) and only then send SIGINT, so nothing depends on timing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+from httpie_stytch_connected.testing.pytest_plugin import user_agent_command
+
+DEMO = [sys.executable, "-m", "httpie_stytch_connected.demo"]
+TIMEOUT = 60.0
+
+
+class Lines:
+    """A child's output read on a thread, so the test can wait for a line with a deadline."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self.seen: list[str] = []
+        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def _next(self, deadline: float) -> str | None:
+        try:
+            line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError(f"timed out; output so far: {''.join(self.seen)}") from None
+        if line is not None:
+            self.seen.append(line)
+        return line
+
+    def wait_for(self, text: str, timeout: float = TIMEOUT) -> str:
+        deadline = time.monotonic() + timeout
+        while (line := self._next(deadline)) is not None:
+            if text in line:
+                return line
+        raise AssertionError(f"{text!r} never appeared in: {''.join(self.seen)}")
+
+    def rest(self, timeout: float = TIMEOUT) -> str:
+        """Everything up to end of stream."""
+        deadline = time.monotonic() + timeout
+        while self._next(deadline) is not None:
+            pass
+        return "".join(self.seen)
+
+
+@contextmanager
+def demo_process(*args: str, env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    process = subprocess.Popen(
+        [*DEMO, *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def temp_dir_named_in(stderr: str) -> Path:
+    match = re.search(r"temporary directory \(([^)]+)\)", stderr)
+    assert match, stderr
+    return Path(match.group(1))
+
+
+def test_demo_auto_approve_signs_in_once_and_reuses_the_token(stytch_keyring: Path) -> None:
+    result = subprocess.run(
+        [*DEMO, "--auto-approve"],
+        env=dict(os.environ),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)  # stdout is exactly the API's JSON answer
+    assert answer["resources"]
+    assert "scripted user agent" in result.stderr
+    assert "correct horse" not in result.stderr  # no password to type when nobody types it
+    assert "keychain is not touched" in result.stderr
+    assert "Step 2 needed no login" in result.stderr
+    assert "none of them during step 2" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "eyJ" not in result.stdout + result.stderr  # no token printed
+    assert not temp_dir_named_in(result.stderr).exists()
+    # The demo used its own throwaway store, not even the one this test's environment names.
+    assert not any((stytch_keyring / "keyring").iterdir())
+
+
+def test_demo_stops_cleanly_on_ctrl_c_while_waiting_for_the_sign_in(
+    stytch_keyring: Path,
+) -> None:
+    env = dict(os.environ, BROWSER=user_agent_command(), STYTCH_UA_DECISION="ignore")
+    with demo_process(env=env) as process:
+        assert process.stderr is not None and process.stdout is not None
+        stderr = Lines(process.stderr)
+        assert "ada@example.com" in stderr.wait_for('password "correct horse"')
+        stderr.wait_for("Waiting up to 300 s for you to sign in")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 130
+        text = stderr.rest()
+        assert process.stdout.read() == ""
+    assert "Traceback" not in text
+    assert "Interrupted" in text
+    assert not temp_dir_named_in(text).exists()
+
+
+def test_demo_without_a_browser_suggests_auto_approve(stytch_keyring: Path) -> None:
+    env = dict(os.environ, BROWSER="false %s")  # a browser command that fails
+    with demo_process("--timeout", "120", env=env) as process:
+        assert process.stderr is not None
+        stderr = Lines(process.stderr)
+        line = stderr.wait_for("No browser could be opened")
+        assert "--auto-approve" in line
+        stderr.wait_for("Waiting up to 120 s")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 130
+        assert "Traceback" not in stderr.rest()
+
+
+def test_demo_rejects_a_bad_timeout() -> None:
+    result = subprocess.run(
+        [*DEMO, "--timeout", "0"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "--timeout" in result.stderr
