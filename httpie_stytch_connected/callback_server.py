@@ -123,6 +123,8 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = False
+    #: Stray local connections (preconnects, slow or hostile clients) must not fill the backlog.
+    request_queue_size = 64
     receiver: CallbackServer
 
 
