@@ -89,7 +89,7 @@ def _isolated_token_state() -> Iterator[Path]:
             (root / sub).mkdir(mode=0o700)
             os.environ[name] = str(root / sub)
         os.environ["STYTCH_CONFIG"] = str(root / "config.toml")  # absent: no profile applies
-        keyring.set_keyring(DirectoryKeyring())  # type: ignore[no-untyped-call]
+        keyring.set_keyring(DirectoryKeyring())  # type: ignore[no-untyped-call, unused-ignore]
         try:
             yield root
         finally:
@@ -106,7 +106,7 @@ def _run(*, auto_approve: bool, timeout: float) -> int:
 
     from .auth import StytchAuth
     from .browser import open_browser
-    from .errors import AuthenticationError
+    from .errors import AuthenticationError, LoginError
     from .testing.emulator import StytchEmulator
     from .testing.resource_server import ResourceServer
     from .testing.user_agent import ScriptedUserAgent
@@ -139,6 +139,7 @@ def _run(*, auto_approve: bool, timeout: float) -> int:
             return result.ok
 
         def browser(url: str) -> bool:
+            """The person's browser; on failure the library may offer its paste fallback."""
             if open_browser(url):
                 say(f"Waiting up to {timeout:g} s for you to sign in (Ctrl-C to stop).")
                 return True
@@ -147,7 +148,6 @@ def _run(*, auto_approve: bool, timeout: float) -> int:
                 "machine, or press Ctrl-C and run `stytch-connected demo --auto-approve` to "
                 "let a scripted user agent sign in."
             )
-            say(f"Waiting up to {timeout:g} s for the sign-in (Ctrl-C to stop).")
             return False
 
         def notify(message: str) -> None:
@@ -189,6 +189,8 @@ def _run(*, auto_approve: bool, timeout: float) -> int:
             after = emulator.counters
         except AuthenticationError as exc:
             say(f"demo: {exc}")
+            if isinstance(exc, LoginError) and not auto_approve:
+                say("To run the demo without a browser: stytch-connected demo --auto-approve")
             return 1
         except requests.RequestException as exc:
             say(f"demo: the request failed ({type(exc).__name__}).")
