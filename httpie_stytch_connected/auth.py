@@ -18,7 +18,7 @@ import requests
 from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
 
-from .config import Settings, endpoints_for, load_settings
+from .config import Settings, load_settings, resolve_endpoints, storage_key
 from .login import Notify, Opener
 from .manager import Policy, TokenManager
 from .store import SecureStore
@@ -137,10 +137,10 @@ def build_manager(
 ) -> TokenManager:
     from .browser import open_browser
     from .login import notify_stderr
-    from .store import AccessTokenCache, FileStore, KeyringStore, token_key
+    from .store import AccessTokenCache, FileStore, KeyringStore
     from .token_client import TokenClient
 
-    endpoints = endpoints_for(settings)
+    endpoints = resolve_endpoints(settings, session)
     client_id: str = settings.client_id
     if store is None:
         store = (
@@ -149,7 +149,7 @@ def build_manager(
             else KeyringStore(timeout=settings.keyring_timeout)
         )
     return TokenManager(
-        key=token_key(endpoints.token_endpoint, client_id, settings.scopes),
+        key=storage_key(settings),
         endpoints=endpoints,
         client=TokenClient(
             endpoints.token_endpoint,
@@ -164,6 +164,7 @@ def build_manager(
             leeway=settings.leeway,
             login_timeout=settings.login_timeout,
             redirect_path=settings.redirect_path,
+            no_browser=settings.no_browser,
         ),
         opener=opener or open_browser,
         notify=notify or notify_stderr,

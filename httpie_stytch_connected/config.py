@@ -1,18 +1,25 @@
 """Settings: explicit arguments > environment > profile > defaults, each value with its source.
 
-Resolution is pure and cheap (no I/O beyond reading the environment), because HTTPie builds the
-auth object on every run; problems surface later, from the request, as one readable line.
+Resolution is pure and cheap (no I/O beyond reading the environment and the profile file),
+because HTTPie builds the auth object on every run; problems surface later, from the request, as
+one readable line. Endpoints come from settings alone (:func:`endpoints_for`) or, for an issuer
+or a Stytch project without ``authorize_url``, from discovery (:func:`resolve_endpoints`); the
+token store key never needs the network (:func:`storage_key`), so ``--offline`` and logout work
+without it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError
 from .provider import ProviderEndpoints, check_endpoint
-from .stytch import DEFAULT_SCOPES, stytch_endpoints
+from .stytch import DEFAULT_SCOPES, legacy_base, normalise_domain, stytch_endpoints
+
+if TYPE_CHECKING:
+    import requests
 
 
 def _scopes(value: Any) -> tuple[str, ...]:
@@ -72,6 +79,15 @@ class Option:
     @property
     def env(self) -> str:
         return "STYTCH_" + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        return self.name.replace("_", "-")
+
+    @property
+    def is_flag(self) -> bool:
+        """A true/false setting: a command-line switch rather than an option with a value."""
+        return self.parse is _bool
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -167,8 +183,8 @@ def load_settings(
 
 def endpoints_for(settings: Settings) -> ProviderEndpoints:
     """Explicit endpoints, else the Stytch preset; both without network I/O."""
+    authorize = settings.authorization_endpoint or settings.authorize_url
     if settings.token_endpoint:
-        authorize = settings.authorization_endpoint or settings.authorize_url
         if not authorize:
             raise ConfigurationError(
                 "authorization_endpoint is not set; pass authorization_endpoint=... or set "
@@ -180,16 +196,83 @@ def endpoints_for(settings: Settings) -> ProviderEndpoints:
             revocation_endpoint=settings.revocation_endpoint,
             issuer=settings.issuer,
         ).checked()
-    if settings.project_domain or settings.project_id:
-        authorize = settings.require("authorize_url")
-        check_endpoint(authorize, "authorize_url")
-        return stytch_endpoints(
-            authorize_url=authorize,
-            project_domain=settings.project_domain,
-            project_id=settings.project_id,
-            environment=settings.environment,
-        )
-    raise ConfigurationError(
-        "No provider is configured; set STYTCH_PROJECT_DOMAIN, STYTCH_CLIENT_ID and "
-        "STYTCH_AUTHORIZE_URL (or pass them to StytchAuth)."
+    if _is_stytch(settings):
+        return _stytch(settings, authorize or settings.require("authorize_url"))
+    raise _no_provider()
+
+
+def resolve_endpoints(
+    settings: Settings, session: requests.Session | None = None
+) -> ProviderEndpoints:
+    """:func:`endpoints_for`, with discovery where the settings rely on it (cached on disk).
+
+    An ``issuer`` is discovered and explicit endpoint settings override what it lists; a Stytch
+    project without ``authorize_url`` takes its authorization endpoint from the project's own
+    discovery document.
+    """
+    from .discovery import discover
+
+    if settings.issuer:
+        found = discover(settings.issuer, session=session)
+        return ProviderEndpoints(
+            authorization_endpoint=settings.authorization_endpoint
+            or settings.authorize_url
+            or found.authorization_endpoint,
+            token_endpoint=settings.token_endpoint or found.token_endpoint,
+            revocation_endpoint=settings.revocation_endpoint or found.revocation_endpoint,
+            issuer=settings.issuer,
+            jwks_uri=found.jwks_uri,
+            userinfo_endpoint=found.userinfo_endpoint,
+        ).checked()
+    if settings.token_endpoint or not _is_stytch(settings):
+        return endpoints_for(settings)
+    authorize = settings.authorization_endpoint or settings.authorize_url
+    if not authorize:
+        issuer, url = _stytch_discovery(settings)
+        authorize = discover(issuer, url=url, session=session).authorization_endpoint
+    return _stytch(settings, authorize)
+
+
+def storage_key(settings: Settings) -> str:
+    """The token store key: per provider, client and scopes, computed without the network."""
+    from .store import token_key
+
+    if settings.issuer:
+        anchor: str = settings.issuer
+    elif settings.token_endpoint:
+        anchor = settings.token_endpoint
+    elif _is_stytch(settings):
+        anchor = _stytch_discovery(settings)[0]
+    else:
+        raise _no_provider()
+    return token_key(anchor, settings.require("client_id"), settings.scopes)
+
+
+def _is_stytch(settings: Settings) -> bool:
+    return bool(settings.project_domain or settings.project_id)
+
+
+def _stytch(settings: Settings, authorize: str) -> ProviderEndpoints:
+    check_endpoint(authorize, "authorize_url")
+    return stytch_endpoints(
+        authorize_url=authorize,
+        project_domain=settings.project_domain,
+        project_id=settings.project_id,
+        environment=settings.environment,
+    )
+
+
+def _stytch_discovery(settings: Settings) -> tuple[str, str | None]:
+    """(issuer, discovery URL): the project domain is its own issuer; legacy is scheme-less."""
+    if settings.project_domain:
+        return normalise_domain(settings.project_domain), None
+    project_id: str = settings.project_id
+    base = legacy_base(project_id, settings.environment)
+    return f"stytch.com/{project_id}", f"{base}/.well-known/openid-configuration"
+
+
+def _no_provider() -> ConfigurationError:
+    return ConfigurationError(
+        "No provider is configured; set STYTCH_PROJECT_DOMAIN and STYTCH_CLIENT_ID (or "
+        "STYTCH_ISSUER for any OpenID provider), pass them as arguments, or put them in a profile."
     )

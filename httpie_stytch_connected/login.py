@@ -1,5 +1,6 @@
 """The authorization-code flow with PKCE over a loopback redirect (RFC 6749 §4.1, RFC 7636,
-RFC 8252): build the request, open the browser, wait for the one matching callback, exchange.
+RFC 8252): build the request, open the browser (or take a pasted redirect where none can open,
+see :mod:`.headless`), wait for the one matching callback, exchange, verify the ID token.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from .browser import open_browser
 from .callback_server import CallbackServer
+from .errors import LoginError
+from .headless import NO_TERMINAL, Fallback, no_browser_reason
+from .id_token import IdTokenCheck
 from .pkce import PKCE, random_token
 from .token_client import TokenClient
 from .tokens import TokenSet
@@ -47,10 +51,21 @@ def browser_login(
     timeout: float = 300.0,
     opener: Opener = open_browser,
     notify: Notify = notify_stderr,
+    no_browser: bool = False,
+    id_token_check: IdTokenCheck | None = None,
 ) -> LoginResult:
+    """Sign in; ``no_browser`` prints the URL and takes a pasted redirect instead.
+
+    The environment decides only for the default opener: a caller's own opener is trusted until
+    it returns False.
+    """
     pkce = PKCE()
     state = random_token()
     nonce = random_token() if "openid" in scopes else None
+    headless = "You asked not to open a browser." if no_browser else None
+    if headless is None and opener is open_browser:
+        reason = no_browser_reason()
+        headless = f"No browser can be opened here ({reason})." if reason else None
     with CallbackServer(state, path=redirect_path) as server:
         params = {
             "client_id": client.client_id,
@@ -64,12 +79,35 @@ def browser_login(
         if nonce:
             params["nonce"] = nonce
         url = authorization_url(authorization_endpoint, params)
-        notify("Opening your browser to sign in. If it does not open, visit this URL:")
-        notify(f"  {url}")
-        launcher = threading.Thread(target=opener, args=(url,), name="stytch-browser", daemon=True)
-        launcher.start()
-        code = server.wait(timeout)
+        fallback = Fallback(server, state, notify)
+        try:
+            if headless is not None:
+                if not fallback.paste(headless, url):
+                    raise LoginError(NO_TERMINAL)
+            else:
+                _launch(opener, url, fallback, notify)
+            code = server.wait(timeout)
+        except LoginError:
+            if fallback.cancelled:
+                raise LoginError(NO_TERMINAL) from None
+            raise
+        finally:
+            fallback.close()
         redirect_uri = server.redirect_uri
     tokens = client.exchange_code(code, pkce.verifier, redirect_uri)
+    if tokens.id_token and id_token_check is not None:
+        id_token_check.verify(tokens.id_token, nonce)
     notify("Signed in.")
     return LoginResult(tokens, nonce)
+
+
+def _launch(opener: Opener, url: str, fallback: Fallback, notify: Notify) -> None:
+    """Open the browser off the main thread; if it fails, fall back to the paste prompt."""
+    notify("Opening your browser to sign in. If it does not open, visit this URL:")
+    notify(f"  {url}")
+
+    def run() -> None:
+        if not opener(url) and not fallback.paste("The browser did not open."):
+            fallback.cancel()
+
+    threading.Thread(target=run, name="stytch-browser", daemon=True).start()

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .errors import LoginError, TokenEndpointError
+from .id_token import IdTokenCheck
 from .login import LoginResult, Notify, Opener, browser_login, notify_stderr
 from .provider import ProviderEndpoints
 from .store import AccessTokenCache, SecureStore, cache_dir
@@ -44,6 +45,7 @@ class Policy:
     leeway: float = 60.0
     login_timeout: float = 300.0
     redirect_path: str = "/callback"
+    no_browser: bool = False
 
 
 class TokenManager:
@@ -158,6 +160,8 @@ class TokenManager:
             timeout=self.policy.login_timeout,
             opener=self.opener,
             notify=self.notify,
+            no_browser=self.policy.no_browser,
+            id_token_check=IdTokenCheck.for_provider(self.endpoints, self.client.client_id),
         )
         self._save(result.tokens)
         return result.tokens

@@ -1,0 +1,153 @@
+"""Finding a provider's endpoints from its issuer: OpenID Connect Discovery, then RFC 8414.
+
+The document must name the very issuer we asked about (RFC 8414 §3.3, OpenID Discovery §4.3), or
+another server could hand us its endpoints. Documents are cached for a day in 0600 files so warm
+runs do not fetch them, and a stale copy is used when the provider cannot be reached: logging out
+or using a cached token must not depend on the discovery endpoint being up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .errors import ConfigurationError, TokenEndpointError
+from .provider import ProviderEndpoints
+from .store import cache_dir, read_text, write_private
+
+if TYPE_CHECKING:
+    import requests
+
+log = logging.getLogger(__name__)
+
+#: Seconds a cached discovery document is used without asking the provider again.
+DEFAULT_TTL = 24 * 3600.0
+#: (connect, read) timeouts for fetching a document.
+TIMEOUT = (5.0, 30.0)
+OPENID = "/.well-known/openid-configuration"
+OAUTH = "/.well-known/oauth-authorization-server"
+
+
+def metadata_urls(issuer: str) -> list[str]:
+    """OpenID Discovery appends to the issuer; RFC 8414 §3.1 inserts before the issuer's path."""
+    parts = urlsplit(issuer.rstrip("/"))
+    return [
+        urlunsplit((parts.scheme, parts.netloc, parts.path + OPENID, "", "")),
+        urlunsplit((parts.scheme, parts.netloc, OAUTH + parts.path, "", "")),
+    ]
+
+
+def discover(
+    issuer: str,
+    *,
+    url: str | None = None,
+    session: requests.Session | None = None,
+    ttl: float = DEFAULT_TTL,
+) -> ProviderEndpoints:
+    """The issuer's endpoints; ``url`` names the document when the issuer is not a URL."""
+    urls = [url] if url else metadata_urls(issuer)
+    path = cache_dir() / "discovery" / f"{_digest(issuer, urls)}.json"
+    cached = _load(path)
+    if cached is not None and 0 <= time.time() - cached[0] < ttl:
+        return _endpoints(cached[1], issuer)
+    try:
+        document = _fetch(issuer, urls, session)
+    except TokenEndpointError as exc:
+        if cached is None or not exc.retryable:
+            raise
+        log.debug("discovery at %s unreachable; using the cached document", _host(urls[0]))
+        return _endpoints(cached[1], issuer)
+    endpoints = _endpoints(document, issuer)
+    try:
+        write_private(path, json.dumps({"fetched_at": time.time(), "document": document}))
+    except OSError as exc:  # only slower next time
+        log.debug("discovery cache not written (%s)", exc.strerror)
+    return endpoints
+
+
+def _fetch(issuer: str, urls: list[str], session: requests.Session | None) -> dict[str, Any]:
+    import requests
+
+    http = session or requests.Session()
+    for url in urls:
+        try:
+            response = http.get(url, headers={"Accept": "application/json"}, timeout=TIMEOUT)
+        except requests.RequestException as exc:
+            raise TokenEndpointError(
+                f"Could not discover the endpoints of {issuer}: cannot reach {_host(url)} "
+                f"({type(exc).__name__}); check your network connection and the issuer URL.",
+                retryable=True,
+            ) from None
+        log.debug("discovery %s%s: HTTP %d", _host(url), urlsplit(url).path, response.status_code)
+        if response.status_code != 200:
+            continue
+        try:
+            document = response.json()
+        except ValueError:
+            continue
+        if isinstance(document, dict):
+            _check_issuer(document, issuer, url)
+            return document
+    raise TokenEndpointError(
+        f"Could not discover the endpoints of {issuer}: {_host(urls[0])} serves no OpenID or "
+        "OAuth metadata there; check the issuer URL, or set authorization_endpoint and "
+        "token_endpoint instead.",
+        status=404,
+    )
+
+
+def _check_issuer(document: Mapping[str, Any], issuer: str, url: str) -> None:
+    found = document.get("issuer")
+    if not isinstance(found, str) or found.rstrip("/") != issuer.rstrip("/"):
+        raise ConfigurationError(
+            f"The discovery document at {_host(url)} is for issuer {found!r}, not {issuer!r}; "
+            "set issuer to exactly the provider's issuer URL."
+        )
+
+
+def _endpoints(document: Mapping[str, Any], issuer: str) -> ProviderEndpoints:
+    def field(name: str) -> str | None:
+        value = document.get(name)
+        return value if isinstance(value, str) and value else None
+
+    authorize, token = field("authorization_endpoint"), field("token_endpoint")
+    if not authorize or not token:
+        raise ConfigurationError(
+            f"The discovery document of {issuer} lists no authorization or token endpoint; set "
+            "authorization_endpoint and token_endpoint explicitly."
+        )
+    return ProviderEndpoints(
+        authorization_endpoint=authorize,
+        token_endpoint=token,
+        revocation_endpoint=field("revocation_endpoint"),
+        issuer=issuer,
+        jwks_uri=field("jwks_uri"),
+        userinfo_endpoint=field("userinfo_endpoint"),
+    ).checked()
+
+
+def _load(path: Path) -> tuple[float, dict[str, Any]] | None:
+    try:
+        data = json.loads(read_text(path) or "null")
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    fetched, document = data.get("fetched_at"), data.get("document")
+    if not isinstance(fetched, (int, float)) or not isinstance(document, dict):
+        return None
+    return float(fetched), document
+
+
+def _digest(issuer: str, urls: list[str]) -> str:
+    return hashlib.sha256("\n".join([issuer, *urls]).encode()).hexdigest()[:32]
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc or url

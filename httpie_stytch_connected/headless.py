@@ -1,0 +1,168 @@
+"""Signing in where no browser can open: print the URL, take the redirect pasted on the terminal.
+
+The person opens the URL on any machine; the browser there ends on a ``127.0.0.1`` page that
+fails to load, and they paste that page's full URL here. The paste goes through
+:meth:`.CallbackServer.submit_url` (same state check, same PKCE exchange) while the loopback
+listener keeps waiting, and whichever answers first wins. The prompt uses ``/dev/tty``, never
+stdin, which may carry HTTPie's request body; the reader polls with a bounded ``select`` on a
+daemon thread so it never holds up the end of the sign-in. With no browser and no terminal (CI,
+cron, a pipe) the sign-in fails at once instead of waiting for a person who is not there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from typing import Protocol
+from urllib.parse import urlencode
+
+TTY = "/dev/tty"
+#: Seconds between checks, while waiting for a paste, whether the sign-in has ended.
+POLL = 0.2
+_MAX_LINE = 16 * 1024
+_GRAPHICAL = ("DISPLAY", "WAYLAND_DISPLAY")
+_NEED_DISPLAY = ("linux", "freebsd", "openbsd", "netbsd", "sunos")
+
+NO_TERMINAL = (
+    "No browser can be opened here and there is no terminal to paste the sign-in into; run "
+    "`stytch-connected login` in a terminal first (or set BROWSER)."
+)
+PASTE_HELP = (
+    "After you approve, the browser goes to a 127.0.0.1 address that will not load on that "
+    "machine; copy that page's full URL from the address bar and paste it here."
+)
+
+
+class Outcome(Protocol):
+    """What :meth:`.CallbackServer.submit_url` answers."""
+
+    @property
+    def final(self) -> bool: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+
+
+class Server(Protocol):
+    path: str
+
+    def submit_url(self, url: str) -> Outcome: ...
+
+
+def no_browser_reason(environ: Mapping[str, str] | None = None) -> str | None:
+    """Why :mod:`webbrowser` cannot show a page to the person here, or None if it likely can."""
+    env = os.environ if environ is None else environ
+    if env.get("BROWSER"):
+        return None
+    if env.get("SSH_CONNECTION") or env.get("SSH_TTY"):
+        return "this is an SSH session"
+    if sys.platform.startswith(_NEED_DISPLAY) and not any(env.get(n) for n in _GRAPHICAL):
+        return "there is no graphical display"
+    return None
+
+
+class Terminal:
+    """The controlling terminal, opened read-write without becoming ours if we have none."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    @classmethod
+    def open(cls, path: str = TTY) -> Terminal | None:
+        try:
+            return cls(os.open(path, os.O_RDWR | os.O_NOCTTY))
+        except OSError:
+            return None
+
+    def write(self, text: str) -> None:
+        data = text.encode("utf-8", "replace")
+        with contextlib.suppress(OSError):
+            while data:
+                data = data[os.write(self.fd, data) :]
+
+    def read_line(self, stop: threading.Event) -> str | None:
+        """One line, or None once ``stop`` is set or the terminal goes away."""
+        buffer = b""
+        while not stop.is_set():
+            try:
+                ready, _, _ = select.select([self.fd], [], [], POLL)
+                chunk = os.read(self.fd, 4096) if ready else b""
+            except OSError:
+                return None
+            if ready and not chunk:
+                return None  # hung up
+            buffer = (buffer + chunk)[-_MAX_LINE:]
+            if b"\n" in buffer or b"\r" in buffer:
+                return buffer.decode("utf-8", "replace").strip()
+        return None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+class Fallback:
+    """The paste prompt and the early exit of one sign-in; :meth:`close` ends both."""
+
+    def __init__(self, server: Server, state: str, notify: Callable[[str], None]) -> None:
+        self._server = server
+        self._state = state
+        self._notify = notify
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self.cancelled = False
+
+    def paste(self, why: str, url: str | None = None) -> bool:
+        """Show the URL (unless already shown) and prompt on the terminal; False if none."""
+        terminal = Terminal.open()
+        if terminal is None:
+            return False
+        if url is None:
+            self._notify(f"{why} Open the URL above in a browser on any machine and sign in.")
+        else:
+            self._notify(f"{why} Open this URL in a browser on any machine and sign in:")
+            self._notify(f"  {url}")
+        self._notify(PASTE_HELP)
+        reader = threading.Thread(
+            target=self._read, args=(terminal,), name="stytch-paste", daemon=True
+        )
+        with self._lock:
+            if self._stop.is_set():
+                terminal.close()
+                return True
+            self._threads.append(reader)
+        reader.start()
+        return True
+
+    def cancel(self) -> None:
+        """End the wait now, unless the sign-in has already been answered."""
+        query = urlencode({"state": self._state, "error": "no_browser"})
+        if self._server.submit_url(f"{self._server.path}?{query}").final:
+            self.cancelled = True
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop.set()
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(POLL * 5)
+
+    def _read(self, terminal: Terminal) -> None:
+        try:
+            terminal.write("Paste the URL here: ")
+            while (line := terminal.read_line(self._stop)) is not None:
+                if not line:
+                    continue
+                outcome = self._server.submit_url(line)
+                if outcome.final:
+                    terminal.write(f"{outcome.title}.\n")
+                    return
+                terminal.write(f"{outcome.message} Paste the whole URL again: ")
+        finally:
+            terminal.close()
