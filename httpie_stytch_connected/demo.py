@@ -160,6 +160,7 @@ def _run(*, auto_approve: bool, timeout: float) -> int:
             client_id=emulator.client_id,
             authorize_url=emulator.authorize_url,
             login_timeout=timeout,
+            session=session,
             opener=scripted if auto_approve else browser,
             notify=notify,
             environ={"STYTCH_CONFIG": os.environ["STYTCH_CONFIG"]},  # ignore the person's STYTCH_*
