@@ -35,6 +35,8 @@ APP_NAME = "httpie-stytch-connected"
 KEYRING_SERVICE = APP_NAME
 #: Windows Credential Manager holds 2,560 bytes of UTF-16: split well below 1,280 characters.
 WINDOWS_PART_CHARS = 1000
+#: Most parts one token set may be split into (the reader refuses more).
+_MAX_PARTS = 64
 _T = TypeVar("_T")
 
 
@@ -166,7 +168,7 @@ class KeyringStore:
             return None
         try:
             pointer = json.loads(head)
-        except ValueError:
+        except (ValueError, RecursionError):  # corrupt or foreign: a fresh login replaces it
             return None
         if isinstance(pointer, dict) and "gen" in pointer:
             return _parse(self._call(self._join, key, pointer))
@@ -194,7 +196,7 @@ class KeyringStore:
 
     def _join(self, key: str, pointer: dict[str, object]) -> str | None:
         gen, parts = pointer.get("gen"), pointer.get("parts")
-        if not isinstance(gen, str) or not isinstance(parts, int) or not 0 < parts <= 64:
+        if not isinstance(gen, str) or not isinstance(parts, int) or not 0 < parts <= _MAX_PARTS:
             return None
         chunks = [self._get(f"{key}/{gen}/{i}") for i in range(parts)]
         return None if any(c is None for c in chunks) else "".join(c or "" for c in chunks)
@@ -210,18 +212,31 @@ class KeyringStore:
             else:
                 self._drop_parts(key, old)
                 return
-        gen = secrets.token_hex(4)
         size = WINDOWS_PART_CHARS
-        chunks = [value[i : i + size] for i in range(0, len(value), size)]
-        for i, chunk in enumerate(chunks):
-            backend.set_password(self.service, f"{key}/{gen}/{i}", chunk)
+        while True:
+            gen = secrets.token_hex(4)
+            chunks = [value[i : i + size] for i in range(0, len(value), size)]
+            if len(chunks) > _MAX_PARTS:
+                raise TokenStoreError(
+                    "The system keyring refused to store the tokens, even in parts; opt in to "
+                    "the file store with STYTCH_TOKEN_STORE=file."
+                )
+            try:
+                for i, chunk in enumerate(chunks):
+                    backend.set_password(self.service, f"{key}/{gen}/{i}", chunk)
+            except Exception:
+                # Smaller parts for a backend with a smaller limit; nothing half-written stays.
+                self._drop_parts(key, {"gen": gen, "parts": len(chunks)})
+                size //= 2
+                continue
+            break
         backend.set_password(self.service, key, json.dumps({"gen": gen, "parts": len(chunks)}))
         self._drop_parts(key, old)
 
     def _pointer(self, key: str) -> dict[str, object] | None:
         try:
             pointer = json.loads(self._get(key) or "null")
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         return pointer if isinstance(pointer, dict) and "gen" in pointer else None
 
@@ -229,7 +244,7 @@ class KeyringStore:
         if not pointer:
             return
         parts = pointer.get("parts")
-        for i in range(parts if isinstance(parts, int) and 0 < parts <= 64 else 0):
+        for i in range(parts if isinstance(parts, int) and 0 < parts <= _MAX_PARTS else 0):
             self._quiet_delete(f"{key}/{pointer.get('gen')}/{i}")
 
     def _delete(self, key: str) -> None:
@@ -268,7 +283,7 @@ class KeyringStore:
 
 
 def _store_error(exc: BaseException) -> BaseException:
-    if not isinstance(exc, Exception):
+    if not isinstance(exc, Exception) or isinstance(exc, TokenStoreError):
         return exc
     import keyring.errors
 
@@ -289,5 +304,5 @@ def _parse(text: str | None) -> TokenSet | None:
         return None
     try:
         return TokenSet.from_json(text)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError, OverflowError):
         return None

@@ -2,7 +2,8 @@
 
 Select it with ``PYTHON_KEYRING_BACKEND=httpie_stytch_connected.testing.keyring_backend.
 DirectoryKeyring`` and ``STYTCH_TEST_KEYRING_DIR=<dir>``; the developer's own keychain is never
-touched. Faults for tests: ``STYTCH_TEST_KEYRING_FAULT`` = ``hang`` (every call blocks),
+touched. Faults for tests: ``STYTCH_TEST_KEYRING_FAULT`` = ``hang`` (every call blocks until
+:func:`release_hangs` or ``HANG_LIMIT``, then fails),
 ``limit:N`` (values over N characters are refused, as Windows Credential Manager does) or
 ``corrupt`` is written by tests directly into the file.
 """
@@ -16,9 +17,19 @@ from pathlib import Path
 
 import filelock
 from keyring.backend import KeyringBackend
-from keyring.errors import PasswordDeleteError, PasswordSetError
+from keyring.errors import KeyringLocked, PasswordDeleteError, PasswordSetError
 
 _LOCK = threading.Lock()
+#: Upper bound of a "hang", so a test process never keeps a stuck thread for long.
+HANG_LIMIT = 120.0
+_HANG = threading.Event()
+
+
+def release_hangs() -> None:
+    """End every call hanging now (each fails with ``KeyringLocked``); later calls hang again."""
+    global _HANG
+    released, _HANG = _HANG, threading.Event()
+    released.set()
 
 
 class DirectoryKeyring(KeyringBackend):
@@ -37,7 +48,9 @@ class DirectoryKeyring(KeyringBackend):
     def _fault(self) -> str:
         fault = os.environ.get("STYTCH_TEST_KEYRING_FAULT", "")
         if fault == "hang":
-            threading.Event().wait()  # a locked Secret Service: never answers
+            # A locked Secret Service: no answer until released (or HANG_LIMIT), then a refusal.
+            _HANG.wait(HANG_LIMIT)
+            raise KeyringLocked("the test keyring was hanging")
         return fault
 
     def _read(self) -> dict[str, str]:

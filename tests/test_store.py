@@ -1,0 +1,352 @@
+"""Token stores against a real keyring backend (the test one) and the 0600 file store."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import keyring
+import pytest
+import requests
+from keyring.backends import fail, null
+
+from httpie_stytch_connected.auth import StytchAuth
+from httpie_stytch_connected.errors import TokenStoreError
+from httpie_stytch_connected.manager import forget_memory
+from httpie_stytch_connected.store import (
+    KEYRING_SERVICE,
+    AccessTokenCache,
+    FileStore,
+    KeyringStore,
+    write_private,
+)
+from httpie_stytch_connected.testing import keyring_backend
+from httpie_stytch_connected.testing.emulator import StytchEmulator
+from httpie_stytch_connected.testing.resource_server import ResourceServer
+from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
+from httpie_stytch_connected.tokens import TokenSet
+
+HTTP = str(Path(sys.executable).with_name("http"))
+
+
+def _agent(url: str) -> bool:
+    with ScriptedUserAgent() as agent:
+        return agent.open(url).ok
+
+
+class _Browser:
+    """An opener that records whether it was ever asked to open anything."""
+
+    def __init__(self) -> None:
+        self.opened = 0
+
+    def __call__(self, url: str) -> bool:
+        self.opened += 1
+        return _agent(url)
+
+
+def _auth(opener: Callable[[str], bool] = _agent) -> StytchAuth:
+    notes: list[str] = []
+    return StytchAuth(opener=opener, notify=notes.append)
+
+
+def _entries(root: Path) -> dict[str, str]:
+    path = root / "keyring" / "keyring.json"
+    if not path.exists():
+        return {}
+    data: dict[str, str] = json.loads(path.read_text())
+    return {k.split("\0", 1)[1]: v for k, v in data.items()}
+
+
+def _sample(size: int = 3000) -> TokenSet:
+    return TokenSet(
+        access_token="a" * size,
+        expires_at=time.time() + 3600,
+        refresh_token="r" * 64,
+        scope="openid offline_access",
+        id_token="i" * 900,
+        received_at=time.time(),
+    )
+
+
+@pytest.fixture
+def release_hangs() -> Iterator[None]:
+    yield
+    keyring_backend.release_hangs()
+
+
+# -- keyring: round trips, splitting -----------------------------------------------------
+
+
+def test_keyring_round_trip_and_delete(stytch_keyring: Path) -> None:
+    store = KeyringStore()
+    tokens = _sample(200)
+    store.save("k1", tokens)
+    assert store.load("k1") == tokens
+    assert store.load("other") is None
+    store.delete("k1")
+    assert store.load("k1") is None
+    assert _entries(stytch_keyring) == {}
+    store.delete("k1")  # deleting nothing is fine
+
+
+@pytest.mark.parametrize("limit", [1200, 300, 130])
+def test_a_size_limited_keyring_still_holds_the_token_set(
+    stytch_keyring: Path, monkeypatch: pytest.MonkeyPatch, limit: int
+) -> None:
+    monkeypatch.setenv("STYTCH_TEST_KEYRING_FAULT", f"limit:{limit}")
+    store = KeyringStore()
+    tokens = _sample(3000)
+    store.save("k", tokens)
+    entries = _entries(stytch_keyring)
+    assert len(entries) > 2 and all(len(v) <= limit for v in entries.values())
+    assert store.load("k") == tokens
+    # Replacing it leaves no orphaned parts behind, nor does deleting it.
+    smaller = _sample(2000)
+    store.save("k", smaller)
+    assert store.load("k") == smaller
+    pointer = json.loads(_entries(stytch_keyring)["k"])
+    assert len(_entries(stytch_keyring)) == pointer["parts"] + 1
+    store.delete("k")
+    assert _entries(stytch_keyring) == {}
+
+
+def test_a_keyring_refusing_even_tiny_parts_is_a_clear_error(
+    stytch_keyring: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = KeyringStore()
+    store.save("k", _sample(100))
+    monkeypatch.setenv("STYTCH_TEST_KEYRING_FAULT", "limit:10")
+    with pytest.raises(TokenStoreError, match="STYTCH_TOKEN_STORE=file"):
+        store.save("k", _sample(3000))
+    monkeypatch.delenv("STYTCH_TEST_KEYRING_FAULT")
+    kept = store.load("k")
+    assert kept is not None and kept.access_token == "a" * 100
+    assert len(_entries(stytch_keyring)) == 1  # the old whole value, no half-written parts
+
+
+def test_parts_replaced_by_a_whole_value_are_dropped(
+    stytch_keyring: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = KeyringStore()
+    monkeypatch.setenv("STYTCH_TEST_KEYRING_FAULT", "limit:1200")
+    store.save("k", _sample(3000))
+    assert len(_entries(stytch_keyring)) > 2
+    monkeypatch.delenv("STYTCH_TEST_KEYRING_FAULT")
+    tokens = _sample(3000)
+    store.save("k", tokens)
+    assert list(_entries(stytch_keyring)) == ["k"]
+    assert store.load("k") == tokens
+
+
+def test_login_with_a_size_limited_keyring_end_to_end(
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STYTCH_TEST_KEYRING_FAULT", "limit:1200")
+    auth = _auth()
+    assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).status_code == 200
+    stored = KeyringStore().load(auth.manager.key)
+    assert stored is not None and stored.refresh_token
+    assert len(stored.to_json()) > 1200
+    # A new process (no memory, no cache) finds it in the keyring: no second login.
+    forget_memory()
+    AccessTokenCache().delete(auth.manager.key)
+    assert requests.get(stytch_resource_server.url, auth=_auth(), timeout=30).status_code == 200
+    assert stytch_env.counters["codes_issued"] == 1
+
+
+# -- keyring: corrupt and foreign entries --------------------------------------------------
+
+CORRUPT = [
+    "not json at all",
+    "[" * 50_000,
+    "null",
+    "42",
+    '{"gen": "abcd", "parts": 3}',
+    '{"gen": "abcd", "parts": 100000}',
+    '{"gen": 7, "parts": "x"}',
+    '{"v": 2, "access_token": "x"}',
+    '{"v": 1, "access_token": 5}',
+    '{"v": 1, "access_token": "x", "expires_at": "soon"}',
+    '{"v": 1, "access_token": "x", "expires_at": NaN}',
+    '{"v": 1, "access_token": "x", "expires_at": 1' + "0" * 400 + "}",
+    '{"username": "someone", "password": "hunter2"}',
+]
+
+
+@pytest.mark.parametrize("value", CORRUPT, ids=range(len(CORRUPT)))
+def test_corrupt_or_foreign_entries_read_as_nothing(stytch_keyring: Path, value: str) -> None:
+    keyring.get_keyring().set_password(KEYRING_SERVICE, "k", value)
+    assert KeyringStore().load("k") is None
+
+
+def test_a_corrupt_entry_is_replaced_by_a_fresh_login(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    auth = _auth()
+    key = auth.manager.key
+    for value in ("[" * 50_000, '{"gen": "abcd", "parts": 3}', "garbage"):
+        keyring.get_keyring().set_password(KEYRING_SERVICE, key, value)
+        forget_memory()
+        AccessTokenCache().delete(key)
+        response = requests.get(stytch_resource_server.url, auth=_auth(), timeout=30)
+        assert response.status_code == 200
+        assert KeyringStore().load(key) is not None
+    assert stytch_env.counters["codes_issued"] == 3
+
+
+# -- keyring: missing, hanging ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", [fail.Keyring, null.Keyring])
+def test_no_keyring_is_one_clear_error_before_any_browser_opens(
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    stytch_keyring: Path,
+    backend: type[keyring.backend.KeyringBackend],
+) -> None:
+    keyring.set_keyring(backend())
+    browser = _Browser()
+    with pytest.raises(TokenStoreError) as caught:
+        requests.get(stytch_resource_server.url, auth=_auth(opener=browser), timeout=30)
+    message = str(caught.value)
+    for fix in ("PYTHON_KEYRING_BACKEND", "STYTCH_TOKEN_STORE=file", "keyring"):
+        assert fix in message
+    assert "\n" not in message
+    assert browser.opened == 0
+    assert stytch_env.counters["authorize_page"] == 0
+    # No silent plaintext fallback: nothing was written anywhere.
+    written = [p for p in stytch_keyring.rglob("*") if p.is_file() and p.suffix != ".lock"]
+    assert written == []
+
+
+def test_no_keyring_in_an_http_process_is_one_error_line(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer, tmp_path: Path
+) -> None:
+    env = dict(os.environ, PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    env["HTTPIE_CONFIG_DIR"] = str(tmp_path / "httpie")
+    done = subprocess.run(
+        [HTTP, "--ignore-stdin", "--auth-type=stytch", "GET", stytch_resource_server.url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "STYTCH_TOKEN_STORE=file" in done.stderr and "Traceback" not in done.stderr
+    assert stytch_env.counters["authorize_page"] == 0
+
+
+def test_a_hanging_keyring_is_bounded_and_clear(
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    monkeypatch: pytest.MonkeyPatch,
+    release_hangs: None,
+) -> None:
+    monkeypatch.setenv("STYTCH_TEST_KEYRING_FAULT", "hang")
+    monkeypatch.setenv("STYTCH_KEYRING_TIMEOUT", "0.5")
+    browser = _Browser()
+    started = time.monotonic()
+    with pytest.raises(TokenStoreError, match=r"did not answer within 0\.5 s") as caught:
+        requests.get(stytch_resource_server.url, auth=_auth(opener=browser), timeout=30)
+    assert time.monotonic() - started < 5
+    assert "STYTCH_KEYRING_TIMEOUT" in str(caught.value)
+    assert browser.opened == 0 and stytch_env.counters["authorize_page"] == 0
+
+
+def test_a_hanging_keyring_in_an_http_process_is_bounded(
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    tmp_path: Path,
+) -> None:
+    env = dict(os.environ, STYTCH_TEST_KEYRING_FAULT="hang", STYTCH_KEYRING_TIMEOUT="1")
+    env["HTTPIE_CONFIG_DIR"] = str(tmp_path / "httpie")
+    started = time.monotonic()
+    done = subprocess.run(
+        [HTTP, "--ignore-stdin", "--auth-type=stytch", "GET", stytch_resource_server.url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert time.monotonic() - started < 30
+    assert done.returncode != 0
+    assert "did not answer within 1 s" in done.stderr and "Traceback" not in done.stderr
+    assert stytch_env.counters["authorize_page"] == 0
+
+
+# -- the file store ----------------------------------------------------------------------------
+
+
+def test_the_file_store_end_to_end(
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    stytch_keyring: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STYTCH_TOKEN_STORE", "file")
+    auth = _auth()
+    assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).status_code == 200
+    key = auth.manager.key
+    path = stytch_keyring / "data" / "tokens" / f"{key}.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    stored = TokenSet.from_json(path.read_text())
+    assert stored.refresh_token in stytch_env.issued_refresh_tokens()
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no temp files left
+    assert _entries(stytch_keyring) == {}  # the keyring was not used
+    # The access-token cache holds no refresh token.
+    cached = (stytch_keyring / "cache" / "access" / f"{key}.json").read_text()
+    assert stored.refresh_token not in cached and stored.access_token in cached
+    # A new process refreshes from the file and rewrites it atomically (new inode, still 0600).
+    FileStore().save(key, TokenSet.from_json(path.read_text()).without_access_token())
+    forget_memory()
+    AccessTokenCache().delete(key)
+    with path.open() as old:  # held open, so its inode cannot be reused
+        old_text = old.read()
+        assert requests.get(stytch_resource_server.url, auth=_auth(), timeout=30).ok
+        assert os.fstat(old.fileno()).st_ino != path.stat().st_ino
+        old.seek(0)
+        assert old.read() == old_text  # replaced, never rewritten in place
+    assert stytch_env.counters["token_refresh_ok"] == 1
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    refreshed = TokenSet.from_json(path.read_text())
+    assert refreshed.refresh_token != stored.refresh_token
+
+
+def test_write_private_replaces_a_loose_file_with_a_0600_one(tmp_path: Path) -> None:
+    path = tmp_path / "dir" / "f.json"
+    path.parent.mkdir()
+    path.write_text("old")
+    path.chmod(0o644)
+    write_private(path, "new")
+    assert path.read_text() == "new"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["f.json"]
+
+
+def test_the_file_store_reads_corrupt_files_as_nothing(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    for value in CORRUPT:
+        (tmp_path / "k.json").write_text(value)
+        assert store.load("k") is None
+    (tmp_path / "k.json").write_bytes(b"\xff\xfe\x00")
+    assert store.load("k") is None
+    store.delete("k")
+    store.delete("k")
+    assert store.load("k") is None
+
+
+def test_an_unwritable_file_store_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    with pytest.raises(TokenStoreError, match="writable"):
+        FileStore(blocker / "tokens").save("k", _sample(10))
