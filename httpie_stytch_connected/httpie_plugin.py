@@ -3,7 +3,8 @@
 HTTPie imports this module on every run, even ``http --version``, so it imports nothing beyond
 what HTTPie has already loaded; the flow, keyring and the rest load inside ``__call__``.
 ``get_auth()`` runs during argument parsing, where an exception is a raw traceback, so it only
-builds an object; every failure surfaces from ``__call__`` as one ``http: error:`` line.
+builds an object; every failure surfaces from ``__call__`` as one ``http: error:`` line. With
+``--offline`` it never opens a browser nor touches the network or the keyring.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     import requests
 
     from .auth import OAuth2PKCEAuth
+    from .config import Settings
 
 
 def _httpie_offline() -> bool:
@@ -43,11 +45,25 @@ class HTTPieStytchAuth(AuthBase):
 
             self._auth = StytchAuth(profile=self.profile)
         if _httpie_offline():
-            token = self._auth.manager.cached_access_token()
+            token = _cached_token(self._auth.settings)
             if token:
                 r.headers["Authorization"] = f"Bearer {token}"
             return r
         return self._auth(r)
+
+
+def _cached_token(settings: Settings) -> str | None:
+    """``--offline``: a still-valid cached access token, with no network, keyring or login.
+
+    The key is computed from settings alone, so not even issuer discovery runs.
+    """
+    from .config import storage_key
+    from .store import AccessTokenCache
+
+    if not settings.access_token_cache:
+        return None
+    tokens = AccessTokenCache().load(storage_key(settings))
+    return tokens.access_token if tokens and not tokens.expires_within(settings.leeway) else None
 
 
 class StytchAuthPlugin(AuthPlugin):  # type: ignore[misc]

@@ -60,7 +60,20 @@ def load_profile(
             f"Profile {chosen!r} is not in {path} (profiles there: {known}); add a "
             f"[profiles.{chosen}] table or pick another with --profile / STYTCH_PROFILE."
         )
+    _check_keys(profile, str(chosen), path)
     return str(chosen), profile, f"profile {chosen!r} in {path}"
+
+
+def _check_keys(profile: Mapping[str, Any], name: str, path: Path) -> None:
+    """A misspelt key would silently fall back to a default; name it instead."""
+    from .config import OPTIONS
+
+    unknown = sorted(set(profile) - {o.name for o in OPTIONS})
+    if unknown:
+        raise ConfigurationError(
+            f"Unknown setting {unknown[0]!r} in [profiles.{name}] of {path}; the known settings "
+            "are listed by `stytch-connected config`."
+        )
 
 
 def _parse_toml(raw: bytes, path: os.PathLike[str]) -> dict[str, Any]:

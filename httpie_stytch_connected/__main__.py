@@ -1,0 +1,5 @@
+"""``python -m httpie_stytch_connected``: the ``stytch-connected`` command."""
+
+from .cli import main
+
+raise SystemExit(main())

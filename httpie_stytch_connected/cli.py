@@ -1,0 +1,306 @@
+"""``stytch-connected``: the companion command for the person at the terminal.
+
+``login``, ``logout``, ``status``, ``token``, ``config`` and ``demo``, with the same settings as
+the library and the HTTPie plugin (argument > environment > profile > default). Results go to
+stdout, messages to stderr as one line each; only ``token`` ever prints a token. Exit codes: 0
+success, 1 an :class:`.AuthenticationError`, 2 usage, 130 Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from .config import OPTIONS, Option, Settings, load_settings
+from .errors import AuthenticationError, LoginError, TokenEndpointError
+
+if TYPE_CHECKING:
+    from .manager import TokenManager
+    from .tokens import TokenSet
+
+PROG = "stytch-connected"
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+#: Seconds to wait for the userinfo endpoint in ``status``.
+USERINFO_TIMEOUT = (5.0, 15.0)
+
+log = logging.getLogger(__name__)
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class Context:
+    """The resolved settings, and the token manager built only for commands that need one."""
+
+    def __init__(self, settings: Settings, environ: Mapping[str, str]) -> None:
+        self.settings = settings
+        self.environ = environ
+
+    @cached_property
+    def manager(self) -> TokenManager:
+        from .auth import build_manager
+
+        self.settings.require("client_id")
+        return build_manager(self.settings)
+
+    @property
+    def profile(self) -> str:
+        return repr(self.settings.profile) if self.settings.profile else "(none)"
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+def cmd_login(ctx: Context) -> int:
+    """A new browser sign-in now, whatever is stored."""
+    ctx.manager.login()
+    say(f"Tokens for profile {ctx.profile} are kept in the {ctx.manager.store.description}.")
+    return 0
+
+
+def cmd_logout(ctx: Context) -> int:
+    """Revoke at the provider (RFC 7009), then delete locally even if the provider is away."""
+    manager = ctx.manager
+    tokens = manager.stored()
+    if tokens is None:
+        manager.forget()
+        say(f"Not signed in: nothing is stored for profile {ctx.profile}.")
+        return 0
+    revoked = _revoke(manager, tokens)
+    manager.forget()
+    if revoked:
+        say("Signed out: the provider revoked the session and the stored tokens were deleted.")
+    else:
+        say(
+            "Signed out on this machine: the stored tokens were deleted, but the provider could "
+            "not revoke them, so they stay valid there until they expire."
+        )
+    return 0
+
+
+def _revoke(manager: TokenManager, tokens: TokenSet) -> bool:
+    """Revoke the refresh token (which ends the session) or, lacking one, the access token."""
+    token, hint = (
+        (tokens.refresh_token, "refresh_token")
+        if tokens.refresh_token
+        else (tokens.access_token, "access_token")
+    )
+    if not token:
+        return False
+    try:
+        manager.client.revoke(token, hint)
+    except TokenEndpointError as exc:
+        log.debug("revocation failed: %s (HTTP %s)", exc.error or exc.error_type, exc.status)
+        return False
+    return True
+
+
+def cmd_status(ctx: Context) -> int:
+    """Who is signed in, with which scopes, until when, and where the tokens are kept."""
+    manager = ctx.manager
+    tokens = manager.stored()
+    if tokens is None:
+        raise LoginError(f"Not signed in (profile {ctx.profile}); run `{PROG} login` to sign in.")
+    endpoints = manager.endpoints
+    rows = (
+        ("Profile", ctx.profile),
+        ("Provider", endpoints.issuer or endpoints.token_endpoint),
+        ("Signed in as", _user(manager, tokens)),
+        ("Scopes", tokens.scope or " ".join(manager.scopes)),
+        ("Access token", _expiry(tokens)),
+        ("Refresh token", "stored" if tokens.refresh_token else "none: sign in again at expiry"),
+        ("Token store", manager.store.description),
+    )
+    width = max(len(name) for name, _ in rows) + 1
+    for name, value in rows:
+        print(f"{name + ':':<{width}} {value}")
+    return 0
+
+
+def _user(manager: TokenManager, tokens: TokenSet) -> str:
+    """From the verified ID token, else the userinfo endpoint; never an unverified claim."""
+    from .id_token import IdTokenCheck
+
+    check = IdTokenCheck.for_provider(manager.endpoints, manager.client.client_id)
+    if tokens.id_token and check is not None:
+        try:
+            return _describe(check.verify(tokens.id_token, None)) + " (verified ID token)"
+        except LoginError as exc:
+            log.debug("ID token not used: %s", type(exc).__name__)
+    userinfo = manager.endpoints.userinfo_endpoint
+    if not userinfo:
+        return "unknown (the provider has no userinfo endpoint)"
+    if not tokens.access_token or tokens.expires_within(0):
+        return f"unknown until the access token is refreshed (`{PROG} token` does that)"
+    try:
+        response = manager.client.session.get(
+            userinfo,
+            headers={
+                "Authorization": f"Bearer {tokens.access_token}",
+                "Accept": "application/json",
+            },
+            timeout=USERINFO_TIMEOUT,
+        )
+        claims = response.json() if response.status_code == 200 else None
+    except (OSError, ValueError) as exc:  # requests' errors are OSErrors; ValueError: not JSON
+        log.debug("userinfo failed: %s", type(exc).__name__)
+        claims = None
+    if not isinstance(claims, dict):
+        return "unknown (the userinfo endpoint did not answer)"
+    return _describe(claims) + " (userinfo endpoint)"
+
+
+def _describe(claims: Mapping[str, Any]) -> str:
+    def text(name: str) -> str:
+        value = claims.get(name)
+        return "".join(c for c in value if c.isprintable())[:200] if isinstance(value, str) else ""
+
+    name, email, sub = text("name"), text("email"), text("sub")
+    who = " ".join(part for part in (name, f"<{email}>" if email else "") if part)
+    return f"{who} ({sub})" if who and sub else who or sub or "unknown"
+
+
+def _expiry(tokens: TokenSet, now: float | None = None) -> str:
+    if tokens.expires_at is None:
+        return "no expiry given: used until the API rejects it"
+    now = time.time() if now is None else now
+    left = tokens.expires_at - now
+    at = time.strftime("%H:%M", time.localtime(tokens.expires_at))
+    if left > 0:
+        return f"valid for {human_duration(left)} (until {at})"
+    then = "the next request refreshes it" if tokens.refresh_token else "sign in again"
+    return f"expired {human_duration(-left)} ago (at {at}); {then}"
+
+
+def human_duration(seconds: float) -> str:
+    """'45 seconds', '12 minutes', '3 hours 5 minutes', '2 days 4 hours'."""
+    total = int(seconds)
+    units = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+    parts = []
+    for name, size in units:
+        count, total = divmod(total, size)
+        if count:
+            parts.append(f"{count} {name}{'s' if count != 1 else ''}")
+    return " ".join(parts[:2]) or "0 seconds"
+
+
+def cmd_token(ctx: Context) -> int:
+    """A valid access token on stdout and nothing else: refreshed or signed in as needed."""
+    print(ctx.manager.access_token(), flush=True)
+    return 0
+
+
+def cmd_config(ctx: Context) -> int:
+    """Every setting with its value and where it came from; none of them is a secret."""
+    from .profiles import config_path
+
+    path = config_path(ctx.environ)
+    print(f"Config file: {path} ({'found' if path.exists() else 'not found'})")
+    print(f"Profile: {ctx.profile}")
+    width = max(len(o.name) for o in OPTIONS)
+    for option in OPTIONS:
+        value = _show(ctx.settings.values[option.name])
+        print(f"{option.name:<{width}} = {value}  ({ctx.settings.sources[option.name]})")
+    return 0
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "(not set)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return " ".join(value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def cmd_demo(argv: list[str]) -> int:
+    from . import demo
+
+    return demo.main(argv)
+
+
+COMMANDS: dict[str, tuple[Callable[[Context], int], str]] = {
+    "login": (cmd_login, "sign in with the browser now"),
+    "logout": (cmd_logout, "revoke the session at the provider and delete the stored tokens"),
+    "status": (cmd_status, "show who is signed in, the scopes and when the token expires"),
+    "token": (cmd_token, "print a valid access token (signing in if needed)"),
+    "config": (cmd_config, "show the resolved settings and where each came from"),
+}
+
+
+# -- the command line -------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Global options are accepted before or after the command."""
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("--profile", metavar="NAME", help="profile in the config file")
+    common.add_argument("--debug", action="store_true", help="debug logging on stderr")
+    group = common.add_argument_group("settings (override STYTCH_* and the profile)")
+    for option in OPTIONS:
+        _add_setting(group, option)
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        parents=[common],
+        description="Sign in to Stytch Connected Apps (or any OpenID provider) for HTTPie "
+        "and requests.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (function, summary) in COMMANDS.items():
+        commands.add_parser(name, parents=[common], help=summary, description=function.__doc__)
+    commands.add_parser(
+        "demo", add_help=False, help="try it all against a local emulator (demo --help)"
+    )
+    return parser
+
+
+def _add_setting(group: argparse._ArgumentGroup, option: Option) -> None:
+    flag = "--" + option.name.replace("_", "-")
+    if option.is_flag and option.name.startswith("no_"):
+        group.add_argument(flag, dest=option.name, action="store_true", help=option.doc)
+    elif option.is_flag:
+        group.add_argument(
+            flag, dest=option.name, action=argparse.BooleanOptionalAction, help=option.doc
+        )
+    else:
+        group.add_argument(flag, dest=option.name, metavar="VALUE", help=option.doc)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args, rest = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+        if args.command == "demo":
+            return cmd_demo(rest)
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        if getattr(args, "debug", False):
+            _debug_logging()
+        explicit = {o.name: getattr(args, o.name) for o in OPTIONS if hasattr(args, o.name)}
+        settings = load_settings(explicit, os.environ, getattr(args, "profile", None))
+        return COMMANDS[args.command][0](Context(settings, os.environ))
+    except AuthenticationError as exc:
+        say(f"{PROG}: error: {exc}")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        say(f"{PROG}: interrupted.")
+        return EXIT_INTERRUPTED
+
+
+def _debug_logging() -> None:
+    """Only this package's loggers, which log hosts, error codes and counts, never secrets;
+    other libraries' debug output (full URLs, headers) stays off."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{PROG}: %(name)s: %(message)s"))
+    package = logging.getLogger(__package__)
+    package.addHandler(handler)
+    package.setLevel(logging.DEBUG)
