@@ -53,7 +53,9 @@ class Context:
 
     @property
     def profile(self) -> str:
-        return repr(self.settings.profile) if self.settings.profile else "(none)"
+        """For messages: "profile 'work'", or what applies when no profile is in use."""
+        name = self.settings.profile
+        return f"profile {name!r}" if name else "the settings without a profile"
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -62,7 +64,7 @@ class Context:
 def cmd_login(ctx: Context) -> int:
     """A new browser sign-in now, whatever is stored."""
     ctx.manager.login()
-    say(f"Tokens for profile {ctx.profile} are kept in the {ctx.manager.store.description}.")
+    say(f"Tokens for {ctx.profile} are kept in the {ctx.manager.store.description}.")
     return 0
 
 
@@ -72,7 +74,7 @@ def cmd_logout(ctx: Context) -> int:
     tokens = manager.stored()
     if tokens is None:
         manager.forget()
-        say(f"Not signed in: nothing is stored for profile {ctx.profile}.")
+        say(f"Not signed in: nothing is stored for {ctx.profile}.")
         return 0
     revoked = _revoke(manager, tokens)
     manager.forget()
@@ -108,10 +110,10 @@ def cmd_status(ctx: Context) -> int:
     manager = ctx.manager
     tokens = manager.stored()
     if tokens is None:
-        raise LoginError(f"Not signed in (profile {ctx.profile}); run `{PROG} login` to sign in.")
+        raise LoginError(f"Not signed in with {ctx.profile}; run `{PROG} login` to sign in.")
     endpoints = manager.endpoints
     rows = (
-        ("Profile", ctx.profile),
+        ("Profile", ctx.settings.profile or "(none)"),
         ("Provider", endpoints.issuer or endpoints.token_endpoint),
         ("Signed in as", _user(manager, tokens)),
         ("Scopes", tokens.scope or " ".join(manager.scopes)),
@@ -204,7 +206,7 @@ def cmd_config(ctx: Context) -> int:
 
     path = config_path(ctx.environ)
     print(f"Config file: {path} ({'found' if path.exists() else 'not found'})")
-    print(f"Profile: {ctx.profile}")
+    print(f"Profile: {ctx.settings.profile or '(none)'}")
     width = max(len(o.name) for o in OPTIONS)
     for option in OPTIONS:
         value = _show(ctx.settings.values[option.name])
