@@ -139,17 +139,39 @@ class TokenManager:
                 self._publish(stored)
                 return stored
             if stored is not None and stored.refresh_token:
-                try:
-                    refreshed = self.client.refresh(stored)
-                except TokenEndpointError as exc:
-                    if not exc.grant_refused:
-                        raise  # an outage: keep the credentials, say what happened
-                    log.debug("refresh refused (%s); signing in again", exc.error_type or exc.error)
-                    self.notify("Your session has expired; signing in again.")
-                else:
-                    self._save(refreshed)
+                refreshed = self._refresh(stored, rejected)
+                if refreshed is not None:
                     return refreshed
             return self._login_and_save()
+
+    def _refresh(self, stored: TokenSet, rejected: str | None) -> TokenSet | None:
+        """Refresh; when the grant is refused, re-read the store before giving up.
+
+        Another process (or one that ignores our lock) may have rotated the refresh token and
+        stored the new set: use that one. Nothing stored is ever deleted here; a set newer than
+        the one that failed stays. ``None`` means a browser login is needed.
+        """
+        current: TokenSet | None = stored
+        tried: set[str] = set()
+        for _ in range(3):
+            if current is None or not current.refresh_token or current.refresh_token in tried:
+                break
+            if current is not stored and self._usable(current, rejected):
+                self._publish(current)
+                return current
+            tried.add(current.refresh_token)
+            try:
+                refreshed = self.client.refresh(current)
+            except TokenEndpointError as exc:
+                if not exc.grant_refused:
+                    raise  # an outage: keep the credentials, say what happened
+                log.debug("refresh refused (%s); re-reading the store", exc.error_type or exc.error)
+                current = self.store.load(self.key)
+                continue
+            self._save(refreshed)
+            return refreshed
+        self.notify("Your session has expired; signing in again.")
+        return None
 
     def _login_and_save(self) -> TokenSet:
         result: LoginResult = browser_login(
