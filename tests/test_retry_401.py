@@ -1,0 +1,245 @@
+"""The 401 response hook: refresh (or log in) once, resend once, never to another host."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pytest
+import requests
+
+from httpie_stytch_connected.auth import StytchAuth
+from httpie_stytch_connected.manager import forget_memory
+from httpie_stytch_connected.store import AccessTokenCache, KeyringStore
+from httpie_stytch_connected.testing.emulator import StytchEmulator
+from httpie_stytch_connected.testing.resource_server import ResourceServer
+from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
+
+
+@dataclass(frozen=True)
+class Seen:
+    method: str
+    path: str
+    authorization: str | None
+    body: bytes
+
+
+class RecordingServer:
+    """Records every request. ``/api`` accepts only tokens the resource server verifies;
+    ``/always401`` refuses everything; ``/redirect?to=URL`` answers 302 to URL; any other
+    path answers 401 (the "other host")."""
+
+    def __init__(self, api: ResourceServer | None = None) -> None:
+        self.api = api
+        self.seen: list[Seen] = []
+        self._lock = threading.Lock()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self) -> None:
+                owner._handle(self)
+
+            do_GET = do_POST = do_PUT = _any
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Silent."""
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self._server.server_address[1]}{path}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        body = _read_body(request)
+        auth = request.headers.get("Authorization")
+        parts = urlsplit(request.path)
+        with self._lock:
+            self.seen.append(Seen(request.command, parts.path, auth, body))
+        status, headers = 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        if parts.path == "/redirect":
+            status, headers = 302, {"Location": parse_qs(parts.query)["to"][0]}
+        elif (
+            parts.path == "/api"
+            and self.api
+            and auth
+            and auth.startswith("Bearer ")
+            and _valid(self.api, auth[7:])
+        ):
+            status, headers = 200, {}
+        payload = b'{"status": %d}' % status
+        request.send_response(status)
+        for name, value in headers.items():
+            request.send_header(name, value)
+        request.send_header("Content-Length", str(len(payload)))
+        request.end_headers()
+        request.wfile.write(payload)
+
+
+def _valid(api: ResourceServer, token: str) -> bool:
+    try:
+        api.verify(token)
+    except Exception:
+        return False
+    return True
+
+
+def _read_body(request: BaseHTTPRequestHandler) -> bytes:
+    if request.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        chunks: list[bytes] = []
+        while True:
+            size = int(request.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                request.rfile.readline()
+                return b"".join(chunks)
+            chunks.append(request.rfile.read(size))
+            request.rfile.readline()
+    length = int(request.headers.get("Content-Length") or 0)
+    return request.rfile.read(length) if length else b""
+
+
+def _agent(url: str) -> bool:
+    with ScriptedUserAgent() as agent:
+        return agent.open(url).ok
+
+
+def _auth() -> StytchAuth:
+    notes: list[str] = []
+    return StytchAuth(opener=_agent, notify=notes.append)
+
+
+@pytest.fixture
+def server(stytch_resource_server: ResourceServer) -> Iterator[RecordingServer]:
+    recording = RecordingServer(stytch_resource_server)
+    yield recording
+    recording.close()
+
+
+@pytest.fixture
+def rejected_token(stytch_env: StytchEmulator, stytch_resource_server: ResourceServer) -> str:
+    """Log in, then store an access token the API refuses (not expired, so it is sent)."""
+    auth = _auth()
+    assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).status_code == 200
+    key = auth.manager.key
+    stored = KeyringStore().load(key)
+    assert stored is not None
+    bogus = replace(stored, access_token="not-a-valid-token", expires_at=time.time() + 3600)
+    KeyringStore().save(key, bogus)
+    AccessTokenCache().delete(key)
+    forget_memory()
+    return bogus.access_token
+
+
+def _bearers(seen: list[Seen]) -> list[str | None]:
+    return [s.authorization for s in seen]
+
+
+def test_a_401_refreshes_once_and_resends_once(
+    stytch_env: StytchEmulator, server: RecordingServer, rejected_token: str
+) -> None:
+    response = requests.get(server.url("/api"), auth=_auth(), timeout=30)
+    assert response.status_code == 200
+    assert [r.status_code for r in response.history] == [401]
+    first, second = _bearers(server.seen)
+    assert first == f"Bearer {rejected_token}"
+    assert second and second.startswith("Bearer ") and second != first
+    assert stytch_env.counters["token_refresh_ok"] == 1
+    assert stytch_env.counters["codes_issued"] == 1
+
+
+def test_a_401_with_a_dead_grant_logs_in_once_and_resends(
+    stytch_env: StytchEmulator, server: RecordingServer, rejected_token: str
+) -> None:
+    stytch_env.revoke_all()
+    response = requests.get(server.url("/api"), auth=_auth(), timeout=30)
+    assert response.status_code == 200 and len(server.seen) == 2
+    assert stytch_env.counters["codes_issued"] == 2
+
+
+def test_a_bytes_body_is_replayed(
+    stytch_env: StytchEmulator, server: RecordingServer, rejected_token: str
+) -> None:
+    body = b"\x00binary payload\xff" * 100
+    response = requests.post(server.url("/api"), data=body, auth=_auth(), timeout=30)
+    assert response.status_code == 200
+    assert [s.body for s in server.seen] == [body, body]
+
+
+def test_a_file_body_is_replayed(
+    stytch_env: StytchEmulator, server: RecordingServer, rejected_token: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "upload.bin"
+    path.write_bytes(b"header line\n" + bytes(range(256)) * 40)
+    with path.open("rb") as handle:
+        handle.read(7)  # a body that starts part-way through the file
+        response = requests.put(server.url("/api"), data=handle, auth=_auth(), timeout=30)
+    assert response.status_code == 200
+    expected = path.read_bytes()[7:]
+    assert [s.body for s in server.seen] == [expected, expected]
+
+
+def test_a_generator_body_is_not_replayed(
+    stytch_env: StytchEmulator, server: RecordingServer, rejected_token: str
+) -> None:
+    def stream() -> Iterator[bytes]:
+        yield b"part one, "
+        yield b"part two"
+
+    response = requests.post(server.url("/api"), data=stream(), auth=_auth(), timeout=30)
+    assert response.status_code == 401
+    assert [s.body for s in server.seen] == [b"part one, part two"]
+    assert stytch_env.counters["token_refresh"] == 0
+
+
+def test_a_server_that_always_answers_401_sees_exactly_two_requests(
+    stytch_env: StytchEmulator, server: RecordingServer
+) -> None:
+    response = requests.get(server.url("/always401"), auth=_auth(), timeout=30)
+    assert response.status_code == 401
+    assert len(server.seen) == 2
+    first, second = _bearers(server.seen)
+    assert first and second and first != second  # the resend carried a fresh token
+    assert stytch_env.counters["token_refresh_ok"] == 1
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_a_redirect_to_another_host_never_gets_a_token(
+    stytch_env: StytchEmulator, server: RecordingServer, host: str
+) -> None:
+    other = RecordingServer()
+    try:
+        target = other.url("/collect", host=host)
+        url = server.url("/redirect") + "?" + f"to={quote(target, safe='')}"
+        auth = _auth()
+        for method in ("GET", "POST"):
+            response = requests.request(method, url, data=b"x", auth=auth, timeout=30)
+            assert response.status_code == 401
+        assert other.seen and all(s.authorization is None for s in other.seen)
+        assert len(other.seen) == 2  # one per request: the hook did not resend to it
+        assert all((s.authorization or "").startswith("Bearer ") for s in server.seen)
+        assert stytch_env.counters["token_refresh"] == 0
+    finally:
+        other.close()
+
+
+def test_a_same_origin_redirect_to_a_401_is_resent_once(
+    stytch_env: StytchEmulator, server: RecordingServer
+) -> None:
+    url = server.url("/redirect") + "?to=/always401"
+    response = requests.get(url, auth=_auth(), timeout=30)
+    assert response.status_code == 401
+    assert [s.path for s in server.seen] == ["/redirect", "/always401", "/always401"]
+    assert stytch_env.counters["token_refresh_ok"] == 1
