@@ -58,11 +58,13 @@ class IdTokenCheck:
                 leeway=LEEWAY,
                 options={"require": ["iss", "aud", "exp", "iat", "sub"]},
             )
-        except jwt.PyJWKClientError as exc:
+        except jwt.PyJWKClientConnectionError:
             raise LoginError(
-                f"Could not check the ID token: the signing keys at {_host(self.jwks_uri)} are "
-                f"unavailable or do not include its key ({type(exc).__name__}); try again later."
+                f"Could not check the ID token: the signing keys at {_host(self.jwks_uri)} "
+                "could not be fetched; check your network connection and try again."
             ) from None
+        except jwt.PyJWKClientError:
+            raise _rejected("it is not signed with any of the provider's keys") from None
         except jwt.InvalidTokenError as exc:
             raise _rejected(_reason(exc)) from None
         if nonce is not None and not hmac.compare_digest(

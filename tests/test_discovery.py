@@ -1,0 +1,165 @@
+"""Any OpenID provider from its issuer: discovery against the emulator (and a bare RFC 8414
+server), the issuer check, the on-disk cache and its stale-if-unreachable fallback."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from httpie_stytch_connected.auth import OAuth2PKCEAuth, StytchAuth
+from httpie_stytch_connected.config import load_settings, resolve_endpoints, storage_key
+from httpie_stytch_connected.discovery import discover, metadata_urls
+from httpie_stytch_connected.errors import ConfigurationError, TokenEndpointError
+from httpie_stytch_connected.store import cache_dir
+from httpie_stytch_connected.testing import StytchEmulator
+from httpie_stytch_connected.testing.resource_server import ResourceServer
+
+
+@pytest.fixture
+def issuer_env(stytch_env: StytchEmulator, monkeypatch: pytest.MonkeyPatch) -> StytchEmulator:
+    """Configured as a generic OpenID provider: issuer and client ID only."""
+    monkeypatch.delenv("STYTCH_PROJECT_DOMAIN")
+    monkeypatch.delenv("STYTCH_AUTHORIZE_URL")
+    monkeypatch.setenv("STYTCH_ISSUER", stytch_env.issuer)
+    return stytch_env
+
+
+def test_metadata_urls_follow_both_specs() -> None:
+    assert metadata_urls("https://id.example.com") == [
+        "https://id.example.com/.well-known/openid-configuration",
+        "https://id.example.com/.well-known/oauth-authorization-server",
+    ]
+    assert metadata_urls("https://id.example.com/tenant/a/") == [
+        "https://id.example.com/tenant/a/.well-known/openid-configuration",
+        "https://id.example.com/.well-known/oauth-authorization-server/tenant/a",
+    ]
+
+
+def test_issuer_only_configuration_signs_in(
+    issuer_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    auth = OAuth2PKCEAuth()
+    response = requests.get(stytch_resource_server.url, auth=auth, timeout=30)
+    assert response.status_code == 200, response.text
+    endpoints = auth.manager.endpoints
+    assert endpoints.token_endpoint == issuer_env.token_endpoint
+    assert endpoints.jwks_uri == issuer_env.jwks_uri
+    cached = list((cache_dir() / "discovery").glob("*.json"))
+    assert len(cached) == 1
+    assert stat.S_IMODE(cached[0].stat().st_mode) == 0o600
+
+
+def test_the_token_command_works_with_an_issuer(issuer_env: StytchEmulator) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "httpie_stytch_connected", "token"],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    issuer_env.verify_access_token(result.stdout.strip())
+
+
+def test_store_key_needs_no_network_and_follows_the_issuer(issuer_env: StytchEmulator) -> None:
+    settings = load_settings({}, os.environ)
+    issuer_env.stop()
+    key = storage_key(settings)
+    other = storage_key(load_settings({"issuer": "https://other.example.com"}, os.environ))
+    assert key != other
+
+
+def test_warm_runs_use_the_cache_and_stale_copies_survive_an_outage(
+    issuer_env: StytchEmulator,
+) -> None:
+    first = discover(issuer_env.issuer)
+    issuer_env.stop()
+    assert discover(issuer_env.issuer) == first  # fresh cache: no request at all
+    assert discover(issuer_env.issuer, ttl=0) == first  # stale, provider down: still usable
+    with pytest.raises(TokenEndpointError, match="cannot reach"):
+        discover(issuer_env.issuer + "/elsewhere", ttl=0)
+
+
+def test_explicit_endpoints_override_discovered_ones(issuer_env: StytchEmulator) -> None:
+    settings = load_settings({"revocation_endpoint": "https://revoke.example.com/r"}, os.environ)
+    endpoints = resolve_endpoints(settings)
+    assert endpoints.revocation_endpoint == "https://revoke.example.com/r"
+    assert endpoints.authorization_endpoint == issuer_env.authorize_url
+
+
+def test_a_document_for_another_issuer_is_refused(
+    issuer_env: StytchEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrong = issuer_env.issuer.replace("127.0.0.1", "localhost")
+    monkeypatch.setenv("STYTCH_ISSUER", wrong)
+    with pytest.raises(ConfigurationError, match="is for issuer") as caught:
+        resolve_endpoints(load_settings({}, os.environ))
+    assert wrong in str(caught.value)
+    assert not (cache_dir() / "discovery").exists()
+
+
+def test_stytch_without_authorize_url_uses_the_project_discovery(
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("STYTCH_AUTHORIZE_URL")
+    auth = StytchAuth()
+    assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).status_code == 200
+    assert auth.manager.endpoints.authorization_endpoint == stytch_env.authorize_url
+    with_url = StytchAuth(authorize_url=stytch_env.authorize_url)
+    assert with_url.manager.key == auth.manager.key  # same tokens either way
+
+
+class _Rfc8414Only(BaseHTTPRequestHandler):
+    """A provider with only RFC 8414 metadata, for an issuer with a path."""
+
+    document: dict[str, Any] = {}
+
+    def do_GET(self) -> None:
+        found = self.path == "/.well-known/oauth-authorization-server/tenant"
+        body = json.dumps(self.document).encode() if found else b"{}"
+        self.send_response(200 if found else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def rfc8414_server(stytch_keyring: Path) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Rfc8414Only)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    _Rfc8414Only.document = {
+        "issuer": base + "/tenant",
+        "authorization_endpoint": base + "/tenant/authorize",
+        "token_endpoint": base + "/tenant/token",
+    }
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield base + "/tenant"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+def test_rfc8414_with_path_insertion_when_there_is_no_openid_document(
+    rfc8414_server: str,
+) -> None:
+    endpoints = discover(rfc8414_server)
+    assert endpoints.token_endpoint == rfc8414_server + "/token"
+    assert endpoints.jwks_uri is None
