@@ -1,0 +1,64 @@
+"""Settings precedence (argument > environment > profile > default) with the source of each
+value, profile selection, and readable errors that name the setting and where it came from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from httpie_stytch_connected.config import OPTIONS, load_settings
+from httpie_stytch_connected.errors import ConfigurationError
+
+PROFILES = """
+default_profile = "work"
+[profiles.work]
+client_id = "from-profile"
+scopes = "openid email"
+login_timeout = 30
+[profiles.home]
+client_id = "from-home"
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(PROFILES)
+    return path
+
+
+def test_each_layer_wins_over_the_next(config: Path) -> None:
+    environ = {"STYTCH_CONFIG": str(config), "STYTCH_LOGIN_TIMEOUT": "40", "STYTCH_LEEWAY": "5"}
+    settings = load_settings({"leeway": 1}, environ)
+    assert settings.profile == "work"
+    assert (settings.leeway, settings.sources["leeway"]) == (1.0, "argument")
+    assert settings.login_timeout == 40.0
+    assert settings.sources["login_timeout"] == "environment variable STYTCH_LOGIN_TIMEOUT"
+    assert settings.scopes == ("openid", "email")
+    assert settings.sources["scopes"] == f"profile 'work' in {config}"
+    assert (settings.redirect_path, settings.sources["redirect_path"]) == ("/callback", "default")
+    assert set(settings.sources) == {o.name for o in OPTIONS}
+
+
+def test_the_profile_is_picked_by_argument_then_environment(config: Path) -> None:
+    environ = {"STYTCH_CONFIG": str(config), "STYTCH_PROFILE": "home"}
+    assert load_settings({}, environ).client_id == "from-home"
+    assert load_settings({}, environ, profile="work").client_id == "from-profile"
+
+
+def test_unknown_keys_and_profiles_are_named(config: Path) -> None:
+    config.write_text('[profiles.default]\nclient_id = "x"\nscope = "openid"\n')
+    with pytest.raises(ConfigurationError, match=r"Unknown setting 'scope'") as caught:
+        load_settings({}, {"STYTCH_CONFIG": str(config)})
+    assert str(config) in str(caught.value)
+    with pytest.raises(ConfigurationError, match=r"Profile 'nope' is not in"):
+        load_settings({}, {"STYTCH_CONFIG": str(config)}, profile="nope")
+
+
+def test_invalid_values_name_the_setting_and_its_source(config: Path) -> None:
+    config.write_text('[profiles.default]\nlogin_timeout = "soon"\n')
+    with pytest.raises(ConfigurationError, match=r"login_timeout from profile 'default' in"):
+        load_settings({}, {"STYTCH_CONFIG": str(config)})
+    with pytest.raises(ConfigurationError, match="no_browser from environment variable"):
+        load_settings({}, {"STYTCH_CONFIG": "/nonexistent.toml", "STYTCH_NO_BROWSER": "maybe"})
