@@ -1,0 +1,199 @@
+"""One refresh, one login: however many threads share an auth object, or processes share a store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import requests
+
+from httpie_stytch_connected.auth import StytchAuth
+from httpie_stytch_connected.manager import forget_memory
+from httpie_stytch_connected.store import AccessTokenCache, KeyringStore
+from httpie_stytch_connected.testing.emulator import StytchEmulator
+from httpie_stytch_connected.testing.resource_server import ResourceServer
+from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
+
+HTTP = str(Path(sys.executable).with_name("http"))
+THREADS = 32
+PROCESSES = 8
+
+
+class _Browser:
+    def __init__(self) -> None:
+        self.opened = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, url: str) -> bool:
+        with self._lock:
+            self.opened += 1
+        with ScriptedUserAgent() as agent:
+            return agent.open(url).ok
+
+
+def _auth(browser: _Browser) -> StytchAuth:
+    notes: list[str] = []
+    return StytchAuth(opener=browser, notify=notes.append)
+
+
+def _storm(auth: StytchAuth, url: str, n: int = THREADS) -> list[int | str]:
+    """``n`` threads released together, each sending one request with the shared auth."""
+    barrier = threading.Barrier(n, timeout=30)
+    results: list[int | str] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            status: int | str = requests.get(url, auth=auth, timeout=60).status_code
+        except Exception as exc:
+            status = f"{type(exc).__name__}: {exc}"
+        with lock:
+            results.append(status)
+
+    threads = [threading.Thread(target=worker, name=f"storm-{i}") for i in range(n)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 90
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    assert not any(t.is_alive() for t in threads), "a request did not finish in time"
+    return results
+
+
+def _login_then_expire(api: ResourceServer) -> str:
+    """One real login here, then the stored set is rewritten as expired and the cache removed."""
+    auth = _auth(_Browser())
+    assert requests.get(api.url, auth=auth, timeout=30).status_code == 200
+    key = auth.manager.key
+    stored = KeyringStore().load(key)
+    assert stored is not None and stored.refresh_token
+    KeyringStore().save(key, replace(stored, expires_at=time.time() - 10))
+    AccessTokenCache().delete(key)
+    forget_memory()
+    return key
+
+
+# -- threads ----------------------------------------------------------------------------------
+
+
+def test_thread_storm_with_an_expired_token_makes_one_refresh(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    _login_then_expire(stytch_resource_server)
+    stytch_env.reset_counters()
+    browser = _Browser()
+    results = _storm(_auth(browser), stytch_resource_server.url)
+    assert results == [200] * THREADS
+    assert stytch_env.counters["token_refresh"] == 1
+    assert stytch_env.counters["token_requests"] == 1
+    assert browser.opened == 0
+
+
+def test_thread_storm_without_a_token_makes_one_login(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    browser = _Browser()
+    results = _storm(_auth(browser), stytch_resource_server.url)
+    assert results == [200] * THREADS
+    assert browser.opened == 1
+    assert stytch_env.counters["codes_issued"] == 1
+    assert stytch_env.counters["token_authorization_code"] == 1
+    assert stytch_env.counters["token_refresh"] == 0
+
+
+def test_thread_storm_of_401s_makes_one_refresh(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    key = _login_then_expire(stytch_resource_server)
+    stored = KeyringStore().load(key)
+    assert stored is not None
+    # A token the API refuses but that is not expired: every thread sends it and gets a 401.
+    KeyringStore().save(
+        key, replace(stored, access_token="refused-token", expires_at=time.time() + 3600)
+    )
+    stytch_env.reset_counters()
+    results = _storm(_auth(_Browser()), stytch_resource_server.url, n=16)
+    assert results == [200] * 16
+    assert stytch_env.counters["token_refresh"] == 1
+    # Threads that started after the refresh used the new token straight away.
+    assert 1 <= stytch_resource_server.counters["401"] <= 16
+
+
+# -- processes --------------------------------------------------------------------------------
+
+
+def _http_processes(url: str, tmp_path: Path, n: int = PROCESSES) -> list[tuple[int, str, str]]:
+    """``n`` ``http`` runs started back to back (they race), each bounded."""
+    env = dict(os.environ, HTTPIE_CONFIG_DIR=str(tmp_path / "httpie"))
+    command = [HTTP, "--ignore-stdin", "--check-status", "--auth-type=stytch", "GET", url]
+    procs = [
+        subprocess.Popen(
+            command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(n)
+    ]
+    results = []
+    deadline = time.monotonic() + 120
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+            results.append((proc.returncode, out, err))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=10)
+    return results
+
+
+def _assert_no_secrets(emulator: StytchEmulator, texts: list[str]) -> None:
+    secrets = set(emulator.issued_refresh_tokens()) | set(emulator._access) | set(emulator._codes)
+    assert secrets
+    for text in texts:
+        for secret in secrets:
+            assert secret not in text
+
+
+@pytest.mark.timeout(180)
+def test_processes_with_an_expired_token_make_one_refresh(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer, tmp_path: Path
+) -> None:
+    _login_then_expire(stytch_resource_server)
+    stytch_env.reset_counters()
+    results = _http_processes(stytch_resource_server.url, tmp_path)
+    for code, out, err in results:
+        assert code == 0, err
+        assert '"resources"' in out
+    assert stytch_env.counters["token_refresh"] == 1
+    assert stytch_env.counters["token_refresh_ok"] == 1
+    assert stytch_env.counters["codes_issued"] == 0
+    assert stytch_resource_server.counters["200"] == 1 + PROCESSES
+    _assert_no_secrets(stytch_env, [t for _, out, err in results for t in (out, err)])
+
+
+@pytest.mark.timeout(180)
+def test_processes_without_a_token_make_one_login_and_share_it(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer, tmp_path: Path
+) -> None:
+    results = _http_processes(stytch_resource_server.url, tmp_path)
+    for code, out, err in results:
+        assert code == 0, err
+        assert '"resources"' in out
+    assert stytch_env.counters["authorize_page"] == 1
+    assert stytch_env.counters["codes_issued"] == 1
+    assert stytch_env.counters["token_authorization_code"] == 1
+    assert stytch_env.counters["token_refresh"] == 0
+    assert sum("Signed in." in err for _, _, err in results) == 1
+    _assert_no_secrets(stytch_env, [t for _, out, err in results for t in (out, err)])
