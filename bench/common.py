@@ -56,6 +56,13 @@ class Line:
         return self.median / statistics.median(self.baseline_samples)
 
     @property
+    def floor_ratio(self) -> float | None:
+        """Ratio of the 10th percentiles: noise only adds time, so the floor is the signal."""
+        if len(self.samples) < 5 or len(self.baseline_samples) < 5:
+            return None
+        return _p10(self.samples) / _p10(self.baseline_samples)
+
+    @property
     def verdict(self) -> str:
         if self.check is None:
             return "info"
@@ -77,10 +84,15 @@ class Line:
             ),
             "baseline_samples": self.baseline_samples or None,
             "ratio": self.ratio,
+            "p10_ratio": self.floor_ratio,
             "target": self.target or None,
             "verdict": self.verdict,
             "note": self.note or None,
         }
+
+
+def _p10(values: Sequence[float]) -> float:
+    return statistics.quantiles(values, n=10, method="inclusive")[0]
 
 
 def ratio_at_most(limit: float) -> Callable[[float, float | None], bool]:
@@ -106,6 +118,7 @@ def _fmt(value: float | None, unit: str) -> str:
 def table(lines: Sequence[Line]) -> str:
     """A Markdown table (it reads well in a terminal too)."""
     head = ["row", "measurement", "n", "median", "min", "max", "baseline (median)", "ratio"]
+    head += ["p10 ratio"]
     head += ["target", "result"]
     rows = [head, ["---"] * len(head)]
     for line in lines:
@@ -125,6 +138,7 @@ def table(lines: Sequence[Line]) -> str:
                 _fmt(max(line.samples) if line.samples else None, line.unit),
                 base,
                 "-" if ratio is None else f"{ratio:.3f}",
+                "-" if line.floor_ratio is None else f"{line.floor_ratio:.3f}",
                 line.target or "-",
                 line.verdict,
             ]

@@ -57,8 +57,8 @@ def run(ctx: Context) -> list[Line]:
         "StytchAuth": _session(ours),
         "requests-auth PKCE": _session(peer),
     }
-    block = ctx.n(50, 20)
-    rounds = ctx.n(40, 8)
+    block = ctx.n(10, 10)
+    rounds = ctx.n(200, 20)
     failures: list[int] = []
 
     def side(session: requests.Session) -> Callable[[], float]:
