@@ -20,7 +20,7 @@ import requests
 
 from httpie_stytch_connected.auth import OAuth2PKCEAuth, StytchAuth
 from httpie_stytch_connected.errors import AuthenticationError
-from httpie_stytch_connected.login import notify_stderr
+from httpie_stytch_connected.messages import notify_stderr
 from httpie_stytch_connected.manager import TokenManager, forget_memory
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.pytest_plugin import reset_webbrowser
@@ -97,6 +97,7 @@ ISOLATION_VARS = frozenset(
     {"STYTCH_TEST_KEYRING_DIR", "STYTCH_CACHE_DIR", "STYTCH_DATA_DIR", "STYTCH_CONFIG"}
 )
 HTTP_COMMAND = Path(sys.executable).with_name("http")
+CLI_COMMAND = Path(sys.executable).with_name("stytch-connected")
 SUBPROCESS_TIMEOUT = 100.0
 MODES = ("requests", "http")
 #: The line the package prints (stderr / notify) when it starts a browser login.
@@ -232,11 +233,15 @@ class OIDCProvider(E2EProvider):
     name = "oidc-provider"
     login_pages = ("oidc-login", "oidc-consent")
 
-    def __init__(self, op: OIDCProviderProcess, api: ResourceServer) -> None:
+    def __init__(self, op: OIDCProviderProcess, api: ResourceServer, *, discovery: bool) -> None:
         super().__init__(api, op.token_endpoint, op.client_id)
         self.op = op
+        self.discovery = discovery
 
     def settings(self) -> dict[str, Any]:
+        """``issuer`` (OpenID discovery), or every endpoint spelled out."""
+        if self.discovery:
+            return {"issuer": self.op.issuer, "client_id": self.op.client_id, "scopes": OIDC_SCOPES}
         return {
             "authorization_endpoint": self.op.authorization_endpoint,
             "token_endpoint": self.op.token_endpoint,
@@ -312,10 +317,27 @@ class E2EClient:
         return sorted((Path(os.environ["STYTCH_CACHE_DIR"]) / "access").glob("*.json"))
 
     def logout(self) -> None:
-        """Revoke the refresh token at the provider, then forget everything stored.
+        """Sign out: revoke the refresh token at the provider, then forget everything stored.
 
-        TODO: ``stytch-connected logout`` once httpie_stytch_connected/cli.py lands.
+        The person at the terminal (http mode) runs ``stytch-connected logout`` with the same
+        environment as ``http``; a library user (requests mode) has the manager, and no
+        logout helper in the public API, so does what the command does.
         """
+        if self.mode == "http":
+            proc = subprocess.run(
+                [str(CLI_COMMAND), "logout"],
+                env=self._subprocess_env({"BROWSER": FAILING_BROWSER}, {}),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=SUBPROCESS_TIMEOUT,
+                check=False,
+            )
+            stderr = proc.stderr.decode("utf-8", "replace")
+            assert proc.returncode == 0, stderr
+            assert proc.stdout == b"", (proc.stdout, stderr)
+            assert "Traceback" not in stderr, stderr
+            assert "Signed out: the provider revoked the session" in stderr, stderr
+            return
         manager = self.manager()
         stored = manager.stored()
         assert stored is not None and stored.refresh_token, "nothing stored to log out of"
@@ -392,14 +414,19 @@ class E2EClient:
             messages=messages,
         )
 
-    def _call_http(self, env: dict[str, str], settings: dict[str, str]) -> Run:
+    def _subprocess_env(self, env: dict[str, str], settings: dict[str, str]) -> dict[str, str]:
+        """The isolated environment, the provider's STYTCH_* settings, then ``env``."""
         full_env = clean_environ()
         for name in [n for n in full_env if n.startswith("E2E_")]:
             del full_env[name]
         for name, value in {**self.provider.settings(), **settings}.items():
-            full_env[f"STYTCH_{name.upper()}"] = value
+            full_env[f"STYTCH_{name.upper()}"] = str(value)
         full_env.update(env)
         full_env["HTTPIE_CONFIG_DIR"] = str(self.httpie_config)
+        return full_env
+
+    def _call_http(self, env: dict[str, str], settings: dict[str, str]) -> Run:
+        full_env = self._subprocess_env(env, settings)
         argv = [
             str(HTTP_COMMAND),
             "--ignore-stdin",
@@ -420,7 +447,12 @@ class E2EClient:
         errors = [line for line in stderr.splitlines() if line.startswith("http: error:")]
         body: Any = None
         if proc.returncode == 0:
-            body = json.loads(proc.stdout)  # stdout must be the body and nothing else
+            try:  # stdout must be the response body and nothing else
+                body = json.loads(proc.stdout)
+            except ValueError:
+                raise AssertionError(
+                    f"http's stdout is not just the JSON body: {proc.stdout[:1000]!r}"
+                ) from None
         return Run(
             self.mode,
             ok=proc.returncode == 0,
@@ -583,7 +615,8 @@ def e2e_mode(request: pytest.FixtureRequest) -> str:
     """Each scenario runs through ``requests`` in-process and through the ``http`` command."""
     mode = str(request.param)
     if mode == "http":
-        require(HTTP_COMMAND.exists(), f"{HTTP_COMMAND} is missing (pip install httpie)")
+        for command in (HTTP_COMMAND, CLI_COMMAND):
+            require(command.exists(), f"{command} is missing (pip install -e '.[test]')")
     return mode
 
 
@@ -610,6 +643,27 @@ def stytch_e2e(
             reset_webbrowser()
 
 
+def _oidc_scenarios(
+    discovery: bool,
+    e2e_mode: str,
+    oidc_provider_factory: ProviderFactory,
+    chromium_browser_env: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[E2EScenarios]:
+    op = oidc_provider_factory({"AT_TTL": str(ACCESS_TOKEN_TTL), "RESOURCE": OIDC_RESOURCE})
+    with ResourceServer(
+        jwks_uri=op.jwks_uri, issuer=op.issuer, audience=OIDC_RESOURCE, required_scope="api:read"
+    ) as api:
+        provider = OIDCProvider(op, api, discovery=discovery)
+        client = E2EClient(e2e_mode, provider, chromium_browser_env, tmp_path, monkeypatch)
+        try:
+            yield E2EScenarios(provider, client)
+        finally:
+            reset_webbrowser()
+            assert op.extra_stdout == b""
+
+
 @pytest.fixture
 def oidc_e2e(
     e2e_mode: str,
@@ -619,15 +673,24 @@ def oidc_e2e(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[E2EScenarios]:
-    """Scenarios against oidc-provider (short access token lifetime, JWT access tokens)."""
-    op = oidc_provider_factory({"AT_TTL": str(ACCESS_TOKEN_TTL), "RESOURCE": OIDC_RESOURCE})
-    with ResourceServer(
-        jwks_uri=op.jwks_uri, issuer=op.issuer, audience=OIDC_RESOURCE, required_scope="api:read"
-    ) as api:
-        provider = OIDCProvider(op, api)
-        client = E2EClient(e2e_mode, provider, chromium_browser_env, tmp_path, monkeypatch)
-        try:
-            yield E2EScenarios(provider, client)
-        finally:
-            reset_webbrowser()
-            assert op.extra_stdout == b""
+    """Scenarios against oidc-provider (short access token lifetime, JWT access tokens),
+    configured with explicit endpoints."""
+    yield from _oidc_scenarios(
+        False, e2e_mode, oidc_provider_factory, chromium_browser_env, tmp_path, monkeypatch
+    )
+
+
+@pytest.fixture
+def oidc_discovery_e2e(
+    e2e_mode: str,
+    oidc_provider_factory: ProviderFactory,
+    stytch_keyring: Path,
+    chromium_browser_env: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[E2EScenarios]:
+    """The same, configured with the issuer alone (``issuer=`` / STYTCH_ISSUER): every
+    endpoint, the revocation endpoint included, comes from OpenID discovery."""
+    yield from _oidc_scenarios(
+        True, e2e_mode, oidc_provider_factory, chromium_browser_env, tmp_path, monkeypatch
+    )

@@ -27,3 +27,14 @@ def test_logout_revokes_then_login_again(oidc_e2e: E2EScenarios) -> None:
 
 def test_login_again_after_provider_revokes_all(oidc_e2e: E2EScenarios) -> None:
     oidc_e2e.relogin_after_revoke_all()
+
+
+# Configured with STYTCH_ISSUER / issuer= only: endpoints from OpenID discovery.
+
+
+def test_discovery_first_login_reuse_and_refresh(oidc_discovery_e2e: E2EScenarios) -> None:
+    oidc_discovery_e2e.login_reuse_refresh()
+
+
+def test_discovery_logout_revokes_then_login_again(oidc_discovery_e2e: E2EScenarios) -> None:
+    oidc_discovery_e2e.logout()
