@@ -19,8 +19,8 @@ from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
 
 from .config import Settings, load_settings, resolve_endpoints, storage_key
-from .login import Notify, Opener
 from .manager import Policy, TokenManager
+from .messages import Notify, Opener, notify_stderr
 from .store import SecureStore
 
 
@@ -136,7 +136,6 @@ def build_manager(
     notify: Notify | None = None,
 ) -> TokenManager:
     from .browser import open_browser
-    from .login import notify_stderr
     from .store import AccessTokenCache, FileStore, KeyringStore
     from .token_client import TokenClient
 

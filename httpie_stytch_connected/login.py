@@ -5,9 +5,8 @@ see :mod:`.headless`), wait for the one matching callback, exchange, verify the 
 
 from __future__ import annotations
 
-import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -16,17 +15,10 @@ from .callback_server import CallbackServer
 from .errors import LoginError
 from .headless import NO_TERMINAL, Fallback, no_browser_reason
 from .id_token import IdTokenCheck
+from .messages import Notify, Opener, notify_stderr
 from .pkce import PKCE, random_token
 from .token_client import TokenClient
 from .tokens import TokenSet
-
-Notify = Callable[[str], None]
-Opener = Callable[[str], bool]
-
-
-def notify_stderr(message: str) -> None:
-    """Short lines on stderr: stdout carries HTTPie's response body."""
-    print(message, file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)

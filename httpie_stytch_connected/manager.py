@@ -14,14 +14,16 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import LoginError, TokenEndpointError
-from .id_token import IdTokenCheck
-from .login import LoginResult, Notify, Opener, browser_login, notify_stderr
-from .provider import ProviderEndpoints
+from .messages import Notify, Opener, notify_stderr
 from .store import AccessTokenCache, SecureStore, cache_dir
-from .token_client import TokenClient
 from .tokens import TokenSet
+
+if TYPE_CHECKING:
+    from .provider import ProviderEndpoints
+    from .token_client import TokenClient
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +176,10 @@ class TokenManager:
         return None
 
     def _login_and_save(self) -> TokenSet:
-        result: LoginResult = browser_login(
+        from .id_token import IdTokenCheck
+        from .login import browser_login
+
+        result = browser_login(
             authorization_endpoint=self.endpoints.authorization_endpoint,
             client=self.client,
             scopes=self.scopes,
