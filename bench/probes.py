@@ -37,6 +37,16 @@ def modules() -> dict[str, Any]:
     return {"status": int(status), "version": out.getvalue().strip(), **_loaded()}
 
 
+def plugins() -> dict[str, Any]:
+    """Wall ms of HTTPie's plugin discovery + loading (entry-point scan, imports), in-process."""
+    import httpie.core  # noqa: F401
+    from httpie.plugins.registry import plugin_manager
+
+    t = time.perf_counter()
+    plugin_manager.load_installed_plugins(None)
+    return {"ms": (time.perf_counter() - t) * 1000, **_loaded()}
+
+
 def _prepared(url: str) -> Any:
     import requests
 
@@ -112,6 +122,7 @@ def main(argv: list[str]) -> int:
     name, *args = argv
     probes: dict[str, Callable[..., dict[str, Any]]] = {
         "modules": modules,
+        "plugins": plugins,
         "pieces": pieces,
         "call": call,
     }

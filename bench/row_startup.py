@@ -76,6 +76,11 @@ def run(ctx: Context) -> list[Line]:
 
     imports = [our_import_us(plug, env) for _ in range(ctx.n(15, 4))]
     pulled = sorted({m for _, mods in imports for m in mods if not m.startswith(OURS)})
+    load_base, load_plug = interleave(
+        [lambda: float(ctx.probe(base, "plugins")["ms"]),
+         lambda: float(ctx.probe(plug, "plugins")["ms"])],
+        ctx.n(15, 4),
+    )  # fmt: skip
     modules = ctx.probe(plug, "modules")
     keyring_loaded = "keyring" in modules["heavy"]
     return [
@@ -99,6 +104,16 @@ def run(ctx: Context) -> list[Line]:
             "same, HTTPie alone",
             cpu["base"],
             "info",
+        ),
+        Line(
+            "2",
+            "HTTPie plugin discovery + load, in-process (entry-point scan + our import)",
+            "ms",
+            load_plug,
+            "same, HTTPie alone",
+            load_base,
+            "info",
+            note="the plugin venv has our dependencies too, so more dist-info to scan",
         ),
         Line(
             "2",
