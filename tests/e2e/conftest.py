@@ -20,8 +20,8 @@ import requests
 
 from httpie_stytch_connected.auth import OAuth2PKCEAuth, StytchAuth
 from httpie_stytch_connected.errors import AuthenticationError
-from httpie_stytch_connected.messages import notify_stderr
 from httpie_stytch_connected.manager import TokenManager, forget_memory
+from httpie_stytch_connected.messages import notify_stderr
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.pytest_plugin import reset_webbrowser
 from httpie_stytch_connected.testing.resource_server import ResourceServer
