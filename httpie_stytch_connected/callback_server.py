@@ -9,8 +9,10 @@ wait goes on; nothing from the query string is logged, and what it echoes is HTM
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import html
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,8 +22,12 @@ from urllib.parse import parse_qs, urlsplit
 
 from .errors import LoginError
 
-#: Seconds a connection may take to send its request before it is dropped.
+#: Seconds a connection may stay silent between reads before it is dropped.
 REQUEST_TIMEOUT = 5.0
+#: Seconds a connection may live in all, however slowly it dribbles bytes in.
+CONNECTION_DEADLINE = 10.0
+#: Connections served at once; more are closed unanswered (a local flood, not a browser).
+MAX_CONNECTIONS = 32
 _MAX_FIELDS = 32
 
 
@@ -96,6 +102,21 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "httpie-stytch-connected"
     sys_version = ""
 
+    def setup(self) -> None:
+        super().setup()
+        # A whole-connection deadline: the socket timeout alone restarts with every byte.
+        self._deadline = threading.Timer(CONNECTION_DEADLINE, self._cut)
+        self._deadline.daemon = True
+        self._deadline.start()
+
+    def finish(self) -> None:
+        self._deadline.cancel()
+        super().finish()
+
+    def _cut(self) -> None:
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         self.server.receiver.answer(self, parts.path, parts.query)
@@ -126,6 +147,23 @@ class _Server(ThreadingHTTPServer):
     #: Stray local connections (preconnects, slow or hostile clients) must not fill the backlog.
     request_queue_size = 64
     receiver: CallbackServer
+    _active = 0
+    _active_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Count every accepted connection; :meth:`close_request` runs once for each."""
+        with self._active_lock:
+            self._active += 1
+            flooded = self._active > MAX_CONNECTIONS
+        if flooded:
+            self.shutdown_request(request)
+        else:
+            super().process_request(request, client_address)
+
+    def close_request(self, request: Any) -> None:
+        with self._active_lock:
+            self._active -= 1
+        super().close_request(request)
 
 
 class CallbackServer:

@@ -263,3 +263,53 @@ def test_a_real_login_completes_while_local_processes_probe_its_callback(
     assert response.status_code == 200
     assert stytch_env.counters["token_authorization_code"] == 1
     assert ports and _port_closed(ports[0])
+
+
+def test_a_client_dribbling_bytes_is_cut_off_by_the_connection_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(callback_server, "CONNECTION_DEADLINE", 0.5)
+    with CallbackServer("s") as server, socket.create_connection(("127.0.0.1", server.port)) as s:
+        s.settimeout(10)
+        s.sendall(b"GET /callback?")
+        cut = threading.Event()
+
+        def dribble() -> None:
+            with suppress(OSError):
+                while not cut.is_set():
+                    s.sendall(b"a")
+                    cut.wait(0.1)
+
+        feeder = threading.Thread(target=dribble, daemon=True)
+        feeder.start()
+        try:
+            assert s.recv(1024) == b""  # closed by the server, well before the socket timeout
+        finally:
+            cut.set()
+            feeder.join(timeout=5)
+
+
+def test_a_flood_of_connections_is_capped_and_the_real_callback_still_lands(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(callback_server, "MAX_CONNECTIONS", 4)
+    with CallbackServer("s") as server:
+        idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(4)]
+        try:
+            extra = socket.create_connection(("127.0.0.1", server.port))
+            extra.settimeout(callback_server.REQUEST_TIMEOUT / 2)
+            # Closed unanswered at once; without the cap it would sit until the read timeout.
+            assert extra.recv(1024) == b""
+            extra.close()
+        finally:
+            for connection in idle:
+                connection.close()
+        # The idle ones are released as their handlers see EOF; until then a new connection
+        # is closed unanswered. Bounded: give up after 10 s.
+        deadline = time.monotonic() + 10
+        reply = None
+        while reply is None and time.monotonic() < deadline:
+            with suppress(requests.ConnectionError):
+                reply = requests.get(f"{server.redirect_uri}?code=c&state=s", timeout=5)
+        assert reply is not None and reply.status_code == 200
+        assert server.wait(1) == "c"
