@@ -86,12 +86,12 @@ class TokenClient:
         form = {"token": token, "token_type_hint": token_type_hint, "client_id": self.client_id}
         response = self._post(self.revocation_endpoint, form, "revoke the token")
         if response.status_code != 200:
-            raise _error_from(response, "revoke the token")
+            raise _error_from(response, "revoke the token", form)
 
     def _post_token(self, form: Mapping[str, str], action: str) -> dict[str, Any]:
         response = self._post(self.token_endpoint, form, action)
         if response.status_code != 200:
-            raise _error_from(response, action)
+            raise _error_from(response, action, form)
         body = _json_object(response)
         if body is None:
             raise TokenEndpointError(
@@ -144,11 +144,20 @@ def _json_object(response: requests.Response) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def _error_from(response: requests.Response, action: str) -> TokenEndpointError:
+#: Form fields that are not secret; every other value we sent is scrubbed from provider text.
+_PUBLIC_FIELDS = frozenset({"grant_type", "client_id", "redirect_uri", "token_type_hint"})
+
+
+def _error_from(
+    response: requests.Response, action: str, sent: Mapping[str, str]
+) -> TokenEndpointError:
     body = _json_object(response) or {}
-    error = _text(body.get("error"))
-    error_type = _text(body.get("error_type"))
-    detail = _text(body.get("error_description")) or _text(body.get("error_message"))
+    secrets = [v for k, v in sent.items() if k not in _PUBLIC_FIELDS and v]
+    error = _text(body.get("error"), secrets)
+    error_type = _text(body.get("error_type"), secrets)
+    detail = _text(body.get("error_description"), secrets) or _text(
+        body.get("error_message"), secrets
+    )
     status = response.status_code
     code = " / ".join(c for c in (error, error_type) if c) or f"HTTP {status}"
     if status >= 500:
@@ -166,8 +175,12 @@ def _error_from(response: requests.Response, action: str) -> TokenEndpointError:
     )
 
 
-def _text(value: object, limit: int = 300) -> str | None:
-    """Provider text shown to the person: trimmed, single-line, never our own secrets."""
+def _text(value: object, secrets: list[str], limit: int = 300) -> str | None:
+    """Provider text shown to the person: single-line, trimmed, with anything we sent that is
+    secret (a code, verifier or token a provider might echo back) scrubbed out."""
     if not isinstance(value, str) or not value.strip():
         return None
-    return " ".join(value.split())[:limit]
+    text = " ".join(value.split())
+    for secret in secrets:
+        text = text.replace(secret, "[redacted]")
+    return text[:limit]

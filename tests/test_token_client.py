@@ -148,3 +148,16 @@ def test_revocation_is_rfc7009() -> None:
         "token_type_hint": ["refresh_token"],
         "client_id": ["client-1"],
     }
+
+
+@responses.activate
+def test_provider_text_that_echoes_what_we_sent_is_scrubbed() -> None:
+    responses.post(
+        TOKEN_URL,
+        status=400,
+        json={"error": "invalid_grant", "error_description": "refresh token rt-secret-1 is used"},
+    )
+    with pytest.raises(TokenEndpointError) as caught:
+        client().refresh(TokenSet(access_token="a", refresh_token="rt-secret-1"))
+    assert "rt-secret-1" not in str(caught.value)
+    assert "refresh token [redacted] is used" in str(caught.value)
