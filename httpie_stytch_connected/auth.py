@@ -135,7 +135,6 @@ def build_manager(
     opener: Opener | None = None,
     notify: Notify | None = None,
 ) -> TokenManager:
-    from .browser import open_browser
     from .store import AccessTokenCache, FileStore, KeyringStore
     from .token_client import TokenClient
 
@@ -165,6 +164,6 @@ def build_manager(
             redirect_path=settings.redirect_path,
             no_browser=settings.no_browser,
         ),
-        opener=opener or open_browser,
+        opener=opener,
         notify=notify or notify_stderr,
     )

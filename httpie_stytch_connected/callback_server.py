@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import html
+import selectors
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -165,6 +166,15 @@ class _Server(ThreadingHTTPServer):
             self._active -= 1
         super().close_request(request)
 
+    def serve_until(self, stop: socket.socket) -> None:
+        """``serve_forever`` that a byte on ``stop`` ends at once: no poll interval to wait out
+        between the callback and the token exchange."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self, selectors.EVENT_READ)
+            selector.register(stop, selectors.EVENT_READ)
+            while not any(key.fileobj is stop for key, _ in selector.select()):
+                self._handle_request_noblock()  # type: ignore[attr-defined]
+
 
 class CallbackServer:
     """Context manager: listen, hand out ``redirect_uri``, :meth:`wait` for the one real answer."""
@@ -179,6 +189,7 @@ class CallbackServer:
         self._outcome: _Outcome | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._stop: tuple[socket.socket, socket.socket] | None = None
 
     def __repr__(self) -> str:
         return f"CallbackServer(redirect_uri={self.redirect_uri!r})"
@@ -197,11 +208,9 @@ class CallbackServer:
         server = _Server(("127.0.0.1", 0), _Handler)
         server.receiver = self
         self._server = server
+        self._stop = socket.socketpair()
         self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="stytch-callback",
-            daemon=True,
+            target=server.serve_until, args=(self._stop[0],), name="stytch-callback", daemon=True
         )
         self._thread.start()
         return self
@@ -216,11 +225,15 @@ class CallbackServer:
 
     def close(self) -> None:
         server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
+        stop, self._stop = self._stop, None
+        if stop is not None:
+            stop[1].send(b"x")
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if server is not None:
+            server.server_close()
+        for end in stop or ():
+            end.close()
 
     def answer(self, handler: _Handler, path: str, query: str) -> None:
         outcome = self._settle(path, query)

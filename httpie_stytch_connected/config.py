@@ -208,11 +208,11 @@ def resolve_endpoints(
 
     An ``issuer`` is discovered and explicit endpoint settings override what it lists; a Stytch
     project without ``authorize_url`` takes its authorization endpoint from the project's own
-    discovery document.
+    discovery document. The discovery module loads only then: not on the warm path.
     """
-    from .discovery import discover
-
     if settings.issuer:
+        from .discovery import discover
+
         found = discover(settings.issuer, session=session)
         return ProviderEndpoints(
             authorization_endpoint=settings.authorization_endpoint
@@ -228,6 +228,8 @@ def resolve_endpoints(
         return endpoints_for(settings)
     authorize = settings.authorization_endpoint or settings.authorize_url
     if not authorize:
+        from .discovery import discover
+
         issuer, url = _stytch_discovery(settings)
         authorize = discover(issuer, url=url, session=session).authorization_endpoint
     return _stytch(settings, authorize)

@@ -61,7 +61,7 @@ class TokenManager:
         store: SecureStore,
         access_cache: AccessTokenCache | None,
         policy: Policy,
-        opener: Opener,
+        opener: Opener | None = None,
         notify: Notify = notify_stderr,
     ) -> None:
         self.key = key
@@ -71,7 +71,7 @@ class TokenManager:
         self.store = store
         self.access_cache = access_cache
         self.policy = policy
-        self.opener = opener
+        self.opener = opener  # None: the system browser, imported only when a login happens
         self.notify = notify
 
     def __repr__(self) -> str:
@@ -176,6 +176,7 @@ class TokenManager:
         return None
 
     def _login_and_save(self) -> TokenSet:
+        from .browser import open_browser
         from .id_token import IdTokenCheck
         from .login import browser_login
 
@@ -185,7 +186,7 @@ class TokenManager:
             scopes=self.scopes,
             redirect_path=self.policy.redirect_path,
             timeout=self.policy.login_timeout,
-            opener=self.opener,
+            opener=self.opener or open_browser,
             notify=self.notify,
             no_browser=self.policy.no_browser,
             id_token_check=IdTokenCheck.for_provider(self.endpoints, self.client.client_id),

@@ -17,7 +17,6 @@ import logging
 import os
 import secrets
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -77,6 +76,8 @@ class SecureStore(Protocol):
 def write_private(path: Path, text: str) -> None:
     """Atomically replace ``path`` with ``text``, readable by the owner only (0600)."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    import tempfile  # only writers need it; the warm path only reads
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
