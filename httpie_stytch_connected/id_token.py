@@ -8,7 +8,6 @@ so an ``HS256`` token could have been minted by anyone who knows the client ID.
 from __future__ import annotations
 
 import hmac
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -16,16 +15,12 @@ from urllib.parse import urlsplit
 from .errors import LoginError
 
 if TYPE_CHECKING:
-    import jwt
-
     from .provider import ProviderEndpoints
 
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
 #: Seconds of clock difference tolerated on ``exp``, ``iat`` and ``nbf``.
 LEEWAY = 60.0
 _JWKS_TIMEOUT = 10.0
-_CLIENTS: dict[str, jwt.PyJWKClient] = {}
-_CLIENTS_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -48,7 +43,11 @@ class IdTokenCheck:
         import jwt
 
         try:
-            key = _jwks_client(self.jwks_uri).get_signing_key_from_jwt(id_token)
+            # A fresh client per check: a login verifies once, and a process-wide key cache
+            # would outlive a provider that rotated its keys (PyJWKClient refetches only after
+            # a cooldown).
+            jwks = jwt.PyJWKClient(self.jwks_uri, cache_keys=False, timeout=_JWKS_TIMEOUT)
+            key = jwks.get_signing_key_from_jwt(id_token)
             claims: dict[str, Any] = jwt.decode(
                 id_token,
                 key.key,
@@ -72,17 +71,6 @@ class IdTokenCheck:
         ):
             raise _rejected("it does not answer this sign-in (nonce mismatch)")
         return claims
-
-
-def _jwks_client(uri: str) -> jwt.PyJWKClient:
-    """One client per JWKS URL per process, so its key cache serves every check."""
-    import jwt
-
-    with _CLIENTS_LOCK:
-        client = _CLIENTS.get(uri)
-        if client is None:
-            client = _CLIENTS[uri] = jwt.PyJWKClient(uri, cache_keys=True, timeout=_JWKS_TIMEOUT)
-        return client
 
 
 def _reason(exc: Exception) -> str:
