@@ -129,7 +129,8 @@ class Settings:
         if value is None:
             option = _BY_NAME[name]
             raise ConfigurationError(
-                f"{name} is not set ({option.doc}); pass {name}=... or set {option.env}."
+                f"{name} is not set ({option.doc}); set {option.env}, pass {name}=..., or add "
+                f"{name} to a profile (`stytch-connected config` shows where the file is)."
             )
         return value
 

@@ -83,7 +83,8 @@ def test_missing_configuration_is_a_clean_error(
     assert result.status == 1
     assert result.stderr.strip() == (
         "http: error: ConfigurationError: client_id is not set (the Connected App's client ID); "
-        "pass client_id=... or set STYTCH_CLIENT_ID."
+        "set STYTCH_CLIENT_ID, pass client_id=..., or add client_id to a profile "
+        "(`stytch-connected config` shows where the file is)."
     )
 
 
