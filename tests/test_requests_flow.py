@@ -272,3 +272,25 @@ def test_errors_are_authentication_errors_without_secrets(
     for secret in stytch_env.issued_refresh_tokens():
         assert secret not in str(caught.value)
     assert auth.manager.stored() is not None  # an outage deletes nothing
+
+
+def test_the_requests_api_works_without_httpie_installed(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    script = (
+        "import sys\n"
+        "sys.modules['httpie'] = None  # as if HTTPie were not installed\n"
+        "import requests\n"
+        "from httpie_stytch_connected import StytchAuth\n"
+        "r = requests.get(sys.argv[1], auth=StytchAuth(), timeout=30)\n"
+        "print(r.status_code, 'httpie' in sys.modules and sys.modules['httpie'] is not None)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, stytch_resource_server.url],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.stdout.split() == ["200", "False"], done.stderr
