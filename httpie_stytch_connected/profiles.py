@@ -58,7 +58,8 @@ def load_profile(
         known = ", ".join(sorted(profiles)) or "none"
         raise ConfigurationError(
             f"Profile {chosen!r} is not in {path} (profiles there: {known}); add a "
-            f"[profiles.{chosen}] table or pick another with --profile / STYTCH_PROFILE."
+            f"[profiles.{chosen}] table or pick another with --profile, HTTPie's -a PROFILE "
+            "or STYTCH_PROFILE."
         )
     _check_keys(profile, str(chosen), path)
     return str(chosen), profile, f"profile {chosen!r} in {path}"

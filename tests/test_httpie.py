@@ -141,3 +141,35 @@ def test_http_version_loads_the_plugin_without_keyring(tmp_path: Path) -> None:
     )
     assert "plugin True" in done.stderr
     assert "keyring False" in done.stderr
+
+
+def test_dash_a_picks_a_profile(
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    config = Path(os.environ["STYTCH_CONFIG"])
+    config.write_text(
+        "[profiles.work]\n"
+        f'project_domain = "{stytch_env.project_domain}"\n'
+        f'client_id = "{stytch_env.client_id}"\n'
+        f'authorize_url = "{stytch_env.authorize_url}"\n'
+    )
+    for name in ("STYTCH_PROJECT_DOMAIN", "STYTCH_CLIENT_ID", "STYTCH_AUTHORIZE_URL"):
+        monkeypatch.delenv(name)
+    result = http(
+        "-A", "stytch", "-a", "work", "GET", stytch_resource_server.url, config_dir=tmp_path / "h"
+    )
+    assert result.status == 0, result.stderr
+    assert json.loads(result.stdout)["resources"]
+    missing = http(
+        "-A", "stytch", "-a", "home", "GET", stytch_resource_server.url, config_dir=tmp_path / "h"
+    )
+    assert missing.status == 1
+    assert missing.stderr.strip().startswith(
+        "http: error: ConfigurationError: Profile 'home' is not in"
+    )
+    assert "work" in missing.stderr
