@@ -94,9 +94,9 @@ class TokenManager:
     def cached_access_token(self) -> str | None:
         """A still-valid token from memory or the cache file, with no network and no keyring."""
         tokens = _MEMORY.get(self.key)
-        if not self._usable(tokens, None) and self.access_cache is not None:
-            tokens = self.access_cache.load(self.key)
-        return tokens.access_token if tokens and self._usable(tokens, None) else None
+        if not self._usable(tokens, None):
+            tokens = self._from_cache(None)
+        return tokens.access_token if tokens else None
 
     def login(self) -> TokenSet:
         """A new browser login now, whatever is stored."""
@@ -128,13 +128,15 @@ class TokenManager:
         if self._usable(tokens, rejected):
             assert tokens is not None
             return tokens
-        if self.access_cache is not None:
-            tokens = self.access_cache.load(self.key)
-            if self._usable(tokens, rejected):
-                assert tokens is not None
-                _MEMORY[self.key] = tokens
-                return tokens
+        cached = self._from_cache(rejected)
+        if cached is not None:
+            return cached
         with self._process_lock():
+            # Whoever held the lock before us may just have refreshed or signed in: its result
+            # is in the cache file, so the waiters need not even load the keyring.
+            cached = self._from_cache(rejected)
+            if cached is not None:
+                return cached
             stored = self.store.load(self.key)
             if self._usable(stored, rejected):  # another process refreshed while we waited
                 assert stored is not None
@@ -145,6 +147,13 @@ class TokenManager:
                 if refreshed is not None:
                     return refreshed
             return self._login_and_save()
+
+    def _from_cache(self, rejected: str | None) -> TokenSet | None:
+        tokens = self.access_cache.load(self.key) if self.access_cache is not None else None
+        if tokens is None or not self._usable(tokens, rejected):
+            return None
+        _MEMORY[self.key] = tokens
+        return tokens
 
     def _refresh(self, stored: TokenSet, rejected: str | None) -> TokenSet | None:
         """Refresh; when the grant is refused, re-read the store before giving up.
