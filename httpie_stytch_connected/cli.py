@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import OPTIONS, Option, Settings, load_settings
 from .errors import AuthenticationError, LoginError, TokenEndpointError
+from .messages import notify_stderr as say
 
 if TYPE_CHECKING:
     from .manager import TokenManager
@@ -31,10 +32,6 @@ EXIT_INTERRUPTED = 130
 USERINFO_TIMEOUT = (5.0, 15.0)
 
 log = logging.getLogger(__name__)
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 class Context:

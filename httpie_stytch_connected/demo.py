@@ -18,13 +18,10 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from .messages import notify_stderr as say
+
 _ISOLATED = ("STYTCH_CACHE_DIR", "STYTCH_DATA_DIR", "STYTCH_TEST_KEYRING_DIR", "STYTCH_CONFIG")
 _INTERRUPTED = 130
-
-
-def say(message: str) -> None:
-    """Progress on stderr, so stdout carries only the API's answer."""
-    print(message, file=sys.stderr, flush=True)
 
 
 def _parser() -> argparse.ArgumentParser:
