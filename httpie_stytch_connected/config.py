@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError
-from .provider import ProviderEndpoints, check_endpoint
+from .provider import ProviderEndpoints, check_endpoint, check_issuer
 from .stytch import DEFAULT_SCOPES, legacy_base, normalise_domain, stytch_endpoints
 
 if TYPE_CHECKING:
@@ -214,6 +214,7 @@ def resolve_endpoints(
     if settings.issuer:
         from .discovery import discover
 
+        check_issuer(settings.issuer)
         found = discover(settings.issuer, session=session)
         return ProviderEndpoints(
             authorization_endpoint=settings.authorization_endpoint
@@ -241,6 +242,7 @@ def storage_key(settings: Settings) -> str:
     from .store import token_key
 
     if settings.issuer:
+        check_issuer(settings.issuer)
         anchor: str = settings.issuer
     elif settings.token_endpoint:
         anchor = settings.token_endpoint

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigurationError, TokenEndpointError
-from .provider import ProviderEndpoints
+from .provider import ProviderEndpoints, check_issuer
 from .store import cache_dir, read_text, write_private
 
 if TYPE_CHECKING:
@@ -51,6 +51,7 @@ def discover(
     ttl: float = DEFAULT_TTL,
 ) -> ProviderEndpoints:
     """The issuer's endpoints; ``url`` names the document when the issuer is not a URL."""
+    check_issuer(issuer)
     urls = [url] if url else metadata_urls(issuer)
     path = cache_dir() / "discovery" / f"{_digest(issuer, urls)}.json"
     cached = _load(path)

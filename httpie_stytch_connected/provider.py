@@ -57,4 +57,12 @@ class ProviderEndpoints:
             value = getattr(self, name)
             if value is not None:
                 check_endpoint(value, name)
+        check_issuer(self.issuer)
         return self
+
+
+def check_issuer(issuer: str | None) -> None:
+    """An issuer URL is fetched (discovery) and so must be https:// like any endpoint; the
+    scheme-less legacy Stytch issuer ``stytch.com/{project_id}`` is only a name and passes."""
+    if issuer is not None and "://" in issuer:
+        check_endpoint(issuer, "issuer")

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from httpie_stytch_connected.config import OPTIONS, load_settings
+from httpie_stytch_connected.config import OPTIONS, load_settings, resolve_endpoints, storage_key
+from httpie_stytch_connected.discovery import discover
 from httpie_stytch_connected.errors import ConfigurationError
+from httpie_stytch_connected.provider import ProviderEndpoints
+from httpie_stytch_connected.stytch import stytch_endpoints
 
 PROFILES = """
 default_profile = "work"
@@ -62,3 +65,31 @@ def test_invalid_values_name_the_setting_and_its_source(config: Path) -> None:
         load_settings({}, {"STYTCH_CONFIG": str(config)})
     with pytest.raises(ConfigurationError, match="no_browser from environment variable"):
         load_settings({}, {"STYTCH_CONFIG": "/nonexistent.toml", "STYTCH_NO_BROWSER": "maybe"})
+
+
+def test_a_plain_http_issuer_is_refused_but_the_legacy_stytch_name_is_not() -> None:
+    environ = {"STYTCH_CONFIG": "/nonexistent.toml"}
+    settings = load_settings({"issuer": "http://example.com", "client_id": "c"}, environ)
+    for check in (storage_key, resolve_endpoints):
+        with pytest.raises(ConfigurationError, match=r"issuer must use https://"):
+            check(settings)
+    with pytest.raises(ConfigurationError, match=r"issuer must use https://"):
+        discover("http://example.com")
+    with pytest.raises(ConfigurationError, match=r"issuer must use https://"):
+        ProviderEndpoints(
+            authorization_endpoint="https://example.com/a",
+            token_endpoint="https://example.com/t",
+            issuer="http://example.com",
+        ).checked()
+    loopback = load_settings({"issuer": "http://127.0.0.1:9", "client_id": "c"}, environ)
+    assert storage_key(loopback)
+    legacy = load_settings({"project_id": "project-test-1", "client_id": "c"}, environ)
+    assert storage_key(legacy)
+    assert (
+        stytch_endpoints(
+            authorize_url="https://app.example.com/authorize", project_id="project-test-1"
+        )
+        .checked()
+        .issuer
+        == "stytch.com/project-test-1"
+    )
