@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigurationError, TokenEndpointError
-from .provider import ProviderEndpoints, check_issuer
+from .provider import ProviderEndpoints, check_issuer, host_of
 from .store import cache_dir, read_text, write_private
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def discover(
     except TokenEndpointError as exc:
         if cached is None or not exc.retryable:
             raise
-        log.debug("discovery at %s unreachable; using the cached document", _host(urls[0]))
+        log.debug("discovery at %s unreachable; using the cached document", host_of(urls[0]))
         return _endpoints(cached[1], issuer)
     endpoints = _endpoints(document, issuer)
     try:
@@ -81,11 +81,11 @@ def _fetch(issuer: str, urls: list[str], session: requests.Session | None) -> di
             response = http.get(url, headers={"Accept": "application/json"}, timeout=TIMEOUT)
         except requests.RequestException as exc:
             raise TokenEndpointError(
-                f"Could not discover the endpoints of {issuer}: cannot reach {_host(url)} "
+                f"Could not discover the endpoints of {issuer}: cannot reach {host_of(url)} "
                 f"({type(exc).__name__}); check your network connection and the issuer URL.",
                 retryable=True,
             ) from None
-        log.debug("discovery %s%s: HTTP %d", _host(url), urlsplit(url).path, response.status_code)
+        log.debug("discovery %s%s: HTTP %d", host_of(url), urlsplit(url).path, response.status_code)
         if response.status_code != 200:
             continue
         try:
@@ -96,7 +96,7 @@ def _fetch(issuer: str, urls: list[str], session: requests.Session | None) -> di
             _check_issuer(document, issuer, url)
             return document
     raise TokenEndpointError(
-        f"Could not discover the endpoints of {issuer}: {_host(urls[0])} serves no OpenID or "
+        f"Could not discover the endpoints of {issuer}: {host_of(urls[0])} serves no OpenID or "
         "OAuth metadata there; check the issuer URL, or set authorization_endpoint and "
         "token_endpoint instead.",
         status=404,
@@ -107,7 +107,7 @@ def _check_issuer(document: Mapping[str, Any], issuer: str, url: str) -> None:
     found = document.get("issuer")
     if not isinstance(found, str) or found.rstrip("/") != issuer.rstrip("/"):
         raise ConfigurationError(
-            f"The discovery document at {_host(url)} is for issuer {found!r}, not {issuer!r}; "
+            f"The discovery document at {host_of(url)} is for issuer {found!r}, not {issuer!r}; "
             "set issuer to exactly the provider's issuer URL."
         )
 
@@ -148,7 +148,3 @@ def _load(path: Path) -> tuple[float, dict[str, Any]] | None:
 
 def _digest(issuer: str, urls: list[str]) -> str:
     return hashlib.sha256("\n".join([issuer, *urls]).encode()).hexdigest()[:32]
-
-
-def _host(url: str) -> str:
-    return urlsplit(url).netloc or url

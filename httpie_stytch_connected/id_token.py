@@ -10,9 +10,9 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from .errors import LoginError
+from .provider import host_of
 
 if TYPE_CHECKING:
     from .provider import ProviderEndpoints
@@ -59,7 +59,7 @@ class IdTokenCheck:
             )
         except jwt.PyJWKClientConnectionError:
             raise LoginError(
-                f"Could not check the ID token: the signing keys at {_host(self.jwks_uri)} "
+                f"Could not check the ID token: the signing keys at {host_of(self.jwks_uri)} "
                 "could not be fetched; check your network connection and try again."
             ) from None
         except jwt.PyJWKClientError:
@@ -93,7 +93,3 @@ def _rejected(reason: str) -> LoginError:
         f"The provider's ID token failed verification: {reason}; nothing was stored. Check the "
         "issuer and client_id settings, then sign in again."
     )
-
-
-def _host(url: str) -> str:
-    return urlsplit(url).netloc or url

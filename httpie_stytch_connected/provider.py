@@ -24,6 +24,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def host_of(url: str) -> str:
+    """The ``host[:port]`` of ``url`` for messages and logs (never its path or query)."""
+    return urlsplit(url).netloc or url
+
+
 def check_endpoint(url: str, setting: str) -> str:
     """Require https, except on loopback hosts where local development and tests use http."""
     parts = urlsplit(url)

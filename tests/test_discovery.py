@@ -21,6 +21,7 @@ from httpie_stytch_connected.auth import OAuth2PKCEAuth, StytchAuth
 from httpie_stytch_connected.config import load_settings, resolve_endpoints, storage_key
 from httpie_stytch_connected.discovery import discover, metadata_urls
 from httpie_stytch_connected.errors import ConfigurationError, TokenEndpointError
+from httpie_stytch_connected.provider import host_of
 from httpie_stytch_connected.store import cache_dir
 from httpie_stytch_connected.testing import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
@@ -163,3 +164,8 @@ def test_rfc8414_with_path_insertion_when_there_is_no_openid_document(
     endpoints = discover(rfc8414_server)
     assert endpoints.token_endpoint == rfc8414_server + "/token"
     assert endpoints.jwks_uri is None
+
+
+def test_host_of_names_the_host_and_port_only() -> None:
+    assert host_of("https://id.example.com:8443/tenant?code=secret") == "id.example.com:8443"
+    assert host_of("stytch.com/project-test-1") == "stytch.com/project-test-1"
