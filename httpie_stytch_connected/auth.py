@@ -136,10 +136,8 @@ def build_manager(
     notify: Notify | None = None,
 ) -> TokenManager:
     from .store import AccessTokenCache, FileStore, KeyringStore
-    from .token_client import TokenClient
 
-    endpoints = resolve_endpoints(settings, session)
-    client_id: str = settings.client_id
+    client_id: str = settings.require("client_id")
     if store is None:
         store = (
             FileStore()
@@ -148,13 +146,9 @@ def build_manager(
         )
     return TokenManager(
         key=storage_key(settings),
-        endpoints=endpoints,
-        client=TokenClient(
-            endpoints.token_endpoint,
-            client_id,
-            revocation_endpoint=endpoints.revocation_endpoint,
-            session=session,
-        ),
+        client_id=client_id,
+        provider=functools.partial(resolve_endpoints, settings, session),
+        session=session,
         scopes=settings.scopes,
         store=store,
         access_cache=AccessTokenCache() if settings.access_token_cache else None,

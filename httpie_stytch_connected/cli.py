@@ -18,7 +18,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .config import OPTIONS, Option, Settings, load_settings
-from .errors import AuthenticationError, LoginError, TokenEndpointError
+from .errors import AuthenticationError, LoginError
 from .messages import notify_stderr as say
 
 if TYPE_CHECKING:
@@ -67,15 +67,10 @@ def cmd_login(ctx: Context) -> int:
 
 def cmd_logout(ctx: Context) -> int:
     """Revoke at the provider (RFC 7009), then delete locally even if the provider is away."""
-    manager = ctx.manager
-    tokens = manager.stored()
-    if tokens is None:
-        manager.forget()
+    revoked = ctx.manager.logout()
+    if revoked is None:
         say(f"Not signed in: nothing is stored for {ctx.profile}.")
-        return 0
-    revoked = _revoke(manager, tokens)
-    manager.forget()
-    if revoked:
+    elif revoked:
         say("Signed out: the provider revoked the session and the stored tokens were deleted.")
     else:
         say(
@@ -83,23 +78,6 @@ def cmd_logout(ctx: Context) -> int:
             "not revoke them, so they stay valid there until they expire."
         )
     return 0
-
-
-def _revoke(manager: TokenManager, tokens: TokenSet) -> bool:
-    """Revoke the refresh token (which ends the session) or, lacking one, the access token."""
-    token, hint = (
-        (tokens.refresh_token, "refresh_token")
-        if tokens.refresh_token
-        else (tokens.access_token, "access_token")
-    )
-    if not token:
-        return False
-    try:
-        manager.client.revoke(token, hint)
-    except TokenEndpointError as exc:
-        log.debug("revocation failed: %s (HTTP %s)", exc.error or exc.error_type, exc.status)
-        return False
-    return True
 
 
 def cmd_status(ctx: Context) -> int:

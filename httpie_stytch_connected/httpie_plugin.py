@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     import requests
 
     from .auth import OAuth2PKCEAuth
-    from .config import Settings
 
 
 def _httpie_offline() -> bool:
@@ -45,25 +44,12 @@ class HTTPieStytchAuth(AuthBase):
 
             self._auth = StytchAuth(profile=self.profile)
         if _httpie_offline():
-            token = _cached_token(self._auth.settings)
+            # No network, keyring or login: the manager resolves its provider lazily.
+            token = self._auth.manager.cached_access_token()
             if token:
                 r.headers["Authorization"] = f"Bearer {token}"
             return r
         return self._auth(r)
-
-
-def _cached_token(settings: Settings) -> str | None:
-    """``--offline``: a still-valid cached access token, with no network, keyring or login.
-
-    The key is computed from settings alone, so not even issuer discovery runs.
-    """
-    from .config import storage_key
-    from .store import AccessTokenCache
-
-    if not settings.access_token_cache:
-        return None
-    tokens = AccessTokenCache().load(storage_key(settings))
-    return tokens.access_token if tokens and not tokens.expires_within(settings.leeway) else None
 
 
 class StytchAuthPlugin(AuthPlugin):  # type: ignore[misc]

@@ -10,18 +10,21 @@ new access token is handed out; a failure never deletes what is stored.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import LoginError, TokenEndpointError
+from .errors import ConfigurationError, LoginError, TokenEndpointError
 from .messages import Notify, Opener, notify_stderr
 from .store import AccessTokenCache, SecureStore, cache_dir
 from .tokens import TokenSet
 
 if TYPE_CHECKING:
+    import requests
+
     from .provider import ProviderEndpoints
     from .token_client import TokenClient
 
@@ -55,24 +58,43 @@ class TokenManager:
         self,
         *,
         key: str,
-        endpoints: ProviderEndpoints,
-        client: TokenClient,
+        client_id: str,
+        provider: Callable[[], ProviderEndpoints],
         scopes: tuple[str, ...],
         store: SecureStore,
         access_cache: AccessTokenCache | None,
         policy: Policy,
+        session: requests.Session | None = None,
         opener: Opener | None = None,
         notify: Notify = notify_stderr,
     ) -> None:
         self.key = key
-        self.endpoints = endpoints
-        self.client = client
+        self.client_id = client_id
+        self._provider = provider
+        self._session = session
         self.scopes = scopes
         self.store = store
         self.access_cache = access_cache
         self.policy = policy
         self.opener = opener  # None: the system browser, imported only when a login happens
         self.notify = notify
+
+    @functools.cached_property
+    def endpoints(self) -> ProviderEndpoints:
+        """Resolved on first need (it may mean discovery): a cached token never waits on it."""
+        return self._provider()
+
+    @functools.cached_property
+    def client(self) -> TokenClient:
+        from .token_client import TokenClient
+
+        endpoints = self.endpoints
+        return TokenClient(
+            endpoints.token_endpoint,
+            self.client_id,
+            revocation_endpoint=endpoints.revocation_endpoint,
+            session=self._session,
+        )
 
     def __repr__(self) -> str:
         return f"TokenManager(key={self.key!r}, store={self.store.description!r})"
@@ -109,12 +131,43 @@ class TokenManager:
 
     def forget(self) -> None:
         with _thread_lock(self.key), self._process_lock():
-            _MEMORY.pop(self.key, None)
-            if self.access_cache:
-                self.access_cache.delete(self.key)
-            self.store.delete(self.key)
+            self._forget_locked()
+
+    def logout(self) -> bool | None:
+        """Revoke at the provider (RFC 7009), then delete what is stored, even offline.
+
+        Both happen under the locks, so no sibling can rotate the refresh token in between and
+        leave a live one behind. None: nothing was stored; False: deleted here only.
+        """
+        with _thread_lock(self.key), self._process_lock():
+            tokens = self.store.load(self.key)
+            revoked = None if tokens is None else self._revoke(tokens)
+            self._forget_locked()
+            return revoked
 
     # -- internals -------------------------------------------------------------------------
+    def _forget_locked(self) -> None:
+        _MEMORY.pop(self.key, None)
+        # Whatever this run's setting, an earlier run may have left a cache file behind.
+        (self.access_cache or AccessTokenCache()).delete(self.key)
+        self.store.delete(self.key)
+
+    def _revoke(self, tokens: TokenSet) -> bool:
+        """Revoke the refresh token (which ends the grant) or, lacking one, the access token."""
+        token, hint = (
+            (tokens.refresh_token, "refresh_token")
+            if tokens.refresh_token
+            else (tokens.access_token, "access_token")
+        )
+        if not token:
+            return False
+        try:
+            self.client.revoke(token, hint)
+        except (TokenEndpointError, ConfigurationError) as exc:  # unreachable or undiscoverable
+            log.debug("revocation failed: %s", type(exc).__name__)
+            return False
+        return True
+
     def _usable(self, tokens: TokenSet | None, rejected: str | None) -> bool:
         return bool(
             tokens
@@ -198,7 +251,7 @@ class TokenManager:
             opener=self.opener or open_browser,
             notify=self.notify,
             no_browser=self.policy.no_browser,
-            id_token_check=IdTokenCheck.for_provider(self.endpoints, self.client.client_id),
+            id_token_check=IdTokenCheck.for_provider(self.endpoints, self.client_id),
         )
         self._save(result.tokens)
         return result.tokens

@@ -66,14 +66,18 @@ class TokenSet:
             received_at=received,
         )
 
-    def expires_within(self, seconds: float, *, now: float | None = None) -> bool:
-        """True if the access token is expired or will be within ``seconds``.
+    def expires_within(self, leeway: float, *, now: float | None = None) -> bool:
+        """True if the access token is expired or will be within the leeway.
 
-        A token without ``expires_in`` is taken as valid until the API says 401.
+        The leeway never exceeds half the token's lifetime: a provider issuing tokens shorter
+        than the leeway must not cost a refresh (or a login) on every request. A token without
+        ``expires_in`` is taken as valid until the API says 401.
         """
         if self.expires_at is None:
             return False
-        return (time.time() if now is None else now) + seconds >= self.expires_at
+        lifetime = self.expires_at - self.received_at
+        margin = min(leeway, lifetime / 2) if lifetime > 0 else leeway
+        return (time.time() if now is None else now) + margin >= self.expires_at
 
     @property
     def scopes(self) -> frozenset[str]:

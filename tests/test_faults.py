@@ -292,8 +292,9 @@ def test_a_refused_refresh_and_a_failed_login_delete_nothing(h: Harness) -> None
 def test_proactive_refresh_within_the_leeway(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     key, fresh = h.login()
 
-    def soon() -> None:  # the access token has 30 s left
-        KeyringStore().save(key, replace(fresh, expires_at=time.time() + 30))
+    def soon() -> None:  # the hour-long access token has 30 s left
+        now = time.time()
+        KeyringStore().save(key, replace(fresh, expires_at=now + 30, received_at=now - 3570))
         AccessTokenCache().delete(key)
         forget_memory()
 
@@ -317,10 +318,11 @@ def test_expiry_is_fixed_from_expires_in_at_receipt(h: Harness) -> None:
     assert before <= fresh.received_at <= after
 
 
-def test_a_short_lived_token_is_refreshed_by_the_next_run(
+def test_a_token_shorter_lived_than_the_leeway_is_used_for_half_its_life(
     stytch_keyring: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # leeway (default 60 s) > ttl (30 s): every new run refreshes before using the token.
+    # leeway (default 60 s) > ttl (30 s): the leeway shrinks to half the lifetime (15 s), so
+    # the token serves requests instead of costing a refresh on every one of them.
     with (
         StytchEmulator(access_token_ttl=30) as emulator,
         ResourceServer(
@@ -331,12 +333,20 @@ def test_a_short_lived_token_is_refreshed_by_the_next_run(
         monkeypatch.setenv("STYTCH_CLIENT_ID", emulator.client_id)
         monkeypatch.setenv("STYTCH_AUTHORIZE_URL", emulator.authorize_url)
         harness = Harness(emulator, api)
-        assert harness.get().status_code == 200
-        assert harness.get().status_code == 200
+        for _ in range(3):
+            assert harness.get().status_code == 200
+        forget_memory()
+        assert harness.get().status_code == 200  # a new run: from the cache file
         assert emulator.counters["codes_issued"] == 1
-        assert emulator.counters["token_refresh_ok"] == 1
-        monkeypatch.setenv("STYTCH_LEEWAY", "0")
-        assert harness.get().status_code == 200  # 30 s left, no leeway: used as is
+        assert emulator.counters["token_refresh"] == 0
+        key = harness.auth().manager.key
+        stored = harness.stored(key)
+        assert stored is not None
+        now = time.time()  # the same 30 s token, now 10 s from expiry: inside the 15 s margin
+        KeyringStore().save(key, replace(stored, received_at=now - 20, expires_at=now + 10))
+        AccessTokenCache().delete(key)
+        forget_memory()
+        assert harness.get().status_code == 200
         assert emulator.counters["token_refresh_ok"] == 1
 
 

@@ -294,3 +294,32 @@ def test_the_requests_api_works_without_httpie_installed(
         stdin=subprocess.DEVNULL,
     )
     assert done.stdout.split() == ["200", "False"], done.stderr
+
+
+def test_logout_removes_the_cache_file_even_with_the_cache_turned_off(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer, stytch_keyring: Path
+) -> None:
+    assert requests.get(stytch_resource_server.url, auth=StytchAuth(), timeout=30).ok
+    assert list((stytch_keyring / "cache" / "access").glob("*.json"))
+    assert StytchAuth(access_token_cache=False).manager.logout() is True
+    assert not list((stytch_keyring / "cache" / "access").glob("*.json"))
+    assert stytch_env.counters["revoke"] == 1
+
+
+def test_logout_deletes_locally_when_the_provider_cannot_even_be_discovered(
+    stytch_keyring: Path, stytch_browser: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with StytchEmulator() as emulator:
+        monkeypatch.setenv("STYTCH_ISSUER", emulator.issuer)
+        monkeypatch.setenv("STYTCH_CLIENT_ID", emulator.client_id)
+        auth = OAuth2PKCEAuth()
+        assert requests.get(emulator.userinfo_endpoint, auth=auth, timeout=30).ok
+        key = auth.manager.key
+    for cached in (stytch_keyring / "cache").rglob("*.json"):
+        if "discovery" in cached.parts:
+            cached.unlink()
+    forget_memory()
+    manager = OAuth2PKCEAuth().manager
+    assert manager.logout() is False  # the provider is gone: nothing to revoke at
+    assert KeyringStore().load(key) is None
+    assert manager.cached_access_token() is None
