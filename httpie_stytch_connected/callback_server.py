@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import hmac
 import html
+import logging
 import selectors
 import socket
+import sys
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +24,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .errors import LoginError
+
+log = logging.getLogger(__name__)
 
 #: Seconds a connection may stay silent between reads before it is dropped.
 REQUEST_TIMEOUT = 5.0
@@ -165,6 +169,11 @@ class _Server(ThreadingHTTPServer):
         with self._active_lock:
             self._active -= 1
         super().close_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Silent: a reset or cut connection is local noise, not something to print a traceback
+        for in the middle of a sign-in (and a traceback could carry request data)."""
+        log.debug("callback connection ended early (%s)", type(sys.exc_info()[1]).__name__)
 
     def serve_until(self, stop: socket.socket) -> None:
         """``serve_forever`` that a byte on ``stop`` ends at once: no poll interval to wait out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -313,3 +314,29 @@ def test_a_flood_of_connections_is_capped_and_the_real_callback_still_lands(
                 reply = requests.get(f"{server.redirect_uri}?code=c&state=s", timeout=5)
         assert reply is not None and reply.status_code == 200
         assert server.wait(1) == "c"
+
+
+def test_reset_and_cut_connections_print_no_traceback(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(callback_server, "CONNECTION_DEADLINE", 0.5)
+    before = set(threading.enumerate())
+    with CallbackServer(STATE) as server:
+        for _ in range(3):  # half a request, then a reset (RST) instead of a close
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            sock.sendall(b"GET /callback?state=")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as cut:
+            cut.sendall(b"GET /callback?state=")  # never finished: the deadline cuts it
+            # Connections are accepted in order: this answer means the ones above were too.
+            assert _get(server, {"state": STATE, "code": CODE}) == 200
+            with suppress(ConnectionResetError):
+                assert cut.recv(1024) == b""
+        assert server.wait(timeout=10) == CODE
+    handlers = [t for t in threading.enumerate() if t not in before and "process_request" in t.name]
+    for thread in handlers:  # the ones still finishing; the others are done already
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Exception occurred" not in err, err
