@@ -152,8 +152,12 @@ class _Server(ThreadingHTTPServer):
     #: Stray local connections (preconnects, slow or hostile clients) must not fill the backlog.
     request_queue_size = 64
     receiver: CallbackServer
-    _active = 0
-    _active_lock = threading.Lock()
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        # Per server: two sign-ins in one process must not share (or skew) one count.
+        self._active = 0
+        self._active_lock = threading.Lock()
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """Count every accepted connection; :meth:`close_request` runs once for each."""

@@ -340,3 +340,13 @@ def test_reset_and_cut_connections_print_no_traceback(
         assert not thread.is_alive()
     err = capfd.readouterr().err
     assert "Traceback" not in err and "Exception occurred" not in err, err
+
+
+def test_two_servers_keep_their_own_connection_count_and_lock() -> None:
+    with CallbackServer("a") as first, CallbackServer("b") as second:
+        one, two = first._server, second._server
+        assert one is not None and two is not None
+        assert one._active_lock is not two._active_lock
+        with _slow_clients(first.port, 2):
+            assert _get(second, {"state": "b", "code": "c"}) == 200  # not held by the others
+        assert second.wait(timeout=5) == "c"
