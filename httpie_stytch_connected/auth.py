@@ -85,11 +85,11 @@ class OAuth2PKCEAuth(AuthBase):
         request = response.request
         if response.status_code != 401 or request.headers.get("Authorization") != f"Bearer {sent}":
             return response
-        if position == -1:
+        token = self.manager.access_token(rejected=sent)  # the next request gets a good one
+        if position == -1:  # a stream we cannot rewind: nothing to resend
             return response
         if position is not None:
             request.body.seek(position)  # type: ignore[union-attr]
-        token = self.manager.access_token(rejected=sent)
         response.content  # noqa: B018 - drain so the connection can be reused
         response.close()
         retry = request.copy()

@@ -117,6 +117,8 @@ def _user(manager: TokenManager, tokens: TokenSet) -> str:
         return "unknown (the provider has no userinfo endpoint)"
     if not tokens.access_token or tokens.expires_within(0):
         return f"unknown until the access token is refreshed (`{PROG} token` does that)"
+    from .token_client import NO_AUTH
+
     try:
         response = manager.client.session.get(
             userinfo,
@@ -125,6 +127,7 @@ def _user(manager: TokenManager, tokens: TokenSet) -> str:
                 "Accept": "application/json",
             },
             timeout=USERINFO_TIMEOUT,
+            auth=NO_AUTH,  # the header above is the one to send, whatever session.auth holds
         )
         claims = response.json() if response.status_code == 200 else None
     except (OSError, ValueError) as exc:  # requests' errors are OSErrors; ValueError: not JSON

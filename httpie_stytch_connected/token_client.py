@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from requests.auth import AuthBase
 
 from .errors import TokenEndpointError
 from .tokens import TokenResponseError, TokenSet
@@ -24,6 +25,18 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = (5.0, 30.0)
 #: Pauses before the retries of a refresh that failed on the network or with a 5xx.
 REFRESH_BACKOFF = (0.5, 1.5)
+
+
+class _NoAuth(AuthBase):
+    """Sends nothing: a session the caller passes in may carry this package's own auth (or any
+    other) as ``session.auth``, which must never reach the provider — and ours would recurse."""
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        return r
+
+
+#: Pass as ``auth=`` on every call to the provider (``auth=None`` falls back to session.auth).
+NO_AUTH = _NoAuth()
 
 
 class TokenClient:
@@ -56,7 +69,7 @@ class TokenClient:
             "code_verifier": verifier,
             "redirect_uri": redirect_uri,
         }
-        return TokenSet.from_response(self._post_token(form, "exchange the authorization code"))
+        return self._post_token(form, "exchange the authorization code")
 
     def refresh(self, current: TokenSet) -> TokenSet:
         """Refresh with bounded retries on outages; a refused grant is never retried."""
@@ -69,14 +82,12 @@ class TokenClient:
         }
         for pause in (*self.refresh_backoff, None):
             try:
-                body = self._post_token(form, "refresh the access token")
+                return self._post_token(form, "refresh the access token", previous=current)
             except TokenEndpointError as exc:
                 if not exc.retryable or pause is None:
                     raise
                 log.debug("refresh failed (%s); retrying in %.1f s", exc.error or exc.status, pause)
                 time.sleep(pause)
-                continue
-            return TokenSet.from_response(body, previous=current)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def revoke(self, token: str, token_type_hint: str = "refresh_token") -> None:
@@ -88,7 +99,9 @@ class TokenClient:
         if response.status_code != 200:
             raise _error_from(response, "revoke the token", form)
 
-    def _post_token(self, form: Mapping[str, str], action: str) -> dict[str, Any]:
+    def _post_token(
+        self, form: Mapping[str, str], action: str, previous: TokenSet | None = None
+    ) -> TokenSet:
         response = self._post(self.token_endpoint, form, action)
         if response.status_code != 200:
             raise _error_from(response, action, form)
@@ -100,10 +113,9 @@ class TokenClient:
                 status=200,
             )
         try:
-            TokenSet.from_response(body)
+            return TokenSet.from_response(body, previous=previous)
         except TokenResponseError as exc:
             raise TokenEndpointError(f"Could not {action}: {exc}.", status=200) from None
-        return body
 
     def _post(self, url: str, form: Mapping[str, str], action: str) -> requests.Response:
         try:
@@ -111,11 +123,14 @@ class TokenClient:
                 url,
                 data=dict(form),
                 headers={"Accept": "application/json"},
+                auth=NO_AUTH,
                 timeout=self.timeout,
                 allow_redirects=False,
             )
         except requests.ConnectionError as exc:
-            # Nothing reached the server (refused, reset, DNS, connect timeout): safe to retry.
+            # Refused, reset, DNS, connect timeout. Usually nothing reached the server; when a
+            # reset came after a refresh was processed, the retry finds the token rotated, and
+            # the manager re-reads the store and, failing that, asks for a new login.
             raise TokenEndpointError(
                 f"Could not {action}: cannot reach {_host(url)} ({type(exc).__name__}); "
                 "check your network connection and try again.",
@@ -180,7 +195,7 @@ def _text(value: object, secrets: list[str], limit: int = 300) -> str | None:
     secret (a code, verifier or token a provider might echo back) scrubbed out."""
     if not isinstance(value, str) or not value.strip():
         return None
-    text = " ".join(value.split())
+    text = "".join(c for c in " ".join(value.split()) if c.isprintable())  # no terminal escapes
     for secret in secrets:
         text = text.replace(secret, "[redacted]")
     return text[:limit]

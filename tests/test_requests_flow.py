@@ -323,3 +323,13 @@ def test_logout_deletes_locally_when_the_provider_cannot_even_be_discovered(
     assert manager.logout() is False  # the provider is gone: nothing to revoke at
     assert KeyringStore().load(key) is None
     assert manager.cached_access_token() is None
+
+
+def test_a_session_whose_auth_is_this_auth_object_does_not_recurse(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    session = requests.Session()
+    session.auth = StytchAuth(session=session, login_timeout=20)
+    response = session.get(stytch_resource_server.url, timeout=30)
+    assert response.status_code == 200  # the token POST did not call the auth again
+    assert stytch_env.counters["token_authorization_code"] == 1

@@ -161,3 +161,14 @@ def test_provider_text_that_echoes_what_we_sent_is_scrubbed() -> None:
         client().refresh(TokenSet(access_token="a", refresh_token="rt-secret-1"))
     assert "rt-secret-1" not in str(caught.value)
     assert "refresh token [redacted] is used" in str(caught.value)
+
+
+@responses.activate
+def test_provider_text_loses_control_characters() -> None:
+    responses.post(
+        TOKEN_URL, status=400, json={"error": "invalid_grant\x1b[2J", "error_description": "a\x07b"}
+    )
+    with pytest.raises(TokenEndpointError) as caught:
+        client().refresh(TokenSet(access_token="a", refresh_token="rt"))
+    assert "\x1b" not in str(caught.value) and "\x07" not in str(caught.value)
+    assert "invalid_grant[2J: ab." in str(caught.value)
