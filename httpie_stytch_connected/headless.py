@@ -4,9 +4,10 @@ The person opens the URL on any machine; the browser there ends on a ``127.0.0.1
 fails to load, and they paste that page's full URL here. The paste goes through
 :meth:`.CallbackServer.submit_url` (same state check, same PKCE exchange) while the loopback
 listener keeps waiting, and whichever answers first wins. The prompt uses ``/dev/tty``, never
-stdin, which may carry HTTPie's request body; the reader polls with a bounded ``select`` on a
-daemon thread so it never holds up the end of the sign-in. With no browser and no terminal (CI,
-cron, a pipe) the sign-in fails at once instead of waiting for a person who is not there.
+stdin, which may carry HTTPie's request body, with echo off so the code is not left on the
+screen; the reader polls with a bounded ``select`` on a daemon thread so it never holds up the
+end of the sign-in. With no browser and no terminal (CI, cron, a pipe) the sign-in fails at once
+instead of waiting for a person who is not there.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import select
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 TTY = "/dev/tty"
@@ -101,6 +102,32 @@ class Terminal:
                 return buffer.decode("utf-8", "replace").strip()
         return None
 
+    def hide_input(self) -> list[Any] | None:
+        """Stop echoing what is typed (the pasted URL carries the authorization code), still
+        echoing the newline; returns what :meth:`restore` needs, or None if not a terminal."""
+        try:
+            import termios
+        except ImportError:  # not POSIX
+            return None
+        try:
+            if not os.isatty(self.fd):
+                return None
+            saved = termios.tcgetattr(self.fd)
+            quiet = list(saved)
+            quiet[3] = (quiet[3] & ~termios.ECHO) | termios.ECHONL
+            termios.tcsetattr(self.fd, termios.TCSANOW, quiet)
+        except (OSError, termios.error):
+            return None
+        return saved
+
+    def restore(self, saved: list[Any] | None) -> None:
+        if saved is None:
+            return
+        import termios
+
+        with contextlib.suppress(OSError, termios.error):
+            termios.tcsetattr(self.fd, termios.TCSANOW, saved)
+
     def close(self) -> None:
         with contextlib.suppress(OSError):
             os.close(self.fd)
@@ -154,15 +181,18 @@ class Fallback:
             thread.join(POLL * 5)
 
     def _read(self, terminal: Terminal) -> None:
+        saved = terminal.hide_input()
         try:
-            terminal.write("Paste the URL here: ")
+            terminal.write("Paste the URL here (it is not shown as you paste): ")
             while (line := terminal.read_line(self._stop)) is not None:
                 if not line:
                     continue
                 outcome = self._server.submit_url(line)
                 if outcome.final:
-                    terminal.write(f"{outcome.title}.\n")
+                    # Only received: the sign-in ends after the code exchange, reported by login.
+                    terminal.write("Pasted URL received.\n")
                     return
                 terminal.write(f"{outcome.message} Paste the whole URL again: ")
         finally:
+            terminal.restore(saved)
             terminal.close()

@@ -8,6 +8,7 @@ import re
 import select
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -151,13 +152,19 @@ def test_paste_the_redirect_on_the_terminal(stytch_env: StytchEmulator) -> None:
     with cli_on_a_terminal("login", env=headless_env()) as term:
         url = term.expect(URL).group(0).decode()
         term.expect(rb"no graphical display")
-        term.expect(rb"Paste the URL here: ")
+        term.expect(rb"Paste the URL here")
         pasted = sign_in_elsewhere(url)
-        term.type("http://127.0.0.1:1/callback?code=forged&state=forged")
+        code = parse_qs(urlsplit(pasted).query)["code"][0].encode()
+        term.type("http://127.0.0.1:1/callback?code=forged-code&state=forged")
         term.expect(rb"does not belong to the sign-in")
         term.type(pasted)
+        term.expect(rb"Pasted URL received\.\r?\n")
         term.expect(rb"Signed in\.")
+        # Echo was off while the prompt read: neither paste (nor its code) reached the screen.
+        assert code not in term.seen and b"forged-code" not in term.seen
+        assert term.seen.index(b"Pasted URL received") < term.seen.index(b"Signed in.")
         assert term.process.wait(timeout=TIMEOUT) == 0
+        assert termios.tcgetattr(term.master)[3] & termios.ECHO  # echo is back on
         assert term.process.stdout is not None
         assert term.process.stdout.read() == b""
     status = subprocess.run(
@@ -186,7 +193,7 @@ def test_no_browser_flag_prompts_even_with_a_browser(stytch_env: StytchEmulator)
 def test_the_loopback_still_wins_while_the_prompt_waits(stytch_env: StytchEmulator) -> None:
     with cli_on_a_terminal("login", env=headless_env()) as term:
         url = term.expect(URL).group(0).decode()
-        term.expect(rb"Paste the URL here: ")
+        term.expect(rb"Paste the URL here")
         with ScriptedUserAgent() as agent:
             assert agent.open(url).reached_callback
         assert term.process.wait(timeout=TIMEOUT) == 0
