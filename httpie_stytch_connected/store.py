@@ -203,14 +203,16 @@ class KeyringStore:
         return None if any(c is None for c in chunks) else "".join(c or "" for c in chunks)
 
     def _save(self, key: str, value: str) -> None:
+        from keyring.errors import PasswordSetError
+
         backend = self._backend()
         old = self._pointer(key)
         if sys.platform != "win32":
             try:
                 backend.set_password(self.service, key, value)
-            except Exception as exc:  # too large for this backend (or refused): try it in parts
-                log.debug("whole keyring write failed (%s); writing parts", type(exc).__name__)
-            else:
+            except PasswordSetError:  # too large for this backend: try it in parts
+                log.debug("whole keyring write refused; writing parts")
+            else:  # any other failure (locked, broken) is reported as it is, by _call
                 self._drop_parts(key, old)
                 return
         size = WINDOWS_PART_CHARS
@@ -225,11 +227,15 @@ class KeyringStore:
             try:
                 for i, chunk in enumerate(chunks):
                     backend.set_password(self.service, f"{key}/{gen}/{i}", chunk)
-            except Exception:
+            except PasswordSetError:
                 # Smaller parts for a backend with a smaller limit; nothing half-written stays.
                 self._drop_parts(key, {"gen": gen, "parts": len(chunks)})
                 size //= 2
                 continue
+            except Exception:
+                with contextlib.suppress(Exception):
+                    self._drop_parts(key, {"gen": gen, "parts": len(chunks)})
+                raise
             break
         backend.set_password(self.service, key, json.dumps({"gen": gen, "parts": len(chunks)}))
         self._drop_parts(key, old)

@@ -350,3 +350,18 @@ def test_an_unwritable_file_store_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(TokenStoreError, match="writable"):
         FileStore(blocker / "tokens").save("k", _sample(10))
+
+
+def test_a_locked_keyring_is_reported_as_such_after_one_write(
+    stytch_keyring: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = keyring.get_keyring()
+    assert isinstance(backend, keyring_backend.DirectoryKeyring)
+    monkeypatch.setenv("STYTCH_TEST_KEYRING_FAULT", "fail")
+    with pytest.raises(TokenStoreError) as caught:
+        KeyringStore().save("k", _sample(3000))
+    message = str(caught.value)
+    assert "keyring failed (KeyringLocked)" in message and "unlock it" in message
+    assert "in parts" not in message
+    assert backend.writes == 1  # not retried as smaller and smaller parts
+    assert _entries(stytch_keyring) == {}

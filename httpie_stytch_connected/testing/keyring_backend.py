@@ -4,8 +4,10 @@ Select it with ``PYTHON_KEYRING_BACKEND=httpie_stytch_connected.testing.keyring_
 DirectoryKeyring`` and ``STYTCH_TEST_KEYRING_DIR=<dir>``; the developer's own keychain is never
 touched. Faults for tests: ``STYTCH_TEST_KEYRING_FAULT`` = ``hang`` (every call blocks until
 :func:`release_hangs` or ``HANG_LIMIT``, then fails),
-``limit:N`` (values over N characters are refused, as Windows Credential Manager does) or
-``corrupt`` is written by tests directly into the file.
+``limit:N`` (values over N characters are refused, as Windows Credential Manager does),
+``fail`` (every write is refused with ``KeyringLocked``, as a locked keychain does; reads work)
+or ``corrupt`` is written by tests directly into the file. :attr:`DirectoryKeyring.writes`
+counts the writes attempted on an instance.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class DirectoryKeyring(KeyringBackend):
 
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
+        #: Writes attempted (refused ones included).
+        self.writes = 0
 
     @property
     def _file(self) -> Path:
@@ -75,7 +79,11 @@ class DirectoryKeyring(KeyringBackend):
             return self._read().get(f"{service}\0{username}")
 
     def set_password(self, service: str, username: str, password: str) -> None:
+        with _LOCK:
+            self.writes += 1
         fault = self._fault()
+        if fault == "fail":
+            raise KeyringLocked("the test keyring is locked")
         if fault.startswith("limit:") and len(password) > int(fault.split(":", 1)[1]):
             raise PasswordSetError("the value is larger than this backend allows")
         with _LOCK, self._locked():
