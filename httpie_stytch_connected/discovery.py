@@ -2,8 +2,8 @@
 
 The document must name the very issuer we asked about (RFC 8414 §3.3, OpenID Discovery §4.3), or
 another server could hand us its endpoints. Documents are cached for a day in 0600 files so warm
-runs do not fetch them, and a stale copy is used when the provider cannot be reached: logging out
-or using a cached token must not depend on the discovery endpoint being up.
+runs do not fetch them, and a stale copy is used when the provider cannot be reached or answers
+5xx: logging out or using a cached token must not depend on the discovery endpoint being up.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def discover(
     except TokenEndpointError as exc:
         if cached is None or not exc.retryable:
             raise
-        log.debug("discovery at %s unreachable; using the cached document", host_of(urls[0]))
+        log.debug("discovery at %s unavailable; using the cached document", host_of(urls[0]))
         return _endpoints(cached[1], issuer)
     endpoints = _endpoints(document, issuer)
     try:
@@ -76,6 +76,7 @@ def _fetch(issuer: str, urls: list[str], session: requests.Session | None) -> di
     import requests
 
     http = session or requests.Session()
+    outage: tuple[str, int] | None = None  # the first document URL that answered 5xx
     for url in urls:
         try:
             response = http.get(url, headers={"Accept": "application/json"}, timeout=TIMEOUT)
@@ -86,6 +87,8 @@ def _fetch(issuer: str, urls: list[str], session: requests.Session | None) -> di
                 retryable=True,
             ) from None
         log.debug("discovery %s%s: HTTP %d", host_of(url), urlsplit(url).path, response.status_code)
+        if response.status_code >= 500 and outage is None:
+            outage = (url, response.status_code)
         if response.status_code != 200:
             continue
         try:
@@ -95,6 +98,13 @@ def _fetch(issuer: str, urls: list[str], session: requests.Session | None) -> di
         if isinstance(document, dict):
             _check_issuer(document, issuer, url)
             return document
+    if outage is not None:
+        raise TokenEndpointError(
+            f"Could not discover the endpoints of {issuer}: {host_of(outage[0])} answered HTTP "
+            f"{outage[1]}, a provider outage; try again later.",
+            status=outage[1],
+            retryable=True,
+        )
     raise TokenEndpointError(
         f"Could not discover the endpoints of {issuer}: {host_of(urls[0])} serves no OpenID or "
         "OAuth metadata there; check the issuer URL, or set authorization_endpoint and "

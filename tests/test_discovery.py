@@ -169,3 +169,54 @@ def test_rfc8414_with_path_insertion_when_there_is_no_openid_document(
 def test_host_of_names_the_host_and_port_only() -> None:
     assert host_of("https://id.example.com:8443/tenant?code=secret") == "id.example.com:8443"
     assert host_of("stytch.com/project-test-1") == "stytch.com/project-test-1"
+
+
+class _Flaky(BaseHTTPRequestHandler):
+    """An OpenID provider whose discovery endpoint can be switched to an outage."""
+
+    status = 200
+    document: dict[str, Any] = {}
+    requests = 0
+
+    def do_GET(self) -> None:
+        type(self).requests += 1
+        found = self.path == "/.well-known/openid-configuration" and self.status == 200
+        body = json.dumps(self.document).encode() if found else b"upstream down"
+        self.send_response(self.status if self.status != 200 else (200 if found else 404))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def flaky_issuer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("STYTCH_CACHE_DIR", str(tmp_path / "cache"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    _Flaky.status, _Flaky.requests = 200, 0
+    _Flaky.document = {
+        "issuer": base,
+        "authorization_endpoint": base + "/authorize",
+        "token_endpoint": base + "/token",
+    }
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield base
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+def test_a_5xx_from_the_provider_falls_back_to_the_stale_copy(flaky_issuer: str) -> None:
+    first = discover(flaky_issuer)
+    assert first.token_endpoint == flaky_issuer + "/token"
+    _Flaky.status = 503
+    asked = _Flaky.requests
+    assert discover(flaky_issuer, ttl=0) == first  # stale, provider failing: still usable
+    assert _Flaky.requests > asked  # it did ask the provider first
+    with pytest.raises(TokenEndpointError, match=r"answered HTTP 503, a provider outage") as err:
+        discover(flaky_issuer + "/never-cached", ttl=0)
+    assert err.value.retryable and err.value.status == 503
