@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .errors import ConfigurationError, TokenEndpointError
+from .errors import ConfigurationError, TokenEndpointError, TokenStoreError
 from .provider import ProviderEndpoints, check_issuer, host_of
 from .store import cache_dir, read_text, write_private
 
@@ -67,8 +67,8 @@ def discover(
     endpoints = _endpoints(document, issuer)
     try:
         write_private(path, json.dumps({"fetched_at": time.time(), "document": document}))
-    except OSError as exc:  # only slower next time
-        log.debug("discovery cache not written (%s)", exc.strerror)
+    except (OSError, TokenStoreError) as exc:  # only slower next time
+        log.debug("discovery cache not written (%s)", type(exc).__name__)
     return endpoints
 
 

@@ -73,9 +73,55 @@ class SecureStore(Protocol):
     def delete(self, key: str) -> None: ...
 
 
+def _setting_for(path: Path) -> str | None:
+    """The environment variable that chose where ``path`` lives, if one of ours did."""
+    for name, base in (("STYTCH_CACHE_DIR", cache_dir), ("STYTCH_DATA_DIR", data_dir)):
+        if path.is_relative_to(base()):
+            return name
+    return None
+
+
+def ensure_private_dir(path: Path, setting_name: str | None = None) -> Path:
+    """Create the directory ``path`` (0700, with its parents) unless it exists.
+
+    Failure is a :class:`TokenStoreError` naming the path and the setting that chose it
+    (``setting_name``, by default ``STYTCH_CACHE_DIR`` or ``STYTCH_DATA_DIR`` when ``path`` is
+    under one of them), never a raw :class:`OSError`.
+    """
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        setting = setting_name or _setting_for(path)
+        fix = f"set {setting} to a writable directory" if setting else "check its permissions"
+        raise TokenStoreError(
+            f"Could not create the directory {path} ({exc.strerror or type(exc).__name__}); "
+            f"{fix}."
+        ) from None
+    return path
+
+
+def _unlink(path: Path) -> None:
+    """Delete ``path`` if it is there; failing to delete what is there is a TokenStoreError."""
+    try:
+        path.unlink()
+    except (FileNotFoundError, NotADirectoryError):  # nothing there (or no directory at all)
+        return
+    except OSError as exc:
+        setting = _setting_for(path)
+        where = f" (under {setting})" if setting else ""
+        raise TokenStoreError(
+            f"Could not delete {path}{where} ({exc.strerror or type(exc).__name__}); delete it "
+            "by hand, then run the command again."
+        ) from None
+
+
 def write_private(path: Path, text: str) -> None:
-    """Atomically replace ``path`` with ``text``, readable by the owner only (0600)."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Atomically replace ``path`` with ``text``, readable by the owner only (0600).
+
+    A directory that cannot be created is a :class:`TokenStoreError` (see
+    :func:`ensure_private_dir`); other failures are :class:`OSError`.
+    """
+    ensure_private_dir(path.parent)
     import tempfile  # only writers need it; the warm path only reads
 
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -123,8 +169,7 @@ class FileStore:
             ) from None
 
     def delete(self, key: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self._path(key).unlink()
+        _unlink(self._path(key))
 
 
 class AccessTokenCache:
@@ -147,12 +192,12 @@ class AccessTokenCache:
             scope=tokens.scope,
             received_at=tokens.received_at,
         )
-        with contextlib.suppress(OSError):  # a cache that cannot be written is only slower
+        # A cache that cannot be written is only slower.
+        with contextlib.suppress(OSError, TokenStoreError):
             write_private(self._path(key), slim.to_json())
 
     def delete(self, key: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self._path(key).unlink()
+        _unlink(self._path(key))
 
 
 class KeyringStore:

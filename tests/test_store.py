@@ -24,6 +24,8 @@ from httpie_stytch_connected.store import (
     AccessTokenCache,
     FileStore,
     KeyringStore,
+    cache_dir,
+    ensure_private_dir,
     write_private,
 )
 from httpie_stytch_connected.testing import keyring_backend
@@ -365,3 +367,36 @@ def test_a_locked_keyring_is_reported_as_such_after_one_write(
     assert "in parts" not in message
     assert backend.writes == 1  # not retried as smaller and smaller parts
     assert _entries(stytch_keyring) == {}
+
+
+def test_a_cache_dir_that_is_a_file_is_a_clear_error_naming_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "cache-file"
+    blocker.write_text("")
+    monkeypatch.setenv("STYTCH_CACHE_DIR", str(blocker))
+    monkeypatch.setenv("STYTCH_DATA_DIR", str(blocker))
+    with pytest.raises(TokenStoreError, match="STYTCH_CACHE_DIR") as caught:
+        ensure_private_dir(cache_dir() / "locks")
+    assert str(blocker) in str(caught.value)
+    with pytest.raises(TokenStoreError, match="set STYTCH_CACHE_DIR to a writable directory"):
+        write_private(cache_dir() / "discovery" / "d.json", "{}")
+    with pytest.raises(TokenStoreError, match="STYTCH_SOMETHING"):
+        ensure_private_dir(tmp_path / "cache-file" / "x", "STYTCH_SOMETHING")
+    monkeypatch.delenv("STYTCH_CACHE_DIR")
+    with pytest.raises(TokenStoreError, match="set STYTCH_DATA_DIR to a writable directory"):
+        FileStore().save("k", _sample(10))
+    # Nothing can be under a file: deleting from there is a no-op, and the cache only slower.
+    monkeypatch.setenv("STYTCH_CACHE_DIR", str(blocker))
+    AccessTokenCache().delete("k")
+    FileStore().delete("k")
+    AccessTokenCache().save("k", _sample(10))
+    assert AccessTokenCache().load("k") is None
+
+
+def test_a_token_file_that_cannot_be_deleted_is_an_error_not_silence(tmp_path: Path) -> None:
+    (tmp_path / "k.json").mkdir()  # unlink() fails on it, as on a read-only file system
+    with pytest.raises(TokenStoreError, match=r"Could not delete .*k\.json"):
+        FileStore(tmp_path).delete("k")
+    with pytest.raises(TokenStoreError, match=r"Could not delete .*k\.json"):
+        AccessTokenCache(tmp_path).delete("k")
