@@ -8,46 +8,60 @@ so an ``HS256`` token could have been minted by anyone who knows the client ID.
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import LoginError
 from .provider import host_of
 
 if TYPE_CHECKING:
+    import requests
+    from jwt import PyJWK
+
     from .provider import ProviderEndpoints
 
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
 #: Seconds of clock difference tolerated on ``exp``, ``iat`` and ``nbf``.
 LEEWAY = 60.0
-_JWKS_TIMEOUT = 10.0
+#: (connect, read) timeouts for fetching the provider's keys.
+_JWKS_TIMEOUT = (5.0, 15.0)
 
 
 @dataclass(frozen=True)
 class IdTokenCheck:
-    """What an ID token must match: the provider's keys and issuer, and our client ID."""
+    """What an ID token must match: the provider's keys and issuer, and our client ID.
+
+    The keys are fetched with ``session`` when given (its proxies, CA bundle and adapters),
+    else with a plain ``requests`` call; never through a redirect.
+    """
 
     jwks_uri: str
     issuer: str
     client_id: str
+    session: requests.Session | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def for_provider(cls, endpoints: ProviderEndpoints, client_id: str) -> IdTokenCheck | None:
+    def for_provider(
+        cls,
+        endpoints: ProviderEndpoints,
+        client_id: str,
+        *,
+        session: requests.Session | None = None,
+    ) -> IdTokenCheck | None:
         """None when the provider publishes no keys or issuer: its ID tokens are never trusted."""
         if not endpoints.jwks_uri or not endpoints.issuer:
             return None
-        return cls(endpoints.jwks_uri, endpoints.issuer, client_id)
+        return cls(endpoints.jwks_uri, endpoints.issuer, client_id, session=session)
 
     def verify(self, id_token: str, nonce: str | None) -> dict[str, Any]:
         """The verified claims; ``nonce=None`` skips the nonce (checked once, at login)."""
         import jwt
 
         try:
-            # A fresh client per check: a login verifies once, and a process-wide key cache
-            # would outlive a provider that rotated its keys (PyJWKClient refetches only after
-            # a cooldown).
-            jwks = jwt.PyJWKClient(self.jwks_uri, cache_keys=False, timeout=_JWKS_TIMEOUT)
-            key = jwks.get_signing_key_from_jwt(id_token)
+            header = jwt.get_unverified_header(id_token)
+            # Fetched for every check: a login verifies once, and a process-wide key cache
+            # would outlive a provider that rotated its keys.
+            key = _pick(self._keys(), header)
             claims: dict[str, Any] = jwt.decode(
                 id_token,
                 key.key,
@@ -57,13 +71,6 @@ class IdTokenCheck:
                 leeway=LEEWAY,
                 options={"require": ["iss", "aud", "exp", "iat", "sub"]},
             )
-        except jwt.PyJWKClientConnectionError:
-            raise LoginError(
-                f"Could not check the ID token: the signing keys at {host_of(self.jwks_uri)} "
-                "could not be fetched; check your network connection and try again."
-            ) from None
-        except jwt.PyJWKClientError:
-            raise _rejected("it is not signed with any of the provider's keys") from None
         except jwt.InvalidTokenError as exc:
             raise _rejected(_reason(exc)) from None
         if nonce is not None and not hmac.compare_digest(
@@ -71,6 +78,57 @@ class IdTokenCheck:
         ):
             raise _rejected("it does not answer this sign-in (nonce mismatch)")
         return claims
+
+    def _keys(self) -> list[PyJWK]:
+        """The provider's signing keys (``use`` absent or ``sig``) that this library can use."""
+        import jwt
+        import requests
+
+        http: Any = self.session or requests
+        try:
+            response = http.get(
+                self.jwks_uri,
+                headers={"Accept": "application/json"},
+                timeout=_JWKS_TIMEOUT,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            raise _unfetched(self.jwks_uri, type(exc).__name__) from None
+        if response.status_code != 200:
+            raise _unfetched(self.jwks_uri, f"HTTP {response.status_code}")
+        try:
+            document = response.json()
+        except ValueError:
+            raise _unfetched(self.jwks_uri, "not JSON") from None
+        listed = document.get("keys") if isinstance(document, dict) else None
+        if not isinstance(listed, list):
+            raise _unfetched(self.jwks_uri, "no key set")
+        signing = [k for k in listed if isinstance(k, dict) and k.get("use", "sig") == "sig"]
+        try:
+            return list(jwt.PyJWKSet.from_dict({"keys": signing}).keys)
+        except jwt.PyJWKSetError:
+            raise _unfetched(self.jwks_uri, "no usable key") from None
+
+
+def _pick(keys: list[PyJWK], header: dict[str, Any]) -> PyJWK:
+    """The key named by the token's ``kid``; without one, the provider's only key, if the
+    token claims an algorithm we accept (anything else cannot be signed by the provider)."""
+    kid = header.get("kid")
+    if kid is None:
+        if len(keys) == 1 and header.get("alg") in ALGORITHMS:
+            return keys[0]
+    else:
+        for key in keys:
+            if key.key_id == kid:
+                return key
+    raise _rejected("it is not signed with any of the provider's keys")
+
+
+def _unfetched(jwks_uri: str, why: str) -> LoginError:
+    return LoginError(
+        f"Could not check the ID token: the signing keys at {host_of(jwks_uri)} could not be "
+        f"fetched ({why}); check your network connection and try again."
+    )
 
 
 def _reason(exc: Exception) -> str:

@@ -3,14 +3,23 @@ login whose ID token fails stores nothing. Tokens come from real logins against 
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
 import jwt
 import pytest
 import requests
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from httpie_stytch_connected.auth import StytchAuth
 from httpie_stytch_connected.errors import LoginError
 from httpie_stytch_connected.id_token import IdTokenCheck
 from httpie_stytch_connected.login import browser_login
+from httpie_stytch_connected.provider import ProviderEndpoints
 from httpie_stytch_connected.testing import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.token_client import TokenClient
@@ -36,13 +45,11 @@ def login(emulator: StytchEmulator, token_endpoint: str, check: IdTokenCheck | N
 
 
 def check_for(emulator: StytchEmulator, **changes: str) -> IdTokenCheck:
-    fields = {
-        "jwks_uri": emulator.jwks_uri,
-        "issuer": emulator.issuer,
-        "client_id": emulator.client_id,
-        **changes,
-    }
-    return IdTokenCheck(**fields)
+    return IdTokenCheck(
+        jwks_uri=changes.get("jwks_uri", emulator.jwks_uri),
+        issuer=changes.get("issuer", emulator.issuer),
+        client_id=changes.get("client_id", emulator.client_id),
+    )
 
 
 def test_a_login_verifies_its_id_token_and_the_claims_are_the_users(
@@ -110,3 +117,67 @@ def test_a_login_with_a_bad_id_token_fails_and_stores_nothing(
         requests.get(stytch_resource_server.url, auth=auth, timeout=30)
     assert auth.manager.stored() is None
     assert auth.manager.cached_access_token() is None
+
+
+class _Keys(BaseHTTPRequestHandler):
+    """A provider's key set (one key, no ``kid``) at /jwks, and a redirect to it at /moved."""
+
+    jwks: dict[str, Any] = {}
+
+    def do_GET(self) -> None:
+        if self.path == "/moved":
+            self.send_response(302)
+            self.send_header("Location", "/jwks")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = json.dumps(self.jwks).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def key_server() -> Iterator[tuple[str, rsa.RSAPrivateKey]]:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key(), as_dict=True)
+    _Keys.jwks = {"keys": [dict(public, use="sig")]}  # no kid
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Keys)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", private
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+def test_keys_are_fetched_with_the_configured_session_and_never_through_a_redirect(
+    key_server: tuple[str, rsa.RSAPrivateKey],
+) -> None:
+    base, private = key_server
+    now = int(time.time())
+    claims = {"iss": base, "aud": "client-1", "sub": "ada", "iat": now, "exp": now + 300}
+    id_token = jwt.encode(claims, private, algorithm="RS256")  # no kid: the only key is used
+    fetched: list[str] = []
+    session = requests.Session()
+    session.hooks["response"].append(lambda r, *args, **kwargs: fetched.append(r.url))
+    endpoints = ProviderEndpoints(
+        authorization_endpoint=base + "/authorize",
+        token_endpoint=base + "/token",
+        issuer=base,
+        jwks_uri=base + "/jwks",
+    )
+    check = IdTokenCheck.for_provider(endpoints, "client-1", session=session)
+    assert check is not None and "session" not in repr(check)
+    assert check.verify(id_token, None)["sub"] == "ada"
+    assert fetched == [base + "/jwks"]
+    moved = IdTokenCheck(base + "/moved", base, "client-1", session=session)
+    with pytest.raises(LoginError, match=r"could not be fetched \(HTTP 302\)") as caught:
+        moved.verify(id_token, None)
+    assert id_token not in str(caught.value)
+    assert fetched == [base + "/jwks", base + "/moved"]
