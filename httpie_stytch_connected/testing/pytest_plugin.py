@@ -16,11 +16,13 @@ import sys
 import webbrowser
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from .emulator import StytchEmulator
-from .resource_server import ResourceServer
+if TYPE_CHECKING:  # loaded by the fixtures that use them: every pytest run loads this module
+    from .emulator import StytchEmulator
+    from .resource_server import ResourceServer
 
 KEYRING_BACKEND = "httpie_stytch_connected.testing.keyring_backend.DirectoryKeyring"
 
@@ -38,6 +40,8 @@ def reset_webbrowser() -> None:
 
 @pytest.fixture
 def stytch_emulator() -> Iterator[StytchEmulator]:
+    from .emulator import StytchEmulator
+
     with StytchEmulator() as emulator:
         yield emulator
 
@@ -99,6 +103,8 @@ def stytch_env(
 
 @pytest.fixture
 def stytch_resource_server(stytch_emulator: StytchEmulator) -> Iterator[ResourceServer]:
+    from .resource_server import ResourceServer
+
     with ResourceServer(
         jwks_uri=stytch_emulator.jwks_uri,
         issuer=stytch_emulator.issuer,
