@@ -138,10 +138,9 @@ def write_private(path: Path, text: str) -> None:
 
 
 def read_text(path: Path) -> str | None:
+    """The file's text, or None if it is missing, unreadable or not UTF-8."""
     try:
         return path.read_text(encoding="utf-8")
-    except (FileNotFoundError, NotADirectoryError):
-        return None
     except (OSError, UnicodeDecodeError):
         return None
 
