@@ -94,8 +94,7 @@ def ensure_private_dir(path: Path, setting_name: str | None = None) -> Path:
         setting = setting_name or _setting_for(path)
         fix = f"set {setting} to a writable directory" if setting else "check its permissions"
         raise TokenStoreError(
-            f"Could not create the directory {path} ({exc.strerror or type(exc).__name__}); "
-            f"{fix}."
+            f"Could not create the directory {path} ({exc.strerror or type(exc).__name__}); {fix}."
         ) from None
     return path
 
