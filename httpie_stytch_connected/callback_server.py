@@ -70,8 +70,8 @@ def evaluate(path: str, query: str, *, expected_path: str, expected_state: str) 
             "Go back to the terminal and use the link it shows.",
         )
     if "error" in one:
-        error = one["error"][:100] or "unknown_error"
-        description = one.get("error_description", "")[:300] or None
+        error = _printable(one["error"])[:100] or "unknown_error"
+        description = _printable(one.get("error_description", ""))[:300] or None
         return _Outcome(
             200,
             "Sign-in failed",
@@ -83,6 +83,11 @@ def evaluate(path: str, query: str, *, expected_path: str, expected_state: str) 
     if not code:
         return _Outcome(400, "Invalid sign-in response", "The response has no authorization code.")
     return _Outcome(200, "Signed in", "You are signed in. You can close this tab.", code=code)
+
+
+def _printable(text: str) -> str:
+    """What reaches the terminal: no control characters, so no escape sequences."""
+    return "".join(c for c in " ".join(text.split()) if c.isprintable())
 
 
 def render(outcome: _Outcome) -> bytes:

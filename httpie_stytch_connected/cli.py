@@ -106,7 +106,9 @@ def _user(manager: TokenManager, tokens: TokenSet) -> str:
     """From the verified ID token, else the userinfo endpoint; never an unverified claim."""
     from .id_token import IdTokenCheck
 
-    check = IdTokenCheck.for_provider(manager.endpoints, manager.client.client_id)
+    check = IdTokenCheck.for_provider(
+        manager.endpoints, manager.client_id, session=manager.client.session
+    )
     if tokens.id_token and check is not None:
         try:
             return _describe(check.verify(tokens.id_token, None)) + " (verified ID token)"
@@ -244,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_setting(group: argparse._ArgumentGroup, option: Option) -> None:
-    flag = "--" + option.name.replace("_", "-")
+    flag = "--" + option.flag
     if option.is_flag and option.name.startswith("no_"):
         group.add_argument(flag, dest=option.name, action="store_true", help=option.doc)
     elif option.is_flag:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 from .errors import ConfigurationError, TokenEndpointError, TokenStoreError
 from .provider import ProviderEndpoints, check_issuer, host_of
 from .store import cache_dir, read_text, write_private
+from .token_client import NO_AUTH
 
 if TYPE_CHECKING:
     import requests
@@ -79,7 +80,9 @@ def _fetch(issuer: str, urls: list[str], session: requests.Session | None) -> di
     outage: tuple[str, int] | None = None  # the first document URL that answered 5xx
     for url in urls:
         try:
-            response = http.get(url, headers={"Accept": "application/json"}, timeout=TIMEOUT)
+            response = http.get(
+                url, headers={"Accept": "application/json"}, timeout=TIMEOUT, auth=NO_AUTH
+            )
         except requests.RequestException as exc:
             raise TokenEndpointError(
                 f"Could not discover the endpoints of {issuer}: cannot reach {host_of(url)} "

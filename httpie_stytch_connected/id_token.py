@@ -84,6 +84,8 @@ class IdTokenCheck:
         import jwt
         import requests
 
+        from .token_client import NO_AUTH
+
         http: Any = self.session or requests
         try:
             response = http.get(
@@ -91,6 +93,7 @@ class IdTokenCheck:
                 headers={"Accept": "application/json"},
                 timeout=_JWKS_TIMEOUT,
                 allow_redirects=False,
+                auth=NO_AUTH,
             )
         except requests.RequestException as exc:
             raise _unfetched(self.jwks_uri, type(exc).__name__) from None

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from .errors import ConfigurationError, LoginError, TokenEndpointError
 from .messages import Notify, Opener, notify_stderr
-from .store import AccessTokenCache, SecureStore, cache_dir
+from .store import AccessTokenCache, SecureStore, cache_dir, ensure_private_dir
 from .tokens import TokenSet
 
 if TYPE_CHECKING:
@@ -148,9 +148,11 @@ class TokenManager:
     # -- internals -------------------------------------------------------------------------
     def _forget_locked(self) -> None:
         _MEMORY.pop(self.key, None)
-        # Whatever this run's setting, an earlier run may have left a cache file behind.
-        (self.access_cache or AccessTokenCache()).delete(self.key)
-        self.store.delete(self.key)
+        try:  # the secure store goes first: it holds the refresh token
+            self.store.delete(self.key)
+        finally:
+            # Whatever this run's setting, an earlier run may have left a cache file behind.
+            (self.access_cache or AccessTokenCache()).delete(self.key)
 
     def _revoke(self, tokens: TokenSet) -> bool:
         """Revoke the refresh token (which ends the grant) or, lacking one, the access token."""
@@ -251,7 +253,9 @@ class TokenManager:
             opener=self.opener or open_browser,
             notify=self.notify,
             no_browser=self.policy.no_browser,
-            id_token_check=IdTokenCheck.for_provider(self.endpoints, self.client_id),
+            id_token_check=IdTokenCheck.for_provider(
+                self.endpoints, self.client_id, session=self.client.session
+            ),
         )
         self._save(result.tokens)
         return result.tokens
@@ -271,7 +275,7 @@ class TokenManager:
         import filelock
 
         path = cache_dir() / "locks" / f"{self.key}.lock"
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        ensure_private_dir(path.parent, "STYTCH_CACHE_DIR")
         lock = filelock.FileLock(str(path), mode=0o600)
         try:
             lock.acquire(timeout=self.policy.login_timeout + 60)

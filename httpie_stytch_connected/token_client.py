@@ -11,12 +11,12 @@ import logging
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from requests.auth import AuthBase
 
 from .errors import TokenEndpointError
+from .provider import host_of
 from .tokens import TokenResponseError, TokenSet
 
 log = logging.getLogger(__name__)
@@ -132,23 +132,19 @@ class TokenClient:
             # reset came after a refresh was processed, the retry finds the token rotated, and
             # the manager re-reads the store and, failing that, asks for a new login.
             raise TokenEndpointError(
-                f"Could not {action}: cannot reach {_host(url)} ({type(exc).__name__}); "
+                f"Could not {action}: cannot reach {host_of(url)} ({type(exc).__name__}); "
                 "check your network connection and try again.",
                 retryable=True,
             ) from None
         except requests.Timeout:
             # The server may have rotated the refresh token before going quiet: no blind retry.
             raise TokenEndpointError(
-                f"Could not {action}: {_host(url)} did not answer in time; try again later."
+                f"Could not {action}: {host_of(url)} did not answer in time; try again later."
             ) from None
         except requests.RequestException as exc:
             raise TokenEndpointError(
-                f"Could not {action}: the request to {_host(url)} failed ({type(exc).__name__})."
+                f"Could not {action}: the request to {host_of(url)} failed ({type(exc).__name__})."
             ) from None
-
-
-def _host(url: str) -> str:
-    return urlsplit(url).netloc or url
 
 
 def _json_object(response: requests.Response) -> dict[str, Any] | None:

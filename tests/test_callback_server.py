@@ -350,3 +350,13 @@ def test_two_servers_keep_their_own_connection_count_and_lock() -> None:
         with _slow_clients(first.port, 2):
             assert _get(second, {"state": "b", "code": "c"}) == 200  # not held by the others
         assert second.wait(timeout=5) == "c"
+
+
+def test_an_error_description_reaches_the_terminal_without_control_characters() -> None:
+    outcome = callback_server.evaluate(
+        "/callback",
+        "state=s&error=access_denied%1B%5B2J&error_description=bad%07%0Anews",
+        expected_path="/callback",
+        expected_state="s",
+    )
+    assert (outcome.error, outcome.error_description) == ("access_denied[2J", "bad news")
