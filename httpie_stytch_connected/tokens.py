@@ -10,7 +10,7 @@ import json
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 _FORMAT = 1
@@ -27,7 +27,6 @@ class TokenSet:
     refresh_token: str | None = field(default=None, repr=False)
     scope: str | None = None
     id_token: str | None = field(default=None, repr=False)
-    token_type: str = "Bearer"
     received_at: float = 0.0
 
     @classmethod
@@ -82,9 +81,6 @@ class TokenSet:
     @property
     def scopes(self) -> frozenset[str]:
         return frozenset((self.scope or "").split())
-
-    def without_access_token(self) -> TokenSet:
-        return replace(self, access_token="", expires_at=0.0)
 
     def to_json(self) -> str:
         return json.dumps({"v": _FORMAT, **asdict(self)}, separators=(",", ":"))

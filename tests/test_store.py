@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import keyring
@@ -309,7 +310,8 @@ def test_the_file_store_end_to_end(
     cached = (stytch_keyring / "cache" / "access" / f"{key}.json").read_text()
     assert stored.refresh_token not in cached and stored.access_token in cached
     # A new process refreshes from the file and rewrites it atomically (new inode, still 0600).
-    FileStore().save(key, TokenSet.from_json(path.read_text()).without_access_token())
+    expired = replace(TokenSet.from_json(path.read_text()), access_token="", expires_at=0.0)
+    FileStore().save(key, expired)
     forget_memory()
     AccessTokenCache().delete(key)
     with path.open() as old:  # held open, so its inode cannot be reused
