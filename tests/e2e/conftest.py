@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -79,11 +79,9 @@ def chromium_browser_env() -> str:
 # test_e2e_stytch.py and test_e2e_oidc.py run the very same checks against both providers.
 # ---------------------------------------------------------------------------------------------
 
-#: Access token lifetime on both providers. Calls use the default leeway (60 s, so the token
-#: is reused); ``expired=True`` calls set a leeway longer than this, so the token counts as
-#: expired without waiting for the clock.
+#: Access token lifetime on both providers (short, as a real deployment might set it);
+#: ``expired=True`` calls rewrite the stored set as expired rather than wait for the clock.
 ACCESS_TOKEN_TTL = 120
-EXPIRED_LEEWAY = "86400"
 #: A BROWSER that fails at once: a call made with it proves no browser login was needed.
 FAILING_BROWSER = "false %s"
 #: Login timeout when no browser may be needed: a wrong login attempt fails fast, not hangs.
@@ -320,8 +318,7 @@ class E2EClient:
         """Sign out: revoke the refresh token at the provider, then forget everything stored.
 
         The person at the terminal (http mode) runs ``stytch-connected logout`` with the same
-        environment as ``http``; a library user (requests mode) has the manager, and no
-        logout helper in the public API, so does what the command does.
+        environment as ``http``; a library user (requests mode) calls ``manager.logout()``.
         """
         if self.mode == "http":
             proc = subprocess.run(
@@ -338,11 +335,17 @@ class E2EClient:
             assert "Traceback" not in stderr, stderr
             assert "Signed out: the provider revoked the session" in stderr, stderr
             return
+        assert self.manager().logout() is True, "nothing was stored, or revocation failed"
+
+    def expire_stored(self) -> None:
+        """As a later run would find it: the stored access token past its expiry, no cache."""
         manager = self.manager()
         stored = manager.stored()
-        assert stored is not None and stored.refresh_token, "nothing stored to log out of"
-        manager.client.revoke(stored.refresh_token)
-        manager.forget()
+        assert stored is not None, "nothing stored to expire"
+        manager.store.save(manager.key, replace(stored, expires_at=time.time() - 10))
+        if manager.access_cache is not None:
+            manager.access_cache.delete(manager.key)
+        forget_memory()
 
     # -- calls ----------------------------------------------------------------------------
     def call(
@@ -356,8 +359,8 @@ class E2EClient:
         """GET the API once.
 
         ``browser``: BROWSER is the scripted Chromium, else a command that fails (so success
-        proves that no browser was needed). ``expired``: the stored access token counts as
-        expired (leeway longer than its lifetime). ``fresh_process`` (requests only): drop
+        proves that no browser was needed). ``expired``: the stored access token has expired.
+        ``fresh_process`` (requests only): drop
         this process's in-memory tokens first, as a new process would start.
         """
         self.calls += 1
@@ -374,7 +377,7 @@ class E2EClient:
         }
         settings = {"login_timeout": BROWSER_LOGIN_TIMEOUT if browser else NO_BROWSER_LOGIN_TIMEOUT}
         if expired:
-            settings["leeway"] = EXPIRED_LEEWAY
+            self.expire_stored()
         started = time.monotonic()
         try:
             if self.mode == "requests":
