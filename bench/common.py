@@ -259,6 +259,19 @@ def child_times(argv: Sequence[str], env: dict[str, str]) -> tuple[float, float,
     return wall, (usage.ru_utime + usage.ru_stime) * 1000, proc.returncode
 
 
+def timed_child(argv: Sequence[str], env: dict[str, str], cpu: list[float]) -> Callable[[], float]:
+    """One side of an interleaved process comparison: wall ms per run, CPU ms into ``cpu``."""
+
+    def once() -> float:
+        wall, used, status = child_times(argv, env)
+        if status != 0:
+            raise RuntimeError(f"{list(argv)} exited {status}")
+        cpu.append(used)
+        return wall
+
+    return once
+
+
 def chunks(items: Sequence[float], size: int) -> Iterator[Sequence[float]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]

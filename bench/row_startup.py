@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import statistics
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
-from bench.common import Line, child_times, interleave, log, median_at_most, ratio_at_most
+from bench.common import (
+    Line,
+    child_times,
+    interleave,
+    log,
+    median_at_most,
+    ratio_at_most,
+    timed_child,
+)
 from bench.context import Context
 
 OURS = "httpie_stytch_connected"
@@ -58,21 +65,13 @@ def run(ctx: Context) -> list[Line]:
     argv_plug = [ctx.http(plug), "--version"]
     cpu: dict[str, list[float]] = {"base": [], "plug": []}
 
-    def side(argv: list[str], key: str) -> Callable[[], float]:
-        def once() -> float:
-            wall, used, status = child_times(argv, env)
-            if status != 0:
-                raise RuntimeError(f"{argv} exited {status}")
-            cpu[key].append(used)
-            return wall
-
-        return once
-
     for argv in (argv_base, argv_plug):
         child_times(argv, env)  # warm the page cache and .pyc files
     rounds = ctx.n(30, 6)
     log(f"row 2: {rounds} interleaved pairs of `http --version`")
-    base_wall, plug_wall = interleave([side(argv_base, "base"), side(argv_plug, "plug")], rounds)
+    base_wall, plug_wall = interleave(
+        [timed_child(argv_base, env, cpu["base"]), timed_child(argv_plug, env, cpu["plug"])], rounds
+    )
 
     imports = [our_import_us(plug, env) for _ in range(ctx.n(15, 4))]
     pulled = sorted({m for _, mods in imports for m in mods if not m.startswith(OURS)})

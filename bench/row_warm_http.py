@@ -5,9 +5,8 @@ from __future__ import annotations
 import statistics
 import subprocess
 from collections import defaultdict
-from collections.abc import Callable
 
-from bench.common import Line, child_times, interleave, log, ratio_at_most
+from bench.common import Line, child_times, interleave, log, ratio_at_most, timed_child
 from bench.context import Context
 from bench.row_startup import parse_importtime
 
@@ -37,22 +36,14 @@ def run(ctx: Context) -> list[Line]:
     bearer = [http, *common, "-A", "bearer", "-a", token, "GET", ctx.url]
     cpu: dict[str, list[float]] = {"ours": [], "bearer": []}
 
-    def side(argv: list[str], key: str) -> Callable[[], float]:
-        def once() -> float:
-            wall, used, status = child_times(argv, env)
-            if status != 0:
-                raise RuntimeError(f"`http` ({key}) exited {status}")
-            cpu[key].append(used)
-            return wall
-
-        return once
-
     before = ctx.emulator.counters
     for argv in (ours, bearer):
         child_times(argv, env)
     rounds = ctx.n(30, 6)
     log(f"row 3: {rounds} interleaved pairs of warm `http` processes")
-    ours_wall, bearer_wall = interleave([side(ours, "ours"), side(bearer, "bearer")], rounds)
+    ours_wall, bearer_wall = interleave(
+        [timed_child(ours, env, cpu["ours"]), timed_child(bearer, env, cpu["bearer"])], rounds
+    )
     after = ctx.emulator.counters
     token_calls = after["token_requests"] - before["token_requests"]
     lines = [
