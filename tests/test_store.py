@@ -38,6 +38,18 @@ from httpie_stytch_connected.tokens import TokenSet
 HTTP = str(Path(sys.executable).with_name("http"))
 
 
+def _http_get(url: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``http -A stytch GET url`` in a new process, with the test's isolation plus ``env``."""
+    full = dict(os.environ, HTTPIE_CONFIG_DIR=str(tmp_path / "httpie"), **env)
+    return subprocess.run(
+        [HTTP, "--ignore-stdin", "--auth-type=stytch", "GET", url],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def _agent(url: str) -> bool:
     with ScriptedUserAgent() as agent:
         return agent.open(url).ok
@@ -234,14 +246,8 @@ def test_no_keyring_is_one_clear_error_before_any_browser_opens(
 def test_no_keyring_in_an_http_process_is_one_error_line(
     stytch_env: StytchEmulator, stytch_resource_server: ResourceServer, tmp_path: Path
 ) -> None:
-    env = dict(os.environ, PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
-    env["HTTPIE_CONFIG_DIR"] = str(tmp_path / "httpie")
-    done = subprocess.run(
-        [HTTP, "--ignore-stdin", "--auth-type=stytch", "GET", stytch_resource_server.url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    done = _http_get(
+        stytch_resource_server.url, tmp_path, PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring"
     )
     assert done.returncode != 0
     assert "STYTCH_TOKEN_STORE=file" in done.stderr and "Traceback" not in done.stderr
@@ -270,15 +276,12 @@ def test_a_hanging_keyring_in_an_http_process_is_bounded(
     stytch_resource_server: ResourceServer,
     tmp_path: Path,
 ) -> None:
-    env = dict(os.environ, STYTCH_TEST_KEYRING_FAULT="hang", STYTCH_KEYRING_TIMEOUT="1")
-    env["HTTPIE_CONFIG_DIR"] = str(tmp_path / "httpie")
     started = time.monotonic()
-    done = subprocess.run(
-        [HTTP, "--ignore-stdin", "--auth-type=stytch", "GET", stytch_resource_server.url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    done = _http_get(
+        stytch_resource_server.url,
+        tmp_path,
+        STYTCH_TEST_KEYRING_FAULT="hang",
+        STYTCH_KEYRING_TIMEOUT="1",
     )
     assert time.monotonic() - started < 30
     assert done.returncode != 0
