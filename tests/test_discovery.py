@@ -8,9 +8,7 @@ import os
 import stat
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,8 @@ from httpie_stytch_connected.provider import host_of
 from httpie_stytch_connected.store import cache_dir
 from httpie_stytch_connected.testing import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
+
+from .loopback import LoopbackServer, QuietHandler
 
 
 @pytest.fixture
@@ -123,39 +123,26 @@ def test_stytch_without_authorize_url_uses_the_project_discovery(
     assert with_url.manager.key == auth.manager.key  # same tokens either way
 
 
-class _Rfc8414Only(BaseHTTPRequestHandler):
+class _Rfc8414Only(QuietHandler):
     """A provider with only RFC 8414 metadata, for an issuer with a path."""
 
     document: dict[str, Any] = {}
 
     def do_GET(self) -> None:
         found = self.path == "/.well-known/oauth-authorization-server/tenant"
-        body = json.dumps(self.document).encode() if found else b"{}"
-        self.send_response(200 if found else 404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        self.reply(200 if found else 404, json.dumps(self.document).encode() if found else b"{}")
 
 
 @pytest.fixture
 def rfc8414_server(stytch_keyring: Path) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Rfc8414Only)
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    _Rfc8414Only.document = {
-        "issuer": base + "/tenant",
-        "authorization_endpoint": base + "/tenant/authorize",
-        "token_endpoint": base + "/tenant/token",
-    }
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield base + "/tenant"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with LoopbackServer(_Rfc8414Only) as server:
+        base = server.url
+        _Rfc8414Only.document = {
+            "issuer": base + "/tenant",
+            "authorization_endpoint": base + "/tenant/authorize",
+            "token_endpoint": base + "/tenant/token",
+        }
+        yield base + "/tenant"
 
 
 def test_rfc8414_with_path_insertion_when_there_is_no_openid_document(
@@ -171,7 +158,7 @@ def test_host_of_names_the_host_and_port_only() -> None:
     assert host_of("stytch.com/project-test-1") == "stytch.com/project-test-1"
 
 
-class _Flaky(BaseHTTPRequestHandler):
+class _Flaky(QuietHandler):
     """An OpenID provider whose discovery endpoint can be switched to an outage."""
 
     status = 200
@@ -182,32 +169,22 @@ class _Flaky(BaseHTTPRequestHandler):
         type(self).requests += 1
         found = self.path == "/.well-known/openid-configuration" and self.status == 200
         body = json.dumps(self.document).encode() if found else b"upstream down"
-        self.send_response(self.status if self.status != 200 else (200 if found else 404))
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        status = self.status if self.status != 200 else (200 if found else 404)
+        self.reply(status, body, content_type=None)
 
 
 @pytest.fixture
 def flaky_issuer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("STYTCH_CACHE_DIR", str(tmp_path / "cache"))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    _Flaky.status, _Flaky.requests = 200, 0
-    _Flaky.document = {
-        "issuer": base,
-        "authorization_endpoint": base + "/authorize",
-        "token_endpoint": base + "/token",
-    }
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield base
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with LoopbackServer(_Flaky) as server:
+        base = server.url
+        _Flaky.status, _Flaky.requests = 200, 0
+        _Flaky.document = {
+            "issuer": base,
+            "authorization_endpoint": base + "/authorize",
+            "token_endpoint": base + "/token",
+        }
+        yield base
 
 
 def test_a_5xx_from_the_provider_falls_back_to_the_stale_copy(flaky_issuer: str) -> None:

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -21,6 +20,8 @@ import pytest
 import requests
 
 from httpie_stytch_connected.testing import ScriptedUserAgent, StytchEmulator
+
+from .loopback import LoopbackServer, QuietHandler
 
 CALLBACK = "http://127.0.0.1:53682/callback"
 FULL_SCOPE = "openid email profile offline_access"
@@ -142,31 +143,19 @@ class CallbackListener:
         self.queries: list[str] = []
         listener = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 listener.queries.append(urlsplit(self.path).query)
-                body = b"Signed in. You can close this window."
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply(200, b"Signed in. You can close this window.", content_type="text/plain")
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = LoopbackServer(Handler)
 
     @property
     def redirect_uri(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/callback"
+        return self.server.url + "/callback"
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+        self.server.close()
 
 
 @pytest.fixture

@@ -4,10 +4,8 @@ login whose ID token fails stores nothing. Tokens come from real logins against 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
@@ -23,6 +21,8 @@ from httpie_stytch_connected.provider import ProviderEndpoints
 from httpie_stytch_connected.testing import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.token_client import TokenClient
+
+from .loopback import LoopbackServer, QuietHandler
 
 SCOPES = ("openid", "email", "profile", "offline_access")
 
@@ -119,27 +119,16 @@ def test_a_login_with_a_bad_id_token_fails_and_stores_nothing(
     assert auth.manager.cached_access_token() is None
 
 
-class _Keys(BaseHTTPRequestHandler):
+class _Keys(QuietHandler):
     """A provider's key set (one key, no ``kid``) at /jwks, and a redirect to it at /moved."""
 
     jwks: dict[str, Any] = {}
 
     def do_GET(self) -> None:
         if self.path == "/moved":
-            self.send_response(302)
-            self.send_header("Location", "/jwks")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        body = json.dumps(self.jwks).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+            self.reply(302, content_type=None, headers={"Location": "/jwks"})
+        else:
+            self.reply(200, json.dumps(self.jwks).encode())
 
 
 @pytest.fixture
@@ -147,13 +136,8 @@ def key_server() -> Iterator[tuple[str, rsa.RSAPrivateKey]]:
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public = jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key(), as_dict=True)
     _Keys.jwks = {"keys": [dict(public, use="sig")]}  # no kid
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Keys)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", private
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with LoopbackServer(_Keys) as server:
+        yield server.url, private
 
 
 def test_keys_are_fetched_with_the_configured_session_and_never_through_a_redirect(

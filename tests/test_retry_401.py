@@ -6,9 +6,8 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
@@ -20,6 +19,8 @@ from httpie_stytch_connected.store import AccessTokenCache, KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
+
+from .loopback import LoopbackServer, QuietHandler
 
 
 @dataclass(frozen=True)
@@ -41,29 +42,21 @@ class RecordingServer:
         self._lock = threading.Lock()
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def _any(self) -> None:
                 owner._handle(self)
 
             do_GET = do_POST = do_PUT = _any
 
-            def log_message(self, format: str, *args: Any) -> None:
-                """Silent."""
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+        self._server = LoopbackServer(Handler)
 
     def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self._server.server_address[1]}{path}"
+        return f"http://{host}:{self._server.port}{path}"
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
 
-    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+    def _handle(self, request: QuietHandler) -> None:
         body = _read_body(request)
         auth = request.headers.get("Authorization")
         parts = urlsplit(request.path)
@@ -80,13 +73,7 @@ class RecordingServer:
             and _valid(self.api, auth[7:])
         ):
             status, headers = 200, {}
-        payload = b'{"status": %d}' % status
-        request.send_response(status)
-        for name, value in headers.items():
-            request.send_header(name, value)
-        request.send_header("Content-Length", str(len(payload)))
-        request.end_headers()
-        request.wfile.write(payload)
+        request.reply(status, b'{"status": %d}' % status, content_type=None, headers=headers)
 
 
 def _valid(api: ResourceServer, token: str) -> bool:

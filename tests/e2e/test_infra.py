@@ -15,7 +15,6 @@ import shlex
 import subprocess
 import threading
 import webbrowser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Optional
@@ -25,6 +24,7 @@ import jwt
 import pytest
 import requests
 
+from ..loopback import LoopbackServer, QuietHandler
 from .oidc_provider import OIDCProviderProcess, ProviderFactory
 
 SCOPE = "openid email profile offline_access api:read"
@@ -38,7 +38,7 @@ class LoopbackCallback:
         self.query: dict[str, str] = {}
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 if parts.path != "/callback":
@@ -48,25 +48,15 @@ class LoopbackCallback:
                     owner.query = {k: v[0] for k, v in parse_qs(parts.query).items()}
                     owner.received.set()
                 body = b"<!doctype html><title>Done</title><p>You can close this window.</p>"
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply(200, body, content_type="text/html; charset=utf-8")
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.server = LoopbackServer(Handler)
 
     @property
     def redirect_uri(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/callback"
+        return self.server.url + "/callback"
 
     def __enter__(self) -> LoopbackCallback:
-        self.thread.start()
         return self
 
     def __exit__(
@@ -75,9 +65,7 @@ class LoopbackCallback:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+        self.server.close()
 
 
 def pkce_pair() -> tuple[str, str]:
