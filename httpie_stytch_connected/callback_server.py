@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .errors import LoginError
+from .waits import wait_in_slices
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +275,7 @@ class CallbackServer:
 
     def wait(self, timeout: float) -> str:
         """Block until the real answer arrives; return the code or raise :class:`LoginError`."""
-        if not self._done.wait(timeout):
+        if not wait_in_slices(self._done.wait, timeout):
             raise LoginError(
                 f"No sign-in response arrived within {timeout:g} seconds; run the command again "
                 "and finish signing in in the browser (or raise the login timeout)."

@@ -21,6 +21,7 @@ from .errors import ConfigurationError, LoginError, TokenEndpointError
 from .messages import Notify, Opener, notify_stderr
 from .store import AccessTokenCache, SecureStore, cache_dir, ensure_private_dir
 from .tokens import TokenSet
+from .waits import wait_in_slices
 
 if TYPE_CHECKING:
     import requests
@@ -106,7 +107,7 @@ class TokenManager:
             assert tokens is not None
             return tokens.access_token
         lock = _thread_lock(self.key)
-        if not lock.acquire(timeout=self.policy.login_timeout + 60):
+        if not wait_in_slices(lambda t: lock.acquire(timeout=t), self.policy.login_timeout + 60):
             raise LoginError("Timed out waiting for another thread's sign-in; try again.")
         try:
             return self._obtain(rejected).access_token

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from .errors import TokenStoreError
 from .tokens import TokenSet
+from .waits import wait_in_slices
 
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend
@@ -320,7 +321,12 @@ class KeyringStore:
 
         worker = threading.Thread(target=run, name="stytch-keyring", daemon=True)
         worker.start()
-        worker.join(self.timeout)
+
+        def joined(seconds: float) -> bool:
+            worker.join(seconds)
+            return not worker.is_alive()
+
+        wait_in_slices(joined, self.timeout)
         if worker.is_alive():
             raise TokenStoreError(
                 f"The system keyring did not answer within {self.timeout:g} s (is it locked?); "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -360,3 +362,26 @@ def test_an_error_description_reaches_the_terminal_without_control_characters() 
         expected_state="s",
     )
     assert (outcome.error, outcome.error_description) == ("access_denied[2J", "bad news")
+
+
+def test_ctrl_c_ends_the_wait_even_when_sigint_lands_on_another_thread() -> None:
+    # The kernel may deliver SIGINT to any thread; the main thread, blocked in the wait, must
+    # still notice it promptly instead of sleeping out the 60 s login timeout.
+    script = (
+        "import signal, sys, threading, time\n"
+        "from httpie_stytch_connected.callback_server import CallbackServer\n"
+        "def elsewhere():\n"
+        "    time.sleep(0.5)\n"  # let the main thread block first; not synchronisation
+        "    signal.pthread_kill(threading.get_ident(), signal.SIGINT)\n"
+        "threading.Thread(target=elsewhere, daemon=True).start()\n"
+        "started = time.monotonic()\n"
+        "try:\n"
+        "    with CallbackServer('s') as server:\n"
+        "        server.wait(60)\n"
+        "except KeyboardInterrupt:\n"
+        "    print(round(time.monotonic() - started))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=90
+    )
+    assert done.stdout.strip() and int(done.stdout) < 30, (done.stdout, done.stderr)
