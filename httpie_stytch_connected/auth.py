@@ -18,6 +18,7 @@ import requests
 from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
 
+from .bearer import authorization, rejected
 from .config import Settings, load_settings, resolve_endpoints, storage_key
 from .manager import Policy, TokenManager
 from .messages import Notify, Opener, notify_stderr
@@ -67,7 +68,7 @@ class OAuth2PKCEAuth(AuthBase):
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         token = self.manager.access_token()
-        r.headers["Authorization"] = f"Bearer {token}"
+        r.headers["Authorization"] = authorization(token)
         position: int | None = None
         if r.body is not None and not isinstance(r.body, (bytes, str)):
             try:
@@ -83,7 +84,7 @@ class OAuth2PKCEAuth(AuthBase):
         self, sent: str, position: int | None, response: requests.Response, **kwargs: Any
     ) -> requests.Response:
         request = response.request
-        if response.status_code != 401 or request.headers.get("Authorization") != f"Bearer {sent}":
+        if not rejected(response.status_code, request.headers.get("Authorization"), sent):
             return response
         token = self.manager.access_token(rejected=sent)  # the next request gets a good one
         if position == -1:  # a stream we cannot rewind: nothing to resend
@@ -96,7 +97,7 @@ class OAuth2PKCEAuth(AuthBase):
         jar = retry._cookies  # type: ignore[attr-defined]
         extract_cookies_to_jar(jar, request, response.raw)  # type: ignore[no-untyped-call]
         retry.prepare_cookies(jar)
-        retry.headers["Authorization"] = f"Bearer {token}"
+        retry.headers["Authorization"] = authorization(token)
         second: requests.Response = response.connection.send(retry, **kwargs)
         second.history.append(response)
         second.request = retry

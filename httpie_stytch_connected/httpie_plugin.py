@@ -44,10 +44,12 @@ class HTTPieStytchAuth(AuthBase):
 
             self._auth = StytchAuth(profile=self.profile)
         if _httpie_offline():
+            from .bearer import authorization
+
             # No network, keyring or login: the manager resolves its provider lazily.
             token = self._auth.manager.cached_access_token()
             if token:
-                r.headers["Authorization"] = f"Bearer {token}"
+                r.headers["Authorization"] = authorization(token)
             return r
         return self._auth(r)
 

@@ -114,6 +114,12 @@ class TokenManager:
         finally:
             lock.release()
 
+    def access_token_in_memory(self) -> str | None:
+        """This process's token if still usable: no I/O, no lock, never blocks (an event loop's
+        warm path; anything else goes through :meth:`access_token` on a worker thread)."""
+        tokens = _MEMORY.get(self.key)
+        return tokens.access_token if tokens is not None and self._usable(tokens, None) else None
+
     def cached_access_token(self) -> str | None:
         """A still-valid token from memory or the cache file, with no network and no keyring."""
         tokens = _MEMORY.get(self.key)

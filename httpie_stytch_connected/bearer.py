@@ -1,0 +1,31 @@
+"""What every HTTP adapter asks of the token lifecycle, in terms no HTTP library owns.
+
+An adapter (the ``requests`` auth hook, the ``httpx`` auth flow) needs three things: the token
+for a request about to go out (:meth:`TokenManager.access_token`, or
+:meth:`TokenManager.access_token_in_memory` where blocking is not allowed), the header that
+carries it (:func:`authorization`), and whether a response rejected it (:func:`rejected`), after
+which ``TokenManager.access_token(rejected=token)`` renews it. The rules live here once:
+
+- RFC 6750 §3.1: only a 401 to a request that carried *our* header is about our token. Both
+  requests and httpx drop the Authorization header when a redirect leaves the origin, so a 401
+  from another origin renews nothing and nothing is resent there.
+- A rejected token is renewed at once, even when the adapter cannot resend the body as it was
+  (a stream): the next request then carries a good one. An adapter resends at most once.
+"""
+
+from __future__ import annotations
+
+
+def authorization(token: str) -> str:
+    """The ``Authorization`` header value for ``token`` (RFC 6750 §2.1)."""
+    return f"Bearer {token}"
+
+
+def rejected(status: int, sent: str | None, token: str) -> bool:
+    """True when a response with ``status`` answered a request that carried ``token``.
+
+    ``sent`` is the Authorization header of the request that got the response (after any
+    redirects), None when it had none: a 401 from a host the header was not sent to is not a
+    verdict on our token.
+    """
+    return status == 401 and sent == authorization(token)
