@@ -3,7 +3,9 @@
 
 Writes are atomic or absent: files go through a temporary file and ``os.replace``; a keyring
 value too large for the backend (Windows Credential Manager: 2,560 bytes) is split into parts
-written under a fresh generation before the one small entry that points at them — the commit.
+written into the one of two fixed slots that the current pointer does not name, before the small
+entry that points at them — the commit. A process killed at any step leaves only what the next
+save or delete finds and removes: the other slot, and (files) ``.<name>.*`` temporary files.
 Reads of corrupt or foreign entries give ``None`` (a fresh login replaces them), never a crash.
 Keyring calls are bounded by a timeout: a locked Secret Service must not hang the terminal.
 """
@@ -15,7 +17,6 @@ import hashlib
 import json
 import logging
 import os
-import secrets
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -37,6 +38,9 @@ KEYRING_SERVICE = APP_NAME
 WINDOWS_PART_CHARS = 1000
 #: Most parts one token set may be split into (the reader refuses more).
 _MAX_PARTS = 64
+#: Parts live in one of two fixed slots, never under a name only a lost pointer knew: a save
+#: writes into the slot its pointer does not name, then empties the other; logout empties both.
+_SLOTS = ("a", "b")
 _T = TypeVar("_T")
 
 
@@ -137,6 +141,20 @@ def write_private(path: Path, text: str) -> None:
         raise
 
 
+def drop_temp_files(path: Path) -> None:
+    """Delete what an interrupted :func:`write_private` of ``path`` left (``.<name>.*``).
+
+    Only for a caller that holds the lock every writer of ``path`` takes: another writer's
+    temporary file would otherwise go from under it. Failures are ignored, as a missing file is.
+    """
+    from glob import escape  # writers only; the warm path never gets here
+
+    with contextlib.suppress(OSError):
+        for stale in path.parent.glob(f".{escape(path.name)}.*"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+
+
 def read_text(path: Path) -> str | None:
     """The file's text, or None if it is missing, unreadable or not UTF-8."""
     try:
@@ -159,6 +177,7 @@ class FileStore:
         return _parse(read_text(self._path(key)))
 
     def save(self, key: str, tokens: TokenSet) -> None:
+        drop_temp_files(self._path(key))
         try:
             write_private(self._path(key), tokens.to_json())
         except OSError as exc:
@@ -168,6 +187,7 @@ class FileStore:
             ) from None
 
     def delete(self, key: str) -> None:
+        drop_temp_files(self._path(key))
         _unlink(self._path(key))
 
 
@@ -191,11 +211,13 @@ class AccessTokenCache:
             scope=tokens.scope,
             received_at=tokens.received_at,
         )
+        drop_temp_files(self._path(key))  # an earlier run killed mid-write left its token there
         # A cache that cannot be written is only slower.
         with contextlib.suppress(OSError, TokenStoreError):
             write_private(self._path(key), slim.to_json())
 
     def delete(self, key: str) -> None:
+        drop_temp_files(self._path(key))
         _unlink(self._path(key))
 
 
@@ -243,8 +265,14 @@ class KeyringStore:
         gen, parts = pointer.get("gen"), pointer.get("parts")
         if not isinstance(gen, str) or not isinstance(parts, int) or not 0 < parts <= _MAX_PARTS:
             return None
-        chunks = [self._get(f"{key}/{gen}/{i}") for i in range(parts)]
-        return None if any(c is None for c in chunks) else "".join(c or "" for c in chunks)
+        chunks = [self._get(_part(key, gen, i)) for i in range(parts)]
+        if any(c is None for c in chunks):
+            return None
+        value = "".join(c or "" for c in chunks)
+        # A slot is reused every other save: a reader that lags a whole save behind would join
+        # parts of two token sets, which the digest refuses (pointers older than it have none).
+        digest = pointer.get("sha")
+        return value if digest is None or digest == _digest(value) else None
 
     def _save(self, key: str, value: str) -> None:
         from keyring.errors import PasswordSetError
@@ -257,11 +285,23 @@ class KeyringStore:
             except PasswordSetError:  # too large for this backend: try it in parts
                 log.debug("whole keyring write refused; writing parts")
             else:  # any other failure (locked, broken) is reported as it is, by _call
-                self._drop_parts(key, old)
+                self._sweep(key, old, keep=None)
                 return
+        slot = _SLOTS[1] if old is not None and old.get("gen") == _SLOTS[0] else _SLOTS[0]
+        parts = self._write_parts(key, slot, value)
+        pointer = {"gen": slot, "parts": parts, "sha": _digest(value)}
+        backend.set_password(self.service, key, json.dumps(pointer))
+        self._sweep(key, old, keep=slot)
+
+    def _write_parts(self, key: str, slot: str, value: str) -> int:
+        """Write ``value`` as parts 0, 1, ... of ``slot``, emptied first; the count written."""
+        from keyring.errors import PasswordSetError
+
+        backend = self._backend()
         size = WINDOWS_PART_CHARS
         while True:
-            gen = secrets.token_hex(4)
+            # Leftovers of a save killed before its pointer, or of a refused larger size.
+            self._empty_slot(key, slot)
             chunks = [value[i : i + size] for i in range(0, len(value), size)]
             if len(chunks) > _MAX_PARTS:
                 raise TokenStoreError(
@@ -270,19 +310,15 @@ class KeyringStore:
                 )
             try:
                 for i, chunk in enumerate(chunks):
-                    backend.set_password(self.service, f"{key}/{gen}/{i}", chunk)
-            except PasswordSetError:
-                # Smaller parts for a backend with a smaller limit; nothing half-written stays.
-                self._drop_parts(key, {"gen": gen, "parts": len(chunks)})
+                    backend.set_password(self.service, _part(key, slot, i), chunk)
+            except PasswordSetError:  # smaller parts for a backend with a smaller limit
                 size //= 2
                 continue
             except Exception:
                 with contextlib.suppress(Exception):
-                    self._drop_parts(key, {"gen": gen, "parts": len(chunks)})
+                    self._empty_slot(key, slot)
                 raise
-            break
-        backend.set_password(self.service, key, json.dumps({"gen": gen, "parts": len(chunks)}))
-        self._drop_parts(key, old)
+            return len(chunks)
 
     def _pointer(self, key: str) -> dict[str, object] | None:
         try:
@@ -291,17 +327,30 @@ class KeyringStore:
             return None
         return pointer if isinstance(pointer, dict) and "gen" in pointer else None
 
-    def _drop_parts(self, key: str, pointer: dict[str, object] | None) -> None:
-        if not pointer:
-            return
-        parts = pointer.get("parts")
-        for i in range(parts if isinstance(parts, int) and 0 < parts <= _MAX_PARTS else 0):
-            self._quiet_delete(f"{key}/{pointer.get('gen')}/{i}")
+    def _sweep(self, key: str, old: dict[str, object] | None, *, keep: str | None) -> None:
+        """Empty every slot but ``keep``, and the parts of ``old`` if an older version named
+        them: whatever an interrupted save or delete left behind goes here."""
+        for slot in _SLOTS:
+            if slot != keep:
+                self._empty_slot(key, slot)
+        gen, parts = (old or {}).get("gen"), (old or {}).get("parts")
+        if isinstance(gen, str) and gen not in _SLOTS and isinstance(parts, int):
+            for i in range(min(parts, _MAX_PARTS)):
+                self._quiet_delete(_part(key, gen, i))
+
+    def _empty_slot(self, key: str, slot: str) -> None:
+        """Delete the parts of ``slot``: they are always a run 0, 1, ..., n-1, because parts are
+        written upwards and deleted downwards, so a kill at any step leaves such a run."""
+        count = 0
+        while count < _MAX_PARTS and self._get(_part(key, slot, count)) is not None:
+            count += 1
+        for i in reversed(range(count)):
+            self._quiet_delete(_part(key, slot, i))
 
     def _delete(self, key: str) -> None:
         pointer = self._pointer(key)
         self._quiet_delete(key)
-        self._drop_parts(key, pointer)
+        self._sweep(key, pointer, keep=None)
 
     def _quiet_delete(self, account: str) -> None:
         import keyring.errors
@@ -353,6 +402,14 @@ def _store_error(exc: BaseException) -> BaseException:
         f"The system keyring failed ({type(exc).__name__}); unlock it or opt in to the file "
         "store with STYTCH_TOKEN_STORE=file."
     )
+
+
+def _part(key: str, gen: str, index: int) -> str:
+    return f"{key}/{gen}/{index}"
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
 def _parse(text: str | None) -> TokenSet | None:

@@ -1,30 +1,39 @@
-"""A real keyring backend for tests: JSON in a directory, shared by every process of a test.
+"""Real keyring backends for tests, with fault knobs; the developer's own keychain is never touched.
 
-Select it with ``PYTHON_KEYRING_BACKEND=httpie_stytch_connected.testing.keyring_backend.
-DirectoryKeyring`` and ``STYTCH_TEST_KEYRING_DIR=<dir>``; the developer's own keychain is never
-touched. Faults for tests: ``STYTCH_TEST_KEYRING_FAULT`` = ``hang`` (every call blocks until
+:class:`DirectoryKeyring` keeps JSON in a directory shared by every process of a test: select it
+with ``PYTHON_KEYRING_BACKEND=httpie_stytch_connected.testing.keyring_backend.DirectoryKeyring``
+and ``STYTCH_TEST_KEYRING_DIR=<dir>``. :class:`SecretServiceWithFaults` is keyring's own Secret
+Service backend (gnome-keyring, KWallet) with the same knobs, for a private test session bus.
+
+Faults for tests: ``STYTCH_TEST_KEYRING_FAULT`` = ``hang`` (every call blocks until
 :func:`release_hangs` or ``HANG_LIMIT``, then fails),
 ``limit:N`` (values over N characters are refused, as Windows Credential Manager does),
 ``fail`` (every write is refused with ``KeyringLocked``, as a locked keychain does; reads work)
-or ``corrupt`` is written by tests directly into the file. :attr:`DirectoryKeyring.writes`
-counts the writes attempted on an instance.
+or ``corrupt`` is written by tests directly into the file. ``STYTCH_TEST_KEYRING_KILL_AT=N``:
+the process kills itself with SIGKILL at its N-th write (set or delete, counted from 1 in each
+process) before that write lands: a crash at a chosen step. :attr:`writes` counts the
+``set_password`` calls attempted on an instance.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
 from pathlib import Path
 
 import filelock
 from keyring.backend import KeyringBackend
+from keyring.backends import SecretService
 from keyring.errors import KeyringLocked, PasswordDeleteError, PasswordSetError
 
 _LOCK = threading.Lock()
 #: Upper bound of a "hang", so a test process never keeps a stuck thread for long.
 HANG_LIMIT = 120.0
 _HANG = threading.Event()
+#: Writes (sets and deletes) this process has attempted, for STYTCH_TEST_KEYRING_KILL_AT.
+_process_writes = 0
 
 
 def release_hangs() -> None:
@@ -32,6 +41,32 @@ def release_hangs() -> None:
     global _HANG
     released, _HANG = _HANG, threading.Event()
     released.set()
+
+
+def _fault() -> str:
+    fault = os.environ.get("STYTCH_TEST_KEYRING_FAULT", "")
+    if fault == "hang":
+        # A locked Secret Service: no answer until released (or HANG_LIMIT), then a refusal.
+        _HANG.wait(HANG_LIMIT)
+        raise KeyringLocked("the test keyring was hanging")
+    return fault
+
+
+def _before_write(password: str | None) -> None:
+    """The write knobs: die at the chosen write, refuse when locked or over the size limit."""
+    global _process_writes
+    with _LOCK:
+        _process_writes += 1
+        count = _process_writes
+    if os.environ.get("STYTCH_TEST_KEYRING_KILL_AT") == str(count):
+        os.kill(os.getpid(), signal.SIGKILL)
+    fault = _fault()
+    if password is None:
+        return
+    if fault == "fail":
+        raise KeyringLocked("the test keyring is locked")
+    if fault.startswith("limit:") and len(password) > int(fault.split(":", 1)[1]):
+        raise PasswordSetError("the value is larger than this backend allows")
 
 
 class DirectoryKeyring(KeyringBackend):
@@ -48,14 +83,6 @@ class DirectoryKeyring(KeyringBackend):
         if not directory:
             raise RuntimeError("STYTCH_TEST_KEYRING_DIR is not set")
         return Path(directory) / "keyring.json"
-
-    def _fault(self) -> str:
-        fault = os.environ.get("STYTCH_TEST_KEYRING_FAULT", "")
-        if fault == "hang":
-            # A locked Secret Service: no answer until released (or HANG_LIMIT), then a refusal.
-            _HANG.wait(HANG_LIMIT)
-            raise KeyringLocked("the test keyring was hanging")
-        return fault
 
     def _read(self) -> dict[str, str]:
         try:
@@ -74,27 +101,45 @@ class DirectoryKeyring(KeyringBackend):
         return filelock.FileLock(str(self._file) + ".lock")
 
     def get_password(self, service: str, username: str) -> str | None:
-        self._fault()
+        _fault()
         with _LOCK, self._locked():
             return self._read().get(f"{service}\0{username}")
 
     def set_password(self, service: str, username: str, password: str) -> None:
         with _LOCK:
             self.writes += 1
-        fault = self._fault()
-        if fault == "fail":
-            raise KeyringLocked("the test keyring is locked")
-        if fault.startswith("limit:") and len(password) > int(fault.split(":", 1)[1]):
-            raise PasswordSetError("the value is larger than this backend allows")
+        _before_write(password)
         with _LOCK, self._locked():
             data = self._read()
             data[f"{service}\0{username}"] = password
             self._write(data)
 
     def delete_password(self, service: str, username: str) -> None:
-        self._fault()
+        _before_write(None)
         with _LOCK, self._locked():
             data = self._read()
             if data.pop(f"{service}\0{username}", None) is None:
                 raise PasswordDeleteError("not found")
             self._write(data)
+
+
+class SecretServiceWithFaults(SecretService.Keyring):
+    """keyring's Secret Service backend behind the same knobs (a size limit, a kill at a write).
+
+    Never chosen by itself (lowest priority): tests name it in ``PYTHON_KEYRING_BACKEND``.
+    """
+
+    priority = 0.1
+
+    def get_password(self, service: str, username: str) -> str | None:
+        _fault()
+        value = super().get_password(service, username)  # type: ignore[no-untyped-call]
+        return value if isinstance(value, str) else None
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        _before_write(password)
+        super().set_password(service, username, password)  # type: ignore[no-untyped-call]
+
+    def delete_password(self, service: str, username: str) -> None:
+        _before_write(None)
+        super().delete_password(service, username)  # type: ignore[no-untyped-call]

@@ -1,0 +1,206 @@
+"""Nothing live is left where nothing tracks it: real child processes SIGKILLed at each keyring
+write of a split value, of a delete, and between an access-cache file's write and its rename."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import keyring
+import pytest
+import requests
+
+from httpie_stytch_connected.auth import StytchAuth
+from httpie_stytch_connected.store import KEYRING_SERVICE, AccessTokenCache, FileStore, KeyringStore
+from httpie_stytch_connected.testing.emulator import StytchEmulator
+from httpie_stytch_connected.testing.resource_server import ResourceServer
+from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
+
+from . import crash
+
+HTTP = str(Path(sys.executable).with_name("http"))
+LIMIT = "limit:1200"  # as Windows Credential Manager: our token sets are split into parts
+
+
+def _entries(root: Path) -> crash.Entries:
+    def entries() -> dict[str, str]:
+        path = root / "keyring" / "keyring.json"
+        data: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        return {k.split("\0", 1)[1]: v for k, v in data.items()}
+
+    return entries
+
+
+@pytest.fixture
+def limited(stytch_keyring: Path, monkeypatch: pytest.MonkeyPatch) -> crash.Entries:
+    monkeypatch.setenv("STYTCH_TEST_KEYRING_FAULT", LIMIT)
+    return _entries(stytch_keyring)
+
+
+@pytest.mark.timeout(300)
+def test_a_split_save_killed_at_any_write_leaves_nothing_untracked(
+    limited: crash.Entries,
+) -> None:
+    crash.kill_a_split_save_at_every_write(limited, "k")
+
+
+@pytest.mark.timeout(300)
+def test_a_delete_killed_at_any_write_is_finished_by_the_next(limited: crash.Entries) -> None:
+    crash.kill_a_delete_at_every_write(limited, "k")
+
+
+@pytest.mark.timeout(300)
+def test_five_killed_split_saves_then_logout_leave_nothing(limited: crash.Entries) -> None:
+    crash.kill_split_saves_in_a_row_then_delete(limited, "k")
+
+
+def test_a_whole_value_save_killed_before_dropping_old_parts(
+    limited: crash.Entries, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The backend lost its size limit (another machine, another keyring): the whole value is
+    written, then the old parts go; killed in between, the next save removes them."""
+    store = KeyringStore(timeout=60)
+    store.save("k", crash.sample(0))
+    monkeypatch.delenv("STYTCH_TEST_KEYRING_FAULT")
+    new = crash.sample(1)
+    assert not crash.store_in_child("save", "k", new, kill_at=2)
+    assert store.load("k") == new and len(limited()) > 1
+    store.save("k", crash.sample(2))
+    assert list(limited()) == ["k"]
+
+
+@pytest.mark.timeout(300)
+def test_killed_http_runs_then_logout_leave_no_keyring_entry(
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    limited: crash.Entries,
+    tmp_path: Path,
+) -> None:
+    """``http`` runs each killed between writing parts and the pointer; ``stytch-connected
+    logout`` then removes everything ever written for the key, as it says it did."""
+    auth = StytchAuth(opener=_agent, notify=lambda _: None)
+    assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).status_code == 200
+    key = auth.manager.key
+    stored = KeyringStore().load(key)
+    assert stored is not None
+    env = dict(os.environ, HTTPIE_CONFIG_DIR=str(tmp_path / "httpie"))
+    for _ in range(5):
+        AccessTokenCache().delete(key)  # each run goes to the keyring, refreshes, saves
+        KeyringStore().save(key, replace(stored, expires_at=0.0))
+        before = set(limited())
+        run = subprocess.run(
+            [HTTP, "--ignore-stdin", "--auth-type=stytch", "GET", stytch_resource_server.url],
+            env=dict(env, STYTCH_TEST_KEYRING_KILL_AT="3"),  # whole try, part 0, then dies
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert run.returncode == -signal.SIGKILL, run.stderr
+        assert set(limited()) - before  # it did leave a part behind
+        stored = KeyringStore().load(key) or stored
+    logout = subprocess.run(
+        [sys.executable, "-m", "httpie_stytch_connected", "logout"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert logout.returncode == 0, logout.stderr
+    assert limited() == {}
+
+
+def _agent(url: str) -> bool:
+    with ScriptedUserAgent() as agent:
+        return agent.open(url).ok
+
+
+# -- the access-token cache --------------------------------------------------------------------
+
+_KILLED_AT_CACHE_RENAME = """
+import os, signal, sys
+import requests
+from httpie_stytch_connected.auth import StytchAuth
+
+real_replace = os.replace
+
+def replace(src, dst, *args, **kwargs):
+    if os.path.basename(os.path.dirname(dst)) == "access":  # the access-token cache file
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_replace(src, dst, *args, **kwargs)
+
+os.replace = replace
+requests.get(sys.argv[1], auth=StytchAuth(notify=lambda _: None), timeout=30)
+"""
+
+
+def _cache_temp_files(root: Path, key: str) -> list[Path]:
+    return sorted((root / "cache" / "access").glob(f".{key}.json.*"))
+
+
+def _killed_at_cache_rename(url: str) -> None:
+    """A run that got its tokens and was killed with the cache's temporary file written."""
+    run = subprocess.run(
+        [sys.executable, "-c", _KILLED_AT_CACHE_RENAME, url],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == -signal.SIGKILL, run.stderr
+
+
+@pytest.mark.timeout(180)
+def test_an_access_cache_temp_file_left_by_a_kill_is_removed(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer, stytch_keyring: Path
+) -> None:
+    _killed_at_cache_rename(stytch_resource_server.url)  # signs in, stores, dies
+    key = StytchAuth().manager.key
+    left = _cache_temp_files(stytch_keyring, key)
+    assert len(left) == 1 and "access_token" in left[0].read_text()
+    # The next run (the token is in the keyring) writes the cache and removes the leftover.
+    auth = StytchAuth(notify=lambda _: None)
+    assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).status_code == 200
+    assert _cache_temp_files(stytch_keyring, key) == []
+    assert (stytch_keyring / "cache" / "access" / f"{key}.json").exists()
+    assert stytch_env.counters["codes_issued"] == 1
+    # Logout removes one too.
+    AccessTokenCache().delete(key)
+    _killed_at_cache_rename(stytch_resource_server.url)
+    assert len(_cache_temp_files(stytch_keyring, key)) == 1
+    auth.manager.logout()
+    assert _cache_temp_files(stytch_keyring, key) == []
+    assert sorted(p.name for p in (stytch_keyring / "cache" / "access").iterdir()) == []
+
+
+def test_file_store_temp_files_left_by_a_kill_are_removed(tmp_path: Path) -> None:
+    """The file store holds refresh tokens: its leftovers go on the next save and on logout."""
+    store = FileStore(tmp_path)
+    for logout in (False, True):
+        (tmp_path / ".k.json.x1y2z3").write_text(crash.sample(0).to_json())
+        (tmp_path / ".other.json.x1y2z3").write_text("another key's, not ours to touch")
+        if logout:
+            store.delete("k")
+        else:
+            store.save("k", crash.sample(1))
+        assert not (tmp_path / ".k.json.x1y2z3").exists()
+        assert (tmp_path / ".other.json.x1y2z3").exists()
+
+
+def test_parts_of_two_saves_never_join_into_one_token_set(limited: crash.Entries) -> None:
+    """A reader that lags a whole save behind may read a slot being rewritten: the pointer's
+    digest makes that read nothing, never a mix of two token sets."""
+    store = KeyringStore(timeout=60)
+    first = crash.sample(1)
+    store.save("k", first)
+    pointer = json.loads(limited()["k"])
+    store.save("k", crash.sample(2))  # the other slot
+    store.save("k", crash.sample(3))  # this slot again
+    # The reader read the first pointer and part 0 before the third save, the rest after it.
+    keyring.set_password(KEYRING_SERVICE, "k", json.dumps(pointer))
+    keyring.set_password(KEYRING_SERVICE, f"k/{pointer['gen']}/0", first.to_json()[:1000])
+    assert store.load("k") is None
