@@ -8,6 +8,7 @@ python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[test,bench]'
 if [ -f .ci/e2e-setup.sh ]; then bash .ci/e2e-setup.sh; fi
+if [ -f .ci/secret-service-setup.sh ]; then bash .ci/secret-service-setup.sh; fi
 export PATH="$PWD/.venv/bin:$PATH"
 ruff check .
 ruff format --check .
