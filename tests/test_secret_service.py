@@ -79,12 +79,17 @@ def _stop(proc: subprocess.Popen[str]) -> None:
         proc.wait(timeout=30)
 
 
-def _gone(pid: int) -> bool:
+def _wait_for_exit(pid: int, timeout: float) -> bool:
+    """Wait at most ``timeout`` seconds for ``pid`` (not our child: the daemon forked itself
+    away) to exit; True once it has."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
+        handle = os.pidfd_open(pid)
+    except ProcessLookupError:
         return True
-    return state in ("Z", "X")
+    try:
+        return bool(select.select([handle], [], [], timeout)[0])
+    finally:
+        os.close(handle)
 
 
 @dataclass
@@ -203,11 +208,8 @@ def gnome_keyring(
     try:
         yield service
     finally:
-        _stop(session)
-        deadline = time.monotonic() + 30
-        while not _gone(service.daemon_pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if not _gone(service.daemon_pid):
+        _stop(session)  # the bus goes, and the daemon with it
+        if not _wait_for_exit(service.daemon_pid, 30):
             os.kill(service.daemon_pid, signal.SIGKILL)
 
 
