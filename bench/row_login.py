@@ -48,6 +48,9 @@ class _TimedStore:
     def delete(self, key: str) -> None:
         self.inner.delete(key)
 
+    def probe(self, key: str) -> None:
+        self.inner.probe(key)
+
 
 def _direct_refresh(ctx: Context, refresh_token: str) -> tuple[float, str]:
     """One refresh POST to the emulator on a fresh session (a new connection, like a login)."""

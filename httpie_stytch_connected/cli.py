@@ -18,7 +18,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .config import OPTIONS, Option, Settings, load_settings
-from .errors import AuthenticationError, LoginError
+from .errors import AuthenticationError, LoginError, TokenStoreError
 from .messages import notify_stderr as say
 
 if TYPE_CHECKING:
@@ -61,6 +61,11 @@ class Context:
 def cmd_login(ctx: Context) -> int:
     """A new browser sign-in now, whatever is stored."""
     ctx.manager.login()
+    if ctx.manager.unsaved:  # the store failed after the browser: this sign-in ends with us
+        raise TokenStoreError(
+            f"The {ctx.manager.store.description} refused the new tokens; fix it and run "
+            f"`{PROG} login` again."
+        )
     say(f"Tokens for {ctx.profile} are kept in the {ctx.manager.store.description}.")
     return 0
 

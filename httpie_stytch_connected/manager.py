@@ -5,6 +5,11 @@ lock: a warm ``http`` run stops there), then under a per-key thread lock and a c
 lock held across read-refresh-write: the secure store again (another process may just have
 refreshed), a refresh, and last a browser login. The rotated refresh token is stored before the
 new access token is handed out; a failure never deletes what is stored.
+
+A refresh token is never spent, nor a browser opened, before the store has shown it can be
+written (:meth:`SecureStore.probe`). If the write after a refresh or login still fails, the new
+set is kept in memory (and the access cache) and used, the person is told once, and the write
+is retried under the locks on later calls: a store fault never forces a new login.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import ConfigurationError, LoginError, TokenEndpointError
+from .errors import ConfigurationError, LoginError, TokenEndpointError, TokenStoreError
 from .messages import Notify, Opener, notify_stderr
 from .store import AccessTokenCache, SecureStore, cache_dir, ensure_private_dir
 from .tokens import TokenSet
@@ -41,9 +46,22 @@ def _thread_lock(key: str) -> threading.Lock:
         return _THREAD_LOCKS.setdefault(key, threading.Lock())
 
 
+@dataclass(frozen=True)
+class _Unsaved:
+    """A token set in use that the store refused, and what the store held when it was obtained."""
+
+    tokens: TokenSet
+    replaces: TokenSet | None
+
+
+#: Per key: the set the store refused, written again on later calls until the store takes it.
+_UNSAVED: dict[str, _Unsaved] = {}
+
+
 def forget_memory() -> None:
     """Drop this process's in-memory tokens (tests, logout)."""
     _MEMORY.clear()
+    _UNSAVED.clear()
 
 
 @dataclass
@@ -105,6 +123,8 @@ class TokenManager:
         tokens = _MEMORY.get(self.key)
         if self._usable(tokens, rejected):
             assert tokens is not None
+            if self.key in _UNSAVED:
+                self._store_unsaved_if_idle()
             return tokens.access_token
         lock = _thread_lock(self.key)
         if not wait_in_slices(lambda t: lock.acquire(timeout=t), self.policy.login_timeout + 60):
@@ -127,11 +147,21 @@ class TokenManager:
             tokens = self._from_cache(None)
         return tokens.access_token if tokens else None
 
+    @property
+    def unsaved(self) -> bool:
+        """True while this process holds a token set the store refused (kept in memory only)."""
+        return self.key in _UNSAVED
+
     def login(self) -> TokenSet:
-        """A new browser login now, whatever is stored."""
+        """A new browser login now, whatever is stored.
+
+        Raises :class:`TokenStoreError` before the browser opens when the store cannot be
+        written (missing, locked or read-only keyring, full or read-only disk).
+        """
         with _thread_lock(self.key), self._process_lock():
-            self.store.load(self.key)  # fail on a missing keyring before the browser opens
-            return self._login_and_save()
+            stored = self.store.load(self.key)
+            self.store.probe(self.key)
+            return self._login_and_save(stored)
 
     def stored(self) -> TokenSet | None:
         return self.store.load(self.key)
@@ -147,7 +177,8 @@ class TokenManager:
         leave a live one behind. None: nothing was stored; False: deleted here only.
         """
         with _thread_lock(self.key), self._process_lock():
-            tokens = self.store.load(self.key)
+            unsaved = _UNSAVED.get(self.key)  # its refresh token is the live one
+            tokens = unsaved.tokens if unsaved else self.store.load(self.key)
             revoked = None if tokens is None else self._revoke(tokens)
             self._forget_locked()
             return revoked
@@ -155,6 +186,7 @@ class TokenManager:
     # -- internals -------------------------------------------------------------------------
     def _forget_locked(self) -> None:
         _MEMORY.pop(self.key, None)
+        _UNSAVED.pop(self.key, None)
         try:  # the secure store goes first: it holds the refresh token
             self.store.delete(self.key)
         finally:
@@ -200,15 +232,52 @@ class TokenManager:
             if cached is not None:
                 return cached
             stored = self.store.load(self.key)
-            if self._usable(stored, rejected):  # another process refreshed while we waited
-                assert stored is not None
-                self._publish(stored)
-                return stored
-            if stored is not None and stored.refresh_token:
-                refreshed = self._refresh(stored, rejected)
+            current = self._current(stored)
+            if self._usable(current, rejected):  # another process refreshed while we waited
+                assert current is not None
+                self._publish(current)
+                return current
+            # Both ways on end in a write: know the store takes one before spending anything.
+            self.store.probe(self.key)
+            if current is not None and current.refresh_token:
+                refreshed = self._refresh(current, rejected, stored)
                 if refreshed is not None:
                     return refreshed
-            return self._login_and_save()
+            return self._login_and_save(stored)
+
+    def _current(self, stored: TokenSet | None) -> TokenSet | None:
+        """The set to use: ``stored``, unless this process holds one the store refused.
+
+        That one is written again now; if the store still refuses, it is used from memory. A
+        store that meanwhile holds a different set (another process signed in) wins.
+        """
+        unsaved = _UNSAVED.get(self.key)
+        if unsaved is None:
+            return stored
+        if stored != unsaved.replaces:
+            _UNSAVED.pop(self.key, None)
+            return stored
+        try:
+            self.store.save(self.key, unsaved.tokens)
+        except TokenStoreError as exc:
+            log.debug("the store still refuses the token set (%s)", type(exc).__name__)
+        else:
+            _UNSAVED.pop(self.key, None)
+        return unsaved.tokens
+
+    def _store_unsaved_if_idle(self) -> None:
+        """Retry the refused write if no other thread or process holds the locks right now;
+        the token in memory is good, so a busy or failing store never delays the caller."""
+        lock = _thread_lock(self.key)
+        if not lock.acquire(blocking=False):
+            return
+        try:
+            with self._process_lock(timeout=0):
+                self._current(self.store.load(self.key))
+        except (LoginError, TokenStoreError) as exc:
+            log.debug("kept token set not stored yet (%s)", type(exc).__name__)
+        finally:
+            lock.release()
 
     def _from_cache(self, rejected: str | None) -> TokenSet | None:
         tokens = self.access_cache.load(self.key) if self.access_cache is not None else None
@@ -217,19 +286,22 @@ class TokenManager:
         _MEMORY[self.key] = tokens
         return tokens
 
-    def _refresh(self, stored: TokenSet, rejected: str | None) -> TokenSet | None:
-        """Refresh; when the grant is refused, re-read the store before giving up.
+    def _refresh(
+        self, current: TokenSet | None, rejected: str | None, stored: TokenSet | None
+    ) -> TokenSet | None:
+        """Refresh ``current``; when the grant is refused, re-read the store before giving up.
 
         Another process (or one that ignores our lock) may have rotated the refresh token and
         stored the new set: use that one. Nothing stored is ever deleted here; a set newer than
-        the one that failed stays. ``None`` means a browser login is needed.
+        the one that failed stays. ``stored`` is what the store holds. ``None`` means a browser
+        login is needed.
         """
-        current: TokenSet | None = stored
+        first = current
         tried: set[str] = set()
         for _ in range(3):
             if current is None or not current.refresh_token or current.refresh_token in tried:
                 break
-            if current is not stored and self._usable(current, rejected):
+            if current is not first and self._usable(current, rejected):
                 self._publish(current)
                 return current
             tried.add(current.refresh_token)
@@ -239,14 +311,14 @@ class TokenManager:
                 if not exc.grant_refused:
                     raise  # an outage: keep the credentials, say what happened
                 log.debug("refresh refused (%s); re-reading the store", exc.error_type or exc.error)
-                current = self.store.load(self.key)
+                current = stored = self.store.load(self.key)
                 continue
-            self._save(refreshed)
+            self._save(refreshed, stored)
             return refreshed
         self.notify("Your session has expired; signing in again.")
         return None
 
-    def _login_and_save(self) -> TokenSet:
+    def _login_and_save(self, stored: TokenSet | None) -> TokenSet:
         from .browser import open_browser
         from .id_token import IdTokenCheck
         from .login import browser_login
@@ -264,12 +336,29 @@ class TokenManager:
                 self.endpoints, self.client_id, session=self.client.session
             ),
         )
-        self._save(result.tokens)
+        self._save(result.tokens, stored)
         return result.tokens
 
-    def _save(self, tokens: TokenSet) -> None:
-        """Secure store first: the rotated refresh token is safe before anything uses the rest."""
-        self.store.save(self.key, tokens)
+    def _save(self, tokens: TokenSet, stored: TokenSet | None) -> None:
+        """Secure store first: the rotated refresh token is safe before anything uses the rest.
+
+        The probe passed, so a refusal here is a store that failed since: the provider has
+        already rotated, so ``tokens`` are kept (memory, access cache) rather than lost, and
+        written again on later calls. ``stored`` is what the store holds now.
+        """
+        try:
+            self.store.save(self.key, tokens)
+        except TokenStoreError as exc:
+            previous = _UNSAVED.get(self.key)
+            if previous is None:
+                self.notify(
+                    f"The new tokens could not be stored: {exc} They are kept in memory and "
+                    "stored as soon as the store takes them; if this process ends first, the "
+                    "next one may have to sign in again."
+                )
+            _UNSAVED[self.key] = _Unsaved(tokens, previous.replaces if previous else stored)
+        else:
+            _UNSAVED.pop(self.key, None)
         self._publish(tokens)
 
     def _publish(self, tokens: TokenSet) -> None:
@@ -278,14 +367,14 @@ class TokenManager:
         _MEMORY[self.key] = tokens
 
     @contextlib.contextmanager
-    def _process_lock(self) -> Iterator[None]:
+    def _process_lock(self, timeout: float | None = None) -> Iterator[None]:
         import filelock
 
         path = cache_dir() / "locks" / f"{self.key}.lock"
         ensure_private_dir(path.parent, "STYTCH_CACHE_DIR")
         lock = filelock.FileLock(str(path), mode=0o600)
         try:
-            lock.acquire(timeout=self.policy.login_timeout + 60)
+            lock.acquire(timeout=self.policy.login_timeout + 60 if timeout is None else timeout)
         except filelock.Timeout:
             raise LoginError(
                 "Another process has been signing in for too long; finish or cancel that "

@@ -41,6 +41,8 @@ _MAX_PARTS = 64
 #: Parts live in one of two fixed slots, never under a name only a lost pointer knew: a save
 #: writes into the slot its pointer does not name, then empties the other; logout empties both.
 _SLOTS = ("a", "b")
+#: Bytes a probe writes beyond the current token file: a rotated set may be a little larger.
+_PROBE_SLACK = 4096
 _T = TypeVar("_T")
 
 
@@ -76,6 +78,8 @@ class SecureStore(Protocol):
     def load(self, key: str) -> TokenSet | None: ...
     def save(self, key: str, tokens: TokenSet) -> None: ...
     def delete(self, key: str) -> None: ...
+    def probe(self, key: str) -> None:
+        """Raise :class:`TokenStoreError` unless a token set for ``key`` can be written now."""
 
 
 def _setting_for(path: Path) -> str | None:
@@ -178,12 +182,32 @@ class FileStore:
 
     def save(self, key: str, tokens: TokenSet) -> None:
         drop_temp_files(self._path(key))
+        self._write(self._path(key), tokens.to_json())
+
+    def probe(self, key: str) -> None:
+        """Write and remove a file as large as the token file plus room to grow, beside it.
+
+        It goes through the same temporary-file-and-rename path as :meth:`save`, so a full
+        disk, a read-only mount or a directory we may not write fails here, before a refresh
+        token is spent or a browser opens. The probe holds no secret: only padding.
+        """
         try:
-            write_private(self._path(key), tokens.to_json())
+            size = self._path(key).stat().st_size
+        except OSError:
+            size = 0
+        probe = self.directory / f".{key}.probe"
+        drop_temp_files(probe)  # what a killed probe left; it may be what filled the disk
+        self._write(probe, " " * (size + _PROBE_SLACK))
+        _unlink(probe)
+
+    def _write(self, path: Path, text: str) -> None:
+        try:
+            write_private(path, text)
         except OSError as exc:
             raise TokenStoreError(
-                f"Could not write the token file in {self.directory} ({exc.strerror}); "
-                "check that the directory is writable."
+                f"Could not write the token file in {self.directory} "
+                f"({exc.strerror or type(exc).__name__}); check that the directory is writable "
+                "and the disk is not full."
             ) from None
 
     def delete(self, key: str) -> None:
@@ -243,6 +267,11 @@ class KeyringStore:
 
     def save(self, key: str, tokens: TokenSet) -> None:
         self._call(self._save, key, tokens.to_json())
+
+    def probe(self, key: str) -> None:
+        """Write and delete a small entry beside ``key``: a keyring that is locked, refuses
+        writes or stalls fails here (bounded by the timeout), before anything is spent."""
+        self._call(self._probe, f"{key}/probe")
 
     def delete(self, key: str) -> None:
         self._call(self._delete, key)
@@ -319,6 +348,10 @@ class KeyringStore:
                     self._empty_slot(key, slot)
                 raise
             return len(chunks)
+
+    def _probe(self, account: str) -> None:
+        self._backend().set_password(self.service, account, "probe")
+        self._quiet_delete(account)
 
     def _pointer(self, key: str) -> dict[str, object] | None:
         try:

@@ -8,11 +8,12 @@ Service backend (gnome-keyring, KWallet) with the same knobs, for a private test
 Faults for tests: ``STYTCH_TEST_KEYRING_FAULT`` = ``hang`` (every call blocks until
 :func:`release_hangs` or ``HANG_LIMIT``, then fails),
 ``limit:N`` (values over N characters are refused, as Windows Credential Manager does),
-``fail`` (every write is refused with ``KeyringLocked``, as a locked keychain does; reads work)
-or ``corrupt`` is written by tests directly into the file. ``STYTCH_TEST_KEYRING_KILL_AT=N``:
-the process kills itself with SIGKILL at its N-th write (set or delete, counted from 1 in each
-process) before that write lands: a crash at a chosen step. :attr:`writes` counts the
-``set_password`` calls attempted on an instance.
+``fail`` (every write is refused with ``KeyringLocked``, as a locked keychain does; reads work),
+``hang-writes`` (reads work, every write blocks as ``hang`` does: a keychain that prompts for
+write access nobody answers) or ``corrupt`` is written by tests directly into the file.
+``STYTCH_TEST_KEYRING_KILL_AT=N``: the process kills itself with SIGKILL at its N-th write (set
+or delete, counted from 1 in each process) before that write lands: a crash at a chosen step.
+:attr:`writes` counts the ``set_password`` calls attempted on an instance.
 """
 
 from __future__ import annotations
@@ -43,9 +44,9 @@ def release_hangs() -> None:
     released.set()
 
 
-def _fault() -> str:
+def _fault(*, writing: bool = False) -> str:
     fault = os.environ.get("STYTCH_TEST_KEYRING_FAULT", "")
-    if fault == "hang":
+    if fault == "hang" or (writing and fault == "hang-writes"):
         # A locked Secret Service: no answer until released (or HANG_LIMIT), then a refusal.
         _HANG.wait(HANG_LIMIT)
         raise KeyringLocked("the test keyring was hanging")
@@ -60,7 +61,7 @@ def _before_write(password: str | None) -> None:
         count = _process_writes
     if os.environ.get("STYTCH_TEST_KEYRING_KILL_AT") == str(count):
         os.kill(os.getpid(), signal.SIGKILL)
-    fault = _fault()
+    fault = _fault(writing=True)
     if password is None:
         return
     if fault == "fail":

@@ -1,0 +1,280 @@
+"""A store that fails never costs a refresh token or a sign-in (issue 10 §1).
+
+Faults are real: the test keyring's fault knobs (a locked keyring refusing writes, one whose
+writes stall past the timeout), and, for the file store, a full tmpfs and a read-only bind
+mount made in a private mount namespace (``unshare``), with real ``http`` and
+``stytch-connected`` child processes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from httpie_stytch_connected.auth import StytchAuth
+from httpie_stytch_connected.errors import TokenStoreError
+from httpie_stytch_connected.manager import forget_memory
+from httpie_stytch_connected.store import AccessTokenCache, FileStore, KeyringStore, SecureStore
+from httpie_stytch_connected.testing import keyring_backend
+from httpie_stytch_connected.testing.emulator import StytchEmulator
+from httpie_stytch_connected.testing.resource_server import ResourceServer
+from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
+
+BIN = Path(sys.executable).parent
+HTTP = str(BIN / "http")
+CLI = str(BIN / "stytch-connected")
+#: Keyring faults a write can meet: refused (locked), or no answer within the timeout.
+KEYRING_FAULTS = ["fail", "hang-writes"]
+
+
+def _agent(url: str) -> bool:
+    with ScriptedUserAgent() as agent:
+        return agent.open(url).ok
+
+
+class _Browser:
+    def __init__(self) -> None:
+        self.opened = 0
+
+    def __call__(self, url: str) -> bool:
+        self.opened += 1
+        return _agent(url)
+
+
+def _run(argv: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """A child process with the test's isolation plus ``env``, bounded."""
+    full = dict(os.environ, HTTPIE_CONFIG_DIR=str(tmp_path / "httpie"), **env)
+    return subprocess.run(
+        argv, env=full, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL
+    )
+
+
+def _http(url: str) -> list[str]:
+    return [HTTP, "--ignore-stdin", "--check-status", "--auth-type=stytch", "GET", url]
+
+
+def _signed_in_and_expired(api: ResourceServer, store: SecureStore) -> tuple[str, str]:
+    """One login here; then the stored set is expired and the cache removed, so the next run
+    must refresh. Returns the key and the stored refresh token."""
+    auth = StytchAuth(opener=_agent, notify=lambda _: None)
+    assert requests.get(api.url, auth=auth, timeout=30).status_code == 200
+    key = auth.manager.key
+    stored = store.load(key)
+    assert stored is not None and stored.refresh_token
+    store.save(key, replace(stored, access_token="", expires_at=time.time() - 10))
+    AccessTokenCache().delete(key)
+    forget_memory()
+    return key, stored.refresh_token
+
+
+@pytest.fixture
+def release_hangs() -> Iterator[None]:
+    yield
+    keyring_backend.release_hangs()
+
+
+def _assert_nothing_spent(emulator: StytchEmulator, done: subprocess.CompletedProcess[str]) -> None:
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr and "Signed in." not in done.stderr
+    assert emulator.counters["token_refresh"] == 0  # the refresh token was not spent
+    assert emulator.counters["authorize_page"] == 0  # and no browser was opened
+
+
+def _assert_next_run_needs_no_login(
+    emulator: StytchEmulator, done: subprocess.CompletedProcess[str]
+) -> None:
+    assert done.returncode == 0, done.stderr
+    assert emulator.counters["token_refresh_ok"] == 1
+    assert emulator.counters["authorize_page"] == 0
+
+
+# -- the store fails before the refresh: nothing is spent ------------------------------------
+
+
+@pytest.mark.parametrize("fault", KEYRING_FAULTS)
+def test_a_keyring_that_cannot_write_spends_no_refresh_token(
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    tmp_path: Path,
+    fault: str,
+) -> None:
+    _signed_in_and_expired(stytch_resource_server, KeyringStore())
+    stytch_env.reset_counters()
+    url = stytch_resource_server.url
+    done = _run(_http(url), tmp_path, STYTCH_TEST_KEYRING_FAULT=fault, STYTCH_KEYRING_TIMEOUT="1")
+    _assert_nothing_spent(stytch_env, done)
+    assert "keyring" in done.stderr
+    _assert_next_run_needs_no_login(stytch_env, _run(_http(url), tmp_path))
+
+
+def _unshare_works() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", "mount -t tmpfs tmpfs /mnt"], capture_output=True
+    )
+    return probe.returncode == 0
+
+
+needs_mount_namespace = pytest.mark.skipif(
+    sys.platform != "linux" or not _unshare_works(),
+    reason="needs unshare -rm (user and mount namespaces) to make a full or read-only disk",
+)
+
+#: Two ``http`` runs in one private mount namespace: the first on a broken data dir, the second
+#: after the fault is removed. $1: the fault, $2: the data dir, $3: where outputs go.
+_NAMESPACE_SCRIPT = r"""
+set -eu
+fault=$1 data=$2 out=$3; shift 3
+if [ "$fault" = full ]; then
+    mount -t tmpfs -o size=128k tmpfs "$data"
+    cp -rp "$out/saved/." "$data/"
+    head -c 1048576 /dev/zero > "$data/filler" 2>/dev/null || true
+else
+    mount --bind "$data" "$data"
+    mount -o remount,bind,ro "$data"
+fi
+"$@" > "$out/1.out" 2> "$out/1.err" || echo $? > "$out/1.rc"
+if [ "$fault" = full ]; then rm "$data/filler"; else mount -o remount,bind,rw "$data"; fi
+"$@" > "$out/2.out" 2> "$out/2.err" || echo $? > "$out/2.rc"
+"""
+
+
+def _outcome(out: Path, run: int) -> subprocess.CompletedProcess[str]:
+    rc = out / f"{run}.rc"
+    return subprocess.CompletedProcess(
+        [],
+        int(rc.read_text()) if rc.exists() else 0,
+        (out / f"{run}.out").read_text(),
+        (out / f"{run}.err").read_text(),
+    )
+
+
+@needs_mount_namespace
+@pytest.mark.parametrize("fault", ["full", "read-only"])
+def test_a_file_store_on_a_full_or_read_only_disk_spends_no_refresh_token(
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    stytch_keyring: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: str,
+) -> None:
+    monkeypatch.setenv("STYTCH_TOKEN_STORE", "file")
+    key, refresh_token = _signed_in_and_expired(stytch_resource_server, FileStore())
+    data = stytch_keyring / "data"
+    out = tmp_path / "out"
+    shutil.copytree(data, out / "saved")  # a tmpfs mounted on the data dir starts from this
+    stytch_env.reset_counters()
+    script = ["sh", "-c", _NAMESPACE_SCRIPT, "sh", fault, str(data), str(out)]
+    namespace = _run(["unshare", "-rm", *script, *_http(stytch_resource_server.url)], tmp_path)
+    assert namespace.returncode == 0, namespace.stderr
+    first, second = _outcome(out, 1), _outcome(out, 2)
+    assert first.returncode != 0 and "Traceback" not in first.stderr
+    assert "Could not write the token file" in first.stderr
+    assert ("No space left" if fault == "full" else "Read-only") in first.stderr
+    assert stytch_env.counters["token_refresh"] == 1  # only the second run's
+    _assert_next_run_needs_no_login(stytch_env, second)
+    assert "Could not" not in second.stderr
+    if fault == "read-only":  # the tmpfs is gone; the bind mount wrote through to the real dir
+        stored = FileStore().load(key)
+        assert stored is not None and stored.refresh_token != refresh_token
+        assert stored.refresh_token in stytch_env.issued_refresh_tokens()
+
+
+def test_login_with_an_unwritable_store_fails_before_the_browser_opens(
+    stytch_env: StytchEmulator, tmp_path: Path
+) -> None:
+    done = _run([CLI, "login"], tmp_path, STYTCH_TEST_KEYRING_FAULT="fail")
+    _assert_nothing_spent(stytch_env, done)
+    assert done.stderr.startswith("stytch-connected: error: The system keyring failed")
+    assert _run([CLI, "login"], tmp_path).returncode == 0  # the fault removed, it works
+    assert stytch_env.counters["authorize_page"] == 1
+
+
+def test_a_locked_keyring_in_a_long_running_process_never_opens_the_browser(
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _signed_in_and_expired(stytch_resource_server, KeyringStore())
+    stytch_env.reset_counters()
+    browser = _Browser()
+    auth = StytchAuth(opener=browser, notify=lambda _: None)
+    monkeypatch.setenv("STYTCH_TEST_KEYRING_FAULT", "fail")
+    with pytest.raises(TokenStoreError, match="unlock it"):
+        requests.get(stytch_resource_server.url, auth=auth, timeout=30)
+    monkeypatch.delenv("STYTCH_TEST_KEYRING_FAULT")
+    assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).status_code == 200
+    assert browser.opened == 0
+    assert stytch_env.counters["token_refresh_ok"] == 1
+
+
+# -- the store fails after the refresh: the new set is kept -----------------------------------
+
+
+def _failing_after_the_refresh(token_endpoint: str, fault: str) -> requests.Session:
+    """A session that turns the keyring fault on as the refresh response arrives: the probe
+    before the refresh passed, the save after it meets the fault."""
+    session = requests.Session()
+
+    def turn_on(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        body = response.request.body or ""
+        if response.request.url == token_endpoint and "refresh_token" in str(body):
+            os.environ["STYTCH_TEST_KEYRING_FAULT"] = fault
+
+    session.hooks["response"].append(turn_on)
+    return session
+
+
+@pytest.mark.parametrize("fault", KEYRING_FAULTS)
+def test_a_refreshed_set_the_store_refuses_is_kept_and_stored_later(
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    release_hangs: None,
+    fault: str,
+) -> None:
+    key, spent = _signed_in_and_expired(stytch_resource_server, KeyringStore())
+    monkeypatch.setenv("STYTCH_TEST_KEYRING_FAULT", "")  # restored after the test
+    monkeypatch.setenv("STYTCH_KEYRING_TIMEOUT", "0.5")
+    stytch_env.reset_counters()
+    notes: list[str] = []
+    browser = _Browser()
+    session = _failing_after_the_refresh(stytch_env.token_endpoint, fault)
+    auth = StytchAuth(opener=browser, notify=notes.append, session=session)
+    url = stytch_resource_server.url
+
+    assert requests.get(url, auth=auth, timeout=30).status_code == 200
+    assert stytch_env.counters["token_refresh_ok"] == 1
+    assert auth.manager.unsaved
+    stored = KeyringStore().load(key)
+    assert stored is not None and stored.refresh_token == spent  # the store refused the new one
+    # Later calls use the kept set, retry the write, and say nothing more.
+    assert requests.get(url, auth=auth, timeout=30).status_code == 200
+    refused = [n for n in notes if "could not be stored" in n]
+    assert len(refused) == 1 and "kept in memory" in refused[0]
+
+    monkeypatch.setenv("STYTCH_TEST_KEYRING_FAULT", "")  # the fault is removed
+    keyring_backend.release_hangs()
+    assert requests.get(url, auth=auth, timeout=30).status_code == 200
+    assert not auth.manager.unsaved
+    stored = KeyringStore().load(key)
+    assert stored is not None and stored.refresh_token != spent
+    assert stored.refresh_token in stytch_env.issued_refresh_tokens()
+    # The next run, with no access cache, gets 200 from the stored set: no login, no refresh.
+    AccessTokenCache().delete(key)
+    assert _run(_http(url), tmp_path).returncode == 0
+    assert stytch_env.counters["token_refresh"] == 1 and stytch_env.counters["authorize_page"] == 0
+    assert browser.opened == 0
