@@ -28,27 +28,14 @@ from httpie_stytch_connected.store import AccessTokenCache, FileStore, KeyringSt
 from httpie_stytch_connected.testing import keyring_backend
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
+
+from .test_store import _agent, _Browser
 
 BIN = Path(sys.executable).parent
 HTTP = str(BIN / "http")
 CLI = str(BIN / "stytch-connected")
 #: Keyring faults a write can meet: refused (locked), or no answer within the timeout.
 KEYRING_FAULTS = ["fail", "hang-writes"]
-
-
-def _agent(url: str) -> bool:
-    with ScriptedUserAgent() as agent:
-        return agent.open(url).ok
-
-
-class _Browser:
-    def __init__(self) -> None:
-        self.opened = 0
-
-    def __call__(self, url: str) -> bool:
-        self.opened += 1
-        return _agent(url)
 
 
 def _run(argv: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
