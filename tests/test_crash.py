@@ -95,7 +95,8 @@ def test_killed_http_runs_then_logout_leave_no_keyring_entry(
         before = set(limited())
         run = subprocess.run(
             [HTTP, "--ignore-stdin", "--auth-type=stytch", "GET", stytch_resource_server.url],
-            env=dict(env, STYTCH_TEST_KEYRING_KILL_AT="3"),  # whole try, part 0, then dies
+            # The probe's write and delete, the whole try, part 0, then it dies.
+            env=dict(env, STYTCH_TEST_KEYRING_KILL_AT="5"),
             capture_output=True,
             text=True,
             timeout=60,
