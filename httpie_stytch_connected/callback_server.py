@@ -3,8 +3,20 @@
 Everything that reaches it is treated as hostile: other local processes can connect too. It binds
 127.0.0.1 only on an OS-assigned port and keeps that socket (no probe-then-rebind race); it
 accepts exactly one response whose ``state`` matches in constant time; forged, malformed or stray
-requests (favicon, preconnects, other methods, slow clients) are answered and ignored while the
-wait goes on; nothing from the query string is logged, and what it echoes is HTML-escaped.
+requests (favicon, preconnects, other methods) are answered and ignored while the wait goes on;
+nothing from the query string is logged, and what it echoes is HTML-escaped.
+
+One thread does all the listening, without blocking on any client: it reads request heads as
+they arrive and hands a connection to the HTTP parser only once its head is complete. A client
+that has not sent its whole head within :data:`REQUEST_DEADLINE` is dropped, and when
+:data:`MAX_PENDING` clients are still sending, the oldest one makes room for the newest, so a
+flood of slow local clients can neither hold the port nor lock out the browser, which sends its
+request at once.
+
+The browser's page tells the truth: with ``hold_reply`` the answer to the real callback waits
+(at most :data:`HOLD_LIMIT`) until :meth:`CallbackServer.report` says how the sign-in ended, and
+the caller's thread writes it before :meth:`CallbackServer.close` returns, so a process that exits
+right after signing in never cuts the page off.
 """
 
 from __future__ import annotations
@@ -12,28 +24,39 @@ from __future__ import annotations
 import contextlib
 import hmac
 import html
+import io
 import logging
 import selectors
 import socket
-import sys
 import threading
+import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .errors import LoginError
+from .messages import Notify
 from .waits import wait_in_slices
 
 log = logging.getLogger(__name__)
 
-#: Seconds a connection may stay silent between reads before it is dropped.
-REQUEST_TIMEOUT = 5.0
-#: Seconds a connection may live in all, however slowly it dribbles bytes in.
-CONNECTION_DEADLINE = 10.0
-#: Connections served at once; more are closed unanswered (a local flood, not a browser).
-MAX_CONNECTIONS = 32
+#: Seconds from accepting a connection to its complete request head; a browser sends it at once.
+REQUEST_DEADLINE = 3.0
+#: Connections still sending their request head; past this the oldest is dropped for the newest.
+MAX_PENDING = 64
+#: Seconds the browser's page waits for the outcome of the sign-in before it is sent saying
+#: "look at the terminal" (the exchange, the ID-token check and storing the tokens are bounded
+#: on their own; this bounds what the person sees).
+HOLD_LIMIT = 30.0
+#: Seconds to hand one page to the kernel (a page is far smaller than a socket buffer).
+SEND_TIMEOUT = 2.0
+#: Error callbacks that cannot be checked, reported on the terminal per sign-in (not a flood).
+MAX_NOTICES = 3
+#: Longest request head read; one byte past the parser's own line limit, so it answers 414.
+_MAX_HEAD = 65538
+_ACCEPTS_PER_WAKE = 16
 _MAX_FIELDS = 32
 
 
@@ -45,10 +68,27 @@ class _Outcome:
     code: str | None = field(default=None, repr=False)
     error: str | None = None
     error_description: str | None = None
+    #: A line for the terminal: an error callback that cannot be tied to this sign-in.
+    notice: str | None = None
 
     @property
     def final(self) -> bool:
         return self.code is not None or self.error is not None
+
+
+#: What the held page says once the sign-in has ended (see :meth:`CallbackServer.report`).
+SIGNED_IN = _Outcome(200, "Signed in", "You are signed in. You can close this tab.")
+NOT_COMPLETED = _Outcome(
+    200,
+    "Sign-in not completed",
+    "The browser part went through, but the sign-in could not be completed. "
+    "The terminal says why and what to do next.",
+)
+RECEIVED = _Outcome(
+    200,
+    "Sign-in received",
+    "Return to your terminal: it shows whether signing in completed. You can close this tab.",
+)
 
 
 def evaluate(path: str, query: str, *, expected_path: str, expected_state: str) -> _Outcome:
@@ -63,16 +103,30 @@ def evaluate(path: str, query: str, *, expected_path: str, expected_state: str) 
         return _Outcome(400, "Invalid sign-in response", "The response repeats a parameter.")
     one = {name: values[0] for name, values in params.items()}
     state = one.get("state", "")
+    error, description = _error_of(one)
     if not state or not hmac.compare_digest(state.encode(), expected_state.encode()):
+        if error is None:
+            return _Outcome(
+                400,
+                "Sign-in response not recognised",
+                "This response does not belong to the sign-in that is waiting. "
+                "Go back to the terminal and use the link it shows.",
+            )
+        # Anyone on this machine can send this, so it cannot end the wait (RFC 6749 §10.12);
+        # but a real provider that drops `state` from its errors must not leave the person
+        # waiting out the whole timeout in silence.
         return _Outcome(
             400,
-            "Sign-in response not recognised",
-            "This response does not belong to the sign-in that is waiting. "
-            "Go back to the terminal and use the link it shows.",
+            "Sign-in error not recognised",
+            f"The sign-in reported an error ({error}), but without the state that ties it to "
+            "the sign-in waiting in the terminal. Return to the terminal.",
+            notice=(
+                "The browser reported a sign-in error that cannot be checked (no matching "
+                f"state): {_said(error, description)}. Still waiting; if it was yours, press "
+                "Ctrl-C and run the command again."
+            ),
         )
-    if "error" in one:
-        error = _printable(one["error"])[:100] or "unknown_error"
-        description = _printable(one.get("error_description", ""))[:300] or None
+    if error is not None:
         return _Outcome(
             200,
             "Sign-in failed",
@@ -83,7 +137,19 @@ def evaluate(path: str, query: str, *, expected_path: str, expected_state: str) 
     code = one.get("code")
     if not code:
         return _Outcome(400, "Invalid sign-in response", "The response has no authorization code.")
-    return _Outcome(200, "Signed in", "You are signed in. You can close this tab.", code=code)
+    return _Outcome(RECEIVED.status, RECEIVED.title, RECEIVED.message, code=code)
+
+
+def _error_of(params: dict[str, str]) -> tuple[str | None, str | None]:
+    """The RFC 6749 §4.1.2.1 ``error`` and ``error_description``, printable; None if absent."""
+    if "error" not in params:
+        return None, None
+    description = _printable(params.get("error_description", ""))[:300] or None
+    return _printable(params["error"])[:100] or "unknown_error", description
+
+
+def _said(error: str, description: str | None) -> str:
+    return f"{error} ({description})" if description else error
 
 
 def _printable(text: str) -> str:
@@ -107,26 +173,36 @@ def render(outcome: _Outcome) -> bytes:
     return page.encode("utf-8")
 
 
+class _Writer(io.BufferedIOBase):
+    """``wfile`` for the handler: whole buffers, each bounded by the socket's timeout."""
+
+    def __init__(self, connection: socket.socket) -> None:
+        super().__init__()
+        self._connection = connection
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        self._connection.sendall(data)
+        return len(data)
+
+    def flush(self) -> None:
+        """Nothing buffered."""
+
+
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    timeout = REQUEST_TIMEOUT
+    """Parses one complete request head (already read) and answers it, or leaves it held."""
+
+    server: _Listener  # type: ignore[assignment]
     server_version = "httpie-stytch-connected"
     sys_version = ""
+    held = False
 
     def setup(self) -> None:
-        super().setup()
-        # A whole-connection deadline: the socket timeout alone restarts with every byte.
-        self._deadline = threading.Timer(CONNECTION_DEADLINE, self._cut)
-        self._deadline.daemon = True
-        self._deadline.start()
+        self.connection, head = self.request
+        self.rfile = io.BytesIO(head)
+        self.wfile = _Writer(self.connection)
 
     def finish(self) -> None:
-        self._deadline.cancel()
-        super().finish()
-
-    def _cut(self) -> None:
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
+        """The listener (or, for a held reply, :meth:`CallbackServer.report`) closes it."""
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
@@ -152,61 +228,173 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = False
-    #: Stray local connections (preconnects, slow or hostile clients) must not fill the backlog.
-    request_queue_size = 64
-    receiver: CallbackServer
+def _close_gently(connection: socket.socket) -> None:
+    """Close after the reply: FIN, not RST, so the client keeps every byte of the page.
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
-        super().__init__(address, handler)
-        # Per server: two sign-ins in one process must not share (or skew) one count.
-        self._active = 0
-        self._active_lock = threading.Lock()
+    Closing with unread bytes in the receive buffer makes the kernel send a reset, which may
+    discard the page on the client's side: read whatever is left first.
+    """
+    with contextlib.suppress(OSError):
+        connection.shutdown(socket.SHUT_WR)
+        connection.setblocking(False)
+        for _ in range(16):
+            if not connection.recv(65536):
+                break
+    connection.close()
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        """Count every accepted connection; :meth:`close_request` runs once for each."""
-        with self._active_lock:
-            self._active += 1
-            flooded = self._active > MAX_CONNECTIONS
-        if flooded:
-            self.shutdown_request(request)
-        else:
-            super().process_request(request, client_address)
 
-    def close_request(self, request: Any) -> None:
-        with self._active_lock:
-            self._active -= 1
-        super().close_request(request)
+@dataclass
+class _Pending:
+    """A connection whose request head is still arriving."""
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Silent: a reset or cut connection is local noise, not something to print a traceback
-        for in the middle of a sign-in (and a traceback could carry request data)."""
-        log.debug("callback connection ended early (%s)", type(sys.exc_info()[1]).__name__)
+    accepted: float
+    address: Any
+    head: bytearray = field(default_factory=bytearray)
 
-    def serve_until(self, stop: socket.socket) -> None:
-        """``serve_forever`` that a byte on ``stop`` ends at once: no poll interval to wait out
-        between the callback and the token exchange."""
+
+class _Listener:
+    """The listening socket and the one thread that serves it (:meth:`run`)."""
+
+    def __init__(self, receiver: CallbackServer) -> None:
+        self.receiver = receiver
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            self.socket.bind(("127.0.0.1", 0))
+            self.socket.listen(128)
+            self.socket.setblocking(False)
+        except OSError:
+            self.socket.close()
+            raise
+        self._pending: dict[socket.socket, _Pending] = {}
+
+    @property
+    def port(self) -> int:
+        return int(self.socket.getsockname()[1])
+
+    def run(self, stop: socket.socket) -> None:
+        """Serve until a byte arrives on ``stop``; never blocks on a client."""
         with selectors.DefaultSelector() as selector:
-            selector.register(self, selectors.EVENT_READ)
-            selector.register(stop, selectors.EVENT_READ)
-            while not any(key.fileobj is stop for key, _ in selector.select()):
-                self._handle_request_noblock()  # type: ignore[attr-defined]
+            selector.register(self.socket, selectors.EVENT_READ, "accept")
+            selector.register(stop, selectors.EVENT_READ, "stop")
+            try:
+                while True:
+                    events = selector.select(self._next_timeout())
+                    # Reads first: a request that has arrived is served before new accepts could
+                    # push its connection out of the pending set.
+                    events.sort(key=lambda event: event[0].data != "read")
+                    for key, _ in events:
+                        if key.data == "stop":
+                            return
+                        if key.data == "accept":
+                            self._accept(selector)
+                        else:
+                            self._read(selector, key.fileobj)  # type: ignore[arg-type]
+                    self._expire(selector)
+            finally:
+                for connection in list(self._pending):
+                    self._drop(selector, connection)
+
+    def _next_timeout(self) -> float | None:
+        deadlines = [self.receiver.hold_deadline()]
+        if self._pending:
+            deadlines.append(next(iter(self._pending.values())).accepted + REQUEST_DEADLINE)
+        times = [t for t in deadlines if t is not None]
+        return max(0.0, min(times) - time.monotonic()) if times else None
+
+    def _accept(self, selector: selectors.BaseSelector) -> None:
+        for _ in range(_ACCEPTS_PER_WAKE):
+            try:
+                connection, address = self.socket.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # out of descriptors, for one: the next wake tries again
+                log.debug("accept failed (%s)", type(exc).__name__)
+                return
+            if len(self._pending) >= MAX_PENDING:
+                self._drop(selector, next(iter(self._pending)))  # the oldest, not the newest
+            connection.setblocking(False)
+            self._pending[connection] = _Pending(time.monotonic(), address)
+            selector.register(connection, selectors.EVENT_READ, "read")
+            self._read(selector, connection)  # a browser's request is usually there already
+
+    def _read(self, selector: selectors.BaseSelector, connection: socket.socket) -> None:
+        pending = self._pending.get(connection)
+        if pending is None:
+            return
+        try:
+            data = connection.recv(_MAX_HEAD - len(pending.head))
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(selector, connection)
+            return
+        start = max(0, len(pending.head) - 3)
+        pending.head += data
+        complete = (
+            pending.head.find(b"\n\n", start) >= 0 or pending.head.find(b"\n\r\n", start) >= 0
+        )
+        if complete or len(pending.head) >= _MAX_HEAD:
+            selector.unregister(connection)
+            del self._pending[connection]
+            self._serve(connection, bytes(pending.head), pending.address)
+
+    def _serve(self, connection: socket.socket, head: bytes, address: Any) -> None:
+        connection.setblocking(True)
+        connection.settimeout(SEND_TIMEOUT)
+        handler: _Handler | None = None
+        try:
+            handler = _Handler((connection, head), address, self)  # type: ignore[arg-type]
+        except Exception as exc:  # a reset mid-reply is local noise, not worth a traceback
+            log.debug("callback connection ended early (%s)", type(exc).__name__)
+        if handler is None or not handler.held:
+            _close_gently(connection)
+
+    def _expire(self, selector: selectors.BaseSelector) -> None:
+        now = time.monotonic()
+        for connection, pending in list(self._pending.items()):
+            if now - pending.accepted < REQUEST_DEADLINE:
+                break  # in order of arrival: the rest are younger
+            self._drop(selector, connection)
+        self.receiver.expire_hold(now)
+
+    def _drop(self, selector: selectors.BaseSelector, connection: socket.socket) -> None:
+        self._pending.pop(connection, None)
+        with contextlib.suppress(KeyError, ValueError):
+            selector.unregister(connection)
+        connection.close()
 
 
 class CallbackServer:
-    """Context manager: listen, hand out ``redirect_uri``, :meth:`wait` for the one real answer."""
+    """Context manager: listen, hand out ``redirect_uri``, :meth:`wait` for the one real answer.
 
-    def __init__(self, expected_state: str, *, path: str = "/callback") -> None:
+    ``notify`` receives a line for each error callback that cannot be checked (at most
+    :data:`MAX_NOTICES`). With ``hold_reply`` the browser's answer to the real callback waits
+    for :meth:`report` (or :meth:`close`), so it can say how the sign-in really ended.
+    """
+
+    def __init__(
+        self,
+        expected_state: str,
+        *,
+        path: str = "/callback",
+        notify: Notify | None = None,
+        hold_reply: bool = False,
+    ) -> None:
         if not path.startswith("/"):
             path = "/" + path
         self.path = path
         self._state = expected_state
+        self._notify = notify
+        self._hold_reply = hold_reply
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._outcome: _Outcome | None = None
-        self._server: _Server | None = None
+        self._held: _Handler | None = None
+        self._held_since = 0.0
+        self._notices = 0
+        self._listener: _Listener | None = None
         self._thread: threading.Thread | None = None
         self._stop: tuple[socket.socket, socket.socket] | None = None
 
@@ -215,21 +403,25 @@ class CallbackServer:
 
     @property
     def port(self) -> int:
-        if self._server is None:
+        if self._listener is None:
             raise RuntimeError("the callback server is not listening")
-        return int(self._server.server_address[1])
+        return self._listener.port
 
     @property
     def redirect_uri(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.path}" if self._server else "(not listening)"
+        return f"http://127.0.0.1:{self.port}{self.path}" if self._listener else "(not listening)"
+
+    @property
+    def answered(self) -> bool:
+        """True once the one real answer (a code or an error) has been accepted."""
+        return self._done.is_set()
 
     def __enter__(self) -> CallbackServer:
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.receiver = self
-        self._server = server
+        listener = _Listener(self)
+        self._listener = listener
         self._stop = socket.socketpair()
         self._thread = threading.Thread(
-            target=server.serve_until, args=(self._stop[0],), name="stytch-callback", daemon=True
+            target=listener.run, args=(self._stop[0],), name="stytch-callback", daemon=True
         )
         self._thread.start()
         return self
@@ -240,22 +432,58 @@ class CallbackServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        self.close(failed=exc_type is not None)
 
-    def close(self) -> None:
-        server, self._server = self._server, None
+    def close(self, *, failed: bool = False) -> None:
+        """Stop listening; a page still held is sent now (saying the sign-in failed if
+        ``failed``, else to look at the terminal) before this returns."""
+        listener, self._listener = self._listener, None
         stop, self._stop = self._stop, None
         if stop is not None:
             stop[1].send(b"x")
         if self._thread is not None:
-            self._thread.join(timeout=5)
-        if server is not None:
-            server.server_close()
+            self._thread.join(timeout=SEND_TIMEOUT + 3)
+        if listener is not None:
+            listener.socket.close()
         for end in stop or ():
             end.close()
+        self._release(NOT_COMPLETED if failed else RECEIVED)
+
+    def report(self, *, signed_in: bool) -> None:
+        """Send the held page now, saying how the sign-in ended; bounded by ``SEND_TIMEOUT``."""
+        self._release(SIGNED_IN if signed_in else NOT_COMPLETED)
+
+    def hold_deadline(self) -> float | None:
+        with self._lock:
+            return self._held_since + HOLD_LIMIT if self._held is not None else None
+
+    def expire_hold(self, now: float) -> None:
+        deadline = self.hold_deadline()
+        if deadline is not None and now >= deadline:
+            self._release(RECEIVED)
+
+    def _release(self, outcome: _Outcome) -> None:
+        with self._lock:
+            handler, self._held = self._held, None
+        if handler is None:
+            return
+        try:
+            handler._reply(outcome.status, render(outcome))
+        except OSError as exc:  # the tab was closed: nobody to tell
+            log.debug("the sign-in page could not be sent (%s)", type(exc).__name__)
+        finally:
+            _close_gently(handler.connection)
 
     def answer(self, handler: _Handler, path: str, query: str) -> None:
-        outcome = self._settle(path, query)
+        outcome = self._settle(path, query, handler)
+        if handler.held:
+            return
+        if outcome.notice and self._notify is not None:
+            with self._lock:
+                self._notices += 1
+                tell = self._notices <= MAX_NOTICES
+            if tell:
+                self._notify(outcome.notice)
         handler._reply(outcome.status, render(outcome))
 
     def submit_url(self, url: str) -> _Outcome:
@@ -263,13 +491,17 @@ class CallbackServer:
         parts = urlsplit(url.strip())
         return self._settle(parts.path, parts.query)
 
-    def _settle(self, path: str, query: str) -> _Outcome:
+    def _settle(self, path: str, query: str, handler: _Handler | None = None) -> _Outcome:
         outcome = evaluate(path, query, expected_path=self.path, expected_state=self._state)
         if outcome.final:
             with self._lock:
                 if self._outcome is not None:  # answered already: a replay is just noise
                     return _Outcome(404, "Not found", "This sign-in has already completed.")
                 self._outcome = outcome
+                if handler is not None and self._hold_reply and outcome.code is not None:
+                    # Held before the waiter wakes, so its report always finds the page.
+                    handler.held = True
+                    self._held, self._held_since = handler, time.monotonic()
             self._done.set()
         return outcome
 
@@ -283,9 +515,9 @@ class CallbackServer:
         outcome = self._outcome
         assert outcome is not None
         if outcome.error is not None:
-            reason = f" ({outcome.error_description})" if outcome.error_description else ""
             raise LoginError(
-                f"The sign-in was refused in the browser: {outcome.error}{reason}. "
+                "The sign-in was refused in the browser: "
+                f"{_said(outcome.error, outcome.error_description)}. "
                 "Run the command again to retry."
             )
         assert outcome.code is not None

@@ -6,7 +6,7 @@ see :mod:`.headless`), wait for the one matching callback, exchange, verify the 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -45,11 +45,14 @@ def browser_login(
     notify: Notify = notify_stderr,
     no_browser: bool = False,
     id_token_check: IdTokenCheck | None = None,
+    keep: Callable[[TokenSet], None] | None = None,
 ) -> LoginResult:
     """Sign in; ``no_browser`` prints the URL and takes a pasted redirect instead.
 
     The environment decides only for the default opener: a caller's own opener is trusted until
-    it returns False.
+    it returns False. ``keep`` stores the tokens; the browser's page is held until the code is
+    exchanged, the ID token checked and ``keep`` has returned, so it says how the sign-in really
+    ended (see :class:`.CallbackServer`).
     """
     pkce = PKCE()
     state = random_token()
@@ -58,7 +61,7 @@ def browser_login(
     if headless is None and opener is open_browser:
         reason = no_browser_reason()
         headless = f"No browser can be opened here ({reason})." if reason else None
-    with CallbackServer(state, path=redirect_path) as server:
+    with CallbackServer(state, path=redirect_path, notify=notify, hold_reply=True) as server:
         params = {
             "client_id": client.client_id,
             "redirect_uri": server.redirect_uri,
@@ -77,7 +80,7 @@ def browser_login(
                 if not fallback.paste(headless, url):
                     raise LoginError(NO_TERMINAL)
             else:
-                _launch(opener, url, fallback, notify)
+                _launch(opener, url, fallback, notify, server)
             code = server.wait(timeout)
         except LoginError:
             if fallback.cancelled:
@@ -85,21 +88,29 @@ def browser_login(
             raise
         finally:
             fallback.close()
-        redirect_uri = server.redirect_uri
-    tokens = client.exchange_code(code, pkce.verifier, redirect_uri)
-    if tokens.id_token and id_token_check is not None:
-        id_token_check.verify(tokens.id_token, nonce)
+        # The browser's page waits for this (bounded); an exception sends it saying so.
+        tokens = client.exchange_code(code, pkce.verifier, server.redirect_uri)
+        if tokens.id_token and id_token_check is not None:
+            id_token_check.verify(tokens.id_token, nonce)
+        if keep is not None:
+            keep(tokens)
+        server.report(signed_in=True)
     notify("Signed in.")
     return LoginResult(tokens, nonce)
 
 
-def _launch(opener: Opener, url: str, fallback: Fallback, notify: Notify) -> None:
+def _launch(
+    opener: Opener, url: str, fallback: Fallback, notify: Notify, server: CallbackServer
+) -> None:
     """Open the browser off the main thread; if it fails, fall back to the paste prompt."""
     notify("Opening your browser to sign in. If it does not open, visit this URL:")
     notify(f"  {url}")
 
     def run() -> None:
-        if not opener(url) and not fallback.paste("The browser did not open."):
+        # A browser command may fail after it delivered the callback: then nothing is missing.
+        if opener(url) or server.answered:
+            return
+        if not fallback.paste("The browser did not open."):
             fallback.cancel()
 
     threading.Thread(target=run, name="stytch-browser", daemon=True).start()

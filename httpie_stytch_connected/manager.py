@@ -335,8 +335,9 @@ class TokenManager:
             id_token_check=IdTokenCheck.for_provider(
                 self.endpoints, self.client_id, session=self.client.session
             ),
+            # Stored before the browser's page says "Signed in".
+            keep=lambda tokens: self._save(tokens, stored),
         )
-        self._save(result.tokens, stored)
         return result.tokens
 
     def _save(self, tokens: TokenSet, stored: TokenSet | None) -> None:
