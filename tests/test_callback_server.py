@@ -366,3 +366,92 @@ def test_ctrl_c_ends_the_wait_even_when_sigint_lands_on_another_thread() -> None
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=90
     )
     assert done.stdout.strip() and int(done.stdout) < 30, (done.stdout, done.stderr)
+
+
+#: Local clients that each send half a request line and then a byte every second (the field
+#: report: a byte every 4 s, under the old 5 s idle timeout), reconnecting whenever dropped.
+#: Prints "connected" and "dropped" per event; runs until its stdin closes.
+FLOOD = """
+import socket, sys, threading, time
+port, clients, pause = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+say = threading.Lock()
+
+def report(event):
+    with say:
+        print(event, flush=True)
+
+def client():
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(b"GET /callback?state=")
+                report("connected")
+                sock.settimeout(1.0)
+                while True:
+                    try:
+                        if not sock.recv(1024):
+                            break
+                    except socket.timeout:
+                        sock.sendall(b"x")
+        except OSError:
+            pass
+        report("dropped")
+        time.sleep(pause)
+
+for _ in range(clients):
+    threading.Thread(target=client, daemon=True).start()
+sys.stdin.read()
+"""
+
+
+@contextmanager
+def _flood(port: int, clients: int, pause: float) -> Iterator[dict[str, int]]:
+    """Run :data:`FLOOD` in its own process; yields its event counts, updated as they come."""
+    seen = {"connected": 0, "dropped": 0}
+    changed = threading.Condition()
+    flood = subprocess.Popen(
+        [sys.executable, "-c", FLOOD, str(port), str(clients), str(pause)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+    def count() -> None:
+        assert flood.stdout is not None
+        for line in flood.stdout:
+            with changed:
+                seen[line.strip()] = seen.get(line.strip(), 0) + 1
+                changed.notify_all()
+
+    counter = threading.Thread(target=count, daemon=True)
+    counter.start()
+    try:
+        with changed:
+            # Every client has connected, and every one has been dropped once (then came back).
+            assert changed.wait_for(
+                lambda: seen["connected"] >= 2 * clients and seen["dropped"] >= clients, 30
+            ), seen
+        yield seen
+    finally:
+        flood.kill()
+        flood.communicate(timeout=10)
+        counter.join(timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("clients", "max_pending"),
+    [(40, None), (12, 8)],
+    ids=["40 slow clients", "more slow clients than places"],
+)
+def test_a_flood_of_slow_clients_cannot_lock_out_the_real_callback(
+    monkeypatch: pytest.MonkeyPatch, clients: int, max_pending: int | None
+) -> None:
+    if max_pending is not None:
+        monkeypatch.setattr(callback_server, "MAX_PENDING", max_pending)
+    with CallbackServer(STATE) as server, _flood(server.port, clients, pause=0.2) as seen:
+        # With the flood still running: stray requests and then the real one are all answered.
+        for _ in range(3):
+            assert _get(server, "", path="/favicon.ico") == 404
+        assert _get(server, {"state": STATE, "code": CODE}) == 200
+        assert server.wait(timeout=5) == CODE
+        assert seen["dropped"] >= clients

@@ -25,8 +25,9 @@ Environment:
     E2E_BROWSER_TIMEOUT       overall deadline in seconds (default 30)
     E2E_SCREENSHOT            save a PNG of the final page there
     E2E_RESULT_FILE           write a JSON summary there ({"ok", "seconds", "pages", "error",
-                              "callback_status"}): the only diagnostics when the caller
-                              discards our stderr (httpie_stytch_connected.browser does)
+                              "callback_status", "callback_title"}): the only diagnostics when
+                              the caller discards our stderr (httpie_stytch_connected.browser
+                              does)
     E2E_CHROMIUM              browser executable (default /usr/bin/chromium)
     E2E_CALLBACK_PATH         path of the loopback redirect (default /callback)
     E2E_BROWSER_VERBOSE       "1": one line with the timing on stderr on success
@@ -92,6 +93,7 @@ class Outcome:
     pages: list[str] = field(default_factory=list)
     error: Optional[str] = None
     callback_status: Optional[int] = None
+    callback_title: Optional[str] = None
 
 
 @dataclass
@@ -181,6 +183,7 @@ class Person:
                 if self.tracker.failed:
                     raise BrowserFailure(f"callback failed to load: {self.tracker.failed[-1]}")
                 self.outcome.callback_status = self.tracker.callback_status
+                self.outcome.callback_title = self.page.title()
                 return
             self.step()
 

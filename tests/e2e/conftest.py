@@ -514,6 +514,9 @@ class E2EScenarios:
             assert run.browser["ok"] is True, run.explain()
             assert run.browser["pages"] == list(self.provider.login_pages), run.explain()
             assert run.browser["callback_status"] == 200, run.explain()
+            # The whole page arrived, after the exchange and the save (the http process exits
+            # right after the sign-in: the page must not be cut off).
+            assert run.browser["callback_title"] == "Signed in", run.explain()
         else:
             assert run.browser is None, f"a browser login happened\n{run.explain()}"
 
