@@ -2,9 +2,13 @@
 package against a local Stytch, with no Stytch account and without touching the real keychain.
 
 - ``stytch_emulator``: a running :class:`StytchEmulator` on 127.0.0.1.
-- ``stytch_keyring``: an isolated keyring backend, token cache and config (env + keyring API).
+- ``stytch_keyring``: an isolated keyring backend, token cache and config (env + keyring API);
+  once it ends, keyring is exactly as it was before (even if no backend had been chosen yet).
 - ``stytch_browser``: ``BROWSER`` set to the scripted user agent, which signs in and approves.
-- ``stytch_env``: all of the above, with ``STYTCH_*`` pointing at the emulator.
+- ``stytch_env``: all of the above, sealed from the shell: every other ``STYTCH_*`` variable is
+  removed, HTTPie's config directory is an empty one and the loopback servers are never reached
+  through a proxy; then ``STYTCH_*`` points at the emulator. (With ``BROWSER`` set, the display
+  and SSH checks do not apply.)
 - ``stytch_resource_server``: an API that verifies the emulator's access tokens.
 """
 
@@ -25,6 +29,14 @@ if TYPE_CHECKING:  # loaded by the fixtures that use them: every pytest run load
     from .resource_server import ResourceServer
 
 KEYRING_BACKEND = "httpie_stytch_connected.testing.keyring_backend.DirectoryKeyring"
+#: What ``stytch_keyring`` points at its temporary directory; ``stytch_env`` keeps these.
+ISOLATED = {
+    "STYTCH_TEST_KEYRING_DIR": "keyring",
+    "STYTCH_CACHE_DIR": "cache",
+    "STYTCH_DATA_DIR": "data",
+}
+#: Never through a proxy: the emulator, the callback and the resource server are on loopback.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def user_agent_command() -> str:
@@ -48,28 +60,26 @@ def stytch_emulator() -> Iterator[StytchEmulator]:
 
 @pytest.fixture
 def stytch_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    import keyring
+    import keyring.core
 
     from ..manager import forget_memory
     from .keyring_backend import DirectoryKeyring
 
+    # Read without asking keyring to choose: a backend it has not chosen yet must stay unchosen,
+    # or it would be chosen now, from the environment this fixture is about to change.
+    previous = keyring.core._keyring_backend
     root = tmp_path / "stytch-state"
-    for name, sub in (
-        ("STYTCH_TEST_KEYRING_DIR", "keyring"),
-        ("STYTCH_CACHE_DIR", "cache"),
-        ("STYTCH_DATA_DIR", "data"),
-    ):
+    for name, sub in ISOLATED.items():
         (root / sub).mkdir(parents=True)
         monkeypatch.setenv(name, str(root / sub))
     monkeypatch.setenv("STYTCH_CONFIG", str(root / "config.toml"))
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", KEYRING_BACKEND)
     monkeypatch.delenv("STYTCH_PROFILE", raising=False)
-    previous = keyring.get_keyring()
     keyring.set_keyring(DirectoryKeyring())
     forget_memory()
     yield root
     forget_memory()
-    keyring.set_keyring(previous)
+    keyring.core._keyring_backend = previous
 
 
 @pytest.fixture
@@ -88,17 +98,24 @@ def stytch_env(
     stytch_browser: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> StytchEmulator:
-    for name in [
-        n
-        for n in os.environ
-        if n.startswith("STYTCH_")
-        and n.endswith(("_DOMAIN", "_ID", "_URL", "_SCOPES", "_ISSUER", "_ENDPOINT"))
-    ]:
-        monkeypatch.delenv(name)
+    _seal(monkeypatch, stytch_keyring)
     monkeypatch.setenv("STYTCH_PROJECT_DOMAIN", stytch_emulator.project_domain)
     monkeypatch.setenv("STYTCH_CLIENT_ID", stytch_emulator.client_id)
     monkeypatch.setenv("STYTCH_AUTHORIZE_URL", stytch_emulator.authorize_url)
     return stytch_emulator
+
+
+def _seal(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
+    """Leave nothing from the shell that could change the flow the fixtures set up."""
+    kept = {*ISOLATED, "STYTCH_CONFIG"}
+    for name in [n for n in os.environ if n.startswith("STYTCH_") and n not in kept]:
+        monkeypatch.delenv(name)
+    # HTTPie's own config (default_options such as --offline or another --auth-type).
+    (root / "httpie").mkdir(exist_ok=True)
+    monkeypatch.setenv("HTTPIE_CONFIG_DIR", str(root / "httpie"))
+    for name in ("no_proxy", "NO_PROXY"):
+        current = [h for h in os.environ.get(name, "").split(",") if h.strip()]
+        monkeypatch.setenv(name, ",".join([*current, *LOOPBACK_HOSTS]))
 
 
 @pytest.fixture
