@@ -88,9 +88,9 @@ def run(ctx: Context) -> list[Line]:
         handler_get(self)
         marks.setdefault("answered", time.perf_counter())
 
-    def timed_close(self: Any) -> None:
+    def timed_close(self: Any, **kwargs: Any) -> None:
         marks["close_start"] = time.perf_counter()
-        server_close(self)
+        server_close(self, **kwargs)
         marks["close_end"] = time.perf_counter()
 
     total: list[float] = []

@@ -118,8 +118,8 @@ def evaluate(path: str, query: str, *, expected_path: str, expected_state: str) 
         return _Outcome(
             400,
             "Sign-in error not recognised",
-            f"The sign-in reported an error ({error}), but without the state that ties it to "
-            "the sign-in waiting in the terminal. Return to the terminal.",
+            f"The sign-in reported an error ({error}) without the state that ties it to the "
+            "sign-in that is waiting, so it cannot be trusted; the terminal keeps waiting.",
             notice=(
                 "The browser reported a sign-in error that cannot be checked (no matching "
                 f"state): {_said(error, description)}. Still waiting; if it was yours, press "
