@@ -238,7 +238,14 @@ def resolve_endpoints(
 
 
 def storage_key(settings: Settings) -> str:
-    """The token store key: per provider, client and scopes, computed without the network."""
+    """The token store key, computed without the network.
+
+    It covers every setting that decides where the refresh token is sent: the provider (issuer,
+    Stytch project, or token endpoint), each explicit endpoint that overrides what that provider
+    would use (token endpoint for refreshes, revocation endpoint for logout), the client and the
+    scopes. Two profiles that differ in any of them never share a refresh token. Settings at
+    their defaults add nothing, so keys of existing configurations do not change.
+    """
     from .store import token_key
 
     if settings.issuer:
@@ -250,7 +257,17 @@ def storage_key(settings: Settings) -> str:
         anchor = _stytch_discovery(settings)[0]
     else:
         raise _no_provider()
-    return token_key(anchor, settings.require("client_id"), settings.scopes)
+    routes = [anchor]
+    for name in ("token_endpoint", "revocation_endpoint"):
+        value = settings.values[name]
+        if value and value.rstrip("/") != anchor.rstrip("/"):
+            routes.append(f"{name}={value.rstrip('/')}")
+    if _is_stytch(settings) and not settings.project_domain:
+        # A legacy environment other than the project ID's own picks another API host.
+        base = legacy_base(settings.project_id, settings.environment)
+        if base != legacy_base(settings.project_id, None):
+            routes.append(base)
+    return token_key("\n".join(routes), settings.require("client_id"), settings.scopes)
 
 
 def _is_stytch(settings: Settings) -> bool:

@@ -46,9 +46,12 @@ _PROBE_SLACK = 4096
 _T = TypeVar("_T")
 
 
-def token_key(token_endpoint: str, client_id: str, scopes: Iterable[str]) -> str:
-    """One key per (token endpoint, client, scope set): apps, projects, scope sets never share."""
-    material = "\n".join([token_endpoint.rstrip("/"), client_id, " ".join(sorted(set(scopes)))])
+def token_key(route: str, client_id: str, scopes: Iterable[str]) -> str:
+    """One key per (where the refresh token goes, client, scope set): never shared across them.
+
+    ``route`` names the provider and every endpoint that receives the refresh token.
+    """
+    material = "\n".join([route.rstrip("/"), client_id, " ".join(sorted(set(scopes)))])
     return hashlib.sha256(material.encode()).hexdigest()[:40]
 
 

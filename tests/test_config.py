@@ -93,3 +93,33 @@ def test_a_plain_http_issuer_is_refused_but_the_legacy_stytch_name_is_not() -> N
         .issuer
         == "stytch.com/project-test-1"
     )
+
+
+def test_every_setting_that_routes_the_refresh_token_is_in_the_storage_key() -> None:
+    """Same issuer and client, but a staging token endpoint: it must never receive (nor use)
+    the production refresh token; the same goes for a revocation endpoint and the legacy
+    environment, the other settings that decide where a refresh token is sent."""
+    environ = {"STYTCH_CONFIG": "/nonexistent.toml"}
+    base = {"issuer": "https://idp.example.com", "client_id": "c"}
+
+    def key(**extra: str) -> str:
+        return storage_key(load_settings({**base, **extra}, environ))
+
+    production = key()
+    staging = key(token_endpoint="https://staging.idp.example.com/token")
+    revoking = key(revocation_endpoint="https://staging.idp.example.com/revoke")
+    assert len({production, staging, revoking}) == 3
+    assert key(token_endpoint="https://staging.idp.example.com/token/") == staging
+    legacy = {"project_id": "project-test-1", "client_id": "c"}
+    test_env = storage_key(load_settings(legacy, environ))
+    assert storage_key(load_settings({**legacy, "environment": "test"}, environ)) == test_env
+    assert storage_key(load_settings({**legacy, "environment": "live"}, environ)) != test_env
+
+
+def test_storage_keys_of_existing_configurations_do_not_change() -> None:
+    """Users stay signed in across the upgrade: keys without overrides are what they were."""
+    from httpie_stytch_connected.store import token_key
+
+    environ = {"STYTCH_CONFIG": "/nonexistent.toml"}
+    settings = load_settings({"issuer": "https://idp.example.com", "client_id": "c"}, environ)
+    assert storage_key(settings) == token_key("https://idp.example.com", "c", settings.scopes)
