@@ -18,7 +18,7 @@ import requests
 from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
 
-from .bearer import authorization, rejected
+from .bearer import authorization, refuse_cleartext, rejected
 from .config import Settings, load_settings, resolve_endpoints, storage_key
 from .manager import Policy, TokenManager
 from .messages import Notify, Opener, notify_stderr
@@ -67,6 +67,8 @@ class OAuth2PKCEAuth(AuthBase):
         return self._manager
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        if not self.settings.allow_insecure_http:
+            refuse_cleartext(r.url or "")
         token = self.manager.access_token()
         r.headers["Authorization"] = authorization(token)
         position: int | None = None

@@ -9,11 +9,18 @@ which ``TokenManager.access_token(rejected=token)`` renews it. The rules live he
 - RFC 6750 §3.1: only a 401 to a request that carried *our* header is about our token. Both
   requests and httpx drop the Authorization header when a redirect leaves the origin, so a 401
   from another origin renews nothing and nothing is resent there.
+- RFC 6750 §5.3: the token goes only over TLS, or to loopback where it never leaves the
+  machine (:func:`refuse_cleartext`), unless the person allowed plain http.
 - A rejected token is renewed at once, even when the adapter cannot resend the body as it was
   (a stream): the next request then carries a good one. An adapter resends at most once.
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from .errors import ConfigurationError
+from .provider import is_loopback
 
 
 def authorization(token: str) -> str:
@@ -29,3 +36,18 @@ def rejected(status: int, sent: str | None, token: str) -> bool:
     verdict on our token.
     """
     return status == 401 and sent == authorization(token)
+
+
+def refuse_cleartext(url: str) -> None:
+    """Raise :class:`ConfigurationError` for a plain ``http://`` URL that is not on loopback.
+
+    A Bearer token is a password for as long as it lives (RFC 6750 §5.3: TLS is required);
+    on loopback it never leaves the machine, so local development keeps working.
+    """
+    parts = urlsplit(url)
+    if parts.scheme.lower() == "http" and not is_loopback(parts.hostname or ""):
+        raise ConfigurationError(
+            f"Refusing to send the access token in clear text to http://{parts.netloc}; use "
+            "https://, or set STYTCH_ALLOW_INSECURE_HTTP=true (allow_insecure_http=True) to "
+            "send it anyway."
+        )

@@ -28,10 +28,6 @@ if TYPE_CHECKING:
 PROG = "stytch-connected"
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
-#: Seconds to wait for the userinfo endpoint in ``status``.
-USERINFO_TIMEOUT = (5.0, 15.0)
-
-log = logging.getLogger(__name__)
 
 
 class Context:
@@ -108,51 +104,12 @@ def cmd_status(ctx: Context) -> int:
 
 
 def _user(manager: TokenManager, tokens: TokenSet) -> str:
-    """From the verified ID token, else the userinfo endpoint; never an unverified claim."""
-    from .id_token import IdTokenCheck
+    from .identity import EXPIRED, signed_in_as
 
-    check = IdTokenCheck.for_provider(
-        manager.endpoints, manager.client_id, session=manager.client.session
-    )
-    if tokens.id_token and check is not None:
-        try:
-            return _describe(check.verify(tokens.id_token, None)) + " (verified ID token)"
-        except LoginError as exc:
-            log.debug("ID token not used: %s", type(exc).__name__)
-    userinfo = manager.endpoints.userinfo_endpoint
-    if not userinfo:
-        return "unknown (the provider has no userinfo endpoint)"
-    if not tokens.access_token or tokens.expires_within(0):
+    who, source = signed_in_as(manager, tokens)
+    if source == EXPIRED:
         return f"unknown until the access token is refreshed (`{PROG} token` does that)"
-    from .token_client import NO_AUTH
-
-    try:
-        response = manager.client.session.get(
-            userinfo,
-            headers={
-                "Authorization": f"Bearer {tokens.access_token}",
-                "Accept": "application/json",
-            },
-            timeout=USERINFO_TIMEOUT,
-            auth=NO_AUTH,  # the header above is the one to send, whatever session.auth holds
-        )
-        claims = response.json() if response.status_code == 200 else None
-    except (OSError, ValueError) as exc:  # requests' errors are OSErrors; ValueError: not JSON
-        log.debug("userinfo failed: %s", type(exc).__name__)
-        claims = None
-    if not isinstance(claims, dict):
-        return "unknown (the userinfo endpoint did not answer)"
-    return _describe(claims) + " (userinfo endpoint)"
-
-
-def _describe(claims: Mapping[str, Any]) -> str:
-    def text(name: str) -> str:
-        value = claims.get(name)
-        return "".join(c for c in value if c.isprintable())[:200] if isinstance(value, str) else ""
-
-    name, email, sub = text("name"), text("email"), text("sub")
-    who = " ".join(part for part in (name, f"<{email}>" if email else "") if part)
-    return f"{who} ({sub})" if who and sub else who or sub or "unknown"
+    return f"{who or 'unknown'} ({source})"
 
 
 def _expiry(tokens: TokenSet, now: float | None = None) -> str:

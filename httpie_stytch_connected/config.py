@@ -108,6 +108,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("access_token_cache", _bool, True, "keep the access token in a 0600 cache file"),
     Option("keyring_timeout", _seconds, 20.0, "seconds before a silent keyring is an error"),
     Option("no_browser", _bool, False, "never open a browser; print the URL instead"),
+    Option(
+        "allow_insecure_http", _bool, False, "send the token to plain http:// (non-loopback) URLs"
+    ),
 )
 _BY_NAME = {o.name: o for o in OPTIONS}
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from .browser import open_browser
@@ -25,6 +26,8 @@ from .tokens import TokenSet
 class LoginResult:
     tokens: TokenSet
     nonce: str | None = field(default=None, repr=False)
+    #: The ID token's claims, verified; None without an ID token or a way to check it.
+    claims: dict[str, Any] | None = field(default=None, repr=False)
 
 
 def authorization_url(endpoint: str, params: dict[str, str]) -> str:
@@ -90,13 +93,13 @@ def browser_login(
             fallback.close()
         # The browser's page waits for this (bounded); an exception sends it saying so.
         tokens = client.exchange_code(code, pkce.verifier, server.redirect_uri)
+        claims = None
         if tokens.id_token and id_token_check is not None:
-            id_token_check.verify(tokens.id_token, nonce)
+            claims = id_token_check.verify(tokens.id_token, nonce)
         if keep is not None:
             keep(tokens)
         server.report(signed_in=True)
-    notify("Signed in.")
-    return LoginResult(tokens, nonce)
+    return LoginResult(tokens, nonce, claims)
 
 
 def _launch(

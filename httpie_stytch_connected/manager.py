@@ -20,7 +20,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError, LoginError, TokenEndpointError, TokenStoreError
 from .messages import Notify, Opener, notify_stderr
@@ -338,7 +338,15 @@ class TokenManager:
             # Stored before the browser's page says "Signed in".
             keep=lambda tokens: self._save(tokens, stored),
         )
+        self._announce(result.tokens, result.claims)
         return result.tokens
+
+    def _announce(self, tokens: TokenSet, claims: dict[str, Any] | None) -> None:
+        """Say who signed in, so a sign-in someone else finished does not pass unnoticed."""
+        from .identity import signed_in_as
+
+        who, source = signed_in_as(self, tokens, claims)
+        self.notify(f"Signed in as {who}." if who else f"Signed in (who is not known: {source}).")
 
     def _save(self, tokens: TokenSet, stored: TokenSet | None) -> None:
         """Secure store first: the rotated refresh token is safe before anything uses the rest.

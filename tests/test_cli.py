@@ -54,7 +54,7 @@ def test_login_status_token_logout(stytch_env: StytchEmulator, entry: str) -> No
     login = cli("login", entry=entry)
     assert login.returncode == 0, login.stderr
     assert login.stdout == ""
-    assert "Signed in." in login.stderr
+    assert "Signed in as Ada Lovelace <ada@example.com>" in login.stderr
 
     token = cli("token", entry=entry)
     assert token.returncode == 0, token.stderr

@@ -208,5 +208,5 @@ def test_processes_without_a_token_make_one_login_and_share_it(
     assert stytch_env.counters["codes_issued"] == 1
     assert stytch_env.counters["token_requests"] == 1
     assert stytch_env.counters["token_authorization_code"] == 1
-    assert sum("Signed in." in err for _, _, err in results) == 1
+    assert sum("Signed in as " in err for _, _, err in results) == 1
     _assert_no_secrets(stytch_env, [t for _, out, err in results for t in (out, err)])

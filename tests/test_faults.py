@@ -402,7 +402,7 @@ def test_no_secret_reaches_logs_stderr_or_exceptions(
     ours = [r for r in caplog.records if r.name.startswith("httpie_stytch_connected")]
     out, err = capfd.readouterr()
     text = "\n".join([out, err, *shown, *(r.getMessage() for r in ours)])
-    assert "Signed in." in err  # stderr was captured
+    assert "Signed in as " in err  # stderr was captured
     secrets = set(emulator.issued_refresh_tokens())
     secrets |= set(emulator._access) | set(emulator._codes)
     assert len(secrets) > 6

@@ -159,10 +159,10 @@ def test_paste_the_redirect_on_the_terminal(stytch_env: StytchEmulator) -> None:
         term.expect(rb"does not belong to the sign-in")
         term.type(pasted)
         term.expect(rb"Pasted URL received\.\r?\n")
-        term.expect(rb"Signed in\.")
+        term.expect(rb"Signed in as ")
         # Echo was off while the prompt read: neither paste (nor its code) reached the screen.
         assert code not in term.seen and b"forged-code" not in term.seen
-        assert term.seen.index(b"Pasted URL received") < term.seen.index(b"Signed in.")
+        assert term.seen.index(b"Pasted URL received") < term.seen.index(b"Signed in as ")
         assert term.process.wait(timeout=TIMEOUT) == 0
         assert termios.tcgetattr(term.master)[3] & termios.ECHO  # echo is back on
         assert term.process.stdout is not None

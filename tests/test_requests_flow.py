@@ -333,3 +333,63 @@ def test_a_session_whose_auth_is_this_auth_object_does_not_recurse(
     response = session.get(stytch_resource_server.url, timeout=30)
     assert response.status_code == 200  # the token POST did not call the auth again
     assert stytch_env.counters["token_authorization_code"] == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://api.example.com/api/resources",
+        "HTTP://API.EXAMPLE.COM/x",
+        "http://10.0.0.7:8080/x",
+        "http://[2001:db8::1]/x",
+        "http://localhost.example.com/x",
+    ],
+)
+def test_a_plain_http_api_url_never_gets_the_token(
+    stytch_env: StytchEmulator, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused before any sign-in or token lookup, naming the setting that allows it."""
+    opened: list[str] = []
+
+    def opener(url: str) -> bool:
+        opened.append(url)
+        return False
+
+    auth = StytchAuth(opener=opener, login_timeout=5)
+    with pytest.raises(ConfigurationError, match="STYTCH_ALLOW_INSECURE_HTTP") as caught:
+        requests.Request("GET", url, auth=auth).prepare()
+    assert "clear text" in str(caught.value)
+    assert (opened, stytch_env.counters["login"]) == ([], 0)
+    monkeypatch.setenv("STYTCH_ALLOW_INSECURE_HTTP", "true")
+    allowed = requests.Request("GET", url, auth=StytchAuth()).prepare()
+    assert allowed.headers["Authorization"].startswith("Bearer ")
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:9/x", "http://localhost/x", "http://[::1]:9/x", "http://127.8.0.1/x"]
+)
+def test_loopback_and_https_api_urls_get_the_token(stytch_env: StytchEmulator, url: str) -> None:
+    for target in (url, url.replace("http://", "https://", 1)):
+        prepared = requests.Request("GET", target, auth=StytchAuth()).prepare()
+        assert prepared.headers["Authorization"].startswith("Bearer ")
+    assert stytch_env.counters["login"] == 1
+
+
+@pytest.mark.parametrize(
+    ("scopes", "userinfo_calls"),
+    [("openid email profile offline_access", 0), ("email profile offline_access", 1)],
+)
+def test_a_sign_in_says_who_signed_in(
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    scopes: str,
+    userinfo_calls: int,
+) -> None:
+    """From the verified ID token, or without one from the userinfo endpoint; on stderr."""
+    notes: list[str] = []
+    auth = StytchAuth(scopes=scopes, notify=notes.append)
+    assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).status_code == 200
+    signed_in = [n for n in notes if n.startswith("Signed in")]
+    assert len(signed_in) == 1
+    assert signed_in[0].startswith("Signed in as Ada Lovelace <ada@example.com> (user-test-")
+    assert stytch_env.counters["userinfo"] == userinfo_calls

@@ -72,7 +72,7 @@ def release_hangs() -> Iterator[None]:
 
 def _assert_nothing_spent(emulator: StytchEmulator, done: subprocess.CompletedProcess[str]) -> None:
     assert done.returncode != 0
-    assert "Traceback" not in done.stderr and "Signed in." not in done.stderr
+    assert "Traceback" not in done.stderr and "Signed in as" not in done.stderr
     assert emulator.counters["token_refresh"] == 0  # the refresh token was not spent
     assert emulator.counters["authorize_page"] == 0  # and no browser was opened
 

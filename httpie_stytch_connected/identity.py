@@ -1,0 +1,92 @@
+"""Who signed in: from verified ID token claims (OpenID Connect Core §3.1.3.7), else the
+UserInfo endpoint (§5.3); never from a claim nobody checked.
+
+Shown after every sign-in, so a sign-in finished by someone else (a local user can read the
+authorization URL from the process list) is noticed, and by ``stytch-connected status``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .errors import LoginError
+
+if TYPE_CHECKING:
+    from .manager import TokenManager
+    from .tokens import TokenSet
+
+log = logging.getLogger(__name__)
+
+#: The reason given while the access token is expired: the next refresh tells.
+EXPIRED = "the access token has expired"
+
+#: (connect, read) timeouts for the UserInfo endpoint, in seconds.
+USERINFO_TIMEOUT = (5.0, 15.0)
+
+
+def signed_in_as(
+    manager: TokenManager, tokens: TokenSet, claims: Mapping[str, Any] | None = None
+) -> tuple[str | None, str]:
+    """(who, how we know it): ``who`` is None when the provider does not tell.
+
+    ``claims`` are ID token claims already verified (at sign-in); without them the stored ID
+    token is verified now, and failing that the UserInfo endpoint is asked with the access
+    token. Network failures give None with the reason, never an exception.
+    """
+    if claims is None and tokens.id_token:
+        claims = _verified(manager, tokens.id_token)
+    if claims is not None:
+        return describe(claims), "verified ID token"
+    userinfo = manager.endpoints.userinfo_endpoint
+    if not userinfo:
+        return None, "the provider has no userinfo endpoint"
+    if not tokens.access_token or tokens.expires_within(0):
+        return None, EXPIRED
+    from .token_client import NO_AUTH
+
+    try:
+        response = manager.client.session.get(
+            userinfo,
+            headers={
+                "Authorization": f"Bearer {tokens.access_token}",
+                "Accept": "application/json",
+            },
+            timeout=USERINFO_TIMEOUT,
+            auth=NO_AUTH,  # the header above is the one to send, whatever session.auth holds
+        )
+        found = response.json() if response.status_code == 200 else None
+    except (OSError, ValueError, RecursionError) as exc:  # requests' errors are OSErrors
+        log.debug("userinfo failed: %s", type(exc).__name__)
+        found = None
+    if not isinstance(found, dict):
+        return None, "the userinfo endpoint did not answer"
+    return describe(found), "userinfo endpoint"
+
+
+def _verified(manager: TokenManager, id_token: str) -> dict[str, Any] | None:
+    from .id_token import IdTokenCheck
+
+    check = IdTokenCheck.for_provider(
+        manager.endpoints, manager.client_id, session=manager.client.session
+    )
+    if check is None:
+        return None
+    try:
+        return check.verify(id_token, None)
+    except LoginError as exc:
+        log.debug("ID token not used: %s", type(exc).__name__)
+        return None
+
+
+def describe(claims: Mapping[str, Any]) -> str:
+    """'Ada Lovelace <ada@example.com> (sub)', or what of it the claims hold; printable only."""
+
+    def text(name: str) -> str:
+        value = claims.get(name)
+        return "".join(c for c in value if c.isprintable())[:200] if isinstance(value, str) else ""
+
+    name, email, sub = text("name"), text("email"), text("sub")
+    who = " ".join(part for part in (name, f"<{email}>" if email else "") if part)
+    return f"{who} ({sub})" if who and sub else who or sub or "unknown"
