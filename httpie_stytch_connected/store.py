@@ -1,11 +1,12 @@
 """Where token sets live: the system keyring by default, a 0600 file store by opt-in, and a
 0600 access-token cache that keeps warm ``http`` runs from touching the keyring at all.
 
-Writes are atomic or absent: files go through a temporary file and ``os.replace``; a keyring
-value too large for the backend (Windows Credential Manager: 2,560 bytes) is split into parts
-written into the one of two fixed slots that the current pointer does not name, before the small
-entry that points at them — the commit. A process killed at any step leaves only what the next
-save or delete finds and removes: the other slot, and (files) ``.<name>.*`` temporary files.
+Writes are atomic or absent: files go through a temporary file (on Linux one with no name until
+it is complete) and ``os.replace``; a keyring value too large for the backend (Windows Credential
+Manager: 2,560 bytes) is split into parts written into the one of two fixed slots that the
+current pointer does not name, before the small entry that points at them — the commit. A
+process killed at any step leaves only what the next save or delete finds and removes: the other
+slot, and (files) ``.<name>.*`` temporary files.
 Reads of corrupt or foreign entries give ``None`` (a fresh login replaces them), never a crash.
 Keyring calls are bounded by a timeout: a locked Secret Service must not hang the terminal.
 """
@@ -21,7 +22,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TextIO, TypeVar
 
 from .errors import TokenStoreError
 from .tokens import TokenSet
@@ -133,19 +134,56 @@ def write_private(path: Path, text: str) -> None:
     :func:`ensure_private_dir`); other failures are :class:`OSError`.
     """
     ensure_private_dir(path.parent)
-    import tempfile  # only writers need it; the warm path only reads
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = _complete_temp_file(path, text)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _complete_temp_file(path: Path, text: str) -> str:
+    """A synced 0600 file ``.<name>.<random>`` beside ``path`` holding ``text``.
+
+    On Linux the text goes into a file with no name (``O_TMPFILE``) that is named only once
+    complete: a process killed while writing leaves nothing behind. Elsewhere, or where the file
+    system cannot, a named temporary file (:func:`drop_temp_files` removes one left behind).
+    """
+    try:
+        fd = os.open(path.parent, os.O_TMPFILE | os.O_WRONLY, 0o600)
+    except (AttributeError, OSError):  # no O_TMPFILE here, or not on this file system
+        fd = -1
+    if fd >= 0:
+        import secrets  # writers only, like tempfile below
+
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            _write_synced(handle, text)
+            tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}")
+            with contextlib.suppress(OSError):  # e.g. no /proc: fall back below
+                fds = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
+                try:  # linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N names the nameless file
+                    os.link(str(handle.fileno()), tmp, src_dir_fd=fds, follow_symlinks=True)
+                finally:
+                    os.close(fds)
+                return tmp
+    import tempfile  # only writers need it; the warm path only reads
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            _write_synced(handle, text)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
+def _write_synced(handle: TextIO, text: str) -> None:
+    handle.write(text)
+    handle.flush()
+    os.fsync(handle.fileno())
 
 
 def drop_temp_files(path: Path) -> None:

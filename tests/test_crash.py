@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 from dataclasses import replace
@@ -16,7 +17,13 @@ import pytest
 import requests
 
 from httpie_stytch_connected.auth import StytchAuth
-from httpie_stytch_connected.store import KEYRING_SERVICE, AccessTokenCache, FileStore, KeyringStore
+from httpie_stytch_connected.store import (
+    KEYRING_SERVICE,
+    AccessTokenCache,
+    FileStore,
+    KeyringStore,
+    write_private,
+)
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
@@ -122,19 +129,26 @@ def _agent(url: str) -> bool:
 
 # -- the access-token cache --------------------------------------------------------------------
 
-_KILLED_AT_CACHE_RENAME = """
+_KILLED_IN_A_CACHE_WRITE = """
 import os, signal, sys
 import requests
 from httpie_stytch_connected.auth import StytchAuth
 
-real_replace = os.replace
+def in_cache_dir(path):
+    return os.path.basename(os.path.dirname(path)) == "access"  # the access-token cache
 
-def replace(src, dst, *args, **kwargs):
-    if os.path.basename(os.path.dirname(dst)) == "access":  # the access-token cache file
-        os.kill(os.getpid(), signal.SIGKILL)
-    return real_replace(src, dst, *args, **kwargs)
+def killer(name, path_of):
+    real = getattr(os, name)
+    def call(*args, **kwargs):
+        if in_cache_dir(path_of(*args)):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(*args, **kwargs)
+    setattr(os, name, call)
 
-os.replace = replace
+if sys.argv[2] == "rename":  # the temporary file is complete, not yet renamed
+    killer("replace", lambda src, dst: dst)
+else:  # the data is being written
+    killer("fsync", lambda fd: os.readlink(f"/proc/self/fd/{fd}"))
 requests.get(sys.argv[1], auth=StytchAuth(notify=lambda _: None), timeout=30)
 """
 
@@ -143,10 +157,10 @@ def _cache_temp_files(root: Path, key: str) -> list[Path]:
     return sorted((root / "cache" / "access").glob(f".{key}.json.*"))
 
 
-def _killed_at_cache_rename(url: str) -> None:
-    """A run that got its tokens and was killed with the cache's temporary file written."""
+def _killed_in_a_cache_write(url: str, step: str = "rename") -> None:
+    """A run that got its tokens and was killed writing them to the access-token cache."""
     run = subprocess.run(
-        [sys.executable, "-c", _KILLED_AT_CACHE_RENAME, url],
+        [sys.executable, "-c", _KILLED_IN_A_CACHE_WRITE, url, step],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -156,10 +170,32 @@ def _killed_at_cache_rename(url: str) -> None:
 
 
 @pytest.mark.timeout(180)
+def test_a_run_killed_while_writing_the_access_cache_leaves_no_file(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer, stytch_keyring: Path
+) -> None:
+    """The token is written to a file with no name, named only once complete (Linux)."""
+    _killed_in_a_cache_write(stytch_resource_server.url, "write")
+    key = StytchAuth().manager.key
+    assert list((stytch_keyring / "cache" / "access").iterdir()) == []
+    assert KeyringStore().load(key) is not None  # it did get that far
+
+
+def test_write_private_without_nameless_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Other systems, and file systems without O_TMPFILE, get a named temporary file."""
+    monkeypatch.delattr(os, "O_TMPFILE", raising=False)
+    write_private(tmp_path / "f.json", "text")
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
+    assert (tmp_path / "f.json").read_text() == "text"
+    assert stat.S_IMODE((tmp_path / "f.json").stat().st_mode) == 0o600
+
+
+@pytest.mark.timeout(180)
 def test_an_access_cache_temp_file_left_by_a_kill_is_removed(
     stytch_env: StytchEmulator, stytch_resource_server: ResourceServer, stytch_keyring: Path
 ) -> None:
-    _killed_at_cache_rename(stytch_resource_server.url)  # signs in, stores, dies
+    _killed_in_a_cache_write(stytch_resource_server.url)  # signs in, stores, dies
     key = StytchAuth().manager.key
     left = _cache_temp_files(stytch_keyring, key)
     assert len(left) == 1 and "access_token" in left[0].read_text()
@@ -171,7 +207,7 @@ def test_an_access_cache_temp_file_left_by_a_kill_is_removed(
     assert stytch_env.counters["codes_issued"] == 1
     # Logout removes one too.
     AccessTokenCache().delete(key)
-    _killed_at_cache_rename(stytch_resource_server.url)
+    _killed_in_a_cache_write(stytch_resource_server.url)
     assert len(_cache_temp_files(stytch_keyring, key)) == 1
     auth.manager.logout()
     assert _cache_temp_files(stytch_keyring, key) == []
