@@ -1,0 +1,128 @@
+"""A loopback emulator of Stytch Connected Apps, for tests that need a real OAuth server.
+
+It plays both halves of a Stytch deployment: the customer's web app page that mounts
+``<IdentityProvider/>`` (``/oauth/authorize``, with a login form and a consent page) and the
+Stytch project domain (token, discovery, JWKS, revocation, introspection and userinfo
+endpoints). Behaviour follows the documented Stytch rules: PKCE S256 only, loopback redirect
+URLs registered without a port match any port, ``localhost`` is refused, refresh tokens
+rotate on every use, and errors carry both the Stytch and the RFC 6749 error fields.
+
+Each Stytch surface lives in the module named for it: ``authorize`` (sign-in and consent
+pages), ``token_endpoint``, ``token_management`` (revoke, introspect, userinfo), ``metadata``,
+``keys``, ``redirect_urls``, ``errors`` and ``admin`` (test knobs). This module only routes.
+
+The emulator never logs tokens, codes or verifiers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from types import TracebackType
+from typing import Any
+
+from .admin import AdminKnobs
+from .authorize import AuthorizePages
+from .core import FIXTURE_PHRASE
+from .metadata import Metadata
+from .records import CounterSnapshot
+from .token_endpoint import TOKEN_FAULT_KINDS, TokenEndpoint
+from .token_management import TokenManagement
+from .wire import Response, json_response
+
+__all__ = ["FIXTURE_PHRASE", "TOKEN_FAULT_KINDS", "CounterSnapshot", "StytchEmulator"]
+
+_KNOWN_PATHS = frozenset(
+    {
+        "/oauth/authorize",
+        "/oauth/authorize/login",
+        "/oauth/authorize/consent",
+        "/v1/oauth2/token",
+        "/v1/oauth2/revoke",
+        "/v1/oauth2/introspect",
+    }
+)
+
+
+class StytchEmulator(AuthorizePages, TokenEndpoint, TokenManagement, Metadata, AdminKnobs):
+    """Stytch Connected Apps on 127.0.0.1, for one first-party public client.
+
+    Use as a context manager, or call :meth:`start` and :meth:`stop`. All state lives in
+    memory and is guarded by one lock, so tests may call the control methods while requests
+    are being served.
+    """
+
+    def start(self) -> StytchEmulator:
+        """Bind an OS-assigned port on 127.0.0.1 and serve from a daemon thread."""
+        super().start()
+        return self
+
+    def __enter__(self) -> StytchEmulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _route(
+        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes
+    ) -> Response:
+        legacy_prefix = f"/v1/public/{self.project_id}"
+        legacy = path.startswith(legacy_prefix + "/")
+        rest = path[len(legacy_prefix) :] if legacy else path
+        api_path = "/v1" + rest if legacy else path
+        issuer = self.legacy_issuer if legacy else self.issuer
+        if path == "/oauth/authorize" and method == "GET":
+            return self._authorize_page(query)
+        if path == "/oauth/authorize/login" and method == "POST":
+            return self._login(headers, body)
+        if path == "/oauth/authorize/consent" and method == "POST":
+            return self._consent(headers, body)
+        if (
+            rest
+            in (
+                "/.well-known/openid-configuration",
+                "/.well-known/oauth-authorization-server",
+            )
+            and method == "GET"
+        ):
+            return json_response(200, self._discovery(issuer))
+        if (
+            path in ("/.well-known/jwks.json", f"/v1/sessions/jwks/{self.project_id}")
+            and method == "GET"
+        ):
+            return json_response(200, self.jwks)
+        if api_path == "/v1/oauth2/token" and method == "POST":
+            return self._token(headers, body, issuer)
+        if api_path == "/v1/oauth2/revoke" and method == "POST":
+            return self._revoke(headers, body)
+        if api_path == "/v1/oauth2/introspect" and method == "POST":
+            return self._introspect(headers, body)
+        if api_path == "/v1/oauth2/userinfo" and method in ("GET", "POST"):
+            return self._userinfo(headers)
+        if api_path in _KNOWN_PATHS:
+            return json_response(405, {"status_code": 405, "error_type": "method_not_allowed"})
+        return json_response(404, {"status_code": 404, "error_type": "not_found"})
+
+
+def _main() -> int:
+    """Run an emulator in the foreground; handy for trying a client by hand."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Run a Stytch Connected Apps emulator.")
+    parser.add_argument("--redirect-uri", action="append", default=None)
+    args = parser.parse_args()
+    kwargs: dict[str, Any] = {"log_requests": True}
+    if args.redirect_uri:
+        kwargs["redirect_uris"] = tuple(args.redirect_uri)
+    with StytchEmulator(**kwargs) as emulator:
+        print(f"issuer={emulator.issuer}", flush=True)
+        print(f"authorize_url={emulator.authorize_url}", flush=True)
+        print(f"client_id={emulator.client_id}", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+    return 0

@@ -1,0 +1,220 @@
+"""The emulator's configuration, shared state, lifecycle and URLs.
+
+Each Stytch surface (authorize pages, token endpoint, metadata, ...) is a mixin over this core,
+in the module named for it; they share the state below under one lock.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from .keys import SigningKey
+from .records import Access, Code, Grant, Pending, Refresh
+from .redirect_urls import check_registrable
+from .wire import Response, Server
+
+STANDARD_SCOPES = ("openid", "profile", "email", "phone", "offline_access")
+#: The fixture user's password (a test fixture, not a secret).
+FIXTURE_PHRASE = "correct horse"
+
+COUNTER_NAMES = (
+    "authorize_page",
+    "login",
+    "login_failed",
+    "consent",
+    "codes_issued",
+    "token_requests",
+    "token_authorization_code",
+    "token_refresh",
+    "token_refresh_ok",
+    "token_errors",
+    "token_faults",
+    "revoke",
+    "introspect",
+    "userinfo",
+)
+
+
+class EmulatorCore:
+    """State and lifecycle shared by every emulated Stytch surface."""
+
+    def __init__(
+        self,
+        *,
+        project_id: str = "project-test-00000000-0000-0000-0000-000000000000",
+        client_id: str = "connected-app-test-00000000-0000-0000-0000-000000000000",
+        access_token_ttl: int = 3600,
+        code_ttl: int = 300,
+        refresh_token_ttl: int = 90 * 86400,
+        consent_required_for_offline_access: bool = True,
+        user_id: str = "user-test-00000000-0000-0000-0000-000000000000",
+        email: str = "ada@example.com",
+        password: str = FIXTURE_PHRASE,
+        name: str = "Ada Lovelace",
+        redirect_uris: Sequence[str] = ("http://127.0.0.1/callback",),
+        custom_scopes: Sequence[str] = ("read:data", "write:data"),
+        log_requests: bool = False,
+    ) -> None:
+        for uri in redirect_uris:
+            check_registrable(uri)
+        self.project_id = project_id
+        self.client_id = client_id
+        self.access_token_ttl = access_token_ttl
+        self.code_ttl = code_ttl
+        self.refresh_token_ttl = refresh_token_ttl
+        self.consent_required_for_offline_access = consent_required_for_offline_access
+        self.user_id = user_id
+        self.email = email
+        self.password = password
+        self.name = name
+        self.redirect_uris = tuple(redirect_uris)
+        self.scopes_supported = tuple(STANDARD_SCOPES) + tuple(custom_scopes)
+        self.log_requests = log_requests
+        #: Seconds a "slow" token fault waits before answering.
+        self.slow_seconds = 5.0
+
+        self._lock = threading.RLock()
+        self._stopped = threading.Event()
+        self._server: Server | None = None
+        self._thread: threading.Thread | None = None
+        self._keys = SigningKey()
+
+        self._pending: dict[str, Pending] = {}
+        self._codes: dict[str, Code] = {}
+        self._refresh: dict[str, Refresh] = {}
+        self._refresh_order: list[str] = []
+        self._access: dict[str, Access] = {}
+        self._faults: list[str] = []
+        self._counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _route(
+        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes
+    ) -> Response:
+        raise NotImplementedError
+
+    def start(self) -> EmulatorCore:
+        """Bind an OS-assigned port on 127.0.0.1 and serve from a daemon thread."""
+        with self._lock:
+            if self._server is not None or self._stopped.is_set():
+                raise RuntimeError("StytchEmulator can only be started once")
+            self._server = Server(self)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name="stytch-emulator",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Shut the server down and join its thread; safe to call more than once."""
+        with self._lock:
+            server, thread = self._server, self._thread
+            already = self._stopped.is_set()
+            self._stopped.set()
+        if already or server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join()
+
+    # ------------------------------------------------------------------ URLs
+
+    @property
+    def url(self) -> str:
+        """Base URL, ``http://127.0.0.1:PORT``; also the project domain and issuer."""
+        if self._server is None:
+            raise RuntimeError("StytchEmulator is not started")
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}"
+
+    @property
+    def project_domain(self) -> str:
+        return self.url
+
+    @property
+    def issuer(self) -> str:
+        return self.url
+
+    @property
+    def legacy_issuer(self) -> str:
+        """The scheme-less issuer real Stytch uses on ``/v1/public/{project_id}/...``."""
+        return f"stytch.com/{self.project_id}"
+
+    @property
+    def authorize_url(self) -> str:
+        return self.url + "/oauth/authorize"
+
+    @property
+    def token_endpoint(self) -> str:
+        return self.url + "/v1/oauth2/token"
+
+    @property
+    def legacy_token_endpoint(self) -> str:
+        return self.url + f"/v1/public/{self.project_id}/oauth2/token"
+
+    @property
+    def jwks_uri(self) -> str:
+        return self.url + "/.well-known/jwks.json"
+
+    @property
+    def revocation_endpoint(self) -> str:
+        return self.url + "/v1/oauth2/revoke"
+
+    @property
+    def introspection_endpoint(self) -> str:
+        return self.url + "/v1/oauth2/introspect"
+
+    @property
+    def userinfo_endpoint(self) -> str:
+        return self.url + "/v1/oauth2/userinfo"
+
+    @property
+    def public_jwk(self) -> dict[str, Any]:
+        return self._keys.public_jwk
+
+    @property
+    def jwks(self) -> dict[str, Any]:
+        return self._keys.jwks
+
+    # ------------------------------------------------------------------ shared helpers
+
+    def _issuers(self) -> tuple[str, str]:
+        return (self.issuer, self.legacy_issuer)
+
+    def _count(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self._counters[name] = self._counters.get(name, 0) + n
+
+    def _user_claims(self, scopes: Sequence[str]) -> dict[str, Any]:
+        claims: dict[str, Any] = {}
+        if "email" in scopes:
+            claims["email"] = self.email
+            claims["email_verified"] = True
+        if "profile" in scopes:
+            claims["name"] = self.name
+        return claims
+
+    def _new_refresh_token(self, grant: Grant, now: float) -> str:
+        token = secrets.token_urlsafe(48)
+        with self._lock:
+            self._refresh[token] = Refresh(grant, now, now + self.refresh_token_ttl)
+            self._refresh_order.append(token)
+        return token
+
+    def _revoke_grant(self, grant_id: str) -> None:
+        """Revoking a refresh token revokes its grant: every token issued under it."""
+        with self._lock:
+            for record in self._refresh.values():
+                if record.grant.grant_id == grant_id:
+                    record.revoked = True
+            for access in self._access.values():
+                if access.grant_id == grant_id:
+                    access.revoked = True

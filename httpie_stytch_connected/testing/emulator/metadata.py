@@ -1,0 +1,31 @@
+"""Stytch's authorization-server metadata (OpenID Discovery and RFC 8414 documents).
+
+Served at ``/.well-known/openid-configuration`` and ``/.well-known/oauth-authorization-server``
+on the project domain, and under ``/v1/public/{project_id}`` with the legacy issuer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .core import EmulatorCore
+
+
+class Metadata(EmulatorCore):
+    def _discovery(self, issuer: str) -> dict[str, Any]:
+        return {
+            "issuer": issuer,
+            "authorization_endpoint": self.authorize_url,
+            "token_endpoint": self.token_endpoint,
+            "jwks_uri": self.jwks_uri,
+            "userinfo_endpoint": self.userinfo_endpoint,
+            "revocation_endpoint": self.revocation_endpoint,
+            "introspection_endpoint": self.introspection_endpoint,
+            "scopes_supported": list(self.scopes_supported),
+            "response_types_supported": ["code"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["none"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "subject_types_supported": ["public"],
+        }

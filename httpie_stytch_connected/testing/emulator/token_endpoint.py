@@ -1,0 +1,308 @@
+"""Stytch's token endpoint, ``POST /v1/oauth2/token`` (and its legacy ``/v1/public/...`` twin).
+
+Stytch rules enforced here: public clients have no secret; authorization codes are single use
+and burnt by any attempt (RFC 6749 §4.1.2); the redirect URL repeats the authorization
+request's, port included; PKCE S256 is checked; refresh tokens rotate on every use and a used
+one is refused; a refresh may narrow the scope but never widen it; access tokens are RS256 JWTs
+with ``aud = [project_id]``. Test faults (see ``admin``) are served from here.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+import time
+import uuid
+from typing import Any
+
+from .core import EmulatorCore
+from .errors import OAuthError, invalid_request, oauth_error_response
+from .records import Access, Grant
+from .redirect_urls import redirect_registered
+from .wire import Response, decode_form, header, json_response, page, request_id
+
+#: Fault kinds accepted by ``StytchEmulator.inject_token_fault``.
+TOKEN_FAULT_KINDS = frozenset(
+    {"500", "503", "html", "not_json", "no_access_token", "slow", "reset"}
+)
+
+_ID_TOKEN_TTL = 3600
+_VERIFIER_RE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
+
+
+def _b64url_sha256(value: str) -> str:
+    digest = hashlib.sha256(value.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def _fault_response(kind: str) -> Response:
+    if kind == "500":
+        return json_response(
+            500,
+            {
+                "status_code": 500,
+                "request_id": request_id(),
+                "error_type": "internal_server_error",
+                "error_message": "Oops, something seems to have gone wrong.",
+                "error_url": "https://stytch.com/docs/api/errors/500",
+            },
+        )
+    if kind == "503":
+        return Response(
+            503,
+            b"Service Unavailable",
+            "text/plain; charset=utf-8",
+            {"Retry-After": "0"},
+        )
+    if kind == "html":
+        return Response(
+            200,
+            page("Sign in to the network", "<h1>Sign in to the network</h1>").encode(),
+            "text/html; charset=utf-8",
+        )
+    if kind == "not_json":
+        return Response(200, b'{"access_token": "tr', "application/json")
+    if kind == "no_access_token":
+        return json_response(
+            200,
+            {
+                "expires_in": 3600,
+                "token_type": "bearer",
+                "scope": "",
+                "request_id": request_id(),
+                "status_code": 200,
+            },
+        )
+    return Response(0, reset=True)
+
+
+def _require(form: dict[str, str], name: str) -> str:
+    value = form.get(name)
+    if not value:
+        raise invalid_request(f"Required parameter is missing: {name}.")
+    return value
+
+
+def _no_secrets() -> OAuthError:
+    return OAuthError(
+        401,
+        "public_connected_apps_do_not_have_secrets",
+        "invalid_client",
+        "Public Connected Apps do not have client secrets.",
+    )
+
+
+class TokenEndpoint(EmulatorCore):
+    def _token(self, headers: dict[str, str], body: bytes, issuer: str) -> Response:
+        with self._lock:
+            self._counters["token_requests"] += 1
+            fault = self._faults.pop(0) if self._faults else None
+        if fault is not None and fault != "slow":
+            self._count("token_faults")
+            return _fault_response(fault)
+        if fault == "slow":
+            self._count("token_faults")
+            self._stopped.wait(self.slow_seconds)
+        try:
+            return self._token_inner(headers, body, issuer)
+        except OAuthError as err:
+            self._count("token_errors")
+            return oauth_error_response(err)
+
+    def _client_from(self, headers: dict[str, str], form: dict[str, str]) -> str:
+        client_id = form.get("client_id")
+        auth = header(headers, "authorization")
+        if auth.lower().startswith("basic "):
+            try:
+                decoded = base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8")
+            except ValueError:
+                raise OAuthError(
+                    401, "oauth_token_exchange_invalid_client", "invalid_client", "Bad Basic auth."
+                ) from None
+            basic_id, _, basic_secret = decoded.partition(":")
+            if basic_secret:
+                raise _no_secrets()
+            client_id = client_id or basic_id
+        if form.get("client_secret"):
+            raise _no_secrets()
+        if not client_id:
+            raise invalid_request("Required parameter is missing: client_id.")
+        if client_id != self.client_id:
+            raise OAuthError(
+                401, "invalid_client_id", "invalid_client", "Unknown client_id.", www_auth=True
+            )
+        return client_id
+
+    def _token_inner(self, headers: dict[str, str], body: bytes, issuer: str) -> Response:
+        try:
+            form = decode_form(headers, body)
+        except ValueError as exc:
+            raise invalid_request(str(exc)) from None
+        grant_type = form.get("grant_type")
+        if grant_type == "authorization_code":
+            self._count("token_authorization_code")
+        elif grant_type == "refresh_token":
+            self._count("token_refresh")
+        if not grant_type:
+            raise invalid_request("Required parameter is missing: grant_type.")
+        if grant_type not in ("authorization_code", "refresh_token"):
+            raise OAuthError(
+                400,
+                "oauth_token_exchange_invalid_request",
+                "unsupported_grant_type",
+                "grant_type must be authorization_code or refresh_token.",
+            )
+        client_id = self._client_from(headers, form)
+        if grant_type == "authorization_code":
+            return self._exchange_code(form, client_id, issuer)
+        response = self._exchange_refresh(form, client_id, issuer)
+        self._count("token_refresh_ok")
+        return response
+
+    def _exchange_code(self, form: dict[str, str], client_id: str, issuer: str) -> Response:
+        code = _require(form, "code")
+        redirect_uri = _require(form, "redirect_uri")
+        verifier = _require(form, "code_verifier")
+        now = time.time()
+        with self._lock:
+            record = self._codes.get(code)
+            if record is None or record.used or record.grant.client_id != client_id:
+                raise OAuthError(
+                    400,
+                    "idp_auth_code_not_found",
+                    "invalid_grant",
+                    "The authorization code was not found or was already used.",
+                )
+            # Burn the code on any attempt, successful or not (RFC 6749 §4.1.2).
+            record.used = True
+            if now >= record.expires_at:
+                raise OAuthError(
+                    400, "idp_auth_code_expired", "invalid_grant", "The authorization code expired."
+                )
+        if not redirect_registered(redirect_uri, self.redirect_uris):
+            raise OAuthError(
+                401,
+                "connected_app_supplied_redirect_url_not_found_in_client",
+                "invalid_grant",
+                "The redirect URL supplied in the request is not registered to the client.",
+            )
+        if redirect_uri != record.redirect_uri:
+            raise OAuthError(
+                400,
+                "oauth_token_exchange_invalid_request",
+                "invalid_grant",
+                "redirect_uri does not match the one used in the authorization request.",
+            )
+        if not _VERIFIER_RE.fullmatch(verifier):
+            raise OAuthError(
+                400,
+                "invalid_pkce_code_verifier",
+                "invalid_grant",
+                "code_verifier must be 43-128 characters from [A-Za-z0-9-._~].",
+            )
+        if not secrets.compare_digest(_b64url_sha256(verifier), record.code_challenge):
+            raise OAuthError(
+                400,
+                "pkce_mismatch",
+                "invalid_grant",
+                "code_verifier does not match the code_challenge.",
+            )
+        return json_response(200, self._token_payload(record.grant, issuer, record.nonce))
+
+    def _exchange_refresh(self, form: dict[str, str], client_id: str, issuer: str) -> Response:
+        token = _require(form, "refresh_token")
+        now = time.time()
+        with self._lock:
+            record = self._refresh.get(token)
+            if record is None or record.revoked or record.grant.client_id != client_id:
+                raise OAuthError(
+                    400,
+                    "idp_refresh_token_not_found",
+                    "invalid_grant",
+                    "The refresh token was not found.",
+                )
+            if record.used:
+                raise OAuthError(
+                    400,
+                    "idp_refresh_token_already_used",
+                    "invalid_grant",
+                    "The refresh token was already used; refresh tokens rotate on every use.",
+                )
+            if now >= record.expires_at:
+                raise OAuthError(
+                    400,
+                    "idp_refresh_token_expired",
+                    "invalid_grant",
+                    "The refresh token has expired.",
+                )
+            grant = record.grant
+            requested = form.get("scope")
+            if requested:
+                asked = tuple(dict.fromkeys(requested.split()))
+                if not set(asked) <= set(grant.scopes):
+                    raise OAuthError(
+                        400,
+                        "oauth_token_exchange_invalid_scope",
+                        "invalid_scope",
+                        "The requested scope exceeds the scope originally granted.",
+                    )
+                # Down-scope only this access token; the grant keeps its scopes.
+                grant = Grant(grant.grant_id, grant.client_id, grant.sub, asked, grant.auth_time)
+            record.used = True
+            payload = self._token_payload(grant, issuer, None, refresh_grant=record.grant)
+        return json_response(200, payload)
+
+    def _token_payload(
+        self,
+        grant: Grant,
+        issuer: str,
+        nonce: str | None,
+        *,
+        refresh_grant: Grant | None = None,
+    ) -> dict[str, Any]:
+        now = time.time()
+        iat = int(now)
+        jti = str(uuid.uuid4())
+        scope = " ".join(grant.scopes)
+        access_claims = {
+            "iss": issuer,
+            "sub": grant.sub,
+            "aud": [self.project_id],
+            "client_id": grant.client_id,
+            "scope": scope,
+            "exp": iat + self.access_token_ttl,
+            "iat": iat,
+            "nbf": iat,
+            "jti": jti,
+        }
+        access_token = self._keys.sign(access_claims)
+        with self._lock:
+            self._access[jti] = Access(grant.grant_id)
+        payload: dict[str, Any] = {
+            "access_token": access_token,
+            "expires_in": self.access_token_ttl,
+            "scope": scope,
+            "token_type": "bearer",
+        }
+        full = refresh_grant or grant
+        if "offline_access" in full.scopes:
+            payload["refresh_token"] = self._new_refresh_token(full, now)
+        if "openid" in grant.scopes:
+            id_claims: dict[str, Any] = {
+                "iss": issuer,
+                "sub": grant.sub,
+                "aud": grant.client_id,
+                "exp": iat + _ID_TOKEN_TTL,
+                "iat": iat,
+                "nbf": iat,
+                "auth_time": grant.auth_time,
+            }
+            if nonce is not None:
+                id_claims["nonce"] = nonce
+            id_claims.update(self._user_claims(grant.scopes))
+            payload["id_token"] = self._keys.sign(id_claims)
+        payload["request_id"] = request_id()
+        payload["status_code"] = 200
+        return payload
