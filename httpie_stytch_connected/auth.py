@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import requests
 from requests.auth import AuthBase
@@ -20,9 +20,14 @@ from requests.cookies import extract_cookies_to_jar
 
 from .bearer import authorization, refuse_cleartext, rejected
 from .config import Settings, load_settings, resolve_endpoints, storage_key
+from .errors import ConfigurationError
 from .manager import Policy, TokenManager
 from .messages import Notify, Opener, notify_stderr
 from .store import SecureStore
+
+if TYPE_CHECKING:
+    from .provider import ProviderEndpoints
+    from .zero_config import Binding, ZeroConfig
 
 
 class OAuth2PKCEAuth(AuthBase):
@@ -44,7 +49,15 @@ class OAuth2PKCEAuth(AuthBase):
             os.environ if environ is None else environ,
             profile,
         )
-        self.settings.require("client_id")
+        from .zero_config import ZeroConfig, is_zero_config
+
+        self._zero = (
+            ZeroConfig(self.settings, store=store, session=session, opener=opener, notify=notify)
+            if is_zero_config(self.settings)
+            else None
+        )
+        if self._zero is None:
+            self.settings.require("client_id")
         self._store = store
         self._session = session
         self._opener = opener
@@ -56,6 +69,11 @@ class OAuth2PKCEAuth(AuthBase):
 
     @property
     def manager(self) -> TokenManager:
+        if self._zero is not None:
+            raise ConfigurationError(
+                "No provider is configured, so the token depends on the API called; use "
+                "zero_config.manager_for(url), or `stytch-connected token --resource URL`."
+            )
         if self._manager is None:
             self._manager = build_manager(
                 self.settings,
@@ -66,17 +84,19 @@ class OAuth2PKCEAuth(AuthBase):
             )
         return self._manager
 
+    @property
+    def zero_config(self) -> ZeroConfig | None:
+        """The per-API discovery when no provider is configured, else None."""
+        return self._zero
+
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         if not self.settings.allow_insecure_http:
             refuse_cleartext(r.url or "")
+        if self._zero is not None:
+            return self._zero.prepare(r)
         token = self.manager.access_token()
         r.headers["Authorization"] = authorization(token)
-        position: int | None = None
-        if r.body is not None and not isinstance(r.body, (bytes, str)):
-            try:
-                position = r.body.tell()
-            except (AttributeError, OSError):
-                position = -1  # a stream we cannot rewind: no retry
+        position = body_position(r)
         r.register_hook(  # type: ignore[no-untyped-call]
             "response", functools.partial(self._retry_401, token, position)
         )
@@ -89,21 +109,41 @@ class OAuth2PKCEAuth(AuthBase):
         if not rejected(response.status_code, request.headers.get("Authorization"), sent):
             return response
         token = self.manager.access_token(rejected=sent)  # the next request gets a good one
-        if position == -1:  # a stream we cannot rewind: nothing to resend
-            return response
-        if position is not None:
-            request.body.seek(position)  # type: ignore[union-attr]
-        response.content  # noqa: B018 - drain so the connection can be reused
-        response.close()
-        retry = request.copy()
-        jar = retry._cookies  # type: ignore[attr-defined]
-        extract_cookies_to_jar(jar, request, response.raw)  # type: ignore[no-untyped-call]
-        retry.prepare_cookies(jar)
-        retry.headers["Authorization"] = authorization(token)
-        second: requests.Response = response.connection.send(retry, **kwargs)
-        second.history.append(response)
-        second.request = retry
-        return second
+        return resend(response, position, token, **kwargs)
+
+
+def body_position(r: requests.PreparedRequest) -> int | None:
+    """Where a file-like body starts, to rewind it for a resend; -1: a stream that cannot be
+    rewound (no resend); None: no body, or bytes."""
+    if r.body is None or isinstance(r.body, (bytes, str)):
+        return None
+    try:
+        return int(r.body.tell())
+    except (AttributeError, OSError):
+        return -1
+
+
+def resend(
+    response: requests.Response, position: int | None, token: str, **kwargs: Any
+) -> requests.Response:
+    """Send ``response``'s request once more with ``token`` (``kwargs``: the adapter's send
+    arguments a response hook receives); a body that cannot be rewound is not resent."""
+    if position == -1:  # a stream we cannot rewind: nothing to resend
+        return response
+    request = response.request
+    if position is not None:
+        request.body.seek(position)  # type: ignore[union-attr]
+    response.content  # noqa: B018 - drain so the connection can be reused
+    response.close()
+    retry = request.copy()
+    jar = retry._cookies  # type: ignore[attr-defined]
+    extract_cookies_to_jar(jar, request, response.raw)  # type: ignore[no-untyped-call]
+    retry.prepare_cookies(jar)
+    retry.headers["Authorization"] = authorization(token)
+    second: requests.Response = response.connection.send(retry, **kwargs)
+    second.history.append(response)
+    second.request = retry
+    return second
 
 
 class StytchAuth(OAuth2PKCEAuth):
@@ -130,6 +170,15 @@ class StytchAuth(OAuth2PKCEAuth):
         )
 
 
+def secure_store(settings: Settings) -> SecureStore:
+    """The store the settings choose: the system keyring, or the opt-in 0600 file store."""
+    from .store import FileStore, KeyringStore
+
+    if settings.token_store == "file":
+        return FileStore()
+    return KeyringStore(timeout=settings.keyring_timeout)
+
+
 def build_manager(
     settings: Settings,
     *,
@@ -137,23 +186,28 @@ def build_manager(
     session: requests.Session | None = None,
     opener: Opener | None = None,
     notify: Notify | None = None,
+    binding: Binding | None = None,
 ) -> TokenManager:
-    from .store import AccessTokenCache, FileStore, KeyringStore
+    """The manager for the configured provider, or for one API found by zero configuration
+    (``binding``: its own key, client, endpoints, scopes and RFC 8707 resource)."""
+    from .store import AccessTokenCache
 
-    client_id: str = settings.require("client_id")
-    if store is None:
-        store = (
-            FileStore()
-            if settings.token_store == "file"
-            else KeyringStore(timeout=settings.keyring_timeout)
-        )
+    provider: Callable[[], ProviderEndpoints]
+    if binding is not None:
+        key, client_id, scopes = binding.key, binding.client_id, binding.scopes
+        provider = binding.endpoints
+    else:
+        key, client_id = storage_key(settings), settings.require("client_id")
+        scopes = settings.scopes
+        provider = functools.partial(resolve_endpoints, settings, session)
     return TokenManager(
-        key=storage_key(settings),
+        key=key,
         client_id=client_id,
-        provider=functools.partial(resolve_endpoints, settings, session),
+        provider=provider,
         session=session,
-        scopes=settings.scopes,
-        store=store,
+        scopes=scopes,
+        resource=binding.resource if binding is not None else None,
+        store=store or secure_store(settings),
         access_cache=AccessTokenCache() if settings.access_token_cache else None,
         policy=Policy(
             leeway=settings.leeway,

@@ -111,6 +111,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "allow_insecure_http", _bool, False, "send the token to plain http:// (non-loopback) URLs"
     ),
+    Option("client_metadata_url", _text, None, "zero config: your client ID metadata document"),
 )
 _BY_NAME = {o.name: o for o in OPTIONS}
 

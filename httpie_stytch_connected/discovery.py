@@ -52,25 +52,36 @@ def discover(
     ttl: float = DEFAULT_TTL,
 ) -> ProviderEndpoints:
     """The issuer's endpoints; ``url`` names the document when the issuer is not a URL."""
+    return _endpoints(metadata(issuer, url=url, session=session, ttl=ttl), issuer)
+
+
+def metadata(
+    issuer: str,
+    *,
+    url: str | None = None,
+    session: requests.Session | None = None,
+    ttl: float = DEFAULT_TTL,
+) -> dict[str, Any]:
+    """The issuer's whole metadata document (cached like :func:`discover`'s endpoints)."""
     check_issuer(issuer)
     urls = [url] if url else metadata_urls(issuer)
     path = cache_dir() / "discovery" / f"{_digest(issuer, urls)}.json"
     cached = _load(path)
     if cached is not None and 0 <= time.time() - cached[0] < ttl:
-        return _endpoints(cached[1], issuer)
+        return cached[1]
     try:
         document = _fetch(issuer, urls, session)
     except TokenEndpointError as exc:
         if cached is None or not exc.retryable:
             raise
         log.debug("discovery at %s unavailable; using the cached document", host_of(urls[0]))
-        return _endpoints(cached[1], issuer)
-    endpoints = _endpoints(document, issuer)
+        return cached[1]
+    _endpoints(document, issuer)  # a document without usable endpoints is not cached
     try:
         write_private(path, json.dumps({"fetched_at": time.time(), "document": document}))
     except (OSError, TokenStoreError) as exc:  # only slower next time
         log.debug("discovery cache not written (%s)", type(exc).__name__)
-    return endpoints
+    return document
 
 
 def _fetch(issuer: str, urls: list[str], session: requests.Session | None) -> dict[str, Any]:

@@ -49,6 +49,7 @@ def browser_login(
     no_browser: bool = False,
     id_token_check: IdTokenCheck | None = None,
     keep: Callable[[TokenSet], None] | None = None,
+    resource: str | None = None,
 ) -> LoginResult:
     """Sign in; ``no_browser`` prints the URL and takes a pasted redirect instead.
 
@@ -76,6 +77,8 @@ def browser_login(
         }
         if nonce:
             params["nonce"] = nonce
+        if resource:  # RFC 8707 §2.1
+            params["resource"] = resource
         url = authorization_url(authorization_endpoint, params)
         fallback = Fallback(server, state, notify)
         try:

@@ -86,8 +86,10 @@ class TokenManager:
         session: requests.Session | None = None,
         opener: Opener | None = None,
         notify: Notify = notify_stderr,
+        resource: str | None = None,
     ) -> None:
         self.key = key
+        self.resource = resource  # RFC 8707: on every authorization, code and refresh request
         self.client_id = client_id
         self._provider = provider
         self._session = session
@@ -113,6 +115,7 @@ class TokenManager:
             self.client_id,
             revocation_endpoint=endpoints.revocation_endpoint,
             session=self._session,
+            resource=self.resource,
         )
 
     def __repr__(self) -> str:
@@ -337,6 +340,7 @@ class TokenManager:
             ),
             # Stored before the browser's page says "Signed in".
             keep=lambda tokens: self._save(tokens, stored),
+            resource=self.resource,
         )
         self._announce(result.tokens, result.claims)
         return result.tokens

@@ -49,7 +49,12 @@ class TokenClient:
         session: requests.Session | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         refresh_backoff: tuple[float, ...] = REFRESH_BACKOFF,
+        resource: str | None = None,
     ) -> None:
+        """``resource`` (RFC 8707 §2.2) goes on every code exchange and refresh: a refresh must
+        repeat the resource of the token set it refreshes, or a server with resource
+        indicators refuses it and may burn the refresh token."""
+        self.resource = resource
         self.token_endpoint = token_endpoint
         self.revocation_endpoint = revocation_endpoint
         self.client_id = client_id
@@ -68,6 +73,7 @@ class TokenClient:
             "code": code,
             "code_verifier": verifier,
             "redirect_uri": redirect_uri,
+            **self._resource(),
         }
         return self._post_token(form, "exchange the authorization code")
 
@@ -79,6 +85,7 @@ class TokenClient:
             "grant_type": "refresh_token",
             "client_id": self.client_id,
             "refresh_token": current.refresh_token,
+            **self._resource(),
         }
         for pause in (*self.refresh_backoff, None):
             try:
@@ -90,6 +97,9 @@ class TokenClient:
                 time.sleep(pause)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _resource(self) -> dict[str, str]:
+        return {"resource": self.resource} if self.resource else {}
+
     def revoke(self, token: str, token_type_hint: str = "refresh_token") -> None:
         """RFC 7009: the server answers 200 even for unknown tokens."""
         if not self.revocation_endpoint:
@@ -97,14 +107,14 @@ class TokenClient:
         form = {"token": token, "token_type_hint": token_type_hint, "client_id": self.client_id}
         response = self._post(self.revocation_endpoint, form, "revoke the token")
         if response.status_code != 200:
-            raise _error_from(response, "revoke the token", form)
+            raise provider_error(response, "revoke the token", form)
 
     def _post_token(
         self, form: Mapping[str, str], action: str, previous: TokenSet | None = None
     ) -> TokenSet:
         response = self._post(self.token_endpoint, form, action)
         if response.status_code != 200:
-            raise _error_from(response, action, form)
+            raise provider_error(response, action, form)
         body = _json_object(response)
         if body is None:
             raise TokenEndpointError(
@@ -156,10 +166,12 @@ def _json_object(response: requests.Response) -> dict[str, Any] | None:
 
 
 #: Form fields that are not secret; every other value we sent is scrubbed from provider text.
-_PUBLIC_FIELDS = frozenset({"grant_type", "client_id", "redirect_uri", "token_type_hint"})
+_PUBLIC_FIELDS = frozenset(
+    {"grant_type", "client_id", "redirect_uri", "token_type_hint", "resource"}
+)
 
 
-def _error_from(
+def provider_error(
     response: requests.Response, action: str, sent: Mapping[str, str]
 ) -> TokenEndpointError:
     body = _json_object(response) or {}

@@ -9,7 +9,9 @@ rotate on every use, and errors carry both the Stytch and the RFC 6749 error fie
 
 Each Stytch surface lives in the module named for it: ``authorize`` (sign-in and consent
 pages), ``token_endpoint``, ``token_management`` (revoke, introspect, userinfo), ``metadata``,
-``keys``, ``redirect_urls``, ``errors`` and ``admin`` (test knobs). This module only routes.
+``registration`` (Dynamic Client Registration), ``keys``, ``redirect_urls``, ``errors``,
+``admin`` (test knobs) and ``example_api`` (a resource server announcing itself per RFC 9728).
+This module only routes.
 
 The emulator never logs tokens, codes or verifiers.
 """
@@ -24,13 +26,21 @@ from typing import Any
 from .admin import AdminKnobs
 from .authorize import AuthorizePages
 from .core import FIXTURE_PHRASE
+from .example_api import example_api
 from .metadata import Metadata
 from .records import CounterSnapshot
+from .registration import Registration
 from .token_endpoint import TOKEN_FAULT_KINDS, TokenEndpoint
 from .token_management import TokenManagement
 from .wire import Response, json_response
 
-__all__ = ["FIXTURE_PHRASE", "TOKEN_FAULT_KINDS", "CounterSnapshot", "StytchEmulator"]
+__all__ = [
+    "FIXTURE_PHRASE",
+    "TOKEN_FAULT_KINDS",
+    "CounterSnapshot",
+    "StytchEmulator",
+    "example_api",
+]
 
 _KNOWN_PATHS = frozenset(
     {
@@ -40,12 +50,16 @@ _KNOWN_PATHS = frozenset(
         "/v1/oauth2/token",
         "/v1/oauth2/revoke",
         "/v1/oauth2/introspect",
+        "/v1/oauth2/register",
     }
 )
 
 
-class StytchEmulator(AuthorizePages, TokenEndpoint, TokenManagement, Metadata, AdminKnobs):
-    """Stytch Connected Apps on 127.0.0.1, for one first-party public client.
+class StytchEmulator(
+    AuthorizePages, TokenEndpoint, TokenManagement, Registration, Metadata, AdminKnobs
+):
+    """Stytch Connected Apps on 127.0.0.1: one first-party public client, and any number made
+    by Dynamic Client Registration.
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`. All state lives in
     memory and is guarded by one lock, so tests may call the control methods while requests
@@ -104,6 +118,8 @@ class StytchEmulator(AuthorizePages, TokenEndpoint, TokenManagement, Metadata, A
             return self._introspect(headers, body)
         if api_path == "/v1/oauth2/userinfo" and method in ("GET", "POST"):
             return self._userinfo(headers)
+        if path == "/v1/oauth2/register" and method == "POST":
+            return self._register(headers, body)
         if api_path in _KNOWN_PATHS:
             return json_response(405, {"status_code": 405, "error_type": "method_not_allowed"})
         return json_response(404, {"status_code": 404, "error_type": "not_found"})

@@ -47,6 +47,25 @@ class AdminKnobs(EmulatorCore):
         with self._lock:
             self._faults.clear()
 
+    def forget_client(self, client_id: str) -> None:
+        """Delete a registered client, as a project admin would: it becomes ``invalid_client``."""
+        with self._lock:
+            if self._clients.pop(client_id, None) is None:
+                raise ValueError("no such registered client")
+
+    def registered_clients(self) -> list[dict[str, Any]]:
+        """The clients made by registration: id, type, name, redirect URLs (no secrets)."""
+        with self._lock:
+            return [
+                {
+                    "client_id": c.client_id,
+                    "client_type": c.client_type,
+                    "client_name": c.client_name,
+                    "redirect_uris": list(c.redirect_uris),
+                }
+                for c in self._clients.values()
+            ]
+
     def rotate_refresh_token(self, old: str) -> str:
         """Use ``old`` as another client would: it becomes used and a new token is returned."""
         with self._lock:

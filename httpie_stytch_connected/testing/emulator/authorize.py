@@ -81,10 +81,14 @@ def _redirect(redirect_uri: str, params: dict[str, str]) -> Response:
     )
 
 
-def _error_redirect(redirect_uri: str, state: str | None, error: str, description: str) -> Response:
+def _error_redirect(
+    redirect_uri: str, state: str | None, error: str, description: str, iss: str | None
+) -> Response:
     params = {"error": error, "error_description": description}
     if state is not None:
         params["state"] = state
+    if iss is not None:
+        params["iss"] = iss
     return _redirect(redirect_uri, params)
 
 
@@ -150,7 +154,8 @@ class AuthorizePages(EmulatorCore):
                 raise PageError("invalid_request", "Required parameter is missing: client_id.")
             if not redirect_uri:
                 raise PageError("invalid_request", "Required parameter is missing: redirect_uri.")
-            if client_id != self.client_id:
+            client = self._client(client_id)
+            if client is None:
                 raise PageError("invalid_client_id", "Unknown client_id.", 401)
             host = urlsplit(redirect_uri).hostname or ""
             if is_localhost(host):
@@ -158,7 +163,7 @@ class AuthorizePages(EmulatorCore):
                     "connected_app_redirect_url_cannot_use_localhost",
                     "Redirect URLs cannot use localhost; use 127.0.0.1.",
                 )
-            if not redirect_registered(redirect_uri, self.redirect_uris):
+            if not redirect_registered(redirect_uri, client.redirect_uris):
                 raise PageError(
                     "connected_app_supplied_redirect_url_not_found_in_client",
                     "The redirect URL supplied in the request is not registered to the client.",
@@ -171,11 +176,12 @@ class AuthorizePages(EmulatorCore):
             challenge = _single(params, "code_challenge")
             method = _single(params, "code_challenge_method")
             prompt = _single(params, "prompt")
+            resource = _single(params, "resource")
         except PageError as err:
             return _error_page(err)
 
         def fail(error: str, description: str) -> Response:
-            return _error_redirect(redirect_uri, state, error, description)
+            return _error_redirect(redirect_uri, state, error, description, self._iss())
 
         if response_type not in (None, "", "code"):
             return fail("unsupported_response_type", "Only response_type=code is supported.")
@@ -199,9 +205,11 @@ class AuthorizePages(EmulatorCore):
             state=state,
             nonce=nonce,
             code_challenge=challenge,
-            force_consent="consent" in prompts,
+            force_consent="consent" in prompts or client.third_party,
             created=time.time(),
+            resource=resource,
         )
+        self._record_resource("authorize", resource)
         pending_id = secrets.token_urlsafe(24)
         with self._lock:
             self._prune_pending()
@@ -273,6 +281,7 @@ class AuthorizePages(EmulatorCore):
                 pending.state,
                 "access_denied",
                 "The user denied the authorization request.",
+                self._iss(),
             )
         return self._issue_code(pending)
 
@@ -298,4 +307,14 @@ class AuthorizePages(EmulatorCore):
         params = {"code": code}
         if pending.state is not None:
             params["state"] = pending.state
+        iss = self._iss()
+        if iss is not None:
+            params["iss"] = iss
         return _redirect(pending.redirect_uri, params)
+
+    def _iss(self) -> str | None:
+        """RFC 9207 ``iss``: on Stytch's default domain the project-ID form, which differs
+        from the tokens' issuer; on a custom domain the issuer URL itself."""
+        if self.iss_form == "default_domain":
+            return self.legacy_issuer
+        return self.issuer if self.iss_form == "custom_domain" else None

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .keys import SigningKey
-from .records import Access, Code, Grant, Pending, Refresh
+from .records import Access, Client, Code, Grant, Pending, Refresh
 from .redirect_urls import check_registrable
 from .wire import Response, Server
 
@@ -35,7 +35,13 @@ COUNTER_NAMES = (
     "revoke",
     "introspect",
     "userinfo",
+    "metadata",
+    "register",
+    "register_errors",
+    "clients_registered",
 )
+#: Forms of the ``iss`` authorization-response parameter (RFC 9207) the emulator can send.
+ISS_FORMS = ("default_domain", "custom_domain", "none")
 
 
 class EmulatorCore:
@@ -57,7 +63,16 @@ class EmulatorCore:
         redirect_uris: Sequence[str] = ("http://127.0.0.1/callback",),
         custom_scopes: Sequence[str] = ("read:data", "write:data"),
         log_requests: bool = False,
+        dcr_enabled: bool = True,
+        max_connected_apps: int = 10,
+        iss_form: str = "default_domain",
     ) -> None:
+        """``dcr_enabled``: Dynamic Client Registration is on (opt-in per project at Stytch);
+        ``max_connected_apps``: the cap on confidential registrations; ``iss_form``: the
+        authorization response's ``iss`` (see :data:`ISS_FORMS`): Stytch's default domain sends
+        ``stytch.com/{project_id}``, a custom domain sends the issuer URL."""
+        if iss_form not in ISS_FORMS:
+            raise ValueError(f"iss_form must be one of {ISS_FORMS}")
         for uri in redirect_uris:
             check_registrable(uri)
         self.project_id = project_id
@@ -73,6 +88,12 @@ class EmulatorCore:
         self.redirect_uris = tuple(redirect_uris)
         self.scopes_supported = tuple(STANDARD_SCOPES) + tuple(custom_scopes)
         self.log_requests = log_requests
+        self.dcr_enabled = dcr_enabled
+        self.max_connected_apps = max_connected_apps
+        self.iss_form = iss_form
+        #: ``(request, resource)`` for every authorization, code and refresh request (RFC 8707),
+        #: request being "authorize", "authorization_code" or "refresh_token".
+        self.resources_seen: list[tuple[str, str | None]] = []
         #: Seconds a "slow" token fault waits before answering.
         self.slow_seconds = 5.0
 
@@ -89,6 +110,7 @@ class EmulatorCore:
         self._access: dict[str, Access] = {}
         self._faults: list[str] = []
         self._counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
+        self._clients: dict[str, Client] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -188,6 +210,19 @@ class EmulatorCore:
 
     def _issuers(self) -> tuple[str, str]:
         return (self.issuer, self.legacy_issuer)
+
+    def _client(self, client_id: str | None) -> Client | None:
+        """The client called ``client_id``; the first-party one follows ``redirect_uris``."""
+        if client_id == self.client_id:
+            return Client(self.client_id, self.redirect_uris)
+        with self._lock:
+            return self._clients.get(client_id or "")
+
+    def _record_resource(self, request: str, resource: str | None) -> None:
+        """RFC 8707: Stytch's documents never mention ``resource``; it is accepted, ignored
+        (tokens keep ``aud = [project_id]``) and remembered for the tests."""
+        with self._lock:
+            self.resources_seen.append((request, resource))
 
     def _count(self, name: str, n: int = 1) -> None:
         with self._lock:

@@ -13,7 +13,8 @@ from .core import EmulatorCore
 
 class Metadata(EmulatorCore):
     def _discovery(self, issuer: str) -> dict[str, Any]:
-        return {
+        self._count("metadata")
+        document: dict[str, Any] = {
             "issuer": issuer,
             "authorization_endpoint": self.authorize_url,
             "token_endpoint": self.token_endpoint,
@@ -29,3 +30,6 @@ class Metadata(EmulatorCore):
             "id_token_signing_alg_values_supported": ["RS256"],
             "subject_types_supported": ["public"],
         }
+        if self.dcr_enabled:
+            document["registration_endpoint"] = self.url + "/v1/oauth2/register"
+        return document

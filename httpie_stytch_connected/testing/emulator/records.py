@@ -13,6 +13,24 @@ class CounterSnapshot(dict[str, int]):
 
 
 @dataclass
+class Client:
+    """A Connected App: the first-party public client the emulator starts with, or one made by
+    Dynamic Client Registration (third-party, public or confidential)."""
+
+    client_id: str
+    redirect_uris: tuple[str, ...]
+    client_type: str = "first_party_public"
+    client_name: str = ""
+    auth_method: str = "none"
+    secret: str | None = None
+    fingerprint: str | None = None
+
+    @property
+    def third_party(self) -> bool:
+        return self.client_type.startswith("third_party")
+
+
+@dataclass
 class Pending:
     client_id: str
     redirect_uri: str
@@ -22,6 +40,7 @@ class Pending:
     code_challenge: str
     force_consent: bool
     created: float
+    resource: str | None = None
     authenticated: bool = False
 
 

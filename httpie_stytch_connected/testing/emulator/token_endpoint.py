@@ -113,6 +113,7 @@ class TokenEndpoint(EmulatorCore):
 
     def _client_from(self, headers: dict[str, str], form: dict[str, str]) -> str:
         client_id = form.get("client_id")
+        secret = form.get("client_secret")
         auth = header(headers, "authorization")
         if auth.lower().startswith("basic "):
             try:
@@ -122,16 +123,26 @@ class TokenEndpoint(EmulatorCore):
                     401, "oauth_token_exchange_invalid_client", "invalid_client", "Bad Basic auth."
                 ) from None
             basic_id, _, basic_secret = decoded.partition(":")
-            if basic_secret:
-                raise _no_secrets()
             client_id = client_id or basic_id
-        if form.get("client_secret"):
-            raise _no_secrets()
+            secret = secret or basic_secret
         if not client_id:
             raise invalid_request("Required parameter is missing: client_id.")
-        if client_id != self.client_id:
+        client = self._client(client_id)
+        if client is None:
             raise OAuthError(
                 401, "invalid_client_id", "invalid_client", "Unknown client_id.", www_auth=True
+            )
+        if client.secret is None and secret:
+            raise _no_secrets()
+        if client.secret is not None and not secrets.compare_digest(
+            (secret or "").encode(), client.secret.encode()
+        ):
+            raise OAuthError(
+                401,
+                "oauth_token_exchange_invalid_client",
+                "invalid_client",
+                "The client secret is missing or wrong.",
+                www_auth=True,
             )
         return client_id
 
@@ -155,6 +166,7 @@ class TokenEndpoint(EmulatorCore):
                 "grant_type must be authorization_code or refresh_token.",
             )
         client_id = self._client_from(headers, form)
+        self._record_resource(grant_type, form.get("resource"))
         if grant_type == "authorization_code":
             return self._exchange_code(form, client_id, issuer)
         response = self._exchange_refresh(form, client_id, issuer)
@@ -181,7 +193,8 @@ class TokenEndpoint(EmulatorCore):
                 raise OAuthError(
                     400, "idp_auth_code_expired", "invalid_grant", "The authorization code expired."
                 )
-        if not redirect_registered(redirect_uri, self.redirect_uris):
+        client = self._client(client_id)
+        if client is None or not redirect_registered(redirect_uri, client.redirect_uris):
             raise OAuthError(
                 401,
                 "connected_app_supplied_redirect_url_not_found_in_client",

@@ -37,7 +37,7 @@ class TokenManagement(EmulatorCore):
         except ValueError as exc:
             return oauth_error_response(invalid_request(str(exc)))
         client_id = form.get("client_id")
-        if client_id is not None and client_id != self.client_id:
+        if client_id is not None and self._client(client_id) is None:
             return oauth_error_response(
                 OAuthError(401, "invalid_client_id", "invalid_client", "Unknown client_id.")
             )

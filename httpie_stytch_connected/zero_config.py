@@ -1,0 +1,462 @@
+"""Zero configuration: point it at an API and nothing else.
+
+With no provider setting, the first request goes out without a token. A 401 with a ``Bearer``
+challenge starts the chain (see :mod:`.resource_metadata`, :mod:`.registration`): the API's
+protected resource metadata names the authorization server, whose metadata (RFC 8414 / OpenID
+Discovery, exact issuer) gives the endpoints and the registration endpoint; then a client
+identity, the scopes, and a login for that resource (RFC 8707 ``resource`` on every
+authorization, token and refresh request). What the chain found is a :class:`Binding`, cached
+per origin in a 0600 file so the warm path reads it and the access-token cache and nothing
+else. Tokens are keyed per (authorization server, resource, client): a token obtained for one
+resource is never sent to another.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigurationError, TokenEndpointError, TokenStoreError
+from .provider import ProviderEndpoints, check_endpoint, host_of
+from .resource_metadata import bearer_challenge, resource_matches
+from .store import cache_dir, read_text, token_key, write_private
+
+if TYPE_CHECKING:
+    import requests
+
+    from .config import Settings
+    from .manager import TokenManager
+    from .messages import Notify, Opener
+    from .resource_metadata import ProtectedResource
+    from .store import SecureStore
+
+log = logging.getLogger(__name__)
+
+#: Scopes added to what the API asks for when the authorization server lists them.
+_EXTRA_SCOPES = ("openid", "offline_access")
+_FORMAT = 1
+
+
+def is_zero_config(settings: Settings) -> bool:
+    """No provider setting at all: the API's 401 will say where to sign in."""
+    return not any(
+        settings.values.get(name)
+        for name in (
+            "issuer",
+            "project_domain",
+            "project_id",
+            "token_endpoint",
+            "authorization_endpoint",
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What discovery found for one protected resource: enough to refresh or sign in again
+    without walking the chain, and the key its tokens are stored under."""
+
+    resource: str
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    client_id: str
+    client_source: str
+    scopes: tuple[str, ...]
+    revocation_endpoint: str | None = None
+    jwks_uri: str | None = None
+    userinfo_endpoint: str | None = None
+    registration_endpoint: str | None = None
+    iss_parameter_supported: bool = False
+
+    @property
+    def key(self) -> str:
+        """Per authorization server, resource and client; not per scope, so a step-up replaces
+        the token set the API's other requests use."""
+        return token_key(f"{self.issuer}\n{self.resource}", self.client_id, ())
+
+    def endpoints(self) -> ProviderEndpoints:
+        return ProviderEndpoints(
+            authorization_endpoint=self.authorization_endpoint,
+            token_endpoint=self.token_endpoint,
+            revocation_endpoint=self.revocation_endpoint,
+            issuer=self.issuer,
+            jwks_uri=self.jwks_uri,
+            userinfo_endpoint=self.userinfo_endpoint,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["scopes"] = list(self.scopes)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Binding:
+        """ValueError or TypeError when ``data`` is not one (a corrupt cache is rediscovered)."""
+        values = dict(data)
+        values["scopes"] = tuple(values["scopes"])
+        binding = cls(**values)
+        for name in ("resource", "issuer", "authorization_endpoint", "token_endpoint"):
+            if not isinstance(getattr(binding, name), str):
+                raise ValueError(name)
+        binding.endpoints().checked()
+        return binding
+
+
+def initial_scopes(
+    asked: str | None, resource: ProtectedResource, server_scopes: object
+) -> tuple[str, ...]:
+    """The 401's ``scope``, else the resource's ``scopes_supported``; plus ``openid`` and
+    ``offline_access`` when the server lists them. Never more up front: step-up adds the rest."""
+    wanted = asked.split() if asked else list(resource.scopes_supported)
+    listed = server_scopes if isinstance(server_scopes, list) else []
+    wanted += [s for s in _EXTRA_SCOPES if s in listed]
+    return tuple(dict.fromkeys(wanted))
+
+
+class BindingCache:
+    """Bindings per origin in one 0600 file each: the warm path reads one small file."""
+
+    def __init__(self) -> None:
+        self._memory: dict[str, dict[str, Binding]] = {}
+
+    @staticmethod
+    def origin(url: str) -> str:
+        parts = urlsplit(url)
+        return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+    def _path(self, origin: str) -> Any:
+        digest = hashlib.sha256(origin.encode()).hexdigest()[:32]
+        return cache_dir() / "resources" / f"{digest}.json"
+
+    def _load(self, origin: str) -> dict[str, Binding]:
+        known = self._memory.get(origin)
+        if known is not None:
+            return known
+        found: dict[str, Binding] = {}
+        try:
+            data = json.loads(read_text(self._path(origin)) or "null")
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and data.get("v") == _FORMAT:
+            for item in data.get("bindings") or []:
+                try:
+                    binding = Binding.from_dict(item)
+                except (ValueError, TypeError, KeyError, ConfigurationError):
+                    continue
+                found[binding.resource] = binding
+        self._memory[origin] = found
+        return found
+
+    def lookup(self, url: str) -> Binding | None:
+        """The binding whose resource is the longest match for ``url``."""
+        matching = [
+            b for b in self._load(self.origin(url)).values() if resource_matches(b.resource, url)
+        ]
+        return max(matching, key=lambda b: len(b.resource), default=None)
+
+    def save(self, binding: Binding) -> None:
+        origin = self.origin(binding.resource)
+        self._memory.pop(origin, None)  # re-read: another process may have added one
+        bindings = dict(self._load(origin))
+        bindings[binding.resource] = binding
+        self._memory[origin] = bindings
+        text = json.dumps({"v": _FORMAT, "bindings": [b.to_dict() for b in bindings.values()]})
+        try:
+            write_private(self._path(origin), text)
+        except (OSError, TokenStoreError) as exc:  # only slower next time: discovery again
+            log.debug("resource cache not written (%s)", type(exc).__name__)
+
+    def known(self) -> list[Binding]:
+        """Every binding on disk (for ``status``)."""
+        directory = cache_dir() / "resources"
+        out: list[Binding] = []
+        for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+            try:
+                data = json.loads(read_text(path) or "null")
+                out += [Binding.from_dict(item) for item in data["bindings"]]
+            except (ValueError, TypeError, KeyError, ConfigurationError):
+                continue
+        return out
+
+
+class ZeroConfig:
+    """Discovery, client identity and one token manager per protected resource."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: SecureStore | None = None,
+        session: requests.Session | None = None,
+        opener: Opener | None = None,
+        notify: Notify | None = None,
+    ) -> None:
+        self.settings = settings
+        self._store = store
+        self._session = session
+        self._opener = opener
+        self._notify = notify
+        self.bindings = BindingCache()
+        self._managers: dict[str, TokenManager] = {}
+
+    @functools.cached_property
+    def session(self) -> requests.Session:
+        import requests
+
+        return self._session or requests.Session()
+
+    @functools.cached_property
+    def store(self) -> SecureStore:
+        from .auth import secure_store
+
+        return self._store or secure_store(self.settings)
+
+    # -- the chain ---------------------------------------------------------------------------
+    def probe(self, url: str) -> dict[str, str] | None:
+        """The ``Bearer`` challenge of an unauthenticated GET to ``url`` (None: no 401 with one)."""
+        import requests
+
+        from .token_client import NO_AUTH
+
+        check_endpoint(url, "the API URL")
+        try:
+            response = self.session.get(
+                url, auth=NO_AUTH, timeout=(5.0, 30.0), allow_redirects=False
+            )
+        except requests.RequestException as exc:
+            raise TokenEndpointError(
+                f"Could not reach the API at {host_of(url)} ({type(exc).__name__}); check the URL "
+                "and your network connection.",
+                retryable=True,
+            ) from None
+        response.close()
+        if response.status_code != 401:
+            return None
+        return bearer_challenge(response.headers.get("WWW-Authenticate"))
+
+    def discover(
+        self, url: str, challenge: Mapping[str, str] | None, *, register_now: bool = True
+    ) -> Binding:
+        """Walk the chain for ``url`` and cache what it found (unless only looking)."""
+        from .discovery import metadata
+        from .registration import RegistrationStore, client_identity
+        from .resource_metadata import discover_resource
+
+        resource = discover_resource(url, challenge, self.session)
+        issuer = resource.authorization_server
+        document = metadata(issuer, session=self.session)
+        if document.get("issuer") != issuer:  # exactly: not even a trailing slash differs
+            raise ConfigurationError(
+                f"The authorization server metadata of {issuer} names issuer "
+                f"{document.get('issuer')!r}; refusing to use it."
+            )
+        identity = client_identity(
+            document,
+            issuer=issuer,
+            configured_client_id=self.settings.client_id,
+            metadata_document=self.settings.values.get("client_metadata_url"),
+            registrations=RegistrationStore(self.store),
+            redirect_path=self.settings.redirect_path,
+            session=self.session,
+            register_now=register_now,
+        )
+        configured = self.settings.sources.get("scopes", "default") != "default"
+        binding = _binding(
+            resource,
+            document,
+            client_id=identity.client_id,
+            client_source=identity.source,
+            scopes=self.settings.scopes
+            if configured
+            else initial_scopes(
+                (challenge or {}).get("scope"), resource, document.get("scopes_supported")
+            ),
+        )
+        if register_now:
+            self.bindings.save(binding)
+        return binding
+
+    def binding_for(self, url: str, *, probe: bool = False) -> Binding | None:
+        """The cached binding for ``url``; with ``probe``, walk the chain when there is none."""
+        binding = self.bindings.lookup(url)
+        if binding is None and probe:
+            binding = self.discover(url, self.probe(url))
+        return binding
+
+    # -- requests ----------------------------------------------------------------------------
+    def prepare(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        """A known API gets its own token; an unknown one goes out bare, and its 401 starts
+        the chain (only for the origin asked: hooks also see redirects to other hosts)."""
+        from .auth import body_position
+
+        position = body_position(r)
+        url = r.url or ""
+        binding = self.binding_for(url)
+        if binding is None:
+            origin = BindingCache.origin(url)
+            r.register_hook(  # type: ignore[no-untyped-call]
+                "response", functools.partial(self._after_bare, origin, position)
+            )
+            return r
+        token = self.access_token(binding)
+        r.headers["Authorization"] = f"Bearer {token}"
+        r.register_hook(  # type: ignore[no-untyped-call]
+            "response", functools.partial(self._after_bearer, binding, token, position)
+        )
+        return r
+
+    def _after_bare(
+        self, origin: str, position: int | None, response: requests.Response, **kwargs: Any
+    ) -> requests.Response:
+        from .auth import resend
+
+        request = response.request
+        url = request.url or ""
+        if (
+            response.status_code != 401
+            or "Authorization" in request.headers
+            or BindingCache.origin(url) != origin
+        ):
+            return response
+        challenge = bearer_challenge(response.headers.get("WWW-Authenticate"))
+        if challenge is None:  # not an OAuth-protected API: its 401 is the answer
+            return response
+        binding = self.discover(url, challenge)
+        self.notify(f"Signing in to {binding.issuer} for {binding.resource} …")
+        return resend(response, position, self.access_token(binding), **kwargs)
+
+    def _after_bearer(
+        self,
+        binding: Binding,
+        sent: str,
+        position: int | None,
+        response: requests.Response,
+        **kwargs: Any,
+    ) -> requests.Response:
+        from .auth import resend
+
+        if response.request.headers.get("Authorization") != f"Bearer {sent}":
+            return response  # a redirect elsewhere: not our token, not our business
+        if response.status_code == 401:
+            return resend(response, position, self.access_token(binding, rejected=sent), **kwargs)
+        challenge = bearer_challenge(response.headers.get("WWW-Authenticate"))
+        if response.status_code != 403 or not challenge:
+            return response
+        asked = challenge.get("scope", "")
+        if challenge.get("error") != "insufficient_scope" or not asked:
+            return response
+        wider = self.step_up(binding, asked)
+        if wider is None:
+            return response
+        return resend(response, position, self.access_token(wider), **kwargs)
+
+    @functools.cached_property
+    def notify(self) -> Notify:
+        from .messages import notify_stderr
+
+        return self._notify or notify_stderr
+
+    # -- tokens ------------------------------------------------------------------------------
+    def manager(self, binding: Binding) -> TokenManager:
+        manager = self._managers.get(binding.key)
+        if manager is None or manager.scopes != binding.scopes:
+            from .auth import build_manager
+
+            manager = build_manager(
+                self.settings,
+                store=self.store,
+                session=self._session,
+                opener=self._opener,
+                notify=self._notify,
+                binding=binding,
+            )
+            self._managers[binding.key] = manager
+        return manager
+
+    def access_token(self, binding: Binding, *, rejected: str | None = None) -> str:
+        """A token for ``binding``'s resource; a registered client the server no longer knows
+        (``invalid_client``) is registered once more and the sign-in repeated."""
+        try:
+            return self.manager(binding).access_token(rejected=rejected)
+        except TokenEndpointError as exc:
+            if exc.error != "invalid_client" or binding.client_source != "registered":
+                raise
+        log.debug("the registered client was refused; registering again")
+        return self.manager(self._reregister(binding)).access_token()
+
+    def _reregister(self, binding: Binding) -> Binding:
+        from .discovery import metadata
+        from .registration import RegistrationStore, client_identity
+
+        document = metadata(binding.issuer, session=self.session)
+        identity = client_identity(
+            document,
+            issuer=binding.issuer,
+            configured_client_id=None,
+            metadata_document=None,
+            registrations=RegistrationStore(self.store),
+            redirect_path=self.settings.redirect_path,
+            session=self.session,
+            stale=binding.client_id,
+        )
+        fresh = replace(binding, client_id=identity.client_id)
+        self.bindings.save(fresh)
+        return fresh
+
+    def step_up(self, binding: Binding, asked: str) -> Binding | None:
+        """RFC 6750 §3.1 ``insufficient_scope``: one new sign-in for the union of what was
+        granted and what the API asks; later requests use the broader token. None when the
+        token already has every scope asked (the API's problem: no sign-in loop)."""
+        stored = self.manager(binding).stored()
+        granted = stored.scope.split() if stored and stored.scope else list(binding.scopes)
+        if set(asked.split()) <= set(granted):
+            return None
+        union = tuple(dict.fromkeys([*binding.scopes, *granted, *asked.split()]))
+        wider = replace(binding, scopes=union)
+        self.bindings.save(wider)
+        self.manager(wider).login()
+        return wider
+
+
+def _binding(
+    resource: ProtectedResource,
+    document: Mapping[str, Any],
+    *,
+    client_id: str,
+    client_source: str,
+    scopes: tuple[str, ...],
+) -> Binding:
+    def field(name: str) -> str | None:
+        value = document.get(name)
+        return value if isinstance(value, str) and value else None
+
+    authorize, token = field("authorization_endpoint"), field("token_endpoint")
+    if not authorize or not token:
+        raise ConfigurationError(
+            f"The authorization server {resource.authorization_server} lists no authorization "
+            "or token endpoint; it cannot be used without configuration."
+        )
+    binding = Binding(
+        resource=resource.resource,
+        issuer=resource.authorization_server,
+        authorization_endpoint=authorize,
+        token_endpoint=token,
+        client_id=client_id,
+        client_source=client_source,
+        scopes=scopes,
+        revocation_endpoint=field("revocation_endpoint"),
+        jwks_uri=field("jwks_uri"),
+        userinfo_endpoint=field("userinfo_endpoint"),
+        registration_endpoint=field("registration_endpoint"),
+        iss_parameter_supported=document.get("authorization_response_iss_parameter_supported")
+        is True,
+    )
+    binding.endpoints().checked()
+    return binding

@@ -1,0 +1,141 @@
+"""RFC 9728 and RFC 7591 pieces on their own: the challenge parser, the well-known URLs, the
+resource match, and the choice of client identity."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+import requests
+
+from httpie_stytch_connected.errors import ConfigurationError
+from httpie_stytch_connected.registration import (
+    ClientIdentity,
+    RegistrationStore,
+    client_identity,
+)
+from httpie_stytch_connected.resource_metadata import (
+    bearer_challenge,
+    resource_matches,
+    well_known_urls,
+)
+from httpie_stytch_connected.store import FileStore
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (
+            'Bearer resource_metadata="https://api.example.com/.well-known/oauth-protected-resource"',
+            {"resource_metadata": "https://api.example.com/.well-known/oauth-protected-resource"},
+        ),
+        (
+            'Bearer error="Unauthorized", error_description="Unauthorized", '
+            'resource_metadata="https://a.example/m", scope="read:data write:data"',
+            {
+                "error": "Unauthorized",
+                "error_description": "Unauthorized",
+                "resource_metadata": "https://a.example/m",
+                "scope": "read:data write:data",
+            },
+        ),
+        ('Basic realm="x", Bearer scope="a"', {"scope": "a"}),
+        ('Basic abc==, Bearer realm="api"', {"realm": "api"}),
+        ('bearer Scope="a", scope="b"', {"scope": "a"}),
+        (
+            'Bearer error="invalid_token", error_description="say \\"hi\\""',
+            {
+                "error": "invalid_token",
+                "error_description": 'say "hi"',
+            },
+        ),
+        ("Bearer", {}),
+        ('Basic realm="x"', None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_bearer_challenge(header: str | None, expected: dict[str, str] | None) -> None:
+    assert bearer_challenge(header) == expected
+
+
+def test_a_huge_challenge_is_cut_not_parsed_forever() -> None:
+    assert bearer_challenge('Bearer scope="a", ' + "x" * 1_000_000) == {"scope": "a"}
+
+
+def test_well_known_urls_path_inserted_then_root() -> None:
+    assert well_known_urls("https://api.example.com/mcp/v1?x=1") == [
+        "https://api.example.com/.well-known/oauth-protected-resource/mcp/v1",
+        "https://api.example.com/.well-known/oauth-protected-resource",
+    ]
+    assert well_known_urls("https://api.example.com/") == [
+        "https://api.example.com/.well-known/oauth-protected-resource"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("resource", "url", "match"),
+    [
+        ("https://api.example.com", "https://api.example.com/api/resources", True),
+        ("https://api.example.com/", "https://api.example.com/api/resources", True),
+        ("https://api.example.com/api", "https://api.example.com/api/resources", True),
+        ("https://api.example.com/api", "https://api.example.com/api", True),
+        ("https://api.example.com/api", "https://api.example.com/apiary", False),
+        ("https://api.example.com/other", "https://api.example.com/api/resources", False),
+        ("https://evil.example.com", "https://api.example.com/api", False),
+        ("http://api.example.com", "https://api.example.com/api", False),
+        ("https://api.example.com:8443", "https://api.example.com/api", False),
+        ("https://api.example.com/#x", "https://api.example.com/api", False),
+    ],
+)
+def test_resource_matches(resource: str, url: str, match: bool) -> None:
+    assert resource_matches(resource, url) is match
+
+
+def identity(tmp_path: Path, metadata: Mapping[str, object], **kwargs: object) -> ClientIdentity:
+    defaults: dict[str, object] = {
+        "issuer": "https://login.example.com",
+        "configured_client_id": None,
+        "metadata_document": None,
+        "registrations": RegistrationStore(FileStore(tmp_path)),
+        "redirect_path": "/callback",
+        "session": requests.Session(),
+        "register_now": False,
+    }
+    defaults.update(kwargs)
+    return client_identity(metadata, **defaults)  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True)
+def dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STYTCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("STYTCH_DATA_DIR", str(tmp_path / "data"))
+
+
+def test_a_configured_client_id_wins(tmp_path: Path) -> None:
+    found = identity(
+        tmp_path,
+        {"registration_endpoint": "https://login.example.com/register"},
+        configured_client_id="mine",
+        metadata_document="https://cli.example.com/client.json",
+    )
+    assert (found.client_id, found.source) == ("mine", "configured")
+
+
+def test_a_metadata_document_is_used_only_when_the_server_advertises_it(tmp_path: Path) -> None:
+    document = "https://cli.example.com/client.json"
+    advertised = {
+        "client_id_metadata_document_supported": True,
+        "registration_endpoint": "https://login.example.com/register",
+    }
+    found = identity(tmp_path, advertised, metadata_document=document)
+    assert (found.client_id, found.source) == (document, "metadata document")
+    silent = {"registration_endpoint": "https://login.example.com/register"}
+    found = identity(tmp_path, silent, metadata_document=document)
+    assert found.source == "to be registered"
+
+
+def test_no_registration_endpoint_and_nothing_configured_says_what_to_set(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="STYTCH_CLIENT_ID"):
+        identity(tmp_path, {})

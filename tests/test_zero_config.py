@@ -1,0 +1,259 @@
+"""Zero configuration against the emulator: from an API's 401 to a 200 with nothing set.
+
+The chain runs over loopback against real servers: the Stytch emulator (with Dynamic Client
+Registration), an example API that serves its protected resource metadata (RFC 9728), the test
+keyring and the scripted user agent as BROWSER.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from httpie_stytch_connected.auth import OAuth2PKCEAuth
+from httpie_stytch_connected.errors import ConfigurationError
+from httpie_stytch_connected.manager import forget_memory
+from httpie_stytch_connected.store import AccessTokenCache, KeyringStore
+from httpie_stytch_connected.testing.emulator import StytchEmulator, example_api
+from httpie_stytch_connected.testing.resource_server import ResourceServer
+from httpie_stytch_connected.tokens import TokenSet
+from httpie_stytch_connected.zero_config import ZeroConfig
+
+PROVIDER_VARIABLES = ("_DOMAIN", "_ID", "_URL", "_SCOPES", "_ISSUER", "_ENDPOINT")
+
+
+@pytest.fixture
+def zero_env(
+    stytch_emulator: StytchEmulator,
+    stytch_keyring: Path,
+    stytch_browser: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> StytchEmulator:
+    """Nothing configured: no provider, no client ID."""
+    for name in [
+        n for n in os.environ if n.startswith("STYTCH_") and n.endswith(PROVIDER_VARIABLES)
+    ]:
+        monkeypatch.delenv(name)
+    return stytch_emulator
+
+
+@pytest.fixture
+def api(stytch_emulator: StytchEmulator) -> Iterator[ResourceServer]:
+    with example_api(stytch_emulator) as server:
+        yield server
+
+
+def new_process() -> None:
+    """What a later run starts from: nothing in memory."""
+    forget_memory()
+
+
+def binding_of(url: str) -> Any:
+    from httpie_stytch_connected.config import load_settings
+
+    binding = ZeroConfig(load_settings({}, os.environ)).binding_for(url)
+    assert binding is not None
+    return binding
+
+
+def expire(url: str) -> None:
+    binding = binding_of(url)
+    stored = KeyringStore().load(binding.key)
+    assert stored is not None
+    KeyringStore().save(
+        binding.key,
+        TokenSet(
+            access_token=stored.access_token,
+            expires_at=0.0,
+            refresh_token=stored.refresh_token,
+            scope=stored.scope,
+        ),
+    )
+    AccessTokenCache().delete(binding.key)
+    new_process()
+
+
+def test_nothing_configured_first_request_goes_without_a_token_and_ends_in_200(
+    zero_env: StytchEmulator, api: ResourceServer
+) -> None:
+    response = requests.get(api.url, auth=OAuth2PKCEAuth(), timeout=30)
+    assert response.status_code == 200, response.text
+    assert api.counters["401"] == 1  # the first request, sent without a token
+    assert api.counters["metadata"] == 1  # named by the 401's resource_metadata
+    counters = zero_env.counters
+    assert counters["register"] == 1 and counters["login"] == 1
+    assert len(response.history) == 1 and response.history[0].status_code == 401
+
+
+def test_warm_run_does_no_discovery_and_no_new_login(
+    zero_env: StytchEmulator, api: ResourceServer
+) -> None:
+    assert requests.get(api.url, auth=OAuth2PKCEAuth(), timeout=30).status_code == 200
+    before = dict(zero_env.counters)
+    metadata_before = api.counters["metadata"]
+    new_process()
+    response = requests.get(api.url, auth=OAuth2PKCEAuth(), timeout=30)
+    assert response.status_code == 200 and not response.history
+    assert dict(zero_env.counters) == before  # not even the metadata document
+    assert api.counters["metadata"] == metadata_before and api.counters["401"] == 1
+
+
+def test_without_resource_metadata_in_the_401_the_well_known_urls_are_read(
+    zero_env: StytchEmulator, api: ResourceServer
+) -> None:
+    api.challenge_metadata = False
+    assert requests.get(api.url, auth=OAuth2PKCEAuth(), timeout=30).status_code == 200
+    assert api.counters["metadata"] >= 1
+
+
+def test_metadata_for_another_resource_is_refused_before_any_browser_opens(
+    zero_env: StytchEmulator, stytch_emulator: StytchEmulator
+) -> None:
+    api = example_api(stytch_emulator, resource="http://127.0.0.1:9/elsewhere")
+    with api, pytest.raises(ConfigurationError, match="another resource"):
+        requests.get(api.url, auth=OAuth2PKCEAuth(), timeout=30)
+    assert zero_env.counters["authorize_page"] == 0 and zero_env.counters["register"] == 0
+
+
+def test_an_issuer_that_differs_by_a_trailing_slash_is_refused(
+    zero_env: StytchEmulator, stytch_emulator: StytchEmulator
+) -> None:
+    api = example_api(stytch_emulator, authorization_servers=[stytch_emulator.issuer + "/"])
+    with api, pytest.raises(ConfigurationError, match="names issuer"):
+        requests.get(api.url, auth=OAuth2PKCEAuth(), timeout=30)
+    assert zero_env.counters["register"] == 0
+
+
+def test_a_plain_http_authorization_server_off_loopback_is_refused(
+    zero_env: StytchEmulator, stytch_emulator: StytchEmulator
+) -> None:
+    api = example_api(stytch_emulator, authorization_servers=["http://login.example.com"])
+    with api, pytest.raises(ConfigurationError, match="https"):
+        requests.get(api.url, auth=OAuth2PKCEAuth(), timeout=30)
+
+
+def test_a_configured_client_id_wins_over_registration(
+    zero_env: StytchEmulator, api: ResourceServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STYTCH_CLIENT_ID", zero_env.client_id)
+    assert requests.get(api.url, auth=OAuth2PKCEAuth(), timeout=30).status_code == 200
+    assert zero_env.counters["register"] == 0 and zero_env.counters["login"] == 1
+    assert binding_of(api.url).client_id == zero_env.client_id
+
+
+def test_the_registration_is_kept_per_server_and_reused_by_a_later_run(
+    zero_env: StytchEmulator, api: ResourceServer, stytch_keyring: Path
+) -> None:
+    assert requests.get(api.url, auth=OAuth2PKCEAuth(), timeout=30).status_code == 200
+    client_id = binding_of(api.url).client_id
+    # A later run on a machine whose cache was wiped still has the keyring: same client.
+    shutil.rmtree(stytch_keyring / "cache")
+    (stytch_keyring / "cache").mkdir()
+    new_process()
+    assert requests.get(api.url, auth=OAuth2PKCEAuth(), timeout=30).status_code == 200
+    assert zero_env.counters["register"] == 1
+    assert binding_of(api.url).client_id == client_id
+    assert zero_env.counters["login"] == 1  # the tokens were in the keyring under the same key
+
+
+def test_invalid_client_registers_once_more_and_signs_in_again(
+    zero_env: StytchEmulator, api: ResourceServer
+) -> None:
+    assert requests.get(api.url, auth=OAuth2PKCEAuth(), timeout=30).status_code == 200
+    zero_env.forget_client(binding_of(api.url).client_id)
+    expire(api.url)
+    assert requests.get(api.url, auth=OAuth2PKCEAuth(), timeout=30).status_code == 200
+    assert zero_env.counters["register"] == 2 and zero_env.counters["login"] == 2
+
+
+def test_scopes_are_what_the_401_asks_plus_openid_and_offline_access(
+    zero_env: StytchEmulator, api: ResourceServer
+) -> None:
+    assert requests.get(api.url, auth=OAuth2PKCEAuth(), timeout=30).status_code == 200
+    binding = binding_of(api.url)
+    assert binding.scopes == ("read:data", "openid", "offline_access")
+    stored = KeyringStore().load(binding.key)
+    assert stored is not None and stored.scopes == {"read:data", "openid", "offline_access"}
+
+
+def test_without_a_scope_in_the_401_the_resource_scopes_are_asked(
+    zero_env: StytchEmulator, api: ResourceServer
+) -> None:
+    api.challenge_scope = False
+    assert requests.get(api.url, auth=OAuth2PKCEAuth(), timeout=30).status_code == 200
+    assert binding_of(api.url).scopes == ("read:data", "write:data", "openid", "offline_access")
+
+
+def test_resource_rides_on_authorization_token_and_refresh_requests(
+    zero_env: StytchEmulator, api: ResourceServer
+) -> None:
+    assert requests.get(api.url, auth=OAuth2PKCEAuth(), timeout=30).status_code == 200
+    expire(api.url)
+    assert requests.get(api.url, auth=OAuth2PKCEAuth(), timeout=30).status_code == 200
+    assert zero_env.resources_seen == [
+        ("authorize", api.resource),
+        ("authorization_code", api.resource),
+        ("refresh_token", api.resource),
+    ]
+
+
+def test_two_apis_on_one_server_one_registration_two_tokens_never_crossed(
+    zero_env: StytchEmulator, stytch_emulator: StytchEmulator
+) -> None:
+    auth = OAuth2PKCEAuth()
+    with example_api(stytch_emulator) as first, example_api(stytch_emulator) as second:
+        assert requests.get(first.url, auth=auth, timeout=30).status_code == 200
+        assert requests.get(second.url, auth=auth, timeout=30).status_code == 200
+        assert requests.get(first.url, auth=auth, timeout=30).status_code == 200
+        # The second API's first request carried no token: the first API's was not sent there.
+        assert second.counters["401"] == 1 and second.tokens_seen.isdisjoint(first.tokens_seen)
+        assert binding_of(first.url).key != binding_of(second.url).key
+    assert zero_env.counters["register"] == 1 and zero_env.counters["login"] == 2
+
+
+def test_step_up_signs_in_once_for_the_union_and_resends(
+    zero_env: StytchEmulator, api: ResourceServer
+) -> None:
+    auth = OAuth2PKCEAuth()
+    assert requests.get(api.url, auth=auth, timeout=30).status_code == 200
+    admin = api.origin + "/api/admin"
+    response = requests.post(admin, data=b"payload", auth=auth, timeout=30)
+    assert response.status_code == 200 and response.json()["echo"] == "payload"
+    assert [r.status_code for r in response.history] == [403]
+    assert zero_env.counters["login"] == 2
+    stored = KeyringStore().load(binding_of(api.url).key)
+    assert stored is not None and {"read:data", "write:data"} <= stored.scopes
+    assert requests.get(admin, auth=OAuth2PKCEAuth(), timeout=30).status_code == 200
+    assert requests.get(api.url, auth=auth, timeout=30).status_code == 200
+    assert zero_env.counters["login"] == 2
+
+
+def test_step_up_with_a_stream_signs_in_but_does_not_resend(
+    zero_env: StytchEmulator, api: ResourceServer
+) -> None:
+    auth = OAuth2PKCEAuth()
+    assert requests.get(api.url, auth=auth, timeout=30).status_code == 200
+    admin = api.origin + "/api/admin"
+    response = requests.post(admin, data=iter([b"once"]), auth=auth, timeout=30)
+    assert response.status_code == 403
+    assert zero_env.counters["login"] == 2
+    assert requests.get(admin, auth=auth, timeout=30).status_code == 200
+
+
+def test_explicit_project_domain_skips_resource_metadata(
+    stytch_env: StytchEmulator, api: ResourceServer
+) -> None:
+    assert (
+        requests.get(
+            api.url, auth=OAuth2PKCEAuth(scopes="openid read:data offline_access"), timeout=30
+        ).status_code
+        == 200
+    )
+    assert api.counters["metadata"] == 0 and stytch_env.counters["register"] == 0
+    assert stytch_env.resources_seen[0] == ("authorize", None)
