@@ -17,6 +17,7 @@ from httpie_stytch_connected.registration import (
 )
 from httpie_stytch_connected.resource_metadata import (
     bearer_challenge,
+    discover_resource,
     resource_matches,
     well_known_urls,
 )
@@ -91,6 +92,20 @@ def test_well_known_urls_path_inserted_then_root() -> None:
 )
 def test_resource_matches(resource: str, url: str, match: bool) -> None:
     assert resource_matches(resource, url) is match
+
+
+@pytest.mark.parametrize(
+    ("url", "challenge"),
+    [
+        ("http://api.example.com/api", None),
+        ("http://127.0.0.1:9/api", {"resource_metadata": "http://meta.example.com/prm"}),
+    ],
+)
+def test_metadata_is_only_read_over_https_or_loopback(
+    url: str, challenge: dict[str, str] | None
+) -> None:
+    with pytest.raises(ConfigurationError, match="https"):
+        discover_resource(url, challenge, requests.Session())  # refused before any I/O
 
 
 def identity(tmp_path: Path, metadata: Mapping[str, object], **kwargs: object) -> ClientIdentity:

@@ -85,7 +85,9 @@ def test_nothing_configured_first_request_goes_without_a_token_and_ends_in_200(
     response = requests.get(api.url, auth=OAuth2PKCEAuth(), timeout=30)
     assert response.status_code == 200, response.text
     assert api.counters["401"] == 1  # the first request, sent without a token
-    assert api.counters["metadata"] == 1  # named by the 401's resource_metadata
+    # Read once, at the URL the 401 named (the root form), not at a guessed one.
+    assert api.counters["metadata"] == 1
+    assert api.counters["metadata /.well-known/oauth-protected-resource"] == 1
     counters = zero_env.counters
     assert counters["register"] == 1 and counters["login"] == 1
     assert len(response.history) == 1 and response.history[0].status_code == 401
@@ -109,7 +111,8 @@ def test_without_resource_metadata_in_the_401_the_well_known_urls_are_read(
 ) -> None:
     api.challenge_metadata = False
     assert requests.get(api.url, auth=OAuth2PKCEAuth(), timeout=30).status_code == 200
-    assert api.counters["metadata"] >= 1
+    # RFC 9728 §3.1: the path-inserted form first.
+    assert api.counters["metadata /.well-known/oauth-protected-resource/api/resources"] == 1
 
 
 def test_metadata_for_another_resource_is_refused_before_any_browser_opens(

@@ -154,6 +154,7 @@ class ResourceServer:
         path = request.path.split("?", 1)[0]
         if self.authorization_servers and path in (WELL_KNOWN, WELL_KNOWN + self.path):
             self._count("metadata")
+            self._count(f"metadata {path}")
             return _send(request, 200, self.metadata())
         if path not in self.routes:
             return _send(request, 404, {"error": "not_found"})
