@@ -230,8 +230,10 @@ def test_step_up_signs_in_once_for_the_union_and_resends(
     assert response.status_code == 200 and response.json()["echo"] == "payload"
     assert [r.status_code for r in response.history] == [403]
     assert zero_env.counters["login"] == 2
-    stored = KeyringStore().load(binding_of(api.url).key)
+    binding = binding_of(api.url)
+    stored = KeyringStore().load(binding.key)
     assert stored is not None and {"read:data", "write:data"} <= stored.scopes
+    assert "write:data" in binding.scopes  # a later sign-in asks for the union at once
     assert requests.get(admin, auth=OAuth2PKCEAuth(), timeout=30).status_code == 200
     assert requests.get(api.url, auth=auth, timeout=30).status_code == 200
     assert zero_env.counters["login"] == 2
