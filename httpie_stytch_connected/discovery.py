@@ -52,7 +52,7 @@ def discover(
     ttl: float = DEFAULT_TTL,
 ) -> ProviderEndpoints:
     """The issuer's endpoints; ``url`` names the document when the issuer is not a URL."""
-    return _endpoints(metadata(issuer, url=url, session=session, ttl=ttl), issuer)
+    return endpoints_from(metadata(issuer, url=url, session=session, ttl=ttl), issuer)
 
 
 def metadata(
@@ -76,7 +76,7 @@ def metadata(
             raise
         log.debug("discovery at %s unavailable; using the cached document", host_of(urls[0]))
         return cached[1]
-    _endpoints(document, issuer)  # a document without usable endpoints is not cached
+    endpoints_from(document, issuer)  # a document without usable endpoints is not cached
     try:
         write_private(path, json.dumps({"fetched_at": time.time(), "document": document}))
     except (OSError, TokenStoreError) as exc:  # only slower next time
@@ -136,7 +136,10 @@ def _check_issuer(document: Mapping[str, Any], issuer: str, url: str) -> None:
         )
 
 
-def _endpoints(document: Mapping[str, Any], issuer: str) -> ProviderEndpoints:
+def endpoints_from(document: Mapping[str, Any], issuer: str) -> ProviderEndpoints:
+    """The checked endpoints a metadata document lists; ConfigurationError when it lacks the
+    authorization or token endpoint, or one is not https (loopback excepted)."""
+
     def field(name: str) -> str | None:
         value = document.get(name)
         return value if isinstance(value, str) and value else None

@@ -433,30 +433,22 @@ def _binding(
     client_source: str,
     scopes: tuple[str, ...],
 ) -> Binding:
-    def field(name: str) -> str | None:
-        value = document.get(name)
-        return value if isinstance(value, str) and value else None
+    from .discovery import endpoints_from
 
-    authorize, token = field("authorization_endpoint"), field("token_endpoint")
-    if not authorize or not token:
-        raise ConfigurationError(
-            f"The authorization server {resource.authorization_server} lists no authorization "
-            "or token endpoint; it cannot be used without configuration."
-        )
-    binding = Binding(
+    endpoints = endpoints_from(document, resource.authorization_server)
+    registration = document.get("registration_endpoint")
+    return Binding(
         resource=resource.resource,
         issuer=resource.authorization_server,
-        authorization_endpoint=authorize,
-        token_endpoint=token,
+        authorization_endpoint=endpoints.authorization_endpoint,
+        token_endpoint=endpoints.token_endpoint,
         client_id=client_id,
         client_source=client_source,
         scopes=scopes,
-        revocation_endpoint=field("revocation_endpoint"),
-        jwks_uri=field("jwks_uri"),
-        userinfo_endpoint=field("userinfo_endpoint"),
-        registration_endpoint=field("registration_endpoint"),
+        revocation_endpoint=endpoints.revocation_endpoint,
+        jwks_uri=endpoints.jwks_uri,
+        userinfo_endpoint=endpoints.userinfo_endpoint,
+        registration_endpoint=registration if isinstance(registration, str) else None,
         iss_parameter_supported=document.get("authorization_response_iss_parameter_supported")
         is True,
     )
-    binding.endpoints().checked()
-    return binding

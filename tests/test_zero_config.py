@@ -25,22 +25,11 @@ from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.tokens import TokenSet
 from httpie_stytch_connected.zero_config import ZeroConfig
 
-PROVIDER_VARIABLES = ("_DOMAIN", "_ID", "_URL", "_SCOPES", "_ISSUER", "_ENDPOINT")
-
 
 @pytest.fixture
-def zero_env(
-    stytch_emulator: StytchEmulator,
-    stytch_keyring: Path,
-    stytch_browser: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> StytchEmulator:
+def zero_env(stytch_zero_env: StytchEmulator) -> StytchEmulator:
     """Nothing configured: no provider, no client ID."""
-    for name in [
-        n for n in os.environ if n.startswith("STYTCH_") and n.endswith(PROVIDER_VARIABLES)
-    ]:
-        monkeypatch.delenv(name)
-    return stytch_emulator
+    return stytch_zero_env
 
 
 @pytest.fixture

@@ -5,10 +5,12 @@ package against a local Stytch, with no Stytch account and without touching the 
 - ``stytch_keyring``: an isolated keyring backend, token cache and config (env + keyring API);
   once it ends, keyring is exactly as it was before (even if no backend had been chosen yet).
 - ``stytch_browser``: ``BROWSER`` set to the scripted user agent, which signs in and approves.
-- ``stytch_env``: all of the above, sealed from the shell: every other ``STYTCH_*`` variable is
-  removed, HTTPie's config directory is an empty one and the loopback servers are never reached
-  through a proxy; then ``STYTCH_*`` points at the emulator. (With ``BROWSER`` set, the display
-  and SSH checks do not apply.)
+- ``stytch_zero_env``: the emulator, the test keyring and browser, sealed from the shell (every
+  other ``STYTCH_*`` variable removed, HTTPie's config directory an empty one, no proxy for
+  the loopback servers) and no provider or client setting: zero configuration (pair it with
+  ``testing.emulator.example_api``).
+- ``stytch_env``: ``stytch_zero_env`` with ``STYTCH_*`` pointing at the emulator. (With
+  ``BROWSER`` set, the display and SSH checks do not apply.)
 - ``stytch_resource_server``: an API that verifies the emulator's access tokens.
 """
 
@@ -92,13 +94,21 @@ def stytch_browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 @pytest.fixture
-def stytch_env(
+def stytch_zero_env(
     stytch_emulator: StytchEmulator,
     stytch_keyring: Path,
     stytch_browser: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> StytchEmulator:
+    """The emulator, the test keyring and browser, sealed, and no provider or client setting:
+    requests find their way from the API's 401 (zero configuration)."""
     _seal(monkeypatch, stytch_keyring)
+    return stytch_emulator
+
+
+@pytest.fixture
+def stytch_env(stytch_zero_env: StytchEmulator, monkeypatch: pytest.MonkeyPatch) -> StytchEmulator:
+    stytch_emulator = stytch_zero_env
     monkeypatch.setenv("STYTCH_PROJECT_DOMAIN", stytch_emulator.project_domain)
     monkeypatch.setenv("STYTCH_CLIENT_ID", stytch_emulator.client_id)
     monkeypatch.setenv("STYTCH_AUTHORIZE_URL", stytch_emulator.authorize_url)
