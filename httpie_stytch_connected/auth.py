@@ -84,6 +84,14 @@ class OAuth2PKCEAuth(AuthBase):
             )
         return self._manager
 
+    def cached_access_token(self, url: str) -> str | None:
+        """A still-valid token for ``url`` from memory or the cache file, with no network and
+        no keyring (HTTPie's ``--offline``); None when there is none."""
+        if self._zero is None:
+            return self.manager.cached_access_token()
+        binding = self._zero.bindings.lookup(url)
+        return self._zero.manager(binding).cached_access_token() if binding else None
+
     @property
     def zero_config(self) -> ZeroConfig | None:
         """The per-API discovery when no provider is configured, else None."""

@@ -47,7 +47,7 @@ class HTTPieStytchAuth(AuthBase):
             from .bearer import authorization
 
             # No network, keyring or login: the manager resolves its provider lazily.
-            token = self._auth.manager.cached_access_token()
+            token = self._auth.cached_access_token(r.url or "")
             if token:
                 r.headers["Authorization"] = authorization(token)
             return r
@@ -67,3 +67,9 @@ class StytchAuthPlugin(AuthPlugin):  # type: ignore[misc]
 
     def get_auth(self, username: Any = None, password: Any = None) -> HTTPieStytchAuth:
         return HTTPieStytchAuth(self.raw_auth)
+
+
+class OAuth2AuthPlugin(StytchAuthPlugin):
+    """``-A oauth2``: the same plugin under a provider-neutral name."""
+
+    auth_type = "oauth2"

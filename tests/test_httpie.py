@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
 
 from httpie_stytch_connected.httpie_plugin import HTTPieStytchAuth, StytchAuthPlugin
 from httpie_stytch_connected.testing import StytchEmulator
+from httpie_stytch_connected.testing.emulator import example_api
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 
 from .httpie_harness import http
@@ -77,8 +79,8 @@ def test_errors_are_one_line_on_stderr_without_traceback(
 def test_missing_configuration_is_a_clean_error(
     stytch_keyring: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("STYTCH_PROJECT_DOMAIN", "STYTCH_CLIENT_ID", "STYTCH_AUTHORIZE_URL"):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("STYTCH_PROJECT_DOMAIN", "https://login.example.com")
+    monkeypatch.delenv("STYTCH_CLIENT_ID", raising=False)
     result = http("-A", "stytch", "GET", "http://127.0.0.1:9/", config_dir=tmp_path / "h")
     assert result.status == 1
     assert result.stderr.strip() == (
@@ -86,6 +88,41 @@ def test_missing_configuration_is_a_clean_error(
         "set STYTCH_CLIENT_ID, pass client_id=..., or add client_id to a profile "
         "(`stytch-connected config` shows where the file is)."
     )
+
+
+def test_an_api_that_names_no_server_with_nothing_configured_is_a_clean_error(
+    stytch_zero_env: StytchEmulator, stytch_resource_server: ResourceServer, tmp_path: Path
+) -> None:
+    result = http("-A", "stytch", "GET", stytch_resource_server.url, config_dir=tmp_path / "h")
+    assert result.status == 1
+    assert result.stderr.strip().startswith(
+        "http: error: ConfigurationError: The API at 127.0.0.1:"
+    )
+    assert "does not say where to sign in" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("auth_type", ["stytch", "oauth2"])
+def test_nothing_configured_http_gets_200_after_one_sign_in(
+    stytch_zero_env: StytchEmulator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    auth_type: str,
+) -> None:
+    installed = {e.name for e in entry_points(group="httpie.plugins.auth.v1")}
+    if auth_type not in installed:  # a checkout installed before the alias was added
+        pytest.skip(f"-A {auth_type} is not installed; run pip install -e . again")
+    with example_api(stytch_zero_env) as api:
+        result = http("-A", auth_type, "GET", api.url, config_dir=tmp_path / "h")
+        assert result.status == 0, result.stderr
+        assert json.loads(result.stdout)["resources"]
+        assert (
+            f"Signing in to {stytch_zero_env.issuer} for {api.resource}" in capsys.readouterr().err
+        )
+        again = http("-A", auth_type, "GET", api.url, config_dir=tmp_path / "h")
+        offline = http("-A", auth_type, "--offline", "GET", api.url, config_dir=tmp_path / "h")
+    assert json.loads(again.stdout)["resources"] and again.stderr == ""
+    assert "Authorization: Bearer " in offline.stdout
+    assert stytch_zero_env.counters["login"] == 1 and api.counters["401"] == 1
 
 
 def test_get_auth_never_raises_and_repr_is_safe() -> None:
