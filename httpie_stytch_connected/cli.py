@@ -1,9 +1,10 @@
 """``stytch-connected``: the companion command for the person at the terminal.
 
-``login``, ``logout``, ``status``, ``token``, ``config`` and ``demo``, with the same settings as
-the library and the HTTPie plugin (argument > environment > profile > default). Results go to
-stdout, messages to stderr as one line each; only ``token`` ever prints a token. Exit codes: 0
-success, 1 an :class:`.AuthenticationError`, 2 usage, 130 Ctrl-C.
+``login``, ``logout``, ``status``, ``token``, ``config``, ``discover`` and ``demo``, with the same
+settings as the library and the HTTPie plugin (argument > environment > profile > default); with
+no provider configured, ``--resource URL`` names the API whose 401 says where to sign in.
+Results go to stdout, messages to stderr as one line each; only ``token`` ever prints a token.
+Exit codes: 0 success, 1 an :class:`.AuthenticationError`, 2 usage, 130 Ctrl-C.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .config import OPTIONS, Option, Settings, load_settings
-from .errors import AuthenticationError, LoginError, TokenStoreError
+from .errors import AuthenticationError, ConfigurationError, LoginError, TokenStoreError
 from .messages import notify_stderr as say
 
 if TYPE_CHECKING:
     from .manager import TokenManager
     from .tokens import TokenSet
+    from .zero_config import ZeroConfig
 
 PROG = "stytch-connected"
 EXIT_ERROR = 1
@@ -33,14 +35,31 @@ EXIT_INTERRUPTED = 130
 class Context:
     """The resolved settings, and the token manager built only for commands that need one."""
 
-    def __init__(self, settings: Settings, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self, settings: Settings, environ: Mapping[str, str], resource: str | None = None
+    ) -> None:
         self.settings = settings
         self.environ = environ
+        self.resource = resource  # the API URL, for zero configuration
+
+    @cached_property
+    def zero(self) -> ZeroConfig | None:
+        """Discovery per API when no provider is configured (see :mod:`.zero_config`)."""
+        from .zero_config import ZeroConfig, is_zero_config
+
+        return ZeroConfig(self.settings) if is_zero_config(self.settings) else None
 
     @cached_property
     def manager(self) -> TokenManager:
         from .auth import build_manager
 
+        if self.zero is not None and self.resource:
+            return self.zero.manager(self.zero.find(self.resource))
+        if self.zero is not None and not self.settings.client_id:
+            raise ConfigurationError(
+                "No provider is configured; pass --resource URL (the API: it says where to sign "
+                "in), or set STYTCH_PROJECT_DOMAIN and STYTCH_CLIENT_ID (or STYTCH_ISSUER)."
+            )
         self.settings.require("client_id")
         return build_manager(self.settings)
 
@@ -83,12 +102,27 @@ def cmd_logout(ctx: Context) -> int:
 
 def cmd_status(ctx: Context) -> int:
     """Who is signed in, with which scopes, until when, and where the tokens are kept."""
-    manager = ctx.manager
+    if ctx.zero is not None and not ctx.resource:
+        bindings = ctx.zero.bindings.known()
+        if not bindings:
+            raise LoginError(
+                f"Not signed in to any API; `{PROG} login --resource URL` signs in to one."
+            )
+        for binding in bindings:  # every API found by zero configuration
+            _status(ctx, ctx.zero.manager(binding), binding.resource)
+        return 0
+    _status(ctx, ctx.manager, ctx.resource)
+    return 0
+
+
+def _status(ctx: Context, manager: TokenManager, resource: str | None) -> None:
     tokens = manager.stored()
     if tokens is None:
-        raise LoginError(f"Not signed in with {ctx.profile}; run `{PROG} login` to sign in.")
+        where = f"for {resource}" if resource else f"with {ctx.profile}"
+        raise LoginError(f"Not signed in {where}; run `{PROG} login` to sign in.")
     endpoints = manager.endpoints
     rows = (
+        *((("API", resource),) if resource else ()),
         ("Profile", ctx.settings.profile or "(none)"),
         ("Provider", endpoints.issuer or endpoints.token_endpoint),
         ("Signed in as", _user(manager, tokens)),
@@ -97,9 +131,34 @@ def cmd_status(ctx: Context) -> int:
         ("Refresh token", "stored" if tokens.refresh_token else "none: sign in again at expiry"),
         ("Token store", manager.store.description),
     )
+    _table(rows)
+
+
+def _table(rows: Sequence[tuple[str, str]]) -> None:
     width = max(len(name) for name, _ in rows) + 1
     for name, value in rows:
         print(f"{name + ':':<{width}} {value}")
+
+
+def cmd_discover(ctx: Context) -> int:
+    """What the chain finds for an API, without signing in or registering a client: the
+    resource, its authorization server and endpoints, the client identity and the scopes."""
+    from .zero_config import ZeroConfig
+
+    url = ctx.resource or ""
+    zero = ctx.zero or ZeroConfig(ctx.settings)
+    binding = zero.discover(url, zero.probe(url), register_now=False)
+    _table(
+        (
+            ("Resource", binding.resource),
+            ("Authorization server", binding.issuer),
+            ("Authorization endpoint", binding.authorization_endpoint),
+            ("Token endpoint", binding.token_endpoint),
+            ("Registration endpoint", binding.registration_endpoint or "(none)"),
+            ("Client", f"{binding.client_id} ({binding.client_source})"),
+            ("Scopes", " ".join(binding.scopes)),
+        )
+    )
     return 0
 
 
@@ -178,6 +237,7 @@ COMMANDS: dict[str, tuple[Callable[[Context], int], str]] = {
     "status": (cmd_status, "show who is signed in, the scopes and when the token expires"),
     "token": (cmd_token, "print a valid access token (signing in if needed)"),
     "config": (cmd_config, "show the resolved settings and where each came from"),
+    "discover": (cmd_discover, "show what an API's 401 leads to, without signing in"),
 }
 
 
@@ -189,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     common.add_argument("--profile", metavar="NAME", help="profile in the config file")
     common.add_argument("--debug", action="store_true", help="debug logging on stderr")
+    common.add_argument(
+        "--resource", metavar="URL", help="the API, when no provider is configured (zero config)"
+    )
     group = common.add_argument_group("settings (override STYTCH_* and the profile)")
     for option in OPTIONS:
         _add_setting(group, option)
@@ -200,7 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (function, summary) in COMMANDS.items():
-        commands.add_parser(name, parents=[common], help=summary, description=function.__doc__)
+        command = commands.add_parser(
+            name, parents=[common], help=summary, description=function.__doc__
+        )
+        if name == "discover":
+            command.add_argument("resource", metavar="URL", help="the API's URL")
     commands.add_parser(
         "demo", add_help=False, help="try it all against a local emulator (demo --help)"
     )
@@ -231,7 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _debug_logging()
         explicit = {o.name: getattr(args, o.name) for o in OPTIONS if hasattr(args, o.name)}
         settings = load_settings(explicit, os.environ, getattr(args, "profile", None))
-        return COMMANDS[args.command][0](Context(settings, os.environ))
+        context = Context(settings, os.environ, getattr(args, "resource", None))
+        return COMMANDS[args.command][0](context)
     except AuthenticationError as exc:
         say(f"{PROG}: error: {exc}")
         return EXIT_ERROR

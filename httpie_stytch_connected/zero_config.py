@@ -283,12 +283,13 @@ class ZeroConfig:
             self.bindings.save(binding)
         return binding
 
-    def binding_for(self, url: str, *, probe: bool = False) -> Binding | None:
-        """The cached binding for ``url``; with ``probe``, walk the chain when there is none."""
-        binding = self.bindings.lookup(url)
-        if binding is None and probe:
-            binding = self.discover(url, self.probe(url))
-        return binding
+    def binding_for(self, url: str) -> Binding | None:
+        """The cached binding for ``url``: no network, no keyring."""
+        return self.bindings.lookup(url)
+
+    def find(self, url: str) -> Binding:
+        """The cached binding for ``url``, else the chain walked from an unauthenticated GET."""
+        return self.bindings.lookup(url) or self.discover(url, self.probe(url))
 
     # -- requests ----------------------------------------------------------------------------
     def prepare(self, r: requests.PreparedRequest) -> requests.PreparedRequest:

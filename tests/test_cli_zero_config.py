@@ -1,0 +1,75 @@
+"""``stytch-connected`` for APIs found by zero configuration: ``discover``, ``login --resource``,
+``token --resource``, ``status`` and ``logout --resource``, through the real entry point."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from httpie_stytch_connected.testing import StytchEmulator
+from httpie_stytch_connected.testing.emulator import example_api
+from httpie_stytch_connected.testing.resource_server import ResourceServer
+
+from .test_cli import cli, one_line_error
+
+
+@pytest.fixture
+def api(stytch_zero_env: StytchEmulator) -> Iterator[ResourceServer]:
+    with example_api(stytch_zero_env) as server:
+        yield server
+
+
+def rows(text: str) -> dict[str, str]:
+    return dict(
+        (name.strip(), value.strip())
+        for name, value in (line.split(":", 1) for line in text.splitlines())
+    )
+
+
+def test_discover_shows_the_chain_without_signing_in_or_registering(
+    stytch_zero_env: StytchEmulator, api: ResourceServer
+) -> None:
+    done = cli("discover", api.url)
+    assert done.returncode == 0, done.stderr
+    found = rows(done.stdout)
+    assert found["Resource"] == api.resource
+    assert found["Authorization server"] == stytch_zero_env.issuer
+    assert found["Token endpoint"] == stytch_zero_env.token_endpoint
+    assert found["Registration endpoint"] == stytch_zero_env.url + "/v1/oauth2/register"
+    assert found["Client"] == (
+        f"(registers at {stytch_zero_env.url}/v1/oauth2/register) (to be registered)"
+    )
+    assert found["Scopes"] == "read:data openid offline_access"
+    assert stytch_zero_env.counters["register"] == 0
+    assert stytch_zero_env.counters["authorize_page"] == 0
+
+
+def test_login_token_status_logout_with_resource(
+    stytch_zero_env: StytchEmulator, api: ResourceServer
+) -> None:
+    login = cli("login", "--resource", api.url)
+    assert login.returncode == 0, login.stderr
+    token = cli("token", "--resource", api.url)
+    assert token.returncode == 0, token.stderr
+    claims = stytch_zero_env.verify_access_token(token.stdout.strip())
+    assert "read:data" in claims["scope"].split()
+    registered = rows(cli("discover", api.url).stdout)["Client"]
+    assert registered.endswith("(registered)")  # discover now reports the stored registration
+    status = cli("status")
+    assert status.returncode == 0, status.stderr
+    shown = rows(status.stdout)
+    assert shown["API"] == api.resource and shown["Provider"] == stytch_zero_env.issuer
+    assert "read:data" in shown["Scopes"]
+    assert stytch_zero_env.counters["login"] == 1 and stytch_zero_env.counters["register"] == 1
+    logout = cli("logout", "--resource", api.url)
+    assert logout.returncode == 0, logout.stderr
+    assert "revoked" in logout.stderr
+    assert "Not signed in" in one_line_error(cli("status", "--resource", api.url))
+
+
+def test_nothing_configured_and_no_resource_says_what_to_pass(
+    stytch_zero_env: StytchEmulator,
+) -> None:
+    assert "--resource URL" in one_line_error(cli("token"))
+    assert "login --resource URL" in one_line_error(cli("status"))
