@@ -30,6 +30,7 @@ import selectors
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from types import TracebackType
@@ -58,6 +59,7 @@ MAX_NOTICES = 3
 _MAX_HEAD = 65538
 _ACCEPTS_PER_WAKE = 16
 _MAX_FIELDS = 32
+_ISSUER_MISMATCH = "issuer_mismatch"
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,18 @@ RECEIVED = _Outcome(
 )
 
 
-def evaluate(path: str, query: str, *, expected_path: str, expected_state: str) -> _Outcome:
-    """Decide what one request to the listener means; pure, so the paste flow shares it."""
+def evaluate(
+    path: str,
+    query: str,
+    *,
+    expected_path: str,
+    expected_state: str,
+    check_iss: Callable[[str | None], str | None] | None = None,
+) -> _Outcome:
+    """Decide what one request to the listener means; pure, so the paste flow shares it.
+
+    ``check_iss`` says why the response's ``iss`` (RFC 9207) is refused, or None: a refused
+    one ends the sign-in as an error, so its code is never exchanged."""
     if path != expected_path:
         return _Outcome(404, "Not found", "This address is not part of the sign-in.")
     try:
@@ -125,6 +137,16 @@ def evaluate(path: str, query: str, *, expected_path: str, expected_state: str) 
                 f"state): {_said(error, description)}. Still waiting; if it was yours, press "
                 "Ctrl-C and run the command again."
             ),
+        )
+    problem = check_iss(one.get("iss")) if check_iss else None
+    if problem is not None:
+        return _Outcome(
+            400,
+            "Sign-in response refused",
+            "This response came from another server than the one you were sent to; nothing "
+            "was done with it. Go back to the terminal.",
+            error=_ISSUER_MISMATCH,
+            error_description=_printable(problem)[:300],
         )
     if error is not None:
         return _Outcome(
@@ -381,10 +403,12 @@ class CallbackServer:
         path: str = "/callback",
         notify: Notify | None = None,
         hold_reply: bool = False,
+        check_iss: Callable[[str | None], str | None] | None = None,
     ) -> None:
         if not path.startswith("/"):
             path = "/" + path
         self.path = path
+        self._check_iss = check_iss
         self._state = expected_state
         self._notify = notify
         self._hold_reply = hold_reply
@@ -492,7 +516,13 @@ class CallbackServer:
         return self._settle(parts.path, parts.query)
 
     def _settle(self, path: str, query: str, handler: _Handler | None = None) -> _Outcome:
-        outcome = evaluate(path, query, expected_path=self.path, expected_state=self._state)
+        outcome = evaluate(
+            path,
+            query,
+            expected_path=self.path,
+            expected_state=self._state,
+            check_iss=self._check_iss,
+        )
         if outcome.final:
             with self._lock:
                 if self._outcome is not None:  # answered already: a replay is just noise
@@ -514,6 +544,11 @@ class CallbackServer:
             )
         outcome = self._outcome
         assert outcome is not None
+        if outcome.error == _ISSUER_MISMATCH:
+            raise LoginError(
+                f"The sign-in response was refused: {outcome.error_description}; its code was "
+                "not used. Check the issuer setting, then run the command again."
+            )
         if outcome.error is not None:
             raise LoginError(
                 "The sign-in was refused in the browser: "

@@ -11,7 +11,7 @@ without it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError
@@ -220,15 +220,14 @@ def resolve_endpoints(
 
         check_issuer(settings.issuer)
         found = discover(settings.issuer, session=session)
-        return ProviderEndpoints(
+        return replace(
+            found,
             authorization_endpoint=settings.authorization_endpoint
             or settings.authorize_url
             or found.authorization_endpoint,
             token_endpoint=settings.token_endpoint or found.token_endpoint,
             revocation_endpoint=settings.revocation_endpoint or found.revocation_endpoint,
             issuer=settings.issuer,
-            jwks_uri=found.jwks_uri,
-            userinfo_endpoint=found.userinfo_endpoint,
         ).checked()
     if settings.token_endpoint or not _is_stytch(settings):
         return endpoints_for(settings)

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 from .errors import ConfigurationError, TokenEndpointError, TokenStoreError
 from .provider import ProviderEndpoints, check_issuer, host_of
 from .store import cache_dir, read_text, write_private
+from .stytch import stytch_iss_alias
 from .token_client import NO_AUTH
 
 if TYPE_CHECKING:
@@ -157,6 +158,9 @@ def endpoints_from(document: Mapping[str, Any], issuer: str) -> ProviderEndpoint
         issuer=issuer,
         jwks_uri=field("jwks_uri"),
         userinfo_endpoint=field("userinfo_endpoint"),
+        iss_parameter_supported=document.get("authorization_response_iss_parameter_supported")
+        is True,
+        iss_alias=stytch_iss_alias(issuer, token),
     ).checked()
 
 

@@ -50,6 +50,7 @@ def browser_login(
     id_token_check: IdTokenCheck | None = None,
     keep: Callable[[TokenSet], None] | None = None,
     resource: str | None = None,
+    check_iss: Callable[[str | None], str | None] | None = None,
 ) -> LoginResult:
     """Sign in; ``no_browser`` prints the URL and takes a pasted redirect instead.
 
@@ -65,7 +66,9 @@ def browser_login(
     if headless is None and opener is open_browser:
         reason = no_browser_reason()
         headless = f"No browser can be opened here ({reason})." if reason else None
-    with CallbackServer(state, path=redirect_path, notify=notify, hold_reply=True) as server:
+    with CallbackServer(
+        state, path=redirect_path, notify=notify, hold_reply=True, check_iss=check_iss
+    ) as server:
         params = {
             "client_id": client.client_id,
             "redirect_uri": server.redirect_uri,

@@ -324,6 +324,7 @@ class TokenManager:
     def _login_and_save(self, stored: TokenSet | None) -> TokenSet:
         from .browser import open_browser
         from .id_token import IdTokenCheck
+        from .issuer_identification import iss_problem
         from .login import browser_login
 
         result = browser_login(
@@ -341,6 +342,7 @@ class TokenManager:
             # Stored before the browser's page says "Signed in".
             keep=lambda tokens: self._save(tokens, stored),
             resource=self.resource,
+            check_iss=functools.partial(iss_problem, self.endpoints),
         )
         self._announce(result.tokens, result.claims)
         return result.tokens

@@ -50,6 +50,10 @@ class ProviderEndpoints:
     issuer: str | None = None
     jwks_uri: str | None = None
     userinfo_endpoint: str | None = None
+    #: RFC 9207: the server always sends ``iss`` in authorization responses.
+    iss_parameter_supported: bool = False
+    #: A regular expression for another ``iss`` form the preset accepts (Stytch's default domain).
+    iss_alias: str | None = None
 
     def checked(self) -> ProviderEndpoints:
         for name in (

@@ -9,6 +9,7 @@ Error bodies carry ``{status_code, error_type, error_message}`` and/or RFC 6749'
 from __future__ import annotations
 
 from .errors import ConfigurationError
+from .issuer_identification import stytch_default_domain_iss
 from .provider import ProviderEndpoints, check_endpoint
 
 DEFAULT_SCOPES = ("openid", "email", "profile", "offline_access")
@@ -20,6 +21,14 @@ def normalise_domain(project_domain: str) -> str:
     if "://" not in domain:
         domain = f"https://{domain}"
     return check_endpoint(domain, "project_domain")
+
+
+def stytch_iss_alias(issuer: str, token_endpoint: str) -> str | None:
+    """The Stytch preset for a server found by discovery: Stytch's layout (the token endpoint
+    at ``{issuer}/v1/oauth2/token``) means authorization responses may carry the default
+    domain's ``iss`` form; None for any other server."""
+    stytch = token_endpoint == f"{issuer.rstrip('/')}/v1/oauth2/token"
+    return stytch_default_domain_iss(None) if stytch else None
 
 
 def legacy_base(project_id: str, environment: str | None) -> str:
@@ -46,6 +55,7 @@ def stytch_endpoints(
             issuer=base,
             jwks_uri=f"{base}/.well-known/jwks.json",
             userinfo_endpoint=f"{base}/v1/oauth2/userinfo",
+            iss_alias=stytch_default_domain_iss(None),
         ).checked()
     if project_id:
         base = legacy_base(project_id, environment)

@@ -26,6 +26,7 @@ from .errors import ConfigurationError, TokenEndpointError, TokenStoreError
 from .provider import ProviderEndpoints, check_endpoint, host_of
 from .resource_metadata import bearer_challenge, resource_matches
 from .store import cache_dir, read_text, token_key, write_private
+from .stytch import stytch_iss_alias
 
 if TYPE_CHECKING:
     import requests
@@ -89,6 +90,8 @@ class Binding:
             issuer=self.issuer,
             jwks_uri=self.jwks_uri,
             userinfo_endpoint=self.userinfo_endpoint,
+            iss_parameter_supported=self.iss_parameter_supported,
+            iss_alias=stytch_iss_alias(self.issuer, self.token_endpoint),
         )
 
     def to_dict(self) -> dict[str, Any]:
