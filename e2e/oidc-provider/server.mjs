@@ -1,6 +1,7 @@
 // Independent OpenID provider for the end-to-end tests: node's `oidc-provider`
 // (a certified OP) on 127.0.0.1, configured like a Stytch Connected App for one
-// native public client that uses the loopback redirect and PKCE.
+// native public client that uses the loopback redirect and PKCE, with Dynamic Client
+// Registration open for more (zero configuration).
 //
 //   PORT=0 node server.mjs      -> prints ONE JSON line on stdout, then nothing:
 //   {"issuer": "http://127.0.0.1:PORT", "port": PORT, "resource": "<RESOURCE>"}
@@ -224,13 +225,18 @@ async function main() {
       devInteractions: { enabled: true },
       revocation: { enabled: true },
       introspection: { enabled: true },
+      // RFC 7591 Dynamic Client Registration, open (no initial access token), as the
+      // zero-configuration chain expects of a server that lists registration_endpoint.
+      registration: { enabled: true },
+      // RFC 8707: an access token is for the resource the client asked for (its `aud`), or
+      // for RESOURCE when it asked for none.
       resourceIndicators: {
         enabled: true,
         defaultResource: async () => RESOURCE,
         useGrantedResource: async () => true,
-        getResourceServerInfo: async () => ({
+        getResourceServerInfo: async (_ctx, resourceIndicator) => ({
           scope: RESOURCE_SCOPE,
-          audience: RESOURCE,
+          audience: resourceIndicator,
           accessTokenTTL: AT_TTL,
           accessTokenFormat: 'jwt', // RFC 9068 RS256 JWT (typ at+jwt), key at /jwks
           jwt: { sign: { alg: 'RS256' } },
