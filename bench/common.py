@@ -222,9 +222,10 @@ class BenchState:
 class StaticServer:
     """``bench/static_server.py`` in its own process (no GIL shared with the client)."""
 
-    def __init__(self) -> None:
+    def __init__(self, issuer: str | None = None) -> None:
+        """``issuer``: announce that authorization server (zero configuration)."""
         self._proc = subprocess.Popen(
-            [sys.executable, str(BENCH_DIR / "static_server.py")],
+            [sys.executable, str(BENCH_DIR / "static_server.py"), *([issuer] if issuer else [])],
             stdout=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             text=True,

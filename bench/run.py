@@ -20,6 +20,7 @@ ROWS: dict[str, tuple[str, str]] = {
     "warm-http": ("3", "bench.row_warm_http"),
     "login": ("4", "bench.row_login"),
     "storm": ("5", "bench.row_storm"),
+    "zero-config": ("6", "bench.row_zero_config"),
 }
 
 
@@ -30,7 +31,7 @@ def _pick(only: Sequence[str]) -> list[str]:
     for want in only:
         names = [n for n, (num, _) in ROWS.items() if want in (n, num)]
         if not names:
-            raise SystemExit(f"unknown row {want!r}; choose from {', '.join(ROWS)} or 1-5")
+            raise SystemExit(f"unknown row {want!r}; choose from {', '.join(ROWS)} or 1-6")
         picked += [n for n in names if n not in picked]
     return picked
 

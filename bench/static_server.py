@@ -1,16 +1,23 @@
 """The API for the ratios: 200 to any ``Authorization: Bearer ...``, 401 otherwise.
 
-Runs as its own process (``python bench/static_server.py`` prints the port), HTTP/1.1 with
-keep-alive, so both sides of a ratio hit the same server with the same per-request cost.
+Runs as its own process (``python bench/static_server.py [ISSUER]`` prints the port), HTTP/1.1
+with keep-alive, so both sides of a ratio hit the same server with the same per-request cost.
+Given an authorization server's ISSUER it announces itself for zero configuration: its 401 names
+its protected resource metadata (RFC 9728), which it serves, naming ISSUER.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 _OK = b'{"resources":[{"id":1,"name":"first"}]}'
 _DENIED = b'{"error":"missing_token"}'
+_METADATA = "/.well-known/oauth-protected-resource"
+#: The authorization server to announce (argv[1]); None: a plain API.
+ISSUER: str | None = None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -18,12 +25,23 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms stall
 
     def do_GET(self) -> None:
+        origin = f"http://{self.headers.get('Host', '')}"
+        if ISSUER and self.path == _METADATA:
+            document = {"resource": origin, "authorization_servers": [ISSUER]}
+            return self._send(200, json.dumps(document).encode())
         header = self.headers.get("Authorization", "")
         ok = header.startswith("Bearer ") and len(header) > 7
-        body = _OK if ok else _DENIED
-        self.send_response(200 if ok else 401)
+        challenge = f'Bearer resource_metadata="{origin}{_METADATA}", scope="read:data"'
+        self._send(
+            200 if ok else 401, _OK if ok else _DENIED, None if ok or not ISSUER else challenge
+        )
+
+    def _send(self, status: int, body: bytes, challenge: str | None = None) -> None:
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
+        if challenge:
+            self.send_header("WWW-Authenticate", challenge)
         self.end_headers()
         self.wfile.write(body)
 
@@ -37,6 +55,8 @@ class _Server(ThreadingHTTPServer):
 
 
 def main() -> None:
+    global ISSUER
+    ISSUER = sys.argv[1] if len(sys.argv) > 1 else None
     server = _Server(("127.0.0.1", 0), _Handler)
     print(server.server_address[1], flush=True)
     server.serve_forever()
