@@ -30,7 +30,14 @@ def host_of(url: str) -> str:
 
 
 def check_endpoint(url: str, setting: str) -> str:
-    """Require https, except on loopback hosts where local development and tests use http."""
+    """Require https, except on loopback hosts where local development and tests use http.
+
+    A URL with spaces or control characters is refused unseen: URLs from a server's metadata
+    are shown on the terminal, where such characters could rewrite what the person reads."""
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise ConfigurationError(
+            f"{setting} is not a URL: it contains spaces or control characters."
+        )
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigurationError(f"{setting} must be an absolute https:// URL (got {url!r}).")

@@ -108,6 +108,21 @@ def test_metadata_is_only_read_over_https_or_loopback(
         discover_resource(url, challenge, requests.Session())  # refused before any I/O
 
 
+@pytest.mark.parametrize("field", ["resource", "authorization_servers"])
+def test_metadata_urls_with_terminal_escapes_are_refused(field: str) -> None:
+    from httpie_stytch_connected.resource_metadata import _parse
+
+    document: dict[str, object] = {
+        "resource": "https://api.example.com",
+        "authorization_servers": ["https://login.example.com"],
+    }
+    hostile = "https://api.example.com/\x1b]8;;https://evil/\x07"
+    document[field] = [hostile] if field == "authorization_servers" else hostile
+    with pytest.raises(ConfigurationError, match="control characters") as caught:
+        _parse(document, "https://api.example.com/.well-known/oauth-protected-resource")
+    assert "\x1b" not in str(caught.value)
+
+
 def identity(tmp_path: Path, metadata: Mapping[str, object], **kwargs: object) -> ClientIdentity:
     defaults: dict[str, object] = {
         "issuer": "https://login.example.com",
