@@ -35,8 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CLIENT_NAME = "HTTPie and requests (httpie-stytch-connected)"
-#: (connect, read) timeouts for the registration request.
-TIMEOUT = (5.0, 30.0)
 
 
 @dataclass(frozen=True)
@@ -74,27 +72,12 @@ def register(endpoint: str, redirect_path: str, session: requests.Session) -> st
     Raises :class:`TokenEndpointError` with the server's reason (RFC 7591 §3.2.2 or Stytch's
     error shape) when it refuses, or when it cannot be reached.
     """
-    import requests
-
-    from .token_client import NO_AUTH, provider_error
+    from .resource_metadata import request
+    from .token_client import provider_error
 
     check_endpoint(endpoint, "registration_endpoint")
     body = registration_request(redirect_path)
-    try:
-        response = session.post(
-            endpoint,
-            json=body,
-            headers={"Accept": "application/json"},
-            auth=NO_AUTH,
-            timeout=TIMEOUT,
-            allow_redirects=False,
-        )
-    except requests.RequestException as exc:
-        raise TokenEndpointError(
-            f"Could not register this client: cannot reach {host_of(endpoint)} "
-            f"({type(exc).__name__}); check your network connection and try again.",
-            retryable=True,
-        ) from None
+    response = request(session, "POST", endpoint, "register this client", json=body)
     if response.status_code not in (200, 201):
         error = provider_error(response, "register this client", {})
         raise TokenEndpointError(

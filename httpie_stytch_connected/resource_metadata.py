@@ -133,25 +133,35 @@ def discover_resource(
     )
 
 
-def _fetch(url: str, session: requests.Session) -> dict[str, Any] | None:
+def request(
+    session: requests.Session, method: str, url: str, action: str, **kwargs: Any
+) -> requests.Response:
+    """One call of the chain: never ``session.auth``, never a redirect, bounded; a network
+    failure is a retryable :class:`TokenEndpointError` saying what could not be done."""
     import requests
 
     from .token_client import NO_AUTH
 
     try:
-        response = session.get(
+        return session.request(
+            method,
             url,
             headers={"Accept": "application/json"},
             timeout=TIMEOUT,
             auth=NO_AUTH,
             allow_redirects=False,
+            **kwargs,
         )
     except requests.RequestException as exc:
         raise TokenEndpointError(
-            f"Could not read the API's metadata: cannot reach {host_of(url)} "
-            f"({type(exc).__name__}); check your network connection and try again.",
+            f"Could not {action}: cannot reach {host_of(url)} ({type(exc).__name__}); check "
+            "your network connection and try again.",
             retryable=True,
         ) from None
+
+
+def _fetch(url: str, session: requests.Session) -> dict[str, Any] | None:
+    response = request(session, "GET", url, "read the API's metadata")
     log.debug(
         "resource metadata %s%s: HTTP %d", host_of(url), urlsplit(url).path, response.status_code
     )

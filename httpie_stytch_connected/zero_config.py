@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError, TokenEndpointError, TokenStoreError
-from .provider import ProviderEndpoints, check_endpoint, host_of
+from .provider import ProviderEndpoints, check_endpoint
 from .resource_metadata import bearer_challenge, resource_matches
 from .store import cache_dir, read_text, token_key, write_private
 from .stytch import stytch_iss_alias
@@ -224,21 +224,10 @@ class ZeroConfig:
     # -- the chain ---------------------------------------------------------------------------
     def probe(self, url: str) -> dict[str, str] | None:
         """The ``Bearer`` challenge of an unauthenticated GET to ``url`` (None: no 401 with one)."""
-        import requests
-
-        from .token_client import NO_AUTH
+        from .resource_metadata import request
 
         check_endpoint(url, "the API URL")
-        try:
-            response = self.session.get(
-                url, auth=NO_AUTH, timeout=(5.0, 30.0), allow_redirects=False
-            )
-        except requests.RequestException as exc:
-            raise TokenEndpointError(
-                f"Could not reach the API at {host_of(url)} ({type(exc).__name__}); check the URL "
-                "and your network connection.",
-                retryable=True,
-            ) from None
+        response = request(self.session, "GET", url, "call the API")
         response.close()
         if response.status_code != 401:
             return None
