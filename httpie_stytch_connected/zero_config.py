@@ -29,6 +29,8 @@ from .store import cache_dir, read_text, token_key, write_private
 from .stytch import stytch_iss_alias
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import requests
 
     from .config import Settings
@@ -134,28 +136,15 @@ class BindingCache:
         parts = urlsplit(url)
         return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
-    def _path(self, origin: str) -> Any:
+    def _path(self, origin: str) -> Path:
         digest = hashlib.sha256(origin.encode()).hexdigest()[:32]
         return cache_dir() / "resources" / f"{digest}.json"
 
     def _load(self, origin: str) -> dict[str, Binding]:
         known = self._memory.get(origin)
-        if known is not None:
-            return known
-        found: dict[str, Binding] = {}
-        try:
-            data = json.loads(read_text(self._path(origin)) or "null")
-        except ValueError:
-            data = None
-        if isinstance(data, dict) and data.get("v") == _FORMAT:
-            for item in data.get("bindings") or []:
-                try:
-                    binding = Binding.from_dict(item)
-                except (ValueError, TypeError, KeyError, ConfigurationError):
-                    continue
-                found[binding.resource] = binding
-        self._memory[origin] = found
-        return found
+        if known is None:
+            known = self._memory[origin] = _read_bindings(self._path(origin))
+        return known
 
     def lookup(self, url: str) -> Binding | None:
         """The binding whose resource is the longest match for ``url``."""
@@ -179,14 +168,26 @@ class BindingCache:
     def known(self) -> list[Binding]:
         """Every binding on disk (for ``status``)."""
         directory = cache_dir() / "resources"
-        out: list[Binding] = []
-        for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+        paths = sorted(directory.glob("*.json")) if directory.is_dir() else []
+        return [binding for path in paths for binding in _read_bindings(path).values()]
+
+
+def _read_bindings(path: Path) -> dict[str, Binding]:
+    """The bindings in one cache file by resource; a corrupt entry or file is skipped (the
+    chain is walked again)."""
+    try:
+        data = json.loads(read_text(path) or "null")
+    except ValueError:
+        data = None
+    found: dict[str, Binding] = {}
+    if isinstance(data, dict) and data.get("v") == _FORMAT:
+        for item in data.get("bindings") or []:
             try:
-                data = json.loads(read_text(path) or "null")
-                out += [Binding.from_dict(item) for item in data["bindings"]]
+                binding = Binding.from_dict(item)
             except (ValueError, TypeError, KeyError, ConfigurationError):
                 continue
-        return out
+            found[binding.resource] = binding
+    return found
 
 
 class ZeroConfig:

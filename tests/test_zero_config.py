@@ -251,3 +251,15 @@ def test_explicit_project_domain_skips_resource_metadata(
     )
     assert api.counters["metadata"] == 0 and stytch_env.counters["register"] == 0
     assert stytch_env.resources_seen[0] == ("authorize", None)
+
+
+@pytest.mark.parametrize("junk", ["", "{", '{"v": 1, "bindings": [{"resource": 3}]}', "[]"])
+def test_a_corrupt_resource_cache_means_discovery_again_not_a_crash(
+    zero_env: StytchEmulator, api: ResourceServer, stytch_keyring: Path, junk: str
+) -> None:
+    assert requests.get(api.url, auth=OAuth2PKCEAuth(), timeout=30).status_code == 200
+    for cached in (stytch_keyring / "cache" / "resources").glob("*.json"):
+        cached.write_text(junk)
+    new_process()
+    assert requests.get(api.url, auth=OAuth2PKCEAuth(), timeout=30).status_code == 200
+    assert api.counters["metadata"] == 2 and zero_env.counters["login"] == 1
