@@ -19,7 +19,7 @@ from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
 
 from .bearer import authorization, refuse_cleartext, rejected
-from .config import Settings, load_settings, resolve_endpoints, storage_key
+from .config import Settings, is_zero_config, load_settings, resolve_endpoints, storage_key
 from .errors import ConfigurationError
 from .manager import Policy, TokenManager
 from .messages import Notify, Opener, notify_stderr
@@ -49,14 +49,14 @@ class OAuth2PKCEAuth(AuthBase):
             os.environ if environ is None else environ,
             profile,
         )
-        from .zero_config import ZeroConfig, is_zero_config
+        self._zero: ZeroConfig | None = None
+        if is_zero_config(self.settings):  # the module loads only then: not on every warm run
+            from .zero_config import ZeroConfig
 
-        self._zero = (
-            ZeroConfig(self.settings, store=store, session=session, opener=opener, notify=notify)
-            if is_zero_config(self.settings)
-            else None
-        )
-        if self._zero is None:
+            self._zero = ZeroConfig(
+                self.settings, store=store, session=session, opener=opener, notify=notify
+            )
+        else:
             self.settings.require("client_id")
         self._store = store
         self._session = session

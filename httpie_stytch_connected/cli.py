@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from .config import OPTIONS, Option, Settings, load_settings
+from .config import OPTIONS, Option, Settings, is_zero_config, load_settings
 from .errors import AuthenticationError, ConfigurationError, LoginError, TokenStoreError
 from .messages import notify_stderr as say
 
@@ -45,7 +45,7 @@ class Context:
     @cached_property
     def zero(self) -> ZeroConfig | None:
         """Discovery per API when no provider is configured (see :mod:`.zero_config`)."""
-        from .zero_config import ZeroConfig, is_zero_config
+        from .zero_config import ZeroConfig
 
         return ZeroConfig(self.settings) if is_zero_config(self.settings) else None
 

@@ -240,6 +240,20 @@ def resolve_endpoints(
     return _stytch(settings, authorize)
 
 
+def is_zero_config(settings: Settings) -> bool:
+    """No provider setting at all: each API's 401 says where to sign in (:mod:`.zero_config`)."""
+    return not any(
+        settings.values.get(name)
+        for name in (
+            "issuer",
+            "project_domain",
+            "project_id",
+            "token_endpoint",
+            "authorization_endpoint",
+        )
+    )
+
+
 def storage_key(settings: Settings) -> str:
     """The token store key, computed without the network.
 

@@ -46,20 +46,6 @@ _EXTRA_SCOPES = ("openid", "offline_access")
 _FORMAT = 1
 
 
-def is_zero_config(settings: Settings) -> bool:
-    """No provider setting at all: the API's 401 will say where to sign in."""
-    return not any(
-        settings.values.get(name)
-        for name in (
-            "issuer",
-            "project_domain",
-            "project_id",
-            "token_endpoint",
-            "authorization_endpoint",
-        )
-    )
-
-
 @dataclass(frozen=True)
 class Binding:
     """What discovery found for one protected resource: enough to refresh or sign in again
