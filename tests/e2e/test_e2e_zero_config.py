@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.zero_config import Binding, ZeroConfig
 
 from ..loopback import LoopbackServer, QuietHandler
-from .conftest import clean_environ
+from .conftest import HTTP_COMMAND, clean_environ
 from .oidc_provider import OIDCProviderProcess, ProviderFactory
 
 
@@ -130,3 +131,32 @@ def test_an_authorization_response_from_another_issuer_is_refused_before_the_exc
         with api, refused:
             requests.get(api.url, auth=nothing_configured(), timeout=120)
     assert op.counters()["token_requests"] == {}  # the code was never exchanged
+
+
+def test_http_with_nothing_configured_gets_a_200_after_one_sign_in(
+    op: OIDCProviderProcess, tmp_path: Path
+) -> None:
+    httpie = tmp_path / "httpie"
+    httpie.mkdir()
+    (httpie / "config.json").write_text('{"disable_update_warnings": true}')
+    env = {**clean_environ(), "HTTPIE_CONFIG_DIR": str(httpie), "STYTCH_LOGIN_TIMEOUT": "60"}
+    with api_for(op) as api:
+        argv = [
+            str(HTTP_COMMAND),
+            "--ignore-stdin",
+            "--check-status",
+            "-A",
+            "stytch",
+            "GET",
+            api.url,
+        ]
+        runs = [
+            subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
+            for _ in range(2)
+        ]
+        assert [r.returncode for r in runs] == [0, 0], runs[0].stderr
+        assert [json.loads(r.stdout)["resources"] for r in runs]  # stdout is the body alone
+        assert f"Signing in to {op.issuer} for {api.resource}" in runs[0].stderr
+        assert runs[1].stderr == ""  # the second run: no discovery, no sign-in, no message
+        assert api.audiences == [api.resource, api.resource]
+    assert op.counters()["token_success"].get("authorization_code") == 1
