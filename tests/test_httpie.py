@@ -210,3 +210,15 @@ def test_dash_a_picks_a_profile(
         "http: error: ConfigurationError: Profile 'home' is not in"
     )
     assert "work" in missing.stderr
+
+
+def test_the_oauth2_alias_is_declared_and_is_the_same_plugin() -> None:
+    import tomli  # the test extra has it on every Python (mypy checks for 3.10)
+
+    from httpie_stytch_connected.httpie_plugin import OAuth2AuthPlugin
+
+    pyproject = tomli.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    plugins = pyproject["project"]["entry-points"]["httpie.plugins.auth.v1"]
+    assert plugins["oauth2"] == "httpie_stytch_connected.httpie_plugin:OAuth2AuthPlugin"
+    assert OAuth2AuthPlugin.auth_type == "oauth2"
+    assert isinstance(OAuth2AuthPlugin().get_auth(), HTTPieStytchAuth)
