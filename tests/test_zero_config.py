@@ -25,6 +25,8 @@ from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.tokens import TokenSet
 from httpie_stytch_connected.zero_config import ZeroConfig
 
+from .loopback import LoopbackServer, QuietHandler
+
 
 @pytest.fixture
 def zero_env(stytch_zero_env: StytchEmulator) -> StytchEmulator:
@@ -263,3 +265,23 @@ def test_a_corrupt_resource_cache_means_discovery_again_not_a_crash(
     new_process()
     assert requests.get(api.url, auth=OAuth2PKCEAuth(), timeout=30).status_code == 200
     assert api.counters["metadata"] == 2 and zero_env.counters["login"] == 1
+
+
+class _BasicOnly(QuietHandler):
+    """An API that wants Basic credentials: not ours to sign in for."""
+
+    paths: list[str] = []
+
+    def do_GET(self) -> None:
+        self.paths.append(self.path)
+        self.reply(401, b"{}", headers={"WWW-Authenticate": 'Basic realm="api"'})
+
+
+def test_a_401_without_a_bearer_challenge_is_the_answer_not_a_sign_in(
+    zero_env: StytchEmulator,
+) -> None:
+    with LoopbackServer(_BasicOnly) as server:
+        response = requests.get(server.url + "/api", auth=OAuth2PKCEAuth(), timeout=30)
+    assert response.status_code == 401 and not response.history
+    assert _BasicOnly.paths == ["/api"]  # no metadata was looked for
+    assert zero_env.counters["authorize_page"] == 0
