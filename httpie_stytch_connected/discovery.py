@@ -67,7 +67,7 @@ def metadata(
     check_issuer(issuer)
     urls = [url] if url else metadata_urls(issuer)
     path = cache_dir() / "discovery" / f"{_digest(issuer, urls)}.json"
-    cached = _load(path)
+    cached = _load(path, issuer)
     if cached is not None and 0 <= time.time() - cached[0] < ttl:
         return cached[1]
     try:
@@ -164,15 +164,24 @@ def endpoints_from(document: Mapping[str, Any], issuer: str) -> ProviderEndpoint
     ).checked()
 
 
-def _load(path: Path) -> tuple[float, dict[str, Any]] | None:
+def _load(path: Path, issuer: str) -> tuple[float, dict[str, Any]] | None:
+    """The cached document, checked again as if just fetched (it must name ``issuer`` and list
+    valid endpoints), else None. The file itself must be ours alone (:func:`.store.read_text`:
+    a :class:`TokenStoreError` otherwise)."""
     try:
         data = json.loads(read_text(path) or "null")
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(data, dict):
         return None
     fetched, document = data.get("fetched_at"), data.get("document")
     if not isinstance(fetched, (int, float)) or not isinstance(document, dict):
+        return None
+    try:
+        _check_issuer(document, issuer, str(path))
+        endpoints_from(document, issuer)
+    except ConfigurationError:
+        log.debug("the cached discovery document fails its checks; fetching it again")
         return None
     return float(fetched), document
 

@@ -119,7 +119,7 @@ class TokenManager:
         )
 
     def __repr__(self) -> str:
-        return f"TokenManager(key={self.key!r}, store={self.store.description!r})"
+        return f"TokenManager(key={self.key!r}, store={type(self.store).__name__})"
 
     def access_token(self, *, rejected: str | None = None) -> str:
         """A usable access token; ``rejected`` is one the API just answered 401 to."""

@@ -24,7 +24,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TextIO, TypeVar
 
+from . import private_files
 from .errors import TokenStoreError
+from .private_files import private_dir
 from .tokens import TokenSet
 from .waits import wait_in_slices
 
@@ -77,7 +79,10 @@ def data_dir() -> Path:
 class SecureStore(Protocol):
     """Holds whole token sets, refresh token included."""
 
-    description: str
+    @property
+    def description(self) -> str:
+        """Where the tokens are kept, for the person: ``status`` and ``login`` show it."""
+        ...
 
     def load(self, key: str) -> TokenSet | None: ...
     def save(self, key: str, tokens: TokenSet) -> None: ...
@@ -88,27 +93,29 @@ class SecureStore(Protocol):
 
 def _setting_for(path: Path) -> str | None:
     """The environment variable that chose where ``path`` lives, if one of ours did."""
+    return _place(path)[1]
+
+
+def _place(path: Path) -> tuple[Path, str | None, bool]:
+    """(top-level directory, the setting that moves it, whether it is our own default one)
+    for ``path``: a directory outside ours (a caller's own) is its own top."""
     for name, base in (("STYTCH_CACHE_DIR", cache_dir), ("STYTCH_DATA_DIR", data_dir)):
-        if path.is_relative_to(base()):
-            return name
-    return None
+        top = base()
+        if path.is_relative_to(top):
+            return top, name, not os.environ.get(name)
+    return path, None, False
 
 
 def ensure_private_dir(path: Path, setting_name: str | None = None) -> Path:
-    """Create the directory ``path`` (0700, with its parents) unless it exists.
+    """Create the directory ``path`` (0700, with its parents) unless it exists, and check that
+    no other local user can write it (:func:`.private_files.private_dir`).
 
     Failure is a :class:`TokenStoreError` naming the path and the setting that chose it
     (``setting_name``, by default ``STYTCH_CACHE_DIR`` or ``STYTCH_DATA_DIR`` when ``path`` is
     under one of them), never a raw :class:`OSError`.
     """
-    try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        setting = setting_name or _setting_for(path)
-        fix = f"set {setting} to a writable directory" if setting else "check its permissions"
-        raise TokenStoreError(
-            f"Could not create the directory {path} ({exc.strerror or type(exc).__name__}); {fix}."
-        ) from None
+    top, setting, own = _place(path)
+    private_dir(path, top, setting_name or setting, own_top=own)
     return path
 
 
@@ -130,8 +137,9 @@ def _unlink(path: Path) -> None:
 def write_private(path: Path, text: str) -> None:
     """Atomically replace ``path`` with ``text``, readable by the owner only (0600).
 
-    A directory that cannot be created is a :class:`TokenStoreError` (see
-    :func:`ensure_private_dir`); other failures are :class:`OSError`.
+    A directory that cannot be created or that another user could write is a
+    :class:`TokenStoreError` (see :func:`ensure_private_dir`); other failures are
+    :class:`OSError`.
     """
     ensure_private_dir(path.parent)
     tmp = _complete_temp_file(path, text)
@@ -201,11 +209,13 @@ def drop_temp_files(path: Path) -> None:
 
 
 def read_text(path: Path) -> str | None:
-    """The file's text, or None if it is missing, unreadable or not UTF-8."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
+    """The text of a file only we can have written, or None if it is missing or not UTF-8.
+
+    A file or directory another user could have written, or a symbolic link, is a
+    :class:`TokenStoreError` (:func:`.private_files.read_private`).
+    """
+    top, setting, _ = _place(path.parent)
+    return private_files.read_private(path, top, setting)
 
 
 class FileStore:
@@ -292,7 +302,16 @@ class KeyringStore:
     def __init__(self, *, service: str = KEYRING_SERVICE, timeout: float = 20.0) -> None:
         self.service = service
         self.timeout = timeout
-        self.description = "system keyring"
+
+    @property
+    def description(self) -> str:
+        """The backend keyring really uses and who chose it (may ask the keyring: bounded)."""
+        from .keyring_choice import describe
+
+        try:
+            return self._call(lambda: describe(self._backend(checked=False)))
+        except TokenStoreError:  # no backend at all: the error that says so comes elsewhere
+            return "system keyring"
 
     def load(self, key: str) -> TokenSet | None:
         head = self._call(self._get, key)
@@ -318,13 +337,19 @@ class KeyringStore:
         self._call(self._delete, key)
 
     # -- the work, run on a worker thread by _call --------------------------------------
-    def _backend(self) -> KeyringBackend:
+    def _backend(self, *, checked: bool = True) -> KeyringBackend:
+        """keyring's backend; ``checked``: refused if keyring picked a plaintext one by itself
+        (:func:`.keyring_choice.check`)."""
         import keyring
         from keyring.backends import fail, null
+
+        from .keyring_choice import check
 
         backend = keyring.get_keyring()
         if isinstance(backend, (fail.Keyring, null.Keyring)):
             raise keyring.errors.NoKeyringError(type(backend).__name__)
+        if checked:
+            check(backend)
         return backend
 
     def _get(self, account: str) -> str | None:
@@ -466,15 +491,30 @@ def _store_error(exc: BaseException) -> BaseException:
         return exc
     import keyring.errors
 
-    if isinstance(exc, keyring.errors.NoKeyringError):
+    from .keyring_choice import no_system_keyring
+
+    choices = (
+        "name a backend with PYTHON_KEYRING_BACKEND, or opt in to the file store with "
+        "STYTCH_TOKEN_STORE=file"
+    )
+    if isinstance(exc, keyring.errors.KeyringLocked):
         return TokenStoreError(
-            "No system keyring is available to keep your tokens; install and unlock one "
-            "(gnome-keyring, KWallet, macOS Keychain, Windows Credential Manager), choose one "
-            "with PYTHON_KEYRING_BACKEND, or opt in to the file store with STYTCH_TOKEN_STORE=file."
+            f"The system keyring is locked ({type(exc).__name__}); unlock it or opt in to the "
+            "file store with STYTCH_TOKEN_STORE=file."
+        )
+    if isinstance(exc, (keyring.errors.NoKeyringError, RuntimeError)):
+        # No backend at all, or the one named could not start (keyring's InitError is a
+        # RuntimeError): say why, when we can tell, instead of asking to unlock it.
+        why = no_system_keyring(isinstance(exc, keyring.errors.NoKeyringError)) or (
+            f" (the keyring backend could not start: {type(exc).__name__})"
+        )
+        return TokenStoreError(
+            f"No system keyring can keep your tokens{why}; start one (gnome-keyring, KWallet, "
+            f"macOS Keychain, Windows Credential Manager), {choices}."
         )
     return TokenStoreError(
-        f"The system keyring failed ({type(exc).__name__}); unlock it or opt in to the file "
-        "store with STYTCH_TOKEN_STORE=file."
+        f"The system keyring failed ({type(exc).__name__}); check that it is running and "
+        "unlocked, or opt in to the file store with STYTCH_TOKEN_STORE=file."
     )
 
 

@@ -368,7 +368,7 @@ def test_a_locked_keyring_is_reported_as_such_after_one_write(
     with pytest.raises(TokenStoreError) as caught:
         KeyringStore().save("k", _sample(3000))
     message = str(caught.value)
-    assert "keyring failed (KeyringLocked)" in message and "unlock it" in message
+    assert "keyring is locked (KeyringLocked)" in message and "unlock it" in message
     assert "in parts" not in message
     assert backend.writes == 1  # not retried as smaller and smaller parts
     assert _entries(stytch_keyring) == {}

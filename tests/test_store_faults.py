@@ -184,7 +184,7 @@ def test_login_with_an_unwritable_store_fails_before_the_browser_opens(
 ) -> None:
     done = _run([CLI, "login"], tmp_path, STYTCH_TEST_KEYRING_FAULT="fail")
     _assert_nothing_spent(stytch_env, done)
-    assert done.stderr.startswith("stytch-connected: error: The system keyring failed")
+    assert done.stderr.startswith("stytch-connected: error: The system keyring is locked")
     assert _run([CLI, "login"], tmp_path).returncode == 0  # the fault removed, it works
     assert stytch_env.counters["authorize_page"] == 1
 
