@@ -30,8 +30,16 @@ if TYPE_CHECKING:
     from .zero_config import Binding, ZeroConfig
 
 
-class OAuth2PKCEAuth(AuthBase):
-    """Bearer tokens from an authorization-code + PKCE login against any OAuth 2.0 provider."""
+class ManagedTokens:
+    """Resolved settings, and the token manager built from them on first use.
+
+    An auth object is an ordinary value: it pickles and copies as its settings and the parts the
+    caller passed in, never as its manager (thread locks, cached endpoints). A copy, here or in
+    another process, builds its own manager from the same settings and so finds the same tokens
+    through the same store key, secure store, access-token cache and cross-process lock: one
+    sign-in and one refresh however many workers share it. Adapters for other HTTP libraries
+    derive from this class and get all of that.
+    """
 
     def __init__(
         self,
@@ -49,23 +57,37 @@ class OAuth2PKCEAuth(AuthBase):
             os.environ if environ is None else environ,
             profile,
         )
-        self._zero: ZeroConfig | None = None
-        if is_zero_config(self.settings):  # the module loads only then: not on every warm run
-            from .zero_config import ZeroConfig
-
-            self._zero = ZeroConfig(
-                self.settings, store=store, session=session, opener=opener, notify=notify
-            )
-        else:
-            self.settings.require("client_id")
         self._store = store
         self._session = session
         self._opener = opener
         self._notify = notify
         self._manager: TokenManager | None = None
+        self._zero = self._zero_config()
+        if self._zero is None:
+            self.settings.require("client_id")
+
+    def _zero_config(self) -> ZeroConfig | None:
+        if not is_zero_config(self.settings):  # the module loads only then: not on warm runs
+            return None
+        from .zero_config import ZeroConfig
+
+        return ZeroConfig(
+            self.settings,
+            store=self._store,
+            session=self._session,
+            opener=self._opener,
+            notify=self._notify,
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(client_id={self.settings.client_id!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_manager": None, "_zero": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._zero = self._zero_config()
 
     @property
     def manager(self) -> TokenManager:
@@ -96,6 +118,10 @@ class OAuth2PKCEAuth(AuthBase):
     def zero_config(self) -> ZeroConfig | None:
         """The per-API discovery when no provider is configured, else None."""
         return self._zero
+
+
+class OAuth2PKCEAuth(ManagedTokens, AuthBase):
+    """Bearer tokens from an authorization-code + PKCE login against any OAuth 2.0 provider."""
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         if not self.settings.allow_insecure_http:

@@ -123,10 +123,13 @@ class Settings:
     profile: str | None = None
 
     def __getattr__(self, name: str) -> Any:
-        try:
-            return self.values[name]
-        except KeyError:
-            raise AttributeError(name) from None
+        # Only reached for names that are not attributes. ``__dict__`` is read directly: while
+        # pickle or copy rebuilds the object, ``values`` does not exist yet and asking for it
+        # here would recurse.
+        values = self.__dict__.get("values")
+        if values is None or name not in values:
+            raise AttributeError(name)
+        return values[name]
 
     def require(self, name: str) -> Any:
         value = self.values.get(name)
