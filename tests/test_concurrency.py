@@ -71,13 +71,17 @@ def _login_then_expire(api: ResourceServer) -> str:
     """One real login here, then the stored set is rewritten as expired and the cache removed."""
     auth = _auth(_Browser())
     assert requests.get(api.url, auth=auth, timeout=30).status_code == 200
-    key = auth.manager.key
+    expire_stored(auth.manager.key)
+    return auth.manager.key
+
+
+def expire_stored(key: str) -> None:
+    """Rewrite the stored token set as expired, remove the access-token cache and forget it here."""
     stored = KeyringStore().load(key)
     assert stored is not None and stored.refresh_token
     KeyringStore().save(key, replace(stored, expires_at=time.time() - 10))
     AccessTokenCache().delete(key)
     forget_memory()
-    return key
 
 
 def _slow_token_endpoint(emulator: StytchEmulator, n: int, seconds: float = 3.0) -> None:

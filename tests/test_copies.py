@@ -7,8 +7,6 @@ import copy
 import multiprocessing
 import pickle
 import sys
-import time
-from dataclasses import replace
 from typing import TypeVar
 
 import pytest
@@ -17,10 +15,10 @@ import requests
 from httpie_stytch_connected.auth import StytchAuth
 from httpie_stytch_connected.config import load_settings
 from httpie_stytch_connected.httpie_plugin import HTTPieStytchAuth
-from httpie_stytch_connected.manager import forget_memory
-from httpie_stytch_connected.store import AccessTokenCache, KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
+
+from .test_concurrency import expire_stored
 
 WORKERS = 3
 TASKS = 6
@@ -81,12 +79,7 @@ def test_a_process_pool_shares_one_login_and_one_refresh(
     assert stytch_env.counters["codes_issued"] == 1
     assert stytch_env.counters["token_requests"] == 1
 
-    key = auth.manager.key
-    stored = KeyringStore().load(key)
-    assert stored is not None and stored.refresh_token
-    KeyringStore().save(key, replace(stored, expires_at=time.time() - 10))
-    AccessTokenCache().delete(key)
-    forget_memory()
+    expire_stored(auth.manager.key)
     stytch_env.reset_counters()
     stytch_env.inject_token_fault("slow", count=TASKS)
     assert _pool_run(method, auth, stytch_resource_server.url) == [200] * TASKS
