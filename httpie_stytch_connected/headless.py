@@ -6,8 +6,10 @@ fails to load, and they paste that page's full URL here. The paste goes through
 listener keeps waiting, and whichever answers first wins. The prompt uses ``/dev/tty``, never
 stdin, which may carry HTTPie's request body, with echo off so the code is not left on the
 screen; the reader polls with a bounded ``select`` on a daemon thread so it never holds up the
-end of the sign-in. With no browser and no terminal (CI, cron, a pipe) the sign-in fails at once
-instead of waiting for a person who is not there.
+end of the sign-in. Echo comes back however the sign-in ends: normally, on Ctrl-C, and on SIGTERM
+or SIGHUP (``timeout 5 http …``, a closed window), whose handlers restore the terminal before
+the signal takes its usual course. With no browser and no terminal (CI, cron, a pipe) the
+sign-in fails at once instead of waiting for a person who is not there.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import signal
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -27,6 +30,10 @@ POLL = 0.2
 _MAX_LINE = 16 * 1024
 _GRAPHICAL = ("DISPLAY", "WAYLAND_DISPLAY")
 _NEED_DISPLAY = ("linux", "freebsd", "openbsd", "netbsd", "sunos")
+#: Signals that end the process while the prompt may have echo off (Ctrl-C unwinds normally).
+_ENDING_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 NO_TERMINAL = (
     "No browser can be opened here and there is no terminal to paste the sign-in into; run "
@@ -143,6 +150,8 @@ class Fallback:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self._hidden: list[tuple[Terminal, list[Any]]] = []  # terminals whose echo is off
+        self._previous = _trap(_ENDING_SIGNALS, self._on_signal)
         self.cancelled = False
 
     def paste(self, why: str, url: str | None = None) -> bool:
@@ -179,9 +188,23 @@ class Fallback:
             threads = list(self._threads)
         for thread in threads:
             thread.join(POLL * 5)
+        _untrap(self._previous)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        """Give the terminal its echo back, then let the signal do what it did before."""
+        for terminal, saved in list(self._hidden):  # no lock: this runs between two bytecodes
+            terminal.restore(saved)
+        previous = self._previous.get(signum)
+        _untrap(self._previous)
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            os.kill(os.getpid(), signum)  # the default action, as if we had never been here
 
     def _read(self, terminal: Terminal) -> None:
         saved = terminal.hide_input()
+        if saved is not None:
+            self._hidden.append((terminal, saved))
         try:
             terminal.write("Paste the URL here (it is not shown as you paste): ")
             while (line := terminal.read_line(self._stop)) is not None:
@@ -195,4 +218,35 @@ class Fallback:
                 terminal.write(f"{outcome.message} Paste the whole URL again: ")
         finally:
             terminal.restore(saved)
+            if saved is not None:
+                self._hidden.remove((terminal, saved))
             terminal.close()
+
+
+Handler = Callable[[int, Any], None]
+
+
+def _trap(signums: tuple[int, ...], handler: Handler) -> dict[int, Any]:
+    """Install ``handler`` for each signal that is not ignored; returns what it replaced.
+
+    Only the main thread may install handlers; elsewhere nothing is installed (a library caller
+    signing in on a worker thread keeps its own signal handling).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous: dict[int, Any] = {}
+    for signum in signums:
+        current = signal.getsignal(signum)
+        if current is signal.SIG_IGN or current is None:  # ignored (nohup), or not Python's
+            continue
+        previous[signum] = current
+        signal.signal(signum, handler)
+    return previous
+
+
+def _untrap(previous: dict[int, Any]) -> None:
+    """Put back what :func:`_trap` replaced (once: later calls find nothing to do)."""
+    while previous:
+        signum, handler = previous.popitem()
+        with contextlib.suppress(ValueError):  # not the main thread any more: nothing we can do
+            signal.signal(signum, handler)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import select
+import signal
 import subprocess
 import sys
 import termios
@@ -222,3 +223,15 @@ def test_a_denied_paste_is_reported(stytch_env: StytchEmulator) -> None:
 )
 def test_no_browser_reason(env: dict[str, str], blocked: bool) -> None:
     assert (no_browser_reason(env) is not None) == blocked
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_during_the_paste_prompt_gives_the_terminal_its_echo_back(
+    stytch_env: StytchEmulator, signum: int
+) -> None:
+    with cli_on_a_terminal("login", env=headless_env()) as term:
+        term.expect(rb"Paste the URL here")
+        assert not termios.tcgetattr(term.master)[3] & termios.ECHO  # hidden while it waits
+        term.process.send_signal(signum)
+        assert term.process.wait(timeout=TIMEOUT) == -signum  # the signal still ends it
+        assert termios.tcgetattr(term.master)[3] & termios.ECHO
