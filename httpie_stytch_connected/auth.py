@@ -124,6 +124,8 @@ class OAuth2PKCEAuth(ManagedTokens, AuthBase):
     """Bearer tokens from an authorization-code + PKCE login against any OAuth 2.0 provider."""
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        if not self.settings.sends_token_to(r.url or ""):
+            return r  # not an API this token belongs to: no token, no sign-in
         if not self.settings.allow_insecure_http:
             refuse_cleartext(r.url or "")
         if self._zero is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 from .provider import ProviderEndpoints, check_endpoint, check_issuer
@@ -60,6 +61,46 @@ def _store(value: Any) -> str:
 def _path(value: Any) -> str:
     text = str(value).strip()
     return text if text.startswith("/") else "/" + text
+
+
+_HOSTS_HELP = "host names separated by spaces or commas (api.example.com, *.example.com, host:8443)"
+
+
+def _hosts(value: Any) -> tuple[str, ...]:
+    items = value.replace(",", " ").split() if isinstance(value, str) else list(value)
+    return tuple(dict.fromkeys(_host_pattern(item) for item in items))
+
+
+def _host_pattern(item: Any) -> str:
+    pattern = str(item).strip().lower()
+    name = pattern[2:] if pattern.startswith("*.") else pattern
+    try:
+        parts = urlsplit(f"//{name}")
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise ValueError(_HOSTS_HELP) from None
+    if not parts.hostname or name.endswith(":") or "@" in name or name != parts.netloc:
+        raise ValueError(_HOSTS_HELP)
+    return pattern
+
+
+def host_matches(url: str, patterns: tuple[str, ...]) -> bool:
+    """True if ``url``'s host (and port, where a pattern names one) is one of ``patterns``.
+
+    ``api.example.com`` is that host on any port, ``api.example.com:8443`` only that port,
+    ``*.example.com`` any host below example.com (not example.com itself).
+    """
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".")
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    for pattern in patterns:
+        wildcard = pattern.startswith("*.")
+        wanted = urlsplit("//" + (pattern[2:] if wildcard else pattern))
+        if wanted.port is not None and wanted.port != port:
+            continue
+        if host.endswith("." + str(wanted.hostname)) if wildcard else host == wanted.hostname:
+            return True
+    return False
 
 
 def _text(value: Any) -> str:
@@ -112,6 +153,7 @@ OPTIONS: tuple[Option, ...] = (
         "allow_insecure_http", _bool, False, "send the token to plain http:// (non-loopback) URLs"
     ),
     Option("client_metadata_url", _text, None, "zero config: your client ID metadata document"),
+    Option("hosts", _hosts, (), "the only hosts the token is sent to (*.example.com, host:port)"),
 )
 _BY_NAME = {o.name: o for o in OPTIONS}
 
@@ -130,6 +172,11 @@ class Settings:
         if values is None or name not in values:
             raise AttributeError(name)
         return values[name]
+
+    def sends_token_to(self, url: str) -> bool:
+        """The ``hosts`` setting: with none given, every host the caller sends to."""
+        hosts: tuple[str, ...] = self.values.get("hosts") or ()
+        return not hosts or host_matches(url, hosts)
 
     def require(self, name: str) -> Any:
         value = self.values.get(name)

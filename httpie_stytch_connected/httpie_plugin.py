@@ -43,6 +43,8 @@ class HTTPieStytchAuth(AuthBase):
             from .auth import StytchAuth
 
             self._auth = StytchAuth(profile=self.profile)
+        if not self._auth.settings.sends_token_to(r.url or ""):
+            return r
         if _httpie_offline():
             from .bearer import authorization
 

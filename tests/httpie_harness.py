@@ -35,9 +35,11 @@ class _Env(Environment):  # type: ignore[misc]
         )
 
 
-def http(*args: str, config_dir: Path) -> Result:
+def http(*args: str, config_dir: Path, keep_config: bool = False) -> Result:
+    """``keep_config``: use the config.json already in ``config_dir`` (else a quiet one)."""
     config_dir.mkdir(parents=True, exist_ok=True)
-    (config_dir / "config.json").write_text('{"disable_update_warnings": true}')
+    if not keep_config:
+        (config_dir / "config.json").write_text('{"disable_update_warnings": true}')
     env = _Env(config_dir)
     with env.stdout, env.stderr:
         status = main(["http", "--ignore-stdin", "--timeout=30", *args], env=env)

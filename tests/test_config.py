@@ -123,3 +123,29 @@ def test_storage_keys_of_existing_configurations_do_not_change() -> None:
     environ = {"STYTCH_CONFIG": "/nonexistent.toml"}
     settings = load_settings({"issuer": "https://idp.example.com", "client_id": "c"}, environ)
     assert storage_key(settings) == token_key("https://idp.example.com", "c", settings.scopes)
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://api.example.com/v1", True),
+        ("http://API.example.com:8080/v1", True),  # no port in the pattern: any port
+        ("https://api.example.com.evil.test/", False),
+        ("https://evil.test/api.example.com", False),
+        ("https://eu.corp.test/", True),
+        ("https://corp.test/", False),  # *.corp.test is below corp.test, not corp.test itself
+        ("https://staging.test/", False),
+        ("https://staging.test:8443/", True),
+        ("http://[::1]:5000/", True),
+    ],
+)
+def test_hosts_patterns(url: str, expected: bool) -> None:
+    environ = {"STYTCH_CONFIG": "/nonexistent.toml"}
+    hosts = "api.example.com, *.corp.test staging.test:8443 [::1]"
+    settings = load_settings({"client_id": "c", "hosts": hosts}, environ)
+    assert settings.sends_token_to(url) is expected
+    assert load_settings({"client_id": "c"}, environ).sends_token_to(url)  # unset: every host
+
+
+@pytest.mark.parametrize("bad", ["host:", "host:port", "a/b", "user@host", "host:99999"])
+def test_hosts_that_are_not_host_names_are_refused(bad: str) -> None:
+    with pytest.raises(ConfigurationError, match="hosts from argument is invalid"):
+        load_settings({"hosts": bad}, {"STYTCH_CONFIG": "/nonexistent.toml"})

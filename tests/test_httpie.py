@@ -222,3 +222,41 @@ def test_the_oauth2_alias_is_declared_and_is_the_same_plugin() -> None:
     assert plugins["oauth2"] == "httpie_stytch_connected.httpie_plugin:OAuth2AuthPlugin"
     assert OAuth2AuthPlugin.auth_type == "oauth2"
     assert isinstance(OAuth2AuthPlugin().get_auth(), HTTPieStytchAuth)
+
+
+def test_hosts_binds_the_token_to_its_api(
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``default_options: ["-A", "stytch"]`` reaches every host; ``hosts`` keeps the token on
+    its own API: any other host gets no token and no sign-in."""
+    from urllib.parse import urlsplit
+
+    from .loopback import LoopbackServer, QuietHandler
+
+    seen: list[str | None] = []
+
+    class Public(QuietHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            self.reply(200, b'{"public": true}')
+
+    config_dir = tmp_path / "httpie"
+    config_dir.mkdir()
+    (config_dir / "config.json").write_text(
+        '{"default_options": ["--auth-type=stytch"], "disable_update_warnings": true}'
+    )
+    monkeypatch.setenv(
+        "STYTCH_HOSTS", f"example.org, {urlsplit(stytch_resource_server.url).netloc}"
+    )
+    with LoopbackServer(Public) as public:
+        result = http("GET", public.url + "/", config_dir=config_dir, keep_config=True)
+        assert result.status == 0, result.stderr
+        assert seen == [None]
+        assert stytch_env.counters["authorize_page"] == 0  # a cold run, and still no sign-in
+        api = http("GET", stytch_resource_server.url, config_dir=config_dir, keep_config=True)
+        assert api.status == 0, api.stderr
+        assert json.loads(api.stdout)["resources"]
+        assert stytch_env.counters["codes_issued"] == 1
