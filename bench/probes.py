@@ -66,7 +66,7 @@ def pieces(url: str) -> dict[str, Any]:
     clock = time.perf_counter
     out: dict[str, Any] = {}
     t = clock()
-    from httpie_stytch_connected.httpie_plugin import StytchAuthPlugin, _httpie_offline
+    from httpie_stytch_connected.httpie_plugin import StytchAuthPlugin, _httpie_args
 
     out["import plugin module"] = clock() - t
     t = clock()
@@ -87,7 +87,7 @@ def pieces(url: str) -> dict[str, Any]:
     manager = auth.manager
     out["build manager"] = clock() - t
     t = clock()
-    _httpie_offline()
+    _httpie_args()
     out["offline check"] = clock() - t
     t = clock()
     token = manager.access_token()

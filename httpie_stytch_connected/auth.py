@@ -23,11 +23,18 @@ from .config import Settings, is_zero_config, load_settings, resolve_endpoints, 
 from .errors import ConfigurationError
 from .manager import Policy, TokenManager
 from .messages import Notify, Opener, notify_stderr
+from .replay import Rewind, rewinder
 from .store import SecureStore
 
 if TYPE_CHECKING:
     from .provider import ProviderEndpoints
     from .zero_config import Binding, ZeroConfig
+
+#: Said once when the API refused our token and the body could not be sent again.
+NOT_RESENT = (
+    "The API refused the access token, so it was renewed; this request's body was streamed and "
+    "cannot be sent twice, so it was not resent: simply run the command again."
+)
 
 
 class ManagedTokens:
@@ -132,43 +139,33 @@ class OAuth2PKCEAuth(ManagedTokens, AuthBase):
             return self._zero.prepare(r)
         token = self.manager.access_token()
         r.headers["Authorization"] = authorization(token)
-        position = body_position(r)
         r.register_hook(  # type: ignore[no-untyped-call]
-            "response", functools.partial(self._retry_401, token, position)
+            "response", functools.partial(self._retry_401, token, rewinder(r))
         )
         return r
 
     def _retry_401(
-        self, sent: str, position: int | None, response: requests.Response, **kwargs: Any
+        self, sent: str, rewind: Rewind, response: requests.Response, **kwargs: Any
     ) -> requests.Response:
         request = response.request
         if not rejected(response.status_code, request.headers.get("Authorization"), sent):
             return response
         token = self.manager.access_token(rejected=sent)  # the next request gets a good one
-        return resend(response, position, token, **kwargs)
-
-
-def body_position(r: requests.PreparedRequest) -> int | None:
-    """Where a file-like body starts, to rewind it for a resend; -1: a stream that cannot be
-    rewound (no resend); None: no body, or bytes."""
-    if r.body is None or isinstance(r.body, (bytes, str)):
-        return None
-    try:
-        return int(r.body.tell())
-    except (AttributeError, OSError):
-        return -1
+        second = resend(response, rewind, token, **kwargs)
+        if second is response:
+            self.manager.notify(NOT_RESENT)
+        return second
 
 
 def resend(
-    response: requests.Response, position: int | None, token: str, **kwargs: Any
+    response: requests.Response, rewind: Rewind, token: str, **kwargs: Any
 ) -> requests.Response:
     """Send ``response``'s request once more with ``token`` (``kwargs``: the adapter's send
-    arguments a response hook receives); a body that cannot be rewound is not resent."""
-    if position == -1:  # a stream we cannot rewind: nothing to resend
-        return response
+    arguments a response hook receives); a body that cannot be rewound (see :mod:`.replay`) is
+    not resent, and ``response`` itself comes back."""
     request = response.request
-    if position is not None:
-        request.body.seek(position)  # type: ignore[union-attr]
+    if not rewind(request):
+        return response
     response.content  # noqa: B018 - drain so the connection can be reused
     response.close()
     retry = request.copy()

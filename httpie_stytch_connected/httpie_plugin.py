@@ -4,30 +4,72 @@ HTTPie imports this module on every run, even ``http --version``, so it imports 
 what HTTPie has already loaded; the flow, keyring and the rest load inside ``__call__``.
 ``get_auth()`` runs during argument parsing, where an exception is a raw traceback, so it only
 builds an object; every failure surfaces from ``__call__`` as one ``http: error:`` line. With
-``--offline`` it never opens a browser nor touches the network or the keyring.
+``--offline`` it never opens a browser nor touches the network or the keyring. HTTPie's
+``--proxy`` and ``--timeout`` apply to the calls to the provider as to the API; ``--verify`` and
+``--cert`` apply to the API only (the provider is checked against the system's CAs or
+``REQUESTS_CA_BUNDLE``, whatever the API needs).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import requests
 from httpie.plugins import AuthPlugin
 from requests.auth import AuthBase
 
 if TYPE_CHECKING:
-    import requests
-
     from .auth import OAuth2PKCEAuth
 
+#: Said on stderr when HTTPie shows the request and the API refused its token.
+RESENT = (
+    "The API refused the access token in the request shown above; the request was sent again "
+    "with a renewed token."
+)
 
-def _httpie_offline() -> bool:
-    """HTTPie has no API for this; its global parser holds the parsed arguments."""
+
+def _httpie_args() -> Any:
+    """HTTPie has no API for its options; its global parser holds the parsed arguments."""
     try:
         from httpie.cli.definition import parser
 
-        return bool(getattr(getattr(parser, "args", None), "offline", False))
+        return getattr(parser, "args", None)
     except Exception:
-        return False
+        return None
+
+
+class ProviderSession(requests.Session):
+    """The session for calls to the provider (token exchange, refresh, revocation, discovery,
+    JWKS, userinfo) under HTTPie: its ``--proxy`` mapping, and its ``--timeout`` (seconds) as
+    each call's connect and read timeout, in place of the package's own (5, 30)."""
+
+    __attrs__ = [*requests.Session.__attrs__, "timeout"]
+
+    def __init__(self, proxies: dict[str, str], timeout: float | None) -> None:
+        super().__init__()
+        self.proxies.update(proxies)
+        self.timeout = timeout
+
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
+        if self.timeout is not None:
+            kwargs["timeout"] = self.timeout
+        return super().request(*args, **kwargs)
+
+
+def provider_session(args: Any) -> ProviderSession | None:
+    """HTTPie's ``--proxy`` and ``--timeout`` for the provider calls; None when neither is given."""
+    proxies = {p.key: p.value for p in getattr(args, "proxy", None) or ()}
+    timeout = getattr(args, "timeout", None) or None
+    return ProviderSession(proxies, timeout) if proxies or timeout else None
+
+
+def _report_resend(response: requests.Response, **kwargs: Any) -> requests.Response:
+    """Our 401 hook ran first and put the refused answer in the history of the resend."""
+    if response.history and response.history[-1].status_code == 401:
+        from .messages import notify_stderr
+
+        notify_stderr(RESENT)
+    return response
 
 
 class HTTPieStytchAuth(AuthBase):
@@ -39,13 +81,14 @@ class HTTPieStytchAuth(AuthBase):
         return f"HTTPieStytchAuth(profile={self.profile!r})"
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        args = _httpie_args()
         if self._auth is None:
             from .auth import StytchAuth
 
-            self._auth = StytchAuth(profile=self.profile)
+            self._auth = StytchAuth(profile=self.profile, session=provider_session(args))
         if not self._auth.settings.sends_token_to(r.url or ""):
             return r
-        if _httpie_offline():
+        if getattr(args, "offline", False):
             from .bearer import authorization
 
             # No network, keyring or login: the manager resolves its provider lazily.
@@ -53,7 +96,10 @@ class HTTPieStytchAuth(AuthBase):
             if token:
                 r.headers["Authorization"] = authorization(token)
             return r
-        return self._auth(r)
+        r = self._auth(r)
+        if "H" in (getattr(args, "output_options", None) or ""):  # -v, --print=H…
+            r.register_hook("response", _report_resend)  # type: ignore[no-untyped-call]
+        return r
 
 
 class StytchAuthPlugin(AuthPlugin):  # type: ignore[misc]

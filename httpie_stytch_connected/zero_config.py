@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .config import Settings
     from .manager import TokenManager
     from .messages import Notify, Opener
+    from .replay import Rewind
     from .resource_metadata import ProtectedResource
     from .store import SecureStore
 
@@ -274,26 +275,26 @@ class ZeroConfig:
     def prepare(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         """A known API gets its own token; an unknown one goes out bare, and its 401 starts
         the chain (only for the origin asked: hooks also see redirects to other hosts)."""
-        from .auth import body_position
+        from .replay import rewinder
 
-        position = body_position(r)
+        rewind = rewinder(r)
         url = r.url or ""
         binding = self.binding_for(url)
         if binding is None:
             origin = BindingCache.origin(url)
             r.register_hook(  # type: ignore[no-untyped-call]
-                "response", functools.partial(self._after_bare, origin, position)
+                "response", functools.partial(self._after_bare, origin, rewind)
             )
             return r
         token = self.access_token(binding)
         r.headers["Authorization"] = f"Bearer {token}"
         r.register_hook(  # type: ignore[no-untyped-call]
-            "response", functools.partial(self._after_bearer, binding, token, position)
+            "response", functools.partial(self._after_bearer, binding, token, rewind)
         )
         return r
 
     def _after_bare(
-        self, origin: str, position: int | None, response: requests.Response, **kwargs: Any
+        self, origin: str, rewind: Rewind, response: requests.Response, **kwargs: Any
     ) -> requests.Response:
         from .auth import resend
 
@@ -310,13 +311,13 @@ class ZeroConfig:
             return response
         binding = self.discover(url, challenge)
         self.notify(f"Signing in to {binding.issuer} for {binding.resource} …")
-        return resend(response, position, self.access_token(binding), **kwargs)
+        return resend(response, rewind, self.access_token(binding), **kwargs)
 
     def _after_bearer(
         self,
         binding: Binding,
         sent: str,
-        position: int | None,
+        rewind: Rewind,
         response: requests.Response,
         **kwargs: Any,
     ) -> requests.Response:
@@ -325,7 +326,7 @@ class ZeroConfig:
         if response.request.headers.get("Authorization") != f"Bearer {sent}":
             return response  # a redirect elsewhere: not our token, not our business
         if response.status_code == 401:
-            return resend(response, position, self.access_token(binding, rejected=sent), **kwargs)
+            return resend(response, rewind, self.access_token(binding, rejected=sent), **kwargs)
         challenge = bearer_challenge(response.headers.get("WWW-Authenticate"))
         if response.status_code != 403 or not challenge:
             return response
@@ -335,7 +336,7 @@ class ZeroConfig:
         wider = self.step_up(binding, asked)
         if wider is None:
             return response
-        return resend(response, position, self.access_token(wider), **kwargs)
+        return resend(response, rewind, self.access_token(wider), **kwargs)
 
     @functools.cached_property
     def notify(self) -> Notify:

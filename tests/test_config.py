@@ -123,6 +123,8 @@ def test_storage_keys_of_existing_configurations_do_not_change() -> None:
     environ = {"STYTCH_CONFIG": "/nonexistent.toml"}
     settings = load_settings({"issuer": "https://idp.example.com", "client_id": "c"}, environ)
     assert storage_key(settings) == token_key("https://idp.example.com", "c", settings.scopes)
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [

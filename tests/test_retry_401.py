@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from http.client import HTTPConnection
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
@@ -13,14 +14,17 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 import requests
 
-from httpie_stytch_connected.auth import StytchAuth
+from httpie_stytch_connected.auth import NOT_RESENT, StytchAuth
+from httpie_stytch_connected.httpie_plugin import RESENT
 from httpie_stytch_connected.manager import forget_memory
 from httpie_stytch_connected.store import AccessTokenCache, KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
 
+from .httpie_harness import Result, http
 from .loopback import LoopbackServer, QuietHandler
+from .test_concurrency import expire_stored
 
 
 @dataclass(frozen=True)
@@ -232,3 +236,137 @@ def test_a_same_origin_redirect_to_a_401_is_resent_once(
     assert response.status_code == 401
     assert [s.path for s in server.seen] == ["/redirect", "/always401", "/always401"]
     assert stytch_env.counters["token_refresh_ok"] == 1
+
+
+# -- under HTTPie: uploads, -v, --proxy, --timeout ----------------------------------------------
+
+
+def _http(tmp_path: Path, *args: str) -> Result:
+    return http("--check-status", "-A", "stytch", *args, config_dir=tmp_path / "httpie")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--multipart", "POST", "{api}", "field=value", "other=two"),
+        ("--chunked", "POST", "{api}", "field=value"),
+        ("--chunked", "--multipart", "POST", "{api}", "field=value"),
+        ("POST", "{api}", "@{file}"),  # a seekable file: rewound to where it started
+    ],
+    ids=["multipart", "chunked", "chunked-multipart", "file"],
+)
+def test_httpie_replays_a_body_it_holds_in_memory(
+    stytch_env: StytchEmulator,
+    server: RecordingServer,
+    rejected_token: str,
+    tmp_path: Path,
+    args: tuple[str, ...],
+) -> None:
+    upload = tmp_path / "upload.txt"
+    upload.write_text("file contents\n")
+    filled = [a.format(api=server.url("/api"), file=upload) for a in args]
+    result = _http(tmp_path, *filled)
+    assert result.status == 0, result.stderr
+    assert len(server.seen) == 2
+    assert server.seen[0].body == server.seen[1].body != b""
+    assert NOT_RESENT not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--multipart", "POST", "{api}", "field@{file}"),
+        ("--chunked", "POST", "{api}", "@{file}"),
+    ],
+    ids=["multipart-file", "chunked-file"],
+)
+def test_httpie_says_once_when_an_upload_cannot_be_resent(
+    stytch_env: StytchEmulator,
+    server: RecordingServer,
+    rejected_token: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...],
+) -> None:
+    upload = tmp_path / "upload.bin"
+    upload.write_bytes(b"file contents\n" * 100)
+    result = _http(tmp_path, *[a.format(api=server.url("/api"), file=upload) for a in args])
+    assert result.status == 4  # the 401, as HTTPie reports it with --check-status
+    assert len(server.seen) == 1
+    terminal = capsys.readouterr().err
+    assert terminal.count(NOT_RESENT) == 1
+    assert stytch_env.counters["token_refresh_ok"] == 1  # renewed: running it again works
+    again = _http(tmp_path, *[a.format(api=server.url("/api"), file=upload) for a in args])
+    assert again.status == 0, again.stderr
+
+
+def test_httpie_verbose_says_the_request_was_resent(
+    stytch_env: StytchEmulator,
+    server: RecordingServer,
+    rejected_token: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    result = _http(tmp_path, "-v", "GET", server.url("/api"))
+    assert result.status == 0, result.stderr
+    assert f"Bearer {rejected_token}" in result.stdout  # HTTPie shows the first attempt
+    terminal = capsys.readouterr().err
+    assert terminal.count(RESENT) == 1
+    assert "Bearer" not in terminal and rejected_token not in terminal
+    quiet = _http(tmp_path, "GET", server.url("/always401"))
+    assert quiet.status == 4
+    assert RESENT not in capsys.readouterr().err  # only when HTTPie shows the request
+
+
+class _Proxy(QuietHandler):
+    """A forward proxy for plain http:// URLs that records the absolute URLs it is asked for."""
+
+    seen: list[str]
+
+    def _any(self) -> None:
+        self.seen.append(f"{self.command} {self.path}")
+        target = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "proxy-connection"}
+        connection = HTTPConnection(target.netloc, timeout=30)
+        try:
+            path = target.path + (f"?{target.query}" if target.query else "")
+            connection.request(self.command, path, body=body, headers=headers)
+            answer = connection.getresponse()
+            content = answer.read()
+        finally:
+            connection.close()
+        kept = {k: v for k, v in answer.getheaders() if k.lower() not in _HOP_BY_HOP}
+        self.reply(answer.status, content, content_type=None, headers=kept)
+
+    do_GET = do_POST = _any
+
+
+_HOP_BY_HOP = {"connection", "content-length", "transfer-encoding", "keep-alive"}
+
+
+def test_httpie_proxy_carries_the_token_exchange_too(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer, tmp_path: Path
+) -> None:
+    class Proxy(_Proxy):
+        seen: list[str] = []
+
+    with LoopbackServer(Proxy) as proxy:
+        result = _http(tmp_path, f"--proxy=http:{proxy.url}", "GET", stytch_resource_server.url)
+    assert result.status == 0, result.stderr
+    token_url = f"POST {stytch_env.project_domain}/v1/oauth2/token"
+    assert token_url in Proxy.seen
+    assert f"GET {stytch_resource_server.url}" in Proxy.seen
+
+
+def test_httpie_timeout_bounds_a_refresh(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer, tmp_path: Path
+) -> None:
+    assert _http(tmp_path, "GET", stytch_resource_server.url).status == 0
+    expire_stored(StytchAuth().manager.key)
+    stytch_env.slow_seconds = 5.0
+    stytch_env.inject_token_fault("slow", count=1)
+    result = _http(tmp_path, "--timeout=1", "GET", stytch_resource_server.url)
+    assert result.status == 1
+    assert "did not answer in time" in result.stderr
