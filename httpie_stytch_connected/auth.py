@@ -11,15 +11,24 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import requests
 from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
 
 from .bearer import authorization, refuse_cleartext, rejected
-from .config import Settings, is_zero_config, load_settings, resolve_endpoints, storage_key
+from .config import (
+    SettingArgs,
+    Settings,
+    StytchSettingArgs,
+    check_arguments,
+    is_zero_config,
+    load_settings,
+    resolve_endpoints,
+    storage_key,
+)
 from .errors import ConfigurationError
 from .manager import Policy, TokenManager
 from .messages import Notify, Opener, notify_stderr
@@ -27,6 +36,8 @@ from .replay import Rewind, rewinder
 from .store import SecureStore
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from .provider import ProviderEndpoints
     from .zero_config import Binding, ZeroConfig
 
@@ -46,6 +57,9 @@ class ManagedTokens:
     through the same store key, secure store, access-token cache and cross-process lock: one
     sign-in and one refresh however many workers share it. Adapters for other HTTP libraries
     derive from this class and get all of that.
+
+    Settings are keyword arguments typed by :class:`.SettingArgs`; a misspelt one is a type
+    error for mypy and a ``TypeError`` naming the closest setting at run time.
     """
 
     def __init__(
@@ -57,8 +71,9 @@ class ManagedTokens:
         notify: Notify | None = None,
         environ: Mapping[str, str] | None = None,
         profile: str | None = None,
-        **settings: Any,
+        **settings: Unpack[SettingArgs],
     ) -> None:
+        check_arguments(settings, type(self).__name__, _PARTS)
         self.settings: Settings = load_settings(
             {k: v for k, v in settings.items() if v is not None},
             os.environ if environ is None else environ,
@@ -191,8 +206,8 @@ class StytchAuth(OAuth2PKCEAuth):
         project_domain: str | None = None,
         client_id: str | None = None,
         authorize_url: str | None = None,
-        scopes: str | list[str] | tuple[str, ...] | None = None,
-        **kwargs: Any,
+        scopes: str | Sequence[str] | None = None,
+        **kwargs: Unpack[StytchArgs],
     ) -> None:
         super().__init__(
             project_domain=project_domain,
@@ -201,6 +216,22 @@ class StytchAuth(OAuth2PKCEAuth):
             scopes=scopes,
             **kwargs,
         )
+
+
+class _Parts(TypedDict, total=False):
+    store: SecureStore | None
+    session: requests.Session | None
+    opener: Opener | None
+    notify: Notify | None
+    environ: Mapping[str, str] | None
+    profile: str | None
+
+
+class StytchArgs(_Parts, StytchSettingArgs, total=False):
+    """``StytchAuth``'s keyword arguments after its four positional ones."""
+
+
+_PARTS = tuple(_Parts.__annotations__)
 
 
 def secure_store(settings: Settings) -> SecureStore:

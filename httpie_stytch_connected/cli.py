@@ -209,9 +209,15 @@ def cmd_config(ctx: Context) -> int:
     print(f"Config file: {path} ({'found' if path.exists() else 'not found'})")
     print(f"Profile: {ctx.settings.profile or '(none)'}")
     width = max(len(o.name) for o in OPTIONS)
+    ignored = ctx.settings.ignored()
     for option in OPTIONS:
         value = _show(ctx.settings.values[option.name])
-        print(f"{option.name:<{width}} = {value}  ({ctx.settings.sources[option.name]})")
+        source = ctx.settings.sources[option.name]
+        why = f"; ignored: {ignored[option.name]}" if option.name in ignored else ""
+        print(f"{option.name:<{width}} = {value}  ({source}{why})")
+    for name, near in ctx.settings.unknown_env.items():
+        hint = f"did you mean {near}?" if near else "not a setting of this package"
+        print(f"Unknown environment variable {name} (ignored; {hint})")
     return 0
 
 

@@ -10,9 +10,10 @@ without it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import difflib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
@@ -157,12 +158,109 @@ OPTIONS: tuple[Option, ...] = (
 )
 _BY_NAME = {o.name: o for o in OPTIONS}
 
+#: ``STYTCH_*`` variables that are not settings but are read: where files go, which profile,
+#: and the knobs of the testing helpers (the scripted browser, the test keyring).
+OTHER_ENV = (
+    "STYTCH_PROFILE",
+    "STYTCH_CONFIG",
+    "STYTCH_CACHE_DIR",
+    "STYTCH_DATA_DIR",
+    "STYTCH_TEST_KEYRING_DIR",
+    "STYTCH_TEST_KEYRING_FAULT",
+    "STYTCH_TEST_KEYRING_KILL_AT",
+    "STYTCH_DEFAULT_DOMAIN_ISS",
+    "STYTCH_UA_DECISION",
+    "STYTCH_UA_EMAIL",
+    "STYTCH_UA_PASSWORD",
+)
+KNOWN_ENV = frozenset([*(o.env for o in OPTIONS), *OTHER_ENV])
+
+
+def closest(name: str, known: Iterable[str]) -> str | None:
+    """The known name ``name`` is most likely a misspelling of, if any is close."""
+    found = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
+    return found[0] if found else None
+
+
+class StytchSettingArgs(TypedDict, total=False):
+    """The settings as keyword arguments, but for the four ``StytchAuth`` names positionally.
+
+    Together with :class:`SettingArgs` this mirrors :data:`OPTIONS` (a test keeps them equal),
+    so a misspelt or mistyped argument is a type error. ``None`` means "not given here".
+    """
+
+    project_id: str | None
+    environment: Literal["test", "live"] | None
+    issuer: str | None
+    authorization_endpoint: str | None
+    token_endpoint: str | None
+    revocation_endpoint: str | None
+    redirect_path: str | None
+    login_timeout: float | None
+    leeway: float | None
+    token_store: Literal["keyring", "file"] | None
+    access_token_cache: bool | None
+    keyring_timeout: float | None
+    no_browser: bool | None
+    allow_insecure_http: bool | None
+    client_metadata_url: str | None
+    hosts: str | Sequence[str] | None
+
+
+class SettingArgs(StytchSettingArgs, total=False):
+    """Every setting as a keyword argument of ``OAuth2PKCEAuth`` (see :data:`OPTIONS`)."""
+
+    client_id: str | None
+    project_domain: str | None
+    authorize_url: str | None
+    scopes: str | Sequence[str] | None
+
+
+class SettingValues:
+    """The resolved value of each setting, typed (a test keeps this equal to :data:`OPTIONS`)."""
+
+    client_id: str | None
+    project_domain: str | None
+    authorize_url: str | None
+    project_id: str | None
+    environment: str | None
+    issuer: str | None
+    authorization_endpoint: str | None
+    token_endpoint: str | None
+    revocation_endpoint: str | None
+    scopes: tuple[str, ...]
+    redirect_path: str
+    login_timeout: float
+    leeway: float
+    token_store: str
+    access_token_cache: bool
+    keyring_timeout: float
+    no_browser: bool
+    allow_insecure_http: bool
+    client_metadata_url: str | None
+    hosts: tuple[str, ...]
+
+
+def check_arguments(given: Iterable[str], callable_name: str, others: Iterable[str] = ()) -> None:
+    """A misspelt keyword argument is a ``TypeError`` naming the closest real one."""
+    known = [*_BY_NAME, *others]
+    for name in given:
+        if name not in known:
+            near = closest(name, known)
+            hint = f"; did you mean {near!r}?" if near else " (see `stytch-connected config`)."
+            raise TypeError(f"{callable_name}() got an unexpected keyword argument {name!r}{hint}")
+
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(SettingValues):
+    """Resolved settings: each one as a typed attribute, its value in ``values`` and where it
+    came from in ``sources``; ``unknown_env`` maps each ``STYTCH_*`` variable that is not ours
+    to the known name it is closest to (None if none is close)."""
+
     values: Mapping[str, Any]
     sources: Mapping[str, str] = field(default_factory=dict)
     profile: str | None = None
+    unknown_env: Mapping[str, str | None] = field(default_factory=dict)
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for names that are not attributes. ``__dict__`` is read directly: while
@@ -182,11 +280,45 @@ class Settings:
         value = self.values.get(name)
         if value is None:
             option = _BY_NAME[name]
+            about = "; ".join(filter(None, (option.doc, self.misspelt_env())))
             raise ConfigurationError(
-                f"{name} is not set ({option.doc}); set {option.env}, pass {name}=..., or add "
-                f"{name} to a profile (`stytch-connected config` shows where the file is)."
+                f"{name} is not set ({about}); set {option.env}, pass {name}=..., or add {name} "
+                "to a profile (`stytch-connected config` shows where the file is)."
             )
         return value
+
+    def misspelt_env(self) -> str:
+        """For an error message: 'STYTCH_X is set: did you mean STYTCH_Y?', or ''."""
+        return "; ".join(
+            f"{name} is set: did you mean {near}?"
+            for name, near in self.unknown_env.items()
+            if near
+        )
+
+    def ignored(self) -> dict[str, str]:
+        """Settings that have a value but no effect, each with the reason."""
+        given = {name for name, value in self.values.items() if value is not None}
+        reasons: dict[str, str] = {}
+
+        def unused(names: Iterable[str], why: str) -> None:
+            reasons.update((name, why) for name in names if name in given)
+
+        if self.issuer:
+            unused(("project_domain", "project_id", "environment"), "issuer is set (discovery)")
+        elif self.token_endpoint:
+            unused(
+                ("project_domain", "project_id", "environment"),
+                "token_endpoint is set, so the endpoints are the explicit ones",
+            )
+        elif self.project_domain:
+            unused(("project_id", "environment"), "project_domain wins over the legacy form")
+        elif not self.project_id:
+            unused(("environment",), "only the legacy project_id uses it")
+        if self.authorization_endpoint:
+            unused(("authorize_url",), "authorization_endpoint is set and wins")
+        if self.token_store == "file" and self.sources.get("keyring_timeout") != "default":
+            unused(("keyring_timeout",), "token_store is file")
+        return reasons
 
 
 def resolve(
@@ -196,9 +328,7 @@ def resolve(
     profile_source: str = "profile",
 ) -> Settings:
     """Merge the layers; an unparsable value names the setting and where it came from."""
-    unknown = set(explicit) - set(_BY_NAME)
-    if unknown:
-        raise ConfigurationError(f"Unknown setting(s): {', '.join(sorted(unknown))}.")
+    check_arguments(explicit, "resolve")
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for option in OPTIONS:
@@ -221,7 +351,14 @@ def resolve(
         else:
             values[option.name] = option.default
             sources[option.name] = "default"
-    return Settings(values, sources)
+    strays = sorted(n for n in environ if n.startswith("STYTCH_") and n not in KNOWN_ENV)
+    return Settings(values, sources, unknown_env={n: _closest_env(n) for n in strays})
+
+
+def _closest_env(name: str) -> str | None:
+    """Compared without the shared ``STYTCH_`` prefix, which would make every name look close."""
+    near = closest(name[7:], [known[7:] for known in KNOWN_ENV])
+    return f"STYTCH_{near}" if near else None
 
 
 def load_settings(
@@ -232,8 +369,7 @@ def load_settings(
 
     wanted = profile or environ.get("STYTCH_PROFILE") or None
     name, values, source = load_profile(wanted, environ)
-    settings = resolve(explicit, environ, values, source)
-    return Settings(settings.values, settings.sources, name)
+    return replace(resolve(explicit, environ, values, source), profile=name)
 
 
 def endpoints_for(settings: Settings) -> ProviderEndpoints:
@@ -253,7 +389,7 @@ def endpoints_for(settings: Settings) -> ProviderEndpoints:
         ).checked()
     if _is_stytch(settings):
         return _stytch(settings, authorize or settings.require("authorize_url"))
-    raise _no_provider()
+    raise _no_provider(settings)
 
 
 def resolve_endpoints(
@@ -323,7 +459,7 @@ def storage_key(settings: Settings) -> str:
     elif _is_stytch(settings):
         anchor = _stytch_discovery(settings)[0]
     else:
-        raise _no_provider()
+        raise _no_provider(settings)
     routes = [anchor]
     for name in ("token_endpoint", "revocation_endpoint"):
         value = settings.values[name]
@@ -331,8 +467,9 @@ def storage_key(settings: Settings) -> str:
             routes.append(f"{name}={value.rstrip('/')}")
     if _is_stytch(settings) and not settings.project_domain:
         # A legacy environment other than the project ID's own picks another API host.
-        base = legacy_base(settings.project_id, settings.environment)
-        if base != legacy_base(settings.project_id, None):
+        project_id = settings.require("project_id")
+        base = legacy_base(project_id, settings.environment)
+        if base != legacy_base(project_id, None):
             routes.append(base)
     return token_key("\n".join(routes), settings.require("client_id"), settings.scopes)
 
@@ -343,25 +480,30 @@ def _is_stytch(settings: Settings) -> bool:
 
 def _stytch(settings: Settings, authorize: str) -> ProviderEndpoints:
     check_endpoint(authorize, "authorize_url")
-    return stytch_endpoints(
+    endpoints = stytch_endpoints(
         authorize_url=authorize,
         project_domain=settings.project_domain,
         project_id=settings.project_id,
         environment=settings.environment,
     )
+    if settings.revocation_endpoint:  # an explicit endpoint overrides the preset's, as it says
+        endpoints = replace(endpoints, revocation_endpoint=settings.revocation_endpoint).checked()
+    return endpoints
 
 
 def _stytch_discovery(settings: Settings) -> tuple[str, str | None]:
     """(issuer, discovery URL): the project domain is its own issuer; legacy is scheme-less."""
     if settings.project_domain:
         return normalise_domain(settings.project_domain), None
-    project_id: str = settings.project_id
+    project_id: str = settings.require("project_id")
     base = legacy_base(project_id, settings.environment)
     return f"stytch.com/{project_id}", f"{base}/.well-known/openid-configuration"
 
 
-def _no_provider() -> ConfigurationError:
+def _no_provider(settings: Settings) -> ConfigurationError:
+    note = settings.misspelt_env()
     return ConfigurationError(
-        "No provider is configured; set STYTCH_PROJECT_DOMAIN and STYTCH_CLIENT_ID (or "
-        "STYTCH_ISSUER for any OpenID provider), pass them as arguments, or put them in a profile."
+        "No provider is configured" + (f" ({note})" if note else "") + "; set "
+        "STYTCH_PROJECT_DOMAIN and STYTCH_CLIENT_ID (or STYTCH_ISSUER for any OpenID provider), "
+        "pass them as arguments, or put them in a profile."
     )

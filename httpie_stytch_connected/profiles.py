@@ -67,13 +67,17 @@ def load_profile(
 
 def _check_keys(profile: Mapping[str, Any], name: str, path: Path) -> None:
     """A misspelt key would silently fall back to a default; name it instead."""
-    from .config import OPTIONS
+    from .config import OPTIONS, closest
 
-    unknown = sorted(set(profile) - {o.name for o in OPTIONS})
+    known = [o.name for o in OPTIONS]
+    unknown = sorted(set(profile) - set(known))
     if unknown:
+        near = closest(unknown[0], known)
+        hint = (
+            f"did you mean {near!r}?" if near else "`stytch-connected config` lists the known ones."
+        )
         raise ConfigurationError(
-            f"Unknown setting {unknown[0]!r} in [profiles.{name}] of {path}; the known settings "
-            "are listed by `stytch-connected config`."
+            f"Unknown setting {unknown[0]!r} in [profiles.{name}] of {path}; {hint}"
         )
 
 

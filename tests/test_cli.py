@@ -276,3 +276,53 @@ def test_human_duration() -> None:
     assert human_duration(3 * 3600 + 5 * 60 + 7) == "3 hours 5 minutes"
     assert human_duration(2 * 86400 + 4 * 3600) == "2 days 4 hours"
     assert human_duration(0.4) == "0 seconds"
+
+
+def test_config_says_what_is_ignored_and_names_misspelt_variables(
+    stytch_env: StytchEmulator,
+) -> None:
+    env = {
+        **os.environ,
+        "STYTCH_PROJECT_ID": "project-test-1",  # project_domain wins over it
+        "STYTCH_LOGIN_TIMOUT": "5",
+    }
+    result = cli("config", env=env)
+    assert result.returncode == 0, result.stderr
+    lines = {line.split(" = ")[0].strip(): line for line in result.stdout.splitlines()}
+    assert lines["project_id"].endswith(
+        "(environment variable STYTCH_PROJECT_ID; ignored: project_domain wins over the legacy "
+        "form)"
+    )
+    assert "ignored" not in lines["project_domain"]
+    assert (
+        "Unknown environment variable STYTCH_LOGIN_TIMOUT (ignored; did you mean "
+        "STYTCH_LOGIN_TIMEOUT?)" in result.stdout
+    )
+    env.pop("STYTCH_CLIENT_ID")
+    env["STYTCH_CLIENTID"] = "x"
+    line = one_line_error(cli("token", env=env))
+    assert "STYTCH_CLIENTID is set: did you mean STYTCH_CLIENT_ID?" in line
+
+
+def test_logout_revokes_at_the_revocation_endpoint_it_is_given(
+    stytch_env: StytchEmulator,
+) -> None:
+    from .loopback import LoopbackServer, QuietHandler
+
+    seen: list[str] = []
+
+    class Revocation(QuietHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+            seen.append(body)
+            self.reply(200)
+
+    assert cli("login").returncode == 0
+    with LoopbackServer(Revocation) as revocation:
+        url = revocation.url + "/revoke"
+        shown = cli("config", "--revocation-endpoint", url)
+        assert f"revocation_endpoint    = {url}  (argument)" in shown.stdout
+        logout = cli("logout", "--revocation-endpoint", url)
+    assert logout.returncode == 0, logout.stderr
+    assert len(seen) == 1 and "token_type_hint=refresh_token" in seen[0]
+    assert stytch_env.counters["revoke"] == 0

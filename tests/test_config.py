@@ -4,6 +4,7 @@ value, profile selection, and readable errors that name the setting and where it
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -151,3 +152,148 @@ def test_hosts_patterns(url: str, expected: bool) -> None:
 def test_hosts_that_are_not_host_names_are_refused(bad: str) -> None:
     with pytest.raises(ConfigurationError, match="hosts from argument is invalid"):
         load_settings({"hosts": bad}, {"STYTCH_CONFIG": "/nonexistent.toml"})
+
+
+def test_the_typed_views_list_exactly_the_settings_table() -> None:
+    from httpie_stytch_connected.auth import StytchArgs, _Parts
+    from httpie_stytch_connected.config import SettingArgs, SettingValues
+
+    names = {o.name for o in OPTIONS}
+    assert set(SettingArgs.__annotations__) == names
+    assert set(SettingValues.__annotations__) == names
+    stytch_positional = {"project_domain", "client_id", "authorize_url", "scopes"}
+    assert set(StytchArgs.__annotations__) == (names - stytch_positional) | set(
+        _Parts.__annotations__
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "closest"),
+    [
+        ({"project_domian": "x.example.com"}, "project_domain"),
+        ({"login_timout": 5}, "login_timeout"),
+        ({"sesion": None}, "session"),
+    ],
+)
+def test_a_misspelt_keyword_is_a_type_error_naming_the_closest(
+    kwargs: dict[str, Any], closest: str
+) -> None:
+    from httpie_stytch_connected.auth import OAuth2PKCEAuth, StytchAuth
+
+    for cls in (StytchAuth, OAuth2PKCEAuth):
+        with pytest.raises(TypeError, match=rf"{cls.__name__}\(\).*did you mean '{closest}'\?"):
+            cls(client_id="c", environ={"STYTCH_CONFIG": "/nonexistent.toml"}, **kwargs)
+
+
+def test_mypy_rejects_a_misspelt_or_mistyped_setting(tmp_path: Path) -> None:
+    import os
+
+    from mypy import api
+
+    import httpie_stytch_connected
+
+    source = tmp_path / "user_code.py"
+    source.write_text(
+        "from httpie_stytch_connected import OAuth2PKCEAuth, StytchAuth\n"
+        "StytchAuth(project_domian='x')\n"
+        "OAuth2PKCEAuth(login_timeout='soon')\n"
+        "auth = StytchAuth(client_id='c')\n"
+        "reveal_type(auth.settings.client_id)\n"
+        "reveal_type(auth.settings.login_timeout)\n"
+    )
+    root = Path(httpie_stytch_connected.__file__).parents[1]
+    previous = os.environ.get("MYPYPATH")
+    os.environ["MYPYPATH"] = str(root)
+    try:
+        out, _, _ = api.run(
+            ["--strict", "--config-file=", f"--cache-dir={root / '.mypy_cache'}", str(source)]
+        )
+    finally:
+        if previous is None:
+            del os.environ["MYPYPATH"]
+        else:
+            os.environ["MYPYPATH"] = previous
+    assert 'Unexpected keyword argument "project_domian"' in out, out
+    assert 'Argument "login_timeout" to "OAuth2PKCEAuth" has incompatible type "str"' in out, out
+    assert 'Revealed type is "str | None"' in out, out
+    assert 'Revealed type is "float"' in out, out
+
+
+def test_a_misspelt_environment_variable_is_named_in_errors() -> None:
+    environ = {
+        "STYTCH_CONFIG": "/nonexistent.toml",
+        "STYTCH_PROJECT_DOMIAN": "x.example.com",
+        "STYTCH_CLIENTID": "c",
+        "STYTCH_SECRET": "not ours",  # Stytch's backend SDKs read this one: no close match
+    }
+    settings = load_settings({}, environ)
+    assert settings.unknown_env == {
+        "STYTCH_CLIENTID": "STYTCH_CLIENT_ID",
+        "STYTCH_PROJECT_DOMIAN": "STYTCH_PROJECT_DOMAIN",
+        "STYTCH_SECRET": None,
+    }
+    with pytest.raises(ConfigurationError) as missing:
+        settings.require("client_id")
+    assert "STYTCH_CLIENTID is set: did you mean STYTCH_CLIENT_ID?" in str(missing.value)
+    with pytest.raises(ConfigurationError) as no_provider:
+        storage_key(load_settings({"client_id": "c"}, environ))
+    assert "STYTCH_PROJECT_DOMIAN is set: did you mean STYTCH_PROJECT_DOMAIN?" in str(
+        no_provider.value
+    )
+    assert "STYTCH_SECRET" not in str(no_provider.value)
+
+
+def test_a_misspelt_profile_key_names_the_closest(config: Path) -> None:
+    config.write_text('[profiles.default]\nclient_id = "x"\nscope = "openid"\n')
+    with pytest.raises(ConfigurationError, match=r"did you mean 'scopes'\?"):
+        load_settings({}, {"STYTCH_CONFIG": str(config)})
+
+
+def test_an_explicit_revocation_endpoint_overrides_the_stytch_preset() -> None:
+    environ = {"STYTCH_CONFIG": "/nonexistent.toml"}
+    override = "https://revoke.example.com/revoke"
+    settings = load_settings(
+        {
+            "client_id": "c",
+            "project_domain": "p.example.com",
+            "authorize_url": "https://app.example.com/authorize",
+            "revocation_endpoint": override,
+        },
+        environ,
+    )
+    assert resolve_endpoints(settings).revocation_endpoint == override
+    assert "revocation_endpoint" not in settings.ignored()
+
+
+@pytest.mark.parametrize(
+    ("given", "ignored"),
+    [
+        ({"project_domain": "p.example.com", "project_id": "project-test-1"}, {"project_id"}),
+        (
+            {"issuer": "https://id.example.com", "project_domain": "p.example.com"},
+            {"project_domain"},
+        ),
+        (
+            {"token_endpoint": "https://t.example.com/t", "project_domain": "p.example.com"},
+            {"project_domain"},
+        ),
+        ({"environment": "live", "project_domain": "p.example.com"}, {"environment"}),
+        (
+            {
+                "authorization_endpoint": "https://a.example.com",
+                "authorize_url": "https://b.example.com",
+            },
+            {"authorize_url"},
+        ),
+        ({"token_store": "file", "keyring_timeout": 5}, {"keyring_timeout"}),
+        (
+            {"project_domain": "p.example.com", "revocation_endpoint": "https://r.example.com"},
+            set(),
+        ),
+    ],
+)
+def test_settings_without_effect_are_reported_as_ignored(
+    given: dict[str, object], ignored: set[str]
+) -> None:
+    settings = load_settings({"client_id": "c", **given}, {"STYTCH_CONFIG": "/nonexistent.toml"})
+    assert set(settings.ignored()) == ignored

@@ -14,6 +14,7 @@ import requests
 
 from httpie_stytch_connected import AuthenticationError, StytchAuth
 from httpie_stytch_connected.auth import OAuth2PKCEAuth
+from httpie_stytch_connected.config import SettingArgs
 from httpie_stytch_connected.errors import ConfigurationError, LoginError
 from httpie_stytch_connected.manager import forget_memory
 from httpie_stytch_connected.store import AccessTokenCache, KeyringStore
@@ -228,7 +229,7 @@ def test_concurrent_callers_in_one_process_share_one_login(
 def test_configuration_errors_name_the_setting(
     stytch_env: StytchEmulator,
     monkeypatch: pytest.MonkeyPatch,
-    kwargs: dict[str, str | None],
+    kwargs: SettingArgs,
     message: str,
 ) -> None:
     if kwargs.get("client_id", "") is None:
