@@ -15,19 +15,26 @@ import webbrowser
 
 def open_browser(url: str) -> bool:
     """Open ``url``; True if a browser was started and did not report failure."""
+    return launch_browser(url) is None
+
+
+def launch_browser(url: str) -> str | None:
+    """Open ``url``; None if a browser was started, else what went wrong, as a clause for a
+    message ("the browser command 'firefox' exited with status 1")."""
     try:
         controller = webbrowser.get()
     except webbrowser.Error:
-        return False
+        return "no browser was found (set BROWSER to the command that opens one)"
     if isinstance(controller, webbrowser.GenericBrowser):
         return _run_quietly(controller, url)
     try:
-        return bool(controller.open(url, new=1))
-    except Exception:  # a broken controller must not break the login: the URL is printed
-        return False
+        opened = controller.open(url, new=1)
+    except Exception as exc:  # a broken controller must not break the login: the URL is printed
+        return f"the browser failed to open ({type(exc).__name__})"
+    return None if opened else "the browser did not open"
 
 
-def _run_quietly(controller: webbrowser.GenericBrowser, url: str) -> bool:
+def _run_quietly(controller: webbrowser.GenericBrowser, url: str) -> str | None:
     args = [arg.replace("%s", url) for arg in controller.args]
     if not any("%s" in arg for arg in controller.args):
         args.append(url)
@@ -41,8 +48,12 @@ def _run_quietly(controller: webbrowser.GenericBrowser, url: str) -> bool:
             close_fds=True,
             start_new_session=True,
         )
-    except OSError:
-        return False
+    except OSError as exc:
+        return f"the browser command {controller.name!r} could not be started ({exc.strerror})"
     if isinstance(controller, webbrowser.BackgroundBrowser):
-        return process.poll() in (None, 0)
-    return process.wait() == 0
+        status = process.poll()  # still running is success: it detaches
+    else:
+        status = process.wait()
+    if status in (None, 0):
+        return None
+    return f"the browser command {controller.name!r} exited with status {status}"

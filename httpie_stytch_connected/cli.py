@@ -10,7 +10,6 @@ Exit codes: 0 success, 1 an :class:`.AuthenticationError`, 2 usage, 130 Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import time
@@ -18,8 +17,10 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from . import __version__
 from .config import OPTIONS, Option, Settings, is_zero_config, load_settings
 from .errors import AuthenticationError, ConfigurationError, LoginError, TokenStoreError
+from .messages import debug_logging
 from .messages import notify_stderr as say
 
 if TYPE_CHECKING:
@@ -267,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sign in to Stytch Connected Apps (or any OpenID provider) for HTTPie "
         "and requests.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (function, summary) in COMMANDS.items():
         command = commands.add_parser(
@@ -301,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
         if getattr(args, "debug", False):
-            _debug_logging()
+            debug_logging(PROG)
         explicit = {o.name: getattr(args, o.name) for o in OPTIONS if hasattr(args, o.name)}
         settings = load_settings(explicit, os.environ, getattr(args, "profile", None))
         context = Context(settings, os.environ, getattr(args, "resource", None))
@@ -312,13 +314,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         say(f"{PROG}: interrupted.")
         return EXIT_INTERRUPTED
-
-
-def _debug_logging() -> None:
-    """Only this package's loggers, which log hosts, error codes and counts, never secrets;
-    other libraries' debug output (full URLs, headers) stays off."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(f"{PROG}: %(name)s: %(message)s"))
-    package = logging.getLogger(__package__)
-    package.addHandler(handler)
-    package.setLevel(logging.DEBUG)

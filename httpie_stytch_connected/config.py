@@ -386,6 +386,7 @@ def endpoints_for(settings: Settings) -> ProviderEndpoints:
             token_endpoint=settings.token_endpoint,
             revocation_endpoint=settings.revocation_endpoint,
             issuer=settings.issuer,
+            token_endpoint_origin=_origin(settings, "token_endpoint"),
         ).checked()
     if _is_stytch(settings):
         return _stytch(settings, authorize or settings.require("authorize_url"))
@@ -414,6 +415,9 @@ def resolve_endpoints(
             token_endpoint=settings.token_endpoint or found.token_endpoint,
             revocation_endpoint=settings.revocation_endpoint or found.revocation_endpoint,
             issuer=settings.issuer,
+            token_endpoint_origin=_origin(
+                settings, "token_endpoint" if settings.token_endpoint else "issuer"
+            ),
         ).checked()
     if settings.token_endpoint or not _is_stytch(settings):
         return endpoints_for(settings)
@@ -488,7 +492,13 @@ def _stytch(settings: Settings, authorize: str) -> ProviderEndpoints:
     )
     if settings.revocation_endpoint:  # an explicit endpoint overrides the preset's, as it says
         endpoints = replace(endpoints, revocation_endpoint=settings.revocation_endpoint).checked()
-    return endpoints
+    deciding = "project_domain" if settings.project_domain else "project_id"
+    return replace(endpoints, token_endpoint_origin=_origin(settings, deciding))
+
+
+def _origin(settings: Settings, name: str) -> str:
+    """'project_domain (environment variable STYTCH_PROJECT_DOMAIN)', for messages."""
+    return f"the {name} setting ({settings.sources.get(name, 'default')})"
 
 
 def _stytch_discovery(settings: Settings) -> tuple[str, str | None]:

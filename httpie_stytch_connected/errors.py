@@ -2,9 +2,18 @@
 
 Messages never carry a token, code, verifier or refresh token; callers build them from
 provider error codes and descriptions only.
+
+The hierarchy is deliberate. Everything derives from :class:`AuthenticationError`. A failure
+of the provider or of the network on the way to it (:class:`TokenEndpointError`) is also a
+``requests.RequestException``, so code that already handles an unreachable API with
+``except requests.RequestException`` handles an unreachable token endpoint the same way. What
+retrying cannot fix is not: a setting (:class:`ConfigurationError`), a sign-in that did not
+happen (:class:`LoginError`), the credential store (:class:`TokenStoreError`).
 """
 
 from __future__ import annotations
+
+from requests import RequestException
 
 
 class AuthenticationError(Exception):
@@ -23,8 +32,10 @@ class TokenStoreError(AuthenticationError):
     """The credential store is missing, locked, hanging or refused the write."""
 
 
-class TokenEndpointError(AuthenticationError):
+class TokenEndpointError(AuthenticationError, RequestException):
     """The token, revocation or discovery endpoint refused us or could not be reached.
+
+    Also a ``requests.RequestException`` (and so an ``OSError``), like any other failed request.
 
     ``error`` is the RFC 6749 code or Stytch's ``error_type`` (both are kept), so callers can
     tell a refused refresh token (re-login) from an outage (keep the credentials).

@@ -39,6 +39,18 @@ NO_TERMINAL = (
     "No browser can be opened here and there is no terminal to paste the sign-in into; run "
     "`stytch-connected login` in a terminal first (or set BROWSER)."
 )
+
+
+def no_terminal(browser_failure: str | None = None) -> str:
+    """The message for a sign-in that can go nowhere: the browser's own failure when it had one."""
+    if browser_failure is None:
+        return NO_TERMINAL
+    return (
+        f"Could not sign in: {browser_failure}, and there is no terminal to paste the sign-in "
+        "into; fix BROWSER, or run `stytch-connected login` in a terminal first."
+    )
+
+
 PASTE_HELP = (
     "After you approve, the browser goes to a 127.0.0.1 address that will not load on that "
     "machine; copy that page's full URL from the address bar and paste it here."
@@ -153,6 +165,7 @@ class Fallback:
         self._hidden: list[tuple[Terminal, list[Any]]] = []  # terminals whose echo is off
         self._previous = _trap(_ENDING_SIGNALS, self._on_signal)
         self.cancelled = False
+        self.reason: str | None = None
 
     def paste(self, why: str, url: str | None = None) -> bool:
         """Show the URL (unless already shown) and prompt on the terminal; False if none."""
@@ -176,11 +189,14 @@ class Fallback:
         reader.start()
         return True
 
-    def cancel(self) -> None:
-        """End the wait now, unless the sign-in has already been answered."""
+    def cancel(self, reason: str | None = None) -> None:
+        """End the wait now, unless the sign-in has already been answered; ``reason`` says why
+        the browser did not open, for :func:`no_terminal`."""
         query = urlencode({"state": self._state, "error": "no_browser"})
-        if self._server.submit_url(f"{self._server.path}?{query}").final:
-            self.cancelled = True
+        # Set first: the waiting thread reads them as soon as the submission ends the wait.
+        self.reason, self.cancelled = reason, True
+        if not self._server.submit_url(f"{self._server.path}?{query}").final:
+            self.reason, self.cancelled = None, False
 
     def close(self) -> None:
         with self._lock:

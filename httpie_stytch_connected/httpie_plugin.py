@@ -82,6 +82,10 @@ class HTTPieStytchAuth(AuthBase):
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         args = _httpie_args()
+        if getattr(args, "debug", False):  # http --debug: the sign-in's steps, never secrets
+            from .messages import debug_logging
+
+            debug_logging("http")
         if self._auth is None:
             from .auth import StytchAuth
 

@@ -5,21 +5,26 @@ see :mod:`.headless`), wait for the one matching callback, exchange, verify the 
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from .browser import open_browser
+from .browser import launch_browser, open_browser
 from .callback_server import CallbackServer
 from .errors import LoginError
-from .headless import NO_TERMINAL, Fallback, no_browser_reason
+from .headless import NO_TERMINAL, Fallback, no_browser_reason, no_terminal
 from .id_token import IdTokenCheck
 from .messages import Notify, Opener, notify_stderr
 from .pkce import PKCE, random_token
+from .provider import host_of
 from .token_client import TokenClient
 from .tokens import TokenSet
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,12 @@ def browser_login(
         if resource:  # RFC 8707 §2.1
             params["resource"] = resource
         url = authorization_url(authorization_endpoint, params)
+        log.debug(
+            "sign-in: authorization request to %s, redirect_uri %s, scope %r",
+            host_of(authorization_endpoint),
+            server.redirect_uri,
+            params["scope"],
+        )
         fallback = Fallback(server, state, notify)
         try:
             if headless is not None:
@@ -93,15 +104,25 @@ def browser_login(
             code = server.wait(timeout)
         except LoginError:
             if fallback.cancelled:
-                raise LoginError(NO_TERMINAL) from None
+                raise LoginError(no_terminal(fallback.reason)) from None
             raise
         finally:
             fallback.close()
         # The browser's page waits for this (bounded); an exception sends it saying so.
+        log.debug(
+            "sign-in: callback received; exchanging the code at %s", host_of(client.token_endpoint)
+        )
         tokens = client.exchange_code(code, pkce.verifier, server.redirect_uri)
         claims = None
         if tokens.id_token and id_token_check is not None:
             claims = id_token_check.verify(tokens.id_token, nonce)
+            log.debug("sign-in: ID token verified (signature, issuer, audience, expiry, nonce)")
+        log.debug(
+            "sign-in: done; scope %r, access token for %s, refresh token %s",
+            tokens.scope or " ".join(scopes),
+            f"{tokens.expires_at - time.time():.0f} s" if tokens.expires_at else "an unstated time",
+            "received" if tokens.refresh_token else "not received",
+        )
         if keep is not None:
             keep(tokens)
         server.report(signed_in=True)
@@ -116,10 +137,16 @@ def _launch(
     notify(f"  {url}")
 
     def run() -> None:
+        if opener is open_browser:
+            failure = launch_browser(url)
+        else:
+            failure = None if opener(url) else "the browser did not open"
         # A browser command may fail after it delivered the callback: then nothing is missing.
-        if opener(url) or server.answered:
+        if failure is None or server.answered:
             return
-        if not fallback.paste("The browser did not open."):
-            fallback.cancel()
+        log.debug("sign-in: %s", failure)
+        if not fallback.paste(f"{failure[0].upper()}{failure[1:]}."):
+            fallback.cancel(failure)
 
+    log.debug("sign-in: opening the browser")
     threading.Thread(target=run, name="stytch-browser", daemon=True).start()

@@ -326,7 +326,9 @@ class TokenManager:
         from .id_token import IdTokenCheck
         from .issuer_identification import iss_problem
         from .login import browser_login
+        from .provider import check_reachable
 
+        check_reachable(self.endpoints, self.client.session)  # before anyone signs in
         result = browser_login(
             authorization_endpoint=self.endpoints.authorization_endpoint,
             client=self.client,

@@ -7,10 +7,17 @@ OpenID provider fits the same shape.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, TokenEndpointError
+
+if TYPE_CHECKING:
+    import requests
+
+#: (connect, read) seconds for :func:`check_reachable`: an answer of any kind is enough.
+PROBE_TIMEOUT = (5.0, 10.0)
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -61,6 +68,8 @@ class ProviderEndpoints:
     iss_parameter_supported: bool = False
     #: A regular expression for another ``iss`` form the preset accepts (Stytch's default domain).
     iss_alias: str | None = None
+    #: Which setting decides the token endpoint, for messages ("project_domain, from …").
+    token_endpoint_origin: str | None = field(default=None, compare=False)
 
     def checked(self) -> ProviderEndpoints:
         for name in (
@@ -82,3 +91,31 @@ def check_issuer(issuer: str | None) -> None:
     scheme-less legacy Stytch issuer ``stytch.com/{project_id}`` is only a name and passes."""
     if issuer is not None and "://" in issuer:
         check_endpoint(issuer, "issuer")
+
+
+def check_reachable(endpoints: ProviderEndpoints, session: requests.Session) -> None:
+    """Before the browser opens: the token endpoint answers at all (any HTTP status will do).
+
+    Otherwise the person would sign in only to learn the code cannot be exchanged. Raises
+    :class:`TokenEndpointError` naming the URL and the setting that decides it.
+    """
+    import requests
+
+    from .token_client import NO_AUTH
+
+    url = endpoints.token_endpoint
+    try:
+        session.get(
+            url,
+            headers={"Accept": "application/json"},
+            timeout=PROBE_TIMEOUT,
+            allow_redirects=False,
+            auth=NO_AUTH,
+        ).close()
+    except requests.RequestException as exc:
+        origin = endpoints.token_endpoint_origin or "the provider settings"
+        raise TokenEndpointError(
+            f"Cannot reach the token endpoint {url} ({type(exc).__name__}), so a sign-in could "
+            f"not finish; that URL comes from {origin}: check it, and your network connection.",
+            retryable=True,
+        ) from None

@@ -326,3 +326,31 @@ def test_logout_revokes_at_the_revocation_endpoint_it_is_given(
     assert logout.returncode == 0, logout.stderr
     assert len(seen) == 1 and "token_type_hint=refresh_token" in seen[0]
     assert stytch_env.counters["revoke"] == 0
+
+
+def test_version() -> None:
+    from httpie_stytch_connected import __version__
+
+    result = cli("--version")
+    assert result.returncode == 0
+    assert result.stdout == f"stytch-connected {__version__}\n"
+
+
+def test_a_successful_login_under_debug_logs_its_steps_without_secrets(
+    stytch_env: StytchEmulator,
+) -> None:
+    login = cli("--debug", "login")
+    assert login.returncode == 0, login.stderr
+    steps = [
+        "sign-in: authorization request to 127.0.0.1:",
+        "sign-in: callback received; exchanging the code at 127.0.0.1:",
+        "sign-in: ID token verified",
+        "sign-in: done; scope ",
+    ]
+    positions = [login.stderr.find(step) for step in steps]
+    assert -1 not in positions and positions == sorted(positions), login.stderr
+    assert "sign-in: browser opened" in login.stderr  # when the browser command returned
+    token = cli("token").stdout.strip()
+    secrets = [token, *stytch_env.issued_refresh_tokens(), *stytch_env._codes]
+    assert not any(s in login.stderr for s in secrets)
+    assert "code=" not in login.stderr

@@ -21,7 +21,7 @@ import pytest
 import requests
 from requests.adapters import BaseAdapter
 
-from httpie_stytch_connected.headless import NO_TERMINAL, no_browser_reason
+from httpie_stytch_connected.headless import NO_TERMINAL, no_browser_reason, no_terminal
 from httpie_stytch_connected.testing import ScriptedUserAgent, StytchEmulator
 
 TIMEOUT = 60.0
@@ -56,20 +56,28 @@ def login_without_terminal(env: Mapping[str, str], *args: str) -> subprocess.Com
 
 
 @pytest.mark.parametrize(
-    "extra",
+    ("extra", "message"),
     [
-        {},
-        {"DISPLAY": ":0", "SSH_CONNECTION": "10.0.0.1 5000 10.0.0.2 22"},
-        {"BROWSER": "false"},  # a browser command that fails
+        ({}, NO_TERMINAL),
+        ({"DISPLAY": ":0", "SSH_CONNECTION": "10.0.0.1 5000 10.0.0.2 22"}, NO_TERMINAL),
+        # A browser command that fails says so, with its exit status.
+        ({"BROWSER": "false"}, no_terminal("the browser command 'false' exited with status 1")),
+        (
+            {"BROWSER": "/nonexistent/browser"},
+            no_terminal(
+                "the browser command '/nonexistent/browser' could not be started (No such file "
+                "or directory)"
+            ),
+        ),
     ],
-    ids=["no-display", "ssh", "browser-fails"],
+    ids=["no-display", "ssh", "browser-fails", "browser-missing"],
 )
 def test_no_browser_and_no_terminal_fails_at_once(
-    stytch_env: StytchEmulator, extra: dict[str, str]
+    stytch_env: StytchEmulator, extra: dict[str, str], message: str
 ) -> None:
     result = login_without_terminal(headless_env(**extra))
     assert result.returncode == 1
-    assert result.stderr.splitlines()[-1] == f"stytch-connected: error: {NO_TERMINAL}"
+    assert result.stderr.splitlines()[-1] == f"stytch-connected: error: {message}"
     assert stytch_env.counters["login"] == 0
 
 

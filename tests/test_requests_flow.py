@@ -15,7 +15,7 @@ import requests
 from httpie_stytch_connected import AuthenticationError, StytchAuth
 from httpie_stytch_connected.auth import OAuth2PKCEAuth
 from httpie_stytch_connected.config import SettingArgs
-from httpie_stytch_connected.errors import ConfigurationError, LoginError
+from httpie_stytch_connected.errors import ConfigurationError, LoginError, TokenEndpointError
 from httpie_stytch_connected.manager import forget_memory
 from httpie_stytch_connected.store import AccessTokenCache, KeyringStore
 from httpie_stytch_connected.testing import ScriptedUserAgent, StytchEmulator
@@ -394,3 +394,45 @@ def test_a_sign_in_says_who_signed_in(
     assert len(signed_in) == 1
     assert signed_in[0].startswith("Signed in as Ada Lovelace <ada@example.com> (user-test-")
     assert stytch_env.counters["userinfo"] == userinfo_calls
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])  # closed again on exit: nothing listens there
+
+
+def test_an_unreachable_token_endpoint_is_found_before_the_browser_opens(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    opened: list[str] = []
+
+    def browser(url: str) -> bool:
+        opened.append(url)
+        return False
+
+    auth = StytchAuth(
+        project_domain=f"http://127.0.0.1:{_closed_port()}",  # a wrong project domain
+        opener=browser,
+    )
+    with pytest.raises(TokenEndpointError) as caught:
+        requests.get(stytch_resource_server.url, auth=auth, timeout=30)
+    message = str(caught.value)
+    assert "Cannot reach the token endpoint" in message
+    assert "the project_domain setting (argument)" in message
+    assert opened == [] and stytch_env.counters["authorize_page"] == 0
+
+
+def test_a_provider_outage_is_a_requests_exception(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    auth = StytchAuth()
+    assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).status_code == 200
+    expire_stored(auth)
+    stytch_env.inject_token_fault("503", count=10)
+    with pytest.raises(requests.RequestException) as caught:
+        requests.get(stytch_resource_server.url, auth=StytchAuth(), timeout=30)
+    assert isinstance(caught.value, TokenEndpointError)
+    assert isinstance(caught.value, AuthenticationError)
