@@ -317,9 +317,9 @@ def test_logout_revokes_at_the_revocation_endpoint_it_is_given(
             seen.append(body)
             self.reply(200)
 
-    assert cli("login").returncode == 0
     with LoopbackServer(Revocation) as revocation:
         url = revocation.url + "/revoke"
+        assert cli("login", "--revocation-endpoint", url).returncode == 0
         shown = cli("config", "--revocation-endpoint", url)
         assert f"revocation_endpoint    = {url}  (argument)" in shown.stdout
         logout = cli("logout", "--revocation-endpoint", url)
