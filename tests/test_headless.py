@@ -28,7 +28,9 @@ TIMEOUT = 60.0
 URL = re.compile(rb"http://127\.0\.0\.1:\d+/oauth/authorize\?[^\s]+")
 #: Runs the command with the pseudo-terminal on stderr as its controlling terminal.
 WITH_TTY = (
-    "import fcntl, sys, termios\n"
+    "import fcntl, signal, sys, termios\n"
+    # SIGHUP as in a terminal session, even when the tests run under nohup (which ignores it).
+    "signal.signal(signal.SIGHUP, signal.SIG_DFL)\n"
     "fcntl.ioctl(2, termios.TIOCSCTTY, 0)\n"
     "from httpie_stytch_connected.cli import main\n"
     "raise SystemExit(main(sys.argv[1:]))\n"
