@@ -318,6 +318,10 @@ class Settings(SettingValues):
             unused(("authorize_url",), "authorization_endpoint is set and wins")
         if self.token_store == "file" and self.sources.get("keyring_timeout") != "default":
             unused(("keyring_timeout",), "token_store is file")
+        if not is_zero_config(self):
+            unused(("client_metadata_url",), "a provider is configured (zero configuration only)")
+        elif self.client_id:
+            unused(("client_metadata_url",), "client_id is set and wins")
         return reasons
 
 

@@ -287,6 +287,11 @@ def test_an_explicit_revocation_endpoint_overrides_the_stytch_preset() -> None:
         ),
         ({"token_store": "file", "keyring_timeout": 5}, {"keyring_timeout"}),
         (
+            {"project_domain": "p.example.com", "client_metadata_url": "https://c.example/m"},
+            {"client_metadata_url"},
+        ),
+        ({"client_metadata_url": "https://c.example/m"}, {"client_metadata_url"}),  # client_id set
+        (
             {"project_domain": "p.example.com", "revocation_endpoint": "https://r.example.com"},
             set(),
         ),
@@ -297,3 +302,10 @@ def test_settings_without_effect_are_reported_as_ignored(
 ) -> None:
     settings = load_settings({"client_id": "c", **given}, {"STYTCH_CONFIG": "/nonexistent.toml"})
     assert set(settings.ignored()) == ignored
+
+
+def test_client_metadata_url_is_in_effect_for_zero_configuration_without_a_client_id() -> None:
+    settings = load_settings(
+        {"client_metadata_url": "https://c.example/m"}, {"STYTCH_CONFIG": "/nonexistent.toml"}
+    )
+    assert settings.ignored() == {}
