@@ -20,7 +20,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from .errors import ConfigurationError, TokenEndpointError, TokenStoreError
 from .provider import ProviderEndpoints, check_endpoint
@@ -325,6 +325,11 @@ class ZeroConfig:
 
         if response.request.headers.get("Authorization") != f"Bearer {sent}":
             return response  # a redirect elsewhere: not our token, not our business
+        if response.is_redirect and not resource_matches(binding.resource, _target(response)):
+            # requests (and HTTPie's --follow) keep the header on a same-host redirect, but the
+            # token is for this resource only: the next hop copies this request, so drop it.
+            del response.request.headers["Authorization"]
+            return response
         if response.status_code == 401:
             return resend(response, rewind, self.access_token(binding, rejected=sent), **kwargs)
         challenge = bearer_challenge(response.headers.get("WWW-Authenticate"))
@@ -404,6 +409,11 @@ class ZeroConfig:
         self.bindings.save(wider)
         self.manager(wider).login()
         return wider
+
+
+def _target(response: requests.Response) -> str:
+    """Where a redirect goes, as an absolute URL."""
+    return urljoin(response.request.url or "", response.headers.get("location", ""))
 
 
 def _binding(

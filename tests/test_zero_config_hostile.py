@@ -1,0 +1,95 @@
+"""Zero configuration against APIs and servers that misbehave or attack: what must not happen.
+
+A stand-in API on loopback (the metadata it serves and the answers it gives are set per test)
+names the Stytch emulator as its authorization server; the rest is real: the emulator, the test
+keyring, the scripted browser.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+import pytest
+import requests
+
+from httpie_stytch_connected.auth import OAuth2PKCEAuth
+from httpie_stytch_connected.manager import forget_memory
+from httpie_stytch_connected.testing.emulator import StytchEmulator
+
+from .loopback import LoopbackServer, QuietHandler
+
+Route = Callable[["StandIn", BaseHTTPRequestHandler], None]
+
+
+class StandIn:
+    """An API whose every answer a test scripts; it records each request's path and
+    Authorization header."""
+
+    def __init__(self) -> None:
+        self.route: Route = lambda api, handler: None
+        self.seen: list[tuple[str, str | None]] = []
+        owner = self
+
+        class Handler(QuietHandler):
+            def do_GET(self) -> None:
+                owner.seen.append((self.path, self.headers.get("Authorization")))
+                owner.route(owner, self)
+
+        self.server = LoopbackServer(Handler)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def authorized(self, path: str) -> bool:
+        return any(p == path and auth for p, auth in self.seen)
+
+
+def reply(handler: BaseHTTPRequestHandler, status: int, body: Any = None, **headers: str) -> None:
+    assert isinstance(handler, QuietHandler)
+    handler.reply(status, json.dumps(body or {}).encode(), headers=headers)
+
+
+def challenge(handler: BaseHTTPRequestHandler, scope: str = "read:data") -> None:
+    reply(handler, 401, {}, **{"WWW-Authenticate": f'Bearer scope="{scope}"'})
+
+
+@pytest.fixture
+def api() -> Iterator[StandIn]:
+    stand_in = StandIn()
+    with stand_in.server:
+        yield stand_in
+
+
+def test_a_redirect_out_of_the_resource_does_not_carry_its_token(
+    stytch_zero_env: StytchEmulator, api: StandIn
+) -> None:
+    """The resource is /a; /a/next redirects to /b on the same host, where requests (and
+    HTTPie's --follow) would keep the Authorization header."""
+
+    def route(api: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        if handler.path.startswith("/.well-known/"):
+            reply(
+                handler,
+                200,
+                {"resource": api.url + "/a", "authorization_servers": [stytch_zero_env.issuer]},
+            )
+        elif handler.path.startswith("/a"):
+            if not handler.headers.get("Authorization"):
+                challenge(handler)
+            elif handler.path == "/a/page":
+                reply(handler, 302, Location="/a/next")  # within the resource: token kept
+            else:
+                reply(handler, 302, Location="/b/page")
+        else:
+            reply(handler, 200)
+
+    api.route = route
+    assert requests.get(api.url + "/a/page", auth=OAuth2PKCEAuth(), timeout=30).ok
+    forget_memory()  # a warm run: the token goes out with the first request
+    assert requests.get(api.url + "/a/page", auth=OAuth2PKCEAuth(), timeout=30).ok
+    assert api.authorized("/a/next") and not api.authorized("/b/page")
+    assert stytch_zero_env.counters["login"] == 1
