@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigurationError, TokenEndpointError, TokenStoreError
 from .provider import ProviderEndpoints, check_issuer, host_of
+from .resource_metadata import json_object, read_bounded
 from .store import cache_dir, read_text, write_private
 from .stytch import stytch_iss_alias
 from .token_client import NO_AUTH
@@ -93,8 +94,13 @@ def _fetch(issuer: str, urls: list[str], session: requests.Session | None) -> di
     for url in urls:
         try:
             response = http.get(
-                url, headers={"Accept": "application/json"}, timeout=TIMEOUT, auth=NO_AUTH
+                url,
+                headers={"Accept": "application/json"},
+                timeout=TIMEOUT,
+                auth=NO_AUTH,
+                stream=True,
             )
+            read_bounded(response, f"discover the endpoints of {issuer}")
         except requests.RequestException as exc:
             raise TokenEndpointError(
                 f"Could not discover the endpoints of {issuer}: cannot reach {host_of(url)} "
@@ -106,11 +112,8 @@ def _fetch(issuer: str, urls: list[str], session: requests.Session | None) -> di
             outage = (url, response.status_code)
         if response.status_code != 200:
             continue
-        try:
-            document = response.json()
-        except ValueError:
-            continue
-        if isinstance(document, dict):
+        document = json_object(response)
+        if document is not None:
             _check_issuer(document, issuer, url)
             return document
     if outage is not None:

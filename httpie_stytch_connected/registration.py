@@ -72,7 +72,7 @@ def register(endpoint: str, redirect_path: str, session: requests.Session) -> st
     Raises :class:`TokenEndpointError` with the server's reason (RFC 7591 §3.2.2 or Stytch's
     error shape) when it refuses, or when it cannot be reached.
     """
-    from .resource_metadata import request
+    from .resource_metadata import json_object, request
     from .token_client import provider_error
 
     check_endpoint(endpoint, "registration_endpoint")
@@ -87,10 +87,7 @@ def register(endpoint: str, redirect_path: str, session: requests.Session) -> st
             error_type=error.error_type,
             status=error.status,
         )
-    try:
-        client_id = response.json().get("client_id")
-    except (ValueError, AttributeError):
-        client_id = None
+    client_id = (json_object(response) or {}).get("client_id")
     if not isinstance(client_id, str) or not client_id:
         raise TokenEndpointError(
             f"Could not register this client: {host_of(endpoint)} answered without a client_id."

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
 #: (connect, read) timeouts for fetching a metadata document.
 TIMEOUT = (5.0, 30.0)
+#: Longest metadata document or registration answer read (bytes).
+MAX_DOCUMENT = 1024 * 1024
 #: Longest challenge header read; a hostile API cannot make us parse megabytes.
 _MAX_HEADER = 8192
 _TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"
@@ -134,30 +136,68 @@ def discover_resource(
 
 
 def request(
-    session: requests.Session, method: str, url: str, action: str, **kwargs: Any
+    session: requests.Session,
+    method: str,
+    url: str,
+    action: str,
+    *,
+    read: bool = True,
+    **kwargs: Any,
 ) -> requests.Response:
-    """One call of the chain: never ``session.auth``, never a redirect, bounded; a network
-    failure is a retryable :class:`TokenEndpointError` saying what could not be done."""
+    """One call of the chain: never ``session.auth``, never a redirect, bounded in time and,
+    with ``read``, in size (:data:`MAX_DOCUMENT`; without it the body is left unread). A
+    network failure or an oversized answer is a :class:`TokenEndpointError` saying what could
+    not be done."""
     import requests
 
     from .token_client import NO_AUTH
 
     try:
-        return session.request(
+        response = session.request(
             method,
             url,
             headers={"Accept": "application/json"},
             timeout=TIMEOUT,
             auth=NO_AUTH,
             allow_redirects=False,
+            stream=True,
             **kwargs,
         )
+        if read:
+            read_bounded(response, action)
     except requests.RequestException as exc:
         raise TokenEndpointError(
             f"Could not {action}: cannot reach {host_of(url)} ({type(exc).__name__}); check "
             "your network connection and try again.",
             retryable=True,
         ) from None
+    return response
+
+
+def read_bounded(response: requests.Response, action: str) -> None:
+    """Read a streamed response's body, refusing one longer than :data:`MAX_DOCUMENT` bytes
+    (:class:`TokenEndpointError`): a hostile server cannot make us hold gigabytes."""
+    body = bytearray()
+    for chunk in response.iter_content(64 * 1024):
+        body += chunk
+        if len(body) > MAX_DOCUMENT:
+            response.close()
+            raise TokenEndpointError(
+                f"Could not {action}: {host_of(response.url)} answered with more than "
+                f"{MAX_DOCUMENT // 1024} KiB, which no metadata document needs; tell the "
+                "server's owner."
+            )
+    response._content = bytes(body)  # what .json() and .text read from now on
+
+
+def json_object(response: requests.Response) -> dict[str, Any] | None:
+    """The response's JSON object; None when it is not JSON, not an object, or nested too deep
+    to parse (a RecursionError is an attack, not a crash)."""
+    try:
+        document = response.json()
+    except (ValueError, RecursionError):
+        return None
+    return document if isinstance(document, dict) else None
 
 
 def _fetch(url: str, session: requests.Session) -> dict[str, Any] | None:
@@ -165,13 +205,7 @@ def _fetch(url: str, session: requests.Session) -> dict[str, Any] | None:
     log.debug(
         "resource metadata %s%s: HTTP %d", host_of(url), urlsplit(url).path, response.status_code
     )
-    if response.status_code != 200:
-        return None
-    try:
-        document = response.json()
-    except ValueError:
-        return None
-    return document if isinstance(document, dict) else None
+    return json_object(response) if response.status_code == 200 else None
 
 
 def _parse(document: Mapping[str, Any], url: str) -> ProtectedResource:

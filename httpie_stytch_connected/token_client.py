@@ -160,7 +160,7 @@ class TokenClient:
 def _json_object(response: requests.Response) -> dict[str, Any] | None:
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deep to parse: not an answer either
         return None
     return body if isinstance(body, dict) else None
 

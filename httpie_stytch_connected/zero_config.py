@@ -215,7 +215,7 @@ class ZeroConfig:
         from .resource_metadata import request
 
         check_endpoint(url, "the API URL")
-        response = request(self.session, "GET", url, "call the API")
+        response = request(self.session, "GET", url, "call the API", read=False)
         response.close()
         if response.status_code != 401:
             return None

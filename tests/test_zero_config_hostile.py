@@ -16,7 +16,9 @@ import pytest
 import requests
 
 from httpie_stytch_connected.auth import OAuth2PKCEAuth
+from httpie_stytch_connected.errors import AuthenticationError
 from httpie_stytch_connected.manager import forget_memory
+from httpie_stytch_connected.registration import register
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 
 from .loopback import LoopbackServer, QuietHandler
@@ -36,7 +38,10 @@ class StandIn:
         class Handler(QuietHandler):
             def do_GET(self) -> None:
                 owner.seen.append((self.path, self.headers.get("Authorization")))
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 owner.route(owner, self)
+
+            do_POST = do_GET
 
         self.server = LoopbackServer(Handler)
 
@@ -93,3 +98,55 @@ def test_a_redirect_out_of_the_resource_does_not_carry_its_token(
     assert requests.get(api.url + "/a/page", auth=OAuth2PKCEAuth(), timeout=30).ok
     assert api.authorized("/a/next") and not api.authorized("/b/page")
     assert stytch_zero_env.counters["login"] == 1
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+HUGE = b'{"padding": "' + b" " * (2 * 1024 * 1024) + b'"}'
+
+
+@pytest.mark.parametrize("hostile", ["/.well-known/oauth-protected-resource", "/as/", "/register"])
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [(DEEP, "does not say where|serves no OpenID|without a client_id"), (HUGE, "more than 1024")],
+)
+def test_a_document_nested_too_deep_or_too_big_is_one_clean_error(
+    stytch_zero_env: StytchEmulator, api: StandIn, hostile: str, body: bytes, error: str
+) -> None:
+    """The API, its metadata, its authorization server's metadata and registration endpoint
+    are one stand-in, and one of the three documents is hostile. A RecursionError, or reading
+    gigabytes, would be a crash: each is one error a person can read."""
+
+    def route(api: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        assert isinstance(handler, QuietHandler)
+        issuer = api.url + "/as"
+        if handler.path.startswith(hostile):
+            handler.reply(200, body)
+        elif handler.path.startswith("/.well-known/oauth-protected-resource"):
+            reply(handler, 200, {"resource": api.url, "authorization_servers": [issuer]})
+        elif handler.path.startswith("/as/"):
+            reply(
+                handler,
+                200,
+                {
+                    "issuer": issuer,
+                    "authorization_endpoint": issuer + "/authorize",
+                    "token_endpoint": issuer + "/token",
+                    "registration_endpoint": api.url + "/register",
+                },
+            )
+        else:
+            challenge(handler)
+
+    api.route = route
+    with pytest.raises(AuthenticationError, match=error):
+        requests.get(api.url + "/api", auth=OAuth2PKCEAuth(), timeout=30)
+
+
+def test_a_registration_refusal_nested_too_deep_is_one_clean_error(api: StandIn) -> None:
+    def route(api: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        assert isinstance(handler, QuietHandler)
+        handler.reply(400, DEEP)
+
+    api.route = route
+    with pytest.raises(AuthenticationError, match="Could not register this client: HTTP 400"):
+        register(api.url + "/register", "/callback", requests.Session())
