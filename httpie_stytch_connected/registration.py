@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: RFC 6749 Appendix A.1: client-id = *VSCHAR (printable ASCII).
+_CLIENT_ID = re.compile(r"[\x20-\x7e]+")
 CLIENT_NAME = "HTTPie and requests (httpie-stytch-connected)"
 
 
@@ -88,9 +91,11 @@ def register(endpoint: str, redirect_path: str, session: requests.Session) -> st
             status=error.status,
         )
     client_id = (json_object(response) or {}).get("client_id")
-    if not isinstance(client_id, str) or not client_id:
+    if not isinstance(client_id, str) or not _CLIENT_ID.fullmatch(client_id):
+        # RFC 6749 Appendix A.1 (VSCHAR): it is shown on the terminal, so nothing else passes.
         raise TokenEndpointError(
-            f"Could not register this client: {host_of(endpoint)} answered without a client_id."
+            f"Could not register this client: {host_of(endpoint)} answered without a usable "
+            "client_id; tell the server's owner, or set STYTCH_CLIENT_ID."
         )
     log.debug("registered a public client at %s", host_of(endpoint))
     return client_id

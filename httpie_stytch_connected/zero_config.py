@@ -17,6 +17,7 @@ import functools
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 #: Scopes added to what the API asks for when the authorization server lists them.
 _EXTRA_SCOPES = ("openid", "offline_access")
 _FORMAT = 1
+#: RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 
 @dataclass(frozen=True)
@@ -101,12 +104,18 @@ class Binding:
         return binding
 
 
+def scope_tokens(text: str) -> list[str]:
+    """The RFC 6749 §3.3 scope-tokens in ``text``; anything else is dropped: it comes from the
+    API and is shown on the terminal, where a control character could rewrite the screen."""
+    return [token for token in text.split() if _SCOPE_TOKEN.fullmatch(token)]
+
+
 def initial_scopes(
     asked: str | None, resource: ProtectedResource, server_scopes: object
 ) -> tuple[str, ...]:
     """The 401's ``scope``, else the resource's ``scopes_supported``; plus ``openid`` and
     ``offline_access`` when the server lists them. Never more up front: step-up adds the rest."""
-    wanted = asked.split() if asked else list(resource.scopes_supported)
+    wanted = scope_tokens(asked) if asked else scope_tokens(" ".join(resource.scopes_supported))
     listed = server_scopes if isinstance(server_scopes, list) else []
     wanted += [s for s in _EXTRA_SCOPES if s in listed]
     return tuple(dict.fromkeys(wanted))
@@ -335,7 +344,7 @@ class ZeroConfig:
         challenge = bearer_challenge(response.headers.get("WWW-Authenticate"))
         if response.status_code != 403 or not challenge:
             return response
-        asked = challenge.get("scope", "")
+        asked = " ".join(scope_tokens(challenge.get("scope", "")))
         if challenge.get("error") != "insufficient_scope" or not asked:
             return response
         wider = self.step_up(binding, asked)

@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from httpie_stytch_connected.auth import OAuth2PKCEAuth
+from httpie_stytch_connected.cli import main
 from httpie_stytch_connected.errors import AuthenticationError
 from httpie_stytch_connected.manager import forget_memory
 from httpie_stytch_connected.registration import register
@@ -107,7 +108,10 @@ HUGE = b'{"padding": "' + b" " * (2 * 1024 * 1024) + b'"}'
 @pytest.mark.parametrize("hostile", ["/.well-known/oauth-protected-resource", "/as/", "/register"])
 @pytest.mark.parametrize(
     ("body", "error"),
-    [(DEEP, "does not say where|serves no OpenID|without a client_id"), (HUGE, "more than 1024")],
+    [
+        (DEEP, "does not say where|serves no OpenID|without a usable client_id"),
+        (HUGE, "more than 1024"),
+    ],
 )
 def test_a_document_nested_too_deep_or_too_big_is_one_clean_error(
     stytch_zero_env: StytchEmulator, api: StandIn, hostile: str, body: bytes, error: str
@@ -149,4 +153,27 @@ def test_a_registration_refusal_nested_too_deep_is_one_clean_error(api: StandIn)
 
     api.route = route
     with pytest.raises(AuthenticationError, match="Could not register this client: HTTP 400"):
+        register(api.url + "/register", "/callback", requests.Session())
+
+
+def test_scopes_and_a_client_id_with_terminal_escapes_never_reach_the_terminal(
+    stytch_zero_env: StytchEmulator, api: StandIn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``discover`` prints the scopes the API asked for: an escape sequence in them (or in a
+    registered client ID) could rewrite what the person reads."""
+
+    def route(api: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        if handler.path.startswith("/.well-known/"):
+            metadata = {"resource": api.url, "authorization_servers": [stytch_zero_env.issuer]}
+            reply(handler, 200, {**metadata, "scopes_supported": ["read:data", "\x1b[2Jx"]})
+        elif handler.path == "/register":
+            reply(handler, 201, {"client_id": "client\x1b]0;owned\x07"})
+        else:
+            challenge(handler, "read:data \x1b[31mred")
+
+    api.route = route
+    assert main(["discover", api.url + "/api"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "read:data openid offline_access" in out
+    with pytest.raises(AuthenticationError, match="usable client_id"):
         register(api.url + "/register", "/callback", requests.Session())
