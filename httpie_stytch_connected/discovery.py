@@ -101,6 +101,8 @@ def _fetch(issuer: str, urls: list[str], session: requests.Session | None) -> di
                 stream=True,
             )
             read_bounded(response, f"discover the endpoints of {issuer}")
+        except TokenEndpointError:  # too big: itself a RequestException, said as it is
+            raise
         except requests.RequestException as exc:
             raise TokenEndpointError(
                 f"Could not discover the endpoints of {issuer}: cannot reach {host_of(url)} "

@@ -165,6 +165,8 @@ def request(
         )
         if read:
             read_bounded(response, action)
+    except TokenEndpointError:  # too big: itself a RequestException, said as it is
+        raise
     except requests.RequestException as exc:
         raise TokenEndpointError(
             f"Could not {action}: cannot reach {host_of(url)} ({type(exc).__name__}); check "
