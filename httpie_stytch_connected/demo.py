@@ -20,7 +20,13 @@ from pathlib import Path
 
 from .messages import notify_stderr as say
 
-_ISOLATED = ("STYTCH_CACHE_DIR", "STYTCH_DATA_DIR", "STYTCH_TEST_KEYRING_DIR", "STYTCH_CONFIG")
+_ISOLATED = (
+    "STYTCH_CACHE_DIR",
+    "STYTCH_DATA_DIR",
+    "STYTCH_LOCK_DIR",
+    "STYTCH_TEST_KEYRING_DIR",
+    "STYTCH_CONFIG",
+)
 _INTERRUPTED = 130
 
 
@@ -81,6 +87,7 @@ def _isolated_token_state() -> Iterator[Path]:
         for name, sub in (
             ("STYTCH_CACHE_DIR", "cache"),
             ("STYTCH_DATA_DIR", "data"),
+            ("STYTCH_LOCK_DIR", "locks"),
             ("STYTCH_TEST_KEYRING_DIR", "keyring"),
         ):
             (root / sub).mkdir(mode=0o700)

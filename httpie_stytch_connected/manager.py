@@ -2,9 +2,10 @@
 
 Lookup order, cheapest first: this process's memory, the 0600 access-token cache (no keyring, no
 lock: a warm ``http`` run stops there), then under a per-key thread lock and a cross-process file
-lock held across read-refresh-write: the secure store again (another process may just have
-refreshed), a refresh, and last a browser login. The rotated refresh token is stored before the
-new access token is handed out; a failure never deletes what is stored.
+lock held across read-refresh-write (:mod:`.locks`, tied to the store): the secure store again
+(another process may just have refreshed), a refresh, and last a browser login. The rotated
+refresh token is stored before the new access token is handed out; a failure never deletes what
+is stored.
 
 A refresh token is never spent, nor a browser opened, before the store has shown it can be
 written (:meth:`SecureStore.probe`). If the write after a refresh or login still fails, the new
@@ -23,14 +24,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError, LoginError, TokenEndpointError, TokenStoreError
+from .locks import REFRESHING, SIGNING_IN, SIGNING_OUT
 from .messages import Notify, Opener, notify_stderr
-from .store import AccessTokenCache, SecureStore, cache_dir, ensure_private_dir
+from .store import AccessTokenCache, SecureStore
 from .tokens import TokenSet
 from .waits import wait_in_slices
 
 if TYPE_CHECKING:
     import requests
 
+    from .locks import Activity
     from .provider import ProviderEndpoints
     from .token_client import TokenClient
 
@@ -39,6 +42,10 @@ log = logging.getLogger(__name__)
 _MEMORY: dict[str, TokenSet] = {}
 _THREAD_LOCKS: dict[str, threading.Lock] = {}
 _REGISTRY_LOCK = threading.Lock()
+#: Seconds one store call may take when the store names no timeout of its own (file store).
+_STORE_CALL = 20.0
+
+Mark = Callable[["Activity"], None]
 
 
 def _thread_lock(key: str) -> threading.Lock:
@@ -161,16 +168,16 @@ class TokenManager:
         Raises :class:`TokenStoreError` before the browser opens when the store cannot be
         written (missing, locked or read-only keyring, full or read-only disk).
         """
-        with _thread_lock(self.key), self._process_lock():
+        with _thread_lock(self.key), self._process_lock(SIGNING_IN) as mark:
             stored = self.store.load(self.key)
             self.store.probe(self.key)
-            return self._login_and_save(stored)
+            return self._login_and_save(stored, mark)
 
     def stored(self) -> TokenSet | None:
         return self.store.load(self.key)
 
     def forget(self) -> None:
-        with _thread_lock(self.key), self._process_lock():
+        with _thread_lock(self.key), self._process_lock(SIGNING_OUT):
             self._forget_locked()
 
     def logout(self) -> bool | None:
@@ -179,7 +186,7 @@ class TokenManager:
         Both happen under the locks, so no sibling can rotate the refresh token in between and
         leave a live one behind. None: nothing was stored; False: deleted here only.
         """
-        with _thread_lock(self.key), self._process_lock():
+        with _thread_lock(self.key), self._process_lock(SIGNING_OUT):
             unsaved = _UNSAVED.get(self.key)  # its refresh token is the live one
             tokens = unsaved.tokens if unsaved else self.store.load(self.key)
             revoked = None if tokens is None else self._revoke(tokens)
@@ -228,7 +235,7 @@ class TokenManager:
         cached = self._from_cache(rejected)
         if cached is not None:
             return cached
-        with self._process_lock():
+        with self._process_lock(REFRESHING) as mark:
             # Whoever held the lock before us may just have refreshed or signed in: its result
             # is in the cache file, so the waiters need not even load the keyring.
             cached = self._from_cache(rejected)
@@ -243,10 +250,10 @@ class TokenManager:
             # Both ways on end in a write: know the store takes one before spending anything.
             self.store.probe(self.key)
             if current is not None and current.refresh_token:
-                refreshed = self._refresh(current, rejected, stored)
+                refreshed = self._refresh(current, rejected, stored, mark)
                 if refreshed is not None:
                     return refreshed
-            return self._login_and_save(stored)
+            return self._login_and_save(stored, mark)
 
     def _current(self, stored: TokenSet | None) -> TokenSet | None:
         """The set to use: ``stored``, unless this process holds one the store refused.
@@ -274,10 +281,12 @@ class TokenManager:
         lock = _thread_lock(self.key)
         if not lock.acquire(blocking=False):
             return
+        from .locks import LockBusy
+
         try:
-            with self._process_lock(timeout=0):
+            with self._process_lock(REFRESHING, wait=False):
                 self._current(self.store.load(self.key))
-        except (LoginError, TokenStoreError) as exc:
+        except (LockBusy, TokenStoreError) as exc:
             log.debug("kept token set not stored yet (%s)", type(exc).__name__)
         finally:
             lock.release()
@@ -290,7 +299,7 @@ class TokenManager:
         return tokens
 
     def _refresh(
-        self, current: TokenSet | None, rejected: str | None, stored: TokenSet | None
+        self, current: TokenSet | None, rejected: str | None, stored: TokenSet | None, mark: Mark
     ) -> TokenSet | None:
         """Refresh ``current``; when the grant is refused, re-read the store before giving up.
 
@@ -308,6 +317,7 @@ class TokenManager:
                 self._publish(current)
                 return current
             tried.add(current.refresh_token)
+            mark(self._activity(REFRESHING))  # the waiters' bound restarts with each attempt
             try:
                 refreshed = self.client.refresh(current)
             except TokenEndpointError as exc:
@@ -321,13 +331,14 @@ class TokenManager:
         self.notify("Your session has expired; signing in again.")
         return None
 
-    def _login_and_save(self, stored: TokenSet | None) -> TokenSet:
+    def _login_and_save(self, stored: TokenSet | None, mark: Mark) -> TokenSet:
         from .browser import open_browser
         from .id_token import IdTokenCheck
         from .issuer_identification import iss_problem
         from .login import browser_login
         from .provider import check_reachable
 
+        mark(self._activity(SIGNING_IN))
         check_reachable(self.endpoints, self.client.session)  # before anyone signs in
         result = browser_login(
             authorization_endpoint=self.endpoints.authorization_endpoint,
@@ -384,20 +395,38 @@ class TokenManager:
         _MEMORY[self.key] = tokens
 
     @contextlib.contextmanager
-    def _process_lock(self, timeout: float | None = None) -> Iterator[None]:
-        import filelock
+    def _process_lock(self, doing: str, *, wait: bool = True) -> Iterator[Mark]:
+        """The store's lock for this key (see :mod:`.locks`), recording ``doing``.
 
-        path = cache_dir() / "locks" / f"{self.key}.lock"
-        ensure_private_dir(path.parent, "STYTCH_CACHE_DIR")
-        lock = filelock.FileLock(str(path), mode=0o600)
-        try:
-            lock.acquire(timeout=self.policy.login_timeout + 60 if timeout is None else timeout)
-        except filelock.Timeout:
-            raise LoginError(
-                "Another process has been signing in for too long; finish or cancel that "
-                "sign-in and try again."
-            ) from None
-        try:
-            yield
-        finally:
-            lock.release()
+        Raises :class:`LoginError` when the holder overruns its own timeouts,
+        :class:`TokenStoreError` when the lock cannot be used, ``LockBusy`` if held and not
+        ``wait``.
+        """
+        from .locks import StoreLock
+
+        lock = StoreLock(self.store.lock_file(self.key))
+        fallback = self.policy.login_timeout + 60  # a holder that keeps no activity record
+        with lock.hold(self._activity(doing), fallback=fallback, wait=wait) as mark:
+            yield mark
+
+    def _activity(self, doing: str) -> Activity:
+        """``doing`` with the most it may take by this manager's own timeouts, in seconds.
+
+        Counted generously: every store call at the store's timeout, every provider call at its
+        connect + read timeouts, discovery if the endpoints are not resolved yet.
+        """
+        from .locks import Activity
+        from .token_client import DEFAULT_TIMEOUT, REFRESH_BACKOFF
+
+        client: TokenClient | None = self.__dict__.get("client")  # built only when needed
+        http = sum(client.timeout if client else DEFAULT_TIMEOUT)
+        backoff = client.refresh_backoff if client else REFRESH_BACKOFF
+        discovery = 0.0 if "endpoints" in self.__dict__ else 2 * sum(DEFAULT_TIMEOUT)
+        store = float(getattr(self.store, "timeout", _STORE_CALL))
+        if doing == SIGNING_IN:  # the browser, the code exchange, the JWKS, the save
+            seconds = self.policy.login_timeout + 2 * http + 2 * store
+        elif doing == REFRESHING:  # load, probe, the refresh with its retries, save
+            seconds = (len(backoff) + 1) * http + sum(backoff) + 4 * store
+        else:  # load, revoke, delete
+            seconds = http + 4 * store
+        return Activity(doing, seconds + discovery)

@@ -44,6 +44,8 @@ _MAX_PARTS = 64
 #: Parts live in one of two fixed slots, never under a name only a lost pointer knew: a save
 #: writes into the slot its pointer does not name, then empties the other; logout empties both.
 _SLOTS = ("a", "b")
+#: Reads of a split value raced by saves before giving up (each save takes the lock: rare).
+_READ_ATTEMPTS = 5
 #: Bytes a probe writes beyond the current token file: a rotated set may be a little larger.
 _PROBE_SLACK = 4096
 _T = TypeVar("_T")
@@ -76,6 +78,33 @@ def data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
+def lock_dir() -> Path:
+    """Where the locks of keyring-held token sets live: ``STYTCH_LOCK_DIR``, else the per-user
+    runtime directory (``$XDG_RUNTIME_DIR``, ``/run/user/<uid>``; on macOS and Windows the
+    per-user temporary directory).
+
+    Not the cache directory: every process of the user shares one keyring entry, whatever its
+    ``STYTCH_CACHE_DIR`` or ``XDG_CACHE_HOME`` (cron and a terminal), so the lock must not
+    follow those. The runtime directory is also where the Secret Service's session bus lives.
+    """
+    override = os.environ.get("STYTCH_LOCK_DIR")
+    if override:
+        return Path(override)
+    import warnings
+
+    import platformdirs
+
+    with warnings.catch_warnings():  # newer platformdirs warn when falling back (stderr is ours)
+        warnings.simplefilter("ignore")
+        try:
+            return Path(platformdirs.user_runtime_dir(APP_NAME, appauthor=False)) / "locks"
+        except OSError as exc:  # a fallback directory another user owns
+            raise TokenStoreError(
+                f"The runtime directory for the lock files cannot be used ({exc}); set "
+                "STYTCH_LOCK_DIR to a private writable directory."
+            ) from None
+
+
 class SecureStore(Protocol):
     """Holds whole token sets, refresh token included."""
 
@@ -90,6 +119,10 @@ class SecureStore(Protocol):
     def probe(self, key: str) -> None:
         """Raise :class:`TokenStoreError` unless a token set for ``key`` can be written now."""
 
+    def lock_file(self, key: str) -> Path:
+        """The cross-process lock of ``key``'s token set: tied to where the set is kept, so
+        every process that can rotate its refresh token takes the same lock."""
+
 
 def _setting_for(path: Path) -> str | None:
     """The environment variable that chose where ``path`` lives, if one of ours did."""
@@ -99,8 +132,15 @@ def _setting_for(path: Path) -> str | None:
 def _place(path: Path) -> tuple[Path, str | None, bool]:
     """(top-level directory, the setting that moves it, whether it is our own default one)
     for ``path``: a directory outside ours (a caller's own) is its own top."""
-    for name, base in (("STYTCH_CACHE_DIR", cache_dir), ("STYTCH_DATA_DIR", data_dir)):
-        top = base()
+    for name, base in (
+        ("STYTCH_LOCK_DIR", lock_dir),
+        ("STYTCH_CACHE_DIR", cache_dir),
+        ("STYTCH_DATA_DIR", data_dir),
+    ):
+        try:
+            top = base()
+        except TokenStoreError:  # no usable runtime directory: nothing can be under it
+            continue
         if path.is_relative_to(top):
             return top, name, not os.environ.get(name)
     return path, None, False
@@ -265,6 +305,10 @@ class FileStore:
         drop_temp_files(self._path(key))
         _unlink(self._path(key))
 
+    def lock_file(self, key: str) -> Path:
+        """Beside the token file: whoever can write that file finds the same lock."""
+        return self.directory / f"{key}.lock"
+
 
 class AccessTokenCache:
     """The warm path: the access token and its expiry only, never the refresh token."""
@@ -295,6 +339,10 @@ class AccessTokenCache:
         drop_temp_files(self._path(key))
         _unlink(self._path(key))
 
+    def lock_file(self, key: str) -> Path:
+        """Beside the token file: whoever can write that file finds the same lock."""
+        return self.directory / f"{key}.lock"
+
 
 class KeyringStore:
     """The system keyring, with a timeout on every call and values split when too large."""
@@ -314,16 +362,30 @@ class KeyringStore:
             return "system keyring"
 
     def load(self, key: str) -> TokenSet | None:
+        """The stored set, or None. Takes no lock: a split value whose parts go from under the
+        reader (another process saved meanwhile) is read again through the new pointer, so a
+        reader sees the old set or the new one, never nothing."""
         head = self._call(self._get, key)
-        if head is None:
-            return None
-        try:
-            pointer = json.loads(head)
-        except (ValueError, RecursionError):  # corrupt or foreign: a fresh login replaces it
-            return None
-        if isinstance(pointer, dict) and "gen" in pointer:
-            return _parse(self._call(self._join, key, pointer))
-        return _parse(head)
+        for _ in range(_READ_ATTEMPTS):
+            if head is None:
+                return None
+            try:
+                pointer = json.loads(head)
+            except (ValueError, RecursionError):  # corrupt or foreign: a fresh login replaces it
+                return None
+            if not isinstance(pointer, dict) or "gen" not in pointer:
+                return _parse(head)
+            value = self._call(self._join, key, pointer)
+            if value is not None:
+                return _parse(value)
+            again = self._call(self._get, key)
+            if again == head:  # a pointer to parts that are not there: corrupt
+                return None
+            head = again
+        return None
+
+    def lock_file(self, key: str) -> Path:
+        return lock_dir() / f"{key}.lock"
 
     def save(self, key: str, tokens: TokenSet) -> None:
         self._call(self._save, key, tokens.to_json())

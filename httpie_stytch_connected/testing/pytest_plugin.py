@@ -35,6 +35,7 @@ KEYRING_BACKEND = "httpie_stytch_connected.testing.keyring_backend.DirectoryKeyr
 ISOLATED = {
     "STYTCH_TEST_KEYRING_DIR": "keyring",
     "STYTCH_CACHE_DIR": "cache",
+    "STYTCH_LOCK_DIR": "locks",
     "STYTCH_DATA_DIR": "data",
 }
 #: Never through a proxy: the emulator, the callback and the resource server are on loopback.
