@@ -2,8 +2,9 @@
 package against a local Stytch, with no Stytch account and without touching the real keychain.
 
 - ``stytch_emulator``: a running :class:`StytchEmulator` on 127.0.0.1.
-- ``stytch_keyring``: an isolated keyring backend, token cache and config (env + keyring API);
-  once it ends, keyring is exactly as it was before (even if no backend had been chosen yet).
+- ``stytch_keyring``: an isolated keyring backend, token cache, lock dir and config (env +
+  keyring API); once it ends, keyring is exactly as it was before (even if no backend had been
+  chosen yet).
 - ``stytch_browser``: ``BROWSER`` set to the scripted user agent, which signs in and approves.
 - ``stytch_zero_env``: the emulator, the test keyring and browser, sealed from the shell (every
   other ``STYTCH_*`` variable removed, HTTPie's config directory an empty one, no proxy for
