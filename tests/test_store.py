@@ -307,7 +307,8 @@ def test_the_file_store_end_to_end(
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     stored = TokenSet.from_json(path.read_text())
     assert stored.refresh_token in stytch_env.issued_refresh_tokens()
-    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no temp files left
+    # No temp files left; the lock lives beside the token file (and its holder record is gone).
+    assert sorted(p.name for p in path.parent.iterdir()) == [f"{key}.json", f"{key}.lock"]
     assert _entries(stytch_keyring) == {}  # the keyring was not used
     # The access-token cache holds no refresh token.
     cached = (stytch_keyring / "cache" / "access" / f"{key}.json").read_text()
