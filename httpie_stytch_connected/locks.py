@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -101,7 +102,9 @@ class StoreLock:
             if text != seen:  # a new holder, or a new activity: its own bound starts now
                 seen, holder = text, _parse(text)
                 seconds = holder.get("seconds") if holder else None
-                bound = float(seconds) + GRACE if isinstance(seconds, (int, float)) else fallback
+                bound = fallback  # a holder that keeps no record, or a record that is no use
+                if isinstance(seconds, (int, float)) and 0 <= seconds < math.inf:
+                    bound = float(seconds) + GRACE
                 deadline = time.monotonic() + bound
             if time.monotonic() > deadline:
                 raise LoginError(_overrun(holder))
