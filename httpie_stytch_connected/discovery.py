@@ -1,9 +1,11 @@
 """Finding a provider's endpoints from its issuer: OpenID Connect Discovery, then RFC 8414.
 
-The document must name the very issuer we asked about (RFC 8414 §3.3, OpenID Discovery §4.3), or
-another server could hand us its endpoints. Documents are cached for a day in 0600 files so warm
-runs do not fetch them, and a stale copy is used when the provider cannot be reached or answers
-5xx: logging out or using a cached token must not depend on the discovery endpoint being up.
+The document must name the very issuer we asked about, as the exact same string (RFC 8414 §3.3,
+OpenID Discovery §4.3), or another server could hand us its endpoints; a mismatch is found here,
+before any browser opens, and the ID token is later checked against that same string. Documents
+are cached for a day in 0600 files so warm runs do not fetch them, and a stale copy is used when
+the provider cannot be reached or answers 5xx: logging out or using a cached token must not
+depend on the discovery endpoint being up.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from .resource_metadata import json_object, read_bounded
 from .store import cache_dir, read_text, write_private
 from .stytch import stytch_iss_alias
 from .token_client import NO_AUTH
+from .untrusted import json_object, parse_json, shown_text
 
 if TYPE_CHECKING:
     import requests
@@ -134,11 +137,16 @@ def _fetch(issuer: str, urls: list[str], session: requests.Session | None) -> di
 
 
 def _check_issuer(document: Mapping[str, Any], issuer: str, url: str) -> None:
+    """Exact string equality (RFC 8414 §3.3, OpenID Discovery §4.3): no case folding, no
+    trailing-slash forgiveness, since ID tokens are then checked against this very string."""
     found = document.get("issuer")
-    if not isinstance(found, str) or found.rstrip("/") != issuer.rstrip("/"):
+    if found != issuer:
+        shown = shown_text(found, limit=200) if isinstance(found, str) else None
         raise ConfigurationError(
-            f"The discovery document at {host_of(url)} is for issuer {found!r}, not {issuer!r}; "
-            "set issuer to exactly the provider's issuer URL."
+            f"The discovery document at {host_of(url)} names the issuer "
+            f"{shown!r} but the configured issuer is {issuer!r}; issuers must match exactly "
+            "(a trailing slash counts): if you trust that provider, set issuer to exactly the "
+            "value it publishes."
         )
 
 
@@ -174,8 +182,8 @@ def _load(path: Path, issuer: str) -> tuple[float, dict[str, Any]] | None:
     valid endpoints), else None. The file itself must be ours alone (:func:`.store.read_text`:
     a :class:`TokenStoreError` otherwise)."""
     try:
-        data = json.loads(read_text(path) or "null")
-    except (ValueError, RecursionError):
+        data = parse_json(read_text(path) or "null")
+    except ValueError:
         return None
     if not isinstance(data, dict):
         return None

@@ -37,8 +37,10 @@ class TokenEndpointError(AuthenticationError, RequestException):
 
     Also a ``requests.RequestException`` (and so an ``OSError``), like any other failed request.
 
-    ``error`` is the RFC 6749 code or Stytch's ``error_type`` (both are kept), so callers can
-    tell a refused refresh token (re-login) from an outage (keep the credentials).
+    ``error`` is the RFC 6749 code and ``error_type`` Stytch's (both are kept). ``refused``
+    marks a definitive answer from the endpoint (any 4xx but 408 and 429, or an error body on a
+    200), whatever its code or body: on a refresh that means a new login, where an outage
+    (``retryable``) means keep the credentials and try later.
     """
 
     def __init__(
@@ -49,16 +51,17 @@ class TokenEndpointError(AuthenticationError, RequestException):
         error_type: str | None = None,
         status: int | None = None,
         retryable: bool = False,
+        refused: bool = False,
     ) -> None:
         super().__init__(message)
         self.error = error
         self.error_type = error_type
         self.status = status
         self.retryable = retryable
+        self.refused = refused
 
     @property
     def grant_refused(self) -> bool:
-        """True when the grant itself is dead (refresh token used, expired or revoked)."""
-        return self.error == "invalid_grant" or (self.error_type or "").startswith(
-            ("idp_refresh_token_", "idp_auth_code_")
-        )
+        """True when the grant cannot be used again: the endpoint refused it definitively
+        (RFC 6749 §5.2 ``invalid_grant`` or any other refusal, see ``refused``)."""
+        return self.refused or self.error == "invalid_grant"

@@ -1,18 +1,22 @@
 """ID token verification (OpenID Connect Core §3.1.3.7) before any claim is shown or trusted.
 
-Signature against the provider's JWKS, ``iss``, ``aud`` = our client ID, ``exp``, and at login the
-``nonce`` we sent. Only asymmetric algorithms are accepted: a public client has no shared secret,
-so an ``HS256`` token could have been minted by anyone who knows the client ID.
+Signature against the provider's JWKS, ``iss`` (the exact string the provider's metadata names),
+``aud`` = our client ID, ``exp``/``iat``/``nbf`` within :data:`LEEWAY` of this machine's clock
+(a clock outside that is named as the cause), and at login the ``nonce`` we sent. Only asymmetric
+algorithms are accepted: a public client has no shared secret, so an ``HS256`` token could have
+been minted by anyone who knows the client ID.
 """
 
 from __future__ import annotations
 
 import hmac
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import LoginError
 from .provider import host_of
+from .untrusted import json_object
 
 if TYPE_CHECKING:
     import requests
@@ -21,8 +25,11 @@ if TYPE_CHECKING:
     from .provider import ProviderEndpoints
 
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
-#: Seconds of clock difference tolerated on ``exp``, ``iat`` and ``nbf``.
-LEEWAY = 60.0
+#: Seconds of clock difference tolerated on ``exp``, ``iat`` and ``nbf``: five minutes, as
+#: Microsoft.IdentityModel and MSAL allow for access tokens (google-auth 3 m 45 s, MSAL 2 min for
+#: ID tokens). The nonce, not freshness, is what ties an ID token to this sign-in, so a provider
+#: a few minutes off does not cost the person a sign-in they already completed.
+LEEWAY = 300.0
 #: (connect, read) timeouts for fetching the provider's keys.
 _JWKS_TIMEOUT = (5.0, 15.0)
 
@@ -71,8 +78,12 @@ class IdTokenCheck:
                 leeway=LEEWAY,
                 options={"require": ["iss", "aud", "exp", "iat", "sub"]},
             )
+        except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError) as exc:
+            raise _off_clock(exc, id_token) from None
         except jwt.InvalidTokenError as exc:
             raise _rejected(_reason(exc)) from None
+        except RecursionError:  # a header or payload nested past the parser's limit
+            raise _rejected("it is malformed") from None
         if nonce is not None and not hmac.compare_digest(
             str(claims.get("nonce", "")).encode(), nonce.encode()
         ):
@@ -99,11 +110,10 @@ class IdTokenCheck:
             raise _unfetched(self.jwks_uri, type(exc).__name__) from None
         if response.status_code != 200:
             raise _unfetched(self.jwks_uri, f"HTTP {response.status_code}")
-        try:
-            document = response.json()
-        except ValueError:
-            raise _unfetched(self.jwks_uri, "not JSON") from None
-        listed = document.get("keys") if isinstance(document, dict) else None
+        document = json_object(response)
+        if document is None:
+            raise _unfetched(self.jwks_uri, "not a JSON object")
+        listed = document.get("keys")
         if not isinstance(listed, list):
             raise _unfetched(self.jwks_uri, "no key set")
         signing = [k for k in listed if isinstance(k, dict) and k.get("use", "sig") == "sig"]
@@ -138,15 +148,36 @@ def _reason(exc: Exception) -> str:
     import jwt
 
     reasons: tuple[tuple[type[Exception], str], ...] = (
-        (jwt.ExpiredSignatureError, "it has expired"),
         (jwt.InvalidAudienceError, "it was issued to another client"),
         (jwt.InvalidIssuerError, "it was issued by another provider"),
         (jwt.InvalidSignatureError, "its signature does not match the provider's keys"),
         (jwt.InvalidAlgorithmError, "it is signed with an algorithm that is not accepted"),
-        (jwt.ImmatureSignatureError, "it is not valid yet (check this machine's clock)"),
         (jwt.MissingRequiredClaimError, "it lacks a required claim"),
     )
     return next((text for kind, text in reasons if isinstance(exc, kind)), "it is malformed")
+
+
+def _off_clock(exc: Exception, id_token: str) -> LoginError:
+    """The clock is the cause: say by how much, on which side, and which clock to check.
+
+    Only reached after the signature was verified, so the claims read here are the provider's.
+    """
+    import jwt
+
+    claims = jwt.decode(id_token, options={"verify_signature": False})
+    now = time.time()
+    if isinstance(exc, jwt.ExpiredSignatureError):
+        seconds = now - float(claims["exp"])
+        moment = f"it expired {seconds:.0f} s before this machine's time"
+    else:  # iat or nbf, whichever lies further ahead
+        seconds = max(float(claims.get(n, now)) for n in ("iat", "nbf")) - now
+        moment = f"it was issued {seconds:.0f} s ahead of this machine's time"
+    return LoginError(
+        f"The provider's ID token failed verification: {moment}, more than the {LEEWAY:.0f} s "
+        "of clock difference allowed; nothing was stored. Check this machine's "
+        "clock (date, time and time zone; turn on network time) and sign in again; if it is "
+        "right, the provider's clock is off."
+    )
 
 
 def _rejected(reason: str) -> LoginError:

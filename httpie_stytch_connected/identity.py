@@ -8,7 +8,7 @@ authorization URL from the process list) is noticed, and by ``stytch-connected s
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .errors import LoginError
@@ -37,14 +37,16 @@ def signed_in_as(
     """
     if claims is None and tokens.id_token:
         claims = _verified(manager, tokens.id_token)
+    secrets = [t for t in (tokens.access_token, tokens.refresh_token) if t]
     if claims is not None:
-        return describe(claims), "verified ID token"
+        return describe(claims, secrets), "verified ID token"
     userinfo = manager.endpoints.userinfo_endpoint
     if not userinfo:
         return None, "the provider has no userinfo endpoint"
     if not tokens.access_token or tokens.expires_within(0):
         return None, EXPIRED
     from .token_client import NO_AUTH
+    from .untrusted import json_object
 
     try:
         response = manager.client.session.get(
@@ -56,13 +58,13 @@ def signed_in_as(
             timeout=USERINFO_TIMEOUT,
             auth=NO_AUTH,  # the header above is the one to send, whatever session.auth holds
         )
-        found = response.json() if response.status_code == 200 else None
-    except (OSError, ValueError, RecursionError) as exc:  # requests' errors are OSErrors
+        found = json_object(response) if response.status_code == 200 else None
+    except OSError as exc:  # requests' errors are OSErrors
         log.debug("userinfo failed: %s", type(exc).__name__)
         found = None
-    if not isinstance(found, dict):
+    if found is None:
         return None, "the userinfo endpoint did not answer"
-    return describe(found), "userinfo endpoint"
+    return describe(found, secrets), "userinfo endpoint"
 
 
 def _verified(manager: TokenManager, id_token: str) -> dict[str, Any] | None:
@@ -80,12 +82,13 @@ def _verified(manager: TokenManager, id_token: str) -> dict[str, Any] | None:
         return None
 
 
-def describe(claims: Mapping[str, Any]) -> str:
-    """'Ada Lovelace <ada@example.com> (sub)', or what of it the claims hold; printable only."""
+def describe(claims: Mapping[str, Any], secrets: Sequence[str] = ()) -> str:
+    """'Ada Lovelace <ada@example.com> (sub)', or what of it the claims hold: printable only,
+    and a claim that repeats part of ``secrets`` (our tokens) is withheld."""
+    from .untrusted import shown_text
 
     def text(name: str) -> str:
-        value = claims.get(name)
-        return "".join(c for c in value if c.isprintable())[:200] if isinstance(value, str) else ""
+        return shown_text(claims.get(name), secrets, limit=200) or ""
 
     name, email, sub = text("name"), text("email"), text("sub")
     who = " ".join(part for part in (name, f"<{email}>" if email else "") if part)

@@ -1,8 +1,10 @@
 """The token endpoint client: RFC 6749 §4.1.3 code exchange, §6 refresh, RFC 7009 revocation.
 
 Requests are form-encoded. Error bodies are read in both shapes Stytch may send — RFC 6749's
-``{error, error_description}`` and Stytch's ``{status_code, error_type, error_message}`` — and
-turned into one :class:`TokenEndpointError` whose message never echoes what we sent.
+``{error, error_description}`` and Stytch's ``{status_code, error_type, error_message}`` — also
+when they come with a 200, and turned into one :class:`TokenEndpointError` whose message never
+echoes what we sent. A 5xx, 408 or 429 is an outage (a refresh retries it); any other 4xx, or an
+error body on a 200, is a refusal, whatever its code or body (HTML, empty).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from requests.auth import AuthBase
 from .errors import TokenEndpointError
 from .provider import host_of
 from .tokens import TokenResponseError, TokenSet
+from .untrusted import WITHHELD, json_object, shown_text
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +116,9 @@ class TokenClient:
         self, form: Mapping[str, str], action: str, previous: TokenSet | None = None
     ) -> TokenSet:
         response = self._post(self.token_endpoint, form, action)
-        if response.status_code != 200:
-            raise provider_error(response, action, form)
-        body = _json_object(response)
+        body = json_object(response)
+        if response.status_code != 200 or _is_error(body):
+            raise provider_error(response, action, form, body)
         if body is None:
             raise TokenEndpointError(
                 f"Could not {action}: the token endpoint answered 200 with a body that is not "
@@ -157,33 +160,45 @@ class TokenClient:
             ) from None
 
 
-def _json_object(response: requests.Response) -> dict[str, Any] | None:
-    try:
-        body = response.json()
-    except (ValueError, RecursionError):  # nested too deep to parse: not an answer either
-        return None
-    return body if isinstance(body, dict) else None
+def _is_error(body: Mapping[str, Any] | None) -> bool:
+    """An error document (either shape) where a token response should be: some servers answer
+    200 to everything."""
+    if body is None or "access_token" in body:
+        return False
+    return "error" in body or "error_type" in body
 
 
 #: Form fields that are not secret; every other value we sent is scrubbed from provider text.
 _PUBLIC_FIELDS = frozenset(
     {"grant_type", "client_id", "redirect_uri", "token_type_hint", "resource"}
 )
+#: 4xx answers that mean "not now" rather than "no" (RFC 9110 §15.5.9, RFC 6585 §4).
+_TRANSIENT = frozenset({408, 429})
 
 
 def provider_error(
-    response: requests.Response, action: str, sent: Mapping[str, str]
+    response: requests.Response,
+    action: str,
+    sent: Mapping[str, str],
+    body: Mapping[str, Any] | None = None,
 ) -> TokenEndpointError:
-    body = _json_object(response) or {}
+    """One readable error from a refusal or failure, in either error shape or none (HTML, empty).
+
+    Provider text is shown only through :func:`.untrusted.shown_text`, which withholds it when
+    it repeats any fragment of a secret we sent (code, verifier, refresh token). ``body`` is
+    the response's JSON object when the caller has parsed it already.
+    """
+    body = body or json_object(response) or {}
     secrets = [v for k, v in sent.items() if k not in _PUBLIC_FIELDS and v]
-    error = _text(body.get("error"), secrets)
-    error_type = _text(body.get("error_type"), secrets)
-    detail = _text(body.get("error_description"), secrets) or _text(
+    error = shown_text(body.get("error"), secrets, limit=80)
+    error_type = shown_text(body.get("error_type"), secrets, limit=80)
+    detail = shown_text(body.get("error_description"), secrets) or shown_text(
         body.get("error_message"), secrets
     )
     status = response.status_code
     code = " / ".join(c for c in (error, error_type) if c) or f"HTTP {status}"
-    if status >= 500:
+    retryable = status >= 500 or status in _TRANSIENT
+    if retryable:
         hint = "the provider is having trouble; try again later"
     elif not body:
         hint = "the answer was not an OAuth error; check the configured endpoint URL"
@@ -191,19 +206,9 @@ def provider_error(
         hint = detail or "see the provider's documentation for this error"
     return TokenEndpointError(
         f"Could not {action}: {code}: {hint}.".replace("..", "."),
-        error=error,
-        error_type=error_type,
+        error=None if error == WITHHELD else error,
+        error_type=None if error_type == WITHHELD else error_type,
         status=status,
-        retryable=status >= 500,
+        retryable=retryable,
+        refused=not retryable and (status == 200 or 400 <= status < 500),
     )
-
-
-def _text(value: object, secrets: list[str], limit: int = 300) -> str | None:
-    """Provider text shown to the person: single-line, trimmed, with anything we sent that is
-    secret (a code, verifier or token a provider might echo back) scrubbed out."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = "".join(c for c in " ".join(value.split()) if c.isprintable())  # no terminal escapes
-    for secret in secrets:
-        text = text.replace(secret, "[redacted]")
-    return text[:limit]

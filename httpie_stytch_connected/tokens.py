@@ -2,22 +2,28 @@
 
 Expiry is ``received_at + expires_in`` on the local clock, never the JWT ``exp``: a skewed local
 clock then shifts both ends equally and cannot make a fresh token look expired (or the reverse).
+A lifetime of zero or less is "unknown" (used until the API answers 401), never "expired": a fresh
+token always serves the request it was obtained for and the ones after it.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 _FORMAT = 1
+#: RFC 6750 §2.1 ``b64token``: what a Bearer credential may be.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
 class TokenResponseError(ValueError):
-    """A token response that cannot be used (no access token, wrong type, bad expiry)."""
+    """A token response that cannot be used (no or malformed access token, wrong type, an
+    ``expires_in`` that is not a number). The message names the field, never a value."""
 
 
 @dataclass(frozen=True)
@@ -37,24 +43,27 @@ class TokenSet:
 
         On refresh, a response without ``refresh_token`` keeps the previous one (RFC 6749 §6
         allows the server to omit it), and one without ``scope`` keeps the previous scope.
+        Everything is checked here, once: a set that exists is usable. An ``expires_in`` of
+        zero or less (or not finite) counts as unknown, see :func:`_lifetime`.
+
+        Raises TokenResponseError naming the field that is missing or malformed.
         """
         received = time.time() if now is None else now
         access = body.get("access_token")
         if not isinstance(access, str) or not access:
             raise TokenResponseError("the token response has no access_token")
+        if not _B64TOKEN.fullmatch(access):
+            # It would go into an Authorization header (RFC 6750 §2.1); anything else there is
+            # a broken header or an injected one. Its value is never shown.
+            raise TokenResponseError(
+                "the token response's access_token is not an RFC 6750 b64token (it has "
+                "characters an Authorization header cannot carry); nothing was stored"
+            )
         token_type = body.get("token_type", "Bearer")
         if not isinstance(token_type, str) or token_type.lower() != "bearer":
             raise TokenResponseError("the token response is not a Bearer token")
-        expires_in = body.get("expires_in")
-        expires_at: float | None = None
-        if expires_in is not None:
-            try:
-                seconds = float(expires_in)
-            except (TypeError, ValueError, OverflowError):
-                raise TokenResponseError("the token response has an invalid expires_in") from None
-            if not math.isfinite(seconds) or seconds < 0:  # NaN, infinite or negative
-                raise TokenResponseError("the token response has an invalid expires_in")
-            expires_at = received + seconds
+        seconds = _lifetime(body.get("expires_in"))
+        expires_at = None if seconds is None else received + seconds
         before = previous or cls(access_token="")
         return cls(
             access_token=access,
@@ -111,6 +120,27 @@ class TokenSet:
             id_token=_opt_str(data.get("id_token")),
             received_at=float(received_at),
         )
+
+
+def _lifetime(expires_in: object) -> float | None:
+    """Seconds from ``expires_in`` (RFC 6749 §5.1), or None for "unknown".
+
+    Zero, negative, infinite or unrepresentably large lifetimes are treated as unknown, not as
+    "already expired": a provider saying 0 would otherwise cost a new sign-in on every request.
+    An unknown lifetime means the token is used until the API answers 401, which renews it.
+    A value that is not a number at all is a broken response and refused.
+    """
+    if expires_in is None:
+        return None
+    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float, str)):
+        raise TokenResponseError("the token response's expires_in is not a number")
+    try:
+        seconds = float(expires_in)
+    except OverflowError:  # an integer beyond any float: absurdly far, so unknown
+        return None
+    except ValueError:
+        raise TokenResponseError("the token response's expires_in is not a number") from None
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
 
 
 def _finite(value: object) -> bool:

@@ -8,6 +8,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,10 @@ import requests
 
 from httpie_stytch_connected.auth import OAuth2PKCEAuth, StytchAuth
 from httpie_stytch_connected.config import load_settings, resolve_endpoints, storage_key
-from httpie_stytch_connected.discovery import discover, metadata_urls
+from httpie_stytch_connected.discovery import _digest, discover, metadata_urls
 from httpie_stytch_connected.errors import ConfigurationError, TokenEndpointError
 from httpie_stytch_connected.provider import host_of
-from httpie_stytch_connected.store import cache_dir
+from httpie_stytch_connected.store import cache_dir, write_private
 from httpie_stytch_connected.testing import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 
@@ -104,9 +105,9 @@ def test_a_document_for_another_issuer_is_refused(
 ) -> None:
     wrong = issuer_env.issuer.replace("127.0.0.1", "localhost")
     monkeypatch.setenv("STYTCH_ISSUER", wrong)
-    with pytest.raises(ConfigurationError, match="is for issuer") as caught:
+    with pytest.raises(ConfigurationError, match="names the issuer") as caught:
         resolve_endpoints(load_settings({}, os.environ))
-    assert wrong in str(caught.value)
+    assert wrong in str(caught.value) and issuer_env.issuer in str(caught.value)
     assert not (cache_dir() / "discovery").exists()
 
 
@@ -197,3 +198,33 @@ def test_a_5xx_from_the_provider_falls_back_to_the_stale_copy(flaky_issuer: str)
     with pytest.raises(TokenEndpointError, match=r"answered HTTP 503, a provider outage") as err:
         discover(flaky_issuer + "/never-cached", ttl=0)
     assert err.value.retryable and err.value.status == 503
+
+
+@pytest.mark.parametrize(("configured", "published"), [("{}/", "{}"), ("{}", "{}/")])
+def test_issuers_match_exactly_and_a_mismatch_is_found_before_the_browser_opens(
+    flaky_issuer: str, stytch_keyring: Path, configured: str, published: str
+) -> None:
+    configured, published = configured.format(flaky_issuer), published.format(flaky_issuer)
+    _Flaky.document = dict(_Flaky.document, issuer=published)
+    opened: list[str] = []
+
+    def opener(url: str) -> bool:
+        opened.append(url)
+        return True
+
+    auth = OAuth2PKCEAuth(client_id="client-1", issuer=configured, opener=opener)
+    with pytest.raises(ConfigurationError) as caught:
+        requests.get(flaky_issuer + "/api", auth=auth, timeout=30)
+    assert opened == []
+    message = str(caught.value)
+    assert repr(configured) in message and repr(published) in message
+    assert "must match exactly (a trailing slash counts)" in message
+
+
+def test_a_cached_document_for_a_near_miss_issuer_is_not_used(flaky_issuer: str) -> None:
+    issuer = flaky_issuer + "/"
+    path = cache_dir() / "discovery" / f"{_digest(issuer, metadata_urls(issuer))}.json"
+    # As a release that forgave the trailing slash cached it: the provider's own document.
+    write_private(path, json.dumps({"fetched_at": time.time(), "document": _Flaky.document}))
+    with pytest.raises(ConfigurationError, match="names the issuer"):
+        discover(issuer)

@@ -165,3 +165,50 @@ def test_keys_are_fetched_with_the_configured_session_and_never_through_a_redire
         moved.verify(id_token, None)
     assert id_token not in str(caught.value)
     assert fetched == [base + "/jwks", base + "/moved"]
+
+
+def signed(private: rsa.RSAPrivateKey, issuer: str, offset: float = 0, **claims: Any) -> str:
+    """An ID token from a provider whose clock is ``offset`` seconds off ours."""
+    now = int(time.time() + offset)
+    body = {"iss": issuer, "aud": "client-1", "sub": "ada", "iat": now, "exp": now + 300}
+    body.update({k: now + v if isinstance(v, int) else v for k, v in claims.items()})
+    return jwt.encode(body, private, algorithm="RS256")
+
+
+@pytest.mark.parametrize("offset", [90, 240, -240])
+def test_a_provider_clock_a_few_minutes_off_is_tolerated(
+    key_server: tuple[str, rsa.RSAPrivateKey], offset: int
+) -> None:
+    base, private = key_server
+    check = IdTokenCheck(base + "/jwks", base, "client-1")
+    assert check.verify(signed(private, base, offset), None)["sub"] == "ada"
+
+
+@pytest.mark.parametrize(
+    ("claims", "words"),
+    [
+        ({"iat": 600}, r"it was issued [56]\d\d s ahead of this machine's time"),
+        ({"nbf": 900}, r"it was issued [89]\d\d s ahead of this machine's time"),
+        ({"iat": -1200, "exp": -600}, r"it expired \d{3} s before this machine's time"),
+    ],
+)
+def test_a_clock_beyond_the_tolerance_is_named_as_the_cause(
+    key_server: tuple[str, rsa.RSAPrivateKey], claims: dict[str, int], words: str
+) -> None:
+    base, private = key_server
+    check = IdTokenCheck(base + "/jwks", base, "client-1")
+    with pytest.raises(LoginError, match=words) as caught:
+        check.verify(signed(private, base, **claims), None)
+    message = str(caught.value)
+    assert "300 s of clock difference" in message and "Check this machine's clock" in message
+    assert "issuer and client_id" not in message
+
+
+def test_id_tokens_are_checked_against_the_exact_issuer_string(
+    key_server: tuple[str, rsa.RSAPrivateKey],
+) -> None:
+    base, private = key_server
+    check = IdTokenCheck(base + "/jwks", base, "client-1")
+    for near_miss in (base + "/", base.upper(), base.replace("127.0.0.1", "localhost")):
+        with pytest.raises(LoginError, match="issued by another provider"):
+            check.verify(signed(private, near_miss), None)

@@ -201,12 +201,19 @@ def test_expiry_is_finite_and_fixed_at_receipt(expires_in: Any, now: float) -> N
     except TokenResponseError:
         return
     assert tokens.received_at == now
-    if expires_in is None:
-        assert tokens.expires_at is None
+    if tokens.expires_at is None:  # absent, zero or less, or not finite: unknown, not expired
+        assert expires_in is None or not _positive_and_finite(expires_in)
     else:
-        assert tokens.expires_at is not None and math.isfinite(tokens.expires_at)
+        assert math.isfinite(tokens.expires_at)
         assert tokens.expires_at == now + float(expires_in)
-        assert tokens.expires_at >= now
+        assert float(expires_in) > 0
+
+
+def _positive_and_finite(value: Any) -> bool:
+    try:
+        return 0 < float(value) < math.inf
+    except OverflowError:
+        return False
 
 
 def test_expiry_comes_from_expires_in_not_the_jwt() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from urllib.parse import parse_qs
 
 import pytest
@@ -150,17 +151,91 @@ def test_revocation_is_rfc7009() -> None:
     }
 
 
+REFRESH_TOKEN = "rt-Zq8Xk2Lp9Vw4Nm7Tb3Hc6Yd1Jf5Rg0SsQe2Wu7Io4Pa9"
+VERIFIER = "vA3kLm9Qz7Xw2Rt5Yb8Nc1Hd4Jf6Gs0Pq3Lk8Mn2Vb5Cx"
+CODE = "cOdE-7f3a9b1c2d4e5f60718293a4b5c6d7e8"
+
+
+@pytest.mark.parametrize(
+    ("description", "call"),
+    [
+        (f"refresh token {REFRESH_TOKEN[:30]} was revoked", "refresh"),
+        (f"refresh token {REFRESH_TOKEN} was revoked", "refresh"),
+        ("bad verifier " + base64.b64encode(VERIFIER.encode()).decode(), "exchange"),
+        (f"code {CODE.upper()} is unknown", "exchange"),
+        (f"code {CODE[5:20].lower()}... is unknown", "exchange"),
+    ],
+)
 @responses.activate
-def test_provider_text_that_echoes_what_we_sent_is_scrubbed() -> None:
+def test_provider_text_that_echoes_any_fragment_of_what_we_sent_is_withheld(
+    description: str, call: str
+) -> None:
     responses.post(
-        TOKEN_URL,
-        status=400,
-        json={"error": "invalid_grant", "error_description": "refresh token rt-secret-1 is used"},
+        TOKEN_URL, status=400, json={"error": "invalid_grant", "error_description": description}
     )
     with pytest.raises(TokenEndpointError) as caught:
-        client().refresh(TokenSet(access_token="a", refresh_token="rt-secret-1"))
-    assert "rt-secret-1" not in str(caught.value)
-    assert "refresh token [redacted] is used" in str(caught.value)
+        if call == "refresh":
+            client().refresh(TokenSet(access_token="a", refresh_token=REFRESH_TOKEN))
+        else:
+            client().exchange_code(CODE, VERIFIER, "http://127.0.0.1:1/callback")
+    assert str(caught.value).endswith(
+        ": invalid_grant: [provider text withheld: it repeats part of a secret we sent]."
+    )
+    assert caught.value.grant_refused
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "content_type"),
+    [
+        (
+            400,
+            '{"error":"invalid_request","error_description":"token revoked"}',
+            "application/json",
+        ),
+        (400, '{"status_code":400,"error_type":"something_new"}', "application/json"),
+        (401, '{"error":"invalid_client"}', "application/json"),
+        (403, "<html>Forbidden</html>", "text/html"),
+        (404, "", "text/plain"),
+        (400, "[" * 100_000, "application/json"),
+        (
+            200,
+            '{"error":"invalid_grant","error_description":"The code has expired"}',
+            "application/json",
+        ),
+    ],
+)
+@responses.activate
+def test_every_definitive_refusal_is_a_refused_grant_and_never_retried(
+    status: int, body: str, content_type: str
+) -> None:
+    responses.post(TOKEN_URL, status=status, body=body, content_type=content_type)
+    with pytest.raises(TokenEndpointError) as caught:
+        client().refresh(TokenSet(access_token="a", refresh_token="rt"))
+    assert caught.value.grant_refused and not caught.value.retryable
+    assert caught.value.status == status
+    assert len(responses.calls) == 1
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 503])
+@responses.activate
+def test_not_now_answers_are_retried_and_never_a_refused_grant(status: int) -> None:
+    responses.post(TOKEN_URL, status=status, json={"error": "slow_down"})
+    with pytest.raises(TokenEndpointError, match="try again later") as caught:
+        client().refresh(TokenSet(access_token="a", refresh_token="rt"))
+    assert caught.value.retryable and not caught.value.grant_refused
+    assert len(responses.calls) == 3
+
+
+@responses.activate
+def test_a_200_error_body_shows_the_providers_reason() -> None:
+    responses.post(
+        TOKEN_URL, json={"error": "invalid_grant", "error_description": "The code has expired"}
+    )
+    with pytest.raises(TokenEndpointError) as caught:
+        client().exchange_code("c", "v" * 43, "http://127.0.0.1:1/callback")
+    assert str(caught.value) == (
+        "Could not exchange the authorization code: invalid_grant: The code has expired."
+    )
 
 
 @responses.activate

@@ -37,12 +37,31 @@ def test_token_type_is_case_insensitive_and_must_be_bearer() -> None:
         {"access_token": ""},
         {"access_token": 5},
         {"access_token": "a", "expires_in": "soon"},
-        {"access_token": "a", "expires_in": -1},
+        {"access_token": "a", "expires_in": [60]},
+        {"access_token": "a", "expires_in": True},
+        {"access_token": "a\n"},
+        {"access_token": "a b"},
     ],
 )
 def test_unusable_responses_are_refused(body: dict[str, object]) -> None:
     with pytest.raises(TokenResponseError):
         TokenSet.from_response(body)
+
+
+@pytest.mark.parametrize("expires_in", [0, -1, "0", "-5", -1e308, "-inf", "inf", "nan", 10**400])
+def test_an_expiry_of_zero_or_less_or_absurd_is_unknown_not_expired(expires_in: object) -> None:
+    tokens = TokenSet.from_response({**BODY, "expires_in": expires_in}, now=1000.0)
+    assert tokens.expires_at is None
+    assert not tokens.expires_within(60, now=10**12)  # used until the API answers 401
+
+
+def test_access_tokens_are_rfc6750_b64tokens() -> None:
+    for good in ("abc", "a.b.c", "A-Z_0~9+/", "abc==", "eyJhbGciOi.eyJzdWIi.c2ln"):
+        assert TokenSet.from_response({**BODY, "access_token": good}).access_token == good
+    for bad in ("abc\n", "a b", "=abc", "ab=c", "a\tb", "abc\u00e9", 'a"b', "a,b", "a\x7f"):
+        with pytest.raises(TokenResponseError, match="access_token") as caught:
+            TokenSet.from_response({**BODY, "access_token": bad})
+        assert bad not in str(caught.value)
 
 
 def test_refresh_without_rotation_keeps_the_previous_refresh_token_and_scope() -> None:
