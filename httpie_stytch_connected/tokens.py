@@ -19,6 +19,13 @@ from typing import Any
 _FORMAT = 1
 #: RFC 6750 §2.1 ``b64token``: what a Bearer credential may be.
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+#: What the other fields may hold (RFC 6749 Appendix A.4 and A.17; a JWS or JWE compact
+#: serialisation, RFC 7515 §7.1): nothing that could act on a terminal or in a header.
+_SHAPES = {
+    "refresh_token": re.compile(r"[\x20-\x7e]+"),
+    "scope": re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]+"),
+    "id_token": re.compile(r"[A-Za-z0-9_\-.]+"),
+}
 
 
 class TokenResponseError(ValueError):
@@ -68,9 +75,9 @@ class TokenSet:
         return cls(
             access_token=access,
             expires_at=expires_at,
-            refresh_token=_opt_str(body.get("refresh_token")) or before.refresh_token,
-            scope=_opt_str(body.get("scope")) or before.scope,
-            id_token=_opt_str(body.get("id_token")) or before.id_token,
+            refresh_token=_received(body, "refresh_token") or before.refresh_token,
+            scope=_received(body, "scope") or before.scope,
+            id_token=_received(body, "id_token") or before.id_token,
             received_at=received,
         )
 
@@ -149,6 +156,17 @@ def _finite(value: object) -> bool:
         return isinstance(value, (int, float)) and math.isfinite(value)
     except OverflowError:
         return False
+
+
+def _received(body: Mapping[str, Any], name: str) -> str | None:
+    """An optional field of a token response: absent or empty is None; anything else must be
+    a string of the field's shape (:data:`_SHAPES`), or the response is refused."""
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _SHAPES[name].fullmatch(value):
+        raise TokenResponseError(f"the token response's {name} is malformed")
+    return value
 
 
 def _opt_str(value: object) -> str | None:

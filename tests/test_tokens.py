@@ -84,3 +84,22 @@ def test_json_round_trip_and_foreign_entries() -> None:
 def test_repr_shows_no_secret() -> None:
     text = repr(TokenSet.from_response(BODY))
     assert "at-1" not in text and "rt-1" not in text and "idt-1" not in text
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("refresh_token", 12345),
+        ("refresh_token", "rt\n"),
+        ("refresh_token", "rt\u00e9"),
+        ("scope", "openid\x1b]0;owned\x07"),
+        ("scope", ["openid"]),
+        ("scope", "openid\temail"),
+        ("id_token", "a.b.c\r\n"),
+        ("id_token", {"alg": "none"}),
+    ],
+)
+def test_every_other_field_is_checked_at_receipt_and_named(name: str, value: object) -> None:
+    with pytest.raises(TokenResponseError, match=f"token response's {name} is malformed") as e:
+        TokenSet.from_response({**BODY, name: value})
+    assert str(value) not in str(e.value)
