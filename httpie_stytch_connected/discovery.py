@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigurationError, TokenEndpointError, TokenStoreError
 from .provider import ProviderEndpoints, check_issuer, host_of
-from .resource_metadata import json_object, read_bounded
+from .resource_metadata import read_bounded
 from .store import cache_dir, read_text, write_private
 from .stytch import stytch_iss_alias
 from .token_client import NO_AUTH

@@ -75,7 +75,8 @@ def register(endpoint: str, redirect_path: str, session: requests.Session) -> st
     Raises :class:`TokenEndpointError` with the server's reason (RFC 7591 §3.2.2 or Stytch's
     error shape) when it refuses, or when it cannot be reached.
     """
-    from .resource_metadata import json_object, request
+    from .resource_metadata import request
+    from .untrusted import json_object
     from .token_client import provider_error
 
     check_endpoint(endpoint, "registration_endpoint")

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigurationError, TokenEndpointError
 from .provider import check_endpoint, host_of
+from .untrusted import json_object
 
 if TYPE_CHECKING:
     import requests
@@ -190,16 +191,6 @@ def read_bounded(response: requests.Response, action: str) -> None:
                 "server's owner."
             )
     response._content = bytes(body)  # what .json() and .text read from now on
-
-
-def json_object(response: requests.Response) -> dict[str, Any] | None:
-    """The response's JSON object; None when it is not JSON, not an object, or nested too deep
-    to parse (a RecursionError is an attack, not a crash)."""
-    try:
-        document = response.json()
-    except (ValueError, RecursionError):
-        return None
-    return document if isinstance(document, dict) else None
 
 
 def _fetch(url: str, session: requests.Session) -> dict[str, Any] | None:

@@ -404,3 +404,18 @@ def test_a_refresh_answered_not_now_keeps_everything_and_opens_no_browser(
         provider.get(later)
     assert len(provider.opened) == 1
     assert stored(auth) == expired
+
+
+def test_deeply_nested_resource_metadata_and_registration_answers_are_clean_errors(
+    provider: Provider,
+) -> None:
+    from httpie_stytch_connected.registration import register
+    from httpie_stytch_connected.resource_metadata import discover_resource
+
+    provider.script.pages["/.well-known/oauth-protected-resource/api"] = (200, DEEP)
+    provider.script.pages["/.well-known/oauth-protected-resource"] = (200, DEEP)
+    with pytest.raises(AuthenticationError, match="does not say where to sign in"):
+        discover_resource(provider.url + "/api", None, requests.Session())
+    provider.script.on_refresh = lambda form, n: (201, DEEP)  # any POST but a code exchange
+    with pytest.raises(TokenEndpointError, match="answered without a client_id"):
+        register(provider.url + "/register", "/callback", requests.Session())
