@@ -9,6 +9,7 @@ been minted by anyone who knows the client ID.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import time
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import LoginError
 from .provider import host_of
-from .untrusted import json_object
+from .untrusted import json_object, parse_json
 
 if TYPE_CHECKING:
     import requests
@@ -65,6 +66,7 @@ class IdTokenCheck:
         import jwt
 
         try:
+            _within_bounds(id_token)
             header = jwt.get_unverified_header(id_token)
             # Fetched for every check: a login verifies once, and a process-wide key cache
             # would outlive a provider that rotated its keys.
@@ -82,7 +84,7 @@ class IdTokenCheck:
             raise _off_clock(exc, id_token) from None
         except jwt.InvalidTokenError as exc:
             raise _rejected(_reason(exc)) from None
-        except RecursionError:  # a header or payload nested past the parser's limit
+        except ValueError:  # not base64url JSON, or nested deeper than any real token
             raise _rejected("it is malformed") from None
         if nonce is not None and not hmac.compare_digest(
             str(claims.get("nonce", "")).encode(), nonce.encode()
@@ -121,6 +123,13 @@ class IdTokenCheck:
             return list(jwt.PyJWKSet.from_dict({"keys": signing}).keys)
         except jwt.PyJWKSetError:
             raise _unfetched(self.jwks_uri, "no usable key") from None
+
+
+def _within_bounds(id_token: str) -> None:
+    """PyJWT parses the header and claims with plain ``json.loads``, whose nesting limit is the
+    interpreter's recursion limit: parse them with a fixed bound first (ValueError if beyond)."""
+    for part in id_token.split(".")[:2]:
+        parse_json(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
 
 
 def _pick(keys: list[PyJWK], header: dict[str, Any]) -> PyJWK:
