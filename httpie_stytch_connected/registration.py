@@ -76,8 +76,8 @@ def register(endpoint: str, redirect_path: str, session: requests.Session) -> st
     error shape) when it refuses, or when it cannot be reached.
     """
     from .resource_metadata import request
-    from .untrusted import json_object
     from .token_client import provider_error
+    from .untrusted import json_object
 
     check_endpoint(endpoint, "registration_endpoint")
     body = registration_request(redirect_path)
