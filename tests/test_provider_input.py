@@ -418,5 +418,5 @@ def test_deeply_nested_resource_metadata_and_registration_answers_are_clean_erro
     with pytest.raises(AuthenticationError, match="does not say where to sign in"):
         discover_resource(provider.url + "/api", None, requests.Session())
     provider.script.on_refresh = lambda form, n: (201, DEEP)  # any POST but a code exchange
-    with pytest.raises(TokenEndpointError, match="answered without a client_id"):
+    with pytest.raises(TokenEndpointError, match="answered without a usable client_id"):
         register(provider.url + "/register", "/callback", requests.Session())
