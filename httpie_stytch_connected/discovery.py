@@ -143,7 +143,7 @@ def _check_issuer(document: Mapping[str, Any], issuer: str, url: str) -> None:
     if found != issuer:
         shown = shown_text(found, limit=200) if isinstance(found, str) else None
         raise ConfigurationError(
-            f"The discovery document at {host_of(url)} names the issuer "
+            f"The discovery document at {host_of(url)} names issuer "
             f"{shown!r} but the configured issuer is {issuer!r}; issuers must match exactly "
             "(a trailing slash counts): if you trust that provider, set issuer to exactly the "
             "value it publishes."

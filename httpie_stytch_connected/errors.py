@@ -63,5 +63,9 @@ class TokenEndpointError(AuthenticationError, RequestException):
     @property
     def grant_refused(self) -> bool:
         """True when the grant cannot be used again: the endpoint refused it definitively
-        (RFC 6749 §5.2 ``invalid_grant`` or any other refusal, see ``refused``)."""
+        (RFC 6749 §5.2 ``invalid_grant`` or any other refusal, see ``refused``). Not for
+        ``invalid_client``: the client itself is unknown, so a sign-in with it cannot help
+        (zero configuration registers the client again instead)."""
+        if self.error == "invalid_client":
+            return False
         return self.refused or self.error == "invalid_grant"

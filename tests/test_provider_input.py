@@ -317,7 +317,7 @@ REFUSALS = [
     pytest.param(
         400, b'{"status_code":400,"error_type":"refresh_token_not_found"}', id="stytch-shape"
     ),
-    pytest.param(401, b'{"error":"invalid_client"}', id="401"),
+    pytest.param(401, b'{"error":"unauthorized"}', id="401"),
     pytest.param(403, b"<html><body>Forbidden</body></html>", id="403-html"),
     pytest.param(400, b"", id="400-empty"),
     pytest.param(404, b"not here", id="404-text"),

@@ -193,7 +193,7 @@ def test_provider_text_that_echoes_any_fragment_of_what_we_sent_is_withheld(
             "application/json",
         ),
         (400, '{"status_code":400,"error_type":"something_new"}', "application/json"),
-        (401, '{"error":"invalid_client"}', "application/json"),
+        (401, "<html>401 Unauthorized</html>", "text/html"),
         (403, "<html>Forbidden</html>", "text/html"),
         (404, "", "text/plain"),
         (400, "[" * 100_000, "application/json"),
