@@ -194,11 +194,12 @@ def resend(
     return second
 
 
-class StytchAuth(OAuth2PKCEAuth):
-    """Stytch Connected Apps: ``StytchAuth(project_domain=, client_id=, authorize_url=)``.
+class StytchTokens(ManagedTokens):
+    """Stytch Connected Apps: ``(project_domain=, client_id=, authorize_url=)``.
 
     Each argument falls back to its ``STYTCH_*`` environment variable; the legacy form takes
-    ``project_id=`` (and ``environment='test'|'live'``) instead of ``project_domain``.
+    ``project_id=`` (and ``environment='test'|'live'``) instead of ``project_domain``. Every
+    adapter's ``StytchAuth`` takes its arguments from here.
     """
 
     def __init__(
@@ -216,6 +217,11 @@ class StytchAuth(OAuth2PKCEAuth):
             scopes=scopes,
             **kwargs,
         )
+
+
+class StytchAuth(StytchTokens, OAuth2PKCEAuth):
+    """Stytch Connected Apps for requests: ``StytchAuth(project_domain=, client_id=,
+    authorize_url=)``, each falling back to its ``STYTCH_*`` environment variable."""
 
 
 class _Parts(TypedDict, total=False):

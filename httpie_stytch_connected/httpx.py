@@ -1,0 +1,131 @@
+"""The ``httpx`` auth classes: one object serves ``httpx.Client`` and ``httpx.AsyncClient``.
+
+``pip install 'httpie-stytch-connected[httpx]'``. Nothing else in the package imports this
+module, so ``requests`` and HTTPie users never load httpx.
+
+The classes take exactly the arguments of the ``requests`` classes of the same names and share
+everything with them: settings and pickling (:class:`~.auth.ManagedTokens`), the token lifecycle
+(:class:`~.manager.TokenManager`: one login, one refresh across threads and processes) and the
+401 and redirect rules (:mod:`.bearer`). One auth flow (:meth:`OAuth2PKCEAuth._flow`) is written
+once for both clients; it yields either a request to send or a blocking call into the lifecycle.
+
+``Client`` makes that call on the calling thread. ``AsyncClient`` takes a token that is already
+in memory on the event loop (no I/O) and makes every other call on a worker thread
+(``anyio.to_thread``, so asyncio and trio both work): a refresh or a browser login never stalls
+other tasks. We run the blocking core in a thread rather than writing a second, async one
+because the core's guarantees hang on finishing what it starts: once the token endpoint has
+rotated the refresh token, the new set must be stored, and that must survive the caller's
+cancellation. Cancelling a task that awaits a refresh returns at once; the worker thread
+completes the refresh, stores the whole set and releases the locks, and the next request uses
+its result. Concurrent tasks each wait on a worker thread for the same per-key lock, so 32
+tasks still make one refresh.
+
+A 401 to our own token renews it, and the request is resent once when its body can be replayed
+as it is: bytes, text, form or JSON data, or a file that can seek back. A generator or other
+stream gets the 401 back (the next request carries the renewed token); nothing is buffered to
+make a resend possible (``requires_request_body`` stays False). httpx drops the Authorization
+header when a redirect leaves the origin, and the 401 rule only counts requests that carried it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncGenerator, Callable, Generator
+from typing import Union
+
+import anyio.to_thread
+import httpx
+
+from .auth import ManagedTokens, StytchTokens
+from .bearer import authorization, rejected
+
+__all__ = ["OAuth2PKCEAuth", "StytchAuth"]
+
+#: What the flow asks its driver for: send this request, or make this blocking call.
+_Step = Union[httpx.Request, Callable[[], str]]
+_Flow = Generator[_Step, Union[httpx.Response, str], None]
+
+
+class OAuth2PKCEAuth(ManagedTokens, httpx.Auth):
+    """Bearer tokens from an authorization-code + PKCE login against any OAuth 2.0 provider.
+
+    The arguments are those of :class:`httpie_stytch_connected.auth.OAuth2PKCEAuth`. Raises,
+    from the request, the same :class:`~.errors.AuthenticationError` subclasses with the same
+    messages.
+    """
+
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        flow = self._flow(request)
+        reply: httpx.Response | str | None = None
+        while True:
+            try:
+                step = flow.send(reply)  # type: ignore[arg-type]  # None starts the flow
+            except StopIteration:
+                return
+            reply = (yield step) if isinstance(step, httpx.Request) else step()
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        flow = self._flow(request)
+        reply: httpx.Response | str | None = None
+        while True:
+            try:
+                step = flow.send(reply)  # type: ignore[arg-type]  # None starts the flow
+            except StopIteration:
+                return
+            if isinstance(step, httpx.Request):
+                reply = yield step
+            else:
+                reply = await anyio.to_thread.run_sync(step, abandon_on_cancel=True)
+
+    def _flow(self, request: httpx.Request) -> _Flow:
+        manager = self._manager  # built on a worker thread the first time (imports, keyring)
+        token = manager.access_token_in_memory() if manager is not None else None
+        if token is None:
+            fetched = yield self._access_token
+            assert isinstance(fetched, str)
+            token = fetched
+        request.headers["Authorization"] = authorization(token)
+        rewind = _rewinder(request.stream)
+        response = yield request
+        assert isinstance(response, httpx.Response)
+        sent = response.request  # the last hop after any redirects
+        if not rejected(response.status_code, sent.headers.get("Authorization"), token):
+            return
+        renewed = yield functools.partial(self.manager.access_token, rejected=token)
+        assert isinstance(renewed, str)
+        if sent.stream is not request.stream:  # a 303 turned it into a GET without a body
+            rewind = _rewinder(sent.stream)
+        if rewind is None:  # a stream: the next request carries the renewed token
+            return
+        rewind()
+        sent.headers["Authorization"] = authorization(renewed)
+        yield sent
+
+    def _access_token(self) -> str:
+        return self.manager.access_token()
+
+
+class StytchAuth(StytchTokens, OAuth2PKCEAuth):
+    """Stytch Connected Apps for httpx: ``StytchAuth(project_domain=, client_id=,
+    authorize_url=)``, each falling back to its ``STYTCH_*`` environment variable; the same
+    arguments as :class:`httpie_stytch_connected.auth.StytchAuth`."""
+
+
+def _rewinder(stream: object) -> Callable[[], object] | None:
+    """How to put a request body back for one resend, or None when it cannot be replayed."""
+    if isinstance(stream, httpx.ByteStream):  # bytes, text, form or JSON: sent from memory
+        return lambda: None
+    # httpx wraps a file (any iterable) in an IteratorByteStream that keeps it as ``_stream``;
+    # anything else, or an httpx without that attribute, is simply not replayed.
+    source = getattr(stream, "_stream", None)
+    try:
+        if source is None or not source.seekable():
+            return None
+        position = source.tell()
+    except (AttributeError, OSError, ValueError):
+        return None
+    return functools.partial(source.seek, position)

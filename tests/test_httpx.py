@@ -1,0 +1,486 @@
+"""The httpx classes, tested as the requests ones are: the emulator, the resource server, the test
+keyring and the scripted user agent over loopback, through a real ``httpx.Client`` (threads) and
+a real ``httpx.AsyncClient`` (asyncio tasks), from one auth object."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import inspect
+import multiprocessing
+import os
+import pickle
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import anyio.to_thread
+import httpx
+import pytest
+import requests
+
+from httpie_stytch_connected import auth as requests_auth
+from httpie_stytch_connected import httpx as httpx_auth
+from httpie_stytch_connected.errors import AuthenticationError, ConfigurationError, LoginError
+from httpie_stytch_connected.httpx import OAuth2PKCEAuth, StytchAuth
+from httpie_stytch_connected.manager import _thread_lock
+from httpie_stytch_connected.store import KeyringStore
+from httpie_stytch_connected.testing.emulator import StytchEmulator
+from httpie_stytch_connected.testing.resource_server import ResourceServer
+
+from . import test_retry_401
+from .test_concurrency import THREADS, _Browser, _slow_token_endpoint, expire_stored
+from .test_retry_401 import RecordingServer, _bearers
+
+server = test_retry_401.server  # the recording API and a stored token it refuses
+rejected_token = test_retry_401.rejected_token
+
+MODES = ["Client", "AsyncClient"]
+TIMEOUT = 60.0
+
+
+def send(mode: str, auth: httpx.Auth, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """One request through a fresh client of the kind ``mode`` names (redirects followed)."""
+    if mode == "Client":
+        with httpx.Client(auth=auth, timeout=TIMEOUT, follow_redirects=True) as client:
+            return client.request(method, url, **kwargs)
+
+    async def run() -> httpx.Response:
+        async with httpx.AsyncClient(auth=auth, timeout=TIMEOUT, follow_redirects=True) as client:
+            return await client.request(method, url, **kwargs)
+
+    return asyncio.run(run())
+
+
+def _auth(browser: _Browser | None = None, **kwargs: Any) -> StytchAuth:
+    notes: list[str] = []
+    return StytchAuth(opener=browser or _Browser(), notify=notes.append, **kwargs)
+
+
+# -- the same classes, arguments and values as the requests ones ------------------------------
+
+
+@pytest.mark.parametrize("name", ["StytchAuth", "OAuth2PKCEAuth"])
+def test_the_classes_take_exactly_the_requests_arguments(name: str) -> None:
+    ours, theirs = getattr(httpx_auth, name), getattr(requests_auth, name)
+    assert issubclass(ours, httpx.Auth)
+    assert inspect.signature(ours) == inspect.signature(theirs)
+
+
+def test_an_auth_object_pickles_and_copies(stytch_env: StytchEmulator) -> None:
+    auth = StytchAuth()
+    assert auth.manager is not None
+    for clone in (
+        pickle.loads(pickle.dumps(auth)),  # noqa: S301 - our own bytes
+        copy.copy(auth),
+        copy.deepcopy(auth),
+    ):
+        assert isinstance(clone, StytchAuth) and clone.settings == auth.settings
+        assert clone.manager.key == auth.manager.key
+
+
+def test_importing_the_package_and_the_httpie_plugin_never_imports_httpx() -> None:
+    script = (
+        "import sys\n"
+        "import httpie_stytch_connected\n"
+        "from httpie_stytch_connected import StytchAuth\n"
+        "import httpie_stytch_connected.httpie_plugin\n"
+        "import httpie_stytch_connected.cli\n"
+        "StytchAuth(client_id='c', project_domain='p.example.com', authorize_url='https://a/')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('httpx', 'anyio')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert done.stdout.strip() == "[]", done.stderr
+
+
+# -- one login, reuse, refresh ----------------------------------------------------------------
+
+
+def test_one_login_serves_a_client_and_an_async_client(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    browser = _Browser()
+    auth = _auth(browser)
+    for mode in MODES + MODES:
+        response = send(mode, auth, "GET", stytch_resource_server.url)
+        assert response.status_code == 200, response.text
+    assert browser.opened == 1
+    assert stytch_env.counters["token_requests"] == 1
+
+
+def test_a_new_process_reuses_the_stored_token_without_a_browser(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    assert send("Client", StytchAuth(), "GET", stytch_resource_server.url).status_code == 200
+    script = (
+        "import asyncio, sys, httpx\n"
+        "from httpie_stytch_connected.httpx import StytchAuth\n"
+        "async def main():\n"
+        "    async with httpx.AsyncClient(auth=StytchAuth(), timeout=30) as client:\n"
+        "        print((await client.get(sys.argv[1])).status_code)\n"
+        "asyncio.run(main())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, stytch_resource_server.url],
+        env={**os.environ, "BROWSER": "false %s"},  # any login attempt would fail
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert done.stdout.strip() == "200", done.stderr
+    assert stytch_env.counters["login"] == 1
+    assert stytch_env.counters["token_requests"] == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_expired_token_is_refreshed_and_the_rotated_refresh_token_stored(
+    mode: str, stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    auth = StytchAuth()
+    assert send(mode, auth, "GET", stytch_resource_server.url).status_code == 200
+    expired = auth.manager.stored()
+    expire_stored(auth.manager.key)
+    assert send(mode, StytchAuth(), "GET", stytch_resource_server.url).status_code == 200
+    assert stytch_env.counters["token_refresh_ok"] == 1
+    assert stytch_env.counters["login"] == 1
+    stored = auth.manager.stored()
+    assert stored is not None and expired is not None
+    assert stored.refresh_token != expired.refresh_token
+    assert stored.refresh_token == stytch_env.issued_refresh_tokens()[-1]
+
+
+# -- one refresh for many threads, tasks and processes ----------------------------------------
+
+
+def test_32_threads_on_one_client_make_one_refresh(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    auth = StytchAuth()
+    assert send("Client", auth, "GET", stytch_resource_server.url).status_code == 200
+    expire_stored(auth.manager.key)
+    stytch_env.reset_counters()
+    _slow_token_endpoint(stytch_env, THREADS, seconds=1.0)
+    barrier = threading.Barrier(THREADS, timeout=30)
+    statuses: list[int | str] = []
+
+    with httpx.Client(auth=_auth(), timeout=TIMEOUT) as client:
+
+        def worker() -> None:
+            barrier.wait()
+            try:
+                status: int | str = client.get(stytch_resource_server.url).status_code
+            except Exception as exc:
+                status = f"{type(exc).__name__}: {exc}"
+            statuses.append(status)
+
+        threads = [threading.Thread(target=worker) for _ in range(THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=90)
+    assert statuses == [200] * THREADS
+    assert stytch_env.counters["token_requests"] == 1
+    assert stytch_env.counters["token_refresh_ok"] == 1
+
+
+async def _gather(client: httpx.AsyncClient, url: str, n: int) -> list[int | str]:
+    results = await asyncio.gather(*(client.get(url) for _ in range(n)), return_exceptions=True)
+    return [r.status_code if isinstance(r, httpx.Response) else repr(r) for r in results]
+
+
+def test_32_tasks_on_one_async_client_make_one_refresh(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    auth = StytchAuth()
+    assert send("AsyncClient", auth, "GET", stytch_resource_server.url).status_code == 200
+    expire_stored(auth.manager.key)
+    stytch_env.reset_counters()
+    _slow_token_endpoint(stytch_env, THREADS, seconds=1.0)
+
+    async def storm() -> list[int | str]:
+        async with httpx.AsyncClient(auth=_auth(), timeout=TIMEOUT) as client:
+            return await _gather(client, stytch_resource_server.url, THREADS)
+
+    assert asyncio.run(storm()) == [200] * THREADS
+    assert stytch_env.counters["token_requests"] == 1
+    assert stytch_env.counters["token_refresh_ok"] == 1
+
+
+def test_32_tasks_without_a_token_make_one_login(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    _slow_token_endpoint(stytch_env, THREADS, seconds=1.0)
+    browser = _Browser()
+
+    async def storm() -> list[int | str]:
+        async with httpx.AsyncClient(auth=_auth(browser), timeout=TIMEOUT) as client:
+            return await _gather(client, stytch_resource_server.url, THREADS)
+
+    assert asyncio.run(storm()) == [200] * THREADS
+    assert browser.opened == 1
+    assert stytch_env.counters["token_authorization_code"] == 1
+
+
+def _pool_get(auth: StytchAuth, url: str) -> int:
+    """Runs in a pool worker: the auth object arrived pickled."""
+
+    async def get() -> int:
+        async with httpx.AsyncClient(auth=auth, timeout=TIMEOUT) as client:
+            return (await client.get(url)).status_code
+
+    return asyncio.run(get())
+
+
+@pytest.mark.timeout(240)
+def test_processes_share_one_login_and_one_refresh(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    auth = StytchAuth()  # the system-browser opener: BROWSER is the scripted user agent
+    tasks = 6
+
+    def run_pool() -> list[int]:
+        pool = multiprocessing.get_context("spawn").Pool(3)
+        try:
+            work = [(auth, stytch_resource_server.url)] * tasks
+            return pool.starmap_async(_pool_get, work).get(timeout=90)
+        finally:
+            pool.terminate()
+            pool.join()
+
+    _slow_token_endpoint(stytch_env, tasks, seconds=1.0)
+    assert run_pool() == [200] * tasks
+    assert stytch_env.counters["codes_issued"] == 1
+    assert stytch_env.counters["token_requests"] == 1
+    expire_stored(auth.manager.key)
+    stytch_env.reset_counters()
+    _slow_token_endpoint(stytch_env, tasks, seconds=1.0)
+    assert run_pool() == [200] * tasks
+    assert stytch_env.counters["token_refresh_ok"] == 1
+    assert stytch_env.counters["token_requests"] == 1
+
+
+# -- the event loop keeps running; cancelling leaves nothing behind ---------------------------
+
+
+class HeldTokenAnswers(requests.Session):
+    """A provider session that holds the first token-endpoint answer until ``release`` is set
+    (at most 10 s, then the call fails): the refresh is in flight, the provider has already
+    rotated the refresh token, and nothing is stored yet."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held = threading.Event()
+        self.release = threading.Event()
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        response = super().request(method, url, *args, **kwargs)
+        if str(url).endswith("/oauth2/token") and not self.held.is_set():
+            self.held.set()
+            if not self.release.wait(10):
+                raise requests.ConnectionError("the test never released the token answer")
+        return response
+
+
+def _expired_auth(api: ResourceServer) -> tuple[StytchAuth, HeldTokenAnswers]:
+    first = StytchAuth()
+    assert send("Client", first, "GET", api.url).status_code == 200
+    expire_stored(first.manager.key)
+    session = HeldTokenAnswers()
+    return StytchAuth(session=session), session
+
+
+def test_a_refresh_never_blocks_the_event_loop(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    auth, session = _expired_auth(stytch_resource_server)
+
+    async def main() -> None:
+        async with httpx.AsyncClient(auth=auth, timeout=TIMEOUT) as client:
+            refreshing = asyncio.create_task(client.get(stytch_resource_server.url))
+            assert await anyio.to_thread.run_sync(session.held.wait, 10)
+            # The refresh is waiting on the token endpoint: other tasks still run meanwhile.
+            async with httpx.AsyncClient(timeout=TIMEOUT) as plain:
+                other = await plain.get(stytch_resource_server.url)
+            assert other.status_code == 401  # a real round trip, with no token
+            assert not refreshing.done()
+            session.release.set()
+            assert (await refreshing).status_code == 200
+
+    asyncio.run(main())
+    assert stytch_env.counters["token_refresh_ok"] == 1
+
+
+def test_cancelling_a_task_mid_refresh_leaves_a_whole_token_set_and_no_held_lock(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    auth, session = _expired_auth(stytch_resource_server)
+    stytch_env.reset_counters()
+
+    async def main() -> int:
+        async with httpx.AsyncClient(auth=auth, timeout=TIMEOUT) as client:
+            refreshing = asyncio.create_task(client.get(stytch_resource_server.url))
+            assert await anyio.to_thread.run_sync(session.held.wait, 10)
+            refreshing.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await refreshing  # returns at once, while the provider's answer is still held
+            assert not session.release.is_set()
+            session.release.set()
+            return (await client.get(stytch_resource_server.url)).status_code
+
+    assert asyncio.run(main()) == 200
+    # The cancelled refresh finished on its worker thread and was used: one refresh, no login.
+    assert stytch_env.counters["token_refresh_ok"] == 1
+    assert stytch_env.counters["token_requests"] == 1
+    stored = KeyringStore().load(auth.manager.key)
+    assert stored is not None and stored.refresh_token == stytch_env.issued_refresh_tokens()[-1]
+    assert not _thread_lock(auth.manager.key).locked()
+
+
+# -- the 401 rule and the redirect rule -------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_401_refreshes_once_and_resends_a_bytes_body_once(
+    mode: str, stytch_env: StytchEmulator, server: RecordingServer, rejected_token: str
+) -> None:
+    body = b"\x00binary payload\xff" * 100
+    response = send(mode, _auth(), "POST", server.url("/api"), content=body)
+    assert response.status_code == 200
+    assert [r.status_code for r in response.history] == [401]
+    first, second = _bearers(server.seen)
+    assert first == f"Bearer {rejected_token}"
+    assert second and second.startswith("Bearer ") and second != first
+    assert [s.body for s in server.seen] == [body, body]
+    assert stytch_env.counters["token_refresh_ok"] == 1
+
+
+def test_a_file_body_is_replayed(
+    stytch_env: StytchEmulator, server: RecordingServer, rejected_token: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "upload.bin"
+    path.write_bytes(b"header line\n" + bytes(range(256)) * 40)
+    with path.open("rb") as handle:
+        response = send("Client", _auth(), "PUT", server.url("/api"), content=handle)
+    assert response.status_code == 200
+    assert [s.body for s in server.seen] == [path.read_bytes()] * 2
+
+
+async def _async_parts() -> AsyncIterator[bytes]:
+    yield b"part one, "
+    yield b"part two"
+
+
+def _parts() -> Iterator[bytes]:
+    yield b"part one, "
+    yield b"part two"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_streamed_body_is_not_replayed_but_the_token_is_renewed_for_the_next_request(
+    mode: str, stytch_env: StytchEmulator, server: RecordingServer, rejected_token: str
+) -> None:
+    auth = _auth()
+    stream = _parts() if mode == "Client" else _async_parts()
+    response = send(mode, auth, "POST", server.url("/api"), content=stream)
+    assert response.status_code == 401
+    assert [s.body for s in server.seen] == [b"part one, part two"]
+    assert stytch_env.counters["token_refresh_ok"] == 1  # the rejected token is not sent again
+    assert send(mode, auth, "GET", server.url("/api")).status_code == 200
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_server_that_always_answers_401_sees_exactly_two_requests(
+    mode: str, stytch_env: StytchEmulator, server: RecordingServer
+) -> None:
+    response = send(mode, _auth(), "GET", server.url("/always401"))
+    assert response.status_code == 401
+    first, second = _bearers(server.seen)
+    assert first and second and first != second
+    assert stytch_env.counters["token_refresh_ok"] == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_a_redirect_to_another_origin_never_gets_a_token(
+    mode: str, host: str, stytch_env: StytchEmulator, server: RecordingServer
+) -> None:
+    other = RecordingServer()
+    try:
+        target = other.url("/collect", host=host)
+        url = server.url("/redirect") + "?" + f"to={quote(target, safe='')}"
+        auth = _auth()
+        for method in ("GET", "POST"):
+            assert send(mode, auth, method, url, content=b"x").status_code == 401
+        assert len(other.seen) == 2 and all(s.authorization is None for s in other.seen)
+        assert all((s.authorization or "").startswith("Bearer ") for s in server.seen)
+        assert stytch_env.counters["token_refresh"] == 0
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_same_origin_redirect_to_a_401_is_resent_once(
+    mode: str, stytch_env: StytchEmulator, server: RecordingServer
+) -> None:
+    response = send(mode, _auth(), "GET", server.url("/redirect") + "?to=/always401")
+    assert response.status_code == 401
+    assert [s.path for s in server.seen] == ["/redirect", "/always401", "/always401"]
+    assert stytch_env.counters["token_refresh_ok"] == 1
+
+
+# -- the same errors, in the same words -------------------------------------------------------
+
+
+def _error(mode: str, cls: type[Any], url: str, **kwargs: Any) -> AuthenticationError:
+    """The error a request raises through ``mode`` (requests or an httpx client)."""
+    with pytest.raises(AuthenticationError) as caught:
+        if mode == "requests":
+            requests.get(url, auth=cls(**kwargs), timeout=30)
+        else:
+            send(mode, cls(**kwargs), "GET", url)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "kind"),
+    [
+        ({"authorize_url": "http://app.example/authorize"}, ConfigurationError),
+        ({"login_timeout": 1}, LoginError),
+    ],
+)
+def test_errors_are_the_requests_errors_word_for_word(
+    stytch_env: StytchEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    kwargs: dict[str, Any],
+    kind: type[Exception],
+) -> None:
+    monkeypatch.setenv("STYTCH_UA_DECISION", "ignore")  # nobody completes a sign-in
+    errors = [
+        _error("requests", requests_auth.StytchAuth, stytch_env.url, **kwargs),
+        *(_error(mode, StytchAuth, stytch_env.url, **kwargs) for mode in MODES),
+    ]
+    assert {type(e) for e in errors} == {kind}
+    assert len({str(e) for e in errors}) == 1
+
+
+def test_a_missing_client_id_is_the_same_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STYTCH_CLIENT_ID", raising=False)
+    messages = set()
+    for cls in (requests_auth.OAuth2PKCEAuth, OAuth2PKCEAuth):
+        with pytest.raises(ConfigurationError) as caught:
+            cls(issuer="https://idp.example", environ={})
+        messages.add(str(caught.value))
+    assert len(messages) == 1
