@@ -167,6 +167,31 @@ def test_requests_script_usage_error() -> None:
     assert "usage" in result.stderr
 
 
+# -- examples/httpx_async_script.py -------------------------------------------------------------
+
+
+def test_httpx_async_script_signs_in_once_for_concurrent_requests_and_reuses_it(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    first = run_example("httpx_async_script.py", stytch_resource_server.url, "8")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["resources"]
+    assert stytch_env.counters["login"] == 1  # eight requests in flight, one sign-in
+
+    second = run_example("httpx_async_script.py", stytch_resource_server.url)
+    assert second.returncode == 0, second.stderr
+    assert stytch_env.counters["login"] == 1  # the stored tokens were reused across processes
+    assert stytch_env.counters["token_requests"] == 1
+    assert stytch_resource_server.counters["200"] == 9
+    assert_no_secrets(stytch_env, first.stdout, first.stderr, second.stdout, second.stderr)
+
+
+def test_httpx_async_script_usage_error() -> None:
+    result = run_example("httpx_async_script.py")
+    assert result.returncode == 2
+    assert "usage" in result.stderr
+
+
 # -- examples/cli_app.py ------------------------------------------------------------------------
 
 
