@@ -4,12 +4,16 @@ Runs as its own process (``python bench/static_server.py [ISSUER]`` prints the p
 with keep-alive, so both sides of a ratio hit the same server with the same per-request cost.
 Given an authorization server's ISSUER it announces itself for zero configuration: its 401 names
 its protected resource metadata (RFC 9728), which it serves, naming ISSUER.
+``POST /token/SECONDS`` is a token endpoint slowed to SECONDS that answers every grant with a
+fresh token set (row 7's event-loop stall: no provider work in the measured process).
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -42,6 +46,22 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         if challenge:
             self.send_header("WWW-Authenticate", challenge)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        time.sleep(float(self.path.rpartition("/")[2]))  # the slowed endpoint, not a sync
+        tokens = {
+            "access_token": secrets.token_urlsafe(32),
+            "refresh_token": secrets.token_urlsafe(32),
+            "token_type": "Bearer",
+            "expires_in": 3600,
+        }
+        body = json.dumps(tokens).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
