@@ -58,28 +58,22 @@ class OAuth2PKCEAuth(ManagedTokens, httpx.Auth):
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
         flow = self._flow(request)
-        reply: httpx.Response | str | None = None
-        while True:
-            try:
-                step = flow.send(reply)  # type: ignore[arg-type]  # None starts the flow
-            except StopIteration:
-                return
+        step = _advance(flow, None)
+        while step is not None:
             reply = (yield step) if isinstance(step, httpx.Request) else step()
+            step = _advance(flow, reply)
 
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         flow = self._flow(request)
-        reply: httpx.Response | str | None = None
-        while True:
-            try:
-                step = flow.send(reply)  # type: ignore[arg-type]  # None starts the flow
-            except StopIteration:
-                return
+        step = _advance(flow, None)
+        while step is not None:
             if isinstance(step, httpx.Request):
-                reply = yield step
+                reply: httpx.Response | str = yield step
             else:
                 reply = await anyio.to_thread.run_sync(step, abandon_on_cancel=True)
+            step = _advance(flow, reply)
 
     def _flow(self, request: httpx.Request) -> _Flow:
         manager = self._manager  # built on a worker thread the first time (imports, keyring)
@@ -113,6 +107,14 @@ class StytchAuth(StytchTokens, OAuth2PKCEAuth):
     """Stytch Connected Apps for httpx: ``StytchAuth(project_domain=, client_id=,
     authorize_url=)``, each falling back to its ``STYTCH_*`` environment variable; the same
     arguments as :class:`httpie_stytch_connected.auth.StytchAuth`."""
+
+
+def _advance(flow: _Flow, reply: httpx.Response | str | None) -> _Step | None:
+    """The flow's next step after ``reply`` (None starts it); None once it is done."""
+    try:
+        return flow.send(reply)  # type: ignore[arg-type]  # None is how a generator starts
+    except StopIteration:
+        return None
 
 
 def _rewinder(stream: object) -> Callable[[], object] | None:

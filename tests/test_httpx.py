@@ -13,10 +13,7 @@ import pickle
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import anyio.to_thread
 import httpx
@@ -32,28 +29,14 @@ from httpie_stytch_connected.store import KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 
-from . import test_retry_401
-from .test_concurrency import THREADS, _Browser, _slow_token_endpoint, expire_stored
-from .test_retry_401 import RecordingServer, _bearers
-
-server = test_retry_401.server  # the recording API and a stored token it refuses
-rejected_token = test_retry_401.rejected_token
-
-MODES = ["Client", "AsyncClient"]
-TIMEOUT = 60.0
-
-
-def send(mode: str, auth: httpx.Auth, method: str, url: str, **kwargs: Any) -> httpx.Response:
-    """One request through a fresh client of the kind ``mode`` names (redirects followed)."""
-    if mode == "Client":
-        with httpx.Client(auth=auth, timeout=TIMEOUT, follow_redirects=True) as client:
-            return client.request(method, url, **kwargs)
-
-    async def run() -> httpx.Response:
-        async with httpx.AsyncClient(auth=auth, timeout=TIMEOUT, follow_redirects=True) as client:
-            return await client.request(method, url, **kwargs)
-
-    return asyncio.run(run())
+from .adapters import ADAPTERS, HTTPX, TIMEOUT, send, stytch_auth
+from .test_concurrency import (
+    THREADS,
+    _Browser,
+    _login_then_expire,
+    _slow_token_endpoint,
+    expire_stored,
+)
 
 
 def _auth(browser: _Browser | None = None, **kwargs: Any) -> StytchAuth:
@@ -112,7 +95,7 @@ def test_one_login_serves_a_client_and_an_async_client(
 ) -> None:
     browser = _Browser()
     auth = _auth(browser)
-    for mode in MODES + MODES:
+    for mode in HTTPX + HTTPX:
         response = send(mode, auth, "GET", stytch_resource_server.url)
         assert response.status_code == 200, response.text
     assert browser.opened == 1
@@ -145,7 +128,7 @@ def test_a_new_process_reuses_the_stored_token_without_a_browser(
     assert stytch_env.counters["token_requests"] == 1
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", HTTPX)
 def test_an_expired_token_is_refreshed_and_the_rotated_refresh_token_stored(
     mode: str, stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
@@ -168,9 +151,7 @@ def test_an_expired_token_is_refreshed_and_the_rotated_refresh_token_stored(
 def test_32_threads_on_one_client_make_one_refresh(
     stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
-    auth = StytchAuth()
-    assert send("Client", auth, "GET", stytch_resource_server.url).status_code == 200
-    expire_stored(auth.manager.key)
+    _login_then_expire(stytch_resource_server)
     stytch_env.reset_counters()
     _slow_token_endpoint(stytch_env, THREADS, seconds=1.0)
     barrier = threading.Barrier(THREADS, timeout=30)
@@ -196,25 +177,25 @@ def test_32_threads_on_one_client_make_one_refresh(
     assert stytch_env.counters["token_refresh_ok"] == 1
 
 
-async def _gather(client: httpx.AsyncClient, url: str, n: int) -> list[int | str]:
-    results = await asyncio.gather(*(client.get(url) for _ in range(n)), return_exceptions=True)
-    return [r.status_code if isinstance(r, httpx.Response) else repr(r) for r in results]
+def _task_storm(auth: StytchAuth, url: str) -> list[int | str]:
+    """``THREADS`` tasks on one AsyncClient, gathered: each sends one GET."""
+
+    async def storm() -> list[int | str]:
+        async with httpx.AsyncClient(auth=auth, timeout=TIMEOUT) as client:
+            gets = (client.get(url) for _ in range(THREADS))
+            results = await asyncio.gather(*gets, return_exceptions=True)
+        return [r.status_code if isinstance(r, httpx.Response) else repr(r) for r in results]
+
+    return asyncio.run(storm())
 
 
 def test_32_tasks_on_one_async_client_make_one_refresh(
     stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
-    auth = StytchAuth()
-    assert send("AsyncClient", auth, "GET", stytch_resource_server.url).status_code == 200
-    expire_stored(auth.manager.key)
+    _login_then_expire(stytch_resource_server)
     stytch_env.reset_counters()
     _slow_token_endpoint(stytch_env, THREADS, seconds=1.0)
-
-    async def storm() -> list[int | str]:
-        async with httpx.AsyncClient(auth=_auth(), timeout=TIMEOUT) as client:
-            return await _gather(client, stytch_resource_server.url, THREADS)
-
-    assert asyncio.run(storm()) == [200] * THREADS
+    assert _task_storm(_auth(), stytch_resource_server.url) == [200] * THREADS
     assert stytch_env.counters["token_requests"] == 1
     assert stytch_env.counters["token_refresh_ok"] == 1
 
@@ -224,12 +205,7 @@ def test_32_tasks_without_a_token_make_one_login(
 ) -> None:
     _slow_token_endpoint(stytch_env, THREADS, seconds=1.0)
     browser = _Browser()
-
-    async def storm() -> list[int | str]:
-        async with httpx.AsyncClient(auth=_auth(browser), timeout=TIMEOUT) as client:
-            return await _gather(client, stytch_resource_server.url, THREADS)
-
-    assert asyncio.run(storm()) == [200] * THREADS
+    assert _task_storm(_auth(browser), stytch_resource_server.url) == [200] * THREADS
     assert browser.opened == 1
     assert stytch_env.counters["token_authorization_code"] == 1
 
@@ -349,109 +325,7 @@ def test_cancelling_a_task_mid_refresh_leaves_a_whole_token_set_and_no_held_lock
     assert not _thread_lock(auth.manager.key).locked()
 
 
-# -- the 401 rule and the redirect rule -------------------------------------------------------
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_a_401_refreshes_once_and_resends_a_bytes_body_once(
-    mode: str, stytch_env: StytchEmulator, server: RecordingServer, rejected_token: str
-) -> None:
-    body = b"\x00binary payload\xff" * 100
-    response = send(mode, _auth(), "POST", server.url("/api"), content=body)
-    assert response.status_code == 200
-    assert [r.status_code for r in response.history] == [401]
-    first, second = _bearers(server.seen)
-    assert first == f"Bearer {rejected_token}"
-    assert second and second.startswith("Bearer ") and second != first
-    assert [s.body for s in server.seen] == [body, body]
-    assert stytch_env.counters["token_refresh_ok"] == 1
-
-
-def test_a_file_body_is_replayed(
-    stytch_env: StytchEmulator, server: RecordingServer, rejected_token: str, tmp_path: Path
-) -> None:
-    path = tmp_path / "upload.bin"
-    path.write_bytes(b"header line\n" + bytes(range(256)) * 40)
-    with path.open("rb") as handle:
-        response = send("Client", _auth(), "PUT", server.url("/api"), content=handle)
-    assert response.status_code == 200
-    assert [s.body for s in server.seen] == [path.read_bytes()] * 2
-
-
-async def _async_parts() -> AsyncIterator[bytes]:
-    yield b"part one, "
-    yield b"part two"
-
-
-def _parts() -> Iterator[bytes]:
-    yield b"part one, "
-    yield b"part two"
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_a_streamed_body_is_not_replayed_but_the_token_is_renewed_for_the_next_request(
-    mode: str, stytch_env: StytchEmulator, server: RecordingServer, rejected_token: str
-) -> None:
-    auth = _auth()
-    stream = _parts() if mode == "Client" else _async_parts()
-    response = send(mode, auth, "POST", server.url("/api"), content=stream)
-    assert response.status_code == 401
-    assert [s.body for s in server.seen] == [b"part one, part two"]
-    assert stytch_env.counters["token_refresh_ok"] == 1  # the rejected token is not sent again
-    assert send(mode, auth, "GET", server.url("/api")).status_code == 200
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_a_server_that_always_answers_401_sees_exactly_two_requests(
-    mode: str, stytch_env: StytchEmulator, server: RecordingServer
-) -> None:
-    response = send(mode, _auth(), "GET", server.url("/always401"))
-    assert response.status_code == 401
-    first, second = _bearers(server.seen)
-    assert first and second and first != second
-    assert stytch_env.counters["token_refresh_ok"] == 1
-
-
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
-def test_a_redirect_to_another_origin_never_gets_a_token(
-    mode: str, host: str, stytch_env: StytchEmulator, server: RecordingServer
-) -> None:
-    other = RecordingServer()
-    try:
-        target = other.url("/collect", host=host)
-        url = server.url("/redirect") + "?" + f"to={quote(target, safe='')}"
-        auth = _auth()
-        for method in ("GET", "POST"):
-            assert send(mode, auth, method, url, content=b"x").status_code == 401
-        assert len(other.seen) == 2 and all(s.authorization is None for s in other.seen)
-        assert all((s.authorization or "").startswith("Bearer ") for s in server.seen)
-        assert stytch_env.counters["token_refresh"] == 0
-    finally:
-        other.close()
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_a_same_origin_redirect_to_a_401_is_resent_once(
-    mode: str, stytch_env: StytchEmulator, server: RecordingServer
-) -> None:
-    response = send(mode, _auth(), "GET", server.url("/redirect") + "?to=/always401")
-    assert response.status_code == 401
-    assert [s.path for s in server.seen] == ["/redirect", "/always401", "/always401"]
-    assert stytch_env.counters["token_refresh_ok"] == 1
-
-
 # -- the same errors, in the same words -------------------------------------------------------
-
-
-def _error(mode: str, cls: type[Any], url: str, **kwargs: Any) -> AuthenticationError:
-    """The error a request raises through ``mode`` (requests or an httpx client)."""
-    with pytest.raises(AuthenticationError) as caught:
-        if mode == "requests":
-            requests.get(url, auth=cls(**kwargs), timeout=30)
-        else:
-            send(mode, cls(**kwargs), "GET", url)
-    return caught.value
 
 
 @pytest.mark.parametrize(
@@ -468,10 +342,11 @@ def test_errors_are_the_requests_errors_word_for_word(
     kind: type[Exception],
 ) -> None:
     monkeypatch.setenv("STYTCH_UA_DECISION", "ignore")  # nobody completes a sign-in
-    errors = [
-        _error("requests", requests_auth.StytchAuth, stytch_env.url, **kwargs),
-        *(_error(mode, StytchAuth, stytch_env.url, **kwargs) for mode in MODES),
-    ]
+    errors = []
+    for adapter in ADAPTERS:
+        with pytest.raises(AuthenticationError) as caught:
+            send(adapter, stytch_auth(adapter, **kwargs), "GET", stytch_env.url)
+        errors.append(caught.value)
     assert {type(e) for e in errors} == {kind}
     assert len({str(e) for e in errors}) == 1
 

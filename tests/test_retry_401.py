@@ -1,14 +1,16 @@
-"""The 401 response hook: refresh (or log in) once, resend once, never to another host."""
+"""The 401 rule in every adapter (the requests response hook, the httpx auth flow on a Client and
+an AsyncClient): refresh (or log in) once, resend once, never to another host."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from http.client import HTTPConnection
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
@@ -23,6 +25,7 @@ from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
 
 from .httpie_harness import Result, http
+from .adapters import ADAPTERS, send, stytch_auth
 from .loopback import LoopbackServer, QuietHandler
 from .test_concurrency import expire_stored
 
@@ -107,9 +110,9 @@ def _agent(url: str) -> bool:
         return agent.open(url).ok
 
 
-def _auth() -> StytchAuth:
+def _auth(adapter: str = "requests") -> Any:
     notes: list[str] = []
-    return StytchAuth(opener=_agent, notify=notes.append)
+    return stytch_auth(adapter, opener=_agent, notify=notes.append)
 
 
 @pytest.fixture
@@ -138,10 +141,11 @@ def _bearers(seen: list[Seen]) -> list[str | None]:
     return [s.authorization for s in seen]
 
 
+@pytest.mark.parametrize("adapter", ADAPTERS)
 def test_a_401_refreshes_once_and_resends_once(
-    stytch_env: StytchEmulator, server: RecordingServer, rejected_token: str
+    adapter: str, stytch_env: StytchEmulator, server: RecordingServer, rejected_token: str
 ) -> None:
-    response = requests.get(server.url("/api"), auth=_auth(), timeout=30)
+    response = send(adapter, _auth(adapter), "GET", server.url("/api"))
     assert response.status_code == 200
     assert [r.status_code for r in response.history] == [401]
     first, second = _bearers(server.seen)
@@ -151,56 +155,74 @@ def test_a_401_refreshes_once_and_resends_once(
     assert stytch_env.counters["codes_issued"] == 1
 
 
+@pytest.mark.parametrize("adapter", ADAPTERS)
 def test_a_401_with_a_dead_grant_logs_in_once_and_resends(
-    stytch_env: StytchEmulator, server: RecordingServer, rejected_token: str
+    adapter: str, stytch_env: StytchEmulator, server: RecordingServer, rejected_token: str
 ) -> None:
     stytch_env.revoke_all()
-    response = requests.get(server.url("/api"), auth=_auth(), timeout=30)
+    response = send(adapter, _auth(adapter), "GET", server.url("/api"))
     assert response.status_code == 200 and len(server.seen) == 2
     assert stytch_env.counters["codes_issued"] == 2
 
 
+@pytest.mark.parametrize("adapter", ADAPTERS)
 def test_a_bytes_body_is_replayed(
-    stytch_env: StytchEmulator, server: RecordingServer, rejected_token: str
+    adapter: str, stytch_env: StytchEmulator, server: RecordingServer, rejected_token: str
 ) -> None:
     body = b"\x00binary payload\xff" * 100
-    response = requests.post(server.url("/api"), data=body, auth=_auth(), timeout=30)
+    response = send(adapter, _auth(adapter), "POST", server.url("/api"), body)
     assert response.status_code == 200
     assert [s.body for s in server.seen] == [body, body]
 
 
+@pytest.mark.parametrize("adapter", ["requests", "Client"])  # AsyncClient takes no sync file
 def test_a_file_body_is_replayed(
-    stytch_env: StytchEmulator, server: RecordingServer, rejected_token: str, tmp_path: Path
+    adapter: str,
+    stytch_env: StytchEmulator,
+    server: RecordingServer,
+    rejected_token: str,
+    tmp_path: Path,
 ) -> None:
     path = tmp_path / "upload.bin"
     path.write_bytes(b"header line\n" + bytes(range(256)) * 40)
+    # A body that starts part-way through the file; httpx declares the whole file's length.
+    start = 7 if adapter == "requests" else 0
     with path.open("rb") as handle:
-        handle.read(7)  # a body that starts part-way through the file
-        response = requests.put(server.url("/api"), data=handle, auth=_auth(), timeout=30)
+        handle.read(start)
+        response = send(adapter, _auth(adapter), "PUT", server.url("/api"), handle)
     assert response.status_code == 200
-    expected = path.read_bytes()[7:]
+    expected = path.read_bytes()[start:]
     assert [s.body for s in server.seen] == [expected, expected]
 
 
-def test_a_generator_body_is_not_replayed_but_the_token_is_renewed_for_the_next_request(
-    stytch_env: StytchEmulator, server: RecordingServer, rejected_token: str
-) -> None:
-    def stream() -> Iterator[bytes]:
-        yield b"part one, "
-        yield b"part two"
+def _stream() -> Iterator[bytes]:
+    yield b"part one, "
+    yield b"part two"
 
-    auth = _auth()
-    response = requests.post(server.url("/api"), data=stream(), auth=auth, timeout=30)
+
+async def _async_stream() -> AsyncIterator[bytes]:
+    for part in _stream():
+        yield part
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_streamed_body_is_not_replayed_but_the_token_is_renewed_for_the_next_request(
+    adapter: str, stytch_env: StytchEmulator, server: RecordingServer, rejected_token: str
+) -> None:
+    auth = _auth(adapter)
+    stream = _async_stream() if adapter == "AsyncClient" else _stream()
+    response = send(adapter, auth, "POST", server.url("/api"), stream)
     assert response.status_code == 401
     assert [s.body for s in server.seen] == [b"part one, part two"]
     assert stytch_env.counters["token_refresh_ok"] == 1  # the rejected token is not sent again
-    assert requests.get(server.url("/api"), auth=auth, timeout=30).status_code == 200
+    assert send(adapter, auth, "GET", server.url("/api")).status_code == 200
 
 
+@pytest.mark.parametrize("adapter", ADAPTERS)
 def test_a_server_that_always_answers_401_sees_exactly_two_requests(
-    stytch_env: StytchEmulator, server: RecordingServer
+    adapter: str, stytch_env: StytchEmulator, server: RecordingServer
 ) -> None:
-    response = requests.get(server.url("/always401"), auth=_auth(), timeout=30)
+    response = send(adapter, _auth(adapter), "GET", server.url("/always401"))
     assert response.status_code == 401
     assert len(server.seen) == 2
     first, second = _bearers(server.seen)
@@ -208,31 +230,33 @@ def test_a_server_that_always_answers_401_sees_exactly_two_requests(
     assert stytch_env.counters["token_refresh_ok"] == 1
 
 
+@pytest.mark.parametrize("adapter", ADAPTERS)
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 def test_a_redirect_to_another_host_never_gets_a_token(
-    stytch_env: StytchEmulator, server: RecordingServer, host: str
+    adapter: str, stytch_env: StytchEmulator, server: RecordingServer, host: str
 ) -> None:
     other = RecordingServer()
     try:
         target = other.url("/collect", host=host)
         url = server.url("/redirect") + "?" + f"to={quote(target, safe='')}"
-        auth = _auth()
+        auth = _auth(adapter)
         for method in ("GET", "POST"):
-            response = requests.request(method, url, data=b"x", auth=auth, timeout=30)
+            response = send(adapter, auth, method, url, b"x")
             assert response.status_code == 401
         assert other.seen and all(s.authorization is None for s in other.seen)
-        assert len(other.seen) == 2  # one per request: the hook did not resend to it
+        assert len(other.seen) == 2  # one per request: nothing was resent to it
         assert all((s.authorization or "").startswith("Bearer ") for s in server.seen)
         assert stytch_env.counters["token_refresh"] == 0
     finally:
         other.close()
 
 
+@pytest.mark.parametrize("adapter", ADAPTERS)
 def test_a_same_origin_redirect_to_a_401_is_resent_once(
-    stytch_env: StytchEmulator, server: RecordingServer
+    adapter: str, stytch_env: StytchEmulator, server: RecordingServer
 ) -> None:
     url = server.url("/redirect") + "?to=/always401"
-    response = requests.get(url, auth=_auth(), timeout=30)
+    response = send(adapter, _auth(adapter), "GET", url)
     assert response.status_code == 401
     assert [s.path for s in server.seen] == ["/redirect", "/always401", "/always401"]
     assert stytch_env.counters["token_refresh_ok"] == 1
