@@ -20,11 +20,13 @@ completes the refresh, stores the whole set and releases the locks, and the next
 its result. Concurrent tasks each wait on a worker thread for the same per-key lock, so 32
 tasks still make one refresh.
 
-A 401 to our own token renews it, and the request is resent once when its body can be replayed
+The ``hosts`` setting applies as in requests: any other host gets no token and no sign-in. A
+401 to our own token renews it, and the request is resent once when its body can be replayed
 as it is: bytes, text, form or JSON data, or a file that can seek back. A generator or other
-stream gets the 401 back (the next request carries the renewed token); nothing is buffered to
-make a resend possible (``requires_request_body`` stays False). httpx drops the Authorization
-header when a redirect leaves the origin, and the 401 rule only counts requests that carried it.
+stream gets the 401 back, with the same one-line note (the next request carries the renewed
+token); nothing is buffered to make a resend possible (``requires_request_body`` stays False).
+httpx drops the Authorization header when a redirect leaves the origin, and the 401 rule only
+counts requests that carried it.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from typing import Union
 import anyio.to_thread
 import httpx
 
-from .auth import ManagedTokens, StytchTokens
+from .auth import NOT_RESENT, ManagedTokens, StytchTokens
 from .bearer import authorization, rejected
 
 __all__ = ["OAuth2PKCEAuth", "StytchAuth"]
@@ -76,6 +78,9 @@ class OAuth2PKCEAuth(ManagedTokens, httpx.Auth):
             step = _advance(flow, reply)
 
     def _flow(self, request: httpx.Request) -> _Flow:
+        if not self.settings.sends_token_to(str(request.url)):
+            yield request  # not an API this token belongs to: no token, no sign-in
+            return
         manager = self._manager  # built on a worker thread the first time (imports, keyring)
         token = manager.access_token_in_memory() if manager is not None else None
         if token is None:
@@ -94,6 +99,7 @@ class OAuth2PKCEAuth(ManagedTokens, httpx.Auth):
         if sent.stream is not request.stream:  # a 303 turned it into a GET without a body
             rewind = _rewinder(sent.stream)
         if rewind is None:  # a stream: the next request carries the renewed token
+            self.manager.notify(NOT_RESENT)
             return
         rewind()
         sent.headers["Authorization"] = authorization(renewed)

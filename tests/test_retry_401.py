@@ -24,8 +24,8 @@ from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
 
-from .httpie_harness import Result, http
 from .adapters import ADAPTERS, send, stytch_auth
+from .httpie_harness import Result, http
 from .loopback import LoopbackServer, QuietHandler
 from .test_concurrency import expire_stored
 
@@ -209,11 +209,13 @@ async def _async_stream() -> AsyncIterator[bytes]:
 def test_a_streamed_body_is_not_replayed_but_the_token_is_renewed_for_the_next_request(
     adapter: str, stytch_env: StytchEmulator, server: RecordingServer, rejected_token: str
 ) -> None:
-    auth = _auth(adapter)
+    notes: list[str] = []
+    auth = stytch_auth(adapter, opener=_agent, notify=notes.append)
     stream = _async_stream() if adapter == "AsyncClient" else _stream()
     response = send(adapter, auth, "POST", server.url("/api"), stream)
     assert response.status_code == 401
     assert [s.body for s in server.seen] == [b"part one, part two"]
+    assert notes == [NOT_RESENT]
     assert stytch_env.counters["token_refresh_ok"] == 1  # the rejected token is not sent again
     assert send(adapter, auth, "GET", server.url("/api")).status_code == 200
 
@@ -249,6 +251,23 @@ def test_a_redirect_to_another_host_never_gets_a_token(
         assert stytch_env.counters["token_refresh"] == 0
     finally:
         other.close()
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_host_outside_the_hosts_setting_gets_no_token_and_no_sign_in(
+    adapter: str,
+    stytch_env: StytchEmulator,
+    server: RecordingServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STYTCH_HOSTS", urlsplit(server.url("/")).netloc)
+    auth = _auth(adapter)
+    other_name = server.url("/always401", host="localhost")  # the same server, another host
+    assert send(adapter, auth, "GET", other_name).status_code == 401
+    assert _bearers(server.seen) == [None]  # no token, no resend
+    assert stytch_env.counters["authorize_page"] == 0  # and no sign-in for it
+    assert send(adapter, auth, "GET", server.url("/always401")).status_code == 401
+    assert all(b and b.startswith("Bearer ") for b in _bearers(server.seen)[1:])
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
