@@ -141,15 +141,24 @@ class ManagedTokens:
         """The per-API discovery when no provider is configured, else None."""
         return self._zero
 
+    def sends_token_to(self, url: str) -> bool:
+        """Whether a request to ``url`` gets our token: False for a host outside the ``hosts``
+        setting (no token, no sign-in). Raises :class:`ConfigurationError` for plain http off
+        loopback (RFC 6750 §5.3) unless ``allow_insecure_http``. Every adapter asks this first.
+        """
+        if not self.settings.sends_token_to(url):
+            return False
+        if not self.settings.allow_insecure_http:
+            refuse_cleartext(url)
+        return True
+
 
 class OAuth2PKCEAuth(ManagedTokens, AuthBase):
     """Bearer tokens from an authorization-code + PKCE login against any OAuth 2.0 provider."""
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        if not self.settings.sends_token_to(r.url or ""):
+        if not self.sends_token_to(r.url or ""):
             return r  # not an API this token belongs to: no token, no sign-in
-        if not self.settings.allow_insecure_http:
-            refuse_cleartext(r.url or "")
         if self._zero is not None:
             return self._zero.prepare(r)
         token = self.manager.access_token()

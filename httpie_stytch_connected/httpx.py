@@ -40,8 +40,14 @@ import httpx
 
 from .auth import NOT_RESENT, ManagedTokens, StytchTokens
 from .bearer import authorization, rejected
+from .errors import ConfigurationError
 
 __all__ = ["OAuth2PKCEAuth", "StytchAuth"]
+
+ZERO_CONFIG_UNSUPPORTED = (
+    "The httpx classes need a configured provider (zero configuration works through requests "
+    "and HTTPie for now); set STYTCH_PROJECT_DOMAIN, STYTCH_ISSUER or the endpoints."
+)
 
 #: What the flow asks its driver for: send this request, or make this blocking call.
 _Step = Union[httpx.Request, Callable[[], str]]
@@ -78,9 +84,11 @@ class OAuth2PKCEAuth(ManagedTokens, httpx.Auth):
             step = _advance(flow, reply)
 
     def _flow(self, request: httpx.Request) -> _Flow:
-        if not self.settings.sends_token_to(str(request.url)):
+        if not self.sends_token_to(str(request.url)):
             yield request  # not an API this token belongs to: no token, no sign-in
             return
+        if self._zero is not None:
+            raise ConfigurationError(ZERO_CONFIG_UNSUPPORTED)
         manager = self._manager  # built on a worker thread the first time (imports, keyring)
         token = manager.access_token_in_memory() if manager is not None else None
         if token is None:
