@@ -33,25 +33,24 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncGenerator, Callable, Generator
-from typing import Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 import anyio.to_thread
 import httpx
 
 from .auth import NOT_RESENT, ManagedTokens, StytchTokens
 from .bearer import authorization, rejected
-from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from .zero_config import Binding, ZeroConfig
 
 __all__ = ["OAuth2PKCEAuth", "StytchAuth"]
+T = TypeVar("T")
 
-ZERO_CONFIG_UNSUPPORTED = (
-    "The httpx classes need a configured provider (zero configuration works through requests "
-    "and HTTPie for now); set STYTCH_PROJECT_DOMAIN, STYTCH_ISSUER or the endpoints."
-)
-
-#: What the flow asks its driver for: send this request, or make this blocking call.
-_Step = Union[httpx.Request, Callable[[], str]]
-_Flow = Generator[_Step, Union[httpx.Response, str], None]
+#: What the flow asks its driver for: send this request, or make this blocking call and send
+#: its result back.
+_Step = Union[httpx.Request, Callable[[], Any]]
+_Flow = Generator[_Step, Any, T]
 
 
 class OAuth2PKCEAuth(ManagedTokens, httpx.Auth):
@@ -78,40 +77,31 @@ class OAuth2PKCEAuth(ManagedTokens, httpx.Auth):
         step = _advance(flow, None)
         while step is not None:
             if isinstance(step, httpx.Request):
-                reply: httpx.Response | str = yield step
+                reply: object = yield step
             else:
                 reply = await anyio.to_thread.run_sync(step, abandon_on_cancel=True)
             step = _advance(flow, reply)
 
-    def _flow(self, request: httpx.Request) -> _Flow:
+    def _flow(self, request: httpx.Request) -> _Flow[None]:
         if not self.sends_token_to(str(request.url)):
             yield request  # not an API this token belongs to: no token, no sign-in
             return
         if self._zero is not None:
-            raise ConfigurationError(ZERO_CONFIG_UNSUPPORTED)
+            yield from _zero_config_flow(self._zero, request)
+            return
         manager = self._manager  # built on a worker thread the first time (imports, keyring)
         token = manager.access_token_in_memory() if manager is not None else None
         if token is None:
-            fetched = yield self._access_token
-            assert isinstance(fetched, str)
-            token = fetched
+            token = yield self._access_token
         request.headers["Authorization"] = authorization(token)
         rewind = _rewinder(request.stream)
-        response = yield request
-        assert isinstance(response, httpx.Response)
+        response: httpx.Response = yield request
         sent = response.request  # the last hop after any redirects
         if not rejected(response.status_code, sent.headers.get("Authorization"), token):
             return
         renewed = yield functools.partial(self.manager.access_token, rejected=token)
-        assert isinstance(renewed, str)
-        if sent.stream is not request.stream:  # a 303 turned it into a GET without a body
-            rewind = _rewinder(sent.stream)
-        if rewind is None:  # a stream: the next request carries the renewed token
-            self.manager.notify(NOT_RESENT)
-            return
-        rewind()
-        sent.headers["Authorization"] = authorization(renewed)
-        yield sent
+        if not (yield from _resend(request, response, rewind, renewed)):
+            self.manager.notify(NOT_RESENT)  # the next request carries the renewed token
 
     def _access_token(self) -> str:
         return self.manager.access_token()
@@ -123,10 +113,68 @@ class StytchAuth(StytchTokens, OAuth2PKCEAuth):
     arguments as :class:`httpie_stytch_connected.auth.StytchAuth`."""
 
 
-def _advance(flow: _Flow, reply: httpx.Response | str | None) -> _Step | None:
+def _zero_config_flow(zero: ZeroConfig, request: httpx.Request) -> _Flow[None]:
+    """No provider configured: the rules of :class:`.ZeroConfig` (a known API gets its own
+    token, an unknown one goes out bare and its 401 starts discovery, a 403
+    ``insufficient_scope`` one step-up sign-in), each decision made on the driver's thread."""
+    from .zero_config import BindingCache
+
+    url = str(request.url)
+    found: tuple[Binding, str] | None = yield functools.partial(zero.token_for, url)
+    rewind = _rewinder(request.stream)
+    if found is None:
+        response: httpx.Response = yield request
+        if response.status_code != 401:
+            return
+        sent = response.request
+        renewed = functools.partial(
+            zero.after_bare,
+            BindingCache.origin(url),
+            str(sent.url),
+            response.status_code,
+            "Authorization" in sent.headers,
+        )
+    else:
+        binding, token = found
+        request.headers["Authorization"] = authorization(token)
+        response = yield request
+        if response.status_code not in (401, 403):
+            return
+        renewed = functools.partial(
+            zero.after_bearer,
+            binding,
+            token,
+            response.status_code,
+            response.request.headers.get("Authorization"),
+        )
+    token_or_none = yield functools.partial(renewed, response.headers.get("WWW-Authenticate"))
+    if token_or_none is not None:
+        yield from _resend(request, response, rewind, token_or_none)
+
+
+def _resend(
+    request: httpx.Request,
+    response: httpx.Response,
+    rewind: Callable[[], object] | None,
+    token: str,
+) -> _Flow[bool]:
+    """Send the request that got ``response`` once more with ``token``; False when its body
+    cannot be replayed (nothing is sent)."""
+    sent = response.request  # the last hop after any redirects
+    if sent.stream is not request.stream:  # a 303 turned it into a GET without a body
+        rewind = _rewinder(sent.stream)
+    if rewind is None:
+        return False
+    rewind()
+    sent.headers["Authorization"] = authorization(token)
+    yield sent
+    return True
+
+
+def _advance(flow: _Flow[None], reply: object) -> _Step | None:
     """The flow's next step after ``reply`` (None starts it); None once it is done."""
     try:
-        return flow.send(reply)  # type: ignore[arg-type]  # None is how a generator starts
+        return flow.send(reply)
     except StopIteration:
         return None
 

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
+from .bearer import authorization
 from .errors import ConfigurationError, TokenEndpointError, TokenStoreError
 from .provider import ProviderEndpoints, check_endpoint
 from .resource_metadata import bearer_challenge, resource_matches
@@ -280,77 +281,106 @@ class ZeroConfig:
         """The cached binding for ``url``, else the chain walked from an unauthenticated GET."""
         return self.bindings.lookup(url) or self.discover(url, self.probe(url))
 
+    # -- what every adapter asks: no HTTP library's types; each call may block (discovery, a
+    # sign-in), so an event loop makes it on a worker thread ---------------------------------
+    def token_for(self, url: str) -> tuple[Binding, str] | None:
+        """A known API's binding and a token for it; None: an unknown API, send it bare."""
+        binding = self.binding_for(url)
+        return None if binding is None else (binding, self.access_token(binding))
+
+    def after_bare(
+        self, origin: str, url: str, status: int, carried_token: bool, challenge: str | None
+    ) -> str | None:
+        """The token to resend a bare request with, now that ``url`` answered ``status`` with
+        the ``WWW-Authenticate`` value ``challenge``; None: hand the answer back.
+
+        Only a 401 from the ``origin`` asked (hooks and auth flows also see redirects to other
+        hosts) with a Bearer challenge starts the chain: any other 401 is the API's answer.
+        """
+        if status != 401 or carried_token or BindingCache.origin(url) != origin:
+            return None
+        parsed = bearer_challenge(challenge)
+        if parsed is None:  # not an OAuth-protected API: its 401 is the answer
+            return None
+        binding = self.discover(url, parsed)
+        self.notify(f"Signing in to {binding.issuer} for {binding.resource} …")
+        return self.access_token(binding)
+
+    def after_bearer(
+        self, binding: Binding, token: str, status: int, sent: str | None, challenge: str | None
+    ) -> str | None:
+        """The token to resend with after the API answered ``status`` to a request that carried
+        ``sent`` (its Authorization header): renewed after a 401 to ``token``, broader after
+        one step-up sign-in for a 403 ``insufficient_scope``; None: hand the answer back."""
+        if sent != authorization(token):
+            return None  # a redirect elsewhere: not our token, not our business
+        if status == 401:
+            return self.access_token(binding, rejected=token)
+        parsed = bearer_challenge(challenge)
+        if status != 403 or not parsed:
+            return None
+        asked = " ".join(scope_tokens(parsed.get("scope", "")))
+        if parsed.get("error") != "insufficient_scope" or not asked:
+            return None
+        wider = self.step_up(binding, asked)
+        return None if wider is None else self.access_token(wider)
+
     # -- requests ----------------------------------------------------------------------------
     def prepare(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         """A known API gets its own token; an unknown one goes out bare, and its 401 starts
-        the chain (only for the origin asked: hooks also see redirects to other hosts)."""
+        the chain."""
         from .replay import rewinder
 
         rewind = rewinder(r)
         url = r.url or ""
-        binding = self.binding_for(url)
-        if binding is None:
-            origin = BindingCache.origin(url)
-            r.register_hook(  # type: ignore[no-untyped-call]
-                "response", functools.partial(self._after_bare, origin, rewind)
-            )
-            return r
-        token = self.access_token(binding)
-        r.headers["Authorization"] = f"Bearer {token}"
-        r.register_hook(  # type: ignore[no-untyped-call]
-            "response", functools.partial(self._after_bearer, binding, token, rewind)
-        )
+        found = self.token_for(url)
+        if found is None:
+            after = functools.partial(self._after_bare, BindingCache.origin(url), rewind)
+        else:
+            binding, token = found
+            r.headers["Authorization"] = authorization(token)
+            after = functools.partial(self._after_bearer, binding, token, rewind)
+        r.register_hook("response", after)  # type: ignore[no-untyped-call]
         return r
 
     def _after_bare(
         self, origin: str, rewind: Rewind, response: requests.Response, **kwargs: Any
     ) -> requests.Response:
-        from .auth import resend
-
         request = response.request
-        url = request.url or ""
-        if (
-            response.status_code != 401
-            or "Authorization" in request.headers
-            or BindingCache.origin(url) != origin
-        ):
-            return response
-        challenge = bearer_challenge(response.headers.get("WWW-Authenticate"))
-        if challenge is None:  # not an OAuth-protected API: its 401 is the answer
-            return response
-        binding = self.discover(url, challenge)
-        self.notify(f"Signing in to {binding.issuer} for {binding.resource} …")
-        return resend(response, rewind, self.access_token(binding), **kwargs)
+        token = self.after_bare(
+            origin,
+            request.url or "",
+            response.status_code,
+            "Authorization" in request.headers,
+            response.headers.get("WWW-Authenticate"),
+        )
+        return _resend(response, rewind, token, **kwargs)
 
     def _after_bearer(
         self,
         binding: Binding,
-        sent: str,
+        token: str,
         rewind: Rewind,
         response: requests.Response,
         **kwargs: Any,
     ) -> requests.Response:
-        from .auth import resend
-
-        if response.request.headers.get("Authorization") != f"Bearer {sent}":
-            return response  # a redirect elsewhere: not our token, not our business
-        if response.is_redirect and not resource_matches(binding.resource, _target(response)):
+        if (
+            response.is_redirect
+            and response.request.headers.get("Authorization") == authorization(token)
+            and not resource_matches(binding.resource, _target(response))
+        ):
             # requests (and HTTPie's --follow) keep the header on a same-host redirect, but the
             # token is for this resource only: the next hop copies this request, so drop it.
             del response.request.headers["Authorization"]
             return response
-        if response.status_code == 401:
-            return resend(response, rewind, self.access_token(binding, rejected=sent), **kwargs)
-        challenge = bearer_challenge(response.headers.get("WWW-Authenticate"))
-        if response.status_code != 403 or not challenge:
-            return response
-        asked = " ".join(scope_tokens(challenge.get("scope", "")))
-        if challenge.get("error") != "insufficient_scope" or not asked:
-            return response
-        wider = self.step_up(binding, asked)
-        if wider is None:
-            return response
-        return resend(response, rewind, self.access_token(wider), **kwargs)
+        renewed = self.after_bearer(
+            binding,
+            token,
+            response.status_code,
+            response.request.headers.get("Authorization"),
+            response.headers.get("WWW-Authenticate"),
+        )
+        return _resend(response, rewind, renewed, **kwargs)
 
     @functools.cached_property
     def notify(self) -> Notify:
@@ -452,3 +482,11 @@ def _binding(
         iss_parameter_supported=document.get("authorization_response_iss_parameter_supported")
         is True,
     )
+
+
+def _resend(
+    response: requests.Response, rewind: Rewind, token: str | None, **kwargs: Any
+) -> requests.Response:
+    from .auth import resend
+
+    return response if token is None else resend(response, rewind, token, **kwargs)

@@ -30,11 +30,19 @@ class Answer(Protocol):
     @property
     def history(self) -> Any: ...
 
+    def json(self, **kwargs: Any) -> Any: ...
+
 
 def stytch_auth(adapter: str, **kwargs: Any) -> Any:
     """The adapter's ``StytchAuth`` built with ``kwargs``."""
     module = requests_auth if adapter == "requests" else httpx_auth
     return module.StytchAuth(**kwargs)
+
+
+def oauth2_auth(adapter: str, **kwargs: Any) -> Any:
+    """The adapter's ``OAuth2PKCEAuth`` built with ``kwargs``."""
+    module = requests_auth if adapter == "requests" else httpx_auth
+    return module.OAuth2PKCEAuth(**kwargs)
 
 
 def send(adapter: str, auth: Any, method: str, url: str, body: Any = None, **kwargs: Any) -> Answer:

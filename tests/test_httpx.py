@@ -13,7 +13,6 @@ import pickle
 import subprocess
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -24,7 +23,7 @@ import requests
 from httpie_stytch_connected import auth as requests_auth
 from httpie_stytch_connected import httpx as httpx_auth
 from httpie_stytch_connected.errors import AuthenticationError, ConfigurationError, LoginError
-from httpie_stytch_connected.httpx import ZERO_CONFIG_UNSUPPORTED, OAuth2PKCEAuth, StytchAuth
+from httpie_stytch_connected.httpx import OAuth2PKCEAuth, StytchAuth
 from httpie_stytch_connected.manager import _thread_lock
 from httpie_stytch_connected.store import KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
@@ -360,12 +359,3 @@ def test_a_missing_client_id_is_the_same_error(monkeypatch: pytest.MonkeyPatch) 
             cls(issuer="https://idp.example", environ={})
         messages.add(str(caught.value))
     assert len(messages) == 1
-
-
-@pytest.mark.parametrize("mode", HTTPX)
-def test_zero_configuration_is_refused_in_one_sentence(mode: str, tmp_path: Path) -> None:
-    auth = OAuth2PKCEAuth(environ={"STYTCH_CONFIG": str(tmp_path / "none.toml")})
-    assert auth.zero_config is not None  # no provider setting at all
-    with pytest.raises(ConfigurationError) as caught:
-        send(mode, auth, "GET", "http://127.0.0.1:9/api")  # refused before anything is sent
-    assert str(caught.value) == ZERO_CONFIG_UNSUPPORTED

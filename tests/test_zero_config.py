@@ -25,6 +25,7 @@ from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.tokens import TokenSet
 from httpie_stytch_connected.zero_config import ZeroConfig
 
+from .adapters import ADAPTERS, oauth2_auth, send
 from .loopback import LoopbackServer, QuietHandler
 
 
@@ -70,10 +71,11 @@ def expire(url: str) -> None:
     new_process()
 
 
+@pytest.mark.parametrize("adapter", ADAPTERS)
 def test_nothing_configured_first_request_goes_without_a_token_and_ends_in_200(
-    zero_env: StytchEmulator, api: ResourceServer
+    adapter: str, zero_env: StytchEmulator, api: ResourceServer
 ) -> None:
-    response = requests.get(api.url, auth=OAuth2PKCEAuth(), timeout=30)
+    response = send(adapter, oauth2_auth(adapter), "GET", api.url)
     assert response.status_code == 200, response.text
     assert api.counters["401"] == 1  # the first request, sent without a token
     # Read once, at the URL the 401 named (the root form), not at a guessed one.
@@ -84,14 +86,15 @@ def test_nothing_configured_first_request_goes_without_a_token_and_ends_in_200(
     assert len(response.history) == 1 and response.history[0].status_code == 401
 
 
+@pytest.mark.parametrize("adapter", ADAPTERS)
 def test_warm_run_does_no_discovery_and_no_new_login(
-    zero_env: StytchEmulator, api: ResourceServer
+    adapter: str, zero_env: StytchEmulator, api: ResourceServer
 ) -> None:
-    assert requests.get(api.url, auth=OAuth2PKCEAuth(), timeout=30).status_code == 200
+    assert send(adapter, oauth2_auth(adapter), "GET", api.url).status_code == 200
     before = dict(zero_env.counters)
     metadata_before = api.counters["metadata"]
     new_process()
-    response = requests.get(api.url, auth=OAuth2PKCEAuth(), timeout=30)
+    response = send(adapter, oauth2_auth(adapter), "GET", api.url)
     assert response.status_code == 200 and not response.history
     assert dict(zero_env.counters) == before  # not even the metadata document
     assert api.counters["metadata"] == metadata_before and api.counters["401"] == 1
@@ -197,27 +200,29 @@ def test_resource_rides_on_authorization_token_and_refresh_requests(
     ]
 
 
+@pytest.mark.parametrize("adapter", ADAPTERS)
 def test_two_apis_on_one_server_one_registration_two_tokens_never_crossed(
-    zero_env: StytchEmulator, stytch_emulator: StytchEmulator
+    adapter: str, zero_env: StytchEmulator, stytch_emulator: StytchEmulator
 ) -> None:
-    auth = OAuth2PKCEAuth()
+    auth = oauth2_auth(adapter)
     with example_api(stytch_emulator) as first, example_api(stytch_emulator) as second:
-        assert requests.get(first.url, auth=auth, timeout=30).status_code == 200
-        assert requests.get(second.url, auth=auth, timeout=30).status_code == 200
-        assert requests.get(first.url, auth=auth, timeout=30).status_code == 200
+        assert send(adapter, auth, "GET", first.url).status_code == 200
+        assert send(adapter, auth, "GET", second.url).status_code == 200
+        assert send(adapter, auth, "GET", first.url).status_code == 200
         # The second API's first request carried no token: the first API's was not sent there.
         assert second.counters["401"] == 1 and second.tokens_seen.isdisjoint(first.tokens_seen)
         assert binding_of(first.url).key != binding_of(second.url).key
     assert zero_env.counters["register"] == 1 and zero_env.counters["login"] == 2
 
 
+@pytest.mark.parametrize("adapter", ADAPTERS)
 def test_step_up_signs_in_once_for_the_union_and_resends(
-    zero_env: StytchEmulator, api: ResourceServer
+    adapter: str, zero_env: StytchEmulator, api: ResourceServer
 ) -> None:
-    auth = OAuth2PKCEAuth()
-    assert requests.get(api.url, auth=auth, timeout=30).status_code == 200
+    auth = oauth2_auth(adapter)
+    assert send(adapter, auth, "GET", api.url).status_code == 200
     admin = api.origin + "/api/admin"
-    response = requests.post(admin, data=b"payload", auth=auth, timeout=30)
+    response = send(adapter, auth, "POST", admin, b"payload")
     assert response.status_code == 200 and response.json()["echo"] == "payload"
     assert [r.status_code for r in response.history] == [403]
     assert zero_env.counters["login"] == 2
@@ -225,8 +230,8 @@ def test_step_up_signs_in_once_for_the_union_and_resends(
     stored = KeyringStore().load(binding.key)
     assert stored is not None and {"read:data", "write:data"} <= stored.scopes
     assert "write:data" in binding.scopes  # a later sign-in asks for the union at once
-    assert requests.get(admin, auth=OAuth2PKCEAuth(), timeout=30).status_code == 200
-    assert requests.get(api.url, auth=auth, timeout=30).status_code == 200
+    assert send(adapter, oauth2_auth(adapter), "GET", admin).status_code == 200
+    assert send(adapter, auth, "GET", api.url).status_code == 200
     assert zero_env.counters["login"] == 2
 
 
