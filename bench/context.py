@@ -106,7 +106,7 @@ class Context:
 
     def ensure_token(self) -> str:
         """A valid stored token; the first call does one real browser login."""
-        from httpie_stytch_connected.manager import forget_memory
+        from httpie_stytch_connected.lifecycle.manager import forget_memory
 
         forget_memory()
         manager = self.auth().manager
@@ -121,7 +121,7 @@ class Context:
 
     def expire_token(self) -> None:
         """Keep the refresh token, but make the stored and cached access token expired."""
-        from httpie_stytch_connected.manager import forget_memory
+        from httpie_stytch_connected.lifecycle.manager import forget_memory
 
         self.ensure_token()
         manager = self.auth().manager

@@ -135,8 +135,8 @@ def _stall(ctx: Context, failures: list[int]) -> list[Line]:
     how much of the stall is that. The token endpoint is the static server's slowed one, in its
     own process, so no provider work shares this process's GIL."""
     from httpie_stytch_connected.httpx import OAuth2PKCEAuth
-    from httpie_stytch_connected.manager import forget_memory
-    from httpie_stytch_connected.tokens import TokenSet
+    from httpie_stytch_connected.lifecycle.manager import forget_memory
+    from httpie_stytch_connected.oauth.tokens import TokenSet
 
     origin = ctx.url.split("/api/", 1)[0]
 

@@ -74,9 +74,9 @@ def _direct_refresh(ctx: Context, refresh_token: str) -> tuple[float, str]:
 
 
 def run(ctx: Context) -> list[Line]:
-    from httpie_stytch_connected import callback_server
-    from httpie_stytch_connected.manager import forget_memory
-    from httpie_stytch_connected.store import KeyringStore
+    from httpie_stytch_connected.lifecycle.manager import forget_memory
+    from httpie_stytch_connected.login import callback_server
+    from httpie_stytch_connected.storage.store import KeyringStore
 
     ctx.ensure_token()  # keyring and the rest imported, as they are before a real login
     marks: dict[str, float] = {}

@@ -20,7 +20,7 @@ PROCESSES = 8
 
 def _threads(ctx: Context, count: int, refreshes: list[float], failures: list[str]) -> float:
     """Wall ms for ``count`` threads (one shared StytchAuth) to each finish one GET."""
-    from httpie_stytch_connected.manager import forget_memory
+    from httpie_stytch_connected.lifecycle.manager import forget_memory
 
     ctx.expire_token()
     forget_memory()

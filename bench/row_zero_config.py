@@ -29,7 +29,7 @@ def _cold_run(url: str) -> tuple[float, float, int]:
     import requests
 
     from httpie_stytch_connected.auth import OAuth2PKCEAuth
-    from httpie_stytch_connected.manager import forget_memory
+    from httpie_stytch_connected.lifecycle.manager import forget_memory
     from httpie_stytch_connected.testing import ScriptedUserAgent
 
     waited: list[float] = []
@@ -136,7 +136,7 @@ def _warm_token(ctx: Context, url: str) -> str:
     import requests
 
     from httpie_stytch_connected.auth import OAuth2PKCEAuth
-    from httpie_stytch_connected.manager import forget_memory
+    from httpie_stytch_connected.lifecycle.manager import forget_memory
 
     forget_memory()
     auth = OAuth2PKCEAuth(notify=lambda _m: None)

@@ -18,8 +18,12 @@ import requests
 from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
 
-from .bearer import authorization, refuse_cleartext, rejected
-from .config import (
+from .errors import ConfigurationError
+from .lifecycle.manager import Policy, TokenManager
+from .messages import Notify, Opener, notify_stderr
+from .oauth.bearer import authorization, refuse_cleartext, rejected
+from .replay import Rewind, rewinder
+from .settings.config import (
     SettingArgs,
     Settings,
     StytchSettingArgs,
@@ -29,17 +33,13 @@ from .config import (
     resolve_endpoints,
     storage_key,
 )
-from .errors import ConfigurationError
-from .manager import Policy, TokenManager
-from .messages import Notify, Opener, notify_stderr
-from .replay import Rewind, rewinder
-from .store import SecureStore
+from .storage.store import SecureStore
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from .provider import ProviderEndpoints
-    from .zero_config import Binding, ZeroConfig
+    from .oauth.endpoints import ProviderEndpoints
+    from .zero_config.chain import Binding, ZeroConfig
 
 #: Said once when the API refused our token and the body could not be sent again.
 NOT_RESENT = (
@@ -91,7 +91,7 @@ class ManagedTokens:
     def _zero_config(self) -> ZeroConfig | None:
         if not is_zero_config(self.settings):  # the module loads only then: not on warm runs
             return None
-        from .zero_config import ZeroConfig
+        from .zero_config.chain import ZeroConfig
 
         return ZeroConfig(
             self.settings,
@@ -251,7 +251,7 @@ _PARTS = tuple(_Parts.__annotations__)
 
 def secure_store(settings: Settings) -> SecureStore:
     """The store the settings choose: the system keyring, or the opt-in 0600 file store."""
-    from .store import FileStore, KeyringStore
+    from .storage.store import FileStore, KeyringStore
 
     if settings.token_store == "file":
         return FileStore()
@@ -269,7 +269,7 @@ def build_manager(
 ) -> TokenManager:
     """The manager for the configured provider, or for one API found by zero configuration
     (``binding``: its own key, client, endpoints, scopes and RFC 8707 resource)."""
-    from .store import AccessTokenCache
+    from .storage.store import AccessTokenCache
 
     provider: Callable[[], ProviderEndpoints]
     if binding is not None:

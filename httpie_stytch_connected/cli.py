@@ -18,15 +18,15 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .config import OPTIONS, Option, Settings, is_zero_config, load_settings
 from .errors import AuthenticationError, ConfigurationError, LoginError, TokenStoreError
 from .messages import debug_logging
 from .messages import notify_stderr as say
+from .settings.config import OPTIONS, Option, Settings, is_zero_config, load_settings
 
 if TYPE_CHECKING:
-    from .manager import TokenManager
-    from .tokens import TokenSet
-    from .zero_config import ZeroConfig
+    from .lifecycle.manager import TokenManager
+    from .oauth.tokens import TokenSet
+    from .zero_config.chain import ZeroConfig
 
 PROG = "stytch-connected"
 EXIT_ERROR = 1
@@ -46,7 +46,7 @@ class Context:
     @cached_property
     def zero(self) -> ZeroConfig | None:
         """Discovery per API when no provider is configured (see :mod:`.zero_config`)."""
-        from .zero_config import ZeroConfig
+        from .zero_config.chain import ZeroConfig
 
         return ZeroConfig(self.settings) if is_zero_config(self.settings) else None
 
@@ -144,7 +144,7 @@ def _table(rows: Sequence[tuple[str, str]]) -> None:
 def cmd_discover(ctx: Context) -> int:
     """What the chain finds for an API, without signing in or registering a client: the
     resource, its authorization server and endpoints, the client identity and the scopes."""
-    from .zero_config import ZeroConfig
+    from .zero_config.chain import ZeroConfig
 
     url = ctx.resource or ""
     zero = ctx.zero or ZeroConfig(ctx.settings)
@@ -164,7 +164,7 @@ def cmd_discover(ctx: Context) -> int:
 
 
 def _user(manager: TokenManager, tokens: TokenSet) -> str:
-    from .identity import EXPIRED, signed_in_as
+    from .lifecycle.identity import EXPIRED, signed_in_as
 
     who, source = signed_in_as(manager, tokens)
     if source == EXPIRED:
@@ -204,7 +204,7 @@ def cmd_token(ctx: Context) -> int:
 
 def cmd_config(ctx: Context) -> int:
     """Every setting with its value and where it came from; none of them is a secret."""
-    from .profiles import config_path
+    from .settings.profiles import config_path
 
     path = config_path(ctx.environ)
     print(f"Config file: {path} ({'found' if path.exists() else 'not found'})")

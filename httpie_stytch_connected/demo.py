@@ -109,8 +109,8 @@ def _run(*, auto_approve: bool, timeout: float) -> int:
     import requests
 
     from .auth import StytchAuth
-    from .browser import open_browser
     from .errors import AuthenticationError, LoginError
+    from .login.browser import open_browser
     from .testing.emulator import StytchEmulator
     from .testing.resource_server import ResourceServer
     from .testing.user_agent import ScriptedUserAgent

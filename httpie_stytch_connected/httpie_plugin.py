@@ -93,7 +93,7 @@ class HTTPieStytchAuth(AuthBase):
         if not self._auth.settings.sends_token_to(r.url or ""):
             return r
         if getattr(args, "offline", False):
-            from .bearer import authorization
+            from .oauth.bearer import authorization
 
             # No network, keyring or login: the manager resolves its provider lazily.
             token = self._auth.cached_access_token(r.url or "")

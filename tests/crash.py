@@ -12,16 +12,16 @@ import sys
 import time
 from collections.abc import Callable
 
-from httpie_stytch_connected.store import KeyringStore
-from httpie_stytch_connected.tokens import TokenSet
+from httpie_stytch_connected.oauth.tokens import TokenSet
+from httpie_stytch_connected.storage.store import KeyringStore
 
 #: The keyring entries of our service: account -> value.
 Entries = Callable[[], dict[str, str]]
 
 _STORE_CHILD = """
 import sys
-from httpie_stytch_connected.store import KeyringStore
-from httpie_stytch_connected.tokens import TokenSet
+from httpie_stytch_connected.storage.store import KeyringStore
+from httpie_stytch_connected.oauth.tokens import TokenSet
 op, key = sys.argv[1:3]
 store = KeyringStore(timeout=60)
 if op == "save":

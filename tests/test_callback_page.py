@@ -15,12 +15,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 
-from httpie_stytch_connected import callback_server
-from httpie_stytch_connected.callback_server import CallbackServer
 from httpie_stytch_connected.errors import LoginError, TokenEndpointError, TokenStoreError
-from httpie_stytch_connected.login import browser_login
-from httpie_stytch_connected.token_client import TokenClient
-from httpie_stytch_connected.tokens import TokenSet
+from httpie_stytch_connected.login import callback_server
+from httpie_stytch_connected.login.callback_server import CallbackServer
+from httpie_stytch_connected.login.flow import browser_login
+from httpie_stytch_connected.oauth.token_client import TokenClient
+from httpie_stytch_connected.oauth.tokens import TokenSet
 
 from .loopback import LoopbackServer, QuietHandler
 
@@ -199,9 +199,9 @@ def test_unverifiable_errors_are_reported_as_they_arrive_and_a_flood_of_them_is_
 #: the returning one, or after it, is never seen.
 FREEZE_AT_ONCE = """
 import os, signal, sys, time
-from httpie_stytch_connected import callback_server
-from httpie_stytch_connected.login import browser_login
-from httpie_stytch_connected.token_client import TokenClient
+from httpie_stytch_connected.login import callback_server
+from httpie_stytch_connected.login.flow import browser_login
+from httpie_stytch_connected.oauth.token_client import TokenClient
 
 reply = callback_server._Handler._reply
 

@@ -16,9 +16,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 
-from httpie_stytch_connected import callback_server
-from httpie_stytch_connected.callback_server import CallbackServer
 from httpie_stytch_connected.errors import LoginError
+from httpie_stytch_connected.login import callback_server
+from httpie_stytch_connected.login.callback_server import CallbackServer
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 
@@ -350,7 +350,7 @@ def test_ctrl_c_ends_the_wait_even_when_sigint_lands_on_another_thread() -> None
     # still notice it promptly instead of sleeping out the 60 s login timeout.
     script = (
         "import signal, sys, threading, time\n"
-        "from httpie_stytch_connected.callback_server import CallbackServer\n"
+        "from httpie_stytch_connected.login.callback_server import CallbackServer\n"
         "def elsewhere():\n"
         "    time.sleep(0.5)\n"  # let the main thread block first; not synchronisation
         "    signal.pthread_kill(threading.get_ident(), signal.SIGINT)\n"

@@ -231,7 +231,10 @@ def test_debug_logs_to_stderr_without_secrets(stytch_env: StytchEmulator) -> Non
     stytch_env.revoke_all()  # the refresh is refused, so the token command signs in again
     token = cli("--debug", "token")
     assert token.returncode == 0, token.stderr
-    assert "stytch-connected: httpie_stytch_connected.manager: refresh refused" in token.stderr
+    assert (
+        "stytch-connected: httpie_stytch_connected.lifecycle.manager: refresh refused"
+        in token.stderr
+    )
     logout = cli("--debug", "logout")
     assert logout.returncode == 0, logout.stderr
     secrets = [token.stdout.strip(), *stytch_env.issued_refresh_tokens()]

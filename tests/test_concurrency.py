@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from httpie_stytch_connected.auth import StytchAuth
-from httpie_stytch_connected.manager import forget_memory
-from httpie_stytch_connected.store import AccessTokenCache, KeyringStore
+from httpie_stytch_connected.lifecycle.manager import forget_memory
+from httpie_stytch_connected.storage.store import AccessTokenCache, KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent

@@ -8,11 +8,16 @@ from typing import Any
 
 import pytest
 
-from httpie_stytch_connected.config import OPTIONS, load_settings, resolve_endpoints, storage_key
-from httpie_stytch_connected.discovery import discover
 from httpie_stytch_connected.errors import ConfigurationError
-from httpie_stytch_connected.provider import ProviderEndpoints
-from httpie_stytch_connected.stytch import stytch_endpoints
+from httpie_stytch_connected.oauth.discovery import discover
+from httpie_stytch_connected.oauth.endpoints import ProviderEndpoints
+from httpie_stytch_connected.settings.config import (
+    OPTIONS,
+    load_settings,
+    resolve_endpoints,
+    storage_key,
+)
+from httpie_stytch_connected.settings.stytch import stytch_endpoints
 
 PROFILES = """
 default_profile = "work"
@@ -119,7 +124,7 @@ def test_every_setting_that_routes_the_refresh_token_is_in_the_storage_key() -> 
 
 def test_storage_keys_of_existing_configurations_do_not_change() -> None:
     """Users stay signed in across the upgrade: keys without overrides are what they were."""
-    from httpie_stytch_connected.store import token_key
+    from httpie_stytch_connected.storage.store import token_key
 
     environ = {"STYTCH_CONFIG": "/nonexistent.toml"}
     settings = load_settings({"issuer": "https://idp.example.com", "client_id": "c"}, environ)
@@ -156,7 +161,7 @@ def test_hosts_that_are_not_host_names_are_refused(bad: str) -> None:
 
 def test_the_typed_views_list_exactly_the_settings_table() -> None:
     from httpie_stytch_connected.auth import StytchArgs, _Parts
-    from httpie_stytch_connected.config import SettingArgs, SettingValues
+    from httpie_stytch_connected.settings.config import SettingArgs, SettingValues
 
     names = {o.name for o in OPTIONS}
     assert set(SettingArgs.__annotations__) == names

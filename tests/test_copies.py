@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from httpie_stytch_connected.auth import StytchAuth
-from httpie_stytch_connected.config import load_settings
 from httpie_stytch_connected.httpie_plugin import HTTPieStytchAuth
+from httpie_stytch_connected.settings.config import load_settings
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from httpie_stytch_connected.auth import StytchAuth
-from httpie_stytch_connected.store import (
+from httpie_stytch_connected.storage.store import (
     KEYRING_SERVICE,
     AccessTokenCache,
     FileStore,

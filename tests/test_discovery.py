@@ -17,11 +17,11 @@ import pytest
 import requests
 
 from httpie_stytch_connected.auth import OAuth2PKCEAuth, StytchAuth
-from httpie_stytch_connected.config import load_settings, resolve_endpoints, storage_key
-from httpie_stytch_connected.discovery import _digest, discover, metadata_urls
 from httpie_stytch_connected.errors import ConfigurationError, TokenEndpointError
-from httpie_stytch_connected.provider import host_of
-from httpie_stytch_connected.store import cache_dir, write_private
+from httpie_stytch_connected.oauth.discovery import _digest, discover, metadata_urls
+from httpie_stytch_connected.oauth.endpoints import host_of
+from httpie_stytch_connected.settings.config import load_settings, resolve_endpoints, storage_key
+from httpie_stytch_connected.storage.store import cache_dir, write_private
 from httpie_stytch_connected.testing import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import requests
 
-from httpie_stytch_connected.callback_server import CallbackServer
-from httpie_stytch_connected.login import authorization_url
-from httpie_stytch_connected.pkce import PKCE
+from httpie_stytch_connected.login.callback_server import CallbackServer
+from httpie_stytch_connected.login.flow import authorization_url
+from httpie_stytch_connected.oauth.pkce import PKCE
 from httpie_stytch_connected.testing import ScriptedUserAgent
 from httpie_stytch_connected.testing.emulator import StytchEmulator, example_api
 from httpie_stytch_connected.testing.resource_server import ResourceServer

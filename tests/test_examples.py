@@ -21,9 +21,9 @@ from typing import IO
 import pytest
 import requests
 
-from httpie_stytch_connected.callback_server import CallbackServer
-from httpie_stytch_connected.login import authorization_url
-from httpie_stytch_connected.pkce import PKCE, random_token
+from httpie_stytch_connected.login.callback_server import CallbackServer
+from httpie_stytch_connected.login.flow import authorization_url
+from httpie_stytch_connected.oauth.pkce import PKCE, random_token
 from httpie_stytch_connected.testing import ScriptedUserAgent, StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 

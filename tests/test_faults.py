@@ -20,14 +20,14 @@ import requests
 
 from httpie_stytch_connected.auth import StytchAuth
 from httpie_stytch_connected.errors import LoginError, TokenEndpointError
-from httpie_stytch_connected.manager import forget_memory
-from httpie_stytch_connected.pkce import s256_challenge
-from httpie_stytch_connected.store import AccessTokenCache, KeyringStore
+from httpie_stytch_connected.lifecycle.manager import forget_memory
+from httpie_stytch_connected.oauth.pkce import s256_challenge
+from httpie_stytch_connected.oauth.token_client import TokenClient
+from httpie_stytch_connected.oauth.tokens import TokenSet
+from httpie_stytch_connected.storage.store import AccessTokenCache, KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
-from httpie_stytch_connected.token_client import TokenClient
-from httpie_stytch_connected.tokens import TokenSet
 
 FAST_BACKOFF = (0.01, 0.02)
 

@@ -21,7 +21,7 @@ import pytest
 import requests
 from requests.adapters import BaseAdapter
 
-from httpie_stytch_connected.headless import NO_TERMINAL, no_browser_reason, no_terminal
+from httpie_stytch_connected.login.headless import NO_TERMINAL, no_browser_reason, no_terminal
 from httpie_stytch_connected.testing import ScriptedUserAgent, StytchEmulator
 
 TIMEOUT = 60.0

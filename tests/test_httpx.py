@@ -24,8 +24,8 @@ from httpie_stytch_connected import auth as requests_auth
 from httpie_stytch_connected import httpx as httpx_auth
 from httpie_stytch_connected.errors import AuthenticationError, ConfigurationError, LoginError
 from httpie_stytch_connected.httpx import OAuth2PKCEAuth, StytchAuth
-from httpie_stytch_connected.manager import _thread_lock
-from httpie_stytch_connected.store import KeyringStore
+from httpie_stytch_connected.lifecycle.manager import _thread_lock
+from httpie_stytch_connected.storage.store import KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 

@@ -15,12 +15,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from httpie_stytch_connected.auth import StytchAuth
 from httpie_stytch_connected.errors import LoginError
-from httpie_stytch_connected.id_token import IdTokenCheck
-from httpie_stytch_connected.login import browser_login
-from httpie_stytch_connected.provider import ProviderEndpoints
+from httpie_stytch_connected.login.flow import browser_login
+from httpie_stytch_connected.oauth.endpoints import ProviderEndpoints
+from httpie_stytch_connected.oauth.id_token import IdTokenCheck
+from httpie_stytch_connected.oauth.token_client import TokenClient
 from httpie_stytch_connected.testing import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from httpie_stytch_connected.token_client import TokenClient
 
 from .loopback import LoopbackServer, QuietHandler
 

@@ -10,9 +10,12 @@ import requests
 
 from httpie_stytch_connected.auth import OAuth2PKCEAuth, StytchAuth
 from httpie_stytch_connected.errors import LoginError
-from httpie_stytch_connected.issuer_identification import iss_problem, stytch_default_domain_iss
-from httpie_stytch_connected.provider import ProviderEndpoints
-from httpie_stytch_connected.stytch import stytch_endpoints, stytch_iss_alias
+from httpie_stytch_connected.oauth.endpoints import ProviderEndpoints
+from httpie_stytch_connected.oauth.issuer_identification import (
+    iss_problem,
+    stytch_default_domain_iss,
+)
+from httpie_stytch_connected.settings.stytch import stytch_endpoints, stytch_iss_alias
 from httpie_stytch_connected.testing import ScriptedUserAgent, StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 

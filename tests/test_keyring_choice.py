@@ -18,8 +18,8 @@ from keyring.backend import KeyringBackend
 from keyring.backends import SecretService, fail
 
 from httpie_stytch_connected.errors import TokenStoreError
-from httpie_stytch_connected.keyring_choice import weakness
-from httpie_stytch_connected.store import KeyringStore
+from httpie_stytch_connected.storage.keyring_choice import weakness
+from httpie_stytch_connected.storage.store import KeyringStore
 from httpie_stytch_connected.testing import StytchEmulator
 from httpie_stytch_connected.testing.keyring_backend import DirectoryKeyring
 

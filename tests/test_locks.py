@@ -14,7 +14,7 @@ import pytest
 
 from httpie_stytch_connected.auth import StytchAuth
 from httpie_stytch_connected.errors import LoginError
-from httpie_stytch_connected.store import FileStore, KeyringStore, cache_dir, lock_dir
+from httpie_stytch_connected.storage.store import FileStore, KeyringStore, cache_dir, lock_dir
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 
@@ -79,8 +79,8 @@ def test_processes_with_different_cache_dirs_make_one_refresh(
 
 _SPLIT_WRITER = """
 import sys, time
-from httpie_stytch_connected.store import KeyringStore
-from httpie_stytch_connected.tokens import TokenSet
+from httpie_stytch_connected.storage.store import KeyringStore
+from httpie_stytch_connected.oauth.tokens import TokenSet
 store = KeyringStore(timeout=60)
 for n in range(int(sys.argv[1])):
     store.save("k", TokenSet(access_token=f"{n:04d}" + "a" * 3000, refresh_token=f"r{n}",
@@ -158,7 +158,7 @@ def test_a_read_only_lock_dir_is_a_clean_error_naming_it_and_the_setting(
 
 _HOLDER = """
 from httpie_stytch_connected.auth import StytchAuth
-from httpie_stytch_connected.token_client import TokenClient
+from httpie_stytch_connected.oauth.token_client import TokenClient
 
 manager = StytchAuth(notify=lambda _: None, opener=lambda url: False).manager
 endpoint = manager.client.token_endpoint

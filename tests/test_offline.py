@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from httpie_stytch_connected.auth import OAuth2PKCEAuth, StytchAuth
-from httpie_stytch_connected.manager import forget_memory
-from httpie_stytch_connected.store import cache_dir
+from httpie_stytch_connected.lifecycle.manager import forget_memory
+from httpie_stytch_connected.storage.store import cache_dir
 from httpie_stytch_connected.testing import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 

@@ -6,8 +6,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from httpie_stytch_connected.login import authorization_url
-from httpie_stytch_connected.pkce import PKCE, new_verifier, random_token, s256_challenge
+from httpie_stytch_connected.login.flow import authorization_url
+from httpie_stytch_connected.oauth.pkce import PKCE, new_verifier, random_token, s256_challenge
 
 
 def test_rfc7636_appendix_b_vector() -> None:

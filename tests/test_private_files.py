@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from httpie_stytch_connected.discovery import discover
 from httpie_stytch_connected.errors import TokenStoreError
-from httpie_stytch_connected.store import (
+from httpie_stytch_connected.oauth.discovery import discover
+from httpie_stytch_connected.oauth.tokens import TokenSet
+from httpie_stytch_connected.storage.store import (
     AccessTokenCache,
     FileStore,
     cache_dir,
@@ -24,7 +25,6 @@ from httpie_stytch_connected.store import (
     write_private,
 )
 from httpie_stytch_connected.testing import StytchEmulator
-from httpie_stytch_connected.tokens import TokenSet
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX ownership and modes")
 

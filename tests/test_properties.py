@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from httpie_stytch_connected import pkce
-from httpie_stytch_connected.callback_server import evaluate, render
-from httpie_stytch_connected.tokens import TokenResponseError, TokenSet
+from httpie_stytch_connected.login.callback_server import evaluate, render
+from httpie_stytch_connected.oauth import pkce
+from httpie_stytch_connected.oauth.tokens import TokenResponseError, TokenSet
 
 UNRESERVED = string.ascii_letters + string.digits + "-._~"
 B64URL = string.ascii_letters + string.digits + "-_"

@@ -21,9 +21,9 @@ import requests
 
 from httpie_stytch_connected.auth import OAuth2PKCEAuth
 from httpie_stytch_connected.errors import AuthenticationError, LoginError, TokenEndpointError
-from httpie_stytch_connected.manager import forget_memory
-from httpie_stytch_connected.store import AccessTokenCache, KeyringStore
-from httpie_stytch_connected.tokens import TokenSet
+from httpie_stytch_connected.lifecycle.manager import forget_memory
+from httpie_stytch_connected.oauth.tokens import TokenSet
+from httpie_stytch_connected.storage.store import AccessTokenCache, KeyringStore
 
 from .loopback import LoopbackServer, QuietHandler
 
@@ -410,8 +410,8 @@ def test_a_refresh_answered_not_now_keeps_everything_and_opens_no_browser(
 def test_deeply_nested_resource_metadata_and_registration_answers_are_clean_errors(
     provider: Provider,
 ) -> None:
-    from httpie_stytch_connected.registration import register
-    from httpie_stytch_connected.resource_metadata import discover_resource
+    from httpie_stytch_connected.oauth.registration import register
+    from httpie_stytch_connected.oauth.resource_metadata import discover_resource
 
     provider.script.pages["/.well-known/oauth-protected-resource/api"] = (200, DEEP)
     provider.script.pages["/.well-known/oauth-protected-resource"] = (200, DEEP)

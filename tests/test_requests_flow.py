@@ -14,13 +14,13 @@ import requests
 
 from httpie_stytch_connected import AuthenticationError, StytchAuth
 from httpie_stytch_connected.auth import OAuth2PKCEAuth
-from httpie_stytch_connected.config import SettingArgs
 from httpie_stytch_connected.errors import ConfigurationError, LoginError, TokenEndpointError
-from httpie_stytch_connected.manager import forget_memory
-from httpie_stytch_connected.store import AccessTokenCache, KeyringStore
+from httpie_stytch_connected.lifecycle.manager import forget_memory
+from httpie_stytch_connected.oauth.tokens import TokenSet
+from httpie_stytch_connected.settings.config import SettingArgs
+from httpie_stytch_connected.storage.store import AccessTokenCache, KeyringStore
 from httpie_stytch_connected.testing import ScriptedUserAgent, StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from httpie_stytch_connected.tokens import TokenSet
 
 
 def expire_stored(auth: OAuth2PKCEAuth) -> TokenSet:

@@ -10,18 +10,18 @@ import pytest
 import requests
 
 from httpie_stytch_connected.errors import ConfigurationError
-from httpie_stytch_connected.registration import (
+from httpie_stytch_connected.oauth.registration import (
     ClientIdentity,
     RegistrationStore,
     client_identity,
 )
-from httpie_stytch_connected.resource_metadata import (
+from httpie_stytch_connected.oauth.resource_metadata import (
     bearer_challenge,
     discover_resource,
     resource_matches,
     well_known_urls,
 )
-from httpie_stytch_connected.store import FileStore
+from httpie_stytch_connected.storage.store import FileStore
 
 
 @pytest.mark.parametrize(
@@ -110,7 +110,7 @@ def test_metadata_is_only_read_over_https_or_loopback(
 
 @pytest.mark.parametrize("field", ["resource", "authorization_servers"])
 def test_metadata_urls_with_terminal_escapes_are_refused(field: str) -> None:
-    from httpie_stytch_connected.resource_metadata import _parse
+    from httpie_stytch_connected.oauth.resource_metadata import _parse
 
     document: dict[str, object] = {
         "resource": "https://api.example.com",

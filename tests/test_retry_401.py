@@ -18,8 +18,8 @@ import requests
 
 from httpie_stytch_connected.auth import NOT_RESENT, StytchAuth
 from httpie_stytch_connected.httpie_plugin import RESENT
-from httpie_stytch_connected.manager import forget_memory
-from httpie_stytch_connected.store import AccessTokenCache, KeyringStore
+from httpie_stytch_connected.lifecycle.manager import forget_memory
+from httpie_stytch_connected.storage.store import AccessTokenCache, KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent

@@ -23,7 +23,7 @@ from pathlib import Path
 import keyring
 import pytest
 
-from httpie_stytch_connected.store import KEYRING_SERVICE, AccessTokenCache, KeyringStore
+from httpie_stytch_connected.storage.store import KEYRING_SERVICE, AccessTokenCache, KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.keyring_backend import SecretServiceWithFaults
 from httpie_stytch_connected.testing.resource_server import ResourceServer

@@ -19,8 +19,9 @@ from keyring.backends import fail, null
 
 from httpie_stytch_connected.auth import StytchAuth
 from httpie_stytch_connected.errors import TokenStoreError
-from httpie_stytch_connected.manager import forget_memory
-from httpie_stytch_connected.store import (
+from httpie_stytch_connected.lifecycle.manager import forget_memory
+from httpie_stytch_connected.oauth.tokens import TokenSet
+from httpie_stytch_connected.storage.store import (
     KEYRING_SERVICE,
     AccessTokenCache,
     FileStore,
@@ -33,7 +34,6 @@ from httpie_stytch_connected.testing import keyring_backend
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
-from httpie_stytch_connected.tokens import TokenSet
 
 HTTP = str(Path(sys.executable).with_name("http"))
 

@@ -23,8 +23,13 @@ import requests
 
 from httpie_stytch_connected.auth import StytchAuth
 from httpie_stytch_connected.errors import TokenStoreError
-from httpie_stytch_connected.manager import forget_memory
-from httpie_stytch_connected.store import AccessTokenCache, FileStore, KeyringStore, SecureStore
+from httpie_stytch_connected.lifecycle.manager import forget_memory
+from httpie_stytch_connected.storage.store import (
+    AccessTokenCache,
+    FileStore,
+    KeyringStore,
+    SecureStore,
+)
 from httpie_stytch_connected.testing import keyring_backend
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer

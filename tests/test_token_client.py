@@ -10,8 +10,8 @@ import requests
 import responses
 
 from httpie_stytch_connected.errors import TokenEndpointError
-from httpie_stytch_connected.token_client import TokenClient
-from httpie_stytch_connected.tokens import TokenSet
+from httpie_stytch_connected.oauth.token_client import TokenClient
+from httpie_stytch_connected.oauth.tokens import TokenSet
 
 TOKEN_URL = "https://example.customers.stytch.dev/v1/oauth2/token"
 REVOKE_URL = "https://example.customers.stytch.dev/v1/oauth2/revoke"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from httpie_stytch_connected.tokens import TokenResponseError, TokenSet
+from httpie_stytch_connected.oauth.tokens import TokenResponseError, TokenSet
 
 BODY = {
     "access_token": "at-1",

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from httpie_stytch_connected.untrusted import (
+from httpie_stytch_connected.oauth.untrusted import (
     MAX_DEPTH,
     MIN_ECHO,
     WITHHELD,

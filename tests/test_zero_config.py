@@ -18,12 +18,12 @@ import requests
 
 from httpie_stytch_connected.auth import OAuth2PKCEAuth
 from httpie_stytch_connected.errors import ConfigurationError
-from httpie_stytch_connected.manager import forget_memory
-from httpie_stytch_connected.store import AccessTokenCache, KeyringStore
+from httpie_stytch_connected.lifecycle.manager import forget_memory
+from httpie_stytch_connected.oauth.tokens import TokenSet
+from httpie_stytch_connected.storage.store import AccessTokenCache, KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator, example_api
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from httpie_stytch_connected.tokens import TokenSet
-from httpie_stytch_connected.zero_config import ZeroConfig
+from httpie_stytch_connected.zero_config.chain import ZeroConfig
 
 from .adapters import ADAPTERS, oauth2_auth, send
 from .loopback import LoopbackServer, QuietHandler
@@ -47,7 +47,7 @@ def new_process() -> None:
 
 
 def binding_of(url: str) -> Any:
-    from httpie_stytch_connected.config import load_settings
+    from httpie_stytch_connected.settings.config import load_settings
 
     binding = ZeroConfig(load_settings({}, os.environ)).binding_for(url)
     assert binding is not None

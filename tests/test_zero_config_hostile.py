@@ -18,8 +18,8 @@ import requests
 from httpie_stytch_connected.auth import OAuth2PKCEAuth
 from httpie_stytch_connected.cli import main
 from httpie_stytch_connected.errors import AuthenticationError
-from httpie_stytch_connected.manager import forget_memory
-from httpie_stytch_connected.registration import register
+from httpie_stytch_connected.lifecycle.manager import forget_memory
+from httpie_stytch_connected.oauth.registration import register
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 
 from .loopback import LoopbackServer, QuietHandler

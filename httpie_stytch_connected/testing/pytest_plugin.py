@@ -66,7 +66,7 @@ def stytch_emulator() -> Iterator[StytchEmulator]:
 def stytch_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     import keyring.core
 
-    from ..manager import forget_memory
+    from ..lifecycle.manager import forget_memory
     from .keyring_backend import DirectoryKeyring
 
     # Read without asking keyring to choose: a backend it has not chosen yet must stay unchosen,

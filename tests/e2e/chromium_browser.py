@@ -26,7 +26,7 @@ Environment:
     E2E_SCREENSHOT            save a PNG of the final page there
     E2E_RESULT_FILE           write a JSON summary there ({"ok", "seconds", "pages", "error",
                               "callback_status", "callback_title"}): the only diagnostics when
-                              the caller discards our stderr (httpie_stytch_connected.browser
+                              the caller discards our stderr (httpie_stytch_connected.login.browser
                               does)
     E2E_CHROMIUM              browser executable (default /usr/bin/chromium)
     E2E_CALLBACK_PATH         path of the loopback redirect (default /callback)

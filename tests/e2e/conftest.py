@@ -20,12 +20,12 @@ import requests
 
 from httpie_stytch_connected.auth import OAuth2PKCEAuth, StytchAuth
 from httpie_stytch_connected.errors import AuthenticationError
-from httpie_stytch_connected.manager import TokenManager, forget_memory
+from httpie_stytch_connected.lifecycle.manager import TokenManager, forget_memory
 from httpie_stytch_connected.messages import notify_stderr
+from httpie_stytch_connected.oauth.tokens import TokenSet
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.pytest_plugin import reset_webbrowser
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from httpie_stytch_connected.tokens import TokenSet
 
 from .oidc_provider import OIDCProviderProcess, ProviderFactory, require
 

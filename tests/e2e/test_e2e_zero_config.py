@@ -15,11 +15,11 @@ import pytest
 import requests
 
 from httpie_stytch_connected.auth import OAuth2PKCEAuth
-from httpie_stytch_connected.config import load_settings
 from httpie_stytch_connected.errors import ConfigurationError, LoginError
+from httpie_stytch_connected.settings.config import load_settings
 from httpie_stytch_connected.testing.pytest_plugin import reset_webbrowser
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from httpie_stytch_connected.zero_config import Binding, ZeroConfig
+from httpie_stytch_connected.zero_config.chain import Binding, ZeroConfig
 
 from ..loopback import LoopbackServer, QuietHandler
 from .conftest import HTTP_COMMAND, clean_environ

@@ -13,16 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from ..errors import LoginError
+from ..messages import Notify, Opener, notify_stderr
+from ..oauth.endpoints import host_of
+from ..oauth.id_token import IdTokenCheck
+from ..oauth.pkce import PKCE, random_token
+from ..oauth.token_client import TokenClient
+from ..oauth.tokens import TokenSet
 from .browser import launch_browser, open_browser
 from .callback_server import CallbackServer
-from .errors import LoginError
 from .headless import NO_TERMINAL, Fallback, no_browser_reason, no_terminal
-from .id_token import IdTokenCheck
-from .messages import Notify, Opener, notify_stderr
-from .pkce import PKCE, random_token
-from .provider import host_of
-from .token_client import TokenClient
-from .tokens import TokenSet
 
 log = logging.getLogger(__name__)
 

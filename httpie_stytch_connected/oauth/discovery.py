@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .errors import ConfigurationError, TokenEndpointError, TokenStoreError
-from .provider import ProviderEndpoints, check_issuer, host_of
+from ..errors import ConfigurationError, TokenEndpointError, TokenStoreError
+from ..settings.stytch import stytch_iss_alias
+from ..storage.store import cache_dir, read_text, write_private
+from .endpoints import ProviderEndpoints, check_issuer, host_of
 from .resource_metadata import read_bounded
-from .store import cache_dir, read_text, write_private
-from .stytch import stytch_iss_alias
 from .token_client import NO_AUTH
 from .untrusted import json_object, parse_json, shown_text
 

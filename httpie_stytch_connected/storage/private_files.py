@@ -26,7 +26,7 @@ import os
 import stat
 from pathlib import Path
 
-from .errors import TokenStoreError
+from ..errors import TokenStoreError
 
 #: Where the checks apply: POSIX, where ownership and mode bits mean what they say.
 _POSIX = hasattr(os, "getuid")

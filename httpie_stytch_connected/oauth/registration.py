@@ -22,16 +22,23 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigurationError, TokenEndpointError
-from .provider import check_endpoint, host_of
-from .store import KeyringStore, cache_dir, data_dir, ensure_private_dir, read_text, write_private
+from ..errors import ConfigurationError, TokenEndpointError
+from ..storage.store import (
+    KeyringStore,
+    cache_dir,
+    data_dir,
+    ensure_private_dir,
+    read_text,
+    write_private,
+)
+from .endpoints import check_endpoint, host_of
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     import requests
 
-    from .store import SecureStore
+    from ..storage.store import SecureStore
 
 log = logging.getLogger(__name__)
 

@@ -23,19 +23,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigurationError, LoginError, TokenEndpointError, TokenStoreError
-from .locks import REFRESHING, SIGNING_IN, SIGNING_OUT
-from .messages import Notify, Opener, notify_stderr
-from .store import AccessTokenCache, SecureStore
-from .tokens import TokenSet
-from .waits import wait_in_slices
+from ..errors import ConfigurationError, LoginError, TokenEndpointError, TokenStoreError
+from ..messages import Notify, Opener, notify_stderr
+from ..oauth.tokens import TokenSet
+from ..storage.locks import REFRESHING, SIGNING_IN, SIGNING_OUT
+from ..storage.store import AccessTokenCache, SecureStore
+from ..waits import wait_in_slices
 
 if TYPE_CHECKING:
     import requests
 
-    from .locks import Activity
-    from .provider import ProviderEndpoints
-    from .token_client import TokenClient
+    from ..oauth.endpoints import ProviderEndpoints
+    from ..oauth.token_client import TokenClient
+    from ..storage.locks import Activity
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class TokenManager:
 
     @functools.cached_property
     def client(self) -> TokenClient:
-        from .token_client import TokenClient
+        from ..oauth.token_client import TokenClient
 
         endpoints = self.endpoints
         return TokenClient(
@@ -281,7 +281,7 @@ class TokenManager:
         lock = _thread_lock(self.key)
         if not lock.acquire(blocking=False):
             return
-        from .locks import LockBusy
+        from ..storage.locks import LockBusy
 
         try:
             with self._process_lock(REFRESHING, wait=False):
@@ -332,11 +332,11 @@ class TokenManager:
         return None
 
     def _login_and_save(self, stored: TokenSet | None, mark: Mark) -> TokenSet:
-        from .browser import open_browser
-        from .id_token import IdTokenCheck
-        from .issuer_identification import iss_problem
-        from .login import browser_login
-        from .provider import check_reachable
+        from ..login.browser import open_browser
+        from ..login.flow import browser_login
+        from ..oauth.endpoints import check_reachable
+        from ..oauth.id_token import IdTokenCheck
+        from ..oauth.issuer_identification import iss_problem
 
         mark(self._activity(SIGNING_IN))
         check_reachable(self.endpoints, self.client.session)  # before anyone signs in
@@ -402,7 +402,7 @@ class TokenManager:
         :class:`TokenStoreError` when the lock cannot be used, ``LockBusy`` if held and not
         ``wait``.
         """
-        from .locks import StoreLock
+        from ..storage.locks import StoreLock
 
         lock = StoreLock(self.store.lock_file(self.key))
         fallback = self.policy.login_timeout + 60  # a holder that keeps no activity record
@@ -415,8 +415,8 @@ class TokenManager:
         Counted generously: every store call at the store's timeout, every provider call at its
         connect + read timeouts, discovery if the endpoints are not resolved yet.
         """
-        from .locks import Activity
-        from .token_client import DEFAULT_TIMEOUT, REFRESH_BACKOFF
+        from ..oauth.token_client import DEFAULT_TIMEOUT, REFRESH_BACKOFF
+        from ..storage.locks import Activity
 
         client: TokenClient | None = self.__dict__.get("client")  # built only when needed
         http = sum(client.timeout if client else DEFAULT_TIMEOUT)

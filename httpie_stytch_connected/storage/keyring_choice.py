@@ -18,7 +18,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from .errors import TokenStoreError
+from ..errors import TokenStoreError
 
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend

@@ -23,24 +23,24 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-from .bearer import authorization
-from .errors import ConfigurationError, TokenEndpointError, TokenStoreError
-from .provider import ProviderEndpoints, check_endpoint
-from .resource_metadata import bearer_challenge, resource_matches
-from .store import cache_dir, read_text, token_key, write_private
-from .stytch import stytch_iss_alias
+from ..errors import ConfigurationError, TokenEndpointError, TokenStoreError
+from ..oauth.bearer import authorization
+from ..oauth.endpoints import ProviderEndpoints, check_endpoint
+from ..oauth.resource_metadata import bearer_challenge, resource_matches
+from ..settings.stytch import stytch_iss_alias
+from ..storage.store import cache_dir, read_text, token_key, write_private
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     import requests
 
-    from .config import Settings
-    from .manager import TokenManager
-    from .messages import Notify, Opener
-    from .replay import Rewind
-    from .resource_metadata import ProtectedResource
-    from .store import SecureStore
+    from ..lifecycle.manager import TokenManager
+    from ..messages import Notify, Opener
+    from ..oauth.resource_metadata import ProtectedResource
+    from ..replay import Rewind
+    from ..settings.config import Settings
+    from ..storage.store import SecureStore
 
 log = logging.getLogger(__name__)
 
@@ -215,14 +215,14 @@ class ZeroConfig:
 
     @functools.cached_property
     def store(self) -> SecureStore:
-        from .auth import secure_store
+        from ..auth import secure_store
 
         return self._store or secure_store(self.settings)
 
     # -- the chain ---------------------------------------------------------------------------
     def probe(self, url: str) -> dict[str, str] | None:
         """The ``Bearer`` challenge of an unauthenticated GET to ``url`` (None: no 401 with one)."""
-        from .resource_metadata import request
+        from ..oauth.resource_metadata import request
 
         check_endpoint(url, "the API URL")
         response = request(self.session, "GET", url, "call the API", read=False)
@@ -235,9 +235,9 @@ class ZeroConfig:
         self, url: str, challenge: Mapping[str, str] | None, *, register_now: bool = True
     ) -> Binding:
         """Walk the chain for ``url`` and cache what it found (unless only looking)."""
-        from .discovery import metadata
-        from .registration import RegistrationStore, client_identity
-        from .resource_metadata import discover_resource
+        from ..oauth.discovery import metadata
+        from ..oauth.registration import RegistrationStore, client_identity
+        from ..oauth.resource_metadata import discover_resource
 
         resource = discover_resource(url, challenge, self.session)
         issuer = resource.authorization_server
@@ -329,7 +329,7 @@ class ZeroConfig:
     def prepare(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         """A known API gets its own token; an unknown one goes out bare, and its 401 starts
         the chain."""
-        from .replay import rewinder
+        from ..replay import rewinder
 
         rewind = rewinder(r)
         url = r.url or ""
@@ -384,7 +384,7 @@ class ZeroConfig:
 
     @functools.cached_property
     def notify(self) -> Notify:
-        from .messages import notify_stderr
+        from ..messages import notify_stderr
 
         return self._notify or notify_stderr
 
@@ -392,7 +392,7 @@ class ZeroConfig:
     def manager(self, binding: Binding) -> TokenManager:
         manager = self._managers.get(binding.key)
         if manager is None or manager.scopes != binding.scopes:
-            from .auth import build_manager
+            from ..auth import build_manager
 
             manager = build_manager(
                 self.settings,
@@ -417,8 +417,8 @@ class ZeroConfig:
         return self.manager(self._reregister(binding)).access_token()
 
     def _reregister(self, binding: Binding) -> Binding:
-        from .discovery import metadata
-        from .registration import RegistrationStore, client_identity
+        from ..oauth.discovery import metadata
+        from ..oauth.registration import RegistrationStore, client_identity
 
         document = metadata(binding.issuer, session=self.session)
         identity = client_identity(
@@ -463,7 +463,7 @@ def _binding(
     client_source: str,
     scopes: tuple[str, ...],
 ) -> Binding:
-    from .discovery import endpoints_from
+    from ..oauth.discovery import endpoints_from
 
     endpoints = endpoints_from(document, resource.authorization_server)
     registration = document.get("registration_endpoint")
@@ -487,6 +487,6 @@ def _binding(
 def _resend(
     response: requests.Response, rewind: Rewind, token: str | None, **kwargs: Any
 ) -> requests.Response:
-    from .auth import resend
+    from ..auth import resend
 
     return response if token is None else resend(response, rewind, token, **kwargs)

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .errors import ConfigurationError, TokenEndpointError
-from .provider import check_endpoint, host_of
+from ..errors import ConfigurationError, TokenEndpointError
+from .endpoints import check_endpoint, host_of
 from .untrusted import json_object
 
 if TYPE_CHECKING:

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigurationError
-from .store import APP_NAME
+from ..errors import ConfigurationError
+from ..storage.store import APP_NAME
 
 
 def config_path(environ: Mapping[str, str]) -> Path:

@@ -15,15 +15,15 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import LoginError
-from .provider import host_of
+from ..errors import LoginError
+from .endpoints import host_of
 from .untrusted import json_object, parse_json
 
 if TYPE_CHECKING:
     import requests
     from jwt import PyJWK
 
-    from .provider import ProviderEndpoints
+    from .endpoints import ProviderEndpoints
 
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
 #: Seconds of clock difference tolerated on ``exp``, ``iat`` and ``nbf``: five minutes, as

@@ -14,7 +14,7 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .provider import ProviderEndpoints
+    from .endpoints import ProviderEndpoints
 
 #: Stytch's default-domain ``iss`` for any project ID (used when the ID is not configured).
 STYTCH_DEFAULT_DOMAIN_ISS = r"stytch\.com/project-(?:test|live)-[0-9a-f-]{36}"

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from .errors import ConfigurationError
-from .provider import is_loopback
+from ..errors import ConfigurationError
+from .endpoints import is_loopback
 
 
 def authorization(token: str) -> str:

@@ -24,11 +24,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TextIO, TypeVar
 
+from ..errors import TokenStoreError
+from ..oauth.tokens import TokenSet
+from ..waits import wait_in_slices
 from . import private_files
-from .errors import TokenStoreError
 from .private_files import private_dir
-from .tokens import TokenSet
-from .waits import wait_in_slices
 
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend

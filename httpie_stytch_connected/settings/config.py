@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 from urllib.parse import urlsplit
 
-from .errors import ConfigurationError
-from .provider import ProviderEndpoints, check_endpoint, check_issuer
+from ..errors import ConfigurationError
+from ..oauth.endpoints import ProviderEndpoints, check_endpoint, check_issuer
 from .stytch import DEFAULT_SCOPES, legacy_base, normalise_domain, stytch_endpoints
 
 if TYPE_CHECKING:
@@ -407,7 +407,7 @@ def resolve_endpoints(
     discovery document. The discovery module loads only then: not on the warm path.
     """
     if settings.issuer:
-        from .discovery import discover
+        from ..oauth.discovery import discover
 
         check_issuer(settings.issuer)
         found = discover(settings.issuer, session=session)
@@ -427,7 +427,7 @@ def resolve_endpoints(
         return endpoints_for(settings)
     authorize = settings.authorization_endpoint or settings.authorize_url
     if not authorize:
-        from .discovery import discover
+        from ..oauth.discovery import discover
 
         issuer, url = _stytch_discovery(settings)
         authorize = discover(issuer, url=url, session=session).authorization_endpoint
@@ -457,7 +457,7 @@ def storage_key(settings: Settings) -> str:
     scopes. Two profiles that differ in any of them never share a refresh token. Settings at
     their defaults add nothing, so keys of existing configurations do not change.
     """
-    from .store import token_key
+    from ..storage.store import token_key
 
     if settings.issuer:
         check_issuer(settings.issuer)

@@ -11,11 +11,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .errors import LoginError
+from ..errors import LoginError
 
 if TYPE_CHECKING:
+    from ..oauth.tokens import TokenSet
     from .manager import TokenManager
-    from .tokens import TokenSet
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,8 @@ def signed_in_as(
         return None, "the provider has no userinfo endpoint"
     if not tokens.access_token or tokens.expires_within(0):
         return None, EXPIRED
-    from .token_client import NO_AUTH
-    from .untrusted import json_object
+    from ..oauth.token_client import NO_AUTH
+    from ..oauth.untrusted import json_object
 
     try:
         response = manager.client.session.get(
@@ -68,7 +68,7 @@ def signed_in_as(
 
 
 def _verified(manager: TokenManager, id_token: str) -> dict[str, Any] | None:
-    from .id_token import IdTokenCheck
+    from ..oauth.id_token import IdTokenCheck
 
     check = IdTokenCheck.for_provider(
         manager.endpoints, manager.client_id, session=manager.client.session
@@ -85,7 +85,7 @@ def _verified(manager: TokenManager, id_token: str) -> dict[str, Any] | None:
 def describe(claims: Mapping[str, Any], secrets: Sequence[str] = ()) -> str:
     """'Ada Lovelace <ada@example.com> (sub)', or what of it the claims hold: printable only,
     and a claim that repeats part of ``secrets`` (our tokens) is withheld."""
-    from .untrusted import shown_text
+    from ..oauth.untrusted import shown_text
 
     def text(name: str) -> str:
         return shown_text(claims.get(name), secrets, limit=200) or ""

@@ -17,8 +17,8 @@ from typing import Any
 import requests
 from requests.auth import AuthBase
 
-from .errors import TokenEndpointError
-from .provider import host_of
+from ..errors import TokenEndpointError
+from .endpoints import host_of
 from .tokens import TokenResponseError, TokenSet
 from .untrusted import WITHHELD, json_object, shown_text
 

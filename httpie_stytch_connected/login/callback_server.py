@@ -37,9 +37,9 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .errors import LoginError
-from .messages import Notify
-from .waits import wait_in_slices
+from ..errors import LoginError
+from ..messages import Notify
+from ..waits import wait_in_slices
 
 log = logging.getLogger(__name__)
 

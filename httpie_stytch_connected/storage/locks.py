@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import LoginError, TokenStoreError
+from ..errors import LoginError, TokenStoreError
+from ..waits import SLICE
 from .store import _setting_for, ensure_private_dir, read_text, write_private
-from .waits import SLICE
 
 if TYPE_CHECKING:
     from filelock import BaseFileLock

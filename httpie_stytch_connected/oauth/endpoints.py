@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from .errors import ConfigurationError, TokenEndpointError
+from ..errors import ConfigurationError, TokenEndpointError
 
 if TYPE_CHECKING:
     import requests
