@@ -310,7 +310,7 @@ def test_config_says_what_is_ignored_and_names_misspelt_variables(
 def test_logout_revokes_at_the_revocation_endpoint_it_is_given(
     stytch_env: StytchEmulator,
 ) -> None:
-    from .loopback import LoopbackServer, QuietHandler
+    from tests.loopback import LoopbackServer, QuietHandler
 
     seen: list[str] = []
 

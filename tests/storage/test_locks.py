@@ -17,10 +17,15 @@ from httpie_stytch_connected.errors import LoginError
 from httpie_stytch_connected.storage.store import FileStore, KeyringStore, cache_dir, lock_dir
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-
-from .test_faults import _wait_for
-from .test_store import _Browser
-from .test_store_faults import CLI, _http, _run, _signed_in_and_expired, needs_mount_namespace
+from tests.properties.test_faults import _wait_for
+from tests.properties.test_store_faults import (
+    CLI,
+    _http,
+    _run,
+    _signed_in_and_expired,
+    needs_mount_namespace,
+)
+from tests.storage.test_store import _Browser
 
 # -- §3: the lock belongs to the store and the key ----------------------------------------------
 

@@ -17,8 +17,7 @@ from httpie_stytch_connected.lifecycle.manager import forget_memory
 from httpie_stytch_connected.storage.store import cache_dir
 from httpie_stytch_connected.testing import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-
-from .httpie_harness import http
+from tests.httpie_harness import http
 
 API = "http://127.0.0.1:9/api"  # the discard port: nothing may be sent anywhere
 

@@ -27,9 +27,12 @@ from httpie_stytch_connected.storage.store import KEYRING_SERVICE, AccessTokenCa
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.keyring_backend import SecretServiceWithFaults
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-
-from . import crash
-from .test_concurrency import _http_processes, _login_then_expire, _slow_token_endpoint
+from tests import crash
+from tests.properties.test_concurrency import (
+    _http_processes,
+    _login_then_expire,
+    _slow_token_endpoint,
+)
 
 pytestmark = pytest.mark.timeout(300)
 

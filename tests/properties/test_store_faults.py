@@ -33,8 +33,7 @@ from httpie_stytch_connected.storage.store import (
 from httpie_stytch_connected.testing import keyring_backend
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-
-from .test_store import _agent, _Browser
+from tests.storage.test_store import _agent, _Browser
 
 BIN = Path(sys.executable).parent
 HTTP = str(BIN / "http")

@@ -20,12 +20,11 @@ import pytest
 import requests
 
 from httpie_stytch_connected.testing import ScriptedUserAgent, StytchEmulator
-
-from .loopback import LoopbackServer, QuietHandler
+from tests.loopback import LoopbackServer, QuietHandler
 
 CALLBACK = "http://127.0.0.1:53682/callback"
 FULL_SCOPE = "openid email profile offline_access"
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

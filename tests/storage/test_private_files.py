@@ -31,7 +31,7 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX ownersh
 AS_ROOT = hasattr(os, "getuid") and os.getuid() == 0
 #: Not our uid: "nobody", for a directory another local user created.
 OTHER_UID = 65534
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _planted() -> TokenSet:

@@ -21,8 +21,7 @@ from httpie_stytch_connected.oauth.id_token import IdTokenCheck
 from httpie_stytch_connected.oauth.token_client import TokenClient
 from httpie_stytch_connected.testing import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-
-from .loopback import LoopbackServer, QuietHandler
+from tests.loopback import LoopbackServer, QuietHandler
 
 SCOPES = ("openid", "email", "profile", "offline_access")
 

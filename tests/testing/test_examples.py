@@ -27,7 +27,7 @@ from httpie_stytch_connected.oauth.pkce import PKCE, random_token
 from httpie_stytch_connected.testing import ScriptedUserAgent, StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 RUN_TIMEOUT = 60.0
 
 

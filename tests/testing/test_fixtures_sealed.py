@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 #: What a developer's shell may hold that changes the sign-in flow.
 HOSTILE_SHELL = {

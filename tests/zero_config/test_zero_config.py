@@ -24,9 +24,8 @@ from httpie_stytch_connected.storage.store import AccessTokenCache, KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator, example_api
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.zero_config.chain import ZeroConfig
-
-from .adapters import ADAPTERS, oauth2_auth, send
-from .loopback import LoopbackServer, QuietHandler
+from tests.adapters import ADAPTERS, oauth2_auth, send
+from tests.loopback import LoopbackServer, QuietHandler
 
 
 @pytest.fixture

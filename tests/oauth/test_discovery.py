@@ -24,8 +24,7 @@ from httpie_stytch_connected.settings.config import load_settings, resolve_endpo
 from httpie_stytch_connected.storage.store import cache_dir, write_private
 from httpie_stytch_connected.testing import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-
-from .loopback import LoopbackServer, QuietHandler
+from tests.loopback import LoopbackServer, QuietHandler
 
 
 @pytest.fixture

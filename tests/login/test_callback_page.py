@@ -21,8 +21,7 @@ from httpie_stytch_connected.login.callback_server import CallbackServer
 from httpie_stytch_connected.login.flow import browser_login
 from httpie_stytch_connected.oauth.token_client import TokenClient
 from httpie_stytch_connected.oauth.tokens import TokenSet
-
-from .loopback import LoopbackServer, QuietHandler
+from tests.loopback import LoopbackServer, QuietHandler
 
 TOKENS = {"access_token": "AT", "token_type": "Bearer", "expires_in": 3600}
 #: Bound on every wait in this module.

@@ -28,9 +28,8 @@ from httpie_stytch_connected.lifecycle.manager import _thread_lock
 from httpie_stytch_connected.storage.store import KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-
-from .adapters import ADAPTERS, HTTPX, TIMEOUT, send, stytch_auth
-from .test_concurrency import (
+from tests.adapters import ADAPTERS, HTTPX, TIMEOUT, send, stytch_auth
+from tests.properties.test_concurrency import (
     THREADS,
     _Browser,
     _login_then_expire,

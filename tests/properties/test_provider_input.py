@@ -24,8 +24,7 @@ from httpie_stytch_connected.errors import AuthenticationError, LoginError, Toke
 from httpie_stytch_connected.lifecycle.manager import forget_memory
 from httpie_stytch_connected.oauth.tokens import TokenSet
 from httpie_stytch_connected.storage.store import AccessTokenCache, KeyringStore
-
-from .loopback import LoopbackServer, QuietHandler
+from tests.loopback import LoopbackServer, QuietHandler
 
 DEEP = b"[" * 50_000 + b"]" * 50_000
 Reply = tuple[int, bytes]

@@ -23,11 +23,10 @@ from httpie_stytch_connected.storage.store import AccessTokenCache, KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
-
-from .adapters import ADAPTERS, send, stytch_auth
-from .httpie_harness import Result, http
-from .loopback import LoopbackServer, QuietHandler
-from .test_concurrency import expire_stored
+from tests.adapters import ADAPTERS, send, stytch_auth
+from tests.httpie_harness import Result, http
+from tests.loopback import LoopbackServer, QuietHandler
+from tests.properties.test_concurrency import expire_stored
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,7 @@ from httpie_stytch_connected.storage.store import (
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
-
-from . import crash
+from tests import crash
 
 HTTP = str(Path(sys.executable).with_name("http"))
 LIMIT = "limit:1200"  # as Windows Credential Manager: our token sets are split into parts

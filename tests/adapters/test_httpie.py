@@ -14,8 +14,7 @@ from httpie_stytch_connected.httpie_plugin import HTTPieStytchAuth, StytchAuthPl
 from httpie_stytch_connected.testing import StytchEmulator
 from httpie_stytch_connected.testing.emulator import example_api
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-
-from .httpie_harness import http
+from tests.httpie_harness import http
 
 
 def test_auth_type_stytch_gets_200_and_stdout_holds_only_the_body(
@@ -217,7 +216,7 @@ def test_the_oauth2_alias_is_declared_and_is_the_same_plugin() -> None:
 
     from httpie_stytch_connected.httpie_plugin import OAuth2AuthPlugin
 
-    pyproject = tomli.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    pyproject = tomli.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     plugins = pyproject["project"]["entry-points"]["httpie.plugins.auth.v1"]
     assert plugins["oauth2"] == "httpie_stytch_connected.httpie_plugin:OAuth2AuthPlugin"
     assert OAuth2AuthPlugin.auth_type == "oauth2"
@@ -234,7 +233,7 @@ def test_hosts_binds_the_token_to_its_api(
     its own API: any other host gets no token and no sign-in."""
     from urllib.parse import urlsplit
 
-    from .loopback import LoopbackServer, QuietHandler
+    from tests.loopback import LoopbackServer, QuietHandler
 
     seen: list[str | None] = []
 

@@ -21,8 +21,7 @@ from httpie_stytch_connected.errors import AuthenticationError
 from httpie_stytch_connected.lifecycle.manager import forget_memory
 from httpie_stytch_connected.oauth.registration import register
 from httpie_stytch_connected.testing.emulator import StytchEmulator
-
-from .loopback import LoopbackServer, QuietHandler
+from tests.loopback import LoopbackServer, QuietHandler
 
 Route = Callable[["StandIn", BaseHTTPRequestHandler], None]
 
