@@ -15,11 +15,11 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from ..errors import LoginError
 from ..messages import Notify, Opener, notify_stderr
-from ..oauth.endpoints import host_of
 from ..oauth.id_token import IdTokenCheck
 from ..oauth.pkce import PKCE, random_token
 from ..oauth.token_client import TokenClient
 from ..oauth.tokens import TokenSet
+from ..oauth.urls import host_of
 from .browser import launch_browser, open_browser
 from .callback_server import CallbackServer
 from .headless import NO_TERMINAL, Fallback, no_browser_reason, no_terminal

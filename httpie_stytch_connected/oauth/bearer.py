@@ -20,7 +20,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
-from .endpoints import is_loopback
+from .urls import is_loopback
 
 
 def authorization(token: str) -> str:

@@ -22,10 +22,11 @@ from urllib.parse import urlsplit, urlunsplit
 from ..errors import ConfigurationError, TokenEndpointError, TokenStoreError
 from ..settings.stytch import stytch_iss_alias
 from ..storage.store import cache_dir, read_text, write_private
-from .endpoints import ProviderEndpoints, check_issuer, host_of
+from .endpoints import ProviderEndpoints
 from .resource_metadata import read_bounded
 from .token_client import NO_AUTH
 from .untrusted import json_object, parse_json, shown_text
+from .urls import check_issuer, host_of
 
 if TYPE_CHECKING:
     import requests

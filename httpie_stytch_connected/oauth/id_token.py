@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LoginError
-from .endpoints import host_of
 from .untrusted import json_object, parse_json
+from .urls import host_of
 
 if TYPE_CHECKING:
     import requests

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import ConfigurationError, TokenEndpointError
-from .endpoints import check_endpoint, host_of
 from .untrusted import json_object
+from .urls import check_endpoint, host_of
 
 if TYPE_CHECKING:
     import requests

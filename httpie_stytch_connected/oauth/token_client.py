@@ -18,9 +18,9 @@ import requests
 from requests.auth import AuthBase
 
 from ..errors import TokenEndpointError
-from .endpoints import host_of
 from .tokens import TokenResponseError, TokenSet
 from .untrusted import WITHHELD, json_object, shown_text
+from .urls import host_of
 
 log = logging.getLogger(__name__)
 

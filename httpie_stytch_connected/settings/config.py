@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
-from ..oauth.endpoints import ProviderEndpoints, check_endpoint, check_issuer
+from ..oauth.endpoints import ProviderEndpoints
+from ..oauth.urls import check_endpoint, check_issuer
 from .stytch import DEFAULT_SCOPES, legacy_base, normalise_domain, stytch_endpoints
 
 if TYPE_CHECKING:

@@ -9,8 +9,9 @@ Error bodies carry ``{status_code, error_type, error_message}`` and/or RFC 6749'
 from __future__ import annotations
 
 from ..errors import ConfigurationError
-from ..oauth.endpoints import ProviderEndpoints, check_endpoint
+from ..oauth.endpoints import ProviderEndpoints
 from ..oauth.issuer_identification import stytch_default_domain_iss
+from ..oauth.urls import check_endpoint
 
 DEFAULT_SCOPES = ("openid", "email", "profile", "offline_access")
 

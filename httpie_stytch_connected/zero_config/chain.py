@@ -25,8 +25,9 @@ from urllib.parse import urljoin, urlsplit
 
 from ..errors import ConfigurationError, TokenEndpointError, TokenStoreError
 from ..oauth.bearer import authorization
-from ..oauth.endpoints import ProviderEndpoints, check_endpoint
+from ..oauth.endpoints import ProviderEndpoints
 from ..oauth.resource_metadata import bearer_challenge, resource_matches
+from ..oauth.urls import check_endpoint
 from ..settings.stytch import stytch_iss_alias
 from ..storage.store import cache_dir, read_text, token_key, write_private
 
@@ -236,8 +237,8 @@ class ZeroConfig:
     ) -> Binding:
         """Walk the chain for ``url`` and cache what it found (unless only looking)."""
         from ..oauth.discovery import metadata
-        from ..oauth.registration import RegistrationStore, client_identity
         from ..oauth.resource_metadata import discover_resource
+        from .client_identity import RegistrationStore, client_identity
 
         resource = discover_resource(url, challenge, self.session)
         issuer = resource.authorization_server
@@ -418,7 +419,7 @@ class ZeroConfig:
 
     def _reregister(self, binding: Binding) -> Binding:
         from ..oauth.discovery import metadata
-        from ..oauth.registration import RegistrationStore, client_identity
+        from .client_identity import RegistrationStore, client_identity
 
         document = metadata(binding.issuer, session=self.session)
         identity = client_identity(

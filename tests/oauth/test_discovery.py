@@ -19,7 +19,7 @@ import requests
 from httpie_stytch_connected.auth import OAuth2PKCEAuth, StytchAuth
 from httpie_stytch_connected.errors import ConfigurationError, TokenEndpointError
 from httpie_stytch_connected.oauth.discovery import _digest, discover, metadata_urls
-from httpie_stytch_connected.oauth.endpoints import host_of
+from httpie_stytch_connected.oauth.urls import host_of
 from httpie_stytch_connected.settings.config import load_settings, resolve_endpoints, storage_key
 from httpie_stytch_connected.storage.store import cache_dir, write_private
 from httpie_stytch_connected.testing import StytchEmulator

@@ -10,11 +10,6 @@ import pytest
 import requests
 
 from httpie_stytch_connected.errors import ConfigurationError
-from httpie_stytch_connected.oauth.registration import (
-    ClientIdentity,
-    RegistrationStore,
-    client_identity,
-)
 from httpie_stytch_connected.oauth.resource_metadata import (
     bearer_challenge,
     discover_resource,
@@ -22,6 +17,11 @@ from httpie_stytch_connected.oauth.resource_metadata import (
     well_known_urls,
 )
 from httpie_stytch_connected.storage.store import FileStore
+from httpie_stytch_connected.zero_config.client_identity import (
+    ClientIdentity,
+    RegistrationStore,
+    client_identity,
+)
 
 
 @pytest.mark.parametrize(
