@@ -1,156 +1,32 @@
 """The ``requests`` auth classes: attach ``Authorization: Bearer``, retry once after a 401.
 
 ``OAuth2PKCEAuth`` is provider-neutral; ``StytchAuth`` is the same with Stytch's argument names.
-Construction only resolves settings; the first request does the I/O. The 401 retry follows
-``requests.auth.HTTPDigestAuth.handle_401``: a response hook that resends once, and only when our
-own Authorization header was on that very request (hooks travel with redirects to other hosts,
-where requests strips the header) and the body can be replayed.
+Construction only resolves settings (:mod:`.managed`); the first request does the I/O. The 401
+retry follows ``requests.auth.HTTPDigestAuth.handle_401``: a response hook that resends once, and
+only when our own Authorization header was on that very request (hooks travel with redirects to
+other hosts, where requests strips the header) and the body can be replayed.
 """
 
 from __future__ import annotations
 
 import functools
-import os
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypedDict
+import io
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
 
 import requests
 from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
 
-from .errors import ConfigurationError
-from .lifecycle.manager import Policy, TokenManager
-from .messages import Notify, Opener, notify_stderr
-from .oauth.bearer import authorization, refuse_cleartext, rejected
-from .replay import Rewind, rewinder
-from .settings.config import (
-    SettingArgs,
-    Settings,
-    StytchSettingArgs,
-    check_arguments,
-    is_zero_config,
-    load_settings,
-    resolve_endpoints,
-    storage_key,
-)
-from .storage.store import SecureStore
+from .managed import NOT_RESENT, ManagedTokens, StytchTokens
+from .oauth.bearer import authorization, rejected
 
 if TYPE_CHECKING:
-    from typing_extensions import Unpack
+    from .zero_config.binding import Binding
+    from .zero_config.chain import ZeroConfig
 
-    from .oauth.endpoints import ProviderEndpoints
-    from .zero_config.chain import Binding, ZeroConfig
-
-#: Said once when the API refused our token and the body could not be sent again.
-NOT_RESENT = (
-    "The API refused the access token, so it was renewed; this request's body was streamed and "
-    "cannot be sent twice, so it was not resent: simply run the command again."
-)
-
-
-class ManagedTokens:
-    """Resolved settings, and the token manager built from them on first use.
-
-    An auth object is an ordinary value: it pickles and copies as its settings and the parts the
-    caller passed in, never as its manager (thread locks, cached endpoints). A copy, here or in
-    another process, builds its own manager from the same settings and so finds the same tokens
-    through the same store key, secure store, access-token cache and cross-process lock: one
-    sign-in and one refresh however many workers share it. Adapters for other HTTP libraries
-    derive from this class and get all of that.
-
-    Settings are keyword arguments typed by :class:`.SettingArgs`; a misspelt one is a type
-    error for mypy and a ``TypeError`` naming the closest setting at run time.
-    """
-
-    def __init__(
-        self,
-        *,
-        store: SecureStore | None = None,
-        session: requests.Session | None = None,
-        opener: Opener | None = None,
-        notify: Notify | None = None,
-        environ: Mapping[str, str] | None = None,
-        profile: str | None = None,
-        **settings: Unpack[SettingArgs],
-    ) -> None:
-        check_arguments(settings, type(self).__name__, _PARTS)
-        self.settings: Settings = load_settings(
-            {k: v for k, v in settings.items() if v is not None},
-            os.environ if environ is None else environ,
-            profile,
-        )
-        self._store = store
-        self._session = session
-        self._opener = opener
-        self._notify = notify
-        self._manager: TokenManager | None = None
-        self._zero = self._zero_config()
-        if self._zero is None:
-            self.settings.require("client_id")
-
-    def _zero_config(self) -> ZeroConfig | None:
-        if not is_zero_config(self.settings):  # the module loads only then: not on warm runs
-            return None
-        from .zero_config.chain import ZeroConfig
-
-        return ZeroConfig(
-            self.settings,
-            store=self._store,
-            session=self._session,
-            opener=self._opener,
-            notify=self._notify,
-        )
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(client_id={self.settings.client_id!r})"
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_manager": None, "_zero": None}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._zero = self._zero_config()
-
-    @property
-    def manager(self) -> TokenManager:
-        if self._zero is not None:
-            raise ConfigurationError(
-                "No provider is configured, so the token depends on the API called; use "
-                "zero_config.manager_for(url), or `stytch-connected token --resource URL`."
-            )
-        if self._manager is None:
-            self._manager = build_manager(
-                self.settings,
-                store=self._store,
-                session=self._session,
-                opener=self._opener,
-                notify=self._notify,
-            )
-        return self._manager
-
-    def cached_access_token(self, url: str) -> str | None:
-        """A still-valid token for ``url`` from memory or the cache file, with no network and
-        no keyring (HTTPie's ``--offline``); None when there is none."""
-        if self._zero is None:
-            return self.manager.cached_access_token()
-        binding = self._zero.bindings.lookup(url)
-        return self._zero.manager(binding).cached_access_token() if binding else None
-
-    @property
-    def zero_config(self) -> ZeroConfig | None:
-        """The per-API discovery when no provider is configured, else None."""
-        return self._zero
-
-    def sends_token_to(self, url: str) -> bool:
-        """Whether a request to ``url`` gets our token: False for a host outside the ``hosts``
-        setting (no token, no sign-in). Raises :class:`ConfigurationError` for plain http off
-        loopback (RFC 6750 §5.3) unless ``allow_insecure_http``. Every adapter asks this first.
-        """
-        if not self.settings.sends_token_to(url):
-            return False
-        if not self.settings.allow_insecure_http:
-            refuse_cleartext(url)
-        return True
+__all__ = ["OAuth2PKCEAuth", "StytchAuth"]
 
 
 class OAuth2PKCEAuth(ManagedTokens, AuthBase):
@@ -160,7 +36,7 @@ class OAuth2PKCEAuth(ManagedTokens, AuthBase):
         if not self.sends_token_to(r.url or ""):
             return r  # not an API this token belongs to: no token, no sign-in
         if self._zero is not None:
-            return self._zero.prepare(r)
+            return _zero_config_prepare(self._zero, r)
         token = self.manager.access_token()
         r.headers["Authorization"] = authorization(token)
         r.register_hook(  # type: ignore[no-untyped-call]
@@ -203,97 +79,161 @@ def resend(
     return second
 
 
-class StytchTokens(ManagedTokens):
-    """Stytch Connected Apps: ``(project_domain=, client_id=, authorize_url=)``.
-
-    Each argument falls back to its ``STYTCH_*`` environment variable; the legacy form takes
-    ``project_id=`` (and ``environment='test'|'live'``) instead of ``project_domain``. Every
-    adapter's ``StytchAuth`` takes its arguments from here.
-    """
-
-    def __init__(
-        self,
-        project_domain: str | None = None,
-        client_id: str | None = None,
-        authorize_url: str | None = None,
-        scopes: str | Sequence[str] | None = None,
-        **kwargs: Unpack[StytchArgs],
-    ) -> None:
-        super().__init__(
-            project_domain=project_domain,
-            client_id=client_id,
-            authorize_url=authorize_url,
-            scopes=scopes,
-            **kwargs,
-        )
-
-
 class StytchAuth(StytchTokens, OAuth2PKCEAuth):
     """Stytch Connected Apps for requests: ``StytchAuth(project_domain=, client_id=,
     authorize_url=)``, each falling back to its ``STYTCH_*`` environment variable."""
 
 
-class _Parts(TypedDict, total=False):
-    store: SecureStore | None
-    session: requests.Session | None
-    opener: Opener | None
-    notify: Notify | None
-    environ: Mapping[str, str] | None
-    profile: str | None
+# -- zero configuration: the decisions are ZeroConfig's; these hooks only carry them out ------
+def _zero_config_prepare(zero: ZeroConfig, r: requests.PreparedRequest) -> requests.PreparedRequest:
+    """A known API gets its own token; an unknown one goes out bare, and its 401 starts the
+    chain (:meth:`.ZeroConfig.after_bare`)."""
+    from .zero_config.binding import BindingCache
 
-
-class StytchArgs(_Parts, StytchSettingArgs, total=False):
-    """``StytchAuth``'s keyword arguments after its four positional ones."""
-
-
-_PARTS = tuple(_Parts.__annotations__)
-
-
-def secure_store(settings: Settings) -> SecureStore:
-    """The store the settings choose: the system keyring, or the opt-in 0600 file store."""
-    from .storage.store import FileStore, KeyringStore
-
-    if settings.token_store == "file":
-        return FileStore()
-    return KeyringStore(timeout=settings.keyring_timeout)
-
-
-def build_manager(
-    settings: Settings,
-    *,
-    store: SecureStore | None = None,
-    session: requests.Session | None = None,
-    opener: Opener | None = None,
-    notify: Notify | None = None,
-    binding: Binding | None = None,
-) -> TokenManager:
-    """The manager for the configured provider, or for one API found by zero configuration
-    (``binding``: its own key, client, endpoints, scopes and RFC 8707 resource)."""
-    from .storage.store import AccessTokenCache
-
-    provider: Callable[[], ProviderEndpoints]
-    if binding is not None:
-        key, client_id, scopes = binding.key, binding.client_id, binding.scopes
-        provider = binding.endpoints
+    rewind = rewinder(r)
+    url = r.url or ""
+    found = zero.token_for(url)
+    if found is None:
+        after = functools.partial(_after_bare, zero, BindingCache.origin(url), rewind)
     else:
-        key, client_id = storage_key(settings), settings.require("client_id")
-        scopes = settings.scopes
-        provider = functools.partial(resolve_endpoints, settings, session)
-    return TokenManager(
-        key=key,
-        client_id=client_id,
-        provider=provider,
-        session=session,
-        scopes=scopes,
-        resource=binding.resource if binding is not None else None,
-        store=store or secure_store(settings),
-        access_cache=AccessTokenCache() if settings.access_token_cache else None,
-        policy=Policy(
-            leeway=settings.leeway,
-            login_timeout=settings.login_timeout,
-            redirect_path=settings.redirect_path,
-            no_browser=settings.no_browser,
-        ),
-        opener=opener,
-        notify=notify or notify_stderr,
+        binding, token = found
+        r.headers["Authorization"] = authorization(token)
+        after = functools.partial(_after_bearer, zero, binding, token, rewind)
+    r.register_hook("response", after)  # type: ignore[no-untyped-call]
+    return r
+
+
+def _after_bare(
+    zero: ZeroConfig, origin: str, rewind: Rewind, response: requests.Response, **kwargs: Any
+) -> requests.Response:
+    request = response.request
+    token = zero.after_bare(
+        origin,
+        request.url or "",
+        response.status_code,
+        "Authorization" in request.headers,
+        response.headers.get("WWW-Authenticate"),
+    )
+    return response if token is None else resend(response, rewind, token, **kwargs)
+
+
+def _after_bearer(
+    zero: ZeroConfig,
+    binding: Binding,
+    token: str,
+    rewind: Rewind,
+    response: requests.Response,
+    **kwargs: Any,
+) -> requests.Response:
+    from .oauth.resource_metadata import resource_matches
+
+    if (
+        response.is_redirect
+        and response.request.headers.get("Authorization") == authorization(token)
+        and not resource_matches(binding.resource, _target(response))
+    ):
+        # requests (and HTTPie's --follow) keep the header on a same-host redirect, but the
+        # token is for this resource only: the next hop copies this request, so drop it.
+        del response.request.headers["Authorization"]
+        return response
+    renewed = zero.after_bearer(
+        binding,
+        token,
+        response.status_code,
+        response.request.headers.get("Authorization"),
+        response.headers.get("WWW-Authenticate"),
+    )
+    return response if renewed is None else resend(response, rewind, renewed, **kwargs)
+
+
+def _target(response: requests.Response) -> str:
+    """Where a redirect goes, as an absolute URL."""
+    return urljoin(response.request.url or "", response.headers.get("location", ""))
+
+
+# -- replaying a body --------------------------------------------------------------------------
+# Whether a request body can be sent a second time (the resend after a 401), and how.
+#
+# Bytes can always go again and a seekable file from where it started. A ``requests_toolbelt``
+# ``MultipartEncoder`` whose parts are all in memory (no open files) is read into bytes before the
+# first send, so the resend is byte-for-byte the same; HTTPie's ``--multipart`` bodies are such
+# encoders. HTTPie's ``--chunked`` wrappers (``ChunkedUploadStream``,
+# ``ChunkedMultipartUploadStream``) are replayable when what they wrap is in memory. Anything else
+# (a generator, a pipe, an encoder over open files) is read once: no resend.
+
+#: Called after the first send: readies ``request.body`` for the resend, False if it cannot be.
+Rewind = Callable[[requests.PreparedRequest], bool]
+
+_LIST_ITERATOR: type[Any] = type(iter([]))
+
+
+def rewinder(request: requests.PreparedRequest) -> Rewind:
+    """Look at the body before it is sent, and say how to send it again afterwards.
+
+    A multipart body held in memory is read into bytes here (same length, same boundary), so
+    it can go any number of times.
+    """
+    body: Any = request.body
+    if body is None or isinstance(body, (bytes, str)):
+        return _in_memory
+    if _encoder_in_memory(body):
+        request.body = body.to_string()
+        return _in_memory
+    encoder: Any = getattr(body, "encoder", None)
+    if _encoder_in_memory(encoder):  # HTTPie's --chunked --multipart
+        data = encoder.to_string()
+        return _restart(body, "encoder", lambda: io.BytesIO(data))
+    stream = getattr(body, "stream", None)
+    if isinstance(stream, _LIST_ITERATOR):  # HTTPie's --chunked over bytes in memory
+        chunks = list(stream)
+        return _restart(body, "stream", lambda: iter(chunks))
+    try:
+        position = body.tell()
+    except (AttributeError, OSError):
+        return _in_memory
+    return _seek(body, position)
+
+
+def _in_memory(request: requests.PreparedRequest) -> bool:
+    """Bytes go again as they are; a stream may have been read into bytes since (HTTPie's
+    ``--compress`` does that after the auth hook ran)."""
+    return request.body is None or isinstance(request.body, (bytes, str))
+
+
+def _seek(body: Any, position: int) -> Rewind:
+    def rewind(request: requests.PreparedRequest) -> bool:
+        if not _holds(request, body):
+            return _in_memory(request)
+        try:
+            body.seek(position)
+        except (AttributeError, OSError):
+            return False
+        return True
+
+    return rewind
+
+
+def _restart(wrapper: Any, name: str, source: Callable[[], Any]) -> Rewind:
+    """A wrapper that reads ``wrapper.<name>`` gets a fresh copy now and for each resend."""
+    setattr(wrapper, name, source())
+
+    def rewind(request: requests.PreparedRequest) -> bool:
+        setattr(wrapper, name, source())
+        return _holds(request, wrapper) or _in_memory(request)
+
+    return rewind
+
+
+def _holds(request: requests.PreparedRequest, body: Any) -> bool:
+    """Whether the request still carries ``body`` (the object, not an equal one)."""
+    return id(request.body) == id(body)
+
+
+def _encoder_in_memory(value: Any) -> bool:
+    """A ``requests_toolbelt`` ``MultipartEncoder`` none of whose parts is an open file."""
+    parts = getattr(value, "parts", None)
+    return (
+        type(value).__name__ == "MultipartEncoder"
+        and isinstance(parts, list)
+        and all(isinstance(getattr(part, "body", None), io.BytesIO) for part in parts)
     )

@@ -21,10 +21,12 @@ from . import __version__
 from .errors import AuthenticationError, ConfigurationError, LoginError, TokenStoreError
 from .messages import debug_logging
 from .messages import notify_stderr as say
-from .settings.config import OPTIONS, Option, Settings, is_zero_config, load_settings
+from .settings.config import Settings, load_settings
+from .settings.options import OPTIONS, Option
 
 if TYPE_CHECKING:
     from .lifecycle.manager import TokenManager
+    from .managed import ManagedTokens
     from .oauth.tokens import TokenSet
     from .zero_config.chain import ZeroConfig
 
@@ -44,25 +46,27 @@ class Context:
         self.resource = resource  # the API URL, for zero configuration
 
     @cached_property
+    def tokens(self) -> ManagedTokens:
+        """Built the way every adapter builds its own (:mod:`.managed`)."""
+        from .managed import ManagedTokens
+
+        return ManagedTokens.from_settings(self.settings)
+
+    @property
     def zero(self) -> ZeroConfig | None:
         """Discovery per API when no provider is configured (see :mod:`.zero_config`)."""
-        from .zero_config.chain import ZeroConfig
-
-        return ZeroConfig(self.settings) if is_zero_config(self.settings) else None
+        return self.tokens.zero_config
 
     @cached_property
     def manager(self) -> TokenManager:
-        from .auth import build_manager
-
-        if self.zero is not None and self.resource:
-            return self.zero.manager(self.zero.find(self.resource))
-        if self.zero is not None and not self.settings.client_id:
+        if self.resource:
+            return self.tokens.manager_for(self.resource)
+        if self.zero is not None:
             raise ConfigurationError(
                 "No provider is configured; pass --resource URL (the API: it says where to sign "
                 "in), or set STYTCH_PROJECT_DOMAIN and STYTCH_CLIENT_ID (or STYTCH_ISSUER)."
             )
-        self.settings.require("client_id")
-        return build_manager(self.settings)
+        return self.tokens.manager
 
     @property
     def profile(self) -> str:
@@ -144,10 +148,8 @@ def _table(rows: Sequence[tuple[str, str]]) -> None:
 def cmd_discover(ctx: Context) -> int:
     """What the chain finds for an API, without signing in or registering a client: the
     resource, its authorization server and endpoints, the client identity and the scopes."""
-    from .zero_config.chain import ZeroConfig
-
     url = ctx.resource or ""
-    zero = ctx.zero or ZeroConfig(ctx.settings)
+    zero = ctx.zero or ctx.tokens.discovery()
     binding = zero.discover(url, zero.probe(url), register_now=False)
     _table(
         (

@@ -38,11 +38,12 @@ from typing import TYPE_CHECKING, Any, TypeVar, Union
 import anyio.to_thread
 import httpx
 
-from .auth import NOT_RESENT, ManagedTokens, StytchTokens
+from .managed import NOT_RESENT, ManagedTokens, StytchTokens
 from .oauth.bearer import authorization, rejected
 
 if TYPE_CHECKING:
-    from .zero_config.chain import Binding, ZeroConfig
+    from .zero_config.binding import Binding
+    from .zero_config.chain import ZeroConfig
 
 __all__ = ["OAuth2PKCEAuth", "StytchAuth"]
 T = TypeVar("T")
@@ -117,7 +118,7 @@ def _zero_config_flow(zero: ZeroConfig, request: httpx.Request) -> _Flow[None]:
     """No provider configured: the rules of :class:`.ZeroConfig` (a known API gets its own
     token, an unknown one goes out bare and its 401 starts discovery, a 403
     ``insufficient_scope`` one step-up sign-in), each decision made on the driver's thread."""
-    from .zero_config.chain import BindingCache
+    from .zero_config.binding import BindingCache
 
     url = str(request.url)
     found: tuple[Binding, str] | None = yield functools.partial(zero.token_for, url)

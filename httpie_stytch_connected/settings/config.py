@@ -10,246 +10,26 @@ without it.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
 from ..oauth.endpoints import ProviderEndpoints
 from ..oauth.urls import check_endpoint, check_issuer
-from .stytch import DEFAULT_SCOPES, legacy_base, normalise_domain, stytch_endpoints
+from .options import (
+    _BY_NAME,
+    KNOWN_ENV,
+    OPTIONS,
+    SettingValues,
+    check_arguments,
+    closest,
+    host_matches,
+)
+from .stytch import legacy_base, normalise_domain, stytch_endpoints
 
 if TYPE_CHECKING:
     import requests
-
-
-def _scopes(value: Any) -> tuple[str, ...]:
-    items = value.split() if isinstance(value, str) else list(value)
-    if not items or not all(isinstance(s, str) and s for s in items):
-        raise ValueError("a space-separated list of scopes")
-    return tuple(dict.fromkeys(items))
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError("true or false")
-
-
-def _seconds(value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError("a number of seconds") from None
-    if not number >= 0 or number == float("inf"):
-        raise ValueError("a number of seconds")
-    return number
-
-
-def _store(value: Any) -> str:
-    text = str(value).strip().lower()
-    if text not in ("keyring", "file"):
-        raise ValueError("'keyring' or 'file'")
-    return text
-
-
-def _path(value: Any) -> str:
-    text = str(value).strip()
-    return text if text.startswith("/") else "/" + text
-
-
-_HOSTS_HELP = "host names separated by spaces or commas (api.example.com, *.example.com, host:8443)"
-
-
-def _hosts(value: Any) -> tuple[str, ...]:
-    items = value.replace(",", " ").split() if isinstance(value, str) else list(value)
-    return tuple(dict.fromkeys(_host_pattern(item) for item in items))
-
-
-def _host_pattern(item: Any) -> str:
-    pattern = str(item).strip().lower()
-    name = pattern[2:] if pattern.startswith("*.") else pattern
-    try:
-        parts = urlsplit(f"//{name}")
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError:
-        raise ValueError(_HOSTS_HELP) from None
-    if not parts.hostname or name.endswith(":") or "@" in name or name != parts.netloc:
-        raise ValueError(_HOSTS_HELP)
-    return pattern
-
-
-def host_matches(url: str, patterns: tuple[str, ...]) -> bool:
-    """True if ``url``'s host (and port, where a pattern names one) is one of ``patterns``.
-
-    ``api.example.com`` is that host on any port, ``api.example.com:8443`` only that port,
-    ``*.example.com`` any host below example.com (not example.com itself).
-    """
-    parts = urlsplit(url)
-    host = (parts.hostname or "").rstrip(".")
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
-    for pattern in patterns:
-        wildcard = pattern.startswith("*.")
-        wanted = urlsplit("//" + (pattern[2:] if wildcard else pattern))
-        if wanted.port is not None and wanted.port != port:
-            continue
-        if host.endswith("." + str(wanted.hostname)) if wildcard else host == wanted.hostname:
-            return True
-    return False
-
-
-def _text(value: Any) -> str:
-    text = str(value).strip()
-    if not text:
-        raise ValueError("a non-empty value")
-    return text
-
-
-@dataclass(frozen=True)
-class Option:
-    name: str
-    parse: Callable[[Any], Any]
-    default: Any = None
-    doc: str = ""
-
-    @property
-    def env(self) -> str:
-        return "STYTCH_" + self.name.upper()
-
-    @property
-    def flag(self) -> str:
-        return self.name.replace("_", "-")
-
-    @property
-    def is_flag(self) -> bool:
-        """A true/false setting: a command-line switch rather than an option with a value."""
-        return self.parse is _bool
-
-
-OPTIONS: tuple[Option, ...] = (
-    Option("client_id", _text, None, "the Connected App's client ID"),
-    Option("project_domain", _text, None, "Stytch project (or custom) domain"),
-    Option("authorize_url", _text, None, "your web app's page that mounts <IdentityProvider />"),
-    Option("project_id", _text, None, "legacy: Stytch project ID instead of project_domain"),
-    Option("environment", _text, None, "legacy: 'test' or 'live' (default from project_id)"),
-    Option("issuer", _text, None, "any OpenID provider: its issuer URL (discovery)"),
-    Option("authorization_endpoint", _text, None, "explicit authorization endpoint"),
-    Option("token_endpoint", _text, None, "explicit token endpoint"),
-    Option("revocation_endpoint", _text, None, "explicit revocation endpoint (RFC 7009)"),
-    Option("scopes", _scopes, DEFAULT_SCOPES, "space-separated scopes"),
-    Option("redirect_path", _path, "/callback", "path of the loopback redirect URI"),
-    Option("login_timeout", _seconds, 300.0, "seconds to wait for the browser sign-in"),
-    Option("leeway", _seconds, 60.0, "refresh this many seconds before expiry"),
-    Option("token_store", _store, "keyring", "'keyring' or 'file' (opt-in, 0600 files)"),
-    Option("access_token_cache", _bool, True, "keep the access token in a 0600 cache file"),
-    Option("keyring_timeout", _seconds, 20.0, "seconds before a silent keyring is an error"),
-    Option("no_browser", _bool, False, "never open a browser; print the URL instead"),
-    Option(
-        "allow_insecure_http", _bool, False, "send the token to plain http:// (non-loopback) URLs"
-    ),
-    Option("client_metadata_url", _text, None, "zero config: your client ID metadata document"),
-    Option("hosts", _hosts, (), "the only hosts the token is sent to (*.example.com, host:port)"),
-)
-_BY_NAME = {o.name: o for o in OPTIONS}
-
-#: ``STYTCH_*`` variables that are not settings but are read: where files go, which profile,
-#: and the knobs of the testing helpers (the scripted browser, the test keyring).
-OTHER_ENV = (
-    "STYTCH_PROFILE",
-    "STYTCH_CONFIG",
-    "STYTCH_CACHE_DIR",
-    "STYTCH_DATA_DIR",
-    "STYTCH_TEST_KEYRING_DIR",
-    "STYTCH_TEST_KEYRING_FAULT",
-    "STYTCH_TEST_KEYRING_KILL_AT",
-    "STYTCH_DEFAULT_DOMAIN_ISS",
-    "STYTCH_UA_DECISION",
-    "STYTCH_UA_EMAIL",
-    "STYTCH_UA_PASSWORD",
-)
-KNOWN_ENV = frozenset([*(o.env for o in OPTIONS), *OTHER_ENV])
-
-
-def closest(name: str, known: Iterable[str]) -> str | None:
-    """The known name ``name`` is most likely a misspelling of, if any is close."""
-    found = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
-    return found[0] if found else None
-
-
-class StytchSettingArgs(TypedDict, total=False):
-    """The settings as keyword arguments, but for the four ``StytchAuth`` names positionally.
-
-    Together with :class:`SettingArgs` this mirrors :data:`OPTIONS` (a test keeps them equal),
-    so a misspelt or mistyped argument is a type error. ``None`` means "not given here".
-    """
-
-    project_id: str | None
-    environment: Literal["test", "live"] | None
-    issuer: str | None
-    authorization_endpoint: str | None
-    token_endpoint: str | None
-    revocation_endpoint: str | None
-    redirect_path: str | None
-    login_timeout: float | None
-    leeway: float | None
-    token_store: Literal["keyring", "file"] | None
-    access_token_cache: bool | None
-    keyring_timeout: float | None
-    no_browser: bool | None
-    allow_insecure_http: bool | None
-    client_metadata_url: str | None
-    hosts: str | Sequence[str] | None
-
-
-class SettingArgs(StytchSettingArgs, total=False):
-    """Every setting as a keyword argument of ``OAuth2PKCEAuth`` (see :data:`OPTIONS`)."""
-
-    client_id: str | None
-    project_domain: str | None
-    authorize_url: str | None
-    scopes: str | Sequence[str] | None
-
-
-class SettingValues:
-    """The resolved value of each setting, typed (a test keeps this equal to :data:`OPTIONS`)."""
-
-    client_id: str | None
-    project_domain: str | None
-    authorize_url: str | None
-    project_id: str | None
-    environment: str | None
-    issuer: str | None
-    authorization_endpoint: str | None
-    token_endpoint: str | None
-    revocation_endpoint: str | None
-    scopes: tuple[str, ...]
-    redirect_path: str
-    login_timeout: float
-    leeway: float
-    token_store: str
-    access_token_cache: bool
-    keyring_timeout: float
-    no_browser: bool
-    allow_insecure_http: bool
-    client_metadata_url: str | None
-    hosts: tuple[str, ...]
-
-
-def check_arguments(given: Iterable[str], callable_name: str, others: Iterable[str] = ()) -> None:
-    """A misspelt keyword argument is a ``TypeError`` naming the closest real one."""
-    known = [*_BY_NAME, *others]
-    for name in given:
-        if name not in known:
-            near = closest(name, known)
-            hint = f"; did you mean {near!r}?" if near else " (see `stytch-connected config`)."
-            raise TypeError(f"{callable_name}() got an unexpected keyword argument {name!r}{hint}")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from ..storage.store import APP_NAME
+from .options import OPTIONS, closest
 
 
 def config_path(environ: Mapping[str, str]) -> Path:
@@ -67,8 +68,6 @@ def load_profile(
 
 def _check_keys(profile: Mapping[str, Any], name: str, path: Path) -> None:
     """A misspelt key would silently fall back to a default; name it instead."""
-    from .config import OPTIONS, closest
-
     known = [o.name for o in OPTIONS]
     unknown = sorted(set(profile) - set(known))
     if unknown:

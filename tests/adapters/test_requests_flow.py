@@ -17,7 +17,7 @@ from httpie_stytch_connected.auth import OAuth2PKCEAuth
 from httpie_stytch_connected.errors import ConfigurationError, LoginError, TokenEndpointError
 from httpie_stytch_connected.lifecycle.manager import forget_memory
 from httpie_stytch_connected.oauth.tokens import TokenSet
-from httpie_stytch_connected.settings.config import SettingArgs
+from httpie_stytch_connected.settings.options import SettingArgs
 from httpie_stytch_connected.storage.store import AccessTokenCache, KeyringStore
 from httpie_stytch_connected.testing import ScriptedUserAgent, StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer

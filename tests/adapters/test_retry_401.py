@@ -16,9 +16,10 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 import requests
 
-from httpie_stytch_connected.auth import NOT_RESENT, StytchAuth
+from httpie_stytch_connected.auth import StytchAuth
 from httpie_stytch_connected.httpie_plugin import RESENT
 from httpie_stytch_connected.lifecycle.manager import forget_memory
+from httpie_stytch_connected.managed import NOT_RESENT
 from httpie_stytch_connected.storage.store import AccessTokenCache, KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer

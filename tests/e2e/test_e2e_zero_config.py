@@ -16,10 +16,9 @@ import requests
 
 from httpie_stytch_connected.auth import OAuth2PKCEAuth
 from httpie_stytch_connected.errors import ConfigurationError, LoginError
-from httpie_stytch_connected.settings.config import load_settings
 from httpie_stytch_connected.testing.pytest_plugin import reset_webbrowser
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from httpie_stytch_connected.zero_config.chain import Binding, ZeroConfig
+from httpie_stytch_connected.zero_config.binding import Binding, BindingCache
 
 from ..loopback import LoopbackServer, QuietHandler
 from .conftest import HTTP_COMMAND, clean_environ
@@ -58,7 +57,7 @@ def nothing_configured() -> OAuth2PKCEAuth:
 
 
 def binding_of(url: str) -> Binding:
-    binding = ZeroConfig(load_settings({}, clean_environ())).binding_for(url)
+    binding = BindingCache().lookup(url)
     assert binding is not None
     return binding
 

@@ -11,12 +11,8 @@ import pytest
 from httpie_stytch_connected.errors import ConfigurationError
 from httpie_stytch_connected.oauth.discovery import discover
 from httpie_stytch_connected.oauth.endpoints import ProviderEndpoints
-from httpie_stytch_connected.settings.config import (
-    OPTIONS,
-    load_settings,
-    resolve_endpoints,
-    storage_key,
-)
+from httpie_stytch_connected.settings.config import load_settings, resolve_endpoints, storage_key
+from httpie_stytch_connected.settings.options import OPTIONS
 from httpie_stytch_connected.settings.stytch import stytch_endpoints
 
 PROFILES = """
@@ -160,8 +156,8 @@ def test_hosts_that_are_not_host_names_are_refused(bad: str) -> None:
 
 
 def test_the_typed_views_list_exactly_the_settings_table() -> None:
-    from httpie_stytch_connected.auth import StytchArgs, _Parts
-    from httpie_stytch_connected.settings.config import SettingArgs, SettingValues
+    from httpie_stytch_connected.managed import StytchArgs, _Parts
+    from httpie_stytch_connected.settings.options import SettingArgs, SettingValues
 
     names = {o.name for o in OPTIONS}
     assert set(SettingArgs.__annotations__) == names

@@ -7,7 +7,6 @@ keyring and the scripted user agent as BROWSER.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from httpie_stytch_connected.oauth.tokens import TokenSet
 from httpie_stytch_connected.storage.store import AccessTokenCache, KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator, example_api
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from httpie_stytch_connected.zero_config.chain import ZeroConfig
+from httpie_stytch_connected.zero_config.binding import BindingCache
 from tests.adapters import ADAPTERS, oauth2_auth, send
 from tests.loopback import LoopbackServer, QuietHandler
 
@@ -46,9 +45,7 @@ def new_process() -> None:
 
 
 def binding_of(url: str) -> Any:
-    from httpie_stytch_connected.settings.config import load_settings
-
-    binding = ZeroConfig(load_settings({}, os.environ)).binding_for(url)
+    binding = BindingCache().lookup(url)
     assert binding is not None
     return binding
 

@@ -1,0 +1,279 @@
+"""The composition root: settings in, a token manager out, the same way for every adapter.
+
+:class:`ManagedTokens` is what the ``requests``, ``httpx`` and HTTPie adapters and the command
+derive from or build: it resolves the settings once, and builds on first use either one
+:class:`~.lifecycle.manager.TokenManager` for the configured provider or, with no provider
+configured, a :class:`~.zero_config.chain.ZeroConfig` that builds one per API. Nothing here
+knows an HTTP library's request or response types; the adapters above it do.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from .errors import ConfigurationError
+from .lifecycle.manager import Policy, TokenManager
+from .messages import Notify, Opener, notify_stderr
+from .oauth.bearer import refuse_cleartext
+from .settings.config import Settings, is_zero_config, load_settings, resolve_endpoints, storage_key
+from .settings.options import SettingArgs, StytchSettingArgs, check_arguments
+from .storage.store import SecureStore
+
+if TYPE_CHECKING:
+    import requests
+    from typing_extensions import Unpack
+
+    from .oauth.endpoints import ProviderEndpoints
+    from .zero_config.binding import Binding
+    from .zero_config.chain import ZeroConfig
+
+#: Said once when the API refused our token and the body could not be sent again.
+NOT_RESENT = (
+    "The API refused the access token, so it was renewed; this request's body was streamed and "
+    "cannot be sent twice, so it was not resent: simply run the command again."
+)
+
+
+class ManagedTokens:
+    """Resolved settings, and the token manager built from them on first use.
+
+    An auth object is an ordinary value: it pickles and copies as its settings and the parts the
+    caller passed in, never as its manager (thread locks, cached endpoints). A copy, here or in
+    another process, builds its own manager from the same settings and so finds the same tokens
+    through the same store key, secure store, access-token cache and cross-process lock: one
+    sign-in and one refresh however many workers share it. Adapters for other HTTP libraries
+    derive from this class and get all of that.
+
+    Settings are keyword arguments typed by :class:`.SettingArgs`; a misspelt one is a type
+    error for mypy and a ``TypeError`` naming the closest setting at run time.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: SecureStore | None = None,
+        session: requests.Session | None = None,
+        opener: Opener | None = None,
+        notify: Notify | None = None,
+        environ: Mapping[str, str] | None = None,
+        profile: str | None = None,
+        **settings: Unpack[SettingArgs],
+    ) -> None:
+        check_arguments(settings, type(self).__name__, _PARTS)
+        self._assemble(
+            load_settings(
+                {k: v for k, v in settings.items() if v is not None},
+                os.environ if environ is None else environ,
+                profile,
+            ),
+            store=store,
+            session=session,
+            opener=opener,
+            notify=notify,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **parts: Any) -> ManagedTokens:
+        """From settings already resolved (the command resolves them once for every command);
+        ``parts`` as for the constructor (``store``, ``session``, ``opener``, ``notify``)."""
+        tokens = cls.__new__(cls)
+        tokens._assemble(settings, **parts)
+        return tokens
+
+    def _assemble(
+        self,
+        settings: Settings,
+        *,
+        store: SecureStore | None = None,
+        session: requests.Session | None = None,
+        opener: Opener | None = None,
+        notify: Notify | None = None,
+    ) -> None:
+        self.settings = settings
+        self._store = store
+        self._session = session
+        self._opener = opener
+        self._notify = notify
+        self._manager: TokenManager | None = None
+        self._zero = self._zero_config()
+        if self._zero is None:
+            self.settings.require("client_id")
+
+    def _zero_config(self) -> ZeroConfig | None:
+        # The module loads only with no provider configured: not on configured warm runs.
+        return self.discovery() if is_zero_config(self.settings) else None
+
+    def discovery(self) -> ZeroConfig:
+        """A zero-configuration chain with these settings and parts, also when a provider is
+        configured (``stytch-connected discover`` walks it for any API)."""
+        from .zero_config.chain import ZeroConfig
+
+        store = self._store or secure_store(self.settings)  # one for every API's manager
+        return ZeroConfig(
+            self.settings,
+            build=functools.partial(self._build, store=store),
+            store=store,
+            session=self._session,
+            notify=self._notify,
+        )
+
+    def _build(
+        self, binding: Binding | None = None, *, store: SecureStore | None = None
+    ) -> TokenManager:
+        """A manager for the configured provider, or for ``binding``'s API (zero configuration)."""
+        return build_manager(
+            self.settings,
+            store=store or self._store,
+            session=self._session,
+            opener=self._opener,
+            notify=self._notify,
+            binding=binding,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(client_id={self.settings.client_id!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_manager": None, "_zero": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._zero = self._zero_config()
+
+    @property
+    def manager(self) -> TokenManager:
+        if self._zero is not None:
+            raise ConfigurationError(
+                "No provider is configured, so the token depends on the API called; use "
+                "manager_for(url), or `stytch-connected token --resource URL`."
+            )
+        if self._manager is None:
+            self._manager = self._build()
+        return self._manager
+
+    def manager_for(self, url: str) -> TokenManager:
+        """The manager whose tokens ``url`` gets: the configured provider's, or (zero
+        configuration) the one for the API at ``url``, found from the cache or, failing that,
+        by walking the chain from an unauthenticated request (network; may register a client).
+        Raises :class:`ConfigurationError` when the API says nothing of where to sign in."""
+        if self._zero is None:
+            return self.manager
+        return self._zero.manager(self._zero.find(url))
+
+    def cached_access_token(self, url: str) -> str | None:
+        """A still-valid token for ``url`` from memory or the cache file, with no network and
+        no keyring (HTTPie's ``--offline``); None when there is none."""
+        if self._zero is None:
+            return self.manager.cached_access_token()
+        binding = self._zero.bindings.lookup(url)
+        return self._zero.manager(binding).cached_access_token() if binding else None
+
+    @property
+    def zero_config(self) -> ZeroConfig | None:
+        """The per-API discovery when no provider is configured, else None."""
+        return self._zero
+
+    def sends_token_to(self, url: str) -> bool:
+        """Whether a request to ``url`` gets our token: False for a host outside the ``hosts``
+        setting (no token, no sign-in). Raises :class:`ConfigurationError` for plain http off
+        loopback (RFC 6750 §5.3) unless ``allow_insecure_http``. Every adapter asks this first.
+        """
+        if not self.settings.sends_token_to(url):
+            return False
+        if not self.settings.allow_insecure_http:
+            refuse_cleartext(url)
+        return True
+
+
+class StytchTokens(ManagedTokens):
+    """Stytch Connected Apps: ``(project_domain=, client_id=, authorize_url=)``.
+
+    Each argument falls back to its ``STYTCH_*`` environment variable; the legacy form takes
+    ``project_id=`` (and ``environment='test'|'live'``) instead of ``project_domain``. Every
+    adapter's ``StytchAuth`` takes its arguments from here.
+    """
+
+    def __init__(
+        self,
+        project_domain: str | None = None,
+        client_id: str | None = None,
+        authorize_url: str | None = None,
+        scopes: str | Sequence[str] | None = None,
+        **kwargs: Unpack[StytchArgs],
+    ) -> None:
+        super().__init__(
+            project_domain=project_domain,
+            client_id=client_id,
+            authorize_url=authorize_url,
+            scopes=scopes,
+            **kwargs,
+        )
+
+
+class _Parts(TypedDict, total=False):
+    store: SecureStore | None
+    session: requests.Session | None
+    opener: Opener | None
+    notify: Notify | None
+    environ: Mapping[str, str] | None
+    profile: str | None
+
+
+class StytchArgs(_Parts, StytchSettingArgs, total=False):
+    """``StytchAuth``'s keyword arguments after its four positional ones."""
+
+
+_PARTS = tuple(_Parts.__annotations__)
+
+
+def secure_store(settings: Settings) -> SecureStore:
+    """The store the settings choose: the system keyring, or the opt-in 0600 file store."""
+    from .storage.store import FileStore, KeyringStore
+
+    if settings.token_store == "file":
+        return FileStore()
+    return KeyringStore(timeout=settings.keyring_timeout)
+
+
+def build_manager(
+    settings: Settings,
+    *,
+    store: SecureStore | None = None,
+    session: requests.Session | None = None,
+    opener: Opener | None = None,
+    notify: Notify | None = None,
+    binding: Binding | None = None,
+) -> TokenManager:
+    """The manager for the configured provider, or for one API found by zero configuration
+    (``binding``: its own key, client, endpoints, scopes and RFC 8707 resource)."""
+    from .storage.store import AccessTokenCache
+
+    provider: Callable[[], ProviderEndpoints]
+    if binding is not None:
+        key, client_id, scopes = binding.key, binding.client_id, binding.scopes
+        provider = binding.endpoints
+    else:
+        key, client_id = storage_key(settings), settings.require("client_id")
+        scopes = settings.scopes
+        provider = functools.partial(resolve_endpoints, settings, session)
+    return TokenManager(
+        key=key,
+        client_id=client_id,
+        provider=provider,
+        session=session,
+        scopes=scopes,
+        resource=binding.resource if binding is not None else None,
+        store=store or secure_store(settings),
+        access_cache=AccessTokenCache() if settings.access_token_cache else None,
+        policy=Policy(
+            leeway=settings.leeway,
+            login_timeout=settings.login_timeout,
+            redirect_path=settings.redirect_path,
+            no_browser=settings.no_browser,
+        ),
+        opener=opener,
+        notify=notify or notify_stderr,
+    )

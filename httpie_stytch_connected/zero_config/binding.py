@@ -1,0 +1,203 @@
+"""What zero configuration found for one protected resource, and where that is kept.
+
+A :class:`Binding` holds enough to refresh or sign in again without walking the chain, and the
+key its tokens are stored under (per authorization server, resource and client: a token
+obtained for one resource is never sent to another). Bindings are cached per origin in a 0600
+file (:class:`BindingCache`) so that the warm path reads that file and the access-token cache
+and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from ..errors import ConfigurationError, TokenStoreError
+from ..oauth.endpoints import ProviderEndpoints
+from ..oauth.resource_metadata import resource_matches
+from ..settings.stytch import stytch_iss_alias
+from ..storage.store import cache_dir, read_text, token_key, write_private
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ..oauth.resource_metadata import ProtectedResource
+
+log = logging.getLogger(__name__)
+
+#: Scopes added to what the API asks for when the authorization server lists them.
+_EXTRA_SCOPES = ("openid", "offline_access")
+_FORMAT = 1
+#: RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What discovery found for one protected resource: enough to refresh or sign in again
+    without walking the chain, and the key its tokens are stored under."""
+
+    resource: str
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    client_id: str
+    client_source: str
+    scopes: tuple[str, ...]
+    revocation_endpoint: str | None = None
+    jwks_uri: str | None = None
+    userinfo_endpoint: str | None = None
+    registration_endpoint: str | None = None
+    iss_parameter_supported: bool = False
+
+    @property
+    def key(self) -> str:
+        """Per authorization server, resource and client; not per scope, so a step-up replaces
+        the token set the API's other requests use."""
+        return token_key(f"{self.issuer}\n{self.resource}", self.client_id, ())
+
+    def endpoints(self) -> ProviderEndpoints:
+        return ProviderEndpoints(
+            authorization_endpoint=self.authorization_endpoint,
+            token_endpoint=self.token_endpoint,
+            revocation_endpoint=self.revocation_endpoint,
+            issuer=self.issuer,
+            jwks_uri=self.jwks_uri,
+            userinfo_endpoint=self.userinfo_endpoint,
+            iss_parameter_supported=self.iss_parameter_supported,
+            iss_alias=stytch_iss_alias(self.issuer, self.token_endpoint),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["scopes"] = list(self.scopes)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Binding:
+        """ValueError or TypeError when ``data`` is not one (a corrupt cache is rediscovered)."""
+        values = dict(data)
+        values["scopes"] = tuple(values["scopes"])
+        binding = cls(**values)
+        for name in ("resource", "issuer", "authorization_endpoint", "token_endpoint"):
+            if not isinstance(getattr(binding, name), str):
+                raise ValueError(name)
+        binding.endpoints().checked()
+        return binding
+
+
+def scope_tokens(text: str) -> list[str]:
+    """The RFC 6749 §3.3 scope-tokens in ``text``; anything else is dropped: it comes from the
+    API and is shown on the terminal, where a control character could rewrite the screen."""
+    return [token for token in text.split() if _SCOPE_TOKEN.fullmatch(token)]
+
+
+def initial_scopes(
+    asked: str | None, resource: ProtectedResource, server_scopes: object
+) -> tuple[str, ...]:
+    """The 401's ``scope``, else the resource's ``scopes_supported``; plus ``openid`` and
+    ``offline_access`` when the server lists them. Never more up front: step-up adds the rest."""
+    wanted = scope_tokens(asked) if asked else scope_tokens(" ".join(resource.scopes_supported))
+    listed = server_scopes if isinstance(server_scopes, list) else []
+    wanted += [s for s in _EXTRA_SCOPES if s in listed]
+    return tuple(dict.fromkeys(wanted))
+
+
+class BindingCache:
+    """Bindings per origin in one 0600 file each: the warm path reads one small file."""
+
+    def __init__(self) -> None:
+        self._memory: dict[str, dict[str, Binding]] = {}
+
+    @staticmethod
+    def origin(url: str) -> str:
+        parts = urlsplit(url)
+        return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+    def _path(self, origin: str) -> Path:
+        digest = hashlib.sha256(origin.encode()).hexdigest()[:32]
+        return cache_dir() / "resources" / f"{digest}.json"
+
+    def _load(self, origin: str) -> dict[str, Binding]:
+        known = self._memory.get(origin)
+        if known is None:
+            known = self._memory[origin] = _read_bindings(self._path(origin))
+        return known
+
+    def lookup(self, url: str) -> Binding | None:
+        """The binding whose resource is the longest match for ``url``."""
+        matching = [
+            b for b in self._load(self.origin(url)).values() if resource_matches(b.resource, url)
+        ]
+        return max(matching, key=lambda b: len(b.resource), default=None)
+
+    def save(self, binding: Binding) -> None:
+        origin = self.origin(binding.resource)
+        self._memory.pop(origin, None)  # re-read: another process may have added one
+        bindings = dict(self._load(origin))
+        bindings[binding.resource] = binding
+        self._memory[origin] = bindings
+        text = json.dumps({"v": _FORMAT, "bindings": [b.to_dict() for b in bindings.values()]})
+        try:
+            write_private(self._path(origin), text)
+        except (OSError, TokenStoreError) as exc:  # only slower next time: discovery again
+            log.debug("resource cache not written (%s)", type(exc).__name__)
+
+    def known(self) -> list[Binding]:
+        """Every binding on disk (for ``status``)."""
+        directory = cache_dir() / "resources"
+        paths = sorted(directory.glob("*.json")) if directory.is_dir() else []
+        return [binding for path in paths for binding in _read_bindings(path).values()]
+
+
+def _read_bindings(path: Path) -> dict[str, Binding]:
+    """The bindings in one cache file by resource; a corrupt entry or file is skipped (the
+    chain is walked again)."""
+    try:
+        data = json.loads(read_text(path) or "null")
+    except ValueError:
+        data = None
+    found: dict[str, Binding] = {}
+    if isinstance(data, dict) and data.get("v") == _FORMAT:
+        for item in data.get("bindings") or []:
+            try:
+                binding = Binding.from_dict(item)
+            except (ValueError, TypeError, KeyError, ConfigurationError):
+                continue
+            found[binding.resource] = binding
+    return found
+
+
+def binding_from(
+    resource: ProtectedResource,
+    document: Mapping[str, Any],
+    *,
+    client_id: str,
+    client_source: str,
+    scopes: tuple[str, ...],
+) -> Binding:
+    from ..oauth.discovery import endpoints_from
+
+    endpoints = endpoints_from(document, resource.authorization_server)
+    registration = document.get("registration_endpoint")
+    return Binding(
+        resource=resource.resource,
+        issuer=resource.authorization_server,
+        authorization_endpoint=endpoints.authorization_endpoint,
+        token_endpoint=endpoints.token_endpoint,
+        client_id=client_id,
+        client_source=client_source,
+        scopes=scopes,
+        revocation_endpoint=endpoints.revocation_endpoint,
+        jwks_uri=endpoints.jwks_uri,
+        userinfo_endpoint=endpoints.userinfo_endpoint,
+        registration_endpoint=registration if isinstance(registration, str) else None,
+        iss_parameter_supported=document.get("authorization_response_iss_parameter_supported")
+        is True,
+    )
