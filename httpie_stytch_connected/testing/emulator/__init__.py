@@ -3,13 +3,28 @@
 It plays both halves of a Stytch deployment: the customer's web app page that mounts
 ``<IdentityProvider/>`` (``/oauth/authorize``, with a login form and a consent page) and the
 Stytch project domain (token, discovery, JWKS, revocation, introspection and userinfo
-endpoints). Behaviour follows the documented Stytch rules: PKCE S256 only, loopback redirect
-URLs registered without a port match any port, ``localhost`` is refused, refresh tokens
-rotate on every use, and errors carry both the Stytch and the RFC 6749 error fields.
+endpoints) and Stytch's M2M token endpoint. Behaviour follows the documented Stytch rules:
+PKCE S256 only, loopback redirect URLs registered without a port match any port,
+``localhost`` is refused, public clients' refresh tokens rotate on every use (confidential
+clients' do not), and errors carry both the Stytch and the RFC 6749 error fields.
+
+Machines and confidential clients (see ``admin``, ``client_auth`` and ``token_endpoint``)::
+
+    creds = emulator.create_m2m_client(["read:data"])     # client_id, client_secret, scopes
+    requests.post(emulator.token_endpoint, auth=(creds.client_id, creds.client_secret),
+                  data={"grant_type": "client_credentials"})   # or JSON with both in the body
+    app = emulator.create_connected_app("first_party")    # a confidential Connected App
+
+``legacy_token_endpoint`` and ``m2m_token_endpoint`` take M2M requests too. Switches (plain
+attributes, set them at any time): ``registration_auth_method`` (registration answers with a
+confidential client), ``token_endpoint_auth_methods`` (what the metadata advertises),
+``strict_client_auth_method``, ``confidential_refresh_returns_token``,
+``m2m_access_token_ttl``; ``client_auth_seen`` records how each client authenticated.
 
 Each Stytch surface lives in the module named for it: ``authorize`` (sign-in and consent
 pages), ``token_endpoint``, ``token_management`` (revoke, introspect, userinfo), ``metadata``,
-``registration`` (Dynamic Client Registration), ``keys``, ``redirect_urls``, ``errors``,
+``registration`` (Dynamic Client Registration), ``client_auth`` (client secrets), ``keys``,
+``redirect_urls``, ``errors``,
 ``admin`` (test knobs) and ``example_api`` (a resource server announcing itself per RFC 9728).
 This module only routes.
 
@@ -28,7 +43,7 @@ from .authorize import AuthorizePages
 from .core import FIXTURE_PHRASE
 from .example_api import example_api
 from .metadata import Metadata
-from .records import CounterSnapshot
+from .records import ClientCredentials, CounterSnapshot
 from .registration import Registration
 from .token_endpoint import TOKEN_FAULT_KINDS, TokenEndpoint
 from .token_management import TokenManagement
@@ -37,6 +52,7 @@ from .wire import Response, json_response
 __all__ = [
     "FIXTURE_PHRASE",
     "TOKEN_FAULT_KINDS",
+    "ClientCredentials",
     "CounterSnapshot",
     "StytchEmulator",
     "example_api",
@@ -51,6 +67,7 @@ _KNOWN_PATHS = frozenset(
         "/v1/oauth2/revoke",
         "/v1/oauth2/introspect",
         "/v1/oauth2/register",
+        "/v1/m2m/token",
     }
 )
 
@@ -58,8 +75,9 @@ _KNOWN_PATHS = frozenset(
 class StytchEmulator(
     AuthorizePages, TokenEndpoint, TokenManagement, Registration, Metadata, AdminKnobs
 ):
-    """Stytch Connected Apps on 127.0.0.1: one first-party public client, and any number made
-    by Dynamic Client Registration.
+    """Stytch Connected Apps on 127.0.0.1: one first-party public client, any number made by
+    Dynamic Client Registration or ``create_connected_app``, and M2M clients made by
+    ``create_m2m_client``.
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`. All state lives in
     memory and is guarded by one lock, so tests may call the control methods while requests
@@ -112,6 +130,8 @@ class StytchEmulator(
             return json_response(200, self.jwks)
         if api_path == "/v1/oauth2/token" and method == "POST":
             return self._token(headers, body, issuer)
+        if path == "/v1/m2m/token" and method == "POST":
+            return self._token(headers, body, self.legacy_issuer, m2m_only=True)
         if api_path == "/v1/oauth2/revoke" and method == "POST":
             return self._revoke(headers, body)
         if api_path == "/v1/oauth2/introspect" and method == "POST":

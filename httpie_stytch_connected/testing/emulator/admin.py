@@ -1,16 +1,32 @@
 """Test knobs: counters, injected token-endpoint faults, revoking everything, playing another
-client that rotates a refresh token, and checking an access token as a resource server would."""
+client that rotates a refresh token, checking an access token as a resource server would, and
+creating clients as a project admin does in Stytch's dashboard:
+
+- ``create_m2m_client(scopes, client_name=)`` -> :class:`ClientCredentials` (``client_id``
+  ``m2m-client-test-…``, ``client_secret`` shown once, ``scopes``); ``deactivate_m2m_client``,
+  ``m2m_clients()`` (no secrets).
+- ``create_connected_app(client_type, redirect_uris=, token_endpoint_auth_method=)`` ->
+  :class:`ClientCredentials`; ``first_party`` and ``third_party`` are confidential (a secret),
+  ``first_party_public`` and ``third_party_public`` are public (``client_secret`` None).
+
+Secrets never show in a repr, a listing or a log line."""
 
 from __future__ import annotations
 
+import secrets
 import time
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import jwt
 
-from .core import COUNTER_NAMES, EmulatorCore
-from .records import CounterSnapshot
+from .core import COUNTER_NAMES, SECRET_METHODS, EmulatorCore
+from .records import Client, ClientCredentials, CounterSnapshot, M2MClient
+from .redirect_urls import check_registrable
 from .token_endpoint import TOKEN_FAULT_KINDS
+
+_CLIENT_TYPES = ("first_party", "first_party_public", "third_party", "third_party_public")
 
 
 class AdminKnobs(EmulatorCore):
@@ -48,9 +64,13 @@ class AdminKnobs(EmulatorCore):
             self._faults.clear()
 
     def forget_client(self, client_id: str) -> None:
-        """Delete a registered client, as a project admin would: it becomes ``invalid_client``."""
+        """Delete a registered, created or M2M client, as a project admin would: it becomes
+        ``invalid_client``."""
         with self._lock:
-            if self._clients.pop(client_id, None) is None:
+            if (
+                self._clients.pop(client_id, None) is None
+                and self._m2m_clients.pop(client_id, None) is None
+            ):
                 raise ValueError("no such registered client")
 
     def registered_clients(self) -> list[dict[str, Any]]:
@@ -64,7 +84,82 @@ class AdminKnobs(EmulatorCore):
                     "redirect_uris": list(c.redirect_uris),
                 }
                 for c in self._clients.values()
+                if c.registered
             ]
+
+    def create_m2m_client(
+        self, scopes: Sequence[str] = (), *, client_name: str = ""
+    ) -> ClientCredentials:
+        """Create an active M2M client with ``scopes``; its secret is returned only here."""
+        for scope in scopes:
+            if not scope or any(ch.isspace() for ch in scope):
+                raise ValueError("a scope is a non-empty string without spaces")
+        client = M2MClient(
+            client_id=f"m2m-client-test-{uuid.uuid4()}",
+            secret=f"secret-test-{secrets.token_urlsafe(32)}",
+            scopes=tuple(dict.fromkeys(scopes)),
+            client_name=client_name,
+        )
+        with self._lock:
+            self._m2m_clients[client.client_id] = client
+        return ClientCredentials(
+            client.client_id, client.secret, client.scopes, "client_secret_basic"
+        )
+
+    def deactivate_m2m_client(self, client_id: str) -> None:
+        """Set an M2M client inactive: its token requests get ``invalid_client``."""
+        with self._lock:
+            client = self._m2m_clients.get(client_id)
+            if client is None:
+                raise ValueError("no such M2M client")
+            client.status = "inactive"
+
+    def m2m_clients(self) -> list[dict[str, Any]]:
+        """The M2M clients: id, name, scopes, status (no secrets)."""
+        with self._lock:
+            return [
+                {
+                    "client_id": c.client_id,
+                    "client_name": c.client_name,
+                    "scopes": list(c.scopes),
+                    "status": c.status,
+                }
+                for c in self._m2m_clients.values()
+            ]
+
+    def create_connected_app(
+        self,
+        client_type: str = "first_party",
+        *,
+        redirect_uris: Sequence[str] | None = None,
+        client_name: str = "",
+        token_endpoint_auth_method: str = "client_secret_basic",
+    ) -> ClientCredentials:
+        """Create a Connected App client of one of Stytch's four types. ``first_party`` and
+        ``third_party`` are confidential: the secret is returned only here and must be sent at
+        the token, refresh and revocation endpoints (either way unless
+        ``strict_client_auth_method`` is on, then by ``token_endpoint_auth_method``).
+        ``redirect_uris`` defaults to the emulator's own."""
+        if client_type not in _CLIENT_TYPES:
+            raise ValueError(f"client_type must be one of {_CLIENT_TYPES}")
+        public = client_type.endswith("_public")
+        if not public and token_endpoint_auth_method not in SECRET_METHODS:
+            raise ValueError(f"token_endpoint_auth_method must be one of {SECRET_METHODS}")
+        uris = tuple(self.redirect_uris if redirect_uris is None else redirect_uris)
+        for uri in uris:
+            check_registrable(uri)
+        client = Client(
+            client_id=f"connected-app-test-{uuid.uuid4()}",
+            redirect_uris=uris,
+            client_type=client_type,
+            client_name=client_name,
+            auth_method="none" if public else token_endpoint_auth_method,
+            secret=None if public else f"secret-test-{secrets.token_urlsafe(32)}",
+            registered=False,
+        )
+        with self._lock:
+            self._clients[client.client_id] = client
+        return ClientCredentials(client.client_id, client.secret, (), client.auth_method)
 
     def rotate_refresh_token(self, old: str) -> str:
         """Use ``old`` as another client would: it becomes used and a new token is returned."""

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .keys import SigningKey
-from .records import Access, Client, Code, Grant, Pending, Refresh
+from .records import Access, Client, Code, Grant, M2MClient, Pending, Refresh
 from .redirect_urls import check_registrable
 from .wire import Response, Server
 
@@ -30,6 +30,7 @@ COUNTER_NAMES = (
     "token_authorization_code",
     "token_refresh",
     "token_refresh_ok",
+    "token_client_credentials",
     "token_errors",
     "token_faults",
     "revoke",
@@ -42,6 +43,8 @@ COUNTER_NAMES = (
 )
 #: Forms of the ``iss`` authorization-response parameter (RFC 9207) the emulator can send.
 ISS_FORMS = ("default_domain", "custom_domain", "none")
+#: How a client may authenticate at the token and revocation endpoints (RFC 6749 §2.3.1).
+SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 
 
 class EmulatorCore:
@@ -96,6 +99,25 @@ class EmulatorCore:
         self.resources_seen: list[tuple[str, str | None]] = []
         #: Seconds a "slow" token fault waits before answering.
         self.slow_seconds = 5.0
+        #: Lifetime of M2M access tokens (Stytch: one hour).
+        self.m2m_access_token_ttl = 3600
+        #: Switch: ``None`` honours the ``token_endpoint_auth_method`` a registration asks for;
+        #: ``"client_secret_basic"`` or ``"client_secret_post"`` answers every registration with
+        #: a confidential client (a ``client_secret``) using that method.
+        self.registration_auth_method: str | None = None
+        #: Switch: ``token_endpoint_auth_methods_supported`` in the metadata; ``None`` means
+        #: ``[registration_auth_method]`` when that is set, else ``["none"]``.
+        self.token_endpoint_auth_methods: Sequence[str] | None = None
+        #: Switch: a confidential client must authenticate with the method it was created or
+        #: registered with (Stytch itself accepts either, so this is off by default).
+        self.strict_client_auth_method = False
+        #: Switch: a refresh by a confidential client (no rotation) answers with the same
+        #: ``refresh_token``; ``False`` leaves the field out of the answer.
+        self.confidential_refresh_returns_token = True
+        #: ``(endpoint, client_id, method)`` for every client authentication seen, endpoint
+        #: being "token" or "revoke", method "none", "client_secret_basic" or
+        #: "client_secret_post". Never the secret.
+        self.client_auth_seen: list[tuple[str, str, str]] = []
 
         self._lock = threading.RLock()
         self._stopped = threading.Event()
@@ -111,6 +133,7 @@ class EmulatorCore:
         self._faults: list[str] = []
         self._counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
         self._clients: dict[str, Client] = {}
+        self._m2m_clients: dict[str, M2MClient] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -181,6 +204,12 @@ class EmulatorCore:
     @property
     def legacy_token_endpoint(self) -> str:
         return self.url + f"/v1/public/{self.project_id}/oauth2/token"
+
+    @property
+    def m2m_token_endpoint(self) -> str:
+        """``/v1/m2m/token`` (Stytch's B2B M2M overview); M2M clients may equally use
+        :attr:`token_endpoint` or :attr:`legacy_token_endpoint` (Stytch's M2M reference)."""
+        return self.url + "/v1/m2m/token"
 
     @property
     def jwks_uri(self) -> str:

@@ -2,6 +2,9 @@
 
 Served at ``/.well-known/openid-configuration`` and ``/.well-known/oauth-authorization-server``
 on the project domain, and under ``/v1/public/{project_id}`` with the legacy issuer.
+
+``token_endpoint_auth_methods_supported`` follows the ``token_endpoint_auth_methods`` switch
+(default ``["none"]``, or ``[registration_auth_method]`` when that switch is set).
 """
 
 from __future__ import annotations
@@ -26,10 +29,17 @@ class Metadata(EmulatorCore):
             "response_types_supported": ["code"],
             "grant_types_supported": ["authorization_code", "refresh_token"],
             "code_challenge_methods_supported": ["S256"],
-            "token_endpoint_auth_methods_supported": ["none"],
+            "token_endpoint_auth_methods_supported": self._auth_methods_supported(),
             "id_token_signing_alg_values_supported": ["RS256"],
             "subject_types_supported": ["public"],
         }
         if self.dcr_enabled:
             document["registration_endpoint"] = self.url + "/v1/oauth2/register"
         return document
+
+    def _auth_methods_supported(self) -> list[str]:
+        if self.token_endpoint_auth_methods is not None:
+            return list(self.token_endpoint_auth_methods)
+        if self.registration_auth_method is not None:
+            return [self.registration_auth_method]
+        return ["none"]

@@ -9,6 +9,10 @@ confidential client with a secret); every client gets ``grant_types
 Identical public registrations are de-duplicated (the same ``client_id`` comes back); every
 confidential registration makes a new client and counts against a cap
 (``too_many_connected_apps``). Errors carry Stytch's fields and RFC 7591's ``error``.
+
+Switch ``registration_auth_method`` (``"client_secret_basic"`` or ``"client_secret_post"``):
+every registration is answered with a confidential client using that method, whatever the
+request asked (a server that offers only secret-based methods).
 """
 
 from __future__ import annotations
@@ -83,6 +87,8 @@ class Registration(EmulatorCore):
         method = request.get("token_endpoint_auth_method", "none")
         if method not in _AUTH_METHODS:
             raise _metadata_error(f"token_endpoint_auth_method must be one of {_AUTH_METHODS}.")
+        if self.registration_auth_method is not None:
+            method = self.registration_auth_method
         for field, allowed in (
             ("grant_types", {"authorization_code", "refresh_token"}),
             ("response_types", {"code"}),

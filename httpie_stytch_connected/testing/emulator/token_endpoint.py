@@ -1,10 +1,22 @@
-"""Stytch's token endpoint, ``POST /v1/oauth2/token`` (and its legacy ``/v1/public/...`` twin).
+"""Stytch's token endpoint, ``POST /v1/oauth2/token`` (and its legacy ``/v1/public/...`` twin;
+``/v1/m2m/token``, shown in Stytch's B2B M2M overview, takes only ``client_credentials``).
 
-Stytch rules enforced here: public clients have no secret; authorization codes are single use
-and burnt by any attempt (RFC 6749 §4.1.2); the redirect URL repeats the authorization
-request's, port included; PKCE S256 is checked; refresh tokens rotate on every use and a used
-one is refused; a refresh may narrow the scope but never widen it; access tokens are RS256 JWTs
-with ``aud = [project_id]``. Test faults (see ``admin``) are served from here.
+Stytch rules enforced here: public clients have no secret, confidential Connected Apps and M2M
+clients must send theirs (see ``client_auth``); authorization codes are single use and burnt by
+any attempt (RFC 6749 §4.1.2); the redirect URL repeats the authorization request's, port
+included; PKCE S256 is checked; public clients' refresh tokens rotate on every use and a used
+one is refused, confidential clients' do not rotate (each use extends their life by
+``refresh_token_ttl``); a refresh may narrow the scope but never widen it; access tokens are
+RS256 JWTs with ``aud = [project_id]``. Test faults (see ``admin``) are served from here.
+
+M2M (``grant_type=client_credentials``, JSON or form body, the secret in the body or as HTTP
+Basic): ``scope`` omitted means every scope of the client, a scope the client lacks is
+``oauth_token_exchange_invalid_scope``/``invalid_scope`` (400); the answer is ``access_token``,
+``token_type: "bearer"``, ``expires_in`` (``m2m_access_token_ttl``) and no refresh token; the
+token's claims are ``iss`` (the issuer of the domain used: ``stytch.com/{project_id}`` on the
+legacy path), ``sub`` (the M2M client ID), ``aud: [project_id]``, ``scope``, ``iat``, ``nbf``,
+``exp`` and ``jti``. Connected App clients get ``unauthorized_client`` for that grant, and M2M
+clients for the others.
 """
 
 from __future__ import annotations
@@ -17,11 +29,11 @@ import time
 import uuid
 from typing import Any
 
-from .core import EmulatorCore
+from .client_auth import ClientAuth
 from .errors import OAuthError, invalid_request, oauth_error_response
-from .records import Access, Grant
+from .records import Access, Client, Grant, M2MClient
 from .redirect_urls import redirect_registered
-from .wire import Response, decode_form, header, json_response, page, request_id
+from .wire import Response, decode_form, json_response, page, request_id
 
 #: Fault kinds accepted by ``StytchEmulator.inject_token_fault``.
 TOKEN_FAULT_KINDS = frozenset(
@@ -29,6 +41,8 @@ TOKEN_FAULT_KINDS = frozenset(
 )
 
 _ID_TOKEN_TTL = 3600
+#: The grants the token endpoint knows; the last is the only one at ``/v1/m2m/token``.
+_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 _VERIFIER_RE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 
 
@@ -85,17 +99,14 @@ def _require(form: dict[str, str], name: str) -> str:
     return value
 
 
-def _no_secrets() -> OAuthError:
-    return OAuthError(
-        401,
-        "public_connected_apps_do_not_have_secrets",
-        "invalid_client",
-        "Public Connected Apps do not have client secrets.",
-    )
+def _unauthorized_grant(message: str) -> OAuthError:
+    return OAuthError(400, "oauth_token_exchange_invalid_request", "unauthorized_client", message)
 
 
-class TokenEndpoint(EmulatorCore):
-    def _token(self, headers: dict[str, str], body: bytes, issuer: str) -> Response:
+class TokenEndpoint(ClientAuth):
+    def _token(
+        self, headers: dict[str, str], body: bytes, issuer: str, *, m2m_only: bool = False
+    ) -> Response:
         with self._lock:
             self._counters["token_requests"] += 1
             fault = self._faults.pop(0) if self._faults else None
@@ -106,47 +117,14 @@ class TokenEndpoint(EmulatorCore):
             self._count("token_faults")
             self._stopped.wait(self.slow_seconds)
         try:
-            return self._token_inner(headers, body, issuer)
+            return self._token_inner(headers, body, issuer, m2m_only)
         except OAuthError as err:
             self._count("token_errors")
             return oauth_error_response(err)
 
-    def _client_from(self, headers: dict[str, str], form: dict[str, str]) -> str:
-        client_id = form.get("client_id")
-        secret = form.get("client_secret")
-        auth = header(headers, "authorization")
-        if auth.lower().startswith("basic "):
-            try:
-                decoded = base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8")
-            except ValueError:
-                raise OAuthError(
-                    401, "oauth_token_exchange_invalid_client", "invalid_client", "Bad Basic auth."
-                ) from None
-            basic_id, _, basic_secret = decoded.partition(":")
-            client_id = client_id or basic_id
-            secret = secret or basic_secret
-        if not client_id:
-            raise invalid_request("Required parameter is missing: client_id.")
-        client = self._client(client_id)
-        if client is None:
-            raise OAuthError(
-                401, "invalid_client_id", "invalid_client", "Unknown client_id.", www_auth=True
-            )
-        if client.secret is None and secret:
-            raise _no_secrets()
-        if client.secret is not None and not secrets.compare_digest(
-            (secret or "").encode(), client.secret.encode()
-        ):
-            raise OAuthError(
-                401,
-                "oauth_token_exchange_invalid_client",
-                "invalid_client",
-                "The client secret is missing or wrong.",
-                www_auth=True,
-            )
-        return client_id
-
-    def _token_inner(self, headers: dict[str, str], body: bytes, issuer: str) -> Response:
+    def _token_inner(
+        self, headers: dict[str, str], body: bytes, issuer: str, m2m_only: bool
+    ) -> Response:
         try:
             form = decode_form(headers, body)
         except ValueError as exc:
@@ -156,22 +134,77 @@ class TokenEndpoint(EmulatorCore):
             self._count("token_authorization_code")
         elif grant_type == "refresh_token":
             self._count("token_refresh")
+        elif grant_type == "client_credentials":
+            self._count("token_client_credentials")
         if not grant_type:
             raise invalid_request("Required parameter is missing: grant_type.")
-        if grant_type not in ("authorization_code", "refresh_token"):
+        allowed = _GRANT_TYPES[-1:] if m2m_only else _GRANT_TYPES
+        if grant_type not in allowed:
             raise OAuthError(
                 400,
                 "oauth_token_exchange_invalid_request",
                 "unsupported_grant_type",
-                "grant_type must be authorization_code or refresh_token.",
+                f"grant_type must be one of {', '.join(allowed)}.",
             )
-        client_id = self._client_from(headers, form)
+        client = self._authenticate_client(headers, form, "token")
+        if isinstance(client, M2MClient):
+            if grant_type != "client_credentials":
+                raise _unauthorized_grant("M2M clients use only the client_credentials grant.")
+            return json_response(200, self._client_credentials(form, client, issuer))
+        if grant_type == "client_credentials":
+            raise _unauthorized_grant(
+                "Connected App clients use only the authorization_code and refresh_token grants."
+            )
+        client_id = client.client_id
         self._record_resource(grant_type, form.get("resource"))
         if grant_type == "authorization_code":
             return self._exchange_code(form, client_id, issuer)
-        response = self._exchange_refresh(form, client_id, issuer)
+        response = self._exchange_refresh(form, client, issuer)
         self._count("token_refresh_ok")
         return response
+
+    def _client_credentials(
+        self, form: dict[str, str], client: M2MClient, issuer: str
+    ) -> dict[str, Any]:
+        """RFC 6749 §4.4 as Stytch's M2M product does it: no ``scope`` means every scope of
+        the client; a scope the client was not given is refused; no refresh token."""
+        requested = form.get("scope")
+        if requested:
+            scopes = tuple(dict.fromkeys(requested.split()))
+            missing = [s for s in scopes if s not in client.scopes]
+            if missing:
+                raise OAuthError(
+                    400,
+                    "oauth_token_exchange_invalid_scope",
+                    "invalid_scope",
+                    "The requested scope was not granted to this M2M client: "
+                    + " ".join(missing)
+                    + ".",
+                )
+        else:
+            scopes = client.scopes
+        iat = int(time.time())
+        jti = str(uuid.uuid4())
+        claims = {
+            "iss": issuer,
+            "sub": client.client_id,
+            "aud": [self.project_id],
+            "scope": " ".join(scopes),
+            "exp": iat + self.m2m_access_token_ttl,
+            "iat": iat,
+            "nbf": iat,
+            "jti": jti,
+        }
+        access_token = self._keys.sign(claims)
+        with self._lock:
+            self._access[jti] = Access(f"m2m:{client.client_id}")
+        return {
+            "access_token": access_token,
+            "token_type": "bearer",
+            "expires_in": self.m2m_access_token_ttl,
+            "request_id": request_id(),
+            "status_code": 200,
+        }
 
     def _exchange_code(self, form: dict[str, str], client_id: str, issuer: str) -> Response:
         code = _require(form, "code")
@@ -224,7 +257,8 @@ class TokenEndpoint(EmulatorCore):
             )
         return json_response(200, self._token_payload(record.grant, issuer, record.nonce))
 
-    def _exchange_refresh(self, form: dict[str, str], client_id: str, issuer: str) -> Response:
+    def _exchange_refresh(self, form: dict[str, str], client: Client, issuer: str) -> Response:
+        client_id = client.client_id
         token = _require(form, "refresh_token")
         now = time.time()
         with self._lock:
@@ -263,8 +297,15 @@ class TokenEndpoint(EmulatorCore):
                     )
                 # Down-scope only this access token; the grant keeps its scopes.
                 grant = Grant(grant.grant_id, grant.client_id, grant.sub, asked, grant.auth_time)
-            record.used = True
-            payload = self._token_payload(grant, issuer, None, refresh_grant=record.grant)
+            if not client.confidential:
+                record.used = True
+                payload = self._token_payload(grant, issuer, None, refresh_grant=record.grant)
+                return json_response(200, payload)
+            # Confidential clients: no rotation; each use extends the token's life.
+            record.expires_at = now + self.refresh_token_ttl
+            payload = self._token_payload(grant, issuer, None, issue_refresh=False)
+            if self.confidential_refresh_returns_token and "offline_access" in record.grant.scopes:
+                payload["refresh_token"] = token
         return json_response(200, payload)
 
     def _token_payload(
@@ -274,6 +315,7 @@ class TokenEndpoint(EmulatorCore):
         nonce: str | None,
         *,
         refresh_grant: Grant | None = None,
+        issue_refresh: bool = True,
     ) -> dict[str, Any]:
         now = time.time()
         iat = int(now)
@@ -300,7 +342,7 @@ class TokenEndpoint(EmulatorCore):
             "token_type": "bearer",
         }
         full = refresh_grant or grant
-        if "offline_access" in full.scopes:
+        if issue_refresh and "offline_access" in full.scopes:
             payload["refresh_token"] = self._new_refresh_token(full, now)
         if "openid" in grant.scopes:
             id_claims: dict[str, Any] = {

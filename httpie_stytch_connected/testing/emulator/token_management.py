@@ -1,6 +1,10 @@
 """Stytch's revocation (RFC 7009), introspection (RFC 7662) and userinfo endpoints.
 
 Revoking a refresh token revokes its whole grant; revoking an unknown token still answers 200.
+A client that sends a ``client_id`` (body or HTTP Basic) is authenticated as at the token
+endpoint; a confidential client's tokens can be revoked only by that client with its secret
+(``invalid_client``, 401, otherwise; another client's: ``unauthorized_client``, 400). Public
+clients may omit ``client_id``, as before.
 Introspection answers ``{"active": false}`` for anything not currently valid.
 """
 
@@ -11,13 +15,13 @@ from typing import Any
 
 import jwt
 
-from .core import EmulatorCore
+from .client_auth import ClientAuth, invalid_client
 from .errors import OAuthError, invalid_request, oauth_error_response
 from .records import Access
 from .wire import Response, decode_form, header, json_response, request_id
 
 
-class TokenManagement(EmulatorCore):
+class TokenManagement(ClientAuth):
     def _access_record(self, token: str, *, verify_exp: bool) -> tuple[dict[str, Any], Access]:
         """Decode one of our access tokens; raises ValueError if it is not ours."""
         try:
@@ -36,27 +40,50 @@ class TokenManagement(EmulatorCore):
             form = decode_form(headers, body)
         except ValueError as exc:
             return oauth_error_response(invalid_request(str(exc)))
-        client_id = form.get("client_id")
-        if client_id is not None and self._client(client_id) is None:
-            return oauth_error_response(
-                OAuthError(401, "invalid_client_id", "invalid_client", "Unknown client_id.")
-            )
+        try:
+            self._revoke_inner(headers, form)
+        except OAuthError as err:
+            return oauth_error_response(err)
+        return json_response(200, {"request_id": request_id(), "status_code": 200})
+
+    def _revoke_inner(self, headers: dict[str, str], form: dict[str, str]) -> None:
+        caller: str | None = None
+        if form.get("client_id") or form.get("client_secret") or header(headers, "authorization"):
+            caller = self._authenticate_client(headers, form, "revoke").client_id
         token = form.get("token")
         if not token:
-            return oauth_error_response(invalid_request("Required parameter is missing: token."))
+            raise invalid_request("Required parameter is missing: token.")
         with self._lock:
             refresh = self._refresh.get(token)
-            if refresh is not None:
+        if refresh is not None:
+            self._check_revoker(caller, refresh.grant.client_id)
+            with self._lock:
                 self._revoke_grant(refresh.grant.grant_id)
-        if refresh is None:
-            try:
-                _, access = self._access_record(token, verify_exp=False)
-            except ValueError:
-                access = None
-            if access is not None:
-                with self._lock:
-                    access.revoked = True
-        return json_response(200, {"request_id": request_id(), "status_code": 200})
+            return
+        try:
+            claims, access = self._access_record(token, verify_exp=False)
+        except ValueError:
+            return
+        owner = claims.get("client_id")
+        if isinstance(owner, str):
+            self._check_revoker(caller, owner)
+        with self._lock:
+            access.revoked = True
+
+    def _check_revoker(self, caller: str | None, owner: str) -> None:
+        """A confidential client's token is revoked only by that client, authenticated."""
+        client = self._client(owner)
+        if client is None or not client.confidential:
+            return
+        if caller is None:
+            raise invalid_client("This token belongs to a confidential client: authenticate.")
+        if caller != owner:
+            raise OAuthError(
+                400,
+                "oauth_token_exchange_invalid_client",
+                "unauthorized_client",
+                "The token was not issued to this client.",
+            )
 
     def _introspect(self, headers: dict[str, str], body: bytes) -> Response:
         self._count("introspect")
