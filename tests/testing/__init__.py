@@ -1,0 +1,1 @@
+"""Tests of the test tools in ``httpie_stytch_connected.testing``."""
