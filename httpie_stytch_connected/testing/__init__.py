@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["ScriptedUserAgent", "StytchEmulator", "UserAgentResult"]
+__all__ = ["ClientCredentialsServer", "ScriptedUserAgent", "StytchEmulator", "UserAgentResult"]
 
 if TYPE_CHECKING:
+    from .client_credentials_server import ClientCredentialsServer
     from .emulator import StytchEmulator
     from .user_agent import ScriptedUserAgent, UserAgentResult
 
@@ -21,6 +22,10 @@ def __getattr__(name: str) -> Any:
         from .emulator import StytchEmulator
 
         return StytchEmulator
+    if name == "ClientCredentialsServer":
+        from .client_credentials_server import ClientCredentialsServer
+
+        return ClientCredentialsServer
     if name in ("ScriptedUserAgent", "UserAgentResult"):
         from . import user_agent
 

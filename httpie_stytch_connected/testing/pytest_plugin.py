@@ -140,3 +140,35 @@ def stytch_resource_server(stytch_emulator: StytchEmulator) -> Iterator[Resource
         audience=stytch_emulator.project_id,
     ) as server:
         yield server
+
+
+# ---------------------------------------------------------------------- machine credentials
+# - ``stytch_m2m_client``: an M2M client of ``stytch_emulator`` with the scopes ``read:data``
+#   and ``write:data`` (a ``ClientCredentials``: ``client_id``, ``client_secret``, ``scopes``).
+# - ``stytch_confidential_client``: a confidential (``first_party``) Connected App client of
+#   ``stytch_emulator``, with the emulator's redirect URLs.
+# - ``client_credentials_server``: a running provider-neutral
+#   :class:`~httpie_stytch_connected.testing.client_credentials_server.ClientCredentialsServer`
+#   with every method enabled; add clients with ``add_secret_client`` / ``add_key_client``.
+
+if TYPE_CHECKING:
+    from .client_credentials_server import ClientCredentialsServer
+    from .emulator import ClientCredentials
+
+
+@pytest.fixture
+def stytch_m2m_client(stytch_emulator: StytchEmulator) -> ClientCredentials:
+    return stytch_emulator.create_m2m_client(("read:data", "write:data"), client_name="tests")
+
+
+@pytest.fixture
+def stytch_confidential_client(stytch_emulator: StytchEmulator) -> ClientCredentials:
+    return stytch_emulator.create_connected_app("first_party", client_name="tests")
+
+
+@pytest.fixture
+def client_credentials_server() -> Iterator[ClientCredentialsServer]:
+    from .client_credentials_server import ClientCredentialsServer
+
+    with ClientCredentialsServer() as server:
+        yield server

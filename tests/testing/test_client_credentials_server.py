@@ -317,3 +317,8 @@ def test_secrets_stay_out_of_reprs_and_logs(
     assert "POST /token" in err
     for text in [*texts, err]:
         assert secret_of(creds) not in text and token not in text and signed not in text
+
+
+def test_the_plugin_fixture_serves(client_credentials_server: ClientCredentialsServer) -> None:
+    creds = client_credentials_server.add_secret_client(["read"])
+    assert basic(client_credentials_server, creds).json()["scope"] == "read"

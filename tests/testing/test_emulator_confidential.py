@@ -277,3 +277,11 @@ def test_the_secret_never_shows_in_the_request_log(capfd: pytest.CaptureFixture[
     assert "POST /v1/oauth2/token" in err  # the log is on
     for secret in (secret_of(app), secret_of(m2m), body["refresh_token"]):
         assert secret not in err
+
+
+def test_the_plugin_fixture_makes_a_confidential_client(
+    stytch_emulator: StytchEmulator, stytch_confidential_client: ClientCredentials
+) -> None:
+    body = login(stytch_emulator, stytch_confidential_client, "post")
+    again = refresh(stytch_emulator, stytch_confidential_client, body["refresh_token"])
+    assert again.json()["refresh_token"] == body["refresh_token"]

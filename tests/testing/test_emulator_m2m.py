@@ -237,3 +237,10 @@ def test_basic_credentials_are_form_decoded(
         timeout=10,
     )
     assert response.status_code == 200, response.text
+
+
+def test_the_plugin_fixture_makes_an_m2m_client(
+    stytch_emulator: StytchEmulator, stytch_m2m_client: ClientCredentials
+) -> None:
+    body = token(stytch_emulator.token_endpoint, stytch_m2m_client, how="basic").json()
+    assert claims_of(stytch_emulator, body["access_token"])["scope"] == "read:data write:data"
