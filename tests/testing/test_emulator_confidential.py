@@ -11,8 +11,7 @@ import pytest
 import requests
 
 from httpie_stytch_connected.testing.emulator import ClientCredentials, StytchEmulator
-
-from ..test_emulator import CALLBACK, FULL_SCOPE, assert_error, pkce_pair, sign_in
+from tests.testing.test_emulator import CALLBACK, FULL_SCOPE, assert_error, pkce_pair, sign_in
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ import requests
 
 from httpie_stytch_connected.testing.emulator import ClientCredentials, StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-
-from ..test_emulator import assert_error
+from tests.testing.test_emulator import assert_error
 
 SCOPES = ("read:users", "write:users")
 
