@@ -16,14 +16,21 @@ is retried under the locks on later calls: a store fault never forces a new logi
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigurationError, LoginError, TokenEndpointError, TokenStoreError
+from ..errors import (
+    AuthenticationError,
+    ConfigurationError,
+    LoginError,
+    TokenEndpointError,
+    TokenStoreError,
+)
 from ..messages import Notify, Opener, notify_stderr
 from ..oauth.tokens import TokenSet
 from ..storage.locks import REFRESHING, SIGNING_IN, SIGNING_OUT
@@ -40,17 +47,39 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _MEMORY: dict[str, TokenSet] = {}
-_THREAD_LOCKS: dict[str, threading.Lock] = {}
 _REGISTRY_LOCK = threading.Lock()
 #: Seconds one store call may take when the store names no timeout of its own (file store).
 _STORE_CALL = 20.0
 
 Mark = Callable[["Activity"], None]
+#: Raised to a caller that gave up while waiting: nothing was started for it.
+ABANDONED = "The request that needed a token was cancelled; nothing was started for it."
+
+
+@dataclass
+class _Turns:
+    """One key's in-process lock, and how the last attempt made under it ended.
+
+    Requests that queue behind an attempt (a refresh or a sign-in) take its outcome: on success
+    its token is in memory; on failure they get the same error instead of each trying again,
+    so eight requests waiting on a sign-in the person declined open the browser once.
+    """
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    finished: int = 0  # attempts ended so far
+    failure: AuthenticationError | None = None  # how the last one ended; None: it succeeded
+
+
+_TURNS: dict[str, _Turns] = {}
+
+
+def _turns(key: str) -> _Turns:
+    with _REGISTRY_LOCK:
+        return _TURNS.setdefault(key, _Turns())
 
 
 def _thread_lock(key: str) -> threading.Lock:
-    with _REGISTRY_LOCK:
-        return _THREAD_LOCKS.setdefault(key, threading.Lock())
+    return _turns(key).lock
 
 
 @dataclass(frozen=True)
@@ -128,21 +157,51 @@ class TokenManager:
     def __repr__(self) -> str:
         return f"TokenManager(key={self.key!r}, store={type(self.store).__name__})"
 
-    def access_token(self, *, rejected: str | None = None) -> str:
-        """A usable access token; ``rejected`` is one the API just answered 401 to."""
+    def access_token(
+        self, *, rejected: str | None = None, wanted: Callable[[], bool] | None = None
+    ) -> str:
+        """A usable access token; ``rejected`` is one the API just answered 401 to.
+
+        One attempt (refresh or sign-in) at a time per key in this process; a request that
+        waited for an attempt that failed gets its error, not an attempt of its own.
+        ``wanted`` is asked once the wait is over: False (the caller gave up, e.g. a
+        cancelled task) starts nothing and raises :class:`LoginError`. Raises what the
+        attempt raises (:class:`LoginError`, :class:`TokenEndpointError`,
+        :class:`TokenStoreError`, :class:`ConfigurationError`).
+        """
         tokens = _MEMORY.get(self.key)
         if self._usable(tokens, rejected):
             assert tokens is not None
             if self.key in _UNSAVED:
                 self._store_unsaved_if_idle()
             return tokens.access_token
-        lock = _thread_lock(self.key)
-        if not wait_in_slices(lambda t: lock.acquire(timeout=t), self.policy.login_timeout + 60):
+        turns = _turns(self.key)
+        seen = turns.finished
+        if not wait_in_slices(
+            lambda t: turns.lock.acquire(timeout=t), self.policy.login_timeout + 60
+        ):
             raise LoginError("Timed out waiting for another thread's sign-in; try again.")
         try:
-            return self._obtain(rejected).access_token
+            if turns.finished != seen and turns.failure is not None:
+                raise copy.copy(turns.failure)  # the attempt we waited for answers us too
+            if (
+                wanted is not None
+                and not wanted()
+                and not self._usable(_MEMORY.get(self.key), rejected)
+            ):
+                raise LoginError(ABANDONED)
+            try:
+                tokens = self._obtain(rejected)
+            except AuthenticationError as exc:
+                turns.failure = exc
+                raise
+            else:
+                turns.failure = None
+            finally:
+                turns.finished += 1
+            return tokens.access_token
         finally:
-            lock.release()
+            turns.lock.release()
 
     def access_token_in_memory(self) -> str | None:
         """This process's token if still usable: no I/O, no lock, never blocks (an event loop's

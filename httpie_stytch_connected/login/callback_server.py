@@ -104,7 +104,8 @@ def evaluate(
     """Decide what one request to the listener means; pure, so the paste flow shares it.
 
     ``check_iss`` says why the response's ``iss`` (RFC 9207) is refused, or None: a refused
-    one ends the sign-in as an error, so its code is never exchanged."""
+    one ends the sign-in as an error, so its code is never exchanged. It guards responses that
+    carry a code; an error response ends the sign-in anyway and is shown as the person's."""
     if path != expected_path:
         return _Outcome(404, "Not found", "This address is not part of the sign-in.")
     try:
@@ -138,17 +139,9 @@ def evaluate(
                 "Ctrl-C and run the command again."
             ),
         )
-    problem = check_iss(one.get("iss")) if check_iss else None
-    if problem is not None:
-        return _Outcome(
-            400,
-            "Sign-in response refused",
-            "This response came from another server than the one you were sent to; nothing "
-            "was done with it. Go back to the terminal.",
-            error=_ISSUER_MISMATCH,
-            error_description=_printable(problem)[:300],
-        )
     if error is not None:
+        # The person's own answer (access_denied, ...): shown as it is. The mix-up defence
+        # guards codes, and servers that advertise `iss` may leave it off error responses.
         return _Outcome(
             200,
             "Sign-in failed",
@@ -159,6 +152,16 @@ def evaluate(
     code = one.get("code")
     if not code:
         return _Outcome(400, "Invalid sign-in response", "The response has no authorization code.")
+    problem = check_iss(one.get("iss")) if check_iss else None
+    if problem is not None:
+        return _Outcome(
+            400,
+            "Sign-in response refused",
+            "This response came from another server than the one you were sent to; nothing "
+            "was done with it. Go back to the terminal.",
+            error=_ISSUER_MISMATCH,
+            error_description=_printable(problem)[:300],
+        )
     return _Outcome(RECEIVED.status, RECEIVED.title, RECEIVED.message, code=code)
 
 

@@ -78,11 +78,12 @@ def browser_login(
             "client_id": client.client_id,
             "redirect_uri": server.redirect_uri,
             "response_type": "code",
-            "scope": " ".join(scopes),
             "state": state,
             "code_challenge": pkce.challenge,
             "code_challenge_method": PKCE.method,
         }
+        if scopes:  # none known anywhere: the parameter is left out, not sent empty
+            params["scope"] = " ".join(scopes)
         if nonce:
             params["nonce"] = nonce
         if resource:  # RFC 8707 §2.1
@@ -92,7 +93,7 @@ def browser_login(
             "sign-in: authorization request to %s, redirect_uri %s, scope %r",
             host_of(authorization_endpoint),
             server.redirect_uri,
-            params["scope"],
+            params.get("scope", ""),
         )
         fallback = Fallback(server, state, notify)
         try:

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 import pytest
 import requests
@@ -251,3 +251,28 @@ def test_a_process_that_stops_right_after_signing_in_leaves_the_browser_a_whole_
     for page in pages:
         assert page.status_code == 200
         assert title(page) == "Signed in" and page.text.endswith("</html>")
+
+
+@pytest.mark.parametrize(("scopes", "sent"), [((), None), (("profile", "email"), "profile email")])
+def test_the_scope_parameter_is_left_out_when_no_scope_is_known(
+    scopes: tuple[str, ...], sent: str | None
+) -> None:
+    """RFC 6749 §3.3: ``scope`` is optional; an empty ``scope=`` is refused by some servers."""
+    seen: list[str] = []
+
+    def browser(url: str) -> bool:
+        seen.append(url)
+        return True  # nobody signs in: the wait below ends the sign-in
+
+    with pytest.raises(LoginError):
+        browser_login(
+            authorization_endpoint="http://127.0.0.1:9/authorize",
+            client=TokenClient("http://127.0.0.1:9/token", "client"),
+            scopes=scopes,
+            timeout=0.5,
+            opener=browser,
+            notify=lambda _: None,
+        )
+    assert len(seen) == 1
+    query = dict(parse_qsl(urlsplit(seen[0]).query, keep_blank_values=True))
+    assert query.get("scope") == sent

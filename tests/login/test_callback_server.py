@@ -455,3 +455,22 @@ def test_a_flood_of_slow_clients_cannot_lock_out_the_real_callback(
         assert _get(server, {"state": STATE, "code": CODE}) == 200
         assert server.wait(timeout=5) == CODE
         assert seen["dropped"] >= clients
+
+
+def test_a_declined_sign_in_is_shown_as_such_where_the_server_leaves_iss_off_errors() -> None:
+    """A server that advertises ``iss`` (RFC 9207) but omits it from error responses: the
+    person's ``access_denied`` is what they read, not a mix-up warning; a code without ``iss``
+    is still refused."""
+
+    def needs_iss(iss: str | None) -> str | None:
+        return None if iss else "it names no issuer, though the server always sends one"
+
+    with CallbackServer(STATE, check_iss=needs_iss) as server:
+        assert _get(server, {"state": STATE, "error": "access_denied"}) == 200
+        with pytest.raises(LoginError, match="access_denied") as caught:
+            server.wait(timeout=10)
+        assert "issuer" not in str(caught.value)
+    with CallbackServer(STATE, check_iss=needs_iss) as server:
+        assert _get(server, {"state": STATE, "code": CODE}) == 400
+        with pytest.raises(LoginError, match="names no issuer"):
+            server.wait(timeout=10)
