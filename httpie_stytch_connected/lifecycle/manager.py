@@ -20,8 +20,9 @@ import copy
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import (
@@ -52,6 +53,9 @@ _REGISTRY_LOCK = threading.Lock()
 _STORE_CALL = 20.0
 
 Mark = Callable[["Activity"], None]
+#: Seconds after a sign-in made for a refused token during which its own refusal is an error
+#: (the API does not take this provider's tokens), not a reason to sign in once more.
+CURE_WINDOW = 600.0
 #: Raised to a caller that gave up while waiting: nothing was started for it.
 ABANDONED = "The request that needed a token was cancelled; nothing was started for it."
 
@@ -92,6 +96,10 @@ class _Unsaved:
 
 #: Per key: the set the store refused, written again on later calls until the store takes it.
 _UNSAVED: dict[str, _Unsaved] = {}
+
+
+def _marked(tokens: TokenSet, after_rejection: bool) -> TokenSet:
+    return replace(tokens, after_rejection="sign-in") if after_rejection else tokens
 
 
 def forget_memory() -> None:
@@ -306,13 +314,37 @@ class TokenManager:
                 assert current is not None
                 self._publish(current)
                 return current
+            cure = self._failed_cure(current, rejected)
             # Both ways on end in a write: know the store takes one before spending anything.
             self.store.probe(self.key)
-            if current is not None and current.refresh_token:
+            if current is not None and current.refresh_token and cure is None:
                 refreshed = self._refresh(current, rejected, stored, mark)
                 if refreshed is not None:
                     return refreshed
-            return self._login_and_save(stored, mark)
+            elif cure == "refresh":
+                self.notify(
+                    "The API refused the access token right after it was refreshed; signing in "
+                    "again."
+                )
+            return self._login_and_save(stored, mark, after_rejection=rejected is not None)
+
+    def _failed_cure(self, current: TokenSet | None, rejected: str | None) -> str | None:
+        """How the refused set ``current`` had itself been obtained for an earlier refusal:
+        "refresh" (then sign in instead), or None (renew as usual). A set from a sign-in made
+        for a refusal that is refused within :data:`CURE_WINDOW` seconds ends in an error:
+        the API does not take this provider's tokens, and asking again would loop."""
+        if current is None or rejected is None or current.access_token != rejected:
+            return None
+        if current.after_rejection == "sign-in":
+            if time.time() - current.received_at < CURE_WINDOW:
+                raise LoginError(
+                    "The API refused the access token from the sign-in just made, so signing in "
+                    "again would not help; check that the API accepts tokens from "
+                    f"{self.endpoints.issuer or self.endpoints.token_endpoint} for client "
+                    f"{self.client_id} (its audience and scopes)."
+                )
+            return None
+        return current.after_rejection
 
     def _current(self, stored: TokenSet | None) -> TokenSet | None:
         """The set to use: ``stored``, unless this process holds one the store refused.
@@ -385,12 +417,16 @@ class TokenManager:
                 log.debug("refresh refused (%s); re-reading the store", exc.error_type or exc.error)
                 current = stored = self.store.load(self.key)
                 continue
+            if rejected is not None:
+                refreshed = replace(refreshed, after_rejection="refresh")
             self._save(refreshed, stored)
             return refreshed
         self.notify("Your session has expired; signing in again.")
         return None
 
-    def _login_and_save(self, stored: TokenSet | None, mark: Mark) -> TokenSet:
+    def _login_and_save(
+        self, stored: TokenSet | None, mark: Mark, *, after_rejection: bool = False
+    ) -> TokenSet:
         from ..login.browser import open_browser
         from ..login.flow import browser_login
         from ..oauth.endpoints import check_reachable
@@ -412,12 +448,12 @@ class TokenManager:
                 self.endpoints, self.client_id, session=self.client.session
             ),
             # Stored before the browser's page says "Signed in".
-            keep=lambda tokens: self._save(tokens, stored),
+            keep=lambda tokens: self._save(_marked(tokens, after_rejection), stored),
             resource=self.resource,
             check_iss=functools.partial(iss_problem, self.endpoints),
         )
         self._announce(result.tokens, result.claims)
-        return result.tokens
+        return _marked(result.tokens, after_rejection)
 
     def _announce(self, tokens: TokenSet, claims: dict[str, Any] | None) -> None:
         """Say who signed in, so a sign-in someone else finished does not pass unnoticed."""
