@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LoginError
-from .provider_calls import HTTP, JWKS, LIMITS, TIMED_OUT, TOO_LARGE, TransportFailure, call
+from .provider_calls import HTTP, JWKS, TransportFailure, call
 from .untrusted import json_object, parse_json
 from .urls import host_of
 
@@ -95,11 +95,7 @@ class IdTokenCheck:
         import jwt
 
         def unfetched(failure: TransportFailure) -> LoginError:
-            if failure.kind == TOO_LARGE:
-                why = f"more than {LIMITS[JWKS].max_bytes // 1024} KiB"
-            else:
-                why = "no answer in time" if failure.kind == TIMED_OUT else failure.cause
-            return _unfetched(self.jwks_uri, why)
+            return _unfetched(self.jwks_uri, failure.cause)
 
         response = call(
             self.session, "GET", self.jwks_uri, "fetch the keys", kind=JWKS, failed=unfetched

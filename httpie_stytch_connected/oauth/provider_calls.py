@@ -109,9 +109,10 @@ FAILED = "failed"  # anything else the library refused (a malformed answer, ...)
 
 
 class TransportFailure(Exception):
-    """A call that produced no answer. ``cause`` is the library's exception class name (shown
-    to people, as "cannot reach host (ConnectTimeout)"); never its message, which may quote the
-    request."""
+    """A call that produced no answer. ``cause`` is shown to people in parentheses: the
+    library's exception class name ("cannot reach host (ConnectTimeout)"), never its message,
+    which may quote the request; or for the limits, "no answer within 35 s", "more than
+    1024 KiB"."""
 
     def __init__(self, kind: str, cause: str) -> None:
         super().__init__(kind, cause)
@@ -284,7 +285,7 @@ class RequestsHTTP:
 
         threading.Thread(target=work, name="provider-call", daemon=True).start()
         if not wait_in_slices(done.wait, limits.deadline) or not outcome:
-            raise TransportFailure(TIMED_OUT, "deadline")
+            raise TransportFailure(TIMED_OUT, _late(limits))
         result = outcome[0]
         if isinstance(result, TransportFailure):
             raise result
@@ -351,13 +352,13 @@ def _read(response: requests.Response, limits: Limits, ends: float) -> bytes:
                 chunk = decoder.decompress(chunk, limits.max_bytes + 1 - len(body))
             body += chunk
             if len(body) > limits.max_bytes:
-                raise TransportFailure(TOO_LARGE, "size")
+                raise TransportFailure(TOO_LARGE, _large(limits))
             if time.monotonic() > ends:
-                raise TransportFailure(TIMED_OUT, "deadline")
+                raise TransportFailure(TIMED_OUT, _late(limits))
         if decoder is not None:
             body += decoder.flush()[: limits.max_bytes + 1 - len(body)]
             if len(body) > limits.max_bytes or decoder.unconsumed_tail:
-                raise TransportFailure(TOO_LARGE, "size")
+                raise TransportFailure(TOO_LARGE, _large(limits))
     except (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError) as exc:
         failure = TransportFailure(TIMED_OUT, type(exc).__name__)
     except (requests.ConnectionError, urllib3.exceptions.HTTPError, OSError) as exc:
@@ -367,6 +368,14 @@ def _read(response: requests.Response, limits: Limits, ends: float) -> bytes:
     if failure is not None:
         raise failure
     return bytes(body)
+
+
+def _late(limits: Limits) -> str:
+    return f"no answer within {limits.deadline:g} s"
+
+
+def _large(limits: Limits) -> str:
+    return f"more than {limits.max_bytes // _KIB} KiB"
 
 
 def _raw_chunks(response: requests.Response) -> Iterator[bytes]:

@@ -165,6 +165,7 @@ def request(
     response.headers = CaseInsensitiveDict(answer.headers)
     response.url = answer.url
     response._content = answer.body
+    response._content_consumed = True  # type: ignore[attr-defined]  # close(): nothing open
     return response
 
 
