@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import LoginError
+from ..errors import LoginError, TokenEndpointError
 
 if TYPE_CHECKING:
     from ..oauth.tokens import TokenSet
@@ -21,9 +21,6 @@ log = logging.getLogger(__name__)
 
 #: The reason given while the access token is expired: the next refresh tells.
 EXPIRED = "the access token has expired"
-
-#: (connect, read) timeouts for the UserInfo endpoint, in seconds.
-USERINFO_TIMEOUT = (5.0, 15.0)
 
 
 def signed_in_as(
@@ -45,23 +42,23 @@ def signed_in_as(
         return None, "the provider has no userinfo endpoint"
     if not tokens.access_token or tokens.expires_within(0):
         return None, EXPIRED
-    from ..oauth.token_client import NO_AUTH
+    from ..oauth.provider_calls import USERINFO, call
     from ..oauth.untrusted import json_object
 
+    found = None
     try:
-        response = manager.client.session.get(
+        # Like every provider call: our header only, no redirect, bounded in time and size.
+        response = call(
+            manager.client.http,
+            "GET",
             userinfo,
-            headers={
-                "Authorization": f"Bearer {tokens.access_token}",
-                "Accept": "application/json",
-            },
-            timeout=USERINFO_TIMEOUT,
-            auth=NO_AUTH,  # the header above is the one to send, whatever session.auth holds
+            "ask who signed in",
+            kind=USERINFO,
+            bearer=tokens.access_token,
         )
-        found = json_object(response) if response.status_code == 200 else None
-    except OSError as exc:  # requests' errors are OSErrors
-        log.debug("userinfo failed: %s", type(exc).__name__)
-        found = None
+        found = json_object(response.body) if response.status == 200 else None
+    except TokenEndpointError as exc:
+        log.debug("userinfo failed: %s", exc)
     if found is None:
         return None, "the userinfo endpoint did not answer"
     return describe(found, secrets), "userinfo endpoint"

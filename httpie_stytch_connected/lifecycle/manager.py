@@ -508,20 +508,38 @@ class TokenManager:
         """``doing`` with the most it may take by this manager's own timeouts, in seconds.
 
         Counted generously: every store call at the store's timeout, every provider call at its
-        connect + read timeouts, discovery if the endpoints are not resolved yet.
+        deadline in :data:`.provider_calls.LIMITS` (the client's own, when it has other
+        timeouts), discovery's two documents if the endpoints are not resolved yet.
         """
-        from ..oauth.token_client import DEFAULT_TIMEOUT, REFRESH_BACKOFF
+        from ..oauth.provider_calls import (
+            DISCOVERY,
+            JWKS,
+            REACHABILITY,
+            REVOCATION,
+            TOKEN,
+            USERINFO,
+            limits_for,
+        )
+        from ..oauth.token_client import REFRESH_BACKOFF
         from ..storage.locks import Activity
 
         client: TokenClient | None = self.__dict__.get("client")  # built only when needed
-        http = sum(client.timeout if client else DEFAULT_TIMEOUT)
+        token = client.limits.deadline if client else limits_for(TOKEN).deadline
+        revoke = client.revocation_limits.deadline if client else limits_for(REVOCATION).deadline
         backoff = client.refresh_backoff if client else REFRESH_BACKOFF
-        discovery = 0.0 if "endpoints" in self.__dict__ else 2 * sum(DEFAULT_TIMEOUT)
+        discovery = 0.0 if "endpoints" in self.__dict__ else 2 * limits_for(DISCOVERY).deadline
         store = float(getattr(self.store, "timeout", _STORE_CALL))
-        if doing == SIGNING_IN:  # the browser, the code exchange, the JWKS, the save
-            seconds = self.policy.login_timeout + 2 * http + 2 * store
+        if doing == SIGNING_IN:  # reachability, the browser, the exchange, JWKS, userinfo, save
+            seconds = (
+                self.policy.login_timeout
+                + limits_for(REACHABILITY).deadline
+                + token
+                + limits_for(JWKS).deadline
+                + limits_for(USERINFO).deadline
+                + 2 * store
+            )
         elif doing == REFRESHING:  # load, probe, the refresh with its retries, save
-            seconds = (len(backoff) + 1) * http + sum(backoff) + 4 * store
+            seconds = (len(backoff) + 1) * token + sum(backoff) + 4 * store
         else:  # load, revoke, delete
-            seconds = http + 4 * store
+            seconds = revoke + 4 * store
         return Activity(doing, seconds + discovery)

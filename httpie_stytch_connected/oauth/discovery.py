@@ -16,27 +16,21 @@ import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import ConfigurationError, TokenEndpointError, TokenStoreError
 from ..settings.stytch import stytch_iss_alias
 from ..storage.store import cache_dir, read_text, write_private
 from .endpoints import ProviderEndpoints
-from .resource_metadata import read_bounded
-from .token_client import NO_AUTH
+from .provider_calls import DISCOVERY, HTTP, call
 from .untrusted import json_object, parse_json, shown_text
 from .urls import check_issuer, host_of
-
-if TYPE_CHECKING:
-    import requests
 
 log = logging.getLogger(__name__)
 
 #: Seconds a cached discovery document is used without asking the provider again.
 DEFAULT_TTL = 24 * 3600.0
-#: (connect, read) timeouts for fetching a document.
-TIMEOUT = (5.0, 30.0)
 OPENID = "/.well-known/openid-configuration"
 OAUTH = "/.well-known/oauth-authorization-server"
 
@@ -54,7 +48,7 @@ def discover(
     issuer: str,
     *,
     url: str | None = None,
-    session: requests.Session | None = None,
+    session: HTTP = None,
     ttl: float = DEFAULT_TTL,
 ) -> ProviderEndpoints:
     """The issuer's endpoints; ``url`` names the document when the issuer is not a URL."""
@@ -65,7 +59,7 @@ def metadata(
     issuer: str,
     *,
     url: str | None = None,
-    session: requests.Session | None = None,
+    session: HTTP = None,
     ttl: float = DEFAULT_TTL,
 ) -> dict[str, Any]:
     """The issuer's whole metadata document (cached like :func:`discover`'s endpoints)."""
@@ -90,35 +84,16 @@ def metadata(
     return document
 
 
-def _fetch(issuer: str, urls: list[str], session: requests.Session | None) -> dict[str, Any]:
-    import requests
-
-    http = session or requests.Session()
+def _fetch(issuer: str, urls: list[str], session: HTTP) -> dict[str, Any]:
     outage: tuple[str, int] | None = None  # the first document URL that answered 5xx
     for url in urls:
-        try:
-            response = http.get(
-                url,
-                headers={"Accept": "application/json"},
-                timeout=TIMEOUT,
-                auth=NO_AUTH,
-                stream=True,
-            )
-            read_bounded(response, f"discover the endpoints of {issuer}")
-        except TokenEndpointError:  # too big: itself a RequestException, said as it is
-            raise
-        except requests.RequestException as exc:
-            raise TokenEndpointError(
-                f"Could not discover the endpoints of {issuer}: cannot reach {host_of(url)} "
-                f"({type(exc).__name__}); check your network connection and the issuer URL.",
-                retryable=True,
-            ) from None
-        log.debug("discovery %s%s: HTTP %d", host_of(url), urlsplit(url).path, response.status_code)
-        if response.status_code >= 500 and outage is None:
-            outage = (url, response.status_code)
-        if response.status_code != 200:
+        response = call(session, "GET", url, f"discover the endpoints of {issuer}", kind=DISCOVERY)
+        log.debug("discovery %s%s: HTTP %d", host_of(url), urlsplit(url).path, response.status)
+        if response.status >= 500 and outage is None:
+            outage = (url, response.status)
+        if response.status != 200:
             continue
-        document = json_object(response)
+        document = json_object(response.body)
         if document is not None:
             _check_issuer(document, issuer, url)
             return document
