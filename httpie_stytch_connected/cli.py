@@ -166,9 +166,9 @@ def cmd_discover(ctx: Context) -> int:
 
 
 def _user(manager: TokenManager, tokens: TokenSet) -> str:
-    from .lifecycle.identity import EXPIRED, signed_in_as
+    from .oauth.identity import EXPIRED, signed_in_as
 
-    who, source = signed_in_as(manager, tokens)
+    who, source = signed_in_as(manager.endpoints, manager.client_id, manager.client.http, tokens)
     if source == EXPIRED:
         return f"unknown until the access token is refreshed (`{PROG} token` does that)"
     return f"{who or 'unknown'} ({source})"

@@ -434,7 +434,7 @@ class TokenManager:
         from ..oauth.issuer_identification import iss_problem
 
         mark(self._activity(SIGNING_IN))
-        check_reachable(self.endpoints, self.client.session)  # before anyone signs in
+        check_reachable(self.endpoints, self.client.http)  # before anyone signs in
         result = browser_login(
             authorization_endpoint=self.endpoints.authorization_endpoint,
             client=self.client,
@@ -445,7 +445,7 @@ class TokenManager:
             notify=self.notify,
             no_browser=self.policy.no_browser,
             id_token_check=IdTokenCheck.for_provider(
-                self.endpoints, self.client_id, session=self.client.session
+                self.endpoints, self.client_id, session=self.client.http
             ),
             # Stored before the browser's page says "Signed in".
             keep=lambda tokens: self._save(_marked(tokens, after_rejection), stored),
@@ -457,9 +457,9 @@ class TokenManager:
 
     def _announce(self, tokens: TokenSet, claims: dict[str, Any] | None) -> None:
         """Say who signed in, so a sign-in someone else finished does not pass unnoticed."""
-        from .identity import signed_in_as
+        from ..oauth.identity import signed_in_as
 
-        who, source = signed_in_as(self, tokens, claims)
+        who, source = signed_in_as(self.endpoints, self.client_id, self.client.http, tokens, claims)
         self.notify(f"Signed in as {who}." if who else f"Signed in (who is not known: {source}).")
 
     def _save(self, tokens: TokenSet, stored: TokenSet | None) -> None:

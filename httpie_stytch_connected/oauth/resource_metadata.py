@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import ConfigurationError
-from .provider_calls import CHALLENGE, HTTP, RESOURCE_METADATA, call
+from .provider_calls import HTTP, RESOURCE_METADATA, call
 from .untrusted import json_object
 from .urls import check_endpoint, host_of
 
 if TYPE_CHECKING:
-    import requests
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -131,42 +131,6 @@ def discover_resource(
         "metadata, RFC 9728); configure the provider with STYTCH_ISSUER or "
         "STYTCH_PROJECT_DOMAIN and STYTCH_CLIENT_ID."
     )
-
-
-def request(
-    session: HTTP,
-    method: str,
-    url: str,
-    action: str,
-    *,
-    read: bool = True,
-    **kwargs: Any,
-) -> requests.Response:
-    """The chain's bare call to the API, as a ``requests.Response`` (status and headers; the
-    body only with ``read``), made through :func:`.provider_calls.call`.
-
-    Kept only for ``zero_config.chain``'s probe, which should call
-    ``provider_calls.call(session, "GET", url, "call the API", kind=CHALLENGE)`` and read the
-    :class:`.provider_calls.ProviderAnswer` instead; then this goes.
-    """
-    import requests
-    from requests.structures import CaseInsensitiveDict
-
-    answer = call(
-        session,
-        method,
-        url,
-        action,
-        kind=RESOURCE_METADATA if read else CHALLENGE,
-        json=kwargs.get("json"),
-    )
-    response = requests.Response()
-    response.status_code = answer.status
-    response.headers = CaseInsensitiveDict(answer.headers)
-    response.url = answer.url
-    response._content = answer.body
-    response._content_consumed = True  # type: ignore[attr-defined]  # close(): nothing open
-    return response
 
 
 def _fetch(url: str, session: HTTP) -> dict[str, Any] | None:

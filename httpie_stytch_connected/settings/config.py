@@ -26,7 +26,7 @@ from .options import (
     closest,
     host_matches,
 )
-from .stytch import legacy_base, normalise_domain, stytch_endpoints
+from .stytch import legacy_base, normalise_domain, stytch_endpoints, stytch_iss_alias
 
 if TYPE_CHECKING:
     import requests
@@ -188,7 +188,7 @@ def resolve_endpoints(
     discovery document. The discovery module loads only then: not on the warm path.
     """
     if settings.issuer:
-        from ..oauth.discovery import discover
+        from ..storage.metadata_cache import discover
 
         check_issuer(settings.issuer)
         found = discover(settings.issuer, session=session)
@@ -200,6 +200,8 @@ def resolve_endpoints(
             token_endpoint=settings.token_endpoint or found.token_endpoint,
             revocation_endpoint=settings.revocation_endpoint or found.revocation_endpoint,
             issuer=settings.issuer,
+            # The person named this issuer: Stytch's layout there means Stytch's iss forms.
+            iss_alias=stytch_iss_alias(settings.issuer, found.token_endpoint),
             token_endpoint_origin=_origin(
                 settings, "token_endpoint" if settings.token_endpoint else "issuer"
             ),
@@ -208,7 +210,7 @@ def resolve_endpoints(
         return endpoints_for(settings)
     authorize = settings.authorization_endpoint or settings.authorize_url
     if not authorize:
-        from ..oauth.discovery import discover
+        from ..storage.metadata_cache import discover
 
         issuer, url = _stytch_discovery(settings)
         authorize = discover(issuer, url=url, session=session).authorization_endpoint

@@ -67,21 +67,20 @@ class ZeroConfig:
     # -- the chain ---------------------------------------------------------------------------
     def probe(self, url: str) -> dict[str, str] | None:
         """The ``Bearer`` challenge of an unauthenticated GET to ``url`` (None: no 401 with one)."""
-        from ..oauth.resource_metadata import request
+        from ..oauth.provider_calls import CHALLENGE, call
 
         check_endpoint(url, "the API URL")
-        response = request(self.session, "GET", url, "call the API", read=False)
-        response.close()
-        if response.status_code != 401:
+        answer = call(self.session, "GET", url, "call the API", kind=CHALLENGE)
+        if answer.status != 401:
             return None
-        return bearer_challenge(response.headers.get("WWW-Authenticate"))
+        return bearer_challenge(answer.headers.get("www-authenticate"))
 
     def discover(
         self, url: str, challenge: Mapping[str, str] | None, *, register_now: bool = True
     ) -> Binding:
         """Walk the chain for ``url`` and cache what it found (unless only looking)."""
-        from ..oauth.discovery import metadata
         from ..oauth.resource_metadata import discover_resource
+        from ..storage.metadata_cache import metadata
         from .client_identity import RegistrationStore, client_identity
 
         resource = discover_resource(url, challenge, self.session)
@@ -196,7 +195,7 @@ class ZeroConfig:
         return self.manager(self._reregister(binding)).access_token()
 
     def _reregister(self, binding: Binding) -> Binding:
-        from ..oauth.discovery import metadata
+        from ..storage.metadata_cache import metadata
         from .client_identity import RegistrationStore, client_identity
 
         document = metadata(binding.issuer, session=self.session)

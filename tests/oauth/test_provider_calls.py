@@ -19,11 +19,10 @@ import pytest
 import requests
 
 from httpie_stytch_connected.errors import AuthenticationError, TokenEndpointError
-from httpie_stytch_connected.lifecycle.identity import signed_in_as
 from httpie_stytch_connected.oauth import provider_calls
-from httpie_stytch_connected.oauth.discovery import metadata
 from httpie_stytch_connected.oauth.endpoints import ProviderEndpoints, check_reachable
 from httpie_stytch_connected.oauth.id_token import IdTokenCheck
+from httpie_stytch_connected.oauth.identity import signed_in_as
 from httpie_stytch_connected.oauth.provider_calls import (
     LIMITS,
     Limits,
@@ -35,6 +34,7 @@ from httpie_stytch_connected.oauth.registration import register
 from httpie_stytch_connected.oauth.resource_metadata import discover_resource
 from httpie_stytch_connected.oauth.token_client import TokenClient
 from httpie_stytch_connected.oauth.tokens import TokenSet
+from httpie_stytch_connected.storage.metadata_cache import metadata
 from tests.loopback import LoopbackServer, QuietHandler
 
 MIB = 1024 * 1024
@@ -148,15 +148,6 @@ class Recorder(requests.auth.AuthBase):
         return r
 
 
-@dataclass(frozen=True)
-class Holder:
-    """The two things ``signed_in_as`` reads of a manager."""
-
-    endpoints: ProviderEndpoints
-    client: TokenClient
-    client_id: str = "client-1"
-
-
 def _token(url: str, session: requests.Session) -> object:
     client = TokenClient(url + "/token", "client-1", session=session, refresh_backoff=())
     return client.refresh(TokenSet(access_token="old", refresh_token="refresh-token-secret"))
@@ -195,9 +186,8 @@ def _endpoints(url: str) -> ProviderEndpoints:
 
 
 def _userinfo(url: str, session: requests.Session) -> object:
-    holder = Holder(_endpoints(url), TokenClient(url + "/token", "client-1", session=session))
     tokens = TokenSet(access_token=ACCESS, expires_at=time.time() + 3600)
-    who, source = signed_in_as(cast(Any, holder), tokens)
+    who, source = signed_in_as(_endpoints(url), "client-1", session, tokens)
     if who is None:  # what signed_in_as says instead of raising
         raise AuthenticationError(source)
     return who
