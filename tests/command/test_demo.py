@@ -138,7 +138,7 @@ def test_demo_stops_cleanly_on_ctrl_c_while_waiting_for_the_sign_in(
 
 def hint(stderr: str, suffix: str = " --auto-approve") -> str:
     """The last command the demo advised, exactly as printed between backticks."""
-    commands = re.findall(r"`([^`]+)`", stderr)
+    commands: list[str] = re.findall(r"`([^`]+)`", stderr)
     assert commands, stderr
     assert commands[-1].endswith(suffix), stderr
     return commands[-1]
