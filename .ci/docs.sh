@@ -8,6 +8,14 @@ cd "$(dirname "$0")/.."
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 NO_MKDOCS_2_WARNING=1
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q -e '.[docs]'
+# The supported Pythons are claimed in three places; they must agree.
+floor="$(sed -n 's/^requires-python = ">=\([0-9.]*\)".*/\1/p' pyproject.toml)"
+for page in README.md docs/index.md; do
+    if ! grep -q "Python ${floor} or newer" "$page"; then
+        echo "docs: $page does not say \"Python ${floor} or newer\" (requires-python is >=${floor})" >&2
+        exit 1
+    fi
+done
 site="${DOCS_SITE_DIR:-}"
 if [ -z "$site" ]; then
     site="$(mktemp -d)"
