@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, TokenEndpointError
 from ..oauth.endpoints import ProviderEndpoints
 from ..oauth.urls import check_endpoint, check_issuer
 from .options import (
@@ -213,8 +213,31 @@ def resolve_endpoints(
         from ..storage.metadata_cache import discover
 
         issuer, url = _stytch_discovery(settings)
-        authorize = discover(issuer, url=url, session=session).authorization_endpoint
+        try:
+            authorize = discover(issuer, url=url, session=session).authorization_endpoint
+        except TokenEndpointError as exc:
+            raise _project_discovery_failed(settings, exc) from None
     return _stytch(settings, authorize)
+
+
+def _project_discovery_failed(settings: Settings, exc: TokenEndpointError) -> TokenEndpointError:
+    """The discovery error of a Stytch project, naming the setting that chose the URL: there
+    is no issuer setting to blame, and ``authorize_url`` skips discovery altogether."""
+    name = "project_domain" if settings.project_domain else "project_id"
+    message = (
+        str(exc)
+        .replace("the issuer URL", _origin(settings, name))
+        .replace("the configured issuer", f"the {name} setting")
+        .replace("set authorization_endpoint and token_endpoint instead", "set authorize_url")
+    )
+    return TokenEndpointError(
+        f"{message} (The sign-in page is looked up there because authorize_url is not set.)",
+        error=exc.error,
+        error_type=exc.error_type,
+        status=exc.status,
+        retryable=exc.retryable,
+        refused=exc.refused,
+    )
 
 
 def is_zero_config(settings: Settings) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -141,6 +142,7 @@ class ZeroConfig:
         Only a 401 from the ``origin`` asked (hooks and auth flows also see redirects to other
         hosts) with a Bearer challenge starts the chain: any other 401 is the API's answer.
         """
+        self.say_if_unchallenged(origin, url, status, carried_token, challenge)
         if status != 401 or carried_token or BindingCache.origin(url) != origin:
             return None
         parsed = bearer_challenge(challenge)
@@ -168,6 +170,30 @@ class ZeroConfig:
             return None
         wider = self.step_up(binding, asked)
         return None if wider is None else self.access_token(wider)
+
+    _unchallenged_lock = threading.Lock()  # per class: an instance lock would not pickle
+    _said_unchallenged = False
+
+    def say_if_unchallenged(
+        self, origin: str, url: str, status: int, carried_token: bool, challenge: str | None
+    ) -> None:
+        """Say once per instance, on the notify channel, that a request went without a token
+        because nothing is configured and the API asked for none: otherwise a request meant
+        to be authenticated succeeds or fails with no word about why it carried no token."""
+        if carried_token or BindingCache.origin(url) != origin:
+            return  # ours, or a redirect elsewhere: not a bare answer from the API asked
+        if status == 401 and bearer_challenge(challenge) is not None:
+            return  # the chain starts
+        with self._unchallenged_lock:
+            if self._said_unchallenged:
+                return
+            self._said_unchallenged = True
+        self.notify(
+            f"No provider is configured and {origin} answered {status} without a Bearer "
+            "challenge, so zero configuration found nowhere to sign in: the request was sent "
+            "without a token. To send one, set STYTCH_PROJECT_DOMAIN and STYTCH_CLIENT_ID (or "
+            "STYTCH_ISSUER); `stytch-connected config` shows the settings."
+        )
 
     @functools.cached_property
     def notify(self) -> Notify:
