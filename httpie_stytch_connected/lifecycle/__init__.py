@@ -1,1 +1,1 @@
-"""lifecycle."""
+"""The token lifecycle: reuse, refresh or sign in, once across threads and processes."""
