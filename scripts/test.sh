@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install what the tests need into .venv, then run ruff, mypy (strict) and pytest (two workers,
 # pytest-xdist) on the default python3; then, with no arguments, the tests on the oldest and the
-# newest supported Python (.ci/pythons.sh) and the release check (.ci/package.sh: sdist and
-# wheel built, twine-checked, installed into a fresh venv and used).
+# newest supported Python (.ci/pythons.sh), the release check (.ci/package.sh: sdist and
+# wheel built, twine-checked, installed into a fresh venv and used) and the documentation site
+# (.ci/docs.sh: mkdocs build --strict).
 # This is the README's test command; .ci/run calls exactly this.
 # Arguments go to pytest and make it a focused run: the default python3 only, nothing after it.
 set -euo pipefail
@@ -14,6 +15,7 @@ python3 -m venv .venv
 .venv/bin/python -m pip install -qq -e '.[test,bench]'
 if [ -f .ci/e2e-setup.sh ]; then bash .ci/e2e-setup.sh; fi
 if [ -f .ci/secret-service-setup.sh ]; then bash .ci/secret-service-setup.sh; fi
+if [ -f .ci/mcp-setup.sh ]; then bash .ci/mcp-setup.sh; fi
 export PATH="$PWD/.venv/bin:$PATH"
 # one line per stage, with the seconds since the start (CI must stay under 15 minutes)
 stage() { echo "test.sh: $1 at ${SECONDS}s" >&2; }
@@ -28,5 +30,7 @@ if [ $# -eq 0 ]; then
     bash .ci/pythons.sh
     stage "the oldest and the newest Python passed"
     bash .ci/package.sh
+    stage "the release check passed"
+    bash .ci/docs.sh
     stage "done"
 fi
