@@ -27,20 +27,20 @@ from httpie_stytch_connected.httpx import OAuth2PKCEAuth, StytchAuth
 from httpie_stytch_connected.lifecycle.manager import _thread_lock
 from httpie_stytch_connected.storage.store import KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
+from httpie_stytch_connected.testing.pytest_plugin import ScriptedOpener, scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from tests.adapters import ADAPTERS, HTTPX, TIMEOUT, send, stytch_auth
+from tests.lifecycle import expire_stored
 from tests.properties.test_concurrency import (
     THREADS,
-    _Browser,
     _login_then_expire,
     _slow_token_endpoint,
-    expire_stored,
 )
 
 
-def _auth(browser: _Browser | None = None, **kwargs: Any) -> StytchAuth:
+def _auth(browser: ScriptedOpener | None = None, **kwargs: Any) -> StytchAuth:
     notes: list[str] = []
-    return StytchAuth(opener=browser or _Browser(), notify=notes.append, **kwargs)
+    return StytchAuth(opener=browser or scripted_opener(), notify=notes.append, **kwargs)
 
 
 # -- the same classes, arguments and values as the requests ones ------------------------------
@@ -92,7 +92,7 @@ def test_importing_the_package_and_the_httpie_plugin_never_imports_httpx() -> No
 def test_one_login_serves_a_client_and_an_async_client(
     stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
-    browser = _Browser()
+    browser = scripted_opener()
     auth = _auth(browser)
     for mode in HTTPX + HTTPX:
         response = send(mode, auth, "GET", stytch_resource_server.url)
@@ -203,7 +203,7 @@ def test_32_tasks_without_a_token_make_one_login(
     stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
     _slow_token_endpoint(stytch_env, THREADS, seconds=1.0)
-    browser = _Browser()
+    browser = scripted_opener()
     assert _task_storm(_auth(browser), stytch_resource_server.url) == [200] * THREADS
     assert browser.opened == 1
     assert stytch_env.counters["token_authorization_code"] == 1

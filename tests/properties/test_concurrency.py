@@ -14,30 +14,18 @@ import pytest
 import requests
 
 from httpie_stytch_connected.auth import StytchAuth
-from httpie_stytch_connected.lifecycle.manager import forget_memory
-from httpie_stytch_connected.storage.store import AccessTokenCache, KeyringStore
+from httpie_stytch_connected.storage.store import KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
+from httpie_stytch_connected.testing.pytest_plugin import ScriptedOpener, scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
+from tests.lifecycle import expire_stored
 
 HTTP = str(Path(sys.executable).with_name("http"))
 THREADS = 32
 PROCESSES = 8
 
 
-class _Browser:
-    def __init__(self) -> None:
-        self.opened = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, url: str) -> bool:
-        with self._lock:
-            self.opened += 1
-        with ScriptedUserAgent() as agent:
-            return agent.open(url).ok
-
-
-def _auth(browser: _Browser) -> StytchAuth:
+def _auth(browser: ScriptedOpener) -> StytchAuth:
     notes: list[str] = []
     return StytchAuth(opener=browser, notify=notes.append)
 
@@ -69,19 +57,10 @@ def _storm(auth: StytchAuth, url: str, n: int = THREADS) -> list[int | str]:
 
 def _login_then_expire(api: ResourceServer) -> str:
     """One real login here, then the stored set is rewritten as expired and the cache removed."""
-    auth = _auth(_Browser())
+    auth = _auth(scripted_opener())
     assert requests.get(api.url, auth=auth, timeout=30).status_code == 200
     expire_stored(auth.manager.key)
     return auth.manager.key
-
-
-def expire_stored(key: str) -> None:
-    """Rewrite the stored token set as expired, remove the access-token cache and forget it here."""
-    stored = KeyringStore().load(key)
-    assert stored is not None and stored.refresh_token
-    KeyringStore().save(key, replace(stored, expires_at=time.time() - 10))
-    AccessTokenCache().delete(key)
-    forget_memory()
 
 
 def _slow_token_endpoint(emulator: StytchEmulator, n: int, seconds: float = 3.0) -> None:
@@ -101,7 +80,7 @@ def test_thread_storm_with_an_expired_token_makes_one_refresh(
     _login_then_expire(stytch_resource_server)
     stytch_env.reset_counters()
     _slow_token_endpoint(stytch_env, THREADS, seconds=1.0)
-    browser = _Browser()
+    browser = scripted_opener()
     results = _storm(_auth(browser), stytch_resource_server.url)
     assert results == [200] * THREADS
     assert stytch_env.counters["token_refresh"] == 1
@@ -113,7 +92,7 @@ def test_thread_storm_without_a_token_makes_one_login(
     stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
     _slow_token_endpoint(stytch_env, THREADS, seconds=1.0)
-    browser = _Browser()
+    browser = scripted_opener()
     results = _storm(_auth(browser), stytch_resource_server.url)
     assert results == [200] * THREADS
     assert browser.opened == 1
@@ -134,7 +113,7 @@ def test_thread_storm_of_401s_makes_one_refresh(
     )
     stytch_env.reset_counters()
     _slow_token_endpoint(stytch_env, 16, seconds=1.0)
-    results = _storm(_auth(_Browser()), stytch_resource_server.url, n=16)
+    results = _storm(_auth(scripted_opener()), stytch_resource_server.url, n=16)
     assert results == [200] * 16
     assert stytch_env.counters["token_refresh"] == 1
     # Threads that started after the refresh used the new token straight away.

@@ -16,16 +16,16 @@ from httpie_stytch_connected.auth import StytchAuth
 from httpie_stytch_connected.errors import LoginError
 from httpie_stytch_connected.storage.store import FileStore, KeyringStore, cache_dir, lock_dir
 from httpie_stytch_connected.testing.emulator import StytchEmulator
+from httpie_stytch_connected.testing.pytest_plugin import scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from tests.properties.test_faults import _wait_for
-from tests.properties.test_store_faults import (
+from tests.lifecycle import wait_for
+from tests.lifecycle.test_manager_store_faults import (
     CLI,
     _http,
     _run,
     _signed_in_and_expired,
     needs_mount_namespace,
 )
-from tests.storage.test_store import _Browser
 
 # -- §3: the lock belongs to the store and the key ----------------------------------------------
 
@@ -189,9 +189,9 @@ def test_a_waiter_behind_a_stopped_refresh_says_so_within_the_refresh_timeouts(
         [sys.executable, "-c", _HOLDER], stdin=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
-        _wait_for(lambda: stytch_env.counters["token_requests"] == 1, timeout=60)
+        wait_for(lambda: stytch_env.counters["token_requests"] == 1, timeout=60)
         os.kill(holder.pid, signal.SIGSTOP)
-        browser = _Browser()
+        browser = scripted_opener()
         waiter = StytchAuth(opener=browser, notify=lambda _: None, login_timeout=120)
         started = time.monotonic()
         with pytest.raises(LoginError) as caught:

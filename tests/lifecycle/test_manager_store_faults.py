@@ -1,4 +1,4 @@
-"""A store that fails never costs a refresh token or a sign-in (issue 10 §1).
+"""The manager and a failing store: it never costs a refresh token or a sign-in (issue 10 §1).
 
 Faults are real: the test keyring's fault knobs (a locked keyring refusing writes, one whose
 writes stall past the timeout), and, for the file store, a full tmpfs and a read-only bind
@@ -13,10 +13,10 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 import requests
@@ -32,8 +32,8 @@ from httpie_stytch_connected.storage.store import (
 )
 from httpie_stytch_connected.testing import keyring_backend
 from httpie_stytch_connected.testing.emulator import StytchEmulator
+from httpie_stytch_connected.testing.pytest_plugin import scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from tests.storage.test_store import _agent, _Browser
 
 BIN = Path(sys.executable).parent
 HTTP = str(BIN / "http")
@@ -57,7 +57,7 @@ def _http(url: str) -> list[str]:
 def _signed_in_and_expired(api: ResourceServer, store: SecureStore) -> tuple[str, str]:
     """One login here; then the stored set is expired and the cache removed, so the next run
     must refresh. Returns the key and the stored refresh token."""
-    auth = StytchAuth(opener=_agent, notify=lambda _: None)
+    auth = StytchAuth(opener=scripted_opener(), notify=lambda _: None)
     assert requests.get(api.url, auth=auth, timeout=30).status_code == 200
     key = auth.manager.key
     stored = store.load(key)
@@ -66,12 +66,6 @@ def _signed_in_and_expired(api: ResourceServer, store: SecureStore) -> tuple[str
     AccessTokenCache().delete(key)
     forget_memory()
     return key, stored.refresh_token
-
-
-@pytest.fixture
-def release_hangs() -> Iterator[None]:
-    yield
-    keyring_backend.release_hangs()
 
 
 def _assert_nothing_spent(emulator: StytchEmulator, done: subprocess.CompletedProcess[str]) -> None:
@@ -201,7 +195,7 @@ def test_a_locked_keyring_in_a_long_running_process_never_opens_the_browser(
 ) -> None:
     _signed_in_and_expired(stytch_resource_server, KeyringStore())
     stytch_env.reset_counters()
-    browser = _Browser()
+    browser = scripted_opener()
     auth = StytchAuth(opener=browser, notify=lambda _: None)
     monkeypatch.setenv("STYTCH_TEST_KEYRING_FAULT", "fail")
     with pytest.raises(TokenStoreError, match="unlock it"):
@@ -243,7 +237,7 @@ def test_a_refreshed_set_the_store_refuses_is_kept_and_stored_later(
     monkeypatch.setenv("STYTCH_KEYRING_TIMEOUT", "0.5")
     stytch_env.reset_counters()
     notes: list[str] = []
-    browser = _Browser()
+    browser = scripted_opener()
     session = _failing_after_the_refresh(stytch_env.token_endpoint, fault)
     auth = StytchAuth(opener=browser, notify=notes.append, session=session)
     url = stytch_resource_server.url
@@ -270,3 +264,56 @@ def test_a_refreshed_set_the_store_refuses_is_kept_and_stored_later(
     assert _run(_http(url), tmp_path).returncode == 0
     assert stytch_env.counters["token_refresh"] == 1 and stytch_env.counters["authorize_page"] == 0
     assert browser.opened == 0
+
+
+def _kept_after_a_refused_save(
+    emulator: StytchEmulator, api: ResourceServer, monkeypatch: pytest.MonkeyPatch
+) -> tuple[StytchAuth, str, requests.Session]:
+    """Signed in, expired, refreshed, and the rotated set refused by a locked keyring: it is
+    in use from memory only. Returns the auth, the key and the token client's session."""
+    key, spent = _signed_in_and_expired(api, KeyringStore())
+    monkeypatch.setenv("STYTCH_TEST_KEYRING_FAULT", "")  # restored after the test
+    session = _failing_after_the_refresh(emulator.token_endpoint, "fail")
+    auth = StytchAuth(opener=scripted_opener(), notify=lambda _: None, session=session)
+    assert requests.get(api.url, auth=auth, timeout=30).status_code == 200
+    assert auth.manager.unsaved
+    stored = KeyringStore().load(key)
+    assert stored is not None and stored.refresh_token == spent
+    return auth, key, session
+
+
+def test_logout_revokes_the_kept_refresh_token_not_the_spent_stored_one(
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    auth, key, session = _kept_after_a_refused_save(stytch_env, stytch_resource_server, monkeypatch)
+    revoked: list[str] = []
+
+    def note_revocation(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if response.request.url == stytch_env.revocation_endpoint:
+            form = parse_qs(str(response.request.body or ""))
+            revoked.extend(form.get("token", []))
+
+    session.hooks["response"].append(note_revocation)
+    assert auth.manager.logout() is True
+    live = stytch_env.issued_refresh_tokens()[-1]
+    assert revoked == [live]  # the one in memory, the only one still valid
+    assert KeyringStore().load(key) is None and AccessTokenCache().load(key) is None
+    assert not auth.manager.unsaved
+
+
+def test_a_set_another_process_stored_meanwhile_is_not_overwritten_by_the_kept_one(
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    auth, key, _ = _kept_after_a_refused_save(stytch_env, stytch_resource_server, monkeypatch)
+    monkeypatch.setenv("STYTCH_TEST_KEYRING_FAULT", "")  # the keyring is unlocked again
+    spent = KeyringStore().load(key)
+    assert spent is not None
+    sibling = replace(spent, refresh_token="refresh-token-a-sibling-stored")
+    KeyringStore().save(key, sibling)  # another process signed in meanwhile
+    assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).status_code == 200
+    assert not auth.manager.unsaved  # the kept set is given up, not written
+    assert KeyringStore().load(key) == sibling
