@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -59,23 +60,24 @@ def test_the_new_process_uses_the_keyring_when_the_cache_file_is_off(
     assert stytch_env.counters["token_requests"] == 1
 
 
-def _hanging_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every keyring call from now on hangs; the store gives up after 0.5 s with an error."""
-    monkeypatch.setenv("STYTCH_TEST_KEYRING_FAULT", "hang")
+@pytest.fixture
+def hang_keyring(monkeypatch: pytest.MonkeyPatch, release_hangs: None) -> Callable[[], None]:
+    """Call it to make every keyring call hang from then on; stores built in the test give up
+    after 0.5 s with an error (the timeout is read when the store is built)."""
     monkeypatch.setenv("STYTCH_KEYRING_TIMEOUT", "0.5")
+    return lambda: monkeypatch.setenv("STYTCH_TEST_KEYRING_FAULT", "hang")
 
 
 def test_a_token_in_memory_needs_neither_the_cache_file_nor_the_keyring(
     stytch_env: StytchEmulator,
     stytch_resource_server: ResourceServer,
     stytch_opener: ScriptedOpener,
-    monkeypatch: pytest.MonkeyPatch,
-    release_hangs: None,
+    hang_keyring: Callable[[], None],
 ) -> None:
     auth = StytchAuth(opener=stytch_opener, notify=lambda _: None)
     assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).ok
     AccessTokenCache().delete(auth.manager.key)
-    _hanging_keyring(monkeypatch)
+    hang_keyring()
     assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).status_code == 200
     assert stytch_env.counters["token_requests"] == 1 and stytch_opener.opened == 1
 
@@ -84,13 +86,12 @@ def test_a_new_run_takes_the_cache_file_before_the_keyring(
     stytch_env: StytchEmulator,
     stytch_resource_server: ResourceServer,
     stytch_opener: ScriptedOpener,
-    monkeypatch: pytest.MonkeyPatch,
-    release_hangs: None,
+    hang_keyring: Callable[[], None],
 ) -> None:
     auth = StytchAuth(opener=stytch_opener, notify=lambda _: None)
     assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).ok
     forget_memory()  # as a new process would start
-    _hanging_keyring(monkeypatch)
+    hang_keyring()
     again = StytchAuth(opener=stytch_opener, notify=lambda _: None)
     assert requests.get(stytch_resource_server.url, auth=again, timeout=30).status_code == 200
     assert stytch_env.counters["token_requests"] == 1 and stytch_opener.opened == 1

@@ -1,4 +1,6 @@
-"""Fault injection against the emulator: token endpoint outages, refused refreshes, expiry, leaks.
+"""Fault injection against the emulator: token endpoint outages, bad answers, expiry, leaks.
+
+How the manager answers a refused refresh is in ``tests/lifecycle/test_manager_refresh.py``.
 
 Every scenario runs the real flow over loopback HTTP (emulator, test keyring, resource server);
 faults come from the emulator (``inject_token_fault``, ``rotate_refresh_token``, ``revoke_all``).
