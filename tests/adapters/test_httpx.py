@@ -30,12 +30,7 @@ from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.pytest_plugin import ScriptedOpener, scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from tests.adapters import ADAPTERS, HTTPX, TIMEOUT, send, stytch_auth
-from tests.lifecycle import expire_stored
-from tests.properties.test_concurrency import (
-    THREADS,
-    _login_then_expire,
-    _slow_token_endpoint,
-)
+from tests.lifecycle import THREADS, expire_stored, login_then_expire, slow_token_endpoint
 
 
 def _auth(browser: ScriptedOpener | None = None, **kwargs: Any) -> StytchAuth:
@@ -150,9 +145,9 @@ def test_an_expired_token_is_refreshed_and_the_rotated_refresh_token_stored(
 def test_32_threads_on_one_client_make_one_refresh(
     stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
-    _login_then_expire(stytch_resource_server)
+    login_then_expire(stytch_resource_server)
     stytch_env.reset_counters()
-    _slow_token_endpoint(stytch_env, THREADS, seconds=1.0)
+    slow_token_endpoint(stytch_env, THREADS, seconds=1.0)
     barrier = threading.Barrier(THREADS, timeout=30)
     statuses: list[int | str] = []
 
@@ -191,9 +186,9 @@ def _task_storm(auth: StytchAuth, url: str) -> list[int | str]:
 def test_32_tasks_on_one_async_client_make_one_refresh(
     stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
-    _login_then_expire(stytch_resource_server)
+    login_then_expire(stytch_resource_server)
     stytch_env.reset_counters()
-    _slow_token_endpoint(stytch_env, THREADS, seconds=1.0)
+    slow_token_endpoint(stytch_env, THREADS, seconds=1.0)
     assert _task_storm(_auth(), stytch_resource_server.url) == [200] * THREADS
     assert stytch_env.counters["token_requests"] == 1
     assert stytch_env.counters["token_refresh_ok"] == 1
@@ -202,7 +197,7 @@ def test_32_tasks_on_one_async_client_make_one_refresh(
 def test_32_tasks_without_a_token_make_one_login(
     stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
-    _slow_token_endpoint(stytch_env, THREADS, seconds=1.0)
+    slow_token_endpoint(stytch_env, THREADS, seconds=1.0)
     browser = scripted_opener()
     assert _task_storm(_auth(browser), stytch_resource_server.url) == [200] * THREADS
     assert browser.opened == 1
@@ -235,13 +230,13 @@ def test_processes_share_one_login_and_one_refresh(
             pool.terminate()
             pool.join()
 
-    _slow_token_endpoint(stytch_env, tasks, seconds=1.0)
+    slow_token_endpoint(stytch_env, tasks, seconds=1.0)
     assert run_pool() == [200] * tasks
     assert stytch_env.counters["codes_issued"] == 1
     assert stytch_env.counters["token_requests"] == 1
     expire_stored(auth.manager.key)
     stytch_env.reset_counters()
-    _slow_token_endpoint(stytch_env, tasks, seconds=1.0)
+    slow_token_endpoint(stytch_env, tasks, seconds=1.0)
     assert run_pool() == [200] * tasks
     assert stytch_env.counters["token_refresh_ok"] == 1
     assert stytch_env.counters["token_requests"] == 1
