@@ -227,7 +227,7 @@ def run_scenarios(
     names = list(names)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         results = pool.map(lambda n: run_scenario(n, auth=auth), names)
-        return dict(zip(names, results))
+        return dict(zip(names, results, strict=True))
 
 
 def report(results: Mapping[str, ScenarioResult], wall: float) -> str:
