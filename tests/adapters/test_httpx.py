@@ -28,7 +28,7 @@ from httpie_stytch_connected.lifecycle.manager import _thread_lock
 from httpie_stytch_connected.storage.store import KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from tests.adapters import ADAPTERS, HTTPX, TIMEOUT, send, stytch_auth
+from tests.adapters import ADAPTERS_IN_PROCESS, HTTPX, TIMEOUT, send, stytch_auth
 from tests.properties.test_concurrency import (
     THREADS,
     _Browser,
@@ -342,7 +342,7 @@ def test_errors_are_the_requests_errors_word_for_word(
 ) -> None:
     monkeypatch.setenv("STYTCH_UA_DECISION", "ignore")  # nobody completes a sign-in
     errors = []
-    for adapter in ADAPTERS:
+    for adapter in ADAPTERS_IN_PROCESS:
         with pytest.raises(AuthenticationError) as caught:
             send(adapter, stytch_auth(adapter, **kwargs), "GET", stytch_env.url)
         errors.append(caught.value)
