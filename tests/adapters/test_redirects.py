@@ -10,6 +10,7 @@ Bearer challenge when the test says so.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import posixpath
 import threading
@@ -18,14 +19,17 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote
 
+import httpx
 import pytest
 
 from httpie_stytch_connected.lifecycle.manager import forget_memory
+from httpie_stytch_connected.oauth.bearer import answers_for, withhold
+from httpie_stytch_connected.oauth.resource_uri import within
 from httpie_stytch_connected.storage.store import KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.zero_config.binding import BindingCache
-from tests.adapters import ADAPTERS, oauth2_auth, send
+from tests.adapters import ADAPTERS, HTTPX, TIMEOUT, oauth2_auth, send
 from tests.loopback import LoopbackServer, QuietHandler
 
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
@@ -254,3 +258,57 @@ def test_a_scope_the_server_declined_is_remembered_and_said_once(
     assert said.count("declined the scope admin:all") == 1, said
     assert send(adapter, auth, "GET", api.url("/a/data")).status_code == 200
     assert stytch_emulator.counters["login"] == 2
+
+
+@pytest.mark.parametrize("adapter", HTTPX)
+def test_httpx_by_hand_next_request_out_of_the_resource_goes_without_the_token(
+    adapter: str, api: ApiA
+) -> None:
+    auth = signed_in(adapter, api)
+
+    async def by_hand_async() -> int:
+        async with httpx.AsyncClient(auth=auth, timeout=TIMEOUT) as client:
+            first = await client.get(api.url("/a/go/sibling"))
+            assert first.next_request is not None
+            return (await client.send(first.next_request)).status_code
+
+    if adapter == "Client":
+        with httpx.Client(auth=auth, timeout=TIMEOUT) as client:
+            first = client.get(api.url("/a/go/sibling"))
+            assert first.next_request is not None
+            status = client.send(first.next_request).status_code
+    else:
+        status = asyncio.run(by_hand_async())
+    assert status == 200
+    assert api.hop_after("/a/go/sibling") == Seen("/b/", None)
+
+
+@pytest.mark.parametrize(
+    ("url", "inside"),
+    [
+        ("/a", True),
+        ("/a/", True),
+        ("/a/x?q=1", True),
+        ("/%61/x", True),  # an encoded unreserved character is that character
+        ("/a/x/../y", True),
+        ("/a/./y", True),
+        ("/ab", False),
+        ("/b/", False),
+        ("/A/", False),  # paths keep their case
+        ("/a/%2e%2e/b/", False),
+        ("/a/.%2E/b/", False),
+        ("/a/..%2fb", False),  # an encoded slash: ambiguous, so outside
+        ("/a/%252e%252e/b", False),  # decoded twice by some servers
+        ("/a/..;x/b", False),  # a dot segment behind a path parameter
+        ("/a\\..\\b", False),
+        ("/a/%zz", False),
+    ],
+)
+def test_the_normalisation_the_rule_judges_on(url: str, inside: bool) -> None:
+    assert within("http://Host.example:80/a", "http://host.example" + url) is inside
+    assert answers_for("http://host.example/a", "t", "http://host.example" + url, "Bearer t") is (
+        inside
+    )
+    assert withhold("http://host.example/a", "t", "http://host.example" + url, "Bearer t") is (
+        not inside
+    )
