@@ -107,11 +107,11 @@ def _child() -> int:
 
     def recording_session(*args: Any, **kwargs: Any) -> requests.Session:
         """HTTPie's own session (not the provider calls'), each answer recorded."""
-        session = build(*args, **kwargs)
+        session: requests.Session = build(*args, **kwargs)
         send = session.send
 
         def recording(request: Any, **options: Any) -> requests.Response:
-            response = send(request, **options)
+            response: requests.Response = send(request, **options)
             statuses.extend([*(r.status_code for r in response.history), response.status_code])
             return response
 
