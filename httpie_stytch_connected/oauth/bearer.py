@@ -25,7 +25,6 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
-from .resource_uri import within
 from .urls import is_loopback
 
 
@@ -53,6 +52,8 @@ def withhold(resource: str, token: str, url: str, sent: str | None) -> bool:
     """True when a request about to go to ``url`` carries ``token`` (its Authorization header
     is ``sent``) although ``url`` lies outside ``resource``: the adapter must take the header
     off before it is written. The one redirect rule every adapter applies to every hop."""
+    from .resource_uri import within  # zero configuration only: not on a configured warm run
+
     return carried(sent, token) and not within(resource, url)
 
 
@@ -60,6 +61,8 @@ def answers_for(resource: str, token: str, url: str, sent: str | None) -> bool:
     """Whether a response from ``url`` to a request that carried ``sent`` speaks about
     ``resource``'s ``token``: only then may a 401 renew it, a 403 step it up, or the request be
     resent. A hop outside the resource, or one that went without our header, renews nothing."""
+    from .resource_uri import within
+
     return carried(sent, token) and within(resource, url)
 
 
