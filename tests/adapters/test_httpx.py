@@ -10,6 +10,7 @@ import inspect
 import multiprocessing
 import os
 import pickle
+import re
 import subprocess
 import sys
 import threading
@@ -347,7 +348,8 @@ def test_errors_are_the_requests_errors_word_for_word(
             send(adapter, stytch_auth(adapter, **kwargs), "GET", stytch_env.url)
         errors.append(caught.value)
     assert {type(e) for e in errors} == {kind}
-    assert len({str(e) for e in errors}) == 1
+    # The same words; a timeout names its own redirect URI, whose port each sign-in picks.
+    assert len({re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", str(e)) for e in errors}) == 1
 
 
 def test_a_missing_client_id_is_the_same_error(monkeypatch: pytest.MonkeyPatch) -> None:
