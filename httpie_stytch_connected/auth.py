@@ -5,22 +5,32 @@ Construction only resolves settings (:mod:`.managed`); the first request does th
 retry follows ``requests.auth.HTTPDigestAuth.handle_401``: a response hook that resends once, and
 only when our own Authorization header was on that very request (hooks travel with redirects to
 other hosts, where requests strips the header) and the body can be replayed.
+
+Zero configuration (one token per protected resource): requests, and HTTPie's ``--follow``,
+build each redirect hop as a copy of the request that got the redirect, keeping the header on
+the same origin, and run the response hooks (the same hook object, through every hop) on each
+answer. So the hook, on a redirect, judges the URL the next hop will go to with the one redirect
+rule (:func:`.bearer.withhold`) and takes our header off the request that hop copies; and only
+an answer from inside the resource to a request that carried the token renews it, steps it up
+(once per request the caller made) or is resent (:meth:`.ZeroConfig.after_bearer`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
+from requests.utils import requote_uri
 
 from .managed import NOT_RESENT, ManagedTokens, StytchTokens
-from .oauth.bearer import authorization, rejected
+from .oauth.bearer import authorization, rejected, withhold
 
 if TYPE_CHECKING:
     from .zero_config.binding import Binding
@@ -94,11 +104,13 @@ def _zero_config_prepare(zero: ZeroConfig, r: requests.PreparedRequest) -> reque
     url = r.url or ""
     found = zero.token_for(url)
     if found is None:
-        after = functools.partial(_after_bare, zero, BindingCache.origin(url), rewind)
+        after: Callable[..., requests.Response] = functools.partial(
+            _after_bare, zero, BindingCache.origin(url), rewind
+        )
     else:
         binding, token = found
         r.headers["Authorization"] = authorization(token)
-        after = functools.partial(_after_bearer, zero, binding, token, rewind)
+        after = _ResourceHook(zero, binding, token, rewind)
     r.register_hook("response", after)  # type: ignore[no-untyped-call]
     return r
 
@@ -117,38 +129,63 @@ def _after_bare(
     return response if token is None else resend(response, rewind, token, **kwargs)
 
 
-def _after_bearer(
-    zero: ZeroConfig,
-    binding: Binding,
-    token: str,
-    rewind: Rewind,
-    response: requests.Response,
-    **kwargs: Any,
-) -> requests.Response:
-    from .oauth.resource_metadata import resource_matches
+class _ResourceHook:
+    """The response hook of one request the caller made with a resource's token; requests
+    copies it (the same object) onto every redirect hop of that request."""
 
-    if (
-        response.is_redirect
-        and response.request.headers.get("Authorization") == authorization(token)
-        and not resource_matches(binding.resource, _target(response))
-    ):
-        # requests (and HTTPie's --follow) keep the header on a same-host redirect, but the
-        # token is for this resource only: the next hop copies this request, so drop it.
-        del response.request.headers["Authorization"]
-        return response
-    renewed = zero.after_bearer(
-        binding,
-        token,
-        response.status_code,
-        response.request.headers.get("Authorization"),
-        response.headers.get("WWW-Authenticate"),
-    )
-    return response if renewed is None else resend(response, rewind, renewed, **kwargs)
+    def __init__(self, zero: ZeroConfig, binding: Binding, token: str, rewind: Rewind) -> None:
+        from .zero_config.chain import Call
+
+        self.zero = zero
+        self.binding = binding
+        self.token = token
+        self.rewind = rewind
+        self.call = Call()
+
+    def __repr__(self) -> str:  # never the token
+        return f"_ResourceHook(resource={self.binding.resource!r})"
+
+    def __call__(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        answer = response if response.is_redirect else self._answer(response, **kwargs)
+        request = response.request  # the next hop, if any, is a copy of this request
+        if answer.is_redirect and withhold(
+            self.binding.resource,
+            self.token,
+            _next_url(answer),
+            request.headers.get("Authorization"),
+        ):
+            del request.headers["Authorization"]
+        return answer
+
+    def _answer(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        request = response.request
+        renewed = self.zero.after_bearer(
+            self.binding,
+            self.token,
+            request.url or "",
+            response.status_code,
+            request.headers.get("Authorization"),
+            response.headers.get("WWW-Authenticate"),
+            call=self.call,
+        )
+        if renewed is None:
+            return response
+        second = resend(response, self.rewind, renewed, **kwargs)
+        if second is not response:  # later hops carry the renewed token, judged the same way
+            request.headers["Authorization"] = authorization(renewed)
+            self.token = renewed
+        return second
 
 
-def _target(response: requests.Response) -> str:
-    """Where a redirect goes, as an absolute URL."""
-    return urljoin(response.request.url or "", response.headers.get("location", ""))
+def _next_url(response: requests.Response) -> str:
+    """Where requests (``Session.resolve_redirects``) sends the hop after ``response``."""
+    location = response.headers.get("location", "")
+    with contextlib.suppress(UnicodeError):
+        location = location.encode("latin1").decode("utf8")
+    base = response.url or response.request.url or ""
+    if location.startswith("//"):
+        location = f"{urlsplit(base).scheme}:{location}"
+    return urljoin(base, requote_uri(location))
 
 
 # -- replaying a body --------------------------------------------------------------------------

@@ -6,9 +6,14 @@ for a request about to go out (:meth:`TokenManager.access_token`, or
 carries it (:func:`authorization`), and whether a response rejected it (:func:`rejected`), after
 which ``TokenManager.access_token(rejected=token)`` renews it. The rules live here once:
 
-- RFC 6750 §3.1: only a 401 to a request that carried *our* header is about our token. Both
-  requests and httpx drop the Authorization header when a redirect leaves the origin, so a 401
-  from another origin renews nothing and nothing is resent there.
+- RFC 6750 §3.1: only a 401 to a request that carried *our* header is about our token
+  (:func:`rejected`). Both requests and httpx drop the Authorization header when a redirect
+  leaves the origin, so a 401 from another origin renews nothing and nothing is resent there.
+- A resource's token (zero configuration: one token per protected resource) never leaves that
+  resource on any redirect hop, judged on the URL that will actually be sent, normalised as a
+  server may read it (:mod:`.resource_uri`; in doubt, outside): an adapter withholds it where
+  :func:`withhold` says so, and only an answer from inside the resource to a request that
+  carried it (:func:`answers_for`) can renew it, step it up or have it resent.
 - RFC 6750 §5.3: the token goes only over TLS, or to loopback where it never leaves the
   machine (:func:`refuse_cleartext`), unless the person allowed plain http.
 - A rejected token is renewed at once, even when the adapter cannot resend the body as it was
@@ -35,7 +40,30 @@ def rejected(status: int, sent: str | None, token: str) -> bool:
     redirects), None when it had none: a 401 from a host the header was not sent to is not a
     verdict on our token.
     """
-    return status == 401 and sent == authorization(token)
+    return status == 401 and carried(sent, token)
+
+
+def carried(sent: str | None, token: str) -> bool:
+    """Whether the Authorization header ``sent`` (None: none) is ours for ``token``."""
+    return sent == authorization(token)
+
+
+def withhold(resource: str, token: str, url: str, sent: str | None) -> bool:
+    """True when a request about to go to ``url`` carries ``token`` (its Authorization header
+    is ``sent``) although ``url`` lies outside ``resource``: the adapter must take the header
+    off before it is written. The one redirect rule every adapter applies to every hop."""
+    from .resource_uri import within  # zero configuration only: not on a configured warm run
+
+    return carried(sent, token) and not within(resource, url)
+
+
+def answers_for(resource: str, token: str, url: str, sent: str | None) -> bool:
+    """Whether a response from ``url`` to a request that carried ``sent`` speaks about
+    ``resource``'s ``token``: only then may a 401 renew it, a 403 step it up, or the request be
+    resent. A hop outside the resource, or one that went without our header, renews nothing."""
+    from .resource_uri import within
+
+    return carried(sent, token) and within(resource, url)
 
 
 def refuse_cleartext(url: str) -> None:

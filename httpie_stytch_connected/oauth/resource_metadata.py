@@ -78,16 +78,12 @@ def well_known_urls(url: str) -> list[str]:
 
 
 def resource_matches(resource: str, url: str) -> bool:
-    """True when ``resource`` is ``url`` or a path prefix of it (at a ``/``) on the same origin."""
-    res, called = urlsplit(resource), urlsplit(url)
-    if res.query or res.fragment or (res.scheme, res.netloc) != (called.scheme, called.netloc):
-        return False
-    base = res.path.rstrip("/")
-    return (
-        called.path == res.path
-        or called.path.rstrip("/") == base
-        or (called.path.startswith(base + "/"))
-    )
+    """True when ``resource`` is ``url`` or a path prefix of it (at a ``/``) on the same origin,
+    both normalised as a server may read them; anything ambiguous does not match
+    (:func:`.resource_uri.within`)."""
+    from .resource_uri import within
+
+    return within(resource, url)
 
 
 @dataclass(frozen=True)

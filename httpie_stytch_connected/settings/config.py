@@ -230,6 +230,9 @@ def _project_discovery_failed(settings: Settings, exc: TokenEndpointError) -> To
         .replace("the configured issuer", f"the {name} setting")
         .replace("set authorization_endpoint and token_endpoint instead", "set authorize_url")
     )
+    origin = _origin(settings, name)
+    if origin not in message:  # the network or outage messages name no setting of their own
+        message = f"{message.rstrip('.')}; that address comes from {origin}."
     return TokenEndpointError(
         f"{message} (The sign-in page is looked up there because authorize_url is not set.)",
         error=exc.error,

@@ -55,6 +55,8 @@ class Binding:
     userinfo_endpoint: str | None = None
     registration_endpoint: str | None = None
     iss_parameter_supported: bool = False
+    #: Scopes a step-up asked for and the server did not grant: not asked for again.
+    declined: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -77,6 +79,7 @@ class Binding:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["scopes"] = list(self.scopes)
+        data["declined"] = list(self.declined)
         return data
 
     @classmethod
@@ -84,6 +87,7 @@ class Binding:
         """ValueError or TypeError when ``data`` is not one (a corrupt cache is rediscovered)."""
         values = dict(data)
         values["scopes"] = tuple(values["scopes"])
+        values["declined"] = tuple(scope_tokens(" ".join(values.get("declined") or ())))
         binding = cls(**values)
         for name in ("resource", "issuer", "authorization_endpoint", "token_endpoint"):
             if not isinstance(getattr(binding, name), str):

@@ -17,11 +17,11 @@ import functools
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigurationError, TokenEndpointError
-from ..oauth.bearer import authorization
+from ..oauth.bearer import answers_for
 from ..oauth.resource_metadata import bearer_challenge
 from ..oauth.urls import check_endpoint
 from .binding import Binding, BindingCache, binding_from, initial_scopes, scope_tokens
@@ -35,6 +35,15 @@ if TYPE_CHECKING:
     from ..storage.store import SecureStore
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Call:
+    """One request the caller made, across its redirect hops and its resend: an adapter makes
+    one per request and hands it to every :meth:`ZeroConfig.after_bearer` of that request, so
+    that it opens at most one step-up sign-in however many hops ask for more."""
+
+    stepped_up: bool = False
 
 
 class ZeroConfig:
@@ -153,21 +162,34 @@ class ZeroConfig:
         return self.access_token(binding)
 
     def after_bearer(
-        self, binding: Binding, token: str, status: int, sent: str | None, challenge: str | None
+        self,
+        binding: Binding,
+        token: str,
+        url: str,
+        status: int,
+        sent: str | None,
+        challenge: str | None,
+        *,
+        call: Call,
     ) -> str | None:
-        """The token to resend with after the API answered ``status`` to a request that carried
+        """The token to resend with after ``url`` answered ``status`` to a request that carried
         ``sent`` (its Authorization header): renewed after a 401 to ``token``, broader after
-        one step-up sign-in for a 403 ``insufficient_scope``; None: hand the answer back."""
-        if sent != authorization(token):
-            return None  # a redirect elsewhere: not our token, not our business
+        one step-up sign-in for a 403 ``insufficient_scope``; None: hand the answer back.
+
+        Only an answer from inside ``binding``'s resource to a request that carried ``token``
+        counts (:func:`.bearer.answers_for`): a redirect hop elsewhere renews nothing. At most
+        one step-up per ``call``, and none for a scope the server declined before."""
+        if not answers_for(binding.resource, token, url, sent):
+            return None  # a hop outside the resource, or without our token: not our business
         if status == 401:
             return self.access_token(binding, rejected=token)
         parsed = bearer_challenge(challenge)
         if status != 403 or not parsed:
             return None
         asked = " ".join(scope_tokens(parsed.get("scope", "")))
-        if parsed.get("error") != "insufficient_scope" or not asked:
+        if parsed.get("error") != "insufficient_scope" or not asked or call.stepped_up:
             return None
+        call.stepped_up = True  # even if the sign-in fails: one attempt per request
         wider = self.step_up(binding, asked)
         return None if wider is None else self.access_token(wider)
 
@@ -242,13 +264,38 @@ class ZeroConfig:
     def step_up(self, binding: Binding, asked: str) -> Binding | None:
         """RFC 6750 §3.1 ``insufficient_scope``: one new sign-in for the union of what was
         granted and what the API asks; later requests use the broader token. None when the
-        token already has every scope asked (the API's problem: no sign-in loop)."""
+        token already has every scope asked, or the server declined the rest before (the
+        API's problem, or the server's: no sign-in loop).
+
+        A scope the sign-in still did not grant is remembered with the binding (its 0600 cache
+        file: across processes) and said once; no later request signs in again for it."""
+        current = self.bindings.lookup(binding.resource) or binding
+        declined = set(current.declined) | set(binding.declined)
         stored = self.manager(binding).stored()
         granted = stored.scope.split() if stored and stored.scope else list(binding.scopes)
-        if set(asked.split()) <= set(granted):
+        wanted = scope_tokens(asked)
+        if set(wanted) <= set(granted) | declined:
             return None
-        union = tuple(dict.fromkeys([*binding.scopes, *granted, *asked.split()]))
-        wider = replace(binding, scopes=union)
+        union = tuple(dict.fromkeys([*binding.scopes, *granted, *wanted]))
+        wider = replace(binding, scopes=union, declined=tuple(sorted(declined)))
         self.bindings.save(wider)
-        self.manager(wider).login()
-        return wider
+        manager = self.manager(wider)
+        manager.login()
+        after = manager.stored()
+        if after is None or not after.scope:
+            return wider  # the server did not say what it granted (RFC 6749 §5.1): as asked
+        now = set(after.scope.split())
+        refused = [scope for scope in wanted if scope not in now and scope not in granted]
+        if not refused:
+            return wider
+        kept = replace(
+            wider,
+            scopes=tuple(s for s in union if s not in refused),
+            declined=tuple(sorted(declined | set(refused))),
+        )
+        self.bindings.save(kept)
+        self.notify(
+            f"{binding.issuer} declined the scope {' '.join(refused)} for {binding.resource}; "
+            "not signing in again for it."
+        )
+        return kept

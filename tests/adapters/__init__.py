@@ -1,10 +1,19 @@
-"""One request through any of our adapters: ``requests``, ``httpx.Client`` or
-``httpx.AsyncClient``, so a behaviour is tested the same way for each. Redirects are followed
-(requests' default; httpx is told to)."""
+"""One request through any of our adapters: ``requests``, ``httpx.Client``,
+``httpx.AsyncClient`` or HTTPie (``http -A oauth2`` in a child process), so a behaviour is tested
+the same way for each. Redirects are followed (requests' default; httpx is told to; HTTPie gets
+``--follow``).
+
+HTTPie takes its settings from the environment: the auth object's explicit arguments become
+``STYTCH_*`` variables, and the browser is the one ``BROWSER`` names (the ``stytch_browser``
+fixture's scripted user agent). A test whose auth object holds Python parts (an opener, a
+notify callback, a store or session) or whose body is not bytes cannot cross a process: it
+uses ``ADAPTERS_IN_PROCESS``."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
@@ -12,8 +21,11 @@ import requests
 
 from httpie_stytch_connected import auth as requests_auth
 from httpie_stytch_connected import httpx as httpx_auth
+from httpie_stytch_connected.settings.options import OPTIONS
+from tests.httpie_harness import Seen, run_http
 
-ADAPTERS = ["requests", "Client", "AsyncClient"]
+ADAPTERS_IN_PROCESS = ["requests", "Client", "AsyncClient"]
+ADAPTERS = [*ADAPTERS_IN_PROCESS, "httpie"]
 HTTPX = ["Client", "AsyncClient"]
 TIMEOUT = 60.0
 
@@ -35,18 +47,20 @@ class Answer(Protocol):
 
 def stytch_auth(adapter: str, **kwargs: Any) -> Any:
     """The adapter's ``StytchAuth`` built with ``kwargs``."""
-    module = requests_auth if adapter == "requests" else httpx_auth
+    module = httpx_auth if adapter in HTTPX else requests_auth
     return module.StytchAuth(**kwargs)
 
 
 def oauth2_auth(adapter: str, **kwargs: Any) -> Any:
     """The adapter's ``OAuth2PKCEAuth`` built with ``kwargs``."""
-    module = requests_auth if adapter == "requests" else httpx_auth
+    module = httpx_auth if adapter in HTTPX else requests_auth
     return module.OAuth2PKCEAuth(**kwargs)
 
 
 def send(adapter: str, auth: Any, method: str, url: str, body: Any = None, **kwargs: Any) -> Answer:
     """One request with ``body`` (bytes, a file or a stream) through a fresh client."""
+    if adapter == "httpie":
+        return _httpie(auth, method, url, body, **kwargs)
     if adapter == "requests":
         return requests.request(method, url, data=body, auth=auth, timeout=TIMEOUT, **kwargs)
     if adapter == "Client":
@@ -58,3 +72,52 @@ def send(adapter: str, auth: Any, method: str, url: str, body: Any = None, **kwa
             return await client.request(method, url, content=body, **kwargs)
 
     return asyncio.run(run())
+
+
+@dataclass
+class HTTPieAnswer:
+    status_code: int
+    text: str
+    stderr: str
+    history: list[Seen] = field(default_factory=list)
+
+    def json(self, **kwargs: Any) -> Any:
+        import json
+
+        return json.loads(self.text, **kwargs)
+
+
+def _httpie(
+    auth: Any, method: str, url: str, body: Any = None, headers: Any = None
+) -> HTTPieAnswer:
+    parts = [p for p in ("_opener", "_notify", "_store", "_session") if getattr(auth, p, None)]
+    if parts or not (body is None or isinstance(body, bytes)):
+        raise TypeError(
+            f"HTTPie runs in a child process ({parts or 'a stream body'}): use "
+            "ADAPTERS_IN_PROCESS for this test"
+        )
+    env = dict(os.environ)
+    settings = auth.settings
+    for option in OPTIONS:
+        if settings.sources.get(option.name) == "argument":
+            env[option.env] = _env_value(settings.values[option.name])
+    if settings.profile:
+        env["STYTCH_PROFILE"] = settings.profile
+    items = [f"{name}:{value}" for name, value in (headers or {}).items()]
+    result, seen = run_http(
+        ["--follow", "--print=b", "--pretty=none", "-A", "oauth2", method, url, *items],
+        env,
+        body,
+        TIMEOUT + 30,
+    )
+    if not seen:
+        raise AssertionError(f"http sent nothing (exit {result.status}): {result.stderr}")
+    return HTTPieAnswer(seen[-1].status_code, result.stdout, result.stderr, seen[:-1])
+
+
+def _env_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (tuple, list)):
+        return " ".join(str(v) for v in value)
+    return str(value)
