@@ -56,9 +56,12 @@ def discover(
     url: str | None = None,
     session: requests.Session | None = None,
     ttl: float = DEFAULT_TTL,
+    machine: bool = False,
 ) -> ProviderEndpoints:
-    """The issuer's endpoints; ``url`` names the document when the issuer is not a URL."""
-    return endpoints_from(metadata(issuer, url=url, session=session, ttl=ttl), issuer)
+    """The issuer's endpoints; ``url`` names the document when the issuer is not a URL;
+    ``machine``: a client-credentials client, which needs no authorization endpoint."""
+    document = metadata(issuer, url=url, session=session, ttl=ttl)
+    return endpoints_from(document, issuer, machine=machine)
 
 
 def metadata(
@@ -82,7 +85,7 @@ def metadata(
             raise
         log.debug("discovery at %s unavailable; using the cached document", host_of(urls[0]))
         return cached[1]
-    endpoints_from(document, issuer)  # a document without usable endpoints is not cached
+    endpoints_from(document, issuer, machine=True)  # one without usable ones is not cached
     try:
         write_private(path, json.dumps({"fetched_at": time.time(), "document": document}))
     except (OSError, TokenStoreError) as exc:  # only slower next time
@@ -151,15 +154,21 @@ def _check_issuer(document: Mapping[str, Any], issuer: str, url: str) -> None:
         )
 
 
-def endpoints_from(document: Mapping[str, Any], issuer: str) -> ProviderEndpoints:
+def endpoints_from(
+    document: Mapping[str, Any], issuer: str, *, machine: bool = False
+) -> ProviderEndpoints:
     """The checked endpoints a metadata document lists; ConfigurationError when it lacks the
-    authorization or token endpoint, or one is not https (loopback excepted)."""
+    authorization (unless ``machine``: then the token endpoint stands in, unused) or token
+    endpoint, or one is not https (loopback excepted)."""
 
     def field(name: str) -> str | None:
         value = document.get(name)
         return value if isinstance(value, str) and value else None
 
     authorize, token = field("authorization_endpoint"), field("token_endpoint")
+    if machine and not authorize:
+        authorize = token
+    methods = document.get("token_endpoint_auth_methods_supported")
     if not authorize or not token:
         raise ConfigurationError(
             f"The discovery document of {issuer} lists no authorization or token endpoint; set "
@@ -175,6 +184,9 @@ def endpoints_from(document: Mapping[str, Any], issuer: str) -> ProviderEndpoint
         iss_parameter_supported=document.get("authorization_response_iss_parameter_supported")
         is True,
         iss_alias=stytch_iss_alias(issuer, token),
+        token_endpoint_auth_methods=tuple(m for m in methods if isinstance(m, str))
+        if isinstance(methods, list)
+        else (),
     ).checked()
 
 
@@ -193,7 +205,7 @@ def _load(path: Path, issuer: str) -> tuple[float, dict[str, Any]] | None:
         return None
     try:
         _check_issuer(document, issuer, str(path))
-        endpoints_from(document, issuer)
+        endpoints_from(document, issuer, machine=True)
     except ConfigurationError:
         log.debug("the cached discovery document fails its checks; fetching it again")
         return None

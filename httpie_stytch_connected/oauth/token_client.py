@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from requests.auth import AuthBase
@@ -21,6 +21,9 @@ from ..errors import TokenEndpointError
 from .tokens import TokenResponseError, TokenSet
 from .untrusted import WITHHELD, json_object, shown_text
 from .urls import host_of
+
+if TYPE_CHECKING:
+    from .client_auth import ClientAuth
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +56,11 @@ class TokenClient:
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         refresh_backoff: tuple[float, ...] = REFRESH_BACKOFF,
         resource: str | None = None,
+        client_auth: ClientAuth | None = None,
     ) -> None:
-        """``resource`` (RFC 8707 §2.2) goes on every code exchange and refresh: a refresh must
+        """``client_auth`` (:mod:`.client_auth`) adds the client's credentials to every
+        token, refresh and revocation request (default: a public client's ``client_id``).
+        ``resource`` (RFC 8707 §2.2) goes on every code exchange and refresh: a refresh must
         repeat the resource of the token set it refreshes, or a server with resource
         indicators refuses it and may burn the refresh token."""
         self.resource = resource
@@ -64,6 +70,7 @@ class TokenClient:
         self.session = session or requests.Session()
         self.timeout = timeout
         self.refresh_backoff = refresh_backoff
+        self.client_auth = client_auth
 
     def __repr__(self) -> str:
         return f"TokenClient(token_endpoint={self.token_endpoint!r}, client_id={self.client_id!r})"
@@ -79,6 +86,13 @@ class TokenClient:
             **self._resource(),
         }
         return self._post_token(form, "exchange the authorization code")
+
+    def client_credentials(self, scopes: tuple[str, ...] = ()) -> TokenSet:
+        """RFC 6749 §4.4: a token for the client itself (no scopes: the client's own)."""
+        form = {"grant_type": "client_credentials", "client_id": self.client_id}
+        if scopes:
+            form["scope"] = " ".join(scopes)
+        return self._post_token({**form, **self._resource()}, "get a machine access token")
 
     def refresh(self, current: TokenSet) -> TokenSet:
         """Refresh with bounded retries on outages; a refused grant is never retried."""
@@ -100,6 +114,9 @@ class TokenClient:
                 time.sleep(pause)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _hidden(self) -> dict[str, str]:
+        return self.client_auth.hidden() if self.client_auth is not None else {}
+
     def _resource(self) -> dict[str, str]:
         return {"resource": self.resource} if self.resource else {}
 
@@ -110,7 +127,7 @@ class TokenClient:
         form = {"token": token, "token_type_hint": token_type_hint, "client_id": self.client_id}
         response = self._post(self.revocation_endpoint, form, "revoke the token")
         if response.status_code != 200:
-            raise provider_error(response, "revoke the token", form)
+            raise provider_error(response, "revoke the token", {**form, **self._hidden()})
 
     def _post_token(
         self, form: Mapping[str, str], action: str, previous: TokenSet | None = None
@@ -118,7 +135,7 @@ class TokenClient:
         response = self._post(self.token_endpoint, form, action)
         body = json_object(response)
         if response.status_code != 200 or _is_error(body):
-            raise provider_error(response, action, form, body)
+            raise provider_error(response, action, {**form, **self._hidden()}, body)
         if body is None:
             raise TokenEndpointError(
                 f"Could not {action}: the token endpoint answered 200 with a body that is not "
@@ -131,11 +148,14 @@ class TokenClient:
             raise TokenEndpointError(f"Could not {action}: {exc}.", status=200) from None
 
     def _post(self, url: str, form: Mapping[str, str], action: str) -> requests.Response:
+        data, headers = dict(form), {"Accept": "application/json"}
+        if self.client_auth is not None:
+            self.client_auth.apply(data, headers, self.token_endpoint)
         try:
             return self.session.post(
                 url,
-                data=dict(form),
-                headers={"Accept": "application/json"},
+                data=data,
+                headers=headers,
                 auth=NO_AUTH,
                 timeout=self.timeout,
                 allow_redirects=False,
