@@ -254,7 +254,7 @@ class TokenManager:
         with _thread_lock(self.key), self._process_lock(SIGNING_IN) as mark:
             stored = self.store.load(self.key)
             self.store.probe(self.key)
-            return self._login_and_save(stored, mark)
+            return self.grant.obtain(self, stored, mark)
 
     def stored(self) -> TokenSet | None:
         return self.store.load(self.key)
@@ -294,15 +294,15 @@ class TokenManager:
     def current(self) -> tuple[TokenSet | None, str]:
         """(the token set in use, where it came from), for ``status``; no network."""
         if self.supplied is not None:
-            return TokenSet(
-                access_token=str(self.supplied.token)
-            ), f"supplied: {self.supplied.source}"
+            supplied = TokenSet(access_token=str(self.supplied.token))
+            return supplied, f"supplied ({self.supplied.source})"
+        in_memory = _MEMORY.get(self.key)
         if not self.grant.stores:
-            tokens = _MEMORY.get(self.key) or (
+            tokens = in_memory or (
                 self.access_cache.load(self.key) if self.access_cache is not None else None
             )
-            return tokens, "client credentials (a machine; cached, never stored)"
-        return self.store.load(self.key), f"signed in ({self.store.description})"
+            return tokens, "client credentials (a machine credential; cached, never stored)"
+        return in_memory or self.store.load(self.key), f"signed in ({self.store.description})"
 
     def _forget_locked(self) -> None:
         _MEMORY.pop(self.key, None)
