@@ -127,7 +127,7 @@ class RefusesFirst:
         owner = self
 
         class Handler(QuietHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 token = self.headers.get("Authorization", "").removeprefix("Bearer ")
                 with owner._lock:
                     owner.tokens.append(token)
