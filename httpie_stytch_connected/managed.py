@@ -242,6 +242,37 @@ def secure_store(settings: Settings) -> SecureStore:
     return KeyringStore(timeout=settings.keyring_timeout)
 
 
+def _registered_client_auth(
+    binding: Binding,
+    redirect_path: str,
+    store: SecureStore | None,
+    settings: Settings,
+    endpoints: ProviderEndpoints,
+) -> ClientAuth:
+    """The secret of a client we registered, from the secure store it was kept in (read only
+    when the client first talks to the token endpoint, not on a warm run)."""
+    from .oauth.client_auth import choose
+    from .oauth.registration import redirect_uri
+    from .zero_config.client_identity import RegistrationStore
+
+    record = RegistrationStore(store or secure_store(settings)).load_record(
+        binding.issuer, redirect_uri(redirect_path)
+    )
+    if record is None or record.client_id != binding.client_id or not record.client_secret:
+        from .errors import TokenEndpointError
+
+        # As if the server had refused the client: the chain registers once more.
+        raise TokenEndpointError(
+            f"The secret of the client registered at {binding.issuer} is no longer kept.",
+            error="invalid_client",
+        )
+    return choose(
+        record.client_id,
+        secret=record.client_secret,
+        preferred=record.token_endpoint_auth_method,
+    )
+
+
 def build_manager(
     settings: Settings,
     *,
@@ -276,6 +307,10 @@ def build_manager(
     if binding is not None:
         key, client_id, scopes = binding.key, binding.client_id, binding.scopes
         provider = binding.endpoints
+        if binding.token_endpoint_auth_method != "none":  # a registered confidential client
+            client_auth = functools.partial(
+                _registered_client_auth, binding, settings.redirect_path, store, settings
+            )
     else:
         key, client_id = storage_key(settings), settings.require("client_id")
         scopes = settings.scopes

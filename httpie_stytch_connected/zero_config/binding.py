@@ -55,6 +55,8 @@ class Binding:
     userinfo_endpoint: str | None = None
     registration_endpoint: str | None = None
     iss_parameter_supported: bool = False
+    #: A registered confidential client's method; its secret is in the registration store.
+    token_endpoint_auth_method: str = "none"
 
     @property
     def key(self) -> str:
@@ -181,6 +183,7 @@ def binding_from(
     client_id: str,
     client_source: str,
     scopes: tuple[str, ...],
+    token_endpoint_auth_method: str = "none",
 ) -> Binding:
     from ..oauth.discovery import endpoints_from
 
@@ -200,4 +203,5 @@ def binding_from(
         registration_endpoint=registration if isinstance(registration, str) else None,
         iss_parameter_supported=document.get("authorization_response_iss_parameter_supported")
         is True,
+        token_endpoint_auth_method=token_endpoint_auth_method,
     )

@@ -272,3 +272,50 @@ def test_a_supplied_token_is_used_as_is_and_a_401_says_it_was_refused(
         call(adapter, refuses_first.server.url, tmp_path, access_token=good)
     assert good not in str(caught.value)
     assert refuses_first.tokens == [good]  # not refreshed, not resent
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
+def test_a_server_offering_only_secrets_costs_one_registration_kept_with_its_secret(
+    stytch_zero_env: StytchEmulator,
+    stytch_keyring: Path,
+    capsys: pytest.CaptureFixture[str],
+    adapter: str,
+    method: str,
+) -> None:
+    """MCP's auth/token-endpoint-auth-basic and -post: register for the method offered, keep
+    the secret in the secure store with the registration, use it at every token request."""
+    from httpie_stytch_connected.testing.emulator import example_api
+
+    emulator = stytch_zero_env
+    emulator.registration_auth_method = method
+    emulator.strict_client_auth_method = True
+    with example_api(emulator) as api:
+        assert send(adapter, oauth2_auth(adapter), "GET", api.url).status_code == 200
+        forget_memory()  # a later run: the registration (and its secret) comes from the store
+        shutil_rmtree_cache(stytch_keyring)
+        assert send(adapter, oauth2_auth(adapter), "GET", api.url).status_code == 200
+    assert emulator.counters["register"] == 1
+    seen = {(endpoint, how) for endpoint, _, how in emulator.client_auth_seen}
+    assert seen == {("token", method)}
+    from httpie_stytch_connected.oauth.registration import redirect_uri
+    from httpie_stytch_connected.storage.store import KeyringStore
+    from httpie_stytch_connected.zero_config.client_identity import RegistrationStore
+
+    record = RegistrationStore(KeyringStore()).load_record(
+        emulator.issuer, redirect_uri("/callback")
+    )
+    assert record is not None and record.client_secret  # kept in the secure store
+    assert record.token_endpoint_auth_method == method
+    output = capsys.readouterr()
+    assert record.client_secret not in output.out + output.err + repr(record)
+    nothing_anywhere(stytch_keyring / "cache", record.client_secret)
+    nothing_anywhere(stytch_keyring / "data", record.client_secret)
+
+
+def shutil_rmtree_cache(root: Path) -> None:
+    """Wipe the cache (bindings, discovery, access tokens); the keyring stays."""
+    import shutil
+
+    shutil.rmtree(root / "cache")
+    (root / "cache").mkdir()
