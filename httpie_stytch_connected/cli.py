@@ -83,6 +83,9 @@ class Context:
 def cmd_login(ctx: Context) -> int:
     """A new browser sign-in now, whatever is stored."""
     ctx.manager.login()
+    if not ctx.manager.grant.stores:  # a machine credential: nothing signs in or is stored
+        say("Got a new access token with the machine credential (client credentials).")
+        return 0
     if ctx.manager.unsaved:  # the store failed after the browser: this sign-in ends with us
         raise TokenStoreError(
             f"The {ctx.manager.store.description} refused the new tokens; fix it and run "
