@@ -10,13 +10,11 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import TokenEndpointError
+from .provider_calls import HTTP, REGISTRATION, call
 from .urls import check_endpoint, host_of
-
-if TYPE_CHECKING:
-    import requests
 
 log = logging.getLogger(__name__)
 
@@ -53,27 +51,26 @@ def registration_request(redirect_path: str, auth_method: str = "none") -> dict[
     }
 
 
-def register(endpoint: str, redirect_path: str, session: requests.Session) -> str:
+def register(endpoint: str, redirect_path: str, session: HTTP) -> str:
     """A public client's registration: its ``client_id`` (see :func:`register_client`)."""
     return register_client(endpoint, redirect_path, session).client_id
 
 
 def register_client(
-    endpoint: str, redirect_path: str, session: requests.Session, auth_method: str = "none"
+    endpoint: str, redirect_path: str, session: HTTP, auth_method: str = "none"
 ) -> Registered:
     """POST the registration (RFC 7591 §3.1) and return what the server made.
 
     Raises :class:`TokenEndpointError` with the server's reason (RFC 7591 §3.2.2 or Stytch's
     error shape) when it refuses, or when it cannot be reached.
     """
-    from .resource_metadata import request
     from .token_client import provider_error
     from .untrusted import json_object
 
     check_endpoint(endpoint, "registration_endpoint")
     body = registration_request(redirect_path, auth_method)
-    response = request(session, "POST", endpoint, "register this client", json=body)
-    if response.status_code not in (200, 201):
+    response = call(session, "POST", endpoint, "register this client", kind=REGISTRATION, json=body)
+    if response.status not in (200, 201):
         error = provider_error(response, "register this client", {})
         raise TokenEndpointError(
             f"{error} The server may not allow client registration: set STYTCH_CLIENT_ID to a "
@@ -82,7 +79,7 @@ def register_client(
             error_type=error.error_type,
             status=error.status,
         )
-    answer = json_object(response) or {}
+    answer = json_object(response.body) or {}
     client_id = answer.get("client_id")
     if not isinstance(client_id, str) or not _CLIENT_ID.fullmatch(client_id):
         # RFC 6749 Appendix A.1 (VSCHAR): it is shown on the terminal, so nothing else passes.

@@ -153,7 +153,7 @@ def machine_endpoints(
     from .config import _origin, endpoints_for
 
     if settings.issuer:
-        from ..oauth.discovery import discover
+        from ..storage.metadata_cache import discover
 
         found = discover(settings.issuer, session=session, machine=True)
         return replace(
