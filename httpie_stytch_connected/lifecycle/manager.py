@@ -643,6 +643,10 @@ class BrowserSignIn:
         if manager.opener is None:  # the system browser: can it, or a terminal, be used here?
             reason = sign_in_impossible(manager.policy.no_browser)
             if reason is not None:
+                from ..oauth.endpoints import check_reachable
+
+                # A provider that cannot be reached is the first thing to fix: say that.
+                check_reachable(manager.endpoints, manager.client.http)
                 raise LoginError(no_way_to_sign_in(reason))
         return manager._login_and_save(stored, mark, after_rejection=after_rejection)
 
