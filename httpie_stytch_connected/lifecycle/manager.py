@@ -117,6 +117,8 @@ class Policy:
     login_timeout: float = 300.0
     redirect_path: str = "/callback"
     no_browser: bool = False
+    callback_port: int | None = None  # None: any free port
+    callback_host: str = "127.0.0.1"
 
 
 class TokenManager:
@@ -493,6 +495,8 @@ class TokenManager:
             client=self.client,
             scopes=self.scopes,
             redirect_path=self.policy.redirect_path,
+            callback_port=self.policy.callback_port,
+            callback_host=self.policy.callback_host,
             timeout=self.policy.login_timeout,
             opener=self.opener or open_browser,
             notify=self.notify,
