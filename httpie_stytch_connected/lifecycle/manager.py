@@ -647,11 +647,13 @@ class BrowserSignIn:
         if manager.opener is None:  # the system browser: can it, or a terminal, be used here?
             reason = sign_in_impossible(manager.policy.no_browser)
             if reason is not None:
+                from ..login.headless import NO_TERMINAL
                 from ..oauth.endpoints import check_reachable
 
                 # A provider that cannot be reached is the first thing to fix: say that.
                 check_reachable(manager.endpoints, manager.client.http)
-                raise LoginError(no_way_to_sign_in(reason))
+                log.debug("no sign-in possible here: %s", reason)
+                raise LoginError(NO_TERMINAL)
         return manager._login_and_save(stored, mark, after_rejection=after_rejection)
 
 
@@ -705,16 +707,6 @@ def sign_in_impossible(no_browser: bool, environ: Mapping[str, str] | None = Non
         terminal.close()
         return None
     return reason
-
-
-def no_way_to_sign_in(reason: str) -> str:
-    """One line naming the three ways out."""
-    return (
-        f"Cannot sign in here: no browser ({reason}) and no terminal. Use a machine credential "
-        "(STYTCH_CLIENT_ID with STYTCH_CLIENT_SECRET or STYTCH_PRIVATE_KEY_FILE), supply a token "
-        "(STYTCH_ACCESS_TOKEN or STYTCH_ACCESS_TOKEN_FILE), or sign in elsewhere first "
-        "(`stytch-connected login` where there is a terminal)."
-    )
 
 
 def _supplied_refused(source: str) -> str:
