@@ -319,3 +319,38 @@ def shutil_rmtree_cache(root: Path) -> None:
 
     shutil.rmtree(root / "cache")
     (root / "cache").mkdir()
+
+
+@pytest.mark.parametrize("adapter", EVERY)
+def test_a_profile_holds_the_machine_credential(
+    stytch_zero_env: StytchEmulator,
+    stytch_m2m_client: ClientCredentials,
+    stytch_resource_server: ResourceServer,
+    stytch_keyring: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    adapter: str,
+) -> None:
+    secret = str(stytch_m2m_client.client_secret)
+    (stytch_keyring / "config.toml").write_text(
+        "[profiles.ci]\n"
+        f'project_domain = "{stytch_zero_env.project_domain}"\n'
+        f'client_id = "{stytch_m2m_client.client_id}"\n'
+        f'client_secret = "{secret}"\n'
+        'scopes = "read:data"\n'
+    )
+    if adapter == "httpie":
+        result = http(
+            "-A", "stytch", "-a", "ci", "GET", stytch_resource_server.url, config_dir=tmp_path
+        )
+        assert result.status == 0, result.stderr
+        assert secret not in result.stdout + result.stderr
+    else:
+        answer = send(
+            adapter, stytch_auth(adapter, profile="ci"), "GET", stytch_resource_server.url
+        )
+        assert answer.status_code == 200
+    [token] = stytch_resource_server.tokens_seen
+    assert stytch_zero_env.verify_access_token(token)["scope"] == "read:data"
+    output = capsys.readouterr()
+    assert secret not in output.out + output.err
