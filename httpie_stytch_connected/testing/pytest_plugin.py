@@ -6,6 +6,10 @@ package against a local Stytch, with no Stytch account and without touching the 
   keyring API); once it ends, keyring is exactly as it was before (even if no backend had been
   chosen yet).
 - ``stytch_browser``: ``BROWSER`` set to the scripted user agent, which signs in and approves.
+- ``stytch_opener``: a :class:`ScriptedOpener` to pass as ``opener=``: the scripted user agent
+  signs in and approves in this process, and ``opened`` counts the pages it was asked to open
+  (``== 0`` proves no browser was needed). :func:`scripted_opener` builds one outside a
+  fixture, ``scripted_opener("deny")`` one that refuses on the consent page.
 - ``stytch_zero_env``: the emulator, the test keyring and browser, sealed from the shell (every
   other ``STYTCH_*`` variable removed, HTTPie's config directory an empty one, no proxy for
   the loopback servers) and no provider or client setting: zero configuration (pair it with
@@ -20,6 +24,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+import threading
 import webbrowser
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,6 +57,37 @@ def reset_webbrowser() -> None:
     """:mod:`webbrowser` reads ``BROWSER`` once per process; make it read it again."""
     webbrowser._tryorder = None  # type: ignore[attr-defined]
     webbrowser._browsers.clear()  # type: ignore[attr-defined]
+
+
+class ScriptedOpener:
+    """An ``opener`` for :class:`~httpie_stytch_connected.StytchAuth` and the other auth classes:
+    the scripted user agent drives the sign-in it is given, in this process, and answers the
+    consent page with ``decision`` (``"approve"``, ``"deny"`` or ``"ignore"``).
+
+    ``opened`` counts the sign-ins it was asked for, from any thread.
+    """
+
+    def __init__(self, decision: str = "approve") -> None:
+        self.decision = decision
+        self.opened = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, url: str) -> bool:
+        from .user_agent import ScriptedUserAgent
+
+        with self._lock:
+            self.opened += 1
+        with ScriptedUserAgent(decision=self.decision) as agent:
+            return agent.open(url).ok
+
+    def __repr__(self) -> str:  # never the URL: it carries the state and the PKCE challenge
+        return f"ScriptedOpener(decision={self.decision!r}, opened={self.opened})"
+
+
+def scripted_opener(decision: str = "approve") -> ScriptedOpener:
+    """A new :class:`ScriptedOpener`: what the ``stytch_opener`` fixture gives, for helpers and
+    tests that need more than one (one approving, one denying) or none of pytest."""
+    return ScriptedOpener(decision)
 
 
 @pytest.fixture
@@ -93,6 +129,12 @@ def stytch_browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     reset_webbrowser()
     yield command
     reset_webbrowser()
+
+
+@pytest.fixture
+def stytch_opener() -> ScriptedOpener:
+    """A fresh approving :class:`ScriptedOpener` (pass it as ``opener=``)."""
+    return scripted_opener()
 
 
 @pytest.fixture

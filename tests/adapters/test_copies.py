@@ -17,7 +17,7 @@ from httpie_stytch_connected.httpie_plugin import HTTPieStytchAuth
 from httpie_stytch_connected.settings.config import load_settings
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from tests.properties.test_concurrency import expire_stored
+from tests.lifecycle import expire_stored
 
 WORKERS = 3
 TASKS = 6

@@ -27,20 +27,15 @@ from httpie_stytch_connected.httpx import OAuth2PKCEAuth, StytchAuth
 from httpie_stytch_connected.lifecycle.manager import _thread_lock
 from httpie_stytch_connected.storage.store import KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
+from httpie_stytch_connected.testing.pytest_plugin import ScriptedOpener, scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from tests.adapters import ADAPTERS, HTTPX, TIMEOUT, send, stytch_auth
-from tests.properties.test_concurrency import (
-    THREADS,
-    _Browser,
-    _login_then_expire,
-    _slow_token_endpoint,
-    expire_stored,
-)
+from tests.lifecycle import THREADS, expire_stored, login_then_expire, slow_token_endpoint
 
 
-def _auth(browser: _Browser | None = None, **kwargs: Any) -> StytchAuth:
+def _auth(browser: ScriptedOpener | None = None, **kwargs: Any) -> StytchAuth:
     notes: list[str] = []
-    return StytchAuth(opener=browser or _Browser(), notify=notes.append, **kwargs)
+    return StytchAuth(opener=browser or scripted_opener(), notify=notes.append, **kwargs)
 
 
 # -- the same classes, arguments and values as the requests ones ------------------------------
@@ -92,7 +87,7 @@ def test_importing_the_package_and_the_httpie_plugin_never_imports_httpx() -> No
 def test_one_login_serves_a_client_and_an_async_client(
     stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
-    browser = _Browser()
+    browser = scripted_opener()
     auth = _auth(browser)
     for mode in HTTPX + HTTPX:
         response = send(mode, auth, "GET", stytch_resource_server.url)
@@ -150,9 +145,9 @@ def test_an_expired_token_is_refreshed_and_the_rotated_refresh_token_stored(
 def test_32_threads_on_one_client_make_one_refresh(
     stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
-    _login_then_expire(stytch_resource_server)
+    login_then_expire(stytch_resource_server)
     stytch_env.reset_counters()
-    _slow_token_endpoint(stytch_env, THREADS, seconds=1.0)
+    slow_token_endpoint(stytch_env, THREADS, seconds=1.0)
     barrier = threading.Barrier(THREADS, timeout=30)
     statuses: list[int | str] = []
 
@@ -191,9 +186,9 @@ def _task_storm(auth: StytchAuth, url: str) -> list[int | str]:
 def test_32_tasks_on_one_async_client_make_one_refresh(
     stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
-    _login_then_expire(stytch_resource_server)
+    login_then_expire(stytch_resource_server)
     stytch_env.reset_counters()
-    _slow_token_endpoint(stytch_env, THREADS, seconds=1.0)
+    slow_token_endpoint(stytch_env, THREADS, seconds=1.0)
     assert _task_storm(_auth(), stytch_resource_server.url) == [200] * THREADS
     assert stytch_env.counters["token_requests"] == 1
     assert stytch_env.counters["token_refresh_ok"] == 1
@@ -202,8 +197,8 @@ def test_32_tasks_on_one_async_client_make_one_refresh(
 def test_32_tasks_without_a_token_make_one_login(
     stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
-    _slow_token_endpoint(stytch_env, THREADS, seconds=1.0)
-    browser = _Browser()
+    slow_token_endpoint(stytch_env, THREADS, seconds=1.0)
+    browser = scripted_opener()
     assert _task_storm(_auth(browser), stytch_resource_server.url) == [200] * THREADS
     assert browser.opened == 1
     assert stytch_env.counters["token_authorization_code"] == 1
@@ -235,13 +230,13 @@ def test_processes_share_one_login_and_one_refresh(
             pool.terminate()
             pool.join()
 
-    _slow_token_endpoint(stytch_env, tasks, seconds=1.0)
+    slow_token_endpoint(stytch_env, tasks, seconds=1.0)
     assert run_pool() == [200] * tasks
     assert stytch_env.counters["codes_issued"] == 1
     assert stytch_env.counters["token_requests"] == 1
     expire_stored(auth.manager.key)
     stytch_env.reset_counters()
-    _slow_token_endpoint(stytch_env, tasks, seconds=1.0)
+    slow_token_endpoint(stytch_env, tasks, seconds=1.0)
     assert run_pool() == [200] * tasks
     assert stytch_env.counters["token_refresh_ok"] == 1
     assert stytch_env.counters["token_requests"] == 1

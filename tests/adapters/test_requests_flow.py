@@ -6,39 +6,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 import requests
 
 from httpie_stytch_connected import AuthenticationError, StytchAuth
-from httpie_stytch_connected.auth import OAuth2PKCEAuth
 from httpie_stytch_connected.errors import ConfigurationError, LoginError, TokenEndpointError
-from httpie_stytch_connected.lifecycle.manager import forget_memory
-from httpie_stytch_connected.oauth.tokens import TokenSet
 from httpie_stytch_connected.settings.options import SettingArgs
-from httpie_stytch_connected.storage.store import AccessTokenCache, KeyringStore
-from httpie_stytch_connected.testing import ScriptedUserAgent, StytchEmulator
+from httpie_stytch_connected.testing import StytchEmulator
+from httpie_stytch_connected.testing.pytest_plugin import scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-
-
-def expire_stored(auth: OAuth2PKCEAuth) -> TokenSet:
-    """Make the stored access token look expired, as a later process would find it."""
-    manager = auth.manager
-    stored = manager.stored()
-    assert stored is not None
-    expired = TokenSet(
-        access_token=stored.access_token,
-        expires_at=0.0,
-        refresh_token=stored.refresh_token,
-        scope=stored.scope,
-        id_token=stored.id_token,
-    )
-    KeyringStore().save(manager.key, expired)
-    AccessTokenCache().delete(manager.key)
-    forget_memory()
-    return expired
+from tests.lifecycle import expire_stored
 
 
 def test_first_call_logs_in_and_second_call_reuses(
@@ -76,76 +55,6 @@ def test_explicit_arguments_work_without_environment(
     assert stored is not None and stored.scopes == {"openid", "offline_access"}
 
 
-def test_a_new_process_reuses_the_stored_token_without_a_browser(
-    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
-) -> None:
-    assert requests.get(stytch_resource_server.url, auth=StytchAuth(), timeout=30).ok
-    script = (
-        "import requests, sys\n"
-        "from httpie_stytch_connected import StytchAuth\n"
-        "r = requests.get(sys.argv[1], auth=StytchAuth(), timeout=30)\n"
-        "print(r.status_code)\n"
-    )
-    env = {**os.environ, "BROWSER": "false %s"}  # any login attempt would fail
-    done = subprocess.run(
-        [sys.executable, "-c", script, stytch_resource_server.url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-    assert done.stdout.strip() == "200", done.stderr
-    assert "sign in" not in done.stderr.lower()
-    assert stytch_env.counters["login"] == 1
-    assert stytch_env.counters["token_requests"] == 1
-
-
-def test_the_new_process_uses_the_keyring_when_the_cache_file_is_off(
-    stytch_env: StytchEmulator,
-    stytch_resource_server: ResourceServer,
-    monkeypatch: pytest.MonkeyPatch,
-    stytch_keyring: Path,
-) -> None:
-    monkeypatch.setenv("STYTCH_ACCESS_TOKEN_CACHE", "0")
-    auth = StytchAuth()
-    assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).ok
-    assert not list((stytch_keyring / "cache").rglob("*.json"))
-    forget_memory()
-    assert requests.get(stytch_resource_server.url, auth=StytchAuth(), timeout=30).ok
-    assert stytch_env.counters["token_requests"] == 1
-
-
-def test_an_expired_token_is_refreshed_and_the_rotated_refresh_token_stored(
-    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
-) -> None:
-    auth = StytchAuth()
-    assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).ok
-    expired = expire_stored(auth)
-    response = requests.get(stytch_resource_server.url, auth=StytchAuth(), timeout=30)
-    assert response.status_code == 200
-    assert stytch_env.counters["token_refresh_ok"] == 1
-    assert stytch_env.counters["login"] == 1
-    stored = auth.manager.stored()
-    assert stored is not None
-    assert stored.refresh_token and stored.refresh_token != expired.refresh_token
-    assert stored.access_token != expired.access_token
-    assert not stored.expires_within(60)
-
-
-def test_a_refused_refresh_leads_to_a_new_login(
-    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
-) -> None:
-    auth = StytchAuth()
-    assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).ok
-    expire_stored(auth)
-    stytch_env.revoke_all()
-    assert requests.get(stytch_resource_server.url, auth=StytchAuth(), timeout=30).ok
-    counters = stytch_env.counters
-    assert counters["token_refresh"] == 1 and counters["token_refresh_ok"] == 0
-    assert counters["login"] == 2
-
-
 def test_denial_is_a_clear_error_and_stores_nothing(
     stytch_env: StytchEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -181,7 +90,7 @@ def test_forged_state_and_favicon_requests_during_login_do_not_break_it(
             f"{redirect}?code=x",
         ):
             seen.append(requests.get(probe, timeout=5).status_code)
-        return ScriptedUserAgent().open(url).ok
+        return scripted_opener()(url)
 
     auth = StytchAuth(opener=hostile_then_real_browser)
     assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).status_code == 200
@@ -195,27 +104,6 @@ def test_every_request_carries_the_bearer_token(
     prepared = auth(requests.Request("GET", stytch_resource_server.url).prepare())
     token = prepared.headers["Authorization"].removeprefix("Bearer ")
     assert stytch_resource_server.verify(token)["aud"] == [stytch_env.project_id]
-
-
-def test_concurrent_callers_in_one_process_share_one_login(
-    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
-) -> None:
-    auth = StytchAuth()
-    statuses: list[int] = []
-    workers = [
-        threading.Thread(
-            target=lambda: statuses.append(
-                requests.get(stytch_resource_server.url, auth=auth, timeout=60).status_code
-            )
-        )
-        for _ in range(4)
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=60)
-    assert statuses == [200] * 4
-    assert stytch_env.counters["login"] == 1
 
 
 @pytest.mark.parametrize(
@@ -266,7 +154,7 @@ def test_errors_are_authentication_errors_without_secrets(
 ) -> None:
     auth = StytchAuth()
     assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).ok
-    expire_stored(auth)
+    expire_stored(auth.manager.key)
     stytch_env.inject_token_fault("500", count=5)
     with pytest.raises(AuthenticationError) as caught:
         requests.get(stytch_resource_server.url, auth=StytchAuth(), timeout=30)
@@ -295,35 +183,6 @@ def test_the_requests_api_works_without_httpie_installed(
         stdin=subprocess.DEVNULL,
     )
     assert done.stdout.split() == ["200", "False"], done.stderr
-
-
-def test_logout_removes_the_cache_file_even_with_the_cache_turned_off(
-    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer, stytch_keyring: Path
-) -> None:
-    assert requests.get(stytch_resource_server.url, auth=StytchAuth(), timeout=30).ok
-    assert list((stytch_keyring / "cache" / "access").glob("*.json"))
-    assert StytchAuth(access_token_cache=False).manager.logout() is True
-    assert not list((stytch_keyring / "cache" / "access").glob("*.json"))
-    assert stytch_env.counters["revoke"] == 1
-
-
-def test_logout_deletes_locally_when_the_provider_cannot_even_be_discovered(
-    stytch_keyring: Path, stytch_browser: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with StytchEmulator() as emulator:
-        monkeypatch.setenv("STYTCH_ISSUER", emulator.issuer)
-        monkeypatch.setenv("STYTCH_CLIENT_ID", emulator.client_id)
-        auth = OAuth2PKCEAuth()
-        assert requests.get(emulator.userinfo_endpoint, auth=auth, timeout=30).ok
-        key = auth.manager.key
-    for cached in (stytch_keyring / "cache").rglob("*.json"):
-        if "discovery" in cached.parts:
-            cached.unlink()
-    forget_memory()
-    manager = OAuth2PKCEAuth().manager
-    assert manager.logout() is False  # the provider is gone: nothing to revoke at
-    assert KeyringStore().load(key) is None
-    assert manager.cached_access_token() is None
 
 
 def test_a_session_whose_auth_is_this_auth_object_does_not_recurse(
@@ -376,61 +235,12 @@ def test_loopback_and_https_api_urls_get_the_token(stytch_env: StytchEmulator, u
     assert stytch_env.counters["login"] == 1
 
 
-@pytest.mark.parametrize(
-    ("scopes", "userinfo_calls"),
-    [("openid email profile offline_access", 0), ("email profile offline_access", 1)],
-)
-def test_a_sign_in_says_who_signed_in(
-    stytch_env: StytchEmulator,
-    stytch_resource_server: ResourceServer,
-    scopes: str,
-    userinfo_calls: int,
-) -> None:
-    """From the verified ID token, or without one from the userinfo endpoint; on stderr."""
-    notes: list[str] = []
-    auth = StytchAuth(scopes=scopes, notify=notes.append)
-    assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).status_code == 200
-    signed_in = [n for n in notes if n.startswith("Signed in")]
-    assert len(signed_in) == 1
-    assert signed_in[0].startswith("Signed in as Ada Lovelace <ada@example.com> (user-test-")
-    assert stytch_env.counters["userinfo"] == userinfo_calls
-
-
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])  # closed again on exit: nothing listens there
-
-
-def test_an_unreachable_token_endpoint_is_found_before_the_browser_opens(
-    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
-) -> None:
-    opened: list[str] = []
-
-    def browser(url: str) -> bool:
-        opened.append(url)
-        return False
-
-    auth = StytchAuth(
-        project_domain=f"http://127.0.0.1:{_closed_port()}",  # a wrong project domain
-        opener=browser,
-    )
-    with pytest.raises(TokenEndpointError) as caught:
-        requests.get(stytch_resource_server.url, auth=auth, timeout=30)
-    message = str(caught.value)
-    assert "Cannot reach the token endpoint" in message
-    assert "the project_domain setting (argument)" in message
-    assert opened == [] and stytch_env.counters["authorize_page"] == 0
-
-
 def test_a_provider_outage_is_a_requests_exception(
     stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
     auth = StytchAuth()
     assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).status_code == 200
-    expire_stored(auth)
+    expire_stored(auth.manager.key)
     stytch_env.inject_token_fault("503", count=10)
     with pytest.raises(requests.RequestException) as caught:
         requests.get(stytch_resource_server.url, auth=StytchAuth(), timeout=30)

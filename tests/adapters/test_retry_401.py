@@ -22,12 +22,12 @@ from httpie_stytch_connected.lifecycle.manager import forget_memory
 from httpie_stytch_connected.managed import NOT_RESENT
 from httpie_stytch_connected.storage.store import AccessTokenCache, KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
+from httpie_stytch_connected.testing.pytest_plugin import scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
 from tests.adapters import ADAPTERS, send, stytch_auth
 from tests.httpie_harness import Result, http
+from tests.lifecycle import expire_stored
 from tests.loopback import LoopbackServer, QuietHandler
-from tests.properties.test_concurrency import expire_stored
 
 
 @dataclass(frozen=True)
@@ -105,14 +105,9 @@ def _read_body(request: BaseHTTPRequestHandler) -> bytes:
     return request.rfile.read(length) if length else b""
 
 
-def _agent(url: str) -> bool:
-    with ScriptedUserAgent() as agent:
-        return agent.open(url).ok
-
-
 def _auth(adapter: str = "requests") -> Any:
     notes: list[str] = []
-    return stytch_auth(adapter, opener=_agent, notify=notes.append)
+    return stytch_auth(adapter, opener=scripted_opener(), notify=notes.append)
 
 
 @pytest.fixture
@@ -210,7 +205,7 @@ def test_a_streamed_body_is_not_replayed_but_the_token_is_renewed_for_the_next_r
     adapter: str, stytch_env: StytchEmulator, server: RecordingServer, rejected_token: str
 ) -> None:
     notes: list[str] = []
-    auth = stytch_auth(adapter, opener=_agent, notify=notes.append)
+    auth = stytch_auth(adapter, opener=scripted_opener(), notify=notes.append)
     stream = _async_stream() if adapter == "AsyncClient" else _stream()
     response = send(adapter, auth, "POST", server.url("/api"), stream)
     assert response.status_code == 401

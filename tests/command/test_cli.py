@@ -7,7 +7,6 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -18,35 +17,7 @@ import pytest
 from httpie_stytch_connected.auth import StytchAuth
 from httpie_stytch_connected.cli import human_duration
 from httpie_stytch_connected.testing import StytchEmulator
-
-CONSOLE_SCRIPT = Path(sys.executable).with_name("stytch-connected")
-ENTRY_POINTS = {
-    "module": [sys.executable, "-m", "httpie_stytch_connected"],
-    "console": [str(CONSOLE_SCRIPT)],
-}
-TIMEOUT = 60
-
-
-def cli(
-    *args: str, entry: str = "module", env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*ENTRY_POINTS[entry], *args],
-        env=dict(os.environ) if env is None else env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-
-
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 1, result
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("stytch-connected: error: ")
-    return lines[0]
+from tests.command import ENTRY_POINTS, TIMEOUT, cli, one_line_error
 
 
 @pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))

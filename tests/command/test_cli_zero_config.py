@@ -10,7 +10,7 @@ import pytest
 from httpie_stytch_connected.testing import StytchEmulator
 from httpie_stytch_connected.testing.emulator import example_api
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from tests.command.test_cli import cli, one_line_error
+from tests.command import cli, one_line_error
 
 
 @pytest.fixture

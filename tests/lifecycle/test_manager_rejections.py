@@ -4,7 +4,6 @@ an error that names the cause; never an endless refresh, in configured mode too.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 from typing import Any
 
@@ -14,26 +13,14 @@ from httpie_stytch_connected.errors import LoginError
 from httpie_stytch_connected.lifecycle.manager import forget_memory
 from httpie_stytch_connected.storage.store import AccessTokenCache, KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
+from httpie_stytch_connected.testing.pytest_plugin import ScriptedOpener, scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
 from tests.adapters import send, stytch_auth
 
 IN_PROCESS = ["requests", "Client", "AsyncClient"]
 
 
-class _Browser:
-    def __init__(self) -> None:
-        self.opened = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, url: str) -> bool:
-        with self._lock:
-            self.opened += 1
-        with ScriptedUserAgent() as agent:
-            return agent.open(url).ok
-
-
-def _auth(adapter: str, browser: _Browser, notes: list[str]) -> Any:
+def _auth(adapter: str, browser: ScriptedOpener, notes: list[str]) -> Any:
     return stytch_auth(adapter, opener=browser, notify=notes.append)
 
 
@@ -51,7 +38,7 @@ def test_a_token_refused_right_after_its_refresh_leads_to_one_sign_in(
     adapter: str, stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
     url = stytch_resource_server.url
-    browser, notes = _Browser(), list[str]()
+    browser, notes = scripted_opener(), list[str]()
     auth = _auth(adapter, browser, notes)
     assert send(adapter, auth, "GET", url).status_code == 200
     assert browser.opened == 1
@@ -80,7 +67,7 @@ def test_a_sign_in_whose_token_the_api_refuses_ends_in_an_error_not_a_loop(
         issuer=stytch_emulator.issuer,
         audience="an-audience-no-token-has",
     ) as api:
-        browser, notes = _Browser(), list[str]()
+        browser, notes = scripted_opener(), list[str]()
         auth = _auth(adapter, browser, notes)
         outcomes: list[int | str] = []
         for _ in range(4):  # four runs of the same command

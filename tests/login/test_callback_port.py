@@ -14,8 +14,8 @@ from httpie_stytch_connected.errors import ConfigurationError, LoginError
 from httpie_stytch_connected.login.callback_server import CallbackServer
 from httpie_stytch_connected.settings.config import load_settings
 from httpie_stytch_connected.testing.emulator import StytchEmulator
+from httpie_stytch_connected.testing.pytest_plugin import scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
 
 
 def _free_port() -> int:
@@ -32,8 +32,7 @@ def test_a_sign_in_comes_back_on_the_fixed_port(
 
     def browser(url: str) -> bool:
         seen.append(dict(parse_qsl(urlsplit(url).query))["redirect_uri"])
-        with ScriptedUserAgent() as agent:
-            return agent.open(url).ok
+        return scripted_opener()(url)
 
     auth = StytchAuth(opener=browser, callback_port=port, notify=lambda _: None)
     assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).status_code == 200

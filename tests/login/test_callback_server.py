@@ -241,7 +241,7 @@ def test_a_real_login_completes_while_local_processes_probe_its_callback(
     stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
     from httpie_stytch_connected.auth import StytchAuth
-    from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
+    from httpie_stytch_connected.testing.pytest_plugin import scripted_opener
 
     ports: list[int] = []
 
@@ -257,8 +257,8 @@ def test_a_real_login_completes_while_local_processes_probe_its_callback(
         ):
             assert requests.get(base + "?" + urlencode(params), timeout=5).status_code == 400
         assert requests.post(base, data={"code": "attacker-code"}, timeout=5).status_code == 501
-        with _slow_clients(port, 4), ScriptedUserAgent() as agent:
-            return agent.open(url).ok
+        with _slow_clients(port, 4):
+            return scripted_opener()(url)
 
     notes: list[str] = []
     auth = StytchAuth(opener=hostile_then_real, notify=notes.append)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import replace
@@ -14,30 +11,20 @@ import pytest
 import requests
 
 from httpie_stytch_connected.auth import StytchAuth
-from httpie_stytch_connected.lifecycle.manager import forget_memory
-from httpie_stytch_connected.storage.store import AccessTokenCache, KeyringStore
+from httpie_stytch_connected.storage.store import KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
+from httpie_stytch_connected.testing.pytest_plugin import ScriptedOpener, scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
-
-HTTP = str(Path(sys.executable).with_name("http"))
-THREADS = 32
-PROCESSES = 8
-
-
-class _Browser:
-    def __init__(self) -> None:
-        self.opened = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, url: str) -> bool:
-        with self._lock:
-            self.opened += 1
-        with ScriptedUserAgent() as agent:
-            return agent.open(url).ok
+from tests.lifecycle import (
+    PROCESSES,
+    THREADS,
+    http_processes,
+    login_then_expire,
+    slow_token_endpoint,
+)
 
 
-def _auth(browser: _Browser) -> StytchAuth:
+def _auth(browser: ScriptedOpener) -> StytchAuth:
     notes: list[str] = []
     return StytchAuth(opener=browser, notify=notes.append)
 
@@ -67,41 +54,16 @@ def _storm(auth: StytchAuth, url: str, n: int = THREADS) -> list[int | str]:
     return results
 
 
-def _login_then_expire(api: ResourceServer) -> str:
-    """One real login here, then the stored set is rewritten as expired and the cache removed."""
-    auth = _auth(_Browser())
-    assert requests.get(api.url, auth=auth, timeout=30).status_code == 200
-    expire_stored(auth.manager.key)
-    return auth.manager.key
-
-
-def expire_stored(key: str) -> None:
-    """Rewrite the stored token set as expired, remove the access-token cache and forget it here."""
-    stored = KeyringStore().load(key)
-    assert stored is not None and stored.refresh_token
-    KeyringStore().save(key, replace(stored, expires_at=time.time() - 10))
-    AccessTokenCache().delete(key)
-    forget_memory()
-
-
-def _slow_token_endpoint(emulator: StytchEmulator, n: int, seconds: float = 3.0) -> None:
-    """Make each of the next ``n`` token requests take ``seconds``: the first refresh or code
-    exchange then stays in flight while the other threads or processes arrive, so without
-    serialisation they would send their own."""
-    emulator.slow_seconds = seconds
-    emulator.inject_token_fault("slow", count=n)
-
-
 # -- threads ----------------------------------------------------------------------------------
 
 
 def test_thread_storm_with_an_expired_token_makes_one_refresh(
     stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
-    _login_then_expire(stytch_resource_server)
+    login_then_expire(stytch_resource_server)
     stytch_env.reset_counters()
-    _slow_token_endpoint(stytch_env, THREADS, seconds=1.0)
-    browser = _Browser()
+    slow_token_endpoint(stytch_env, THREADS, seconds=1.0)
+    browser = scripted_opener()
     results = _storm(_auth(browser), stytch_resource_server.url)
     assert results == [200] * THREADS
     assert stytch_env.counters["token_refresh"] == 1
@@ -112,8 +74,8 @@ def test_thread_storm_with_an_expired_token_makes_one_refresh(
 def test_thread_storm_without_a_token_makes_one_login(
     stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
-    _slow_token_endpoint(stytch_env, THREADS, seconds=1.0)
-    browser = _Browser()
+    slow_token_endpoint(stytch_env, THREADS, seconds=1.0)
+    browser = scripted_opener()
     results = _storm(_auth(browser), stytch_resource_server.url)
     assert results == [200] * THREADS
     assert browser.opened == 1
@@ -125,7 +87,7 @@ def test_thread_storm_without_a_token_makes_one_login(
 def test_thread_storm_of_401s_makes_one_refresh(
     stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
-    key = _login_then_expire(stytch_resource_server)
+    key, _ = login_then_expire(stytch_resource_server)
     stored = KeyringStore().load(key)
     assert stored is not None
     # A token the API refuses but that is not expired: every thread sends it and gets a 401.
@@ -133,8 +95,8 @@ def test_thread_storm_of_401s_makes_one_refresh(
         key, replace(stored, access_token="refused-token", expires_at=time.time() + 3600)
     )
     stytch_env.reset_counters()
-    _slow_token_endpoint(stytch_env, 16, seconds=1.0)
-    results = _storm(_auth(_Browser()), stytch_resource_server.url, n=16)
+    slow_token_endpoint(stytch_env, 16, seconds=1.0)
+    results = _storm(_auth(scripted_opener()), stytch_resource_server.url, n=16)
     assert results == [200] * 16
     assert stytch_env.counters["token_refresh"] == 1
     # Threads that started after the refresh used the new token straight away.
@@ -142,35 +104,6 @@ def test_thread_storm_of_401s_makes_one_refresh(
 
 
 # -- processes --------------------------------------------------------------------------------
-
-
-def _http_processes(url: str, tmp_path: Path, n: int = PROCESSES) -> list[tuple[int, str, str]]:
-    """``n`` ``http`` runs started back to back (they race), each bounded."""
-    env = dict(os.environ, HTTPIE_CONFIG_DIR=str(tmp_path / "httpie"))
-    command = [HTTP, "--ignore-stdin", "--check-status", "--auth-type=stytch", "GET", url]
-    procs = [
-        subprocess.Popen(
-            command,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(n)
-    ]
-    results = []
-    deadline = time.monotonic() + 120
-    try:
-        for proc in procs:
-            out, err = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
-            results.append((proc.returncode, out, err))
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate(timeout=10)
-    return results
 
 
 def _assert_no_secrets(emulator: StytchEmulator, texts: list[str]) -> None:
@@ -185,10 +118,10 @@ def _assert_no_secrets(emulator: StytchEmulator, texts: list[str]) -> None:
 def test_processes_with_an_expired_token_make_one_refresh(
     stytch_env: StytchEmulator, stytch_resource_server: ResourceServer, tmp_path: Path
 ) -> None:
-    _login_then_expire(stytch_resource_server)
+    login_then_expire(stytch_resource_server)
     stytch_env.reset_counters()
-    _slow_token_endpoint(stytch_env, PROCESSES)  # a wide window for the others to race into
-    results = _http_processes(stytch_resource_server.url, tmp_path)
+    slow_token_endpoint(stytch_env, PROCESSES)  # a wide window for the others to race into
+    results = http_processes(stytch_resource_server.url, tmp_path)
     for code, out, err in results:
         assert code == 0, err
         assert '"resources"' in out
@@ -203,8 +136,8 @@ def test_processes_with_an_expired_token_make_one_refresh(
 def test_processes_without_a_token_make_one_login_and_share_it(
     stytch_env: StytchEmulator, stytch_resource_server: ResourceServer, tmp_path: Path
 ) -> None:
-    _slow_token_endpoint(stytch_env, PROCESSES)
-    results = _http_processes(stytch_resource_server.url, tmp_path)
+    slow_token_endpoint(stytch_env, PROCESSES)
+    results = http_processes(stytch_resource_server.url, tmp_path)
     for code, out, err in results:
         assert code == 0, err
         assert '"resources"' in out

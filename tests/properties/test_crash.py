@@ -25,8 +25,8 @@ from httpie_stytch_connected.storage.store import (
     write_private,
 )
 from httpie_stytch_connected.testing.emulator import StytchEmulator
+from httpie_stytch_connected.testing.pytest_plugin import scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
 from tests import crash
 
 HTTP = str(Path(sys.executable).with_name("http"))
@@ -89,7 +89,7 @@ def test_killed_http_runs_then_logout_leave_no_keyring_entry(
 ) -> None:
     """``http`` runs each killed between writing parts and the pointer; ``stytch-connected
     logout`` then removes everything ever written for the key, as it says it did."""
-    auth = StytchAuth(opener=_agent, notify=lambda _: None)
+    auth = StytchAuth(opener=scripted_opener(), notify=lambda _: None)
     assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).status_code == 200
     key = auth.manager.key
     stored = KeyringStore().load(key)
@@ -119,11 +119,6 @@ def test_killed_http_runs_then_logout_leave_no_keyring_entry(
     )
     assert logout.returncode == 0, logout.stderr
     assert limited() == {}
-
-
-def _agent(url: str) -> bool:
-    with ScriptedUserAgent() as agent:
-        return agent.open(url).ok
 
 
 # -- the access-token cache --------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""Fault injection against the emulator: token endpoint outages, refused refreshes, expiry, leaks.
+"""Fault injection against the emulator: token endpoint outages, bad answers, expiry, leaks.
+
+How the manager answers a refused refresh is in ``tests/lifecycle/test_manager_refresh.py``.
 
 Every scenario runs the real flow over loopback HTTP (emulator, test keyring, resource server);
 faults come from the emulator (``inject_token_fault``, ``rotate_refresh_token``, ``revoke_all``).
@@ -9,101 +11,23 @@ from __future__ import annotations
 import logging
 import re
 import socket
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import requests
 
 from httpie_stytch_connected.auth import StytchAuth
-from httpie_stytch_connected.errors import LoginError, TokenEndpointError
+from httpie_stytch_connected.errors import TokenEndpointError
 from httpie_stytch_connected.lifecycle.manager import forget_memory
 from httpie_stytch_connected.oauth.pkce import s256_challenge
 from httpie_stytch_connected.oauth.token_client import TokenClient
-from httpie_stytch_connected.oauth.tokens import TokenSet
 from httpie_stytch_connected.storage.store import AccessTokenCache, KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
+from httpie_stytch_connected.testing.pytest_plugin import scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
-
-FAST_BACKOFF = (0.01, 0.02)
-
-
-def _agent(url: str) -> bool:
-    with ScriptedUserAgent() as agent:
-        return agent.open(url).ok
-
-
-def _denier(url: str) -> bool:
-    with ScriptedUserAgent(decision="deny") as agent:
-        return agent.open(url).ok
-
-
-class Harness:
-    """One emulator, one resource server, and auth objects as separate runs would build them."""
-
-    def __init__(self, emulator: StytchEmulator, api: ResourceServer) -> None:
-        self.emulator = emulator
-        self.api = api
-        self.notes: list[str] = []
-        self.errors: list[BaseException] = []
-
-    def auth(
-        self, *, opener: Callable[[str], bool] = _agent, timeout: tuple[float, float] = (2.0, 5.0)
-    ) -> StytchAuth:
-        auth = StytchAuth(opener=opener, notify=self.notes.append)
-        manager = auth.manager
-        manager.client = TokenClient(
-            manager.client.token_endpoint,
-            manager.client.client_id,
-            refresh_backoff=FAST_BACKOFF,
-            timeout=timeout,
-        )
-        return auth
-
-    def get(self, auth: StytchAuth | None = None) -> requests.Response:
-        return requests.get(self.api.url, auth=auth or self.auth(), timeout=30)
-
-    def login(self) -> tuple[str, TokenSet]:
-        auth = self.auth()
-        assert self.get(auth).status_code == 200
-        stored = KeyringStore().load(auth.manager.key)
-        assert stored is not None and stored.refresh_token
-        return auth.manager.key, stored
-
-    def expire(self, key: str, tokens: TokenSet | None = None) -> TokenSet:
-        """As if the access token had expired: stored set in the past, no cache, no memory."""
-        current = tokens or KeyringStore().load(key)
-        assert current is not None
-        expired = replace(current, expires_at=time.time() - 10)
-        KeyringStore().save(key, expired)
-        AccessTokenCache().delete(key)
-        forget_memory()
-        return expired
-
-    def stored(self, key: str) -> TokenSet | None:
-        return KeyringStore().load(key)
-
-    def count(self, name: str) -> int:
-        return self.emulator.counters[name]
-
-
-@pytest.fixture
-def h(stytch_env: StytchEmulator, stytch_resource_server: ResourceServer) -> Harness:
-    return Harness(stytch_env, stytch_resource_server)
-
-
-def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError("condition not reached in time")
-
+from tests.lifecycle import FAST_BACKOFF, Harness
 
 # -- refresh: retries on outages, one clear error, nothing half-written ----------------------
 
@@ -203,109 +127,7 @@ def test_a_failed_code_exchange_stores_nothing(h: Harness, kind: str) -> None:
     assert h.get().status_code == 200  # the next run logs in afresh
 
 
-# -- refused refresh: re-read the store first, then log in ------------------------------------
-
-
-def test_a_set_rotated_and_stored_by_another_process_is_used(h: Harness) -> None:
-    key, _ = h.login()
-    expired = h.expire(key)
-    assert expired.refresh_token
-    # Our refresh is slow; meanwhile "another process" rotates the refresh token and stores it.
-    h.emulator.slow_seconds = 2.0
-    h.emulator.inject_token_fault("slow")
-    rotated: list[str] = []
-
-    def other_process() -> None:
-        _wait_for(lambda: h.count("token_faults") == 1)
-        assert expired.refresh_token
-        new = h.emulator.rotate_refresh_token(expired.refresh_token)
-        KeyringStore().save(key, replace(expired, refresh_token=new))
-        rotated.append(new)
-
-    thread = threading.Thread(target=other_process)
-    thread.start()
-    assert h.get().status_code == 200
-    thread.join(timeout=10)
-    assert rotated
-    assert h.count("codes_issued") == 1  # no login
-    assert h.count("token_errors") == 1  # our refresh with the old token was refused
-    assert h.count("token_refresh_ok") == 1  # the retry used the other process's token
-    stored = h.stored(key)
-    assert stored is not None and stored.refresh_token not in (expired.refresh_token, rotated[0])
-    assert stored.refresh_token == h.emulator.issued_refresh_tokens()[-1]
-
-
-def test_a_newer_stored_set_with_a_valid_access_token_is_used_as_is(h: Harness) -> None:
-    key, fresh = h.login()
-    expired = h.expire(key)
-    assert expired.refresh_token
-    h.emulator.slow_seconds = 2.0
-    h.emulator.inject_token_fault("slow")
-
-    def other_process() -> None:
-        _wait_for(lambda: h.count("token_faults") == 1)
-        assert expired.refresh_token
-        new = h.emulator.rotate_refresh_token(expired.refresh_token)
-        KeyringStore().save(key, replace(fresh, refresh_token=new))
-
-    thread = threading.Thread(target=other_process)
-    thread.start()
-    assert h.get().status_code == 200
-    thread.join(timeout=10)
-    assert h.count("codes_issued") == 1 and h.count("token_refresh_ok") == 0
-    stored = h.stored(key)
-    assert stored is not None and stored.refresh_token == h.emulator.issued_refresh_tokens()[-1]
-
-
-def test_a_refresh_token_rotated_elsewhere_but_not_stored_leads_to_a_login(h: Harness) -> None:
-    key, _ = h.login()
-    expired = h.expire(key)
-    assert expired.refresh_token
-    h.emulator.rotate_refresh_token(expired.refresh_token)  # someone used it; we never saw it
-    assert h.get().status_code == 200
-    assert h.count("token_errors") == 1 and h.count("codes_issued") == 2
-    assert any("signing in again" in note for note in h.notes)
-    stored = h.stored(key)
-    assert stored is not None and stored.refresh_token == h.emulator.issued_refresh_tokens()[-1]
-
-
-def test_a_revoked_grant_leads_to_a_login(h: Harness) -> None:
-    key, _ = h.login()
-    h.expire(key)
-    h.emulator.revoke_all()
-    assert h.get().status_code == 200
-    assert h.count("codes_issued") == 2
-
-
-def test_a_refused_refresh_and_a_failed_login_delete_nothing(h: Harness) -> None:
-    key, _ = h.login()
-    expired = h.expire(key)
-    h.emulator.revoke_all()
-    with pytest.raises(LoginError):
-        h.get(h.auth(opener=_denier))
-    assert h.stored(key) == expired
-
-
-# -- expiry ------------------------------------------------------------------------------------
-
-
-def test_proactive_refresh_within_the_leeway(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    key, fresh = h.login()
-
-    def soon() -> None:  # the hour-long access token has 30 s left
-        now = time.time()
-        KeyringStore().save(key, replace(fresh, expires_at=now + 30, received_at=now - 3570))
-        AccessTokenCache().delete(key)
-        forget_memory()
-
-    soon()
-    monkeypatch.setenv("STYTCH_LEEWAY", "10")
-    assert h.get().status_code == 200
-    assert h.count("token_refresh") == 0  # 30 s left is outside a 10 s leeway
-    soon()
-    monkeypatch.delenv("STYTCH_LEEWAY")  # the default leeway is 60 s
-    assert h.get().status_code == 200
-    assert h.count("token_refresh_ok") == 1
+# -- expiry (when the manager refreshes: tests/lifecycle/test_manager_refresh.py) ------------
 
 
 def test_expiry_is_fixed_from_expires_in_at_receipt(h: Harness) -> None:
@@ -316,38 +138,6 @@ def test_expiry_is_fixed_from_expires_in_at_receipt(h: Harness) -> None:
     assert fresh.expires_at is not None
     assert before + ttl <= fresh.expires_at <= after + ttl
     assert before <= fresh.received_at <= after
-
-
-def test_a_token_shorter_lived_than_the_leeway_is_used_for_half_its_life(
-    stytch_keyring: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # leeway (default 60 s) > ttl (30 s): the leeway shrinks to half the lifetime (15 s), so
-    # the token serves requests instead of costing a refresh on every one of them.
-    with (
-        StytchEmulator(access_token_ttl=30) as emulator,
-        ResourceServer(
-            jwks_uri=emulator.jwks_uri, issuer=emulator.issuer, audience=emulator.project_id
-        ) as api,
-    ):
-        monkeypatch.setenv("STYTCH_PROJECT_DOMAIN", emulator.project_domain)
-        monkeypatch.setenv("STYTCH_CLIENT_ID", emulator.client_id)
-        monkeypatch.setenv("STYTCH_AUTHORIZE_URL", emulator.authorize_url)
-        harness = Harness(emulator, api)
-        for _ in range(3):
-            assert harness.get().status_code == 200
-        forget_memory()
-        assert harness.get().status_code == 200  # a new run: from the cache file
-        assert emulator.counters["codes_issued"] == 1
-        assert emulator.counters["token_refresh"] == 0
-        key = harness.auth().manager.key
-        stored = harness.stored(key)
-        assert stored is not None
-        now = time.time()  # the same 30 s token, now 10 s from expiry: inside the 15 s margin
-        KeyringStore().save(key, replace(stored, received_at=now - 20, expires_at=now + 10))
-        AccessTokenCache().delete(key)
-        forget_memory()
-        assert harness.get().status_code == 200
-        assert emulator.counters["token_refresh_ok"] == 1
 
 
 # -- nothing leaks ----------------------------------------------------------------------------
@@ -363,8 +153,8 @@ def test_no_secret_reaches_logs_stderr_or_exceptions(
     emulator = stytch_env
     shown: list[str] = []
 
-    def auth(opener: Callable[[str], bool] = _agent) -> StytchAuth:
-        a = StytchAuth(opener=opener)  # the default notify: stderr
+    def auth(opener: Callable[[str], bool] | None = None) -> StytchAuth:
+        a = StytchAuth(opener=opener or scripted_opener())  # the default notify: stderr
         a.manager.client = TokenClient(
             a.manager.client.token_endpoint, emulator.client_id, refresh_backoff=FAST_BACKOFF
         )
@@ -391,7 +181,7 @@ def test_no_secret_reaches_logs_stderr_or_exceptions(
     get(auth())  # refresh
     h.expire(key)
     emulator.revoke_all()
-    get(auth(opener=_denier))  # refused refresh, denied login
+    get(auth(opener=scripted_opener("deny")))  # refused refresh, denied login
     get(auth())  # refused refresh, login
     emulator.inject_token_fault("html")
     forget_memory()

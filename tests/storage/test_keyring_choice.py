@@ -22,7 +22,7 @@ from httpie_stytch_connected.storage.keyring_choice import weakness
 from httpie_stytch_connected.storage.store import KeyringStore
 from httpie_stytch_connected.testing import StytchEmulator
 from httpie_stytch_connected.testing.keyring_backend import DirectoryKeyring
-from tests.command.test_cli import cli, one_line_error
+from tests.command import cli, one_line_error
 
 pytest.importorskip("keyrings.alt")
 # keyring's detection and its XDG config and data dirs as on Linux: elsewhere it would find the

@@ -15,15 +15,10 @@ from httpie_stytch_connected.lifecycle.manager import forget_memory
 from httpie_stytch_connected.oauth.tokens import TokenSet
 from httpie_stytch_connected.storage.store import AccessTokenCache, KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
+from httpie_stytch_connected.testing.pytest_plugin import scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
 
 LONG = TokenSet(access_token="a" * 1800, refresh_token="r" * 700, expires_at=None)
-
-
-def _opener(url: str) -> bool:
-    with ScriptedUserAgent() as agent:
-        return agent.open(url).ok
 
 
 def test_a_value_the_keyring_shortens_is_kept_in_parts(
@@ -49,12 +44,7 @@ def test_a_sign_in_the_keyring_shortened_is_kept_and_the_next_run_does_not_sign_
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("STYTCH_TEST_KEYRING_FAULT", "truncate:600")  # a token set is longer
-    opened: list[str] = []
-
-    def browser(url: str) -> bool:
-        opened.append(url)
-        return _opener(url)
-
+    browser = scripted_opener()
     notes: list[str] = []
     auth = StytchAuth(opener=browser, notify=notes.append, access_token_cache=False)
     assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).status_code == 200
@@ -62,5 +52,5 @@ def test_a_sign_in_the_keyring_shortened_is_kept_and_the_next_run_does_not_sign_
     AccessTokenCache().delete(auth.manager.key)
     again = StytchAuth(opener=browser, notify=notes.append, access_token_cache=False)
     assert requests.get(stytch_resource_server.url, auth=again, timeout=30).status_code == 200
-    assert len(opened) == 1
+    assert browser.opened == 1
     assert not any("could not be stored" in n for n in notes)

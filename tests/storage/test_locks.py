@@ -16,16 +16,16 @@ from httpie_stytch_connected.auth import StytchAuth
 from httpie_stytch_connected.errors import LoginError
 from httpie_stytch_connected.storage.store import FileStore, KeyringStore, cache_dir, lock_dir
 from httpie_stytch_connected.testing.emulator import StytchEmulator
+from httpie_stytch_connected.testing.pytest_plugin import scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from tests.properties.test_faults import _wait_for
-from tests.properties.test_store_faults import (
+from tests.lifecycle import (
     CLI,
-    _http,
-    _run,
-    _signed_in_and_expired,
+    http_argv,
+    login_then_expire,
     needs_mount_namespace,
+    run_child,
+    wait_for,
 )
-from tests.storage.test_store import _Browser
 
 # -- §3: the lock belongs to the store and the key ----------------------------------------------
 
@@ -51,7 +51,7 @@ def test_processes_with_different_cache_dirs_make_one_refresh(
     stytch_env: StytchEmulator, stytch_resource_server: ResourceServer, tmp_path: Path
 ) -> None:
     """cron and a terminal: one keyring entry, two cache settings, one refresh token."""
-    _signed_in_and_expired(stytch_resource_server, KeyringStore())
+    login_then_expire(stytch_resource_server, KeyringStore())
     stytch_env.reset_counters()
     # The first refresh stays in flight while the other process arrives.
     stytch_env.slow_seconds = 3.0
@@ -66,7 +66,7 @@ def test_processes_with_different_cache_dirs_make_one_refresh(
         )
         runs.append(
             subprocess.Popen(
-                _http(stytch_resource_server.url),
+                http_argv(stytch_resource_server.url),
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -141,14 +141,14 @@ def test_a_read_only_lock_dir_is_a_clean_error_naming_it_and_the_setting(
     tmp_path: Path,
     lock_file: str,
 ) -> None:
-    key, _ = _signed_in_and_expired(stytch_resource_server, KeyringStore())
+    key, _ = login_then_expire(stytch_resource_server, KeyringStore())
     locks = stytch_keyring / "locks"
     assert (locks / f"{key}.lock").exists()  # the login above took the lock
     if lock_file == "fresh":
         for path in locks.iterdir():
             path.unlink()
     stytch_env.reset_counters()
-    done = _run(
+    done = run_child(
         ["unshare", "-rm", "sh", "-c", _READ_ONLY, "sh", str(locks), CLI, "token"], tmp_path
     )
     assert done.returncode == 1 and done.stdout == ""
@@ -180,7 +180,7 @@ def test_a_waiter_behind_a_stopped_refresh_says_so_within_the_refresh_timeouts(
     """The holder is stopped (Ctrl-Z) while its refresh is in flight: the waiter gives up after
     the holder's own refresh timeouts (1 s keyring, 1 + 5 s HTTP here), not login_timeout + 60,
     and says the holder was refreshing."""
-    _signed_in_and_expired(stytch_resource_server, KeyringStore())
+    login_then_expire(stytch_resource_server, KeyringStore())
     monkeypatch.setenv("STYTCH_KEYRING_TIMEOUT", "1")
     stytch_env.reset_counters()
     stytch_env.slow_seconds = 120.0
@@ -189,9 +189,9 @@ def test_a_waiter_behind_a_stopped_refresh_says_so_within_the_refresh_timeouts(
         [sys.executable, "-c", _HOLDER], stdin=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
-        _wait_for(lambda: stytch_env.counters["token_requests"] == 1, timeout=60)
+        wait_for(lambda: stytch_env.counters["token_requests"] == 1, timeout=60)
         os.kill(holder.pid, signal.SIGSTOP)
-        browser = _Browser()
+        browser = scripted_opener()
         waiter = StytchAuth(opener=browser, notify=lambda _: None, login_timeout=120)
         started = time.monotonic()
         with pytest.raises(LoginError) as caught:

@@ -28,16 +28,11 @@ from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.keyring_backend import SecretServiceWithFaults
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from tests import crash
-from tests.properties.test_concurrency import (
-    _http_processes,
-    _login_then_expire,
-    _slow_token_endpoint,
-)
+from tests.lifecycle import HTTP, http_processes, login_then_expire, slow_token_endpoint
 
 pytestmark = pytest.mark.timeout(300)
 
 BACKEND = "httpie_stytch_connected.testing.keyring_backend.SecretServiceWithFaults"
-HTTP = str(Path(sys.executable).with_name("http"))
 SECRETS = "org.freedesktop.secrets"
 TOOLS = ("dbus-run-session", "dbus-daemon", "gnome-keyring-daemon")
 START_TIMEOUT = 60.0
@@ -275,10 +270,10 @@ def test_processes_with_an_expired_token_make_one_refresh(
     gnome_keyring: SecretServiceSession,
     tmp_path: Path,
 ) -> None:
-    _login_then_expire(stytch_resource_server)
+    login_then_expire(stytch_resource_server)
     stytch_env.reset_counters()
-    _slow_token_endpoint(stytch_env, 4)
-    results = _http_processes(stytch_resource_server.url, tmp_path, n=4)
+    slow_token_endpoint(stytch_env, 4)
+    results = http_processes(stytch_resource_server.url, tmp_path, n=4)
     assert [code for code, _, _ in results] == [0] * 4, [err for _, _, err in results]
     assert stytch_env.counters["token_requests"] == 1
     assert stytch_env.counters["codes_issued"] == 0

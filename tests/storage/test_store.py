@@ -8,7 +8,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,8 +32,8 @@ from httpie_stytch_connected.storage.store import (
 )
 from httpie_stytch_connected.testing import keyring_backend
 from httpie_stytch_connected.testing.emulator import StytchEmulator
+from httpie_stytch_connected.testing.pytest_plugin import scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
 
 HTTP = str(Path(sys.executable).with_name("http"))
 
@@ -50,25 +50,9 @@ def _http_get(url: str, tmp_path: Path, **env: str) -> subprocess.CompletedProce
     )
 
 
-def _agent(url: str) -> bool:
-    with ScriptedUserAgent() as agent:
-        return agent.open(url).ok
-
-
-class _Browser:
-    """An opener that records whether it was ever asked to open anything."""
-
-    def __init__(self) -> None:
-        self.opened = 0
-
-    def __call__(self, url: str) -> bool:
-        self.opened += 1
-        return _agent(url)
-
-
-def _auth(opener: Callable[[str], bool] = _agent) -> StytchAuth:
+def _auth(opener: Callable[[str], bool] | None = None) -> StytchAuth:
     notes: list[str] = []
-    return StytchAuth(opener=opener, notify=notes.append)
+    return StytchAuth(opener=opener or scripted_opener(), notify=notes.append)
 
 
 def _entries(root: Path) -> dict[str, str]:
@@ -88,12 +72,6 @@ def _sample(size: int = 3000) -> TokenSet:
         id_token="i" * 900,
         received_at=time.time(),
     )
-
-
-@pytest.fixture
-def release_hangs() -> Iterator[None]:
-    yield
-    keyring_backend.release_hangs()
 
 
 # -- keyring: round trips, splitting -----------------------------------------------------
@@ -229,7 +207,7 @@ def test_no_keyring_is_one_clear_error_before_any_browser_opens(
     backend: type[keyring.backend.KeyringBackend],
 ) -> None:
     keyring.set_keyring(backend())
-    browser = _Browser()
+    browser = scripted_opener()
     with pytest.raises(TokenStoreError) as caught:
         requests.get(stytch_resource_server.url, auth=_auth(opener=browser), timeout=30)
     message = str(caught.value)
@@ -262,7 +240,7 @@ def test_a_hanging_keyring_is_bounded_and_clear(
 ) -> None:
     monkeypatch.setenv("STYTCH_TEST_KEYRING_FAULT", "hang")
     monkeypatch.setenv("STYTCH_KEYRING_TIMEOUT", "0.5")
-    browser = _Browser()
+    browser = scripted_opener()
     started = time.monotonic()
     with pytest.raises(TokenStoreError, match=r"did not answer within 0\.5 s") as caught:
         requests.get(stytch_resource_server.url, auth=_auth(opener=browser), timeout=30)

@@ -1,10 +1,20 @@
 """The pytest plugin loads in every pytest run of any project that has this package installed,
-so importing it must not pull in the emulator's heavy dependencies (PyJWT, cryptography)."""
+so importing it must not pull in the emulator's heavy dependencies (PyJWT, cryptography); its
+fixtures and the scripted opener work as documented."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+
+import pytest
+import requests
+
+from httpie_stytch_connected import StytchAuth
+from httpie_stytch_connected.errors import LoginError
+from httpie_stytch_connected.testing.emulator import StytchEmulator
+from httpie_stytch_connected.testing.pytest_plugin import ScriptedOpener, scripted_opener
+from httpie_stytch_connected.testing.resource_server import ResourceServer
 
 PROBE = (
     "import sys\n"
@@ -26,3 +36,19 @@ def test_the_fixtures_still_bring_up_the_emulator(stytch_env: object) -> None:
     from httpie_stytch_connected.testing import StytchEmulator
 
     assert isinstance(stytch_env, StytchEmulator)
+
+
+def test_the_scripted_opener_signs_in_counts_and_can_refuse(
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    stytch_opener: ScriptedOpener,
+) -> None:
+    auth = StytchAuth(opener=stytch_opener, notify=lambda _: None)
+    for _ in range(2):
+        assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).status_code == 200
+    assert stytch_opener.opened == 1
+    assert "opened=1" in repr(stytch_opener) and "http" not in repr(stytch_opener)
+    refusing = scripted_opener("deny")
+    with pytest.raises(LoginError, match="access_denied"):
+        StytchAuth(opener=refusing, notify=lambda _: None).manager.login()
+    assert refusing.opened == 1

@@ -1,4 +1,4 @@
-"""A store that fails never costs a refresh token or a sign-in (issue 10 §1).
+"""The manager and a failing store: it never costs a refresh token or a sign-in (issue 10 §1).
 
 Faults are real: the test keyring's fault knobs (a locked keyring refusing writes, one whose
 writes stall past the timeout), and, for the file store, a full tmpfs and a read-only bind
@@ -11,67 +11,29 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 import requests
 
 from httpie_stytch_connected.auth import StytchAuth
 from httpie_stytch_connected.errors import TokenStoreError
-from httpie_stytch_connected.lifecycle.manager import forget_memory
 from httpie_stytch_connected.storage.store import (
     AccessTokenCache,
     FileStore,
     KeyringStore,
-    SecureStore,
 )
 from httpie_stytch_connected.testing import keyring_backend
 from httpie_stytch_connected.testing.emulator import StytchEmulator
+from httpie_stytch_connected.testing.pytest_plugin import scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from tests.storage.test_store import _agent, _Browser
+from tests.lifecycle import CLI, http_argv, login_then_expire, needs_mount_namespace, run_child
 
-BIN = Path(sys.executable).parent
-HTTP = str(BIN / "http")
-CLI = str(BIN / "stytch-connected")
 #: Keyring faults a write can meet: refused (locked), or no answer within the timeout.
 KEYRING_FAULTS = ["fail", "hang-writes"]
-
-
-def _run(argv: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """A child process with the test's isolation plus ``env``, bounded."""
-    full = dict(os.environ, HTTPIE_CONFIG_DIR=str(tmp_path / "httpie"), **env)
-    return subprocess.run(
-        argv, env=full, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL
-    )
-
-
-def _http(url: str) -> list[str]:
-    return [HTTP, "--ignore-stdin", "--check-status", "--auth-type=stytch", "GET", url]
-
-
-def _signed_in_and_expired(api: ResourceServer, store: SecureStore) -> tuple[str, str]:
-    """One login here; then the stored set is expired and the cache removed, so the next run
-    must refresh. Returns the key and the stored refresh token."""
-    auth = StytchAuth(opener=_agent, notify=lambda _: None)
-    assert requests.get(api.url, auth=auth, timeout=30).status_code == 200
-    key = auth.manager.key
-    stored = store.load(key)
-    assert stored is not None and stored.refresh_token
-    store.save(key, replace(stored, access_token="", expires_at=time.time() - 10))
-    AccessTokenCache().delete(key)
-    forget_memory()
-    return key, stored.refresh_token
-
-
-@pytest.fixture
-def release_hangs() -> Iterator[None]:
-    yield
-    keyring_backend.release_hangs()
 
 
 def _assert_nothing_spent(emulator: StytchEmulator, done: subprocess.CompletedProcess[str]) -> None:
@@ -99,28 +61,16 @@ def test_a_keyring_that_cannot_write_spends_no_refresh_token(
     tmp_path: Path,
     fault: str,
 ) -> None:
-    _signed_in_and_expired(stytch_resource_server, KeyringStore())
+    login_then_expire(stytch_resource_server, KeyringStore())
     stytch_env.reset_counters()
     url = stytch_resource_server.url
-    done = _run(_http(url), tmp_path, STYTCH_TEST_KEYRING_FAULT=fault, STYTCH_KEYRING_TIMEOUT="1")
+    done = run_child(
+        http_argv(url), tmp_path, STYTCH_TEST_KEYRING_FAULT=fault, STYTCH_KEYRING_TIMEOUT="1"
+    )
     _assert_nothing_spent(stytch_env, done)
     assert "keyring" in done.stderr
-    _assert_next_run_needs_no_login(stytch_env, _run(_http(url), tmp_path))
+    _assert_next_run_needs_no_login(stytch_env, run_child(http_argv(url), tmp_path))
 
-
-def _unshare_works() -> bool:
-    if shutil.which("unshare") is None:
-        return False
-    probe = subprocess.run(
-        ["unshare", "-rm", "sh", "-c", "mount -t tmpfs tmpfs /mnt"], capture_output=True
-    )
-    return probe.returncode == 0
-
-
-needs_mount_namespace = pytest.mark.skipif(
-    sys.platform != "linux" or not _unshare_works(),
-    reason="needs unshare -rm (user and mount namespaces) to make a full or read-only disk",
-)
 
 #: Two ``http`` runs in one private mount namespace: the first on a broken data dir, the second
 #: after the fault is removed. $1: the fault, $2: the data dir, $3: where outputs go.
@@ -162,13 +112,15 @@ def test_a_file_store_on_a_full_or_read_only_disk_spends_no_refresh_token(
     fault: str,
 ) -> None:
     monkeypatch.setenv("STYTCH_TOKEN_STORE", "file")
-    key, refresh_token = _signed_in_and_expired(stytch_resource_server, FileStore())
+    key, refresh_token = login_then_expire(stytch_resource_server, FileStore())
     data = stytch_keyring / "data"
     out = tmp_path / "out"
     shutil.copytree(data, out / "saved")  # a tmpfs mounted on the data dir starts from this
     stytch_env.reset_counters()
     script = ["sh", "-c", _NAMESPACE_SCRIPT, "sh", fault, str(data), str(out)]
-    namespace = _run(["unshare", "-rm", *script, *_http(stytch_resource_server.url)], tmp_path)
+    namespace = run_child(
+        ["unshare", "-rm", *script, *http_argv(stytch_resource_server.url)], tmp_path
+    )
     assert namespace.returncode == 0, namespace.stderr
     first, second = _outcome(out, 1), _outcome(out, 2)
     assert first.returncode != 0 and "Traceback" not in first.stderr
@@ -187,10 +139,10 @@ def test_a_file_store_on_a_full_or_read_only_disk_spends_no_refresh_token(
 def test_login_with_an_unwritable_store_fails_before_the_browser_opens(
     stytch_env: StytchEmulator, tmp_path: Path
 ) -> None:
-    done = _run([CLI, "login"], tmp_path, STYTCH_TEST_KEYRING_FAULT="fail")
+    done = run_child([CLI, "login"], tmp_path, STYTCH_TEST_KEYRING_FAULT="fail")
     _assert_nothing_spent(stytch_env, done)
     assert done.stderr.startswith("stytch-connected: error: The system keyring is locked")
-    assert _run([CLI, "login"], tmp_path).returncode == 0  # the fault removed, it works
+    assert run_child([CLI, "login"], tmp_path).returncode == 0  # the fault removed, it works
     assert stytch_env.counters["authorize_page"] == 1
 
 
@@ -199,9 +151,9 @@ def test_a_locked_keyring_in_a_long_running_process_never_opens_the_browser(
     stytch_resource_server: ResourceServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _signed_in_and_expired(stytch_resource_server, KeyringStore())
+    login_then_expire(stytch_resource_server, KeyringStore())
     stytch_env.reset_counters()
-    browser = _Browser()
+    browser = scripted_opener()
     auth = StytchAuth(opener=browser, notify=lambda _: None)
     monkeypatch.setenv("STYTCH_TEST_KEYRING_FAULT", "fail")
     with pytest.raises(TokenStoreError, match="unlock it"):
@@ -238,12 +190,12 @@ def test_a_refreshed_set_the_store_refuses_is_kept_and_stored_later(
     release_hangs: None,
     fault: str,
 ) -> None:
-    key, spent = _signed_in_and_expired(stytch_resource_server, KeyringStore())
+    key, spent = login_then_expire(stytch_resource_server, KeyringStore())
     monkeypatch.setenv("STYTCH_TEST_KEYRING_FAULT", "")  # restored after the test
     monkeypatch.setenv("STYTCH_KEYRING_TIMEOUT", "0.5")
     stytch_env.reset_counters()
     notes: list[str] = []
-    browser = _Browser()
+    browser = scripted_opener()
     session = _failing_after_the_refresh(stytch_env.token_endpoint, fault)
     auth = StytchAuth(opener=browser, notify=notes.append, session=session)
     url = stytch_resource_server.url
@@ -267,6 +219,59 @@ def test_a_refreshed_set_the_store_refuses_is_kept_and_stored_later(
     assert stored.refresh_token in stytch_env.issued_refresh_tokens()
     # The next run, with no access cache, gets 200 from the stored set: no login, no refresh.
     AccessTokenCache().delete(key)
-    assert _run(_http(url), tmp_path).returncode == 0
+    assert run_child(http_argv(url), tmp_path).returncode == 0
     assert stytch_env.counters["token_refresh"] == 1 and stytch_env.counters["authorize_page"] == 0
     assert browser.opened == 0
+
+
+def _kept_after_a_refused_save(
+    emulator: StytchEmulator, api: ResourceServer, monkeypatch: pytest.MonkeyPatch
+) -> tuple[StytchAuth, str, requests.Session]:
+    """Signed in, expired, refreshed, and the rotated set refused by a locked keyring: it is
+    in use from memory only. Returns the auth, the key and the token client's session."""
+    key, spent = login_then_expire(api, KeyringStore())
+    monkeypatch.setenv("STYTCH_TEST_KEYRING_FAULT", "")  # restored after the test
+    session = _failing_after_the_refresh(emulator.token_endpoint, "fail")
+    auth = StytchAuth(opener=scripted_opener(), notify=lambda _: None, session=session)
+    assert requests.get(api.url, auth=auth, timeout=30).status_code == 200
+    assert auth.manager.unsaved
+    stored = KeyringStore().load(key)
+    assert stored is not None and stored.refresh_token == spent
+    return auth, key, session
+
+
+def test_logout_revokes_the_kept_refresh_token_not_the_spent_stored_one(
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    auth, key, session = _kept_after_a_refused_save(stytch_env, stytch_resource_server, monkeypatch)
+    revoked: list[str] = []
+
+    def note_revocation(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if response.request.url == stytch_env.revocation_endpoint:
+            form = parse_qs(str(response.request.body or ""))
+            revoked.extend(form.get("token", []))
+
+    session.hooks["response"].append(note_revocation)
+    assert auth.manager.logout() is True
+    live = stytch_env.issued_refresh_tokens()[-1]
+    assert revoked == [live]  # the one in memory, the only one still valid
+    assert KeyringStore().load(key) is None and AccessTokenCache().load(key) is None
+    assert not auth.manager.unsaved
+
+
+def test_a_set_another_process_stored_meanwhile_is_not_overwritten_by_the_kept_one(
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    auth, key, _ = _kept_after_a_refused_save(stytch_env, stytch_resource_server, monkeypatch)
+    monkeypatch.setenv("STYTCH_TEST_KEYRING_FAULT", "")  # the keyring is unlocked again
+    spent = KeyringStore().load(key)
+    assert spent is not None
+    sibling = replace(spent, refresh_token="refresh-token-a-sibling-stored")
+    KeyringStore().save(key, sibling)  # another process signed in meanwhile
+    assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).status_code == 200
+    assert not auth.manager.unsaved  # the kept set is given up, not written
+    assert KeyringStore().load(key) == sibling
