@@ -225,7 +225,7 @@ def test_a_confidential_connected_app_sends_its_secret_at_code_exchange_and_refr
     }
     assert call(adapter, stytch_resource_server.url, tmp_path, **settings)[0] == 200
     assert emulator.counters["login"] == 1  # a person signed in: not a machine
-    from tests.properties.test_concurrency import expire_stored
+    from tests.lifecycle import expire_stored
 
     auth = stytch_auth(adapter, **settings)
     expire_stored(auth.manager.key)
