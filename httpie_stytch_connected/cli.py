@@ -10,6 +10,7 @@ Exit codes: 0 success, 1 an :class:`.AuthenticationError`, 2 usage, 130 Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -44,6 +45,7 @@ class Context:
         self.settings = settings
         self.environ = environ
         self.resource = resource  # the API URL, for zero configuration
+        self.args = argparse.Namespace()  # the command's own options (token --json, exec …)
 
     @cached_property
     def tokens(self) -> ManagedTokens:
@@ -81,6 +83,9 @@ class Context:
 def cmd_login(ctx: Context) -> int:
     """A new browser sign-in now, whatever is stored."""
     ctx.manager.login()
+    if not ctx.manager.grant.stores:  # a machine credential: nothing signs in or is stored
+        say("Got a new access token with the machine credential (client credentials).")
+        return 0
     if ctx.manager.unsaved:  # the store failed after the browser: this sign-in ends with us
         raise TokenStoreError(
             f"The {ctx.manager.store.description} refused the new tokens; fix it and run "
@@ -125,20 +130,56 @@ def cmd_status(ctx: Context) -> int:
 
 
 def _status(ctx: Context, manager: TokenManager, resource: str | None) -> None:
-    tokens = manager.stored()
-    if tokens is None:
+    from .oauth.tokens import TokenSet
+
+    tokens, source = manager.current()
+    if tokens is None and manager.grant.stores:
         where = f"for {resource}" if resource else f"with {ctx.profile}"
         raise LoginError(f"Not signed in {where}; run `{PROG} login` to sign in.")
+    if getattr(ctx.args, "json", False):
+        info = token_info(tokens or TokenSet(access_token=""), manager, source)
+        info.pop("access_token")
+        info.update(profile=ctx.settings.profile, resource=resource)
+        print(json.dumps(info, indent=2, sort_keys=True))
+        return
+    if tokens is None:  # a machine with nothing cached: the next request gets one
+        rows: tuple[tuple[str, str], ...] = (
+            ("Profile", ctx.settings.profile or "(none)"),
+            ("Token from", source),
+            ("Access token", f"none cached; `{PROG} token` gets one"),
+        )
+        _table(rows)
+        return
+    if manager.supplied is not None:
+        claims = _claims(tokens.access_token)
+        rows = (
+            ("Profile", ctx.settings.profile or "(none)"),
+            ("Token from", source),
+            ("Subject", str(claims.get("sub") or "unknown (not a JWT)")),
+            ("Access token", _expiry(_with_claimed_expiry(tokens, claims))),
+        )
+        _table(rows)
+        return
     endpoints = manager.endpoints
+    person = manager.grant.stores
     rows = (
         *((("API", resource),) if resource else ()),
         ("Profile", ctx.settings.profile or "(none)"),
         ("Provider", endpoints.issuer or endpoints.token_endpoint),
-        ("Signed in as", _user(manager, tokens)),
-        ("Scopes", tokens.scope or " ".join(manager.scopes)),
+        ("Token from", source),
+        (
+            ("Signed in as", _user(manager, tokens))
+            if person
+            else ("Client", f"{manager.client_id} (client credentials)")
+        ),
+        ("Scopes", tokens.scope or " ".join(manager.scopes) or "(the client's own)"),
         ("Access token", _expiry(tokens)),
-        ("Refresh token", "stored" if tokens.refresh_token else "none: sign in again at expiry"),
-        ("Token store", manager.store.description),
+        (
+            ("Refresh token", "stored" if tokens.refresh_token else "none: sign in again at expiry")
+            if person
+            else ("Refresh token", "none: a new token is asked for near expiry")
+        ),
+        ("Token store", manager.store.description if person else "none (never stored)"),
     )
     _table(rows)
 
@@ -203,9 +244,121 @@ def human_duration(seconds: float) -> str:
 
 
 def cmd_token(ctx: Context) -> int:
-    """A valid access token on stdout and nothing else: refreshed or signed in as needed."""
-    print(ctx.manager.access_token(), flush=True)
+    """A valid access token on stdout and nothing else: refreshed or signed in as needed.
+
+    ``--json``: {access_token, token_type, expires_at (RFC 3339), expires_at_epoch, scopes,
+    subject, organization_id, source}; ``--format header|env|headers-json``. Stable for scripts.
+    """
+    manager = ctx.manager
+    token = manager.access_token()
+    form = getattr(ctx.args, "format", None) or (
+        "json" if getattr(ctx.args, "json", False) else None
+    )
+    if form == "json":
+        tokens = _in_use(manager, token)
+        print(
+            json.dumps(token_info(tokens, manager, manager.current()[1]), indent=2, sort_keys=True)
+        )
+    elif form == "header":
+        print(f"Authorization: Bearer {token}", flush=True)
+    elif form == "env":
+        name = getattr(ctx.args, "env", None) or EXEC_ENV
+        print(f"{name}={token}", flush=True)
+    elif form == "headers-json":
+        print(json.dumps({"Authorization": f"Bearer {token}"}), flush=True)
+    else:
+        print(token, flush=True)
     return 0
+
+
+#: The variable ``exec`` puts the token in unless told otherwise.
+EXEC_ENV = "STYTCH_ACCESS_TOKEN"
+#: ``exec`` renews a token that would expire within this many seconds (the command's start-up).
+EXEC_MARGIN = 60.0
+
+
+def cmd_exec(ctx: Context) -> int:
+    """Run COMMAND with a fresh access token in its environment (never printed); exit with
+    its exit status."""
+    import subprocess
+
+    argv = list(getattr(ctx.args, "argv", None) or [])
+    if argv[:1] == ["--"]:
+        argv = argv[1:]
+    if not argv:
+        raise ConfigurationError(f"Nothing to run: `{PROG} exec [--env NAME] -- COMMAND …`.")
+    name = getattr(ctx.args, "env", None) or EXEC_ENV
+    manager = ctx.manager
+    token = manager.access_token()
+    tokens = _in_use(manager, token)
+    soon = tokens.expires_at is not None and tokens.expires_at - time.time() < EXEC_MARGIN
+    if soon and manager.supplied is None:
+        token = manager.access_token(rejected=token)  # renewed before the command starts
+    try:
+        completed = subprocess.run(argv, env={**os.environ, name: token}, check=False)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"Could not run {argv[0]!r}: {exc.strerror or type(exc).__name__}."
+        ) from None
+    code = completed.returncode
+    return 128 - code if code < 0 else code  # killed by a signal: the shell's convention
+
+
+def _in_use(manager: TokenManager, token: str) -> TokenSet:
+    from .oauth.tokens import TokenSet
+
+    tokens = manager.current()[0]
+    return tokens if tokens is not None and tokens.access_token == token else TokenSet(token)
+
+
+def _claims(token: str) -> dict[str, Any]:
+    """The access token's claims if it is a JWT, unverified: for showing only."""
+    import jwt
+
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def _with_claimed_expiry(tokens: TokenSet, claims: dict[str, Any]) -> TokenSet:
+    from dataclasses import replace
+
+    exp = claims.get("exp")
+    if tokens.expires_at is None and isinstance(exp, (int, float)):
+        return replace(tokens, expires_at=float(exp))
+    return tokens
+
+
+#: Stytch B2B access tokens name the member's organization in this claim.
+STYTCH_ORGANIZATION = "https://stytch.com/organization"
+
+
+def token_info(tokens: TokenSet, manager: TokenManager, source: str) -> dict[str, Any]:
+    """What ``token --json`` prints (``status --json``: the same without ``access_token``).
+    Subject, organization and a missing expiry are read from the token's claims when it is
+    a JWT, unverified (for showing only)."""
+    from datetime import datetime, timezone
+
+    claims = _claims(tokens.access_token) if tokens.access_token else {}
+    tokens = _with_claimed_expiry(tokens, claims)
+    expires = tokens.expires_at
+    organization = claims.get(STYTCH_ORGANIZATION)
+    org_id = organization.get("organization_id") if isinstance(organization, dict) else None
+    scope = tokens.scope or (claims.get("scope") if isinstance(claims.get("scope"), str) else None)
+    return {
+        "access_token": tokens.access_token or None,
+        "token_type": "Bearer",
+        "expires_at": None
+        if expires is None
+        else datetime.fromtimestamp(int(expires), timezone.utc).isoformat().replace("+00:00", "Z"),
+        "expires_at_epoch": None if expires is None else int(expires),
+        "scopes": (scope or "").split() if scope else list(manager.scopes),
+        "subject": claims.get("sub") if isinstance(claims.get("sub"), str) else None,
+        "organization_id": org_id if isinstance(org_id, str) else None,
+        "source": source,
+    }
 
 
 def cmd_config(ctx: Context) -> int:
@@ -222,6 +375,8 @@ def cmd_config(ctx: Context) -> int:
         if option.name == "hosts" and not ctx.settings.values["hosts"]:
             value = "any host"  # unset: the token goes to whatever URL the request names
         source = ctx.settings.sources[option.name]
+        if option.secret and ctx.settings.values[option.name] is not None:
+            value = "set"  # a secret: never shown
         why = f"; ignored: {ignored[option.name]}" if option.name in ignored else ""
         print(f"{option.name:<{width}} = {value}  ({source}{why})")
     for name, near in ctx.settings.unknown_env.items():
@@ -251,6 +406,7 @@ COMMANDS: dict[str, tuple[Callable[[Context], int], str]] = {
     "logout": (cmd_logout, "revoke the session at the provider and delete the stored tokens"),
     "status": (cmd_status, "show who is signed in, the scopes and when the token expires"),
     "token": (cmd_token, "print a valid access token (signing in if needed)"),
+    "exec": (cmd_exec, "run a command with a fresh access token in its environment"),
     "config": (cmd_config, "show the resolved settings and where each came from"),
     "discover": (cmd_discover, "show what an API's 401 leads to, without signing in"),
 }
@@ -284,6 +440,21 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if name == "discover":
             command.add_argument("resource", metavar="URL", help="the API's URL")
+        if name in ("token", "status"):
+            command.add_argument("--json", action="store_true", help="JSON for scripts")
+        if name == "token":
+            command.add_argument(
+                "--format",
+                choices=("token", "header", "env", "headers-json"),
+                help="header: 'Authorization: Bearer …'; env: NAME=…; headers-json: "
+                '{"Authorization": "Bearer …"}',
+            )
+        if name in ("token", "exec"):
+            command.add_argument(
+                "--env", metavar="NAME", help=f"the variable name (default {EXEC_ENV})"
+            )
+        if name == "exec":
+            command.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND …")
     commands.add_parser(
         "demo", add_help=False, help="try it all against a local emulator (demo --help)"
     )
@@ -315,6 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         explicit = {o.name: getattr(args, o.name) for o in OPTIONS if hasattr(args, o.name)}
         settings = load_settings(explicit, os.environ, getattr(args, "profile", None))
         context = Context(settings, os.environ, getattr(args, "resource", None))
+        context.args = args
         return COMMANDS[args.command][0](context)
     except AuthenticationError as exc:
         say(f"{PROG}: error: {exc}")

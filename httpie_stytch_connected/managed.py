@@ -19,6 +19,7 @@ from .lifecycle.manager import Policy, TokenManager
 from .messages import Notify, Opener, notify_stderr
 from .oauth.bearer import refuse_cleartext
 from .settings.config import Settings, is_zero_config, load_settings, resolve_endpoints, storage_key
+from .settings.credentials import has_supplied_token
 from .settings.options import SettingArgs, StytchSettingArgs, check_arguments
 from .storage.store import SecureStore
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     import requests
     from typing_extensions import Unpack
 
+    from .oauth.client_auth import ClientAuth
     from .oauth.endpoints import ProviderEndpoints
     from .zero_config.binding import Binding
     from .zero_config.chain import ZeroConfig
@@ -99,11 +101,13 @@ class ManagedTokens:
         self._notify = notify
         self._manager: TokenManager | None = None
         self._zero = self._zero_config()
-        if self._zero is None:
+        if self._zero is None and not has_supplied_token(self.settings):
             self.settings.require("client_id")
 
     def _zero_config(self) -> ZeroConfig | None:
         # The module loads only with no provider configured: not on configured warm runs.
+        if has_supplied_token(self.settings):
+            return None  # a supplied token is used as is, whatever the API
         return self.discovery() if is_zero_config(self.settings) else None
 
     def discovery(self) -> ZeroConfig:
@@ -238,6 +242,37 @@ def secure_store(settings: Settings) -> SecureStore:
     return KeyringStore(timeout=settings.keyring_timeout)
 
 
+def _registered_client_auth(
+    binding: Binding,
+    redirect_path: str,
+    store: SecureStore | None,
+    settings: Settings,
+    endpoints: ProviderEndpoints,
+) -> ClientAuth:
+    """The secret of a client we registered, from the secure store it was kept in (read only
+    when the client first talks to the token endpoint, not on a warm run)."""
+    from .oauth.client_auth import choose
+    from .oauth.registration import redirect_uri
+    from .zero_config.client_identity import RegistrationStore
+
+    record = RegistrationStore(store or secure_store(settings)).load_record(
+        binding.issuer, redirect_uri(redirect_path)
+    )
+    if record is None or record.client_id != binding.client_id or not record.client_secret:
+        from .errors import TokenEndpointError
+
+        # As if the server had refused the client: the chain registers once more.
+        raise TokenEndpointError(
+            f"The secret of the client registered at {binding.issuer} is no longer kept.",
+            error="invalid_client",
+        )
+    return choose(
+        record.client_id,
+        secret=record.client_secret,
+        preferred=record.token_endpoint_auth_method,
+    )
+
+
 def build_manager(
     settings: Settings,
     *,
@@ -249,16 +284,42 @@ def build_manager(
 ) -> TokenManager:
     """The manager for the configured provider, or for one API found by zero configuration
     (``binding``: its own key, client, endpoints, scopes and RFC 8707 resource)."""
+    from .lifecycle.manager import CLIENT_CREDENTIALS, Grant
+    from .settings import credentials
     from .storage.store import AccessTokenCache
 
+    supplied = credentials.supplied_token(settings) if binding is None else None
+    if supplied is not None:
+        return TokenManager(
+            key="supplied-access-token",
+            client_id=settings.client_id or "",
+            provider=functools.partial(resolve_endpoints, settings, session),
+            scopes=settings.scopes,
+            store=store or secure_store(settings),
+            access_cache=None,
+            policy=Policy(),
+            notify=notify or notify_stderr,
+            supplied=supplied,
+        )
     provider: Callable[[], ProviderEndpoints]
+    grant: Grant | None = None
+    client_auth: Callable[[ProviderEndpoints], ClientAuth] | None = None
     if binding is not None:
         key, client_id, scopes = binding.key, binding.client_id, binding.scopes
         provider = binding.endpoints
+        if binding.token_endpoint_auth_method != "none":  # a registered confidential client
+            client_auth = functools.partial(
+                _registered_client_auth, binding, settings.redirect_path, store, settings
+            )
     else:
         key, client_id = storage_key(settings), settings.require("client_id")
         scopes = settings.scopes
         provider = functools.partial(resolve_endpoints, settings, session)
+        if credentials.grant_type(settings) == credentials.CLIENT_CREDENTIALS:
+            grant, scopes = CLIENT_CREDENTIALS, credentials.machine_scopes(settings)
+            provider = functools.partial(credentials.machine_endpoints, settings, session)
+        if credentials.has_machine_credential(settings):
+            client_auth = functools.partial(credentials.client_auth_for, settings, client_id)
     return TokenManager(
         key=key,
         client_id=client_id,
@@ -278,4 +339,6 @@ def build_manager(
         ),
         opener=opener,
         notify=notify or notify_stderr,
+        grant=grant,
+        client_auth=client_auth,
     )

@@ -19,11 +19,12 @@ import contextlib
 import copy
 import functools
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import (
     AuthenticationError,
@@ -41,8 +42,10 @@ from ..waits import wait_in_slices
 if TYPE_CHECKING:
     import requests
 
+    from ..oauth.client_auth import ClientAuth
     from ..oauth.endpoints import ProviderEndpoints
     from ..oauth.token_client import TokenClient
+    from ..settings.credentials import SuppliedToken
     from ..storage.locks import Activity
 
 log = logging.getLogger(__name__)
@@ -133,7 +136,16 @@ class TokenManager:
         opener: Opener | None = None,
         notify: Notify = notify_stderr,
         resource: str | None = None,
+        grant: Grant | None = None,
+        client_auth: Callable[[ProviderEndpoints], ClientAuth] | None = None,
+        supplied: SuppliedToken | None = None,
     ) -> None:
+        """``grant`` obtains a new token set (default: a person's browser sign-in);
+        ``client_auth`` builds the client's authentication for the resolved endpoints
+        (default: a public client); ``supplied`` is a token to use as is."""
+        self.grant: Grant = grant or BROWSER_SIGN_IN
+        self._client_auth = client_auth
+        self.supplied = supplied
         self.key = key
         self.resource = resource  # RFC 8707: on every authorization, code and refresh request
         self.client_id = client_id
@@ -162,6 +174,7 @@ class TokenManager:
             revocation_endpoint=endpoints.revocation_endpoint,
             session=self._session,
             resource=self.resource,
+            client_auth=self._client_auth(endpoints) if self._client_auth else None,
         )
 
     def __repr__(self) -> str:
@@ -179,6 +192,8 @@ class TokenManager:
         attempt raises (:class:`LoginError`, :class:`TokenEndpointError`,
         :class:`TokenStoreError`, :class:`ConfigurationError`).
         """
+        if self.supplied is not None:
+            return self._supplied_token(rejected)
         tokens = _MEMORY.get(self.key)
         if self._usable(tokens, rejected):
             assert tokens is not None
@@ -216,11 +231,15 @@ class TokenManager:
     def access_token_in_memory(self) -> str | None:
         """This process's token if still usable: no I/O, no lock, never blocks (an event loop's
         warm path; anything else goes through :meth:`access_token` on a worker thread)."""
+        if self.supplied is not None:
+            return str(self.supplied.token)
         tokens = _MEMORY.get(self.key)
         return tokens.access_token if tokens is not None and self._usable(tokens, None) else None
 
     def cached_access_token(self) -> str | None:
         """A still-valid token from memory or the cache file, with no network and no keyring."""
+        if self.supplied is not None:
+            return str(self.supplied.token)
         tokens = _MEMORY.get(self.key)
         if not self._usable(tokens, None):
             tokens = self._from_cache(None)
@@ -237,10 +256,15 @@ class TokenManager:
         Raises :class:`TokenStoreError` before the browser opens when the store cannot be
         written (missing, locked or read-only keyring, full or read-only disk).
         """
+        if self.supplied is not None:
+            raise LoginError(SUPPLIED_NO_LOGIN)
+        if not self.grant.stores:  # a machine: a new set from the token endpoint, not stored
+            with _thread_lock(self.key), self._process_lock(REFRESHING) as mark:
+                return self.grant.obtain(self, None, mark)
         with _thread_lock(self.key), self._process_lock(SIGNING_IN) as mark:
             stored = self.store.load(self.key)
             self.store.probe(self.key)
-            return self._login_and_save(stored, mark)
+            return self.grant.obtain(self, stored, mark)
 
     def stored(self) -> TokenSet | None:
         return self.store.load(self.key)
@@ -255,6 +279,13 @@ class TokenManager:
         Both happen under the locks, so no sibling can rotate the refresh token in between and
         leave a live one behind. None: nothing was stored; False: deleted here only.
         """
+        if self.supplied is not None:
+            return None  # never stored: nothing to revoke or delete
+        if not self.grant.stores:
+            with _thread_lock(self.key):
+                _MEMORY.pop(self.key, None)
+                (self.access_cache or AccessTokenCache()).delete(self.key)
+            return None
         with _thread_lock(self.key), self._process_lock(SIGNING_OUT):
             unsaved = _UNSAVED.get(self.key)  # its refresh token is the live one
             tokens = unsaved.tokens if unsaved else self.store.load(self.key)
@@ -263,6 +294,26 @@ class TokenManager:
             return revoked
 
     # -- internals -------------------------------------------------------------------------
+    def _supplied_token(self, rejected: str | None) -> str:
+        assert self.supplied is not None
+        token = str(self.supplied.token)
+        if rejected is not None and rejected == token:
+            raise LoginError(_supplied_refused(self.supplied.source))
+        return token
+
+    def current(self) -> tuple[TokenSet | None, str]:
+        """(the token set in use, where it came from), for ``status``; no network."""
+        if self.supplied is not None:
+            supplied = TokenSet(access_token=str(self.supplied.token))
+            return supplied, f"supplied ({self.supplied.source})"
+        in_memory = _MEMORY.get(self.key)
+        if not self.grant.stores:
+            tokens = in_memory or (
+                self.access_cache.load(self.key) if self.access_cache is not None else None
+            )
+            return tokens, "client credentials (a machine credential; cached, never stored)"
+        return in_memory or self.store.load(self.key), f"signed in ({self.store.description})"
+
     def _forget_locked(self) -> None:
         _MEMORY.pop(self.key, None)
         _UNSAVED.pop(self.key, None)
@@ -310,6 +361,8 @@ class TokenManager:
             cached = self._from_cache(rejected)
             if cached is not None:
                 return cached
+            if not self.grant.stores:  # a machine: the secure store holds nothing of it
+                return self.grant.obtain(self, None, mark)
             stored = self.store.load(self.key)
             current = self._current(stored)
             if self._usable(current, rejected):  # another process refreshed while we waited
@@ -328,7 +381,7 @@ class TokenManager:
                     "The API refused the access token right after it was refreshed; signing in "
                     "again."
                 )
-            return self._login_and_save(stored, mark, after_rejection=rejected is not None)
+            return self.grant.obtain(self, stored, mark, after_rejection=rejected is not None)
 
     def _failed_cure(self, current: TokenSet | None, rejected: str | None) -> str | None:
         """How the refused set ``current`` had itself been obtained for an earlier refusal:
@@ -547,3 +600,117 @@ class TokenManager:
         else:  # load, revoke, delete
             seconds = revoke + 4 * store
         return Activity(doing, seconds + discovery)
+
+
+# -- how a new token set is obtained, and tokens supplied as they are --------------------------
+#: Said when a supplied token (``access_token``) is all there is and a sign-in is asked for.
+SUPPLIED_NO_LOGIN = (
+    "An access token is supplied (access_token / STYTCH_ACCESS_TOKEN), so nothing signs in; "
+    "unset it to sign in."
+)
+
+
+class Grant(Protocol):
+    """One way to obtain a new token set when nothing stored or cached will do, run by
+    :meth:`TokenManager._obtain` under the manager's thread and process locks."""
+
+    name: str
+    #: Whether its sets go to the secure store (they carry a refresh token); False: memory
+    #: and the access-token cache only, and the secure store is never touched.
+    stores: bool
+
+    def obtain(
+        self,
+        manager: TokenManager,
+        stored: TokenSet | None,
+        mark: Mark,
+        *,
+        after_rejection: bool = False,
+    ) -> TokenSet:
+        """A new set; ``after_rejection``: the API just refused the one in use."""
+
+
+class BrowserSignIn:
+    """RFC 6749 §4.1 with PKCE: a person signs in (public or confidential client)."""
+
+    name = "authorization_code"
+    stores = True
+
+    def obtain(
+        self,
+        manager: TokenManager,
+        stored: TokenSet | None,
+        mark: Mark,
+        *,
+        after_rejection: bool = False,
+    ) -> TokenSet:
+        if manager.opener is None:  # the system browser: can it, or a terminal, be used here?
+            reason = sign_in_impossible(manager.policy.no_browser)
+            if reason is not None:
+                from ..login.headless import NO_TERMINAL
+                from ..oauth.endpoints import check_reachable
+
+                # A provider that cannot be reached is the first thing to fix: say that.
+                check_reachable(manager.endpoints, manager.client.http)
+                log.debug("no sign-in possible here: %s", reason)
+                raise LoginError(NO_TERMINAL)
+        return manager._login_and_save(stored, mark, after_rejection=after_rejection)
+
+
+class ClientCredentials:
+    """RFC 6749 §4.4: the client gets a token for itself with its own credentials; there is no
+    refresh token, so a new set is simply asked for again when this one nears its expiry."""
+
+    name = "client_credentials"
+    stores = False
+
+    def obtain(
+        self,
+        manager: TokenManager,
+        stored: TokenSet | None,
+        mark: Mark,
+        *,
+        after_rejection: bool = False,
+    ) -> TokenSet:
+        mark(manager._activity(REFRESHING))
+        tokens = manager.client.client_credentials(manager.scopes)
+        log.debug(
+            "client credentials: a token for %s",
+            f"{tokens.expires_at - tokens.received_at:.0f} s"
+            if tokens.expires_at
+            else "an unstated time",
+        )
+        manager._publish(tokens)
+        return tokens
+
+
+BROWSER_SIGN_IN = BrowserSignIn()
+CLIENT_CREDENTIALS = ClientCredentials()
+
+
+def sign_in_impossible(no_browser: bool, environ: Mapping[str, str] | None = None) -> str | None:
+    """Why no person can sign in here (no browser and no terminal), or None if one may."""
+    from ..login.headless import Terminal, no_browser_reason
+
+    env = os.environ if environ is None else environ
+    if no_browser:
+        reason: str | None = "no_browser is set"
+    else:
+        reason = no_browser_reason(env)
+        ci = env.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+        if reason is None and ci and not env.get("BROWSER"):
+            reason = "CI is set and BROWSER is not"
+    if reason is None:
+        return None
+    terminal = Terminal.open()
+    if terminal is not None:
+        terminal.close()
+        return None
+    return reason
+
+
+def _supplied_refused(source: str) -> str:
+    return (
+        f"The API refused the supplied access token (from {source}); it is used as given, never "
+        "refreshed: supply a valid token, or unset it to sign in."
+    )

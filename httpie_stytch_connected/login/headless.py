@@ -35,9 +35,14 @@ _ENDING_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
 )
 
+#: The three ways out where no person can sign in (issue 19): said by every entry point.
+WAYS_OUT = (
+    "use a machine credential (STYTCH_CLIENT_ID with STYTCH_CLIENT_SECRET or "
+    "STYTCH_PRIVATE_KEY_FILE), supply a token (STYTCH_ACCESS_TOKEN), or sign in elsewhere first "
+    "(`stytch-connected login` in a terminal, or set BROWSER)"
+)
 NO_TERMINAL = (
-    "No browser can be opened here and there is no terminal to paste the sign-in into; run "
-    "`stytch-connected login` in a terminal first (or set BROWSER)."
+    f"No browser can be opened here and there is no terminal to paste the sign-in into; {WAYS_OUT}."
 )
 
 
@@ -47,7 +52,7 @@ def no_terminal(browser_failure: str | None = None) -> str:
         return NO_TERMINAL
     return (
         f"Could not sign in: {browser_failure}, and there is no terminal to paste the sign-in "
-        "into; fix BROWSER, or run `stytch-connected login` in a terminal first."
+        f"into; fix BROWSER, or {WAYS_OUT}."
     )
 
 

@@ -84,15 +84,21 @@ def check_issuer_named(document: Mapping[str, Any], issuer: str, url: str) -> No
         )
 
 
-def endpoints_from(document: Mapping[str, Any], issuer: str) -> ProviderEndpoints:
+def endpoints_from(
+    document: Mapping[str, Any], issuer: str, *, machine: bool = False
+) -> ProviderEndpoints:
     """The checked endpoints a metadata document lists; ConfigurationError when it lacks the
-    authorization or token endpoint, or one is not https (loopback excepted)."""
+    authorization (unless ``machine``: then the token endpoint stands in, unused) or token
+    endpoint, or one is not https (loopback excepted)."""
 
     def field(name: str) -> str | None:
         value = document.get(name)
         return value if isinstance(value, str) and value else None
 
     authorize, token = field("authorization_endpoint"), field("token_endpoint")
+    if machine and not authorize:
+        authorize = token
+    methods = document.get("token_endpoint_auth_methods_supported")
     if not authorize or not token:
         raise ConfigurationError(
             f"The discovery document of {issuer} lists no authorization or token endpoint; set "
@@ -107,4 +113,7 @@ def endpoints_from(document: Mapping[str, Any], issuer: str) -> ProviderEndpoint
         userinfo_endpoint=field("userinfo_endpoint"),
         iss_parameter_supported=document.get("authorization_response_iss_parameter_supported")
         is True,
+        token_endpoint_auth_methods=tuple(m for m in methods if isinstance(m, str))
+        if isinstance(methods, list)
+        else (),
     ).checked()

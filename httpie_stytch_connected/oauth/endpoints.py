@@ -25,6 +25,8 @@ class ProviderEndpoints:
     iss_parameter_supported: bool = False
     #: A regular expression for another ``iss`` form the preset accepts (Stytch's default domain).
     iss_alias: str | None = None
+    #: RFC 8414 ``token_endpoint_auth_methods_supported``; empty: not known.
+    token_endpoint_auth_methods: tuple[str, ...] = ()
     #: Which setting decides the token endpoint, for messages ("project_domain, from …").
     token_endpoint_origin: str | None = field(default=None, compare=False)
 

@@ -167,24 +167,26 @@ def call(
     bearer: str | None = None,
     limits: Limits | None = None,
     failed: Callable[[TransportFailure], Exception] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> ProviderAnswer:
     """Every call to a provider: ``action`` says what it was for ("refresh the access token"),
     ``kind`` picks its :data:`LIMITS` (``limits`` replaces them), ``bearer`` is an access token
-    to send as ``Authorization`` (userinfo). Any answer is returned, whatever its status; no
+    to send as ``Authorization`` (userinfo), ``headers`` more headers (client
+    authentication). Any answer is returned, whatever its status; no
     answer is a :class:`TokenEndpointError` saying what could not be done (or what ``failed``
     makes of the :class:`TransportFailure`), raised outside any ``except`` block so that
     nothing the library held (our request, its body) hangs off it.
 
     A timeout is worth retrying (``retryable``) except on the token endpoint, where the server
     may have rotated a refresh token before going quiet."""
-    headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
+    sent = {"Accept": "application/json", "Accept-Encoding": "identity", **(headers or {})}
     if bearer is not None:
-        headers["Authorization"] = authorization(bearer)
+        sent["Authorization"] = authorization(bearer)
     bounds = limits or limits_for(kind)
     failure: TransportFailure | None = None
     try:
         return provider_http(http).send(
-            method, url, headers=headers, form=form, json=json, limits=bounds
+            method, url, headers=sent, form=form, json=json, limits=bounds
         )
     except TransportFailure as exc:
         failure = TransportFailure(exc.kind, exc.cause)  # a fresh one: no traceback, no context

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import TokenEndpointError
@@ -27,12 +28,23 @@ def redirect_uri(redirect_path: str) -> str:
     return f"http://127.0.0.1{redirect_path}"
 
 
-def registration_request(redirect_path: str) -> dict[str, Any]:
-    """The RFC 7591 §2 client metadata of a public native client."""
+@dataclass(frozen=True)
+class Registered:
+    """What a registration answered: the client ID and, for a confidential client, its secret
+    (never in the repr) and the method to send it with."""
+
+    client_id: str
+    client_secret: str | None = field(default=None, repr=False)
+    token_endpoint_auth_method: str = "none"
+
+
+def registration_request(redirect_path: str, auth_method: str = "none") -> dict[str, Any]:
+    """The RFC 7591 §2 client metadata of a native client: public (``none``), unless the
+    server offers only a secret-based method (``auth_method``)."""
     return {
         "client_name": CLIENT_NAME,
         "redirect_uris": [redirect_uri(redirect_path)],
-        "token_endpoint_auth_method": "none",
+        "token_endpoint_auth_method": auth_method,
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
         "application_type": "native",
@@ -40,7 +52,14 @@ def registration_request(redirect_path: str) -> dict[str, Any]:
 
 
 def register(endpoint: str, redirect_path: str, session: HTTP) -> str:
-    """POST the registration (RFC 7591 §3.1) and return the new ``client_id``.
+    """A public client's registration: its ``client_id`` (see :func:`register_client`)."""
+    return register_client(endpoint, redirect_path, session).client_id
+
+
+def register_client(
+    endpoint: str, redirect_path: str, session: HTTP, auth_method: str = "none"
+) -> Registered:
+    """POST the registration (RFC 7591 §3.1) and return what the server made.
 
     Raises :class:`TokenEndpointError` with the server's reason (RFC 7591 §3.2.2 or Stytch's
     error shape) when it refuses, or when it cannot be reached.
@@ -49,7 +68,7 @@ def register(endpoint: str, redirect_path: str, session: HTTP) -> str:
     from .untrusted import json_object
 
     check_endpoint(endpoint, "registration_endpoint")
-    body = registration_request(redirect_path)
+    body = registration_request(redirect_path, auth_method)
     response = call(session, "POST", endpoint, "register this client", kind=REGISTRATION, json=body)
     if response.status not in (200, 201):
         error = provider_error(response, "register this client", {})
@@ -60,12 +79,21 @@ def register(endpoint: str, redirect_path: str, session: HTTP) -> str:
             error_type=error.error_type,
             status=error.status,
         )
-    client_id = (json_object(response.body) or {}).get("client_id")
+    answer = json_object(response.body) or {}
+    client_id = answer.get("client_id")
     if not isinstance(client_id, str) or not _CLIENT_ID.fullmatch(client_id):
         # RFC 6749 Appendix A.1 (VSCHAR): it is shown on the terminal, so nothing else passes.
         raise TokenEndpointError(
             f"Could not register this client: {host_of(endpoint)} answered without a usable "
             "client_id; tell the server's owner, or set STYTCH_CLIENT_ID."
         )
+    secret, method = answer.get("client_secret"), answer.get("token_endpoint_auth_method")
+    if (
+        isinstance(secret, str)
+        and secret
+        and method in ("client_secret_basic", "client_secret_post")
+    ):
+        log.debug("registered a confidential client (%s) at %s", method, host_of(endpoint))
+        return Registered(client_id, secret, str(method))
     log.debug("registered a public client at %s", host_of(endpoint))
-    return client_id
+    return Registered(client_id)

@@ -31,6 +31,8 @@ from .untrusted import WITHHELD, json_object, shown_text
 if TYPE_CHECKING:
     import requests
 
+    from .client_auth import ClientAuth
+
 log = logging.getLogger(__name__)
 
 #: Pauses before the retries of a refresh that failed on the network or with a 5xx.
@@ -48,8 +50,11 @@ class TokenClient:
         timeout: tuple[float, float] | None = None,
         refresh_backoff: tuple[float, ...] = REFRESH_BACKOFF,
         resource: str | None = None,
+        client_auth: ClientAuth | None = None,
     ) -> None:
-        """``resource`` (RFC 8707 §2.2) goes on every code exchange and refresh: a refresh must
+        """``client_auth`` (:mod:`.client_auth`) adds the client's credentials to every
+        token, refresh and revocation request (default: a public client's ``client_id``).
+        ``resource`` (RFC 8707 §2.2) goes on every code exchange and refresh: a refresh must
         repeat the resource of the token set it refreshes, or a server with resource
         indicators refuses it and may burn the refresh token.
 
@@ -64,6 +69,7 @@ class TokenClient:
         self.revocation_limits = limits_for(REVOCATION, timeout)
         self.timeout = (self.limits.connect, self.limits.read)
         self.refresh_backoff = refresh_backoff
+        self.client_auth = client_auth
 
     @property
     def session(self) -> requests.Session:
@@ -87,6 +93,24 @@ class TokenClient:
             **self._resource(),
         }
         return self._post_token(form, "exchange the authorization code")
+
+    def client_credentials(self, scopes: tuple[str, ...] = ()) -> TokenSet:
+        """RFC 6749 §4.4: a token for the client itself (no scopes: the client's own)."""
+        form = {"grant_type": "client_credentials", "client_id": self.client_id}
+        if scopes:
+            form["scope"] = " ".join(scopes)
+        return self._post_token({**form, **self._resource()}, "get a machine access token")
+
+    def _authenticated(self, form: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+        """The form and headers with the client's authentication (:mod:`.client_auth`)."""
+        data: dict[str, str] = dict(form)
+        headers: dict[str, str] = {}
+        if self.client_auth is not None:
+            self.client_auth.apply(data, headers, self.token_endpoint)
+        return data, headers
+
+    def _hidden(self) -> dict[str, str]:
+        return self.client_auth.hidden() if self.client_auth is not None else {}
 
     def refresh(self, current: TokenSet) -> TokenSet:
         """Refresh with bounded retries on outages; a refused grant is never retried."""
@@ -116,33 +140,37 @@ class TokenClient:
         if not self.revocation_endpoint:
             raise TokenEndpointError("The provider has no revocation endpoint.")
         form = {"token": token, "token_type_hint": token_type_hint, "client_id": self.client_id}
+        data, headers = self._authenticated(form)
         response = call(
             self.http,
             "POST",
             self.revocation_endpoint,
             "revoke the token",
             kind=REVOCATION,
-            form=form,
+            form=data,
+            headers=headers,
             limits=self.revocation_limits,
         )
         if response.status != 200:
-            raise provider_error(response, "revoke the token", form)
+            raise provider_error(response, "revoke the token", {**data, **self._hidden()})
 
     def _post_token(
         self, form: Mapping[str, str], action: str, previous: TokenSet | None = None
     ) -> TokenSet:
+        data, headers = self._authenticated(form)
         response = call(
             self.http,
             "POST",
             self.token_endpoint,
             action,
             kind=TOKEN,
-            form=form,
+            form=data,
+            headers=headers,
             limits=self.limits,
         )
         body = json_object(response.body)
         if response.status != 200 or _is_error(body):
-            raise provider_error(response, action, form, body)
+            raise provider_error(response, action, {**data, **self._hidden()}, body)
         if body is None:
             raise TokenEndpointError(
                 f"Could not {action}: the token endpoint answered 200 with a body that is not "

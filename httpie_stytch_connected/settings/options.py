@@ -123,12 +123,44 @@ def _text(value: Any) -> str:
     return text
 
 
+class Secret(str):
+    """A setting's value that must never be shown: its repr (and so the repr of the settings,
+    of an auth object, of a traceback's locals) says only that it is set. ``str(secret)`` and
+    sending it work as for any string."""
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+
+def _secret(value: Any) -> Secret:
+    return Secret(_text(value))
+
+
+def _grant(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in ("client_credentials", "authorization_code"):
+        raise ValueError("'client_credentials' or 'authorization_code'")
+    return text
+
+
+def _auth_method(value: Any) -> str:
+    text = str(value).strip()
+    if text not in ("none", "client_secret_basic", "client_secret_post", "private_key_jwt"):
+        raise ValueError("'client_secret_basic', 'client_secret_post', 'private_key_jwt' or 'none'")
+    return text
+
+
 @dataclass(frozen=True)
 class Option:
     name: str
     parse: Callable[[Any], Any]
     default: Any = None
     doc: str = ""
+
+    @property
+    def secret(self) -> bool:
+        """Never shown: ``config`` says only that it is set, and where from."""
+        return self.parse is _secret
 
     @property
     def env(self) -> str:
@@ -179,6 +211,23 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("client_metadata_url", _text, None, "zero config: your client ID metadata document"),
     Option("hosts", _hosts, (), "the only hosts the token is sent to (*.example.com, host:port)"),
+    Option("client_secret", _secret, None, "machine or confidential client: the client secret"),
+    Option("client_secret_file", _text, None, "a file (0600) holding the client secret"),
+    Option("private_key_file", _text, None, "a PEM private key (0600): private_key_jwt"),
+    Option(
+        "token_endpoint_auth_method",
+        _auth_method,
+        None,
+        "client_secret_basic, client_secret_post or private_key_jwt (default: as offered)",
+    ),
+    Option(
+        "grant_type",
+        _grant,
+        None,
+        "client_credentials (a machine) or authorization_code (a person); default: see README",
+    ),
+    Option("access_token", _secret, None, "a token to use as is (never stored or refreshed)"),
+    Option("access_token_file", _text, None, "a file (0600) holding a token to use as is"),
 )
 _BY_NAME = {o.name: o for o in OPTIONS}
 
@@ -233,6 +282,15 @@ class StytchSettingArgs(TypedDict, total=False):
     allow_insecure_http: bool | None
     client_metadata_url: str | None
     hosts: str | Sequence[str] | None
+    client_secret: str | None
+    client_secret_file: str | None
+    private_key_file: str | None
+    token_endpoint_auth_method: (
+        Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"] | None
+    )
+    grant_type: Literal["client_credentials", "authorization_code"] | None
+    access_token: str | None
+    access_token_file: str | None
 
 
 class SettingArgs(StytchSettingArgs, total=False):
@@ -269,6 +327,13 @@ class SettingValues:
     allow_insecure_http: bool
     client_metadata_url: str | None
     hosts: tuple[str, ...]
+    client_secret: Secret | None
+    client_secret_file: str | None
+    private_key_file: str | None
+    token_endpoint_auth_method: str | None
+    grant_type: str | None
+    access_token: Secret | None
+    access_token_file: str | None
 
 
 def check_arguments(given: Iterable[str], callable_name: str, others: Iterable[str] = ()) -> None:

@@ -35,9 +35,12 @@ def discover(
     url: str | None = None,
     session: HTTP = None,
     ttl: float = DEFAULT_TTL,
+    machine: bool = False,
 ) -> ProviderEndpoints:
-    """The issuer's endpoints; ``url`` names the document when the issuer is not a URL."""
-    return endpoints_from(metadata(issuer, url=url, session=session, ttl=ttl), issuer)
+    """The issuer's endpoints; ``url`` names the document when the issuer is not a URL;
+    ``machine``: a client-credentials client, which needs no authorization endpoint."""
+    document = metadata(issuer, url=url, session=session, ttl=ttl)
+    return endpoints_from(document, issuer, machine=machine)
 
 
 def metadata(
@@ -61,7 +64,7 @@ def metadata(
             raise
         log.debug("discovery at %s unavailable; using the cached document", host_of(urls[0]))
         return cached[1]
-    endpoints_from(document, issuer)  # a document without usable endpoints is not cached
+    endpoints_from(document, issuer, machine=True)  # one without usable ones is not cached
     try:
         write_private(path, json.dumps({"fetched_at": time.time(), "document": document}))
     except (OSError, TokenStoreError) as exc:  # only slower next time
@@ -84,7 +87,7 @@ def _load(path: Path, issuer: str) -> tuple[float, dict[str, Any]] | None:
         return None
     try:
         check_issuer_named(document, issuer, str(path))
-        endpoints_from(document, issuer)
+        endpoints_from(document, issuer, machine=True)
     except ConfigurationError:
         log.debug("the cached discovery document fails its checks; fetching it again")
         return None

@@ -57,6 +57,8 @@ class Binding:
     iss_parameter_supported: bool = False
     #: Scopes a step-up asked for and the server did not grant: not asked for again.
     declined: tuple[str, ...] = ()
+    #: A registered confidential client's method; its secret is in the registration store.
+    token_endpoint_auth_method: str = "none"
 
     @property
     def key(self) -> str:
@@ -185,6 +187,7 @@ def binding_from(
     client_id: str,
     client_source: str,
     scopes: tuple[str, ...],
+    token_endpoint_auth_method: str = "none",
 ) -> Binding:
     from ..oauth.discovery import endpoints_from
 
@@ -204,4 +207,5 @@ def binding_from(
         registration_endpoint=registration if isinstance(registration, str) else None,
         iss_parameter_supported=document.get("authorization_response_iss_parameter_supported")
         is True,
+        token_endpoint_auth_method=token_endpoint_auth_method,
     )

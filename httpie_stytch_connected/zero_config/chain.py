@@ -117,6 +117,7 @@ class ZeroConfig:
             document,
             client_id=identity.client_id,
             client_source=identity.source,
+            token_endpoint_auth_method=identity.auth_method,
             scopes=self.settings.scopes
             if configured
             else initial_scopes(
@@ -257,7 +258,11 @@ class ZeroConfig:
             session=self.session,
             stale=binding.client_id,
         )
-        fresh = replace(binding, client_id=identity.client_id)
+        fresh = replace(
+            binding,
+            client_id=identity.client_id,
+            token_endpoint_auth_method=identity.auth_method,
+        )
         self.bindings.save(fresh)
         return fresh
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
-from ..oauth.registration import redirect_uri, register
+from ..oauth.registration import Registered, redirect_uri, register_client
 from ..oauth.urls import check_endpoint
 from ..storage.store import (
     KeyringStore,
@@ -39,10 +39,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ClientIdentity:
-    """``source``: "configured", "metadata document", "registered" or "to be registered"."""
+    """``source``: "configured", "metadata document", "registered" or "to be registered";
+    ``auth_method``: how the client authenticates (a registered confidential client's secret
+    stays in the :class:`RegistrationStore`)."""
 
     client_id: str
     source: str
+    auth_method: str = "none"
 
     @property
     def registered(self) -> bool:
@@ -64,6 +67,11 @@ class RegistrationStore:
         return f"registration-{digest}"
 
     def load(self, issuer: str, redirect: str) -> str | None:
+        record = self.load_record(issuer, redirect)
+        return record.client_id if record else None
+
+    def load_record(self, issuer: str, redirect: str) -> Registered | None:
+        """The registration kept for ``issuer``, with its secret and method if it has them."""
         account = self.account(issuer, redirect)
         text = self._keyring.load_text(account) if self._keyring else self._read(account)
         try:
@@ -73,13 +81,29 @@ class RegistrationStore:
         if not isinstance(record, dict) or record.get("issuer") != issuer:
             return None
         client_id = record.get("client_id")
-        return client_id if isinstance(client_id, str) and client_id else None
+        if not isinstance(client_id, str) or not client_id:
+            return None
+        secret, method = record.get("client_secret"), record.get("token_endpoint_auth_method")
+        if isinstance(secret, str) and secret and isinstance(method, str):
+            return Registered(client_id, secret, method)
+        return Registered(client_id)
 
-    def save(self, issuer: str, redirect: str, client_id: str) -> None:
+    def save(self, issuer: str, redirect: str, client_id: str | Registered) -> None:
+        """Keep a registration (its secret too: this store is the secure one)."""
         account = self.account(issuer, redirect)
-        text = json.dumps(
-            {"v": 1, "issuer": issuer, "client_id": client_id, "registered_at": time.time()}
-        )
+        got = client_id if isinstance(client_id, Registered) else Registered(client_id)
+        record: dict[str, Any] = {
+            "v": 1,
+            "issuer": issuer,
+            "client_id": got.client_id,
+            "registered_at": time.time(),
+        }
+        if got.client_secret:
+            record.update(
+                client_secret=got.client_secret,
+                token_endpoint_auth_method=got.token_endpoint_auth_method,
+            )
+        text = json.dumps(record)
         if self._keyring:
             self._keyring.save_text(account, text)
         else:
@@ -137,9 +161,10 @@ def client_identity(
     redirect = redirect_uri(redirect_path)
     endpoint = metadata.get("registration_endpoint")
     with _registration_lock(issuer, redirect):
-        stored = registrations.load(issuer, redirect)
-        if stored and stored != stale:
-            return ClientIdentity(stored, "registered")
+        record = registrations.load_record(issuer, redirect)
+        stored = record.client_id if record else None
+        if record and stored != stale:
+            return ClientIdentity(stored or "", "registered", record.token_endpoint_auth_method)
         if not isinstance(endpoint, str) or not endpoint:
             raise ConfigurationError(
                 f"The authorization server {issuer} offers no client registration; set "
@@ -150,9 +175,25 @@ def client_identity(
             return ClientIdentity(f"(registers at {endpoint})", "to be registered")
         if stored:
             registrations.delete(issuer, redirect)
-        client_id = register(endpoint, redirect_path, session)
-        registrations.save(issuer, redirect, client_id)
-        return ClientIdentity(client_id, "registered")
+        registered = register_client(
+            endpoint, redirect_path, session, registration_auth_method(metadata)
+        )
+        registrations.save(issuer, redirect, registered)
+        return ClientIdentity(
+            registered.client_id, "registered", registered.token_endpoint_auth_method
+        )
+
+
+def registration_auth_method(metadata: Mapping[str, Any]) -> str:
+    """``none`` (a public client) unless the server offers only secret-based methods: then the
+    one it offers (``client_secret_basic`` first)."""
+    offered = metadata.get("token_endpoint_auth_methods_supported")
+    if not isinstance(offered, list) or not offered or "none" in offered:
+        return "none"
+    for method in ("client_secret_basic", "client_secret_post"):
+        if method in offered:
+            return method
+    return "none"
 
 
 @contextlib.contextmanager

@@ -187,8 +187,8 @@ def test_missing_profile_is_an_error(stytch_env: StytchEmulator) -> None:
 def test_global_options_work_after_the_command(stytch_env: StytchEmulator) -> None:
     result = cli("config", "--scopes", "openid email", "--no-browser")
     assert result.returncode == 0, result.stderr
-    assert "scopes                 = openid email  (argument)" in result.stdout
-    assert "no_browser             = true  (argument)" in result.stdout
+    assert "scopes                     = openid email  (argument)" in result.stdout
+    assert "no_browser                 = true  (argument)" in result.stdout
 
 
 def test_debug_logs_to_stderr_without_secrets(stytch_env: StytchEmulator) -> None:
@@ -295,7 +295,7 @@ def test_logout_revokes_at_the_revocation_endpoint_it_is_given(
         url = revocation.url + "/revoke"
         assert cli("login", "--revocation-endpoint", url).returncode == 0
         shown = cli("config", "--revocation-endpoint", url)
-        assert f"revocation_endpoint    = {url}  (argument)" in shown.stdout
+        assert f"revocation_endpoint        = {url}  (argument)" in shown.stdout
         logout = cli("logout", "--revocation-endpoint", url)
     assert logout.returncode == 0, logout.stderr
     assert len(seen) == 1 and "token_type_hint=refresh_token" in seen[0]

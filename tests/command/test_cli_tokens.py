@@ -1,0 +1,203 @@
+"""Handing tokens to other programs (``token --json/--format``, ``exec``), ``status --json``,
+secrets in ``config``, and CI-like runs (no TTY, no BROWSER, ``CI=true``) of every entry point:
+the command, a requests script and HTTPie, as real subprocesses without a controlling terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from httpie_stytch_connected.testing import StytchEmulator
+from httpie_stytch_connected.testing.emulator import ClientCredentials
+from httpie_stytch_connected.testing.resource_server import ResourceServer
+
+CLI = [sys.executable, "-m", "httpie_stytch_connected"]
+HTTP = [sys.executable, "-m", "httpie"]
+SCRIPT = (
+    "import sys, requests\n"
+    "from httpie_stytch_connected import StytchAuth\n"
+    "r = requests.get(sys.argv[1], auth=StytchAuth(), timeout=30)\n"
+    "print(r.status_code)\n"
+)
+#: A CI job fails within this many seconds without a credential (it never waits on a sign-in).
+FAST = 10.0
+
+
+def run(
+    argv: list[str], env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """A subprocess with no terminal at all: no stdin, captured output, a new session (so
+    ``/dev/tty`` cannot be opened)."""
+    return subprocess.run(
+        argv,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        start_new_session=True,
+    )
+
+
+def ci_env(emulator: StytchEmulator, **more: str) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY")
+    }
+    env.update(CI="true", STYTCH_PROJECT_DOMAIN=emulator.project_domain, **more)
+    return env
+
+
+@pytest.fixture
+def machine(
+    stytch_zero_env: StytchEmulator, stytch_m2m_client: ClientCredentials
+) -> dict[str, str]:
+    assert stytch_m2m_client.client_secret is not None
+    return ci_env(
+        stytch_zero_env,
+        STYTCH_CLIENT_ID=stytch_m2m_client.client_id,
+        STYTCH_CLIENT_SECRET=stytch_m2m_client.client_secret,
+    )
+
+
+def test_token_json_and_formats(machine: dict[str, str], stytch_zero_env: StytchEmulator) -> None:
+    result = run([*CLI, "token", "--json"], machine)
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    token = info["access_token"]
+    claims = stytch_zero_env.verify_access_token(token)
+    assert info["token_type"] == "Bearer"
+    assert info["expires_at_epoch"] == claims["exp"]
+    assert info["expires_at"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(claims["exp"]))
+    assert info["scopes"] == ["read:data", "write:data"]
+    assert info["subject"] == machine["STYTCH_CLIENT_ID"]
+    assert info["organization_id"] is None
+    assert "client credentials" in info["source"]
+    assert machine["STYTCH_CLIENT_SECRET"] not in result.stdout + result.stderr
+    # The cached token, in each format.
+    header = run([*CLI, "token", "--format", "header"], machine).stdout
+    assert header == f"Authorization: Bearer {token}\n"
+    env_line = run([*CLI, "token", "--format", "env", "--env", "API_TOKEN"], machine).stdout
+    assert env_line == f"API_TOKEN={token}\n"
+    headers = json.loads(run([*CLI, "token", "--format", "headers-json"], machine).stdout)
+    assert headers == {"Authorization": f"Bearer {token}"}
+    assert run([*CLI, "token"], machine).stdout == token + "\n"
+    assert stytch_zero_env.counters["token_client_credentials"] == 1
+
+
+def test_status_json_has_the_same_fields_but_the_token(
+    machine: dict[str, str], stytch_zero_env: StytchEmulator
+) -> None:
+    token_info = json.loads(run([*CLI, "token", "--json"], machine).stdout)
+    result = run([*CLI, "status", "--json"], machine)
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    assert "access_token" not in status
+    assert token_info["access_token"] not in result.stdout + result.stderr
+    for name in ("expires_at", "expires_at_epoch", "scopes", "subject", "source", "token_type"):
+        assert status[name] == token_info[name]
+    human = run([*CLI, "status"], machine)
+    assert "Token from:" in human.stdout and "client credentials" in human.stdout
+    assert token_info["access_token"] not in human.stdout + human.stderr
+
+
+def test_status_says_a_token_was_supplied(stytch_zero_env: StytchEmulator, tmp_path: Path) -> None:
+    env = ci_env(stytch_zero_env, STYTCH_ACCESS_TOKEN="abc.def.ghi")
+    result = run([*CLI, "status"], env)
+    assert result.returncode == 0, result.stderr
+    assert "supplied (environment variable STYTCH_ACCESS_TOKEN)" in result.stdout
+    assert "abc.def.ghi" not in result.stdout + result.stderr
+    token_file = tmp_path / "token"
+    token_file.write_text("from-a-file\n")
+    token_file.chmod(0o600)
+    env = ci_env(stytch_zero_env, STYTCH_ACCESS_TOKEN_FILE=str(token_file))
+    assert run([*CLI, "token"], env).stdout == "from-a-file\n"
+    token_file.chmod(0o644)
+    refused = run([*CLI, "token"], env)
+    assert refused.returncode == 1 and "chmod 600" in refused.stderr
+    assert "from-a-file" not in refused.stderr
+
+
+def test_exec_puts_a_fresh_token_in_the_childs_environment_and_returns_its_status(
+    machine: dict[str, str], stytch_zero_env: StytchEmulator, tmp_path: Path
+) -> None:
+    out = tmp_path / "seen"
+    child = f'printf %s "$STYTCH_ACCESS_TOKEN" > {out}; exit 7'
+    result = run([*CLI, "exec", "--", "sh", "-c", child], machine)
+    assert result.returncode == 7, result.stderr
+    token = out.read_text()
+    assert stytch_zero_env.verify_access_token(token)["sub"] == machine["STYTCH_CLIENT_ID"]
+    assert token not in result.stdout + result.stderr  # never printed
+    named = run(
+        [*CLI, "exec", "--env", "API_TOKEN", "--", "sh", "-c", 'test "$API_TOKEN"'], machine
+    )
+    assert named.returncode == 0, named.stderr
+
+
+def test_exec_renews_a_token_that_would_expire_during_start_up(
+    machine: dict[str, str], stytch_zero_env: StytchEmulator, tmp_path: Path
+) -> None:
+    stytch_zero_env.m2m_access_token_ttl = 30  # < 60 s: too short for the command's start-up
+    run([*CLI, "token"], machine)
+    out = tmp_path / "seen"
+    result = run(
+        [*CLI, "exec", "--", "sh", "-c", f'printf %s "$STYTCH_ACCESS_TOKEN" > {out}'], machine
+    )
+    assert result.returncode == 0, result.stderr
+    assert stytch_zero_env.counters["token_client_credentials"] == 2
+
+
+def test_config_shows_only_that_a_secret_is_set(machine: dict[str, str]) -> None:
+    result = run([*CLI, "config"], machine)
+    assert result.returncode == 0, result.stderr
+    assert machine["STYTCH_CLIENT_SECRET"] not in result.stdout + result.stderr
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("client_secret ")]
+    assert "= set  (environment variable STYTCH_CLIENT_SECRET)" in line
+
+
+def test_a_ci_run_with_a_machine_credential_gets_200_everywhere(
+    machine: dict[str, str],
+    stytch_zero_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    tmp_path: Path,
+) -> None:
+    url = stytch_resource_server.url
+    script = run([sys.executable, "-c", SCRIPT, url], machine)
+    assert script.stdout == "200\n", script.stderr
+    httpie = run([*HTTP, "--ignore-stdin", "-A", "stytch", "GET", url], machine)
+    assert httpie.returncode == 0 and json.loads(httpie.stdout)["resources"], httpie.stderr
+    for result in (script, httpie):
+        assert machine["STYTCH_CLIENT_SECRET"] not in result.stdout + result.stderr
+    assert stytch_zero_env.counters["authorize_page"] == 0
+
+
+def test_a_ci_run_without_any_credential_fails_at_once_naming_the_three_ways_out(
+    stytch_zero_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    env = ci_env(
+        stytch_zero_env,
+        STYTCH_CLIENT_ID=stytch_zero_env.client_id,
+        STYTCH_AUTHORIZE_URL=stytch_zero_env.authorize_url,
+    )
+    url = stytch_resource_server.url
+    for argv in (
+        [*CLI, "token"],
+        [*CLI, "exec", "--", "true"],
+        [*CLI, "login"],
+        [sys.executable, "-c", SCRIPT, url],
+        [*HTTP, "--ignore-stdin", "-A", "stytch", "GET", url],
+    ):
+        started = time.monotonic()
+        result = run(argv, env, timeout=30)
+        took = time.monotonic() - started
+        assert result.returncode != 0, argv
+        assert took < FAST, (argv, took)
+        text = result.stderr
+        for way in ("machine credential", "supply a token", "sign in elsewhere first"):
+            assert way in text, (argv, text)
+    assert stytch_zero_env.counters["authorize_page"] == 0
