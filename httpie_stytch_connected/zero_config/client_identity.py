@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
 from ..oauth.registration import redirect_uri, register
+from ..oauth.untrusted import IDENTIFIER_LIMIT, bounded_identifier, shown
 from ..oauth.urls import check_endpoint
 from ..storage.store import (
     KeyringStore,
@@ -72,8 +73,7 @@ class RegistrationStore:
             return None
         if not isinstance(record, dict) or record.get("issuer") != issuer:
             return None
-        client_id = record.get("client_id")
-        return client_id if isinstance(client_id, str) and client_id else None
+        return bounded_identifier(record.get("client_id"))  # an older release kept any length
 
     def save(self, issuer: str, redirect: str, client_id: str) -> None:
         account = self.account(issuer, redirect)
@@ -142,7 +142,7 @@ def client_identity(
             return ClientIdentity(stored, "registered")
         if not isinstance(endpoint, str) or not endpoint:
             raise ConfigurationError(
-                f"The authorization server {issuer} offers no client registration; set "
+                f"The authorization server {shown(issuer)} offers no client registration; set "
                 "STYTCH_CLIENT_ID to a client registered for this CLI (redirect URL "
                 f"{redirect})."
             )
@@ -151,6 +151,12 @@ def client_identity(
         if stored:
             registrations.delete(issuer, redirect)
         client_id = register(endpoint, redirect_path, session)
+        if bounded_identifier(client_id) is None:  # neither kept nor shown nor sent
+            raise ConfigurationError(
+                f"The authorization server {shown(issuer)} registered this client under a "
+                f"client_id of {len(client_id)} characters (at most {IDENTIFIER_LIMIT} are "
+                "accepted); nothing was stored. Tell the server's owner, or set STYTCH_CLIENT_ID."
+            )
         registrations.save(issuer, redirect, client_id)
         return ClientIdentity(client_id, "registered")
 
