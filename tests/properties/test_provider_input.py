@@ -288,7 +288,8 @@ def test_the_cli_prints_one_line_for_a_nested_token_response(provider: Provider)
     browser.write_text(
         "import sys, requests\n"
         "from urllib.parse import parse_qs, urlsplit\n"
-        "q = parse_qs(urlsplit(sys.argv[1]).query)\n"
+        "from httpie_stytch_connected.testing.user_agent import _forwarded\n"
+        "q = parse_qs(urlsplit(_forwarded(sys.argv[1])).query)\n"
         "requests.get(q['redirect_uri'][0], params={'code': 'c', 'state': q['state'][0]},"
         " timeout=30)\n"
     )
