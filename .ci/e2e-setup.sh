@@ -10,8 +10,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 if [[ ! -x /usr/bin/chromium ]]; then
     echo "e2e-setup: installing chromium (apt)" >&2
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    bash "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh" chromium
 fi
 /usr/bin/chromium --version >/dev/null 2>&1 || {
     echo "e2e-setup: /usr/bin/chromium does not run" >&2

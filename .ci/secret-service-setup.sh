@@ -8,8 +8,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 if ! command -v gnome-keyring-daemon >/dev/null || ! command -v dbus-run-session >/dev/null; then
     echo "secret-service-setup: installing gnome-keyring and dbus-daemon (apt)" >&2
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends gnome-keyring dbus-daemon >/dev/null
+    bash "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh" gnome-keyring dbus-daemon
 fi
 for tool in gnome-keyring-daemon dbus-run-session dbus-daemon; do
     command -v "$tool" >/dev/null || {

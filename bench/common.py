@@ -50,7 +50,7 @@ class Line:
         if not self.baseline_samples or not self.samples:
             return None
         if len(self.samples) == len(self.baseline_samples):
-            pairs = [a / b for a, b in zip(self.samples, self.baseline_samples) if b]
+            pairs = [a / b for a, b in zip(self.samples, self.baseline_samples, strict=True) if b]
             if pairs:
                 return statistics.median(pairs)
         return self.median / statistics.median(self.baseline_samples)

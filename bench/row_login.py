@@ -123,7 +123,7 @@ def run(ctx: Context) -> list[Line]:
         ctx.auth().manager.forget()
         forget_memory()
         ctx.ensure_token()  # leave a valid stored token for the rows after this one
-    overhead = [t - x for t, x in zip(total, exchange)]
+    overhead = [t - x for t, x in zip(total, exchange, strict=True)]
     vs_direct = [t - statistics.median(direct) for t in total]
     return [
         Line(

@@ -111,8 +111,12 @@ def cmd_status(ctx: Context) -> int:
     if ctx.zero is not None and not ctx.resource:
         bindings = ctx.zero.bindings.known()
         if not bindings:
-            raise LoginError(
-                f"Not signed in to any API; `{PROG} login --resource URL` signs in to one."
+            raise ConfigurationError(
+                "Nothing is configured and no API has been signed in to. Set the provider: "
+                "STYTCH_PROJECT_DOMAIN, STYTCH_CLIENT_ID and STYTCH_AUTHORIZE_URL for Stytch, or "
+                "STYTCH_ISSUER and STYTCH_CLIENT_ID for another OpenID provider (or a profile in "
+                f"the config file `{PROG} config` names); or, for an API that says where to "
+                f"sign in, run `{PROG} login --resource URL`."
             )
         for binding in bindings:  # every API found by zero configuration
             _status(ctx, ctx.zero.manager(binding), binding.resource)
@@ -167,9 +171,9 @@ def cmd_discover(ctx: Context) -> int:
 
 
 def _user(manager: TokenManager, tokens: TokenSet) -> str:
-    from .lifecycle.identity import EXPIRED, signed_in_as
+    from .oauth.identity import EXPIRED, signed_in_as
 
-    who, source = signed_in_as(manager, tokens)
+    who, source = signed_in_as(manager.endpoints, manager.client_id, manager.client.http, tokens)
     if source == EXPIRED:
         return f"unknown until the access token is refreshed (`{PROG} token` does that)"
     return f"{who or 'unknown'} ({source})"
@@ -240,6 +244,8 @@ def cmd_config(ctx: Context) -> int:
     ignored = ctx.settings.ignored()
     for option in OPTIONS:
         value = _show(ctx.settings.values[option.name])
+        if option.name == "hosts" and not ctx.settings.values["hosts"]:
+            value = "any host"  # unset: the token goes to whatever URL the request names
         source = ctx.settings.sources[option.name]
         why = f"; ignored: {ignored[option.name]}" if option.name in ignored else ""
         print(f"{option.name:<{width}} = {value}  ({source}{why})")

@@ -13,9 +13,12 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
+import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .messages import notify_stderr as say
@@ -28,6 +31,26 @@ _ISOLATED = (
     "STYTCH_CONFIG",
 )
 _INTERRUPTED = 130
+
+
+def demo_command(argv0: str | None = None, path: str | None = None) -> str:
+    """The demo command as this person can type it again, whatever way they started it.
+
+    ``.venv/bin/stytch-connected`` stays that path (the bare name is on ``PATH`` only with the
+    venv activated); a bare ``stytch-connected`` only when ``PATH`` finds this very script; and
+    ``python -m …`` names the interpreter that is running, which has the package installed.
+    """
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    if os.path.basename(argv0) in ("stytch-connected", "stytch-connected.exe"):
+        found = shutil.which("stytch-connected", path=path)
+        with contextlib.suppress(OSError):
+            if found and os.path.samefile(found, argv0):
+                return "stytch-connected demo"
+        return f"{shlex.quote(argv0)} demo"
+    python = shlex.quote(sys.executable)
+    if os.path.basename(argv0) == "demo.py":
+        return f"{python} -m httpie_stytch_connected.demo"
+    return f"{python} -m httpie_stytch_connected demo"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,14 +77,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str]) -> int:
+def main(argv: Sequence[str]) -> int:
     """Run the demo; 0 on success, 1 on a failed step, 130 when interrupted."""
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(list(argv))
     if not args.timeout > 0:
         say("demo: --timeout must be a positive number of seconds.")
         return 2
     try:
-        return _run(auto_approve=args.auto_approve, timeout=args.timeout)
+        return _run(auto_approve=args.auto_approve, timeout=args.timeout, command=demo_command())
     except KeyboardInterrupt:
         # The context managers in _run have already stopped the servers and removed the
         # temporary directory by the time the interrupt reaches here.
@@ -105,12 +128,13 @@ def _isolated_token_state() -> Iterator[Path]:
                     os.environ[name] = value
 
 
-def _run(*, auto_approve: bool, timeout: float) -> int:
+def _run(*, auto_approve: bool, timeout: float, command: str) -> int:
     import requests
 
     from .auth import StytchAuth
     from .errors import AuthenticationError, LoginError
     from .login.browser import open_browser
+    from .login.headless import ANY_MACHINE
     from .testing.emulator import StytchEmulator
     from .testing.resource_server import ResourceServer
     from .testing.user_agent import ScriptedUserAgent
@@ -142,22 +166,26 @@ def _run(*, auto_approve: bool, timeout: float) -> int:
                 say(f"The scripted user agent could not finish the sign-in ({result.error}).")
             return result.ok
 
+        no_browser: list[bool] = []  # set when the person's browser could not be opened
+
         def browser(url: str) -> bool:
             """The person's browser; on failure the library may offer its paste fallback."""
             if open_browser(url):
                 say(f"Waiting up to {timeout:g} s for you to sign in (Ctrl-C to stop).")
                 return True
+            no_browser.append(True)
             say(
-                "No browser could be opened here. Open the URL above in a browser on this "
-                "machine, or press Ctrl-C and run `stytch-connected demo --auto-approve` to "
-                "let a scripted user agent sign in."
+                "No browser could be opened here: open the URL above in a browser on this "
+                "machine (or press Ctrl-C and use --auto-approve, as said above)."
             )
             return False
 
         def notify(message: str) -> None:
             if auto_approve and message.startswith("Opening your browser"):
                 message = "The scripted user agent opens this sign-in URL:"
-            say(message)
+            # The emulator's sign-in page is on this machine's 127.0.0.1: no other machine
+            # can open it, whatever the library says of sign-in pages in general.
+            say(message.replace(ANY_MACHINE, "in a browser on this machine"))
 
         auth = StytchAuth(
             project_domain=emulator.project_domain,
@@ -181,6 +209,12 @@ def _run(*, auto_approve: bool, timeout: float) -> int:
                 f'Sign in as {emulator.email} with password "{emulator.password}" '
                 "(the emulator's test user), then approve the consent page."
             )
+            say(
+                "If no browser opens: open the sign-in URL below in a browser on this machine, "
+                f"or press Ctrl-C and run `{command} --auto-approve` to let a scripted user "
+                "agent sign in instead."
+            )
+        started = time.monotonic()
         try:
             first = session.get(api.url, auth=auth, timeout=30)
             say(f"Step 1: the API answered {first.status_code}.")
@@ -192,10 +226,28 @@ def _run(*, auto_approve: bool, timeout: float) -> int:
             say(f"Step 2: GET {api.url} again.")
             second = session.get(api.url, auth=auth, timeout=30)
             after = emulator.counters
+        except LoginError as exc:
+            if auto_approve:
+                say(f"demo: {exc}")
+            elif no_browser:
+                say(
+                    "demo: no browser could be opened and there is no terminal to paste the "
+                    f"sign-in into. Run `{command} --auto-approve` to let a scripted user agent "
+                    "sign in instead."
+                )
+            elif time.monotonic() - started >= timeout:
+                say(
+                    f"demo: no sign-in arrived within {timeout:g} s. Run `{command}` again and "
+                    f"finish signing in within the time (`{command} --timeout 600` waits 10 "
+                    f"minutes), or run `{command} --auto-approve` to let a scripted user agent "
+                    "sign in."
+                )
+            else:
+                say(f"demo: {exc}")
+                say(f"To run the demo without a browser: {command} --auto-approve")
+            return 1
         except AuthenticationError as exc:
             say(f"demo: {exc}")
-            if isinstance(exc, LoginError) and not auto_approve:
-                say("To run the demo without a browser: stytch-connected demo --auto-approve")
             return 1
         except requests.RequestException as exc:
             say(f"demo: the request failed ({type(exc).__name__}).")

@@ -124,4 +124,10 @@ class StytchAuthPlugin(AuthPlugin):  # type: ignore[misc]
 class OAuth2AuthPlugin(StytchAuthPlugin):
     """``-A oauth2``: the same plugin under a provider-neutral name."""
 
+    name = "OAuth 2.0 / OpenID Connect"
     auth_type = "oauth2"
+    description = (
+        "OAuth 2.0 + PKCE browser sign-in with any OAuth 2.0 / OpenID Connect provider: set "
+        "STYTCH_ISSUER and STYTCH_CLIENT_ID, or nothing at all for an API whose 401 says where "
+        "to sign in; -a PROFILE picks a profile."
+    )

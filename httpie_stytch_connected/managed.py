@@ -273,6 +273,8 @@ def build_manager(
             login_timeout=settings.login_timeout,
             redirect_path=settings.redirect_path,
             no_browser=settings.no_browser,
+            callback_port=settings.callback_port,
+            callback_host=settings.callback_host,
         ),
         opener=opener,
         notify=notify or notify_stderr,

@@ -20,8 +20,9 @@ import copy
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import (
@@ -52,6 +53,9 @@ _REGISTRY_LOCK = threading.Lock()
 _STORE_CALL = 20.0
 
 Mark = Callable[["Activity"], None]
+#: Seconds after a sign-in made for a refused token during which its own refusal is an error
+#: (the API does not take this provider's tokens), not a reason to sign in once more.
+CURE_WINDOW = 600.0
 #: Raised to a caller that gave up while waiting: nothing was started for it.
 ABANDONED = "The request that needed a token was cancelled; nothing was started for it."
 
@@ -94,6 +98,10 @@ class _Unsaved:
 _UNSAVED: dict[str, _Unsaved] = {}
 
 
+def _marked(tokens: TokenSet, after_rejection: bool) -> TokenSet:
+    return replace(tokens, after_rejection="sign-in") if after_rejection else tokens
+
+
 def forget_memory() -> None:
     """Drop this process's in-memory tokens (tests, logout)."""
     _MEMORY.clear()
@@ -106,6 +114,8 @@ class Policy:
     login_timeout: float = 300.0
     redirect_path: str = "/callback"
     no_browser: bool = False
+    callback_port: int | None = None  # None: any free port
+    callback_host: str = "127.0.0.1"
 
 
 class TokenManager:
@@ -306,13 +316,37 @@ class TokenManager:
                 assert current is not None
                 self._publish(current)
                 return current
+            cure = self._failed_cure(current, rejected)
             # Both ways on end in a write: know the store takes one before spending anything.
             self.store.probe(self.key)
-            if current is not None and current.refresh_token:
+            if current is not None and current.refresh_token and cure is None:
                 refreshed = self._refresh(current, rejected, stored, mark)
                 if refreshed is not None:
                     return refreshed
-            return self._login_and_save(stored, mark)
+            elif cure == "refresh":
+                self.notify(
+                    "The API refused the access token right after it was refreshed; signing in "
+                    "again."
+                )
+            return self._login_and_save(stored, mark, after_rejection=rejected is not None)
+
+    def _failed_cure(self, current: TokenSet | None, rejected: str | None) -> str | None:
+        """How the refused set ``current`` had itself been obtained for an earlier refusal:
+        "refresh" (then sign in instead), or None (renew as usual). A set from a sign-in made
+        for a refusal that is refused within :data:`CURE_WINDOW` seconds ends in an error:
+        the API does not take this provider's tokens, and asking again would loop."""
+        if current is None or rejected is None or current.access_token != rejected:
+            return None
+        if current.after_rejection == "sign-in":
+            if time.time() - current.received_at < CURE_WINDOW:
+                raise LoginError(
+                    "The API refused the access token from the sign-in just made, so signing in "
+                    "again would not help; check that the API accepts tokens from "
+                    f"{self.endpoints.issuer or self.endpoints.token_endpoint} for client "
+                    f"{self.client_id} (its audience and scopes)."
+                )
+            return None
+        return current.after_rejection
 
     def _current(self, stored: TokenSet | None) -> TokenSet | None:
         """The set to use: ``stored``, unless this process holds one the store refused.
@@ -385,12 +419,16 @@ class TokenManager:
                 log.debug("refresh refused (%s); re-reading the store", exc.error_type or exc.error)
                 current = stored = self.store.load(self.key)
                 continue
+            if rejected is not None:
+                refreshed = replace(refreshed, after_rejection="refresh")
             self._save(refreshed, stored)
             return refreshed
         self.notify("Your session has expired; signing in again.")
         return None
 
-    def _login_and_save(self, stored: TokenSet | None, mark: Mark) -> TokenSet:
+    def _login_and_save(
+        self, stored: TokenSet | None, mark: Mark, *, after_rejection: bool = False
+    ) -> TokenSet:
         from ..login.browser import open_browser
         from ..login.flow import browser_login
         from ..oauth.endpoints import check_reachable
@@ -398,35 +436,37 @@ class TokenManager:
         from ..oauth.issuer_identification import iss_problem
 
         mark(self._activity(SIGNING_IN))
-        check_reachable(self.endpoints, self.client.session)  # before anyone signs in
+        check_reachable(self.endpoints, self.client.http)  # before anyone signs in
         result = browser_login(
             authorization_endpoint=self.endpoints.authorization_endpoint,
             client=self.client,
             scopes=self.scopes,
             redirect_path=self.policy.redirect_path,
+            callback_port=self.policy.callback_port,
+            callback_host=self.policy.callback_host,
             timeout=self.policy.login_timeout,
             opener=self.opener or open_browser,
             notify=self.notify,
             no_browser=self.policy.no_browser,
             id_token_check=IdTokenCheck.for_provider(
-                self.endpoints, self.client_id, session=self.client.session
+                self.endpoints, self.client_id, session=self.client.http
             ),
             # Stored before the browser's page says "Signed in".
-            keep=lambda tokens: self._save(tokens, stored),
+            keep=lambda tokens: self._save(_marked(tokens, after_rejection), stored),
             resource=self.resource,
             check_iss=functools.partial(iss_problem, self.endpoints),
         )
         self._announce(result.tokens, result.claims, before=stored)
-        return result.tokens
+        return _marked(result.tokens, after_rejection)
 
     def _announce(
         self, tokens: TokenSet, claims: dict[str, Any] | None, before: TokenSet | None = None
     ) -> None:
         """Say who signed in, so a sign-in someone else finished does not pass unnoticed; and
         loudly when the token set it replaced (``before``) belonged to someone else."""
-        from .identity import describe, signed_in_as
+        from ..oauth.identity import describe, signed_in_as
 
-        who, source = signed_in_as(self, tokens, claims)
+        who, source = signed_in_as(self.endpoints, self.client_id, self.client.http, tokens, claims)
         if not who:
             self.notify(f"Signed in (who is not known: {source}).")
             return
@@ -439,7 +479,7 @@ class TokenManager:
             if old is not None and claims is not None and old.get("sub") and claims.get("sub"):
                 was, same = describe(old, secrets), old.get("sub") == claims.get("sub")
             else:
-                was = signed_in_as(self, before)[0]
+                was = signed_in_as(self.endpoints, self.client_id, self.client.http, before)[0]
                 same = was is None or was == who
         if same:
             self.notify(f"Signed in as {who}.")
@@ -496,22 +536,40 @@ class TokenManager:
         """``doing`` with the most it may take by this manager's own timeouts, in seconds.
 
         Counted generously: every store call at the store's timeout, every provider call at its
-        connect + read timeouts, discovery if the endpoints are not resolved yet.
+        deadline in :data:`.provider_calls.LIMITS` (the client's own, when it has other
+        timeouts), discovery's two documents if the endpoints are not resolved yet.
         """
-        from ..oauth.token_client import DEFAULT_TIMEOUT, REFRESH_BACKOFF
+        from ..oauth.provider_calls import (
+            DISCOVERY,
+            JWKS,
+            REACHABILITY,
+            REVOCATION,
+            TOKEN,
+            USERINFO,
+            limits_for,
+        )
+        from ..oauth.token_client import REFRESH_BACKOFF
         from ..storage.locks import Activity
 
         client: TokenClient | None = self.__dict__.get("client")  # built only when needed
-        http = sum(client.timeout if client else DEFAULT_TIMEOUT)
+        token = client.limits.deadline if client else limits_for(TOKEN).deadline
+        revoke = client.revocation_limits.deadline if client else limits_for(REVOCATION).deadline
         backoff = client.refresh_backoff if client else REFRESH_BACKOFF
-        discovery = 0.0 if "endpoints" in self.__dict__ else 2 * sum(DEFAULT_TIMEOUT)
+        discovery = 0.0 if "endpoints" in self.__dict__ else 2 * limits_for(DISCOVERY).deadline
         store = float(getattr(self.store, "timeout", _STORE_CALL))
-        if doing == SIGNING_IN:  # the browser, the code exchange, the JWKS, the save
-            seconds = self.policy.login_timeout + 2 * http + 2 * store
+        if doing == SIGNING_IN:  # reachability, the browser, the exchange, JWKS, userinfo, save
+            seconds = (
+                self.policy.login_timeout
+                + limits_for(REACHABILITY).deadline
+                + token
+                + limits_for(JWKS).deadline
+                + limits_for(USERINFO).deadline
+                + 2 * store
+            )
         elif doing == REFRESHING:  # load, probe, the refresh with its retries, save
-            seconds = (len(backoff) + 1) * http + sum(backoff) + 4 * store
+            seconds = (len(backoff) + 1) * token + sum(backoff) + 4 * store
         else:  # load, revoke, delete
-            seconds = http + 4 * store
+            seconds = revoke + 4 * store
         return Activity(doing, seconds + discovery)
 
 

@@ -22,6 +22,7 @@ right after signing in never cuts the page off.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hmac
 import html
 import io
@@ -280,15 +281,21 @@ class _Pending:
 class _Listener:
     """The listening socket and the one thread that serves it (:meth:`run`)."""
 
-    def __init__(self, receiver: CallbackServer) -> None:
+    def __init__(self, receiver: CallbackServer, port: int = 0) -> None:
         self.receiver = receiver
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            self.socket.bind(("127.0.0.1", 0))
+            self.socket.bind(("127.0.0.1", port))
             self.socket.listen(128)
             self.socket.setblocking(False)
-        except OSError:
+        except OSError as exc:
             self.socket.close()
+            if port and exc.errno == errno.EADDRINUSE:
+                raise LoginError(
+                    f"The callback port {port} on 127.0.0.1 is in use, so no sign-in can come "
+                    "back to it; close what holds it (another sign-in?) or choose another "
+                    "callback_port (STYTCH_CALLBACK_PORT)."
+                ) from None
             raise
         self._pending: dict[socket.socket, _Pending] = {}
 
@@ -404,13 +411,19 @@ class CallbackServer:
         expected_state: str,
         *,
         path: str = "/callback",
+        port: int = 0,
+        host: str = "127.0.0.1",
         notify: Notify | None = None,
         hold_reply: bool = False,
         check_iss: Callable[[str | None], str | None] | None = None,
     ) -> None:
+        """``port`` 0 takes any free port; ``host`` is the name the redirect URI carries
+        (127.0.0.1 or localhost): the listener itself is on 127.0.0.1 whatever it says."""
         if not path.startswith("/"):
             path = "/" + path
         self.path = path
+        self._port = port
+        self._host = host
         self._check_iss = check_iss
         self._state = expected_state
         self._notify = notify
@@ -436,7 +449,9 @@ class CallbackServer:
 
     @property
     def redirect_uri(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.path}" if self._listener else "(not listening)"
+        if self._listener is None:
+            return "(not listening)"
+        return f"http://{self._host}:{self.port}{self.path}"
 
     @property
     def answered(self) -> bool:
@@ -444,7 +459,7 @@ class CallbackServer:
         return self._done.is_set()
 
     def __enter__(self) -> CallbackServer:
-        listener = _Listener(self)
+        listener = _Listener(self, self._port)
         self._listener = listener
         self._stop = socket.socketpair()
         self._thread = threading.Thread(
@@ -543,7 +558,11 @@ class CallbackServer:
         if not wait_in_slices(self._done.wait, timeout):
             raise LoginError(
                 f"No sign-in response arrived within {timeout:g} seconds; run the command again "
-                "and finish signing in in the browser (or raise the login timeout)."
+                "and finish signing in with the browser, or allow more time with "
+                "STYTCH_LOGIN_TIMEOUT. If the browser showed an error instead, the provider may "
+                f"not accept the redirect URI {self.redirect_uri}: it must allow a loopback "
+                "redirect on any port (RFC 8252), or set STYTCH_CALLBACK_PORT (and "
+                "STYTCH_CALLBACK_HOST) to the one registered there."
             )
         outcome = self._outcome
         assert outcome is not None

@@ -48,6 +48,8 @@ def browser_login(
     client: TokenClient,
     scopes: Sequence[str],
     redirect_path: str = "/callback",
+    callback_port: int | None = None,
+    callback_host: str = "127.0.0.1",
     timeout: float = 300.0,
     opener: Opener = open_browser,
     notify: Notify = notify_stderr,
@@ -72,7 +74,13 @@ def browser_login(
         reason = no_browser_reason()
         headless = f"No browser can be opened here ({reason})." if reason else None
     with CallbackServer(
-        state, path=redirect_path, notify=notify, hold_reply=True, check_iss=check_iss
+        state,
+        path=redirect_path,
+        port=callback_port or 0,
+        host=callback_host,
+        notify=notify,
+        hold_reply=True,
+        check_iss=check_iss,
     ) as server:
         params = {
             "client_id": client.client_id,

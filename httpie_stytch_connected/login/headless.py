@@ -22,7 +22,7 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 TTY = "/dev/tty"
 #: Seconds between checks, while waiting for a paste, whether the sign-in has ended.
@@ -49,6 +49,18 @@ def no_terminal(browser_failure: str | None = None) -> str:
         f"Could not sign in: {browser_failure}, and there is no terminal to paste the sign-in "
         "into; fix BROWSER, or run `stytch-connected login` in a terminal first."
     )
+
+
+#: Where the person may open a sign-in page that is not on this machine's loopback.
+ANY_MACHINE = "in a browser on any machine"
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def where_to_open(url: str | None) -> str:
+    """Where to open ``url``: any machine, unless the sign-in page itself is on loopback (a
+    local provider or emulator), which only a browser on this machine can load."""
+    host = urlsplit(url).hostname if url else None
+    return "in a browser on this machine" if host in _LOOPBACK else ANY_MACHINE
 
 
 PASTE_HELP = (
@@ -173,9 +185,9 @@ class Fallback:
         if terminal is None:
             return False
         if url is None:
-            self._notify(f"{why} Open the URL above in a browser on any machine and sign in.")
+            self._notify(f"{why} Open the URL above {ANY_MACHINE} and sign in.")
         else:
-            self._notify(f"{why} Open this URL in a browser on any machine and sign in:")
+            self._notify(f"{why} Open this URL {where_to_open(url)} and sign in:")
             self._notify(f"  {url}")
         self._notify(PASTE_HELP)
         reader = threading.Thread(

@@ -7,16 +7,10 @@ OpenID provider fits the same shape.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from ..errors import TokenEndpointError
+from .provider_calls import HTTP, REACHABILITY, TransportFailure, call
 from .urls import check_endpoint, check_issuer
-
-if TYPE_CHECKING:
-    import requests
-
-#: (connect, read) seconds for :func:`check_reachable`: an answer of any kind is enough.
-PROBE_TIMEOUT = (5.0, 10.0)
 
 
 @dataclass(frozen=True)
@@ -49,29 +43,20 @@ class ProviderEndpoints:
         return self
 
 
-def check_reachable(endpoints: ProviderEndpoints, session: requests.Session) -> None:
+def check_reachable(endpoints: ProviderEndpoints, session: HTTP) -> None:
     """Before the browser opens: the token endpoint answers at all (any HTTP status will do).
 
     Otherwise the person would sign in only to learn the code cannot be exchanged. Raises
     :class:`TokenEndpointError` naming the URL and the setting that decides it.
     """
-    import requests
-
-    from .token_client import NO_AUTH
-
     url = endpoints.token_endpoint
-    try:
-        session.get(
-            url,
-            headers={"Accept": "application/json"},
-            timeout=PROBE_TIMEOUT,
-            allow_redirects=False,
-            auth=NO_AUTH,
-        ).close()
-    except requests.RequestException as exc:
+
+    def unreachable(failure: TransportFailure) -> TokenEndpointError:
         origin = endpoints.token_endpoint_origin or "the provider settings"
-        raise TokenEndpointError(
-            f"Cannot reach the token endpoint {url} ({type(exc).__name__}), so a sign-in could "
+        return TokenEndpointError(
+            f"Cannot reach the token endpoint {url} ({failure.cause}), so a sign-in could "
             f"not finish; that URL comes from {origin}: check it, and your network connection.",
             retryable=True,
-        ) from None
+        )
+
+    call(session, "GET", url, "reach the token endpoint", kind=REACHABILITY, failed=unreachable)

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LoginError
+from .provider_calls import HTTP, JWKS, TransportFailure, call
 from .untrusted import json_object, parse_json
 from .urls import host_of
 
 if TYPE_CHECKING:
-    import requests
     from jwt import PyJWK
 
     from .endpoints import ProviderEndpoints
@@ -31,22 +31,20 @@ ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES
 #: ID tokens). The nonce, not freshness, is what ties an ID token to this sign-in, so a provider
 #: a few minutes off does not cost the person a sign-in they already completed.
 LEEWAY = 300.0
-#: (connect, read) timeouts for fetching the provider's keys.
-_JWKS_TIMEOUT = (5.0, 15.0)
 
 
 @dataclass(frozen=True)
 class IdTokenCheck:
     """What an ID token must match: the provider's keys and issuer, and our client ID.
 
-    The keys are fetched with ``session`` when given (its proxies, CA bundle and adapters),
-    else with a plain ``requests`` call; never through a redirect.
+    The keys are fetched through :func:`.provider_calls.call` with ``session`` when given (its
+    proxies, CA bundle and adapters), else a new ``requests`` session.
     """
 
     jwks_uri: str
     issuer: str
     client_id: str
-    session: requests.Session | None = field(default=None, repr=False, compare=False)
+    session: HTTP = field(default=None, repr=False, compare=False)
 
     @classmethod
     def for_provider(
@@ -54,7 +52,7 @@ class IdTokenCheck:
         endpoints: ProviderEndpoints,
         client_id: str,
         *,
-        session: requests.Session | None = None,
+        session: HTTP = None,
     ) -> IdTokenCheck | None:
         """None when the provider publishes no keys or issuer: its ID tokens are never trusted."""
         if not endpoints.jwks_uri or not endpoints.issuer:
@@ -95,24 +93,16 @@ class IdTokenCheck:
     def _keys(self) -> list[PyJWK]:
         """The provider's signing keys (``use`` absent or ``sig``) that this library can use."""
         import jwt
-        import requests
 
-        from .token_client import NO_AUTH
+        def unfetched(failure: TransportFailure) -> LoginError:
+            return _unfetched(self.jwks_uri, failure.cause)
 
-        http: Any = self.session or requests
-        try:
-            response = http.get(
-                self.jwks_uri,
-                headers={"Accept": "application/json"},
-                timeout=_JWKS_TIMEOUT,
-                allow_redirects=False,
-                auth=NO_AUTH,
-            )
-        except requests.RequestException as exc:
-            raise _unfetched(self.jwks_uri, type(exc).__name__) from None
-        if response.status_code != 200:
-            raise _unfetched(self.jwks_uri, f"HTTP {response.status_code}")
-        document = json_object(response)
+        response = call(
+            self.session, "GET", self.jwks_uri, "fetch the keys", kind=JWKS, failed=unfetched
+        )
+        if response.status != 200:
+            raise _unfetched(self.jwks_uri, f"HTTP {response.status}")
+        document = json_object(response.body)
         if document is None:
             raise _unfetched(self.jwks_uri, "not a JSON object")
         listed = document.get("keys")

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import TokenEndpointError
+from .provider_calls import HTTP, REGISTRATION, call
 from .urls import check_endpoint, host_of
-
-if TYPE_CHECKING:
-    import requests
 
 log = logging.getLogger(__name__)
 
@@ -41,20 +39,19 @@ def registration_request(redirect_path: str) -> dict[str, Any]:
     }
 
 
-def register(endpoint: str, redirect_path: str, session: requests.Session) -> str:
+def register(endpoint: str, redirect_path: str, session: HTTP) -> str:
     """POST the registration (RFC 7591 §3.1) and return the new ``client_id``.
 
     Raises :class:`TokenEndpointError` with the server's reason (RFC 7591 §3.2.2 or Stytch's
     error shape) when it refuses, or when it cannot be reached.
     """
-    from .resource_metadata import request
     from .token_client import provider_error
     from .untrusted import json_object
 
     check_endpoint(endpoint, "registration_endpoint")
     body = registration_request(redirect_path)
-    response = request(session, "POST", endpoint, "register this client", json=body)
-    if response.status_code not in (200, 201):
+    response = call(session, "POST", endpoint, "register this client", kind=REGISTRATION, json=body)
+    if response.status not in (200, 201):
         error = provider_error(response, "register this client", {})
         raise TokenEndpointError(
             f"{error} The server may not allow client registration: set STYTCH_CLIENT_ID to a "
@@ -63,7 +60,7 @@ def register(endpoint: str, redirect_path: str, session: requests.Session) -> st
             error_type=error.error_type,
             status=error.status,
         )
-    client_id = (json_object(response) or {}).get("client_id")
+    client_id = (json_object(response.body) or {}).get("client_id")
     if not isinstance(client_id, str) or not _CLIENT_ID.fullmatch(client_id):
         # RFC 6749 Appendix A.1 (VSCHAR): it is shown on the terminal, so nothing else passes.
         raise TokenEndpointError(

@@ -17,20 +17,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import ConfigurationError, TokenEndpointError
+from ..errors import ConfigurationError
+from .provider_calls import HTTP, RESOURCE_METADATA, call
 from .untrusted import json_object
 from .urls import check_endpoint, host_of
 
 if TYPE_CHECKING:
-    import requests
+    pass
 
 log = logging.getLogger(__name__)
 
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
-#: (connect, read) timeouts for fetching a metadata document.
-TIMEOUT = (5.0, 30.0)
-#: Longest metadata document or registration answer read (bytes).
-MAX_DOCUMENT = 1024 * 1024
 #: Longest challenge header read; a hostile API cannot make us parse megabytes.
 _MAX_HEADER = 8192
 _TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"
@@ -108,7 +105,7 @@ class ProtectedResource:
 
 
 def discover_resource(
-    url: str, challenge: Mapping[str, str] | None, session: requests.Session
+    url: str, challenge: Mapping[str, str] | None, session: HTTP
 ) -> ProtectedResource:
     """The metadata of the API at ``url``: from the challenge's ``resource_metadata``, else the
     well-known URLs. Raises :class:`ConfigurationError` when the API names none or a document
@@ -136,69 +133,10 @@ def discover_resource(
     )
 
 
-def request(
-    session: requests.Session,
-    method: str,
-    url: str,
-    action: str,
-    *,
-    read: bool = True,
-    **kwargs: Any,
-) -> requests.Response:
-    """One call of the chain: never ``session.auth``, never a redirect, bounded in time and,
-    with ``read``, in size (:data:`MAX_DOCUMENT`; without it the body is left unread). A
-    network failure or an oversized answer is a :class:`TokenEndpointError` saying what could
-    not be done."""
-    import requests
-
-    from .token_client import NO_AUTH
-
-    try:
-        response = session.request(
-            method,
-            url,
-            headers={"Accept": "application/json"},
-            timeout=TIMEOUT,
-            auth=NO_AUTH,
-            allow_redirects=False,
-            stream=True,
-            **kwargs,
-        )
-        if read:
-            read_bounded(response, action)
-    except TokenEndpointError:  # too big: itself a RequestException, said as it is
-        raise
-    except requests.RequestException as exc:
-        raise TokenEndpointError(
-            f"Could not {action}: cannot reach {host_of(url)} ({type(exc).__name__}); check "
-            "your network connection and try again.",
-            retryable=True,
-        ) from None
-    return response
-
-
-def read_bounded(response: requests.Response, action: str) -> None:
-    """Read a streamed response's body, refusing one longer than :data:`MAX_DOCUMENT` bytes
-    (:class:`TokenEndpointError`): a hostile server cannot make us hold gigabytes."""
-    body = bytearray()
-    for chunk in response.iter_content(64 * 1024):
-        body += chunk
-        if len(body) > MAX_DOCUMENT:
-            response.close()
-            raise TokenEndpointError(
-                f"Could not {action}: {host_of(response.url)} answered with more than "
-                f"{MAX_DOCUMENT // 1024} KiB, which no metadata document needs; tell the "
-                "server's owner."
-            )
-    response._content = bytes(body)  # what .json() and .text read from now on
-
-
-def _fetch(url: str, session: requests.Session) -> dict[str, Any] | None:
-    response = request(session, "GET", url, "read the API's metadata")
-    log.debug(
-        "resource metadata %s%s: HTTP %d", host_of(url), urlsplit(url).path, response.status_code
-    )
-    return json_object(response) if response.status_code == 200 else None
+def _fetch(url: str, session: HTTP) -> dict[str, Any] | None:
+    response = call(session, "GET", url, "read the API's metadata", kind=RESOURCE_METADATA)
+    log.debug("resource metadata %s%s: HTTP %d", host_of(url), urlsplit(url).path, response.status)
+    return json_object(response.body) if response.status == 200 else None
 
 
 def _parse(document: Mapping[str, Any], url: str) -> ProtectedResource:

@@ -12,34 +12,29 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
-
-import requests
-from requests.auth import AuthBase
+from typing import TYPE_CHECKING, Any
 
 from ..errors import TokenEndpointError
+from .provider_calls import (
+    HTTP,
+    REVOCATION,
+    TOKEN,
+    ProviderAnswer,
+    RequestsHTTP,
+    call,
+    limits_for,
+    provider_http,
+)
 from .tokens import TokenResponseError, TokenSet
 from .untrusted import WITHHELD, json_object, shown_text
-from .urls import host_of
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger(__name__)
 
-#: (connect, read) timeouts for every call to the provider.
-DEFAULT_TIMEOUT = (5.0, 30.0)
 #: Pauses before the retries of a refresh that failed on the network or with a 5xx.
 REFRESH_BACKOFF = (0.5, 1.5)
-
-
-class _NoAuth(AuthBase):
-    """Sends nothing: a session the caller passes in may carry this package's own auth (or any
-    other) as ``session.auth``, which must never reach the provider — and ours would recurse."""
-
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        return r
-
-
-#: Pass as ``auth=`` on every call to the provider (``auth=None`` falls back to session.auth).
-NO_AUTH = _NoAuth()
 
 
 class TokenClient:
@@ -49,21 +44,34 @@ class TokenClient:
         client_id: str,
         *,
         revocation_endpoint: str | None = None,
-        session: requests.Session | None = None,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        session: HTTP = None,
+        timeout: tuple[float, float] | None = None,
         refresh_backoff: tuple[float, ...] = REFRESH_BACKOFF,
         resource: str | None = None,
     ) -> None:
         """``resource`` (RFC 8707 §2.2) goes on every code exchange and refresh: a refresh must
         repeat the resource of the token set it refreshes, or a server with resource
-        indicators refuses it and may burn the refresh token."""
+        indicators refuses it and may burn the refresh token.
+
+        ``timeout`` (connect, read) replaces the token and revocation calls' timeouts of
+        :data:`.provider_calls.LIMITS`, and their deadline becomes its sum."""
         self.resource = resource
         self.token_endpoint = token_endpoint
         self.revocation_endpoint = revocation_endpoint
         self.client_id = client_id
-        self.session = session or requests.Session()
-        self.timeout = timeout
+        self.http = provider_http(session)
+        self.limits = limits_for(TOKEN, timeout)
+        self.revocation_limits = limits_for(REVOCATION, timeout)
+        self.timeout = (self.limits.connect, self.limits.read)
         self.refresh_backoff = refresh_backoff
+
+    @property
+    def session(self) -> requests.Session:
+        """The ``requests.Session`` the calls go through (the other provider calls of a
+        manager share it)."""
+        if not isinstance(self.http, RequestsHTTP):
+            raise TypeError("this client's provider calls do not go through requests")
+        return self.http.session
 
     def __repr__(self) -> str:
         return f"TokenClient(token_endpoint={self.token_endpoint!r}, client_id={self.client_id!r})"
@@ -108,16 +116,32 @@ class TokenClient:
         if not self.revocation_endpoint:
             raise TokenEndpointError("The provider has no revocation endpoint.")
         form = {"token": token, "token_type_hint": token_type_hint, "client_id": self.client_id}
-        response = self._post(self.revocation_endpoint, form, "revoke the token")
-        if response.status_code != 200:
+        response = call(
+            self.http,
+            "POST",
+            self.revocation_endpoint,
+            "revoke the token",
+            kind=REVOCATION,
+            form=form,
+            limits=self.revocation_limits,
+        )
+        if response.status != 200:
             raise provider_error(response, "revoke the token", form)
 
     def _post_token(
         self, form: Mapping[str, str], action: str, previous: TokenSet | None = None
     ) -> TokenSet:
-        response = self._post(self.token_endpoint, form, action)
-        body = json_object(response)
-        if response.status_code != 200 or _is_error(body):
+        response = call(
+            self.http,
+            "POST",
+            self.token_endpoint,
+            action,
+            kind=TOKEN,
+            form=form,
+            limits=self.limits,
+        )
+        body = json_object(response.body)
+        if response.status != 200 or _is_error(body):
             raise provider_error(response, action, form, body)
         if body is None:
             raise TokenEndpointError(
@@ -129,35 +153,6 @@ class TokenClient:
             return TokenSet.from_response(body, previous=previous)
         except TokenResponseError as exc:
             raise TokenEndpointError(f"Could not {action}: {exc}.", status=200) from None
-
-    def _post(self, url: str, form: Mapping[str, str], action: str) -> requests.Response:
-        try:
-            return self.session.post(
-                url,
-                data=dict(form),
-                headers={"Accept": "application/json"},
-                auth=NO_AUTH,
-                timeout=self.timeout,
-                allow_redirects=False,
-            )
-        except requests.ConnectionError as exc:
-            # Refused, reset, DNS, connect timeout. Usually nothing reached the server; when a
-            # reset came after a refresh was processed, the retry finds the token rotated, and
-            # the manager re-reads the store and, failing that, asks for a new login.
-            raise TokenEndpointError(
-                f"Could not {action}: cannot reach {host_of(url)} ({type(exc).__name__}); "
-                "check your network connection and try again.",
-                retryable=True,
-            ) from None
-        except requests.Timeout:
-            # The server may have rotated the refresh token before going quiet: no blind retry.
-            raise TokenEndpointError(
-                f"Could not {action}: {host_of(url)} did not answer in time; try again later."
-            ) from None
-        except requests.RequestException as exc:
-            raise TokenEndpointError(
-                f"Could not {action}: the request to {host_of(url)} failed ({type(exc).__name__})."
-            ) from None
 
 
 def _is_error(body: Mapping[str, Any] | None) -> bool:
@@ -177,7 +172,7 @@ _TRANSIENT = frozenset({408, 429})
 
 
 def provider_error(
-    response: requests.Response,
+    response: ProviderAnswer,
     action: str,
     sent: Mapping[str, str],
     body: Mapping[str, Any] | None = None,
@@ -188,14 +183,14 @@ def provider_error(
     it repeats any fragment of a secret we sent (code, verifier, refresh token). ``body`` is
     the response's JSON object when the caller has parsed it already.
     """
-    body = body or json_object(response) or {}
+    body = body or json_object(response.body) or {}
     secrets = [v for k, v in sent.items() if k not in _PUBLIC_FIELDS and v]
     error = shown_text(body.get("error"), secrets, limit=80)
     error_type = shown_text(body.get("error_type"), secrets, limit=80)
     detail = shown_text(body.get("error_description"), secrets) or shown_text(
         body.get("error_message"), secrets
     )
-    status = response.status_code
+    status = response.status
     code = " / ".join(c for c in (error, error_type) if c) or f"HTTP {status}"
     retryable = status >= 500 or status in _TRANSIENT
     if retryable:

@@ -41,6 +41,10 @@ class TokenSet:
     scope: str | None = None
     id_token: str | None = field(default=None, repr=False)
     received_at: float = 0.0
+    #: How this set was obtained when the API had just refused the one before it: "refresh",
+    #: "sign-in", or None (not after a refusal). A refused set obtained that way is not
+    #: renewed the same way again: the cure did not work (see :class:`.TokenManager`).
+    after_rejection: str | None = None
 
     @classmethod
     def from_response(
@@ -126,6 +130,7 @@ class TokenSet:
             scope=_opt_str(data.get("scope")),
             id_token=_opt_str(data.get("id_token")),
             received_at=float(received_at),
+            after_rejection=_opt_str(data.get("after_rejection")),
         )
 
 

@@ -15,11 +15,8 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
-
-if TYPE_CHECKING:
-    import requests
 
 #: Deepest nesting accepted in a provider's JSON; real documents stay below 5.
 MAX_DEPTH = 32
@@ -50,13 +47,13 @@ def parse_json(data: str | bytes) -> Any:
     return value
 
 
-def json_object(response: requests.Response) -> dict[str, Any] | None:
-    """The response body as a JSON object, or None for anything else (junk, a list, too deep)."""
+def json_object(body: bytes) -> dict[str, Any] | None:
+    """An answer's body as a JSON object, or None for anything else (junk, a list, too deep)."""
     try:
-        body = parse_json(response.content)
+        value = parse_json(body)
     except ValueError:  # also UnicodeDecodeError
         return None
-    return body if isinstance(body, dict) else None
+    return value if isinstance(value, dict) else None
 
 
 def _within_depth(value: Any) -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, TokenEndpointError
 from ..oauth.endpoints import ProviderEndpoints
 from ..oauth.urls import check_endpoint, check_issuer
 from .options import (
@@ -26,7 +26,7 @@ from .options import (
     closest,
     host_matches,
 )
-from .stytch import legacy_base, normalise_domain, stytch_endpoints
+from .stytch import legacy_base, normalise_domain, stytch_endpoints, stytch_iss_alias
 
 if TYPE_CHECKING:
     import requests
@@ -188,7 +188,7 @@ def resolve_endpoints(
     discovery document. The discovery module loads only then: not on the warm path.
     """
     if settings.issuer:
-        from ..oauth.discovery import discover
+        from ..storage.metadata_cache import discover
 
         check_issuer(settings.issuer)
         found = discover(settings.issuer, session=session)
@@ -200,6 +200,8 @@ def resolve_endpoints(
             token_endpoint=settings.token_endpoint or found.token_endpoint,
             revocation_endpoint=settings.revocation_endpoint or found.revocation_endpoint,
             issuer=settings.issuer,
+            # The person named this issuer: Stytch's layout there means Stytch's iss forms.
+            iss_alias=stytch_iss_alias(settings.issuer, found.token_endpoint),
             token_endpoint_origin=_origin(
                 settings, "token_endpoint" if settings.token_endpoint else "issuer"
             ),
@@ -208,11 +210,34 @@ def resolve_endpoints(
         return endpoints_for(settings)
     authorize = settings.authorization_endpoint or settings.authorize_url
     if not authorize:
-        from ..oauth.discovery import discover
+        from ..storage.metadata_cache import discover
 
         issuer, url = _stytch_discovery(settings)
-        authorize = discover(issuer, url=url, session=session).authorization_endpoint
+        try:
+            authorize = discover(issuer, url=url, session=session).authorization_endpoint
+        except TokenEndpointError as exc:
+            raise _project_discovery_failed(settings, exc) from None
     return _stytch(settings, authorize)
+
+
+def _project_discovery_failed(settings: Settings, exc: TokenEndpointError) -> TokenEndpointError:
+    """The discovery error of a Stytch project, naming the setting that chose the URL: there
+    is no issuer setting to blame, and ``authorize_url`` skips discovery altogether."""
+    name = "project_domain" if settings.project_domain else "project_id"
+    message = (
+        str(exc)
+        .replace("the issuer URL", _origin(settings, name))
+        .replace("the configured issuer", f"the {name} setting")
+        .replace("set authorization_endpoint and token_endpoint instead", "set authorize_url")
+    )
+    return TokenEndpointError(
+        f"{message} (The sign-in page is looked up there because authorize_url is not set.)",
+        error=exc.error,
+        error_type=exc.error_type,
+        status=exc.status,
+        retryable=exc.retryable,
+        refused=exc.refused,
+    )
 
 
 def is_zero_config(settings: Settings) -> bool:

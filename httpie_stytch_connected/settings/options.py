@@ -49,6 +49,28 @@ def _store(value: Any) -> str:
     return text
 
 
+def _port(value: Any) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError("a port number from 1 to 65535") from None
+    if not 0 < number < 65536:
+        raise ValueError("a port number from 1 to 65535")
+    return number
+
+
+#: Names of this machine's loopback interface a redirect URI may carry (RFC 8252 §7.3 prefers
+#: the IP literal; some servers accept only ``localhost``). The listener is on 127.0.0.1 always.
+CALLBACK_HOSTS = ("127.0.0.1", "localhost")
+
+
+def _callback_host(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in CALLBACK_HOSTS:
+        raise ValueError("127.0.0.1 or localhost (the listener is on 127.0.0.1 only)")
+    return text
+
+
 def _path(value: Any) -> str:
     text = str(value).strip()
     return text if text.startswith("/") else "/" + text
@@ -134,6 +156,18 @@ OPTIONS: tuple[Option, ...] = (
     Option("revocation_endpoint", _text, None, "explicit revocation endpoint (RFC 7009)"),
     Option("scopes", _scopes, DEFAULT_SCOPES, "space-separated scopes"),
     Option("redirect_path", _path, "/callback", "path of the loopback redirect URI"),
+    Option(
+        "callback_port",
+        _port,
+        None,
+        "a fixed loopback port for the redirect URI (any free port when unset)",
+    ),
+    Option(
+        "callback_host",
+        _callback_host,
+        "127.0.0.1",
+        "host name in the redirect URI: 127.0.0.1 or localhost (listens on 127.0.0.1)",
+    ),
     Option("login_timeout", _seconds, 300.0, "seconds to wait for the browser sign-in"),
     Option("leeway", _seconds, 60.0, "refresh this many seconds before expiry"),
     Option("token_store", _store, "keyring", "'keyring' or 'file' (opt-in, 0600 files)"),
@@ -188,6 +222,8 @@ class StytchSettingArgs(TypedDict, total=False):
     token_endpoint: str | None
     revocation_endpoint: str | None
     redirect_path: str | None
+    callback_port: int | None
+    callback_host: Literal["127.0.0.1", "localhost"] | None
     login_timeout: float | None
     leeway: float | None
     token_store: Literal["keyring", "file"] | None
@@ -222,6 +258,8 @@ class SettingValues:
     revocation_endpoint: str | None
     scopes: tuple[str, ...]
     redirect_path: str
+    callback_port: int | None
+    callback_host: str
     login_timeout: float
     leeway: float
     token_store: str

@@ -8,6 +8,7 @@ Service backend (gnome-keyring, KWallet) with the same knobs, for a private test
 Faults for tests: ``STYTCH_TEST_KEYRING_FAULT`` = ``hang`` (every call blocks until
 :func:`release_hangs` or ``HANG_LIMIT``, then fails),
 ``limit:N`` (values over N characters are refused, as Windows Credential Manager does),
+``truncate:N`` (values over N characters are silently cut to N, as some backends do),
 ``fail`` (every write is refused with ``KeyringLocked``, as a locked keychain does; reads work),
 ``hang-writes`` (reads work, every write blocks as ``hang`` does: a keychain that prompts for
 write access nobody answers) or ``corrupt`` is written by tests directly into the file.
@@ -53,8 +54,9 @@ def _fault(*, writing: bool = False) -> str:
     return fault
 
 
-def _before_write(password: str | None) -> None:
-    """The write knobs: die at the chosen write, refuse when locked or over the size limit."""
+def _before_write(password: str | None) -> str | None:
+    """The write knobs: die at the chosen write, refuse when locked or over the size limit;
+    what the backend then keeps (``truncate:N`` cuts it)."""
     global _process_writes
     with _LOCK:
         _process_writes += 1
@@ -63,11 +65,14 @@ def _before_write(password: str | None) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     fault = _fault(writing=True)
     if password is None:
-        return
+        return None
     if fault == "fail":
         raise KeyringLocked("the test keyring is locked")
     if fault.startswith("limit:") and len(password) > int(fault.split(":", 1)[1]):
         raise PasswordSetError("the value is larger than this backend allows")
+    if fault.startswith("truncate:"):
+        return password[: int(fault.split(":", 1)[1])]
+    return password
 
 
 class DirectoryKeyring(KeyringBackend):
@@ -109,10 +114,10 @@ class DirectoryKeyring(KeyringBackend):
     def set_password(self, service: str, username: str, password: str) -> None:
         with _LOCK:
             self.writes += 1
-        _before_write(password)
+        kept = _before_write(password)
         with _LOCK, self._locked():
             data = self._read()
-            data[f"{service}\0{username}"] = password
+            data[f"{service}\0{username}"] = kept or ""
             self._write(data)
 
     def delete_password(self, service: str, username: str) -> None:
@@ -138,8 +143,8 @@ class SecretServiceWithFaults(SecretService.Keyring):
         return value if isinstance(value, str) else None
 
     def set_password(self, service: str, username: str, password: str) -> None:
-        _before_write(password)
-        super().set_password(service, username, password)  # type: ignore[no-untyped-call]
+        kept = _before_write(password) or ""
+        super().set_password(service, username, kept)  # type: ignore[no-untyped-call]
 
     def delete_password(self, service: str, username: str) -> None:
         _before_write(None)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -67,21 +68,20 @@ class ZeroConfig:
     # -- the chain ---------------------------------------------------------------------------
     def probe(self, url: str) -> dict[str, str] | None:
         """The ``Bearer`` challenge of an unauthenticated GET to ``url`` (None: no 401 with one)."""
-        from ..oauth.resource_metadata import request
+        from ..oauth.provider_calls import CHALLENGE, call
 
         check_endpoint(url, "the API URL")
-        response = request(self.session, "GET", url, "call the API", read=False)
-        response.close()
-        if response.status_code != 401:
+        answer = call(self.session, "GET", url, "call the API", kind=CHALLENGE)
+        if answer.status != 401:
             return None
-        return bearer_challenge(response.headers.get("WWW-Authenticate"))
+        return bearer_challenge(answer.headers.get("www-authenticate"))
 
     def discover(
         self, url: str, challenge: Mapping[str, str] | None, *, register_now: bool = True
     ) -> Binding:
         """Walk the chain for ``url`` and cache what it found (unless only looking)."""
-        from ..oauth.discovery import metadata
         from ..oauth.resource_metadata import discover_resource
+        from ..storage.metadata_cache import metadata
         from .client_identity import RegistrationStore, client_identity
 
         resource = discover_resource(url, challenge, self.session)
@@ -142,6 +142,7 @@ class ZeroConfig:
         Only a 401 from the ``origin`` asked (hooks and auth flows also see redirects to other
         hosts) with a Bearer challenge starts the chain: any other 401 is the API's answer.
         """
+        self.say_if_unchallenged(origin, url, status, carried_token, challenge)
         if status != 401 or carried_token or BindingCache.origin(url) != origin:
             return None
         parsed = bearer_challenge(challenge)
@@ -170,6 +171,30 @@ class ZeroConfig:
         wider = self.step_up(binding, asked)
         return None if wider is None else self.access_token(wider)
 
+    _unchallenged_lock = threading.Lock()  # per class: an instance lock would not pickle
+    _said_unchallenged = False
+
+    def say_if_unchallenged(
+        self, origin: str, url: str, status: int, carried_token: bool, challenge: str | None
+    ) -> None:
+        """Say once per instance, on the notify channel, that a request went without a token
+        because nothing is configured and the API asked for none: otherwise a request meant
+        to be authenticated succeeds or fails with no word about why it carried no token."""
+        if carried_token or BindingCache.origin(url) != origin:
+            return  # ours, or a redirect elsewhere: not a bare answer from the API asked
+        if status == 401 and bearer_challenge(challenge) is not None:
+            return  # the chain starts
+        with self._unchallenged_lock:
+            if self._said_unchallenged:
+                return
+            self._said_unchallenged = True
+        self.notify(
+            f"No provider is configured and {origin} answered {status} without a Bearer "
+            "challenge, so zero configuration found nowhere to sign in: the request was sent "
+            "without a token. To send one, set STYTCH_PROJECT_DOMAIN and STYTCH_CLIENT_ID (or "
+            "STYTCH_ISSUER); `stytch-connected config` shows the settings."
+        )
+
     @functools.cached_property
     def notify(self) -> Notify:
         from ..messages import notify_stderr
@@ -196,7 +221,7 @@ class ZeroConfig:
         return self.manager(self._reregister(binding)).access_token()
 
     def _reregister(self, binding: Binding) -> Binding:
-        from ..oauth.discovery import metadata
+        from ..storage.metadata_cache import metadata
         from .client_identity import RegistrationStore, client_identity
 
         document = metadata(binding.issuer, session=self.session)

@@ -10,6 +10,7 @@ import json
 import os
 import queue
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -135,20 +136,85 @@ def test_demo_stops_cleanly_on_ctrl_c_while_waiting_for_the_sign_in(
     assert not temp_dir_named_in(text).exists()
 
 
-def test_demo_without_a_browser_suggests_auto_approve(stytch_keyring: Path) -> None:
+def hint(stderr: str, suffix: str = " --auto-approve") -> str:
+    """The last command the demo advised, exactly as printed between backticks."""
+    commands: list[str] = re.findall(r"`([^`]+)`", stderr)
+    assert commands, stderr
+    assert commands[-1].endswith(suffix), stderr
+    return commands[-1]
+
+
+def run_as_printed(command: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """What the person does with a hint: type it as shown (no shell tricks, no activated venv)."""
+    return subprocess.run(  # type: ignore[call-overload, no-any-return]
+        shlex.split(command),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+        **kwargs,
+    )
+
+
+def assert_signed_in_twice_with_one_login(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["resources"]
+    assert "Step 2 needed no login" in result.stderr
+
+
+def test_demo_without_a_browser_or_terminal_advises_a_command_that_works(
+    stytch_keyring: Path,
+) -> None:
     env = dict(os.environ, BROWSER="false %s")  # a browser command that fails
     with demo_process("--timeout", "120", env=env) as process:
         assert process.stderr is not None
         stderr = Lines(process.stderr)
+        early = stderr.wait_for("If no browser opens")
         line = stderr.wait_for("No browser could be opened")
-        assert "--auto-approve" in line
-        # With no terminal to paste into, the login may give up at once (exit 1) or keep
-        # waiting for a browser on this machine (then Ctrl-C ends it); both end cleanly.
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=20) in (1, 130)
+        assert "on this machine" in line
+        # No terminal to paste into: the sign-in ends at once instead of waiting.
+        assert process.wait(timeout=TIMEOUT) == 1
         text = stderr.rest()
     assert "Traceback" not in text
     assert not temp_dir_named_in(text).exists()
+    # Said early, before the sign-in URL, and once; the end says what to run, not `login`.
+    assert text.index(early) < text.index("/oauth/authorize?")
+    assert text.count("If no browser opens") == 1
+    assert "any machine" not in text  # the emulator's sign-in page is on this machine only
+    assert "stytch-connected login" not in text
+    assert "no terminal to paste" in text
+    assert_signed_in_twice_with_one_login(run_as_printed(hint(text), env=dict(os.environ)))
+
+
+def test_demo_started_by_path_advises_that_path(stytch_keyring: Path, tmp_path: Path) -> None:
+    """The Quickstart runs `.venv/bin/stytch-connected demo` without activating the venv: a
+    bare `stytch-connected` in the hint would be "command not found"."""
+    script = Path(sys.executable).parent / "stytch-connected"
+    assert script.exists()
+    relative = os.path.relpath(script, tmp_path)
+    path = os.pathsep.join(
+        d for d in os.environ.get("PATH", "").split(os.pathsep) if d and Path(d) != script.parent
+    )
+    env = dict(os.environ, BROWSER="false %s", PATH=path or os.defpath)
+    first = run_as_printed(f"{relative} demo --timeout 120", env=env, cwd=tmp_path)
+    assert first.returncode == 1, first.stderr
+    command = hint(first.stderr)
+    assert command == f"{relative} demo --auto-approve"
+    assert_signed_in_twice_with_one_login(run_as_printed(command, env=env, cwd=tmp_path))
+
+
+def test_demo_timeout_names_its_own_flag(stytch_keyring: Path) -> None:
+    env = dict(os.environ, BROWSER=user_agent_command(), STYTCH_UA_DECISION="ignore")
+    with demo_process("--timeout", "1", env=env) as process:
+        assert process.stderr is not None
+        assert process.wait(timeout=TIMEOUT) == 1
+        text = Lines(process.stderr).rest()
+    assert "no sign-in arrived within 1 s" in text
+    assert "--timeout 600" in text
+    assert "in in " not in text
+    assert "login timeout" not in text  # the library's setting, not the demo's flag
+    assert "Traceback" not in text
 
 
 def test_demo_rejects_a_bad_timeout() -> None:

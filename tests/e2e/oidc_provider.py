@@ -17,10 +17,10 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Callable, Optional
+from typing import IO, Any, Optional
 
 import pytest
 import requests

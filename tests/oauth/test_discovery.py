@@ -18,9 +18,10 @@ import requests
 
 from httpie_stytch_connected.auth import OAuth2PKCEAuth, StytchAuth
 from httpie_stytch_connected.errors import ConfigurationError, TokenEndpointError
-from httpie_stytch_connected.oauth.discovery import _digest, discover, metadata_urls
+from httpie_stytch_connected.oauth.discovery import metadata_urls
 from httpie_stytch_connected.oauth.urls import host_of
 from httpie_stytch_connected.settings.config import load_settings, resolve_endpoints, storage_key
+from httpie_stytch_connected.storage.metadata_cache import _digest, discover
 from httpie_stytch_connected.storage.store import cache_dir, write_private
 from httpie_stytch_connected.testing import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
@@ -36,14 +37,15 @@ def issuer_env(stytch_env: StytchEmulator, monkeypatch: pytest.MonkeyPatch) -> S
     return stytch_env
 
 
-def test_metadata_urls_follow_both_specs() -> None:
+def test_metadata_urls_follow_rfc_8414_then_openid_in_the_mcp_order() -> None:
     assert metadata_urls("https://id.example.com") == [
-        "https://id.example.com/.well-known/openid-configuration",
         "https://id.example.com/.well-known/oauth-authorization-server",
+        "https://id.example.com/.well-known/openid-configuration",
     ]
     assert metadata_urls("https://id.example.com/tenant/a/") == [
-        "https://id.example.com/tenant/a/.well-known/openid-configuration",
         "https://id.example.com/.well-known/oauth-authorization-server/tenant/a",
+        "https://id.example.com/.well-known/openid-configuration/tenant/a",
+        "https://id.example.com/tenant/a/.well-known/openid-configuration",
     ]
 
 
@@ -123,21 +125,22 @@ def test_stytch_without_authorize_url_uses_the_project_discovery(
     assert with_url.manager.key == auth.manager.key  # same tokens either way
 
 
-class _Rfc8414Only(QuietHandler):
-    """A provider with only RFC 8414 metadata, for an issuer with a path."""
+class _OneLocation(QuietHandler):
+    """A provider whose metadata for an issuer with a path is at one location only."""
 
     document: dict[str, Any] = {}
+    location = ""
 
     def do_GET(self) -> None:
-        found = self.path == "/.well-known/oauth-authorization-server/tenant"
+        found = self.path == self.location
         self.reply(200 if found else 404, json.dumps(self.document).encode() if found else b"{}")
 
 
 @pytest.fixture
-def rfc8414_server(stytch_keyring: Path) -> Iterator[str]:
-    with LoopbackServer(_Rfc8414Only) as server:
+def one_location_server(stytch_keyring: Path) -> Iterator[str]:
+    with LoopbackServer(_OneLocation) as server:
         base = server.url
-        _Rfc8414Only.document = {
+        _OneLocation.document = {
             "issuer": base + "/tenant",
             "authorization_endpoint": base + "/tenant/authorize",
             "token_endpoint": base + "/tenant/token",
@@ -145,11 +148,20 @@ def rfc8414_server(stytch_keyring: Path) -> Iterator[str]:
         yield base + "/tenant"
 
 
-def test_rfc8414_with_path_insertion_when_there_is_no_openid_document(
-    rfc8414_server: str,
+@pytest.mark.parametrize(
+    "location",
+    [
+        "/.well-known/oauth-authorization-server/tenant",  # RFC 8414 §3.1
+        "/.well-known/openid-configuration/tenant",  # OpenID path insertion (MCP order)
+        "/tenant/.well-known/openid-configuration",  # OpenID Discovery §4
+    ],
+)
+def test_an_issuer_with_a_path_is_found_at_each_standard_location(
+    one_location_server: str, location: str
 ) -> None:
-    endpoints = discover(rfc8414_server)
-    assert endpoints.token_endpoint == rfc8414_server + "/token"
+    _OneLocation.location = location
+    endpoints = discover(one_location_server)
+    assert endpoints.token_endpoint == one_location_server + "/token"
     assert endpoints.jwks_uri is None
 
 

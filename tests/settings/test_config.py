@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from httpie_stytch_connected.errors import ConfigurationError
-from httpie_stytch_connected.oauth.discovery import discover
 from httpie_stytch_connected.oauth.endpoints import ProviderEndpoints
 from httpie_stytch_connected.settings.config import load_settings, resolve_endpoints, storage_key
 from httpie_stytch_connected.settings.options import OPTIONS
 from httpie_stytch_connected.settings.stytch import stytch_endpoints
+from httpie_stytch_connected.storage.metadata_cache import discover
 
 PROFILES = """
 default_profile = "work"

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from httpie_stytch_connected.errors import TokenStoreError
-from httpie_stytch_connected.oauth.discovery import discover
 from httpie_stytch_connected.oauth.tokens import TokenSet
+from httpie_stytch_connected.storage.metadata_cache import discover
 from httpie_stytch_connected.storage.store import (
     AccessTokenCache,
     FileStore,

@@ -114,6 +114,9 @@ class EmulatorCore:
         #: Switch: a refresh by a confidential client (no rotation) answers with the same
         #: ``refresh_token``; ``False`` leaves the field out of the answer.
         self.confidential_refresh_returns_token = True
+        #: Set: access tokens from a refresh carry this ``aud`` instead of the project ID, as a
+        #: server that issues another audience on scope-less refreshes does (APIs refuse them).
+        self.refreshed_token_audience: str | None = None
         #: ``(endpoint, client_id, method)`` for every client authentication seen, endpoint
         #: being "token" or "revoke", method "none", "client_secret_basic" or
         #: "client_secret_post". Never the secret.

@@ -321,10 +321,12 @@ class TokenEndpoint(ClientAuth):
         iat = int(now)
         jti = str(uuid.uuid4())
         scope = " ".join(grant.scopes)
+        refreshed = refresh_grant is not None or not issue_refresh
+        audience = (self.refreshed_token_audience if refreshed else None) or self.project_id
         access_claims = {
             "iss": issuer,
             "sub": grant.sub,
-            "aud": [self.project_id],
+            "aud": [audience],
             "client_id": grant.client_id,
             "scope": scope,
             "exp": iat + self.access_token_ttl,

@@ -11,68 +11,73 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import LoginError
+from ..errors import LoginError, TokenEndpointError
 
 if TYPE_CHECKING:
-    from ..oauth.tokens import TokenSet
-    from .manager import TokenManager
+    from .endpoints import ProviderEndpoints
+    from .provider_calls import HTTP
+    from .tokens import TokenSet
 
 log = logging.getLogger(__name__)
 
 #: The reason given while the access token is expired: the next refresh tells.
 EXPIRED = "the access token has expired"
 
-#: (connect, read) timeouts for the UserInfo endpoint, in seconds.
-USERINFO_TIMEOUT = (5.0, 15.0)
-
 
 def signed_in_as(
-    manager: TokenManager, tokens: TokenSet, claims: Mapping[str, Any] | None = None
+    endpoints: ProviderEndpoints,
+    client_id: str,
+    http: HTTP,
+    tokens: TokenSet,
+    claims: Mapping[str, Any] | None = None,
 ) -> tuple[str | None, str]:
     """(who, how we know it): ``who`` is None when the provider does not tell.
+
+    ``endpoints`` and ``client_id`` say whose ID tokens and userinfo to trust; ``http`` makes
+    the calls (JWKS, userinfo: :mod:`.provider_calls`).
 
     ``claims`` are ID token claims already verified (at sign-in); without them the stored ID
     token is verified now, and failing that the UserInfo endpoint is asked with the access
     token. Network failures give None with the reason, never an exception.
     """
     if claims is None and tokens.id_token:
-        claims = _verified(manager, tokens.id_token)
+        claims = _verified(endpoints, client_id, http, tokens.id_token)
     secrets = [t for t in (tokens.access_token, tokens.refresh_token) if t]
     if claims is not None:
         return describe(claims, secrets), "verified ID token"
-    userinfo = manager.endpoints.userinfo_endpoint
+    userinfo = endpoints.userinfo_endpoint
     if not userinfo:
         return None, "the provider has no userinfo endpoint"
     if not tokens.access_token or tokens.expires_within(0):
         return None, EXPIRED
-    from ..oauth.token_client import NO_AUTH
-    from ..oauth.untrusted import json_object
+    from .provider_calls import USERINFO, call
+    from .untrusted import json_object
 
+    found = None
     try:
-        response = manager.client.session.get(
+        # Like every provider call: our header only, no redirect, bounded in time and size.
+        response = call(
+            http,
+            "GET",
             userinfo,
-            headers={
-                "Authorization": f"Bearer {tokens.access_token}",
-                "Accept": "application/json",
-            },
-            timeout=USERINFO_TIMEOUT,
-            auth=NO_AUTH,  # the header above is the one to send, whatever session.auth holds
+            "ask who signed in",
+            kind=USERINFO,
+            bearer=tokens.access_token,
         )
-        found = json_object(response) if response.status_code == 200 else None
-    except OSError as exc:  # requests' errors are OSErrors
-        log.debug("userinfo failed: %s", type(exc).__name__)
-        found = None
+        found = json_object(response.body) if response.status == 200 else None
+    except TokenEndpointError as exc:
+        log.debug("userinfo failed: %s", exc)
     if found is None:
         return None, "the userinfo endpoint did not answer"
     return describe(found, secrets), "userinfo endpoint"
 
 
-def _verified(manager: TokenManager, id_token: str) -> dict[str, Any] | None:
-    from ..oauth.id_token import IdTokenCheck
+def _verified(
+    endpoints: ProviderEndpoints, client_id: str, http: HTTP, id_token: str
+) -> dict[str, Any] | None:
+    from .id_token import IdTokenCheck
 
-    check = IdTokenCheck.for_provider(
-        manager.endpoints, manager.client_id, session=manager.client.session
-    )
+    check = IdTokenCheck.for_provider(endpoints, client_id, session=http)
     if check is None:
         return None
     try:

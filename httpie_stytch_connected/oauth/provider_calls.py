@@ -1,0 +1,400 @@
+"""The one way to call a provider: token, revocation, discovery, resource metadata, registration,
+keys, userinfo, the reachability probe, and an API's bare challenge.
+
+Every such call goes through :func:`call`, and so obeys one rule: it never sends
+``session.auth`` (only the headers given here), never follows a redirect (a 3xx is the answer),
+reads at most the size its kind allows (:data:`LIMITS`; more is one :class:`TokenEndpointError`
+naming the host, and the process never holds more than that), and ends within its kind's
+deadline, whatever a server drip-feeds, on top of the connect and per-read timeouts.
+
+The HTTP library is a seam: :class:`ProviderHTTP` is what an adapter serves with its own library,
+:class:`RequestsHTTP` the implementation on a ``requests.Session`` (imported only when used), and
+:class:`ProviderAnswer` what every caller reads, so nothing else in the protocol layer needs to
+know which library carried the call.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol, Union, cast
+
+from ..errors import TokenEndpointError
+from ..waits import wait_in_slices
+from .bearer import authorization
+from .urls import host_of
+
+if TYPE_CHECKING:
+    import requests
+    from requests.auth import AuthBase
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long and how much one call may take: ``connect`` and ``read`` (seconds, per socket
+    operation), ``deadline`` (seconds for the whole call, wall clock, connect to last byte) and
+    ``max_bytes`` of body (0: the body is not wanted and not read)."""
+
+    connect: float
+    read: float
+    deadline: float
+    max_bytes: int
+    #: What such an answer is, for messages ("no token response needs ...").
+    what: str = field(default="provider answer", compare=False)
+
+
+_KIB = 1024
+_MIB = 1024 * _KIB
+
+#: Kinds of call, the keys of :data:`LIMITS`.
+TOKEN = "token"
+REVOCATION = "revocation"
+DISCOVERY = "discovery"
+RESOURCE_METADATA = "resource metadata"
+REGISTRATION = "registration"
+JWKS = "jwks"
+USERINFO = "userinfo"
+REACHABILITY = "reachability"
+CHALLENGE = "challenge"
+
+#: The one table of timeouts and sizes. The deadline is the documented bound, connect + read:
+#: a server that answers a byte at a time inside the read timeout is still cut there.
+LIMITS: dict[str, Limits] = {
+    TOKEN: Limits(5.0, 30.0, 35.0, 256 * _KIB, "token response"),
+    REVOCATION: Limits(5.0, 30.0, 35.0, 64 * _KIB, "revocation answer"),
+    DISCOVERY: Limits(5.0, 30.0, 35.0, _MIB, "metadata document"),
+    RESOURCE_METADATA: Limits(5.0, 30.0, 35.0, _MIB, "metadata document"),
+    REGISTRATION: Limits(5.0, 30.0, 35.0, _MIB, "registration answer"),
+    JWKS: Limits(5.0, 15.0, 20.0, 256 * _KIB, "key set"),
+    USERINFO: Limits(5.0, 15.0, 20.0, 256 * _KIB, "userinfo answer"),
+    # Any answer at all will do: the body is never read.
+    REACHABILITY: Limits(5.0, 10.0, 15.0, 0, "answer"),
+    CHALLENGE: Limits(5.0, 30.0, 35.0, 0, "answer"),
+}
+
+
+def limits_for(kind: str, timeout: tuple[float, float] | None = None) -> Limits:
+    """``kind``'s limits, read from :data:`LIMITS` now; ``timeout`` (connect, read) replaces its
+    timeouts, and the deadline becomes their sum."""
+    limits = LIMITS[kind]
+    if timeout is None:
+        return limits
+    connect, read = timeout
+    return replace(limits, connect=connect, read=read, deadline=connect + read)
+
+
+@dataclass(frozen=True)
+class ProviderAnswer:
+    """What came back, whatever library carried it. ``headers`` names are lower-case; ``url``
+    is the URL that answered (never another: redirects are not followed)."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    url: str
+
+    def __repr__(self) -> str:  # the body may hold tokens
+        return f"ProviderAnswer(status={self.status}, url={host_of(self.url)!r})"
+
+
+#: What a :class:`ProviderHTTP` raises, in :attr:`TransportFailure.kind`.
+UNREACHABLE = "unreachable"  # refused, reset, DNS, TLS, connect timeout: nothing came back
+TIMED_OUT = "timed out"  # a read timeout or the deadline
+TOO_LARGE = "too large"  # more than max_bytes of body
+FAILED = "failed"  # anything else the library refused (a malformed answer, ...)
+
+
+class TransportFailure(Exception):
+    """A call that produced no answer. ``cause`` is shown to people in parentheses: the
+    library's exception class name ("cannot reach host (ConnectTimeout)"), never its message,
+    which may quote the request; or for the limits, "no answer within 35 s", "more than
+    1024 KiB"."""
+
+    def __init__(self, kind: str, cause: str) -> None:
+        super().__init__(kind, cause)
+        self.kind = kind
+        self.cause = cause
+
+
+class ProviderHTTP(Protocol):
+    """What an adapter implements to carry provider calls with its own HTTP library.
+
+    ``send`` sends exactly ``headers`` (no auth of the library's or session's own, no cookie
+    jar's credentials beyond what the library always sends), a form-encoded ``form`` or a JSON
+    ``json`` body (at most one), never follows a redirect, reads at most ``limits.max_bytes`` of
+    body (decoding any Content-Encoding within that bound; none at all when it is 0) and returns
+    or raises within ``limits.deadline`` seconds. It raises only :class:`TransportFailure`.
+    """
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        form: Mapping[str, str] | None = None,
+        json: Mapping[str, Any] | None = None,
+        limits: Limits,
+    ) -> ProviderAnswer: ...
+
+
+#: Either a seam implementation, or a ``requests.Session`` (wrapped in :class:`RequestsHTTP`).
+HTTP = Union[ProviderHTTP, "requests.Session", None]
+
+
+def provider_http(http: HTTP) -> ProviderHTTP:
+    """The seam for ``http``: a ``requests.Session`` (or None: a new one, made when first used)
+    is wrapped in :class:`RequestsHTTP`; anything else is already a :class:`ProviderHTTP`."""
+    requests = sys.modules.get("requests")  # not imported: ``http`` cannot be a Session
+    if http is None or (requests is not None and isinstance(http, requests.Session)):
+        return RequestsHTTP(http)
+    return cast("ProviderHTTP", http)
+
+
+def call(
+    http: HTTP,
+    method: str,
+    url: str,
+    action: str,
+    *,
+    kind: str,
+    form: Mapping[str, str] | None = None,
+    json: Mapping[str, Any] | None = None,
+    bearer: str | None = None,
+    limits: Limits | None = None,
+    failed: Callable[[TransportFailure], Exception] | None = None,
+) -> ProviderAnswer:
+    """Every call to a provider: ``action`` says what it was for ("refresh the access token"),
+    ``kind`` picks its :data:`LIMITS` (``limits`` replaces them), ``bearer`` is an access token
+    to send as ``Authorization`` (userinfo). Any answer is returned, whatever its status; no
+    answer is a :class:`TokenEndpointError` saying what could not be done (or what ``failed``
+    makes of the :class:`TransportFailure`), raised outside any ``except`` block so that
+    nothing the library held (our request, its body) hangs off it.
+
+    A timeout is worth retrying (``retryable``) except on the token endpoint, where the server
+    may have rotated a refresh token before going quiet."""
+    headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
+    if bearer is not None:
+        headers["Authorization"] = authorization(bearer)
+    bounds = limits or limits_for(kind)
+    failure: TransportFailure | None = None
+    try:
+        return provider_http(http).send(
+            method, url, headers=headers, form=form, json=json, limits=bounds
+        )
+    except TransportFailure as exc:
+        failure = TransportFailure(exc.kind, exc.cause)  # a fresh one: no traceback, no context
+    raise failed(failure) if failed else _error(failure, url, action, bounds, kind)
+
+
+def _error(
+    failure: TransportFailure, url: str, action: str, limits: Limits, kind: str
+) -> TokenEndpointError:
+    host = host_of(url)
+    if failure.kind == TOO_LARGE:
+        return TokenEndpointError(
+            f"Could not {action}: {host} answered with more than {limits.max_bytes // _KIB} KiB, "
+            f"which no {limits.what} needs; tell the server's owner."
+        )
+    if failure.kind == TIMED_OUT:
+        return TokenEndpointError(
+            f"Could not {action}: {host} did not answer in time; try again later.",
+            retryable=kind != TOKEN,
+        )
+    if failure.kind == UNREACHABLE:
+        # Usually nothing reached the server; when a reset came after a refresh was processed,
+        # the retry finds the token rotated, and the manager re-reads the store.
+        return TokenEndpointError(
+            f"Could not {action}: cannot reach {host} ({failure.cause}); check your network "
+            "connection and try again.",
+            retryable=True,
+        )
+    return TokenEndpointError(
+        f"Could not {action}: the request to {host} failed ({failure.cause})."
+    )
+
+
+# -- requests ------------------------------------------------------------------------------------
+
+#: Bytes read from the socket at a time.
+_CHUNK = 64 * _KIB
+
+
+def _no_auth() -> AuthBase:
+    from requests.auth import AuthBase
+
+    class _NoAuth(AuthBase):
+        """Sends nothing: a session passed in may carry this package's own auth (or any other)
+        as ``session.auth``, which must never reach the provider, and ours would recurse."""
+
+        def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+            return r
+
+    return _NoAuth()
+
+
+class RequestsHTTP:
+    """:class:`ProviderHTTP` on a ``requests.Session`` (its proxies, CA bundle, adapters; a new
+    session when None). The call runs on a worker thread so that the caller gets its answer or
+    its :data:`TIMED_OUT` at the deadline even while a server drip-feeds the status line or
+    headers; a worker left behind stops at its next read."""
+
+    def __init__(self, session: requests.Session | None = None) -> None:
+        self._session = session
+
+    @property
+    def session(self) -> requests.Session:
+        if self._session is None:
+            import requests
+
+            self._session = requests.Session()
+        return self._session
+
+    def __repr__(self) -> str:
+        return "RequestsHTTP()"
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        form: Mapping[str, str] | None = None,
+        json: Mapping[str, Any] | None = None,
+        limits: Limits,
+    ) -> ProviderAnswer:
+        session = self.session
+        ends = time.monotonic() + limits.deadline
+        done = threading.Event()
+        outcome: list[ProviderAnswer | TransportFailure] = []
+
+        def work() -> None:
+            try:
+                answer = _exchange(session, method, url, headers, form, json, limits, ends)
+                outcome.append(answer)
+            except TransportFailure as exc:
+                outcome.append(TransportFailure(exc.kind, exc.cause))
+            except BaseException as exc:  # a bug or an interpreter exit: still an answer
+                outcome.append(TransportFailure(FAILED, type(exc).__name__))
+            finally:
+                done.set()
+
+        threading.Thread(target=work, name="provider-call", daemon=True).start()
+        if not wait_in_slices(done.wait, limits.deadline) or not outcome:
+            raise TransportFailure(TIMED_OUT, _late(limits))
+        result = outcome[0]
+        if isinstance(result, TransportFailure):
+            raise result
+        return result
+
+
+def _exchange(
+    session: requests.Session,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    form: Mapping[str, str] | None,
+    json: Mapping[str, Any] | None,
+    limits: Limits,
+    ends: float,
+) -> ProviderAnswer:
+    import requests
+
+    failure: TransportFailure | None = None
+    try:
+        response = session.request(
+            method,
+            url,
+            headers=dict(headers),
+            data=dict(form) if form is not None else None,
+            json=dict(json) if json is not None else None,
+            auth=_no_auth(),  # auth=None would fall back to session.auth
+            timeout=(limits.connect, limits.read),
+            allow_redirects=False,
+            stream=True,
+        )
+    except requests.ConnectionError as exc:  # ConnectTimeout included: nothing was sent
+        failure = TransportFailure(UNREACHABLE, type(exc).__name__)
+    except requests.Timeout as exc:
+        failure = TransportFailure(TIMED_OUT, type(exc).__name__)
+    except requests.RequestException as exc:
+        failure = TransportFailure(FAILED, type(exc).__name__)
+    if failure is not None:
+        raise failure
+    try:
+        body = _read(response, limits, ends) if limits.max_bytes else b""
+    finally:
+        response.close()
+    return ProviderAnswer(
+        response.status_code,
+        {name.lower(): value for name, value in response.headers.items()},
+        body,
+        response.url or url,
+    )
+
+
+def _read(response: requests.Response, limits: Limits, ends: float) -> bytes:
+    """The body, decoded, refusing more than ``limits.max_bytes`` (before or after decoding)
+    and stopping at the deadline."""
+    import requests
+    import urllib3.exceptions
+
+    body = bytearray()
+    decoder = _decoder(response.headers.get("Content-Encoding", ""))
+    failure: TransportFailure | None = None
+    try:
+        for chunk in _raw_chunks(response):
+            if decoder is not None:
+                chunk = decoder.decompress(chunk, limits.max_bytes + 1 - len(body))
+            body += chunk
+            if len(body) > limits.max_bytes:
+                raise TransportFailure(TOO_LARGE, _large(limits))
+            if time.monotonic() > ends:
+                raise TransportFailure(TIMED_OUT, _late(limits))
+        if decoder is not None:
+            body += decoder.flush()[: limits.max_bytes + 1 - len(body)]
+            if len(body) > limits.max_bytes or decoder.unconsumed_tail:
+                raise TransportFailure(TOO_LARGE, _large(limits))
+    except (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError) as exc:
+        failure = TransportFailure(TIMED_OUT, type(exc).__name__)
+    except (requests.ConnectionError, urllib3.exceptions.HTTPError, OSError) as exc:
+        failure = TransportFailure(UNREACHABLE, type(exc).__name__)
+    except zlib.error:
+        failure = TransportFailure(FAILED, "ContentDecodingError")
+    if failure is not None:
+        raise failure
+    return bytes(body)
+
+
+def _late(limits: Limits) -> str:
+    return f"no answer within {limits.deadline:g} s"
+
+
+def _large(limits: Limits) -> str:
+    return f"more than {limits.max_bytes // _KIB} KiB"
+
+
+def _raw_chunks(response: requests.Response) -> Iterator[bytes]:
+    """The body as it came (only the transfer coding undone): decoding is ours, bounded."""
+    yield from response.raw.stream(_CHUNK, decode_content=False)
+
+
+def _decoder(encoding: str) -> Any:
+    """A bounded decompressor for ``encoding``; None for none. We ask for ``identity``; an
+    encoding we cannot bound is refused."""
+    name = encoding.strip().lower()
+    if name in ("", "identity"):
+        return None
+    if name in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if name == "deflate":
+        return zlib.decompressobj(zlib.MAX_WBITS)
+    raise TransportFailure(FAILED, f"Content-Encoding {_printable(name)}")
+
+
+def _printable(text: str) -> str:
+    return "".join(c for c in text[:40] if c.isprintable() and c.isascii())

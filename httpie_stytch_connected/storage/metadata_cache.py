@@ -1,0 +1,95 @@
+"""Authorization server metadata kept between runs (see :mod:`..oauth.discovery`).
+
+Documents are cached for a day in 0600 files so warm runs do not fetch them, and a stale copy is
+used when the provider cannot be reached or answers 5xx: logging out or using a cached token
+must not depend on the discovery endpoint being up. A cached document is checked again as if
+just fetched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigurationError, TokenEndpointError, TokenStoreError
+from ..oauth.discovery import check_issuer_named, endpoints_from, fetch_metadata, metadata_urls
+from ..oauth.endpoints import ProviderEndpoints
+from ..oauth.provider_calls import HTTP
+from ..oauth.untrusted import parse_json
+from ..oauth.urls import check_issuer, host_of
+from .store import cache_dir, read_text, write_private
+
+log = logging.getLogger(__name__)
+
+#: Seconds a cached discovery document is used without asking the provider again.
+DEFAULT_TTL = 24 * 3600.0
+
+
+def discover(
+    issuer: str,
+    *,
+    url: str | None = None,
+    session: HTTP = None,
+    ttl: float = DEFAULT_TTL,
+) -> ProviderEndpoints:
+    """The issuer's endpoints; ``url`` names the document when the issuer is not a URL."""
+    return endpoints_from(metadata(issuer, url=url, session=session, ttl=ttl), issuer)
+
+
+def metadata(
+    issuer: str,
+    *,
+    url: str | None = None,
+    session: HTTP = None,
+    ttl: float = DEFAULT_TTL,
+) -> dict[str, Any]:
+    """The issuer's whole metadata document (cached like :func:`discover`'s endpoints)."""
+    check_issuer(issuer)
+    urls = [url] if url else metadata_urls(issuer)
+    path = cache_dir() / "discovery" / f"{_digest(issuer, urls)}.json"
+    cached = _load(path, issuer)
+    if cached is not None and 0 <= time.time() - cached[0] < ttl:
+        return cached[1]
+    try:
+        document = fetch_metadata(issuer, urls, session)
+    except TokenEndpointError as exc:
+        if cached is None or not exc.retryable:
+            raise
+        log.debug("discovery at %s unavailable; using the cached document", host_of(urls[0]))
+        return cached[1]
+    endpoints_from(document, issuer)  # a document without usable endpoints is not cached
+    try:
+        write_private(path, json.dumps({"fetched_at": time.time(), "document": document}))
+    except (OSError, TokenStoreError) as exc:  # only slower next time
+        log.debug("discovery cache not written (%s)", type(exc).__name__)
+    return document
+
+
+def _load(path: Path, issuer: str) -> tuple[float, dict[str, Any]] | None:
+    """The cached document, checked again as if just fetched (it must name ``issuer`` and list
+    valid endpoints), else None. The file itself must be ours alone (:func:`.store.read_text`:
+    a :class:`TokenStoreError` otherwise)."""
+    try:
+        data = parse_json(read_text(path) or "null")
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    fetched, document = data.get("fetched_at"), data.get("document")
+    if not isinstance(fetched, (int, float)) or not isinstance(document, dict):
+        return None
+    try:
+        check_issuer_named(document, issuer, str(path))
+        endpoints_from(document, issuer)
+    except ConfigurationError:
+        log.debug("the cached discovery document fails its checks; fetching it again")
+        return None
+    return float(fetched), document
+
+
+def _digest(issuer: str, urls: list[str]) -> str:
+    return hashlib.sha256("\n".join([issuer, *urls]).encode()).hexdigest()[:32]
