@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -220,20 +221,44 @@ def _user(manager: TokenManager, tokens: TokenSet) -> str:
 
 
 def _expiry(tokens: TokenSet, now: float | None = None) -> str:
+    """Total: any stored expiry, however absurd (an older release kept ``1e300``), gives a
+    line, never an exception."""
     if tokens.expires_at is None:
         return "no expiry given: used until the API rejects it"
     now = time.time() if now is None else now
     left = tokens.expires_at - now
-    at = time.strftime("%H:%M", time.localtime(tokens.expires_at))
+    if not math.isfinite(left):
+        return "expiry unknown: used until the API rejects it"
+    at = _clock(tokens.expires_at)
     if left > 0:
-        return f"valid for {human_duration(left)} (until {at})"
+        return f"valid for {human_duration(left)}" + (f" (until {at})" if at else "")
     then = "the next request refreshes it" if tokens.refresh_token else "sign in again"
-    return f"expired {human_duration(-left)} ago (at {at}); {then}"
+    return f"expired {human_duration(-left)} ago" + (f" (at {at})" if at else "") + f"; {then}"
+
+
+#: Beyond this, a duration is only "more than a hundred years" (and a time of day means nothing).
+_LONGEST = 100 * 365 * 86400.0
+
+
+def _clock(when: float) -> str | None:
+    """'14:05', or None for a moment too far off for a time of day to mean anything (or for
+    the platform's date functions to take)."""
+    try:
+        if abs(when - time.time()) < _LONGEST:
+            return time.strftime("%H:%M", time.localtime(when))
+    except (OverflowError, OSError, ValueError):
+        pass
+    return None
 
 
 def human_duration(seconds: float) -> str:
-    """'45 seconds', '12 minutes', '3 hours 5 minutes', '2 days 4 hours'."""
-    total = int(seconds)
+    """'45 seconds', '12 minutes', '3 hours 5 minutes', '2 days 4 hours'; total: NaN, infinite
+    or absurd durations give a phrase, not an exception or a 300-digit number."""
+    if not math.isfinite(seconds):
+        return "an unknown time"
+    if abs(seconds) >= _LONGEST:
+        return "more than a hundred years"
+    total = int(abs(seconds))
     units = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
     parts = []
     for name, size in units:
@@ -475,6 +500,7 @@ def _add_setting(group: argparse._ArgumentGroup, option: Option) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    args: argparse.Namespace | None = None
     try:
         args, rest = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
         if args.command == "demo":
@@ -494,3 +520,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         say(f"{PROG}: interrupted.")
         return EXIT_INTERRUPTED
+    except Exception as exc:  # the last resort: nothing a provider sends ends in a traceback
+        command = getattr(args, "command", None) or "command"
+        debug = bool(getattr(args, "debug", False))
+        if debug:
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+        say(
+            f"{PROG}: error: {command} failed unexpectedly ({type(exc).__name__}); "
+            + ("the traceback is above." if debug else "run it again with --debug for details.")
+        )
+        return EXIT_ERROR

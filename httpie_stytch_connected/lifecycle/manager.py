@@ -509,15 +509,39 @@ class TokenManager:
             resource=self.resource,
             check_iss=functools.partial(iss_problem, self.endpoints),
         )
-        self._announce(result.tokens, result.claims)
+        self._announce(result.tokens, result.claims, before=stored)
         return _marked(result.tokens, after_rejection)
 
-    def _announce(self, tokens: TokenSet, claims: dict[str, Any] | None) -> None:
-        """Say who signed in, so a sign-in someone else finished does not pass unnoticed."""
-        from ..oauth.identity import signed_in_as
+    def _announce(
+        self, tokens: TokenSet, claims: dict[str, Any] | None, before: TokenSet | None = None
+    ) -> None:
+        """Say who signed in, so a sign-in someone else finished does not pass unnoticed; and
+        loudly when the token set it replaced (``before``) belonged to someone else."""
+        from ..oauth.identity import describe, signed_in_as
 
         who, source = signed_in_as(self.endpoints, self.client_id, self.client.http, tokens, claims)
-        self.notify(f"Signed in as {who}." if who else f"Signed in (who is not known: {source}).")
+        if not who:
+            self.notify(f"Signed in (who is not known: {source}).")
+            return
+        was, same = None, True
+        if before is not None:
+            secrets = [t for t in (tokens.access_token, tokens.refresh_token) if t]
+            # The replaced set's ID token was checked when it arrived and comes from our own
+            # store; its expiry no longer matters for saying whose it was.
+            old = _unverified_claims(before.id_token)
+            if old is not None and claims is not None and old.get("sub") and claims.get("sub"):
+                was, same = describe(old, secrets), old.get("sub") == claims.get("sub")
+            else:
+                was = signed_in_as(self.endpoints, self.client_id, self.client.http, before)[0]
+                same = was is None or was == who
+        if same:
+            self.notify(f"Signed in as {who}.")
+        else:
+            self.notify(
+                f"Signed in as {who}; this profile was {was}. The tokens of {was} were "
+                "replaced: if you did not mean to switch accounts, run `stytch-connected "
+                "logout` and sign in again."
+            )
 
     def _save(self, tokens: TokenSet, stored: TokenSet | None) -> None:
         """Secure store first: the rotated refresh token is safe before anything uses the rest.
@@ -714,3 +738,17 @@ def _supplied_refused(source: str) -> str:
         f"The API refused the supplied access token (from {source}); it is used as given, never "
         "refreshed: supply a valid token, or unset it to sign in."
     )
+
+
+def _unverified_claims(id_token: str | None) -> dict[str, Any] | None:
+    """The claims of an ID token we stored ourselves, for naming whose it was; None if absent or
+    unreadable."""
+    if not id_token:
+        return None
+    try:
+        import jwt
+
+        claims = jwt.decode(id_token, options={"verify_signature": False})
+    except Exception:  # unreadable: whose it was is unknown, which says nothing
+        return None
+    return claims if isinstance(claims, dict) else None

@@ -140,10 +140,15 @@ def _lifetime(expires_in: object) -> float | None:
     Zero, negative, infinite or unrepresentably large lifetimes are treated as unknown, not as
     "already expired": a provider saying 0 would otherwise cost a new sign-in on every request.
     An unknown lifetime means the token is used until the API answers 401, which renews it.
+    Finite lifetimes longer than a year (``1e300``, ``1e308``, a huge integer) are clamped to a
+    year at receipt, so nothing downstream meets an absurd expiry.
     A value that is not a number at all is a broken response and refused.
     """
     if expires_in is None:
         return None
+    # Longer than any real access token lives (hours; a year at most): taken as a year, so
+    # an absurd finite value ("1e300") can never reach date arithmetic or formatting.
+    longest = 365 * 86400.0
     if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float, str)):
         raise TokenResponseError("the token response's expires_in is not a number")
     try:
@@ -152,7 +157,9 @@ def _lifetime(expires_in: object) -> float | None:
         return None
     except ValueError:
         raise TokenResponseError("the token response's expires_in is not a number") from None
-    return seconds if math.isfinite(seconds) and seconds > 0 else None
+    if not math.isfinite(seconds) or seconds <= 0:
+        return None
+    return min(seconds, longest)
 
 
 def _finite(value: object) -> bool:

@@ -25,6 +25,11 @@ MAX_DEPTH = 32
 MIN_ECHO = 8
 #: Characters of provider text shown at most.
 TEXT_LIMIT = 300
+#: Characters an identifier a provider hands us (a registered ``client_id``) may have: real
+#: ones are a UUID or two; more is a server trying to fill a terminal, a keyring or a header.
+IDENTIFIER_LIMIT = 255
+#: Characters of an identifier or URL echoed on the terminal before it is cut short.
+SHOWN_LIMIT = 120
 #: What a person sees in place of provider text that repeats part of a secret.
 WITHHELD = "[provider text withheld: it repeats part of a secret we sent]"
 
@@ -72,6 +77,24 @@ def shown_text(value: object, secrets: Iterable[str] = (), limit: int = TEXT_LIM
         return None
     text = "".join(c for c in " ".join(value.split()) if c.isprintable())[:limit]
     return WITHHELD if echoes(text, secrets) else text
+
+
+def bounded_identifier(value: object, limit: int = IDENTIFIER_LIMIT) -> str | None:
+    """``value`` if it is an identifier we can keep and show: a non-empty string of printable
+    ASCII (RFC 6749 Appendix A.1 VSCHAR) no longer than ``limit``; else None."""
+    if not isinstance(value, str) or not 0 < len(value) <= limit:
+        return None
+    return value if all("\x20" <= c <= "\x7e" for c in value) else None
+
+
+def shown(value: object, limit: int = SHOWN_LIMIT) -> str:
+    """Any value a provider chose (a client ID, an issuer, a scope list), as echoed on a
+    terminal: one line of printable characters; longer than ``limit``, its start and how many
+    characters were left out. Never empty, never an exception."""
+    text = "".join(c for c in " ".join(str(value).split()) if c.isprintable())
+    if len(text) <= limit:
+        return text or "(empty)"
+    return f"{text[: max(limit - 30, 10)]}… ({len(text)} characters)"
 
 
 def echoes(text: str, secrets: Iterable[str]) -> bool:

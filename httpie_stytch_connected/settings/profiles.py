@@ -6,7 +6,11 @@
     client_id = "connected-app-test-..."
     authorize_url = "https://app.example.com/oauth/authorize"
 
-The file is read only when it exists; the location can be moved with ``STYTCH_CONFIG``.
+The file is read only when it exists; the location can be moved with ``STYTCH_CONFIG``. Its
+settings decide where the code, the verifier and the refresh token go, so it is read only when
+nobody else can have written it (:func:`.private_files.read_settings_file`: a regular file of the
+person's, not a symbolic link, writable by them alone, in directories no other user can change);
+anything else is a :class:`ConfigurationError` naming the path and ``STYTCH_CONFIG``.
 """
 
 from __future__ import annotations
@@ -35,18 +39,21 @@ def load_profile(
     name: str | None, environ: Mapping[str, str]
 ) -> tuple[str | None, Mapping[str, Any], str]:
     """Return (profile name, its settings, a description of where they came from)."""
+    from ..errors import TokenStoreError
+    from ..storage.private_files import read_settings_file
+
     path = config_path(environ)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    try:  # its token_endpoint would receive the code: only the person may have written it
+        raw = read_settings_file(path, "STYTCH_CONFIG")
+    except TokenStoreError as exc:
+        raise ConfigurationError(str(exc)) from None
+    if raw is None:
         if name:
             raise ConfigurationError(
                 f"Profile {name!r} was asked for but {path} does not exist; create it with a "
                 f"[profiles.{name}] table or set STYTCH_CONFIG."
             ) from None
         return None, {}, ""
-    except OSError as exc:
-        raise ConfigurationError(f"Cannot read {path} ({exc.strerror}).") from None
     data = _parse_toml(raw, path)
     profiles = data.get("profiles", {})
     if not isinstance(profiles, dict):

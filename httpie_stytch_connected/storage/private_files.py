@@ -100,6 +100,38 @@ def read_private(path: Path, top: Path, setting: str | None) -> str | None:
         return None
 
 
+def read_settings_file(path: Path, setting: str) -> bytes | None:
+    """The bytes of a file whose settings decide where secrets go (the config file: a
+    ``token_endpoint`` there receives the code, the verifier and the refresh token); None when
+    it is missing.
+
+    The file must be a regular file (opened without following a symbolic link), ours, and not
+    writable by group or others; the directory holding it and every one above it (symlinks
+    there resolved) must be ours or root's and let no other user rename what they hold (not
+    writable by others unless sticky, as ``/tmp`` is). Anything else raises
+    :class:`TokenStoreError` naming the path and ``setting``, the variable that moves it.
+    """
+    path = Path(os.path.abspath(path))
+    if _POSIX:
+        _check_above(path, setting, what="file")
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        if os.path.islink(path):
+            raise _refused(path, "it is a symbolic link", setting, what="file") from None
+        raise TokenStoreError(
+            f"Could not read {path} ({exc.strerror or type(exc).__name__}); check its "
+            f"permissions or set {setting}."
+        ) from None
+    with os.fdopen(fd, "rb") as handle:
+        problem = _problem(os.fstat(handle.fileno()), directory=False) if _POSIX else None
+        if problem:
+            raise _refused(path, problem, setting, what="file")
+        return handle.read()
+
+
 def _narrow(top: Path) -> None:
     """Our own default top-level directory, left wider by an older release: 0700 now."""
     with contextlib.suppress(OSError):
@@ -120,7 +152,7 @@ def _make(directory: Path, setting: str | None) -> None:
     raise TokenStoreError(f"Could not create the directory {directory} ({why}); {fix}.")
 
 
-def _check_above(top: Path, setting: str | None) -> None:
+def _check_above(top: Path, setting: str | None, *, what: str = "directory") -> None:
     """No other user may rename or replace the directories that lead to ``top``."""
     real = Path(os.path.realpath(top.parent))
     for directory in [*reversed(real.parents), real]:
@@ -132,9 +164,10 @@ def _check_above(top: Path, setting: str | None) -> None:
             info.st_mode & stat.S_IWGRP and info.st_gid != os.getgid()
         )
         if info.st_uid not in (os.getuid(), 0):
-            raise _refused(directory, f"it is owned by another user (uid {info.st_uid})", setting)
+            problem = f"it is owned by another user (uid {info.st_uid})"
+            raise _refused(directory, problem, setting, what=what)
         if others_can_write and not info.st_mode & stat.S_ISVTX:
-            raise _refused(directory, _writable(info), setting)
+            raise _refused(directory, _writable(info), setting, what=what)
 
 
 def _problem(info: os.stat_result, *, directory: bool) -> str | None:
@@ -154,10 +187,12 @@ def _writable(info: os.stat_result) -> str:
     return f"other users can write to it (mode {stat.S_IMODE(info.st_mode):04o})"
 
 
-def _refused(path: Path, problem: str, setting: str | None) -> TokenStoreError:
+def _refused(
+    path: Path, problem: str, setting: str | None, *, what: str = "directory"
+) -> TokenStoreError:
     where = f" (under {setting})" if setting else ""
     fix = (
-        f"point {setting} at a directory only you can write"
+        f"point {setting} at a {what} only you can write"
         if setting
         else "make it yours and writable by you alone (chmod go-w)"
     )

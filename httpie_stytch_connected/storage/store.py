@@ -81,28 +81,49 @@ def data_dir() -> Path:
 def lock_dir() -> Path:
     """Where the locks of keyring-held token sets live: ``STYTCH_LOCK_DIR``, else the per-user
     runtime directory (``$XDG_RUNTIME_DIR``, ``/run/user/<uid>``; on macOS and Windows the
-    per-user temporary directory).
+    per-user temporary directory), else ``~/.local/state/httpie-stytch-connected/locks``.
 
     Not the cache directory: every process of the user shares one keyring entry, whatever its
     ``STYTCH_CACHE_DIR`` or ``XDG_CACHE_HOME`` (cron and a terminal), so the lock must not
     follow those. The runtime directory is also where the Secret Service's session bus lives.
+    Where there is none (a container, SSH without a login manager), the fallback is under the
+    home directory, never a name in a shared temporary directory (``/tmp/runtime-<uid>``) that
+    another user could create first and so stop every sign-in and refresh.
     """
     override = os.environ.get("STYTCH_LOCK_DIR")
     if override:
         return Path(override)
-    import warnings
+    if sys.platform in ("win32", "darwin"):
+        import platformdirs
 
-    import platformdirs
+        return Path(platformdirs.user_runtime_dir(APP_NAME, appauthor=False)) / "locks"
+    for base in (os.environ.get("XDG_RUNTIME_DIR"), f"/run/user/{os.getuid()}"):
+        if base and os.path.isabs(base) and _own_runtime_dir(base):
+            return Path(base) / APP_NAME / "locks"
+    try:
+        home = Path.home()
+    except (KeyError, RuntimeError):  # no HOME and no passwd entry: nothing to fall back to
+        raise TokenStoreError(
+            "There is no runtime or home directory for the lock files; set STYTCH_LOCK_DIR to "
+            "a private writable directory."
+        ) from None
+    return home / ".local" / "state" / APP_NAME / "locks"
 
-    with warnings.catch_warnings():  # newer platformdirs warn when falling back (stderr is ours)
-        warnings.simplefilter("ignore")
-        try:
-            return Path(platformdirs.user_runtime_dir(APP_NAME, appauthor=False)) / "locks"
-        except OSError as exc:  # a fallback directory another user owns
-            raise TokenStoreError(
-                f"The runtime directory for the lock files cannot be used ({exc}); set "
-                "STYTCH_LOCK_DIR to a private writable directory."
-            ) from None
+
+def _own_runtime_dir(base: str) -> bool:
+    """A runtime directory as XDG requires it: a real directory of ours that nobody else can
+    write (one another user made, or a symlink, is passed over, never an error)."""
+    import stat
+
+    try:
+        info = os.lstat(base)
+    except OSError:
+        return False
+    return (
+        stat.S_ISDIR(info.st_mode)
+        and info.st_uid == os.getuid()
+        and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    )
 
 
 class SecureStore(Protocol):

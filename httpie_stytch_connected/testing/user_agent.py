@@ -211,6 +211,21 @@ def _is_callback(target: str, start: str) -> bool:
     return "code" in query or "error" in query
 
 
+def _forwarded(url: str) -> str:
+    """Where a ``file://`` forwarding page sends a browser (its ``<meta http-equiv=refresh>``),
+    as a browser would follow it; any other URL as it is. The sign-in hands command browsers such
+    a page so the authorization URL stays off the process list."""
+    if not url.startswith("file://"):
+        return url
+    from html import unescape
+    from re import search
+    from urllib.parse import unquote
+
+    with open(unquote(urlsplit(url).path), encoding="utf-8") as page:
+        found = search(r'http-equiv="refresh" content="0; url=([^"]*)"', page.read())
+    return unescape(found.group(1)) if found else url
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``BROWSER`` entry point: exit 0 once the callback answered, non-zero otherwise."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -229,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         decision=decision,
     )
     with agent:
-        result = agent.open(args[0])
+        result = agent.open(_forwarded(args[0]))
     if result.reached_callback:
         return 0
     print(

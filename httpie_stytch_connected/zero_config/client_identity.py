@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
 from ..oauth.registration import Registered, redirect_uri, register_client
+from ..oauth.untrusted import IDENTIFIER_LIMIT, bounded_identifier, shown
 from ..oauth.urls import check_endpoint
 from ..storage.store import (
     KeyringStore,
@@ -80,8 +81,8 @@ class RegistrationStore:
             return None
         if not isinstance(record, dict) or record.get("issuer") != issuer:
             return None
-        client_id = record.get("client_id")
-        if not isinstance(client_id, str) or not client_id:
+        client_id = bounded_identifier(record.get("client_id"))  # older releases kept any length
+        if client_id is None:
             return None
         secret, method = record.get("client_secret"), record.get("token_endpoint_auth_method")
         if isinstance(secret, str) and secret and isinstance(method, str):
@@ -167,7 +168,7 @@ def client_identity(
             return ClientIdentity(stored or "", "registered", record.token_endpoint_auth_method)
         if not isinstance(endpoint, str) or not endpoint:
             raise ConfigurationError(
-                f"The authorization server {issuer} offers no client registration; set "
+                f"The authorization server {shown(issuer)} offers no client registration; set "
                 "STYTCH_CLIENT_ID to a client registered for this CLI (redirect URL "
                 f"{redirect})."
             )
@@ -178,6 +179,13 @@ def client_identity(
         registered = register_client(
             endpoint, redirect_path, session, registration_auth_method(metadata)
         )
+        if bounded_identifier(registered.client_id) is None:  # neither kept nor shown nor sent
+            raise ConfigurationError(
+                f"The authorization server {shown(issuer)} registered this client under a "
+                f"client_id of {len(registered.client_id)} characters (at most "
+                f"{IDENTIFIER_LIMIT} are accepted); nothing was stored. Tell the server's owner, "
+                "or set STYTCH_CLIENT_ID."
+            )
         registrations.save(issuer, redirect, registered)
         return ClientIdentity(
             registered.client_id, "registered", registered.token_endpoint_auth_method

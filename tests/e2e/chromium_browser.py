@@ -82,7 +82,7 @@ def is_callback(url: str, callback_path: str) -> bool:
 
 def is_loopback(url: str) -> bool:
     parts = urlsplit(url)
-    if parts.scheme in ("data", "blob", "about"):
+    if parts.scheme in ("data", "blob", "about", "file"):  # file: the sign-in's forwarding page
         return True
     return parts.hostname in LOOPBACK_HOSTS
 

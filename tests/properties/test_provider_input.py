@@ -288,7 +288,8 @@ def test_the_cli_prints_one_line_for_a_nested_token_response(provider: Provider)
     browser.write_text(
         "import sys, requests\n"
         "from urllib.parse import parse_qs, urlsplit\n"
-        "q = parse_qs(urlsplit(sys.argv[1]).query)\n"
+        "from httpie_stytch_connected.testing.user_agent import _forwarded\n"
+        "q = parse_qs(urlsplit(_forwarded(sys.argv[1])).query)\n"
         "requests.get(q['redirect_uri'][0], params={'code': 'c', 'state': q['state'][0]},"
         " timeout=30)\n"
     )
@@ -419,3 +420,135 @@ def test_deeply_nested_resource_metadata_and_registration_answers_are_clean_erro
     provider.script.on_refresh = lambda form, n: (201, DEEP)  # any POST but a code exchange
     with pytest.raises(TokenEndpointError, match="answered without a usable client_id"):
         register(provider.url + "/register", "/callback", requests.Session())
+
+
+# -- issue 17 §6: absurd but finite lifetimes, the CLI's last resort, oversized identifiers --
+
+YEAR = 365 * 86400
+
+
+def _status(env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "httpie_stytch_connected", "status", *extra],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("expires_in", ["1e300", 1e308, 10**300, "31536001", 1e15])
+def test_an_absurd_finite_lifetime_is_clamped_and_status_shows_it(
+    provider: Provider, expires_in: Any
+) -> None:
+    provider.script.on_code = lambda form, n: (200, token_body(n, expires_in=expires_in))
+    auth = provider.auth()
+    assert provider.get(auth).status_code == 200
+    saved = stored(auth)
+    assert saved is not None and saved.expires_at is not None
+    assert 0 < saved.expires_at - saved.received_at <= YEAR
+    status = _status(provider.env())
+    assert status.returncode == 0, status.stderr
+    assert "Traceback" not in status.stderr and "Error" not in status.stderr
+    assert "valid for 365 days" in status.stdout or "valid for 364 days" in status.stdout
+
+
+@pytest.mark.parametrize("expires_at", [1e300, -1e300, 1e18])
+def test_status_of_an_absurd_stored_expiry_is_one_line(
+    provider: Provider, expires_at: float
+) -> None:
+    """What an older release stored (it kept ``1e300``): formatting is total."""
+    auth = provider.auth()
+    assert provider.get(auth).status_code == 200
+    KeyringStore().save(
+        auth.manager.key, TokenSet("AT-9", expires_at=expires_at, refresh_token="RT-9")
+    )
+    AccessTokenCache().delete(auth.manager.key)
+    status = _status(provider.env())
+    assert status.returncode == 0, status.stderr
+    assert "Traceback" not in status.stderr
+    assert "more than a hundred years" in status.stdout
+
+
+def test_the_cli_shows_no_traceback_for_an_unexpected_error() -> None:
+    """The last resort: one line naming the command and --debug; with --debug, the traceback."""
+    program = (
+        "import sys\n"
+        "from httpie_stytch_connected import cli\n"
+        "def broken(ctx):\n"
+        "    raise OverflowError('date value out of range')\n"
+        "cli.COMMANDS['config'] = (broken, *cli.COMMANDS['config'][1:])\n"
+        "sys.exit(cli.main(sys.argv[1:]))\n"
+    )
+    env = {**os.environ, "STYTCH_CONFIG": "/nonexistent/config.toml"}
+    for debug in ((), ("--debug",)):
+        result = subprocess.run(
+            [sys.executable, "-c", program, "config", *debug],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 1
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith("stytch-connected: error: config failed unexpectedly")
+        assert "OverflowError" in last
+        if debug:
+            assert "Traceback" in result.stderr
+        else:
+            assert "Traceback" not in result.stderr and "--debug" in last
+            assert result.stderr.count("\n") == 1
+
+
+def test_a_registration_with_a_huge_client_id_is_refused_and_nothing_is_kept(
+    provider: Provider,
+) -> None:
+    from httpie_stytch_connected.errors import ConfigurationError
+    from httpie_stytch_connected.oauth.registration import redirect_uri
+    from httpie_stytch_connected.zero_config.client_identity import (
+        RegistrationStore,
+        client_identity,
+    )
+
+    huge = "c" * (900 * 1024)
+    provider.script.on_refresh = lambda form, n: (201, json.dumps({"client_id": huge}).encode())
+    registrations = RegistrationStore(KeyringStore())
+    with pytest.raises(ConfigurationError) as caught:
+        client_identity(
+            {"registration_endpoint": provider.url + "/register"},
+            issuer=provider.url + "/" + "i" * 5000,
+            configured_client_id=None,
+            metadata_document=None,
+            registrations=registrations,
+            redirect_path="/callback",
+            session=requests.Session(),
+        )
+    message = str(caught.value)
+    assert len(message) < 600 and "921600 characters" in message
+    assert registrations.load(provider.url + "/" + "i" * 5000, redirect_uri("/callback")) is None
+
+
+def test_a_stored_oversized_registration_is_not_used(provider: Provider) -> None:
+    from httpie_stytch_connected.oauth.registration import redirect_uri
+    from httpie_stytch_connected.zero_config.client_identity import RegistrationStore
+
+    registrations = RegistrationStore(KeyringStore())
+    redirect = redirect_uri("/callback")
+    registrations.save(provider.url, redirect, "c" * 5000)
+    assert registrations.load(provider.url, redirect) is None
+    registrations.save(provider.url, redirect, "client-\x1b[2J")
+    assert registrations.load(provider.url, redirect) is None
+    registrations.save(provider.url, redirect, "client-ok")
+    assert registrations.load(provider.url, redirect) == "client-ok"
+
+
+def test_shown_values_are_one_bounded_line() -> None:
+    from httpie_stytch_connected.oauth.untrusted import shown
+
+    assert shown("https://as.example") == "https://as.example"
+    text = shown("x" * 900_000 + "\n\x1b[2J")
+    assert len(text) <= 130 and "\n" not in text and "\x1b" not in text
+    assert text.endswith("(900002 characters)") or "characters)" in text
+    assert shown("") == "(empty)"
