@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from ..oauth.client_auth import ClientAuth
     from ..oauth.endpoints import ProviderEndpoints
     from ..oauth.token_client import TokenClient
-    from ..settings.credentials import SuppliedToken
+    from ..oauth.tokens import SuppliedToken
     from ..storage.locks import Activity
 
 log = logging.getLogger(__name__)

@@ -183,3 +183,12 @@ def _received(body: Mapping[str, Any], name: str) -> str | None:
 
 def _opt_str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+@dataclass(frozen=True)
+class SuppliedToken:
+    """A token handed to us (the ``access_token`` or ``access_token_file`` setting): used as
+    it is, never stored or refreshed. ``source`` says where it came from, for messages."""
+
+    token: str = field(repr=False)
+    source: str
