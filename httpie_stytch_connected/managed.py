@@ -20,13 +20,13 @@ from .messages import Notify, Opener, notify_stderr
 from .oauth.bearer import refuse_cleartext
 from .settings.config import Settings, is_zero_config, load_settings, resolve_endpoints, storage_key
 from .settings.options import SettingArgs, StytchSettingArgs, check_arguments
-from .storage.store import SecureStore
 
 if TYPE_CHECKING:
     import requests
     from typing_extensions import Unpack
 
     from .oauth.endpoints import ProviderEndpoints
+    from .storage.store import SecureStore
     from .zero_config.binding import Binding
     from .zero_config.chain import ZeroConfig
 
@@ -249,7 +249,7 @@ def build_manager(
 ) -> TokenManager:
     """The manager for the configured provider, or for one API found by zero configuration
     (``binding``: its own key, client, endpoints, scopes and RFC 8707 resource)."""
-    from .storage.store import AccessTokenCache
+    from .storage.access_cache import AccessTokenCache
 
     provider: Callable[[], ProviderEndpoints]
     if binding is not None:

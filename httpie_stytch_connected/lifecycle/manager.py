@@ -34,8 +34,7 @@ from ..errors import (
 )
 from ..messages import Notify, Opener, notify_stderr
 from ..oauth.tokens import TokenSet
-from ..storage.locks import REFRESHING, SIGNING_IN, SIGNING_OUT
-from ..storage.store import AccessTokenCache, SecureStore
+from ..storage.access_cache import AccessTokenCache
 from ..waits import wait_in_slices
 
 if TYPE_CHECKING:
@@ -44,6 +43,7 @@ if TYPE_CHECKING:
     from ..oauth.endpoints import ProviderEndpoints
     from ..oauth.token_client import TokenClient
     from ..storage.locks import Activity
+    from ..storage.store import SecureStore
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +235,8 @@ class TokenManager:
         Raises :class:`TokenStoreError` before the browser opens when the store cannot be
         written (missing, locked or read-only keyring, full or read-only disk).
         """
+        from ..storage.locks import SIGNING_IN
+
         with _thread_lock(self.key), self._process_lock(SIGNING_IN) as mark:
             stored = self.store.load(self.key)
             self.store.probe(self.key)
@@ -244,6 +246,8 @@ class TokenManager:
         return self.store.load(self.key)
 
     def forget(self) -> None:
+        from ..storage.locks import SIGNING_OUT
+
         with _thread_lock(self.key), self._process_lock(SIGNING_OUT):
             self._forget_locked()
 
@@ -253,6 +257,8 @@ class TokenManager:
         Both happen under the locks, so no sibling can rotate the refresh token in between and
         leave a live one behind. None: nothing was stored; False: deleted here only.
         """
+        from ..storage.locks import SIGNING_OUT
+
         with _thread_lock(self.key), self._process_lock(SIGNING_OUT):
             unsaved = _UNSAVED.get(self.key)  # its refresh token is the live one
             tokens = unsaved.tokens if unsaved else self.store.load(self.key)
@@ -302,6 +308,8 @@ class TokenManager:
         cached = self._from_cache(rejected)
         if cached is not None:
             return cached
+        from ..storage.locks import REFRESHING  # past the warm path: memory, then the cache
+
         with self._process_lock(REFRESHING) as mark:
             # Whoever held the lock before us may just have refreshed or signed in: its result
             # is in the cache file, so the waiters need not even load the keyring.
@@ -372,7 +380,7 @@ class TokenManager:
         lock = _thread_lock(self.key)
         if not lock.acquire(blocking=False):
             return
-        from ..storage.locks import LockBusy
+        from ..storage.locks import REFRESHING, LockBusy
 
         try:
             with self._process_lock(REFRESHING, wait=False):
@@ -399,6 +407,8 @@ class TokenManager:
         the one that failed stays. ``stored`` is what the store holds. ``None`` means a browser
         login is needed.
         """
+        from ..storage.locks import REFRESHING
+
         first = current
         tried: set[str] = set()
         for _ in range(3):
@@ -432,6 +442,7 @@ class TokenManager:
         from ..oauth.endpoints import check_reachable
         from ..oauth.id_token import IdTokenCheck
         from ..oauth.issuer_identification import iss_problem
+        from ..storage.locks import SIGNING_IN
 
         mark(self._activity(SIGNING_IN))
         check_reachable(self.endpoints, self.client.session)  # before anyone signs in
@@ -521,7 +532,7 @@ class TokenManager:
             limits_for,
         )
         from ..oauth.token_client import REFRESH_BACKOFF
-        from ..storage.locks import Activity
+        from ..storage.locks import REFRESHING, SIGNING_IN, Activity
 
         client: TokenClient | None = self.__dict__.get("client")  # built only when needed
         token = client.limits.deadline if client else limits_for(TOKEN).deadline

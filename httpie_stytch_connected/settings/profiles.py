@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigurationError
-from ..storage.store import APP_NAME
+from ..storage.paths import APP_NAME
 from .options import OPTIONS, closest
 
 

@@ -1,0 +1,226 @@
+"""Where the storage's files live, how they are named, and how they are read and written.
+
+The warm path needs only this and :mod:`.access_cache`: the directories (``STYTCH_CACHE_DIR``,
+``STYTCH_DATA_DIR``, ``STYTCH_LOCK_DIR``, else the platform's own), the token-set key, and a read
+of a file only we can have written. ``platformdirs`` loads only when a directory has no setting,
+and the runtime directory is asked for only when a path could be under it (:func:`_place`).
+Writes are atomic (:func:`write_private`); the writers' modules load only when one writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TextIO
+
+from ..errors import TokenStoreError
+from . import private_files
+from .private_files import private_dir
+
+APP_NAME = "httpie-stytch-connected"
+#: The last two parts of the default lock directory (:func:`lock_dir`).
+_LOCK_TAIL = (APP_NAME, "locks")
+
+
+def token_key(route: str, client_id: str, scopes: Iterable[str]) -> str:
+    """One key per (where the refresh token goes, client, scope set): never shared across them.
+
+    ``route`` names the provider and every endpoint that receives the refresh token.
+    """
+    material = "\n".join([route.rstrip("/"), client_id, " ".join(sorted(set(scopes)))])
+    return hashlib.sha256(material.encode()).hexdigest()[:40]
+
+
+def cache_dir() -> Path:
+    override = os.environ.get("STYTCH_CACHE_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+
+
+def data_dir() -> Path:
+    override = os.environ.get("STYTCH_DATA_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def lock_dir() -> Path:
+    """Where the locks of keyring-held token sets live: ``STYTCH_LOCK_DIR``, else the per-user
+    runtime directory (``$XDG_RUNTIME_DIR``, ``/run/user/<uid>``; on macOS and Windows the
+    per-user temporary directory).
+
+    Not the cache directory: every process of the user shares one keyring entry, whatever its
+    ``STYTCH_CACHE_DIR`` or ``XDG_CACHE_HOME`` (cron and a terminal), so the lock must not
+    follow those. The runtime directory is also where the Secret Service's session bus lives.
+    """
+    override = os.environ.get("STYTCH_LOCK_DIR")
+    if override:
+        return Path(override)
+    import warnings
+
+    import platformdirs
+
+    with warnings.catch_warnings():  # newer platformdirs warn when falling back (stderr is ours)
+        warnings.simplefilter("ignore")
+        try:
+            return Path(platformdirs.user_runtime_dir(APP_NAME, appauthor=False)) / "locks"
+        except OSError as exc:  # a fallback directory another user owns
+            raise TokenStoreError(
+                f"The runtime directory for the lock files cannot be used ({exc}); set "
+                "STYTCH_LOCK_DIR to a private writable directory."
+            ) from None
+
+
+def _setting_for(path: Path) -> str | None:
+    """The environment variable that chose where ``path`` lives, if one of ours did."""
+    return _place(path)[1]
+
+
+def _place(path: Path) -> tuple[Path, str | None, bool]:
+    """(top-level directory, the setting that moves it, whether it is our own default one)
+    for ``path``: a directory outside ours (a caller's own) is its own top."""
+    for name, base in (
+        ("STYTCH_LOCK_DIR", lock_dir),
+        ("STYTCH_CACHE_DIR", cache_dir),
+        ("STYTCH_DATA_DIR", data_dir),
+    ):
+        if base is lock_dir and not _may_be_under_default_lock_dir(path):
+            continue  # the same answer without asking platformdirs (the warm path's read)
+        try:
+            top = base()
+        except TokenStoreError:  # no usable runtime directory: nothing can be under it
+            continue
+        if path.is_relative_to(top):
+            return top, name, not os.environ.get(name)
+    return path, None, False
+
+
+def _may_be_under_default_lock_dir(path: Path) -> bool:
+    """False when ``path`` cannot be under :func:`lock_dir`: with ``STYTCH_LOCK_DIR`` unset, that
+    is always ``<runtime directory>/httpie-stytch-connected/locks``, so a path below it has
+    those two names in a row (compared as the platform compares paths)."""
+    if os.environ.get("STYTCH_LOCK_DIR"):
+        return True
+    names = [os.path.normcase(part) for part in path.parts]
+    tail = tuple(os.path.normcase(part) for part in _LOCK_TAIL)
+    return any(pair == tail for pair in zip(names, names[1:]))
+
+
+def ensure_private_dir(path: Path, setting_name: str | None = None) -> Path:
+    """Create the directory ``path`` (0700, with its parents) unless it exists, and check that
+    no other local user can write it (:func:`.private_files.private_dir`).
+
+    Failure is a :class:`TokenStoreError` naming the path and the setting that chose it
+    (``setting_name``, by default ``STYTCH_CACHE_DIR`` or ``STYTCH_DATA_DIR`` when ``path`` is
+    under one of them), never a raw :class:`OSError`.
+    """
+    top, setting, own = _place(path)
+    private_dir(path, top, setting_name or setting, own_top=own)
+    return path
+
+
+def _unlink(path: Path) -> None:
+    """Delete ``path`` if it is there; failing to delete what is there is a TokenStoreError."""
+    try:
+        path.unlink()
+    except (FileNotFoundError, NotADirectoryError):  # nothing there (or no directory at all)
+        return
+    except OSError as exc:
+        setting = _setting_for(path)
+        where = f" (under {setting})" if setting else ""
+        raise TokenStoreError(
+            f"Could not delete {path}{where} ({exc.strerror or type(exc).__name__}); delete it "
+            "by hand, then run the command again."
+        ) from None
+
+
+def write_private(path: Path, text: str) -> None:
+    """Atomically replace ``path`` with ``text``, readable by the owner only (0600).
+
+    A directory that cannot be created or that another user could write is a
+    :class:`TokenStoreError` (see :func:`ensure_private_dir`); other failures are
+    :class:`OSError`.
+    """
+    ensure_private_dir(path.parent)
+    tmp = _complete_temp_file(path, text)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _complete_temp_file(path: Path, text: str) -> str:
+    """A synced 0600 file ``.<name>.<random>`` beside ``path`` holding ``text``.
+
+    On Linux the text goes into a file with no name (``O_TMPFILE``) that is named only once
+    complete: a process killed while writing leaves nothing behind. Elsewhere, or where the file
+    system cannot, a named temporary file (:func:`drop_temp_files` removes one left behind).
+    """
+    try:
+        fd = os.open(path.parent, os.O_TMPFILE | os.O_WRONLY, 0o600)
+    except (AttributeError, OSError):  # no O_TMPFILE here, or not on this file system
+        fd = -1
+    if fd >= 0:
+        import secrets  # writers only, like tempfile below
+
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            _write_synced(handle, text)
+            tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}")
+            with contextlib.suppress(OSError):  # e.g. no /proc: fall back below
+                fds = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
+                try:  # linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N names the nameless file
+                    os.link(str(handle.fileno()), tmp, src_dir_fd=fds, follow_symlinks=True)
+                finally:
+                    os.close(fds)
+                return tmp
+    import tempfile  # only writers need it; the warm path only reads
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            _write_synced(handle, text)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
+def _write_synced(handle: TextIO, text: str) -> None:
+    handle.write(text)
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def drop_temp_files(path: Path) -> None:
+    """Delete what an interrupted :func:`write_private` of ``path`` left (``.<name>.*``).
+
+    Only for a caller that holds the lock every writer of ``path`` takes: another writer's
+    temporary file would otherwise go from under it. Failures are ignored, as a missing file is.
+    """
+    from glob import escape  # writers only; the warm path never gets here
+
+    with contextlib.suppress(OSError):
+        for stale in path.parent.glob(f".{escape(path.name)}.*"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+
+
+def read_text(path: Path) -> str | None:
+    """The text of a file only we can have written, or None if it is missing or not UTF-8.
+
+    A file or directory another user could have written, or a symbolic link, is a
+    :class:`TokenStoreError` (:func:`.private_files.read_private`).
+    """
+    top, setting, _ = _place(path.parent)
+    return private_files.read_private(path, top, setting)
