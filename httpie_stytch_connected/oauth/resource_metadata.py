@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import ConfigurationError
-from .provider_calls import CHALLENGE, HTTP, RESOURCE_METADATA, call
-from .untrusted import json_object
 from .urls import check_endpoint, host_of
 
 if TYPE_CHECKING:
     import requests
+
+    from .provider_calls import HTTP
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +152,8 @@ def request(
     import requests
     from requests.structures import CaseInsensitiveDict
 
+    from .provider_calls import CHALLENGE, RESOURCE_METADATA, call
+
     answer = call(
         session,
         method,
@@ -170,6 +172,10 @@ def request(
 
 
 def _fetch(url: str, session: HTTP) -> dict[str, Any] | None:
+    # Provider calls load only for a call: a warm zero-configuration run matches URLs alone.
+    from .provider_calls import RESOURCE_METADATA, call
+    from .untrusted import json_object
+
     response = call(session, "GET", url, "read the API's metadata", kind=RESOURCE_METADATA)
     log.debug("resource metadata %s%s: HTTP %d", host_of(url), urlsplit(url).path, response.status)
     return json_object(response.body) if response.status == 200 else None
