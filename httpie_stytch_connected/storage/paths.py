@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
@@ -38,6 +39,9 @@ def cache_dir() -> Path:
     override = os.environ.get("STYTCH_CACHE_DIR")
     if override:
         return Path(override)
+    known = _linux_user_dir("XDG_CACHE_HOME", "~/.cache")
+    if known is not None:
+        return known
     import platformdirs
 
     return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
@@ -50,6 +54,35 @@ def data_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def config_dir() -> Path:
+    """The platform's per-user configuration directory for this app (the profiles file's)."""
+    known = _linux_user_dir("XDG_CONFIG_HOME", "~/.config")
+    if known is not None:
+        return known
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+def _linux_user_dir(variable: str, default: str) -> Path | None:
+    """``platformdirs``' answer for a per-user XDG directory on Linux, in the cases where every
+    ``platformdirs`` release we accept (``>=3``) gives the same one, without importing it: the
+    variable set to an absolute path, or unset or blank with an absolute ``HOME``. None
+    elsewhere (another platform, Android, a relative path): then ``platformdirs`` is asked.
+    Every warm run reads the cache and config directories; importing ``platformdirs`` costs
+    more than the rest of the read."""
+    if sys.platform != "linux" or ("ANDROID_DATA" in os.environ and "ANDROID_ROOT" in os.environ):
+        return None
+    value = os.environ.get(variable, "")
+    if os.path.isabs(value):
+        base = value
+    elif value.strip() or not os.path.isabs(os.environ.get("HOME", "")):
+        return None
+    else:
+        base = os.path.expanduser(default)
+    return Path(os.path.join(base, APP_NAME))
 
 
 def lock_dir() -> Path:
