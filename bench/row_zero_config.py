@@ -120,6 +120,15 @@ def run(ctx: Context) -> list[Line]:
         warm.check = lambda _m, _r: False
     return [
         warm,
+        Line(
+            "6",
+            "zero config, warm `http -A stytch GET`: CPU user+sys",
+            "ms",
+            cpu["ours"],
+            "`http -A bearer` CPU",
+            cpu["bearer"],
+            "info",
+        ),
         *imports.lines("6", extra, reps),
         Line(
             "6",
