@@ -22,8 +22,8 @@ from . import private_files
 from .private_files import private_dir
 
 APP_NAME = "httpie-stytch-connected"
-#: The last two parts of the default lock directory (:func:`lock_dir`).
-_LOCK_TAIL = (APP_NAME, "locks")
+#: The last name of the default lock directory (:func:`lock_dir`).
+_LOCKS = "locks"
 
 
 def token_key(route: str, client_id: str, scopes: Iterable[str]) -> str:
@@ -104,7 +104,7 @@ def lock_dir() -> Path:
     with warnings.catch_warnings():  # newer platformdirs warn when falling back (stderr is ours)
         warnings.simplefilter("ignore")
         try:
-            return Path(platformdirs.user_runtime_dir(APP_NAME, appauthor=False)) / "locks"
+            return Path(platformdirs.user_runtime_dir(APP_NAME, appauthor=False)) / _LOCKS
         except OSError as exc:  # a fallback directory another user owns
             raise TokenStoreError(
                 f"The runtime directory for the lock files cannot be used ({exc}); set "
@@ -138,13 +138,12 @@ def _place(path: Path) -> tuple[Path, str | None, bool]:
 
 def _may_be_under_default_lock_dir(path: Path) -> bool:
     """False when ``path`` cannot be under :func:`lock_dir`: with ``STYTCH_LOCK_DIR`` unset, that
-    is always ``<runtime directory>/httpie-stytch-connected/locks``, so a path below it has
-    those two names in a row (compared as the platform compares paths)."""
+    directory's last name is always ``locks`` (we add it to whatever the platform gives), so a
+    path below it has a part of that name (compared as the platform compares paths)."""
     if os.environ.get("STYTCH_LOCK_DIR"):
         return True
-    names = [os.path.normcase(part) for part in path.parts]
-    tail = tuple(os.path.normcase(part) for part in _LOCK_TAIL)
-    return any(pair == tail for pair in zip(names, names[1:]))
+    locks = os.path.normcase(_LOCKS)
+    return any(os.path.normcase(part) == locks for part in path.parts)
 
 
 def ensure_private_dir(path: Path, setting_name: str | None = None) -> Path:

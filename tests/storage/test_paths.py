@@ -76,7 +76,7 @@ def test_a_path_under_the_default_lock_directory_is_still_the_lock_settings(
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     tmp_path.chmod(0o700)
     locks = lock_dir()
-    assert locks.parts[-2:] == (APP_NAME, "locks")
+    assert locks.name == "locks"
     monkeypatch.setenv("STYTCH_CACHE_DIR", str(locks / "cache"))  # nested on purpose
     assert _place(locks / "cache" / "x.json")[1] == "STYTCH_LOCK_DIR"
     assert _place(tmp_path / "elsewhere" / "x.json")[1] is None
