@@ -22,6 +22,7 @@ which ``TokenManager.access_token(rejected=token)`` renews it. The rules live he
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
@@ -79,3 +80,41 @@ def refuse_cleartext(url: str) -> None:
             "https://, or set STYTCH_ALLOW_INSECURE_HTTP=true (allow_insecure_http=True) to "
             "send it anyway."
         )
+
+
+#: Longest challenge header read; a hostile API cannot make us parse megabytes.
+_MAX_HEADER = 8192
+_TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"
+_PARAM = re.compile(rf'\s*({_TOKEN})\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*)\s*,?')
+_SCHEME = re.compile(rf"\s*({_TOKEN})(?=[\s,]|$)\s*,?")
+
+
+def bearer_challenge(header: str | None) -> dict[str, str] | None:
+    """The parameters of the ``Bearer`` challenge in a ``WWW-Authenticate`` value (RFC 9110
+    §11.6.1; names lower-cased, first occurrence wins), or None when there is no such challenge.
+
+    The ``error`` value is not insisted on: Stytch's example servers send non-standard ones.
+    """
+    text = (header or "")[:_MAX_HEADER]
+    scheme: str | None = None
+    params: dict[str, str] | None = None
+    pos = 0
+    while pos < len(text):
+        match = _PARAM.match(text, pos)
+        if match:
+            if scheme == "bearer" and params is not None:
+                value = match.group(2)
+                if value.startswith('"'):
+                    value = re.sub(r"\\(.)", r"\1", value[1:-1])
+                params.setdefault(match.group(1).lower(), value)
+            pos = match.end()
+            continue
+        match = _SCHEME.match(text, pos)
+        if match:
+            scheme = match.group(1).lower()
+            if scheme == "bearer" and params is None:
+                params = {}
+            pos = match.end()
+            continue
+        pos += 1  # junk (a token68 tail, a stray quote): skip it
+    return params

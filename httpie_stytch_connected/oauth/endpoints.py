@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import TokenEndpointError
-from .urls import check_endpoint, check_issuer
+from .urls import check_provider_urls
 
 if TYPE_CHECKING:
     from .provider_calls import HTTP, TransportFailure
@@ -34,17 +34,8 @@ class ProviderEndpoints:
     token_endpoint_origin: str | None = field(default=None, compare=False)
 
     def checked(self) -> ProviderEndpoints:
-        for name in (
-            "authorization_endpoint",
-            "token_endpoint",
-            "revocation_endpoint",
-            "jwks_uri",
-            "userinfo_endpoint",
-        ):
-            value = getattr(self, name)
-            if value is not None:
-                check_endpoint(value, name)
-        check_issuer(self.issuer)
+        """Itself, once every URL passed :func:`.urls.check_provider_urls`."""
+        check_provider_urls(self)
         return self
 
 

@@ -11,7 +11,6 @@ authorization server for another resource.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import ConfigurationError
 from .provider_calls import HTTP, RESOURCE_METADATA, call
+from .resource_uri import within
 from .untrusted import json_object
 from .urls import check_endpoint, host_of
 
@@ -30,42 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
-#: Longest challenge header read; a hostile API cannot make us parse megabytes.
-_MAX_HEADER = 8192
-_TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"
-_PARAM = re.compile(rf'\s*({_TOKEN})\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*)\s*,?')
-_SCHEME = re.compile(rf"\s*({_TOKEN})(?=[\s,]|$)\s*,?")
-
-
-def bearer_challenge(header: str | None) -> dict[str, str] | None:
-    """The parameters of the ``Bearer`` challenge in a ``WWW-Authenticate`` value (RFC 9110
-    §11.6.1; names lower-cased, first occurrence wins), or None when there is no such challenge.
-
-    The ``error`` value is not insisted on: Stytch's example servers send non-standard ones.
-    """
-    text = (header or "")[:_MAX_HEADER]
-    scheme: str | None = None
-    params: dict[str, str] | None = None
-    pos = 0
-    while pos < len(text):
-        match = _PARAM.match(text, pos)
-        if match:
-            if scheme == "bearer" and params is not None:
-                value = match.group(2)
-                if value.startswith('"'):
-                    value = re.sub(r"\\(.)", r"\1", value[1:-1])
-                params.setdefault(match.group(1).lower(), value)
-            pos = match.end()
-            continue
-        match = _SCHEME.match(text, pos)
-        if match:
-            scheme = match.group(1).lower()
-            if scheme == "bearer" and params is None:
-                params = {}
-            pos = match.end()
-            continue
-        pos += 1  # junk (a token68 tail, a stray quote): skip it
-    return params
 
 
 def well_known_urls(url: str) -> list[str]:
@@ -77,15 +41,6 @@ def well_known_urls(url: str) -> list[str]:
     if path:
         urls.append(urlunsplit((parts.scheme, parts.netloc, WELL_KNOWN, "", "")))
     return urls
-
-
-def resource_matches(resource: str, url: str) -> bool:
-    """True when ``resource`` is ``url`` or a path prefix of it (at a ``/``) on the same origin,
-    both normalised as a server may read them; anything ambiguous does not match
-    (:func:`.resource_uri.within`)."""
-    from .resource_uri import within
-
-    return within(resource, url)
 
 
 @dataclass(frozen=True)
@@ -117,7 +72,7 @@ def discover_resource(
         if document is None:
             continue
         found = _parse(document, candidate)
-        if not resource_matches(found.resource, url):
+        if not within(found.resource, url):
             raise ConfigurationError(
                 f"The API at {host_of(url)} announced metadata for another resource "
                 f"({found.resource!r}); refusing to sign in for it. Check the URL, or configure "

@@ -50,3 +50,23 @@ def check_issuer(issuer: str | None) -> None:
     scheme-less legacy Stytch issuer ``stytch.com/{project_id}`` is only a name and passes."""
     if issuer is not None and "://" in issuer:
         check_endpoint(issuer, "issuer")
+
+
+#: The URLs a provider is reached at, by their RFC 8414 / OpenID Discovery names.
+ENDPOINT_NAMES = (
+    "authorization_endpoint",
+    "token_endpoint",
+    "revocation_endpoint",
+    "jwks_uri",
+    "userinfo_endpoint",
+)
+
+
+def check_provider_urls(source: object) -> None:
+    """:func:`check_endpoint` for each of :data:`ENDPOINT_NAMES` that ``source`` has set, and
+    :func:`check_issuer` for its ``issuer``. Raises :class:`ConfigurationError`."""
+    for name in ENDPOINT_NAMES:
+        value = getattr(source, name, None)
+        if value is not None:
+            check_endpoint(value, name)
+    check_issuer(getattr(source, "issuer", None))

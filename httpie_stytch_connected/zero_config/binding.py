@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError, TokenStoreError
-from ..oauth.resource_metadata import resource_matches
-from ..settings.stytch import stytch_iss_alias
+from ..oauth.resource_uri import within
+from ..oauth.urls import check_provider_urls
 from ..storage.paths import cache_dir, read_text, token_key, write_private
 
 if TYPE_CHECKING:
@@ -68,6 +68,7 @@ class Binding:
 
     def endpoints(self) -> ProviderEndpoints:
         from ..oauth.endpoints import ProviderEndpoints  # a refresh or sign-in needs them
+        from ..settings.stytch import stytch_iss_alias
 
         return ProviderEndpoints(
             authorization_endpoint=self.authorization_endpoint,
@@ -96,7 +97,9 @@ class Binding:
         for name in ("resource", "issuer", "authorization_endpoint", "token_endpoint"):
             if not isinstance(getattr(binding, name), str):
                 raise ValueError(name)
-        binding.endpoints().checked()
+        # ProviderEndpoints.checked()'s checks without building it: the warm path reads
+        # bindings on every run and needs none of the endpoint machinery.
+        check_provider_urls(binding)
         return binding
 
 
@@ -140,9 +143,7 @@ class BindingCache:
 
     def lookup(self, url: str) -> Binding | None:
         """The binding whose resource is the longest match for ``url``."""
-        matching = [
-            b for b in self._load(self.origin(url)).values() if resource_matches(b.resource, url)
-        ]
+        matching = [b for b in self._load(self.origin(url)).values() if within(b.resource, url)]
         return max(matching, key=lambda b: len(b.resource), default=None)
 
     def save(self, binding: Binding) -> None:

@@ -21,8 +21,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigurationError, TokenEndpointError
-from ..oauth.bearer import answers_for
-from ..oauth.resource_metadata import bearer_challenge
+from ..oauth.bearer import answers_for, bearer_challenge
 from ..oauth.urls import check_endpoint
 from .binding import Binding, BindingCache, binding_from, initial_scopes, scope_tokens
 

@@ -10,12 +10,12 @@ import pytest
 import requests
 
 from httpie_stytch_connected.errors import ConfigurationError
+from httpie_stytch_connected.oauth.bearer import bearer_challenge
 from httpie_stytch_connected.oauth.resource_metadata import (
-    bearer_challenge,
     discover_resource,
-    resource_matches,
     well_known_urls,
 )
+from httpie_stytch_connected.oauth.resource_uri import within
 from httpie_stytch_connected.storage.store import FileStore
 from httpie_stytch_connected.zero_config.client_identity import (
     ClientIdentity,
@@ -91,7 +91,7 @@ def test_well_known_urls_path_inserted_then_root() -> None:
     ],
 )
 def test_resource_matches(resource: str, url: str, match: bool) -> None:
-    assert resource_matches(resource, url) is match
+    assert within(resource, url) is match
 
 
 @pytest.mark.parametrize(
