@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError, TokenEndpointError
-from ..oauth.endpoints import ProviderEndpoints
 from ..oauth.urls import check_endpoint, check_issuer
 from .options import (
     _BY_NAME,
