@@ -66,7 +66,22 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
             print(f"{label}: handler error {type(sys.exc_info()[1]).__name__}", file=sys.stderr)
 
 
-class LoopbackServer:
+class _ClosedOnExit:
+    """``with``: :meth:`close` on the way out, however the block ends."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class LoopbackServer(_ClosedOnExit):
     """Serves ``handler`` (a handler class, or a bound :class:`LoopbackHTTPServer`) from a
     daemon thread until :meth:`close`; ``url`` is its origin."""
 
@@ -110,16 +125,8 @@ class LoopbackServer:
     def __enter__(self) -> LoopbackServer:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
-
-class LoopbackService:
+class LoopbackService(_ClosedOnExit):
     """Base of a test server object: :meth:`_bind` makes its :class:`LoopbackHTTPServer`,
     :meth:`start` serves it (once), :meth:`stop` ends it (any number of times); ``origin``
     stays readable after the stop."""
@@ -148,6 +155,10 @@ class LoopbackService:
         if loopback is not None:
             loopback.close()
 
+    def close(self) -> None:
+        """:meth:`stop` (what the ``with`` block calls on its way out)."""
+        self.stop()
+
     @property
     def started(self) -> bool:
         return self._loopback is not None
@@ -161,14 +172,6 @@ class LoopbackService:
 
     def __enter__(self: _Service) -> _Service:
         return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class QuietHandler(BaseHTTPRequestHandler):
