@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-import statistics
-import subprocess
 from collections import defaultdict
 
+from bench import imports
 from bench.common import Line, child_times, interleave, log, ratio_at_most, timed_child
 from bench.context import Context
-from bench.row_startup import parse_importtime
-
-
-def _modules(argv: list[str], env: dict[str, str]) -> dict[str, int]:
-    """Self µs per module imported by one run of ``argv`` (a python command line)."""
-    done = subprocess.run(
-        [argv[0], "-X", "importtime", *argv[1:]],
-        env=env,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{argv} exited {done.returncode}: {done.stderr[-1000:]}")
-    return {name: self_us for _, self_us, _, name in parse_importtime(done.stderr)}
 
 
 def run(ctx: Context) -> list[Line]:
@@ -73,34 +56,8 @@ def run(ctx: Context) -> list[Line]:
 
     # Breakdown 1: modules only the stytch run imports (self time, -X importtime).
     reps = ctx.n(7, 3)
-    extra: dict[str, list[int]] = defaultdict(list)
-    for _ in range(reps):
-        a = _modules([str(plug), http, *ours[1:]], env)
-        b = _modules([str(plug), http, *bearer[1:]], env)
-        groups: dict[str, int] = defaultdict(int)
-        for name, self_us in a.items():
-            if name not in b:
-                top = name.split(".")[0]
-                key = name if top == "httpie_stytch_connected" else f"{top} (3rd-party/stdlib)"
-                groups[key] += self_us
-        for key, us in groups.items():
-            extra[key].append(us)
-    total = [sum(v[i] for v in extra.values() if i < len(v)) / 1000 for i in range(reps)]
-    lines.append(
-        Line(
-            "3",
-            "breakdown: modules imported only by -A stytch (sum of self)",
-            "ms",
-            total,
-            "",
-            [],
-            "info",
-            note="; ".join(
-                f"{k} {statistics.median(v) / 1000:.2f}"
-                for k, v in sorted(extra.items(), key=lambda kv: -statistics.median(kv[1]))
-            ),
-        )
-    )
+    extra = imports.only_stytch(str(plug), ours, bearer, env, reps)
+    lines += imports.lines("3", extra, reps)
 
     # Breakdown 2: the __call__ path timed piece by piece in a fresh process.
     pieces: dict[str, list[float]] = defaultdict(list)

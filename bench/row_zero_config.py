@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+from bench import imports
 from bench.common import Line, StaticServer, interleave, log, ratio_at_most, timed_child
 from bench.context import Context
 
@@ -95,6 +96,8 @@ def run(ctx: Context) -> list[Line]:
             [timed_child(ours, env, cpu["ours"]), timed_child(bearer, env, cpu["bearer"])], pairs
         )
         after = ctx.emulator.counters
+        reps = ctx.n(7, 3)
+        extra = imports.only_stytch(str(ctx.plugin_python), ours, bearer, env, reps)
     finally:
         api.close()
         for name, value in saved.items():
@@ -117,6 +120,16 @@ def run(ctx: Context) -> list[Line]:
         warm.check = lambda _m, _r: False
     return [
         warm,
+        Line(
+            "6",
+            "zero config, warm `http -A stytch GET`: CPU user+sys",
+            "ms",
+            cpu["ours"],
+            "`http -A bearer` CPU",
+            cpu["bearer"],
+            "info",
+        ),
+        *imports.lines("6", extra, reps),
         Line(
             "6",
             "zero config, cold first run (401, metadata, registration, login): wall",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -37,6 +38,15 @@ def _pick(only: Sequence[str]) -> list[str]:
     return picked
 
 
+def _load() -> str:
+    """The 1-minute load average: the machine is shared, and a ratio reads differently when
+    other work competes for the CPUs."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:  # not available on this platform
+        return "?"
+
+
 def machine() -> str:
     return f"{platform.machine()}, Python {platform.python_version()}, {platform.platform()}"
 
@@ -57,20 +67,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines: list[Line] = []
     errors: dict[str, str] = {}
     started = time.time()
+    busy: dict[str, str] = {}
     with Context(quick=args.quick) as ctx:
         for name in names:
             log(f"row {ROWS[name][0]} ({name}) ...")
             runner: Callable[[Context], list[Line]] = import_module(ROWS[name][1]).run
+            before = _load()
             try:
                 lines += runner(ctx)
             except Exception as exc:  # one broken row must not hide the others
                 errors[name] = f"{type(exc).__name__}: {exc}"
                 log(f"row {name} failed: {errors[name]}")
+            busy[ROWS[name][0]] = f"{before} before, {_load()} after"
     print(f"\n{machine()}; {'quick' if args.quick else 'full'} run\n")
     print(table(lines))
     for line in lines:
         if line.note:
             print(f"  - row {line.row}, {line.name}: {line.note}")
+    print(f"\nHow busy the machine was ({os.cpu_count()} CPUs; load average over 1 minute):")
+    for row, load in busy.items():
+        print(f"  - row {row}: {load}")
     result = {
         "machine": machine(),
         "quick": args.quick,
@@ -78,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "started": started,
         "seconds": time.time() - started,
         "lines": [line.as_json() for line in lines],
+        "load_average": busy,
         "errors": errors,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

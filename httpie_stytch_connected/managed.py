@@ -21,7 +21,6 @@ from .oauth.bearer import refuse_cleartext
 from .settings.config import Settings, is_zero_config, load_settings, resolve_endpoints, storage_key
 from .settings.credentials import has_supplied_token
 from .settings.options import SettingArgs, StytchSettingArgs, check_arguments
-from .storage.store import SecureStore
 
 if TYPE_CHECKING:
     import requests
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
 
     from .oauth.client_auth import ClientAuth
     from .oauth.endpoints import ProviderEndpoints
+    from .storage.store import SecureStore
     from .zero_config.binding import Binding
     from .zero_config.chain import ZeroConfig
 
@@ -286,7 +286,7 @@ def build_manager(
     (``binding``: its own key, client, endpoints, scopes and RFC 8707 resource)."""
     from .lifecycle.manager import CLIENT_CREDENTIALS, Grant
     from .settings import credentials
-    from .storage.store import AccessTokenCache
+    from .storage.access_cache import AccessTokenCache
 
     supplied = credentials.supplied_token(settings) if binding is None else None
     if supplied is not None:

@@ -35,8 +35,7 @@ from ..errors import (
 )
 from ..messages import Notify, Opener, notify_stderr
 from ..oauth.tokens import TokenSet
-from ..storage.locks import REFRESHING, SIGNING_IN, SIGNING_OUT
-from ..storage.store import AccessTokenCache, SecureStore
+from ..storage.access_cache import AccessTokenCache
 from ..waits import wait_in_slices
 
 if TYPE_CHECKING:
@@ -45,8 +44,9 @@ if TYPE_CHECKING:
     from ..oauth.client_auth import ClientAuth
     from ..oauth.endpoints import ProviderEndpoints
     from ..oauth.token_client import TokenClient
-    from ..settings.credentials import SuppliedToken
+    from ..oauth.tokens import SuppliedToken
     from ..storage.locks import Activity
+    from ..storage.store import SecureStore
 
 log = logging.getLogger(__name__)
 
@@ -256,6 +256,8 @@ class TokenManager:
         Raises :class:`TokenStoreError` before the browser opens when the store cannot be
         written (missing, locked or read-only keyring, full or read-only disk).
         """
+        from ..storage.locks import REFRESHING, SIGNING_IN
+
         if self.supplied is not None:
             raise LoginError(SUPPLIED_NO_LOGIN)
         if not self.grant.stores:  # a machine: a new set from the token endpoint, not stored
@@ -270,6 +272,8 @@ class TokenManager:
         return self.store.load(self.key)
 
     def forget(self) -> None:
+        from ..storage.locks import SIGNING_OUT
+
         with _thread_lock(self.key), self._process_lock(SIGNING_OUT):
             self._forget_locked()
 
@@ -279,6 +283,8 @@ class TokenManager:
         Both happen under the locks, so no sibling can rotate the refresh token in between and
         leave a live one behind. None: nothing was stored; False: deleted here only.
         """
+        from ..storage.locks import SIGNING_OUT
+
         if self.supplied is not None:
             return None  # never stored: nothing to revoke or delete
         if not self.grant.stores:
@@ -355,6 +361,8 @@ class TokenManager:
         cached = self._from_cache(rejected)
         if cached is not None:
             return cached
+        from ..storage.locks import REFRESHING  # past the warm path: memory, then the cache
+
         with self._process_lock(REFRESHING) as mark:
             # Whoever held the lock before us may just have refreshed or signed in: its result
             # is in the cache file, so the waiters need not even load the keyring.
@@ -427,7 +435,7 @@ class TokenManager:
         lock = _thread_lock(self.key)
         if not lock.acquire(blocking=False):
             return
-        from ..storage.locks import LockBusy
+        from ..storage.locks import REFRESHING, LockBusy
 
         try:
             with self._process_lock(REFRESHING, wait=False):
@@ -454,6 +462,8 @@ class TokenManager:
         the one that failed stays. ``stored`` is what the store holds. ``None`` means a browser
         login is needed.
         """
+        from ..storage.locks import REFRESHING
+
         first = current
         tried: set[str] = set()
         for _ in range(3):
@@ -487,6 +497,7 @@ class TokenManager:
         from ..oauth.endpoints import check_reachable
         from ..oauth.id_token import IdTokenCheck
         from ..oauth.issuer_identification import iss_problem
+        from ..storage.locks import SIGNING_IN
 
         mark(self._activity(SIGNING_IN))
         check_reachable(self.endpoints, self.client.http)  # before anyone signs in
@@ -602,7 +613,7 @@ class TokenManager:
             limits_for,
         )
         from ..oauth.token_client import REFRESH_BACKOFF
-        from ..storage.locks import Activity
+        from ..storage.locks import REFRESHING, SIGNING_IN, Activity
 
         client: TokenClient | None = self.__dict__.get("client")  # built only when needed
         token = client.limits.deadline if client else limits_for(TOKEN).deadline
@@ -696,6 +707,8 @@ class ClientCredentials:
         *,
         after_rejection: bool = False,
     ) -> TokenSet:
+        from ..storage.locks import REFRESHING
+
         mark(manager._activity(REFRESHING))
         tokens = manager.client.client_credentials(manager.scopes)
         log.debug(

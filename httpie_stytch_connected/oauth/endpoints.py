@@ -7,10 +7,13 @@ OpenID provider fits the same shape.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..errors import TokenEndpointError
-from .provider_calls import HTTP, REACHABILITY, TransportFailure, call
 from .urls import check_endpoint, check_issuer
+
+if TYPE_CHECKING:
+    from .provider_calls import HTTP, TransportFailure
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ def check_reachable(endpoints: ProviderEndpoints, session: HTTP) -> None:
     Otherwise the person would sign in only to learn the code cannot be exchanged. Raises
     :class:`TokenEndpointError` naming the URL and the setting that decides it.
     """
+    from .provider_calls import REACHABILITY, call  # a call: not on a warm run's path
+
     url = endpoints.token_endpoint
 
     def unreachable(failure: TransportFailure) -> TokenEndpointError:

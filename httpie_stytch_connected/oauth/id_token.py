@@ -82,7 +82,9 @@ class IdTokenCheck:
             raise _off_clock(exc, id_token) from None
         except jwt.InvalidTokenError as exc:
             raise _rejected(_reason(exc)) from None
-        except ValueError:  # not base64url JSON, or nested deeper than any real token
+        except (ValueError, TypeError, jwt.InvalidKeyError):
+            # Not base64url JSON, nested deeper than any real token, or a signature the key
+            # cannot check: whatever the provider sent, one sentence, never a library error.
             raise _rejected("it is malformed") from None
         if nonce is not None and not hmac.compare_digest(
             str(claims.get("nonce", "")).encode(), nonce.encode()
@@ -90,9 +92,8 @@ class IdTokenCheck:
             raise _rejected("it does not answer this sign-in (nonce mismatch)")
         return claims
 
-    def _keys(self) -> list[PyJWK]:
+    def _keys(self) -> list[_Key]:
         """The provider's signing keys (``use`` absent or ``sig``) that this library can use."""
-        import jwt
 
         def unfetched(failure: TransportFailure) -> LoginError:
             return _unfetched(self.jwks_uri, failure.cause)
@@ -108,11 +109,10 @@ class IdTokenCheck:
         listed = document.get("keys")
         if not isinstance(listed, list):
             raise _unfetched(self.jwks_uri, "no key set")
-        signing = [k for k in listed if isinstance(k, dict) and k.get("use", "sig") == "sig"]
-        try:
-            return list(jwt.PyJWKSet.from_dict({"keys": signing}).keys)
-        except jwt.PyJWKSetError:
-            raise _unfetched(self.jwks_uri, "no usable key") from None
+        keys = [key for key in map(_usable_key, listed) if key is not None]
+        if not keys:
+            raise _unfetched(self.jwks_uri, "no usable signing key")
+        return keys
 
 
 def _within_bounds(id_token: str) -> None:
@@ -122,18 +122,62 @@ def _within_bounds(id_token: str) -> None:
         parse_json(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
 
 
-def _pick(keys: list[PyJWK], header: dict[str, Any]) -> PyJWK:
-    """The key named by the token's ``kid``; without one, the provider's only key, if the
-    token claims an algorithm we accept (anything else cannot be signed by the provider)."""
+#: The key type each accepted algorithm needs (RFC 7518 §3.1).
+_KEY_TYPE = {alg: "EC" if alg.startswith("ES") else "RSA" for alg in ALGORITHMS}
+#: Smallest RSA modulus accepted, in bits (RFC 7518 §3.3: 2048 or larger).
+MIN_RSA_BITS = 2048
+
+
+@dataclass(frozen=True)
+class _Key:
+    """A provider's signing key, and the one algorithm it names for itself (None: any that
+    fits its type)."""
+
+    jwk: PyJWK
+    alg: str | None
+
+
+def _usable_key(entry: object) -> _Key | None:
+    """One JWKS entry as a key we can verify with, or None: not a signing key (``use`` other
+    than ``sig``), a key type or algorithm we do not accept, an RSA key under
+    :data:`MIN_RSA_BITS`, or one the library cannot load. Whatever the provider sent, the
+    answer is a key or None, never an exception."""
+    import jwt
+
+    if not isinstance(entry, dict) or entry.get("use", "sig") != "sig":
+        return None
+    if entry.get("kty") not in ("RSA", "EC") or entry.get("alg", "RS256") not in ALGORITHMS:
+        return None
+    try:
+        key = jwt.PyJWK.from_dict(entry)
+        size = getattr(key.key, "key_size", None)
+    except (jwt.PyJWKError, jwt.InvalidKeyError, TypeError, ValueError, KeyError):
+        return None
+    if entry["kty"] == "RSA" and not (isinstance(size, int) and size >= MIN_RSA_BITS):
+        return None
+    alg = entry.get("alg")
+    return _Key(key, alg if isinstance(alg, str) else None)
+
+
+def _pick(keys: list[_Key], header: dict[str, Any]) -> PyJWK:
+    """The key named by the token's ``kid``; without one, the provider's only key. The token's
+    ``alg`` must be one we accept and fit that key's type (an RSA key cannot check ES256), and
+    a key that names its own ``alg`` checks only that one: anything else cannot be the
+    provider's signature."""
+    alg = header.get("alg")
     kid = header.get("kid")
-    if kid is None:
-        if len(keys) == 1 and header.get("alg") in ALGORITHMS:
-            return keys[0]
-    else:
-        for key in keys:
-            if key.key_id == kid:
-                return key
-    raise _rejected("it is not signed with any of the provider's keys")
+    if alg not in ALGORITHMS:
+        raise _rejected("it is signed with an algorithm that is not accepted")
+    chosen = (
+        (keys[0] if len(keys) == 1 else None)
+        if kid is None
+        else next((key for key in keys if key.jwk.key_id == kid), None)
+    )
+    if chosen is None:
+        raise _rejected("it is not signed with any of the provider's keys")
+    if chosen.jwk.key_type != _KEY_TYPE[alg] or chosen.alg not in (None, alg):
+        raise _rejected(f"its algorithm {alg} does not fit the provider's key")
+    return chosen.jwk
 
 
 def _unfetched(jwks_uri: str, why: str) -> LoginError:

@@ -25,6 +25,8 @@ from .urls import check_endpoint, host_of
 if TYPE_CHECKING:
     pass
 
+    from .provider_calls import HTTP
+
 log = logging.getLogger(__name__)
 
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
@@ -130,6 +132,8 @@ def discover_resource(
 
 
 def _fetch(url: str, session: HTTP) -> dict[str, Any] | None:
+    # Provider calls load only for a call: a warm zero-configuration run matches URLs alone.
+
     response = call(session, "GET", url, "read the API's metadata", kind=RESOURCE_METADATA)
     log.debug("resource metadata %s%s: HTTP %d", host_of(url), urlsplit(url).path, response.status)
     return json_object(response.body) if response.status == 200 else None

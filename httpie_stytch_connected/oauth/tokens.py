@@ -17,14 +17,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 _FORMAT = 1
+# The patterns are compiled on first use (``re`` keeps them): only a token response needs
+# them, and a warm run only reads a cached set.
 #: RFC 6750 §2.1 ``b64token``: what a Bearer credential may be.
-_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_B64TOKEN = r"[A-Za-z0-9\-._~+/]+=*"
 #: What the other fields may hold (RFC 6749 Appendix A.4 and A.17; a JWS or JWE compact
 #: serialisation, RFC 7515 §7.1): nothing that could act on a terminal or in a header.
 _SHAPES = {
-    "refresh_token": re.compile(r"[\x20-\x7e]+"),
-    "scope": re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]+"),
-    "id_token": re.compile(r"[A-Za-z0-9_\-.]+"),
+    "refresh_token": r"[\x20-\x7e]+",
+    "scope": r"[\x20\x21\x23-\x5b\x5d-\x7e]+",
+    "id_token": r"[A-Za-z0-9_\-.]+",
 }
 
 
@@ -63,7 +65,7 @@ class TokenSet:
         access = body.get("access_token")
         if not isinstance(access, str) or not access:
             raise TokenResponseError("the token response has no access_token")
-        if not _B64TOKEN.fullmatch(access):
+        if not re.fullmatch(_B64TOKEN, access):
             # It would go into an Authorization header (RFC 6750 §2.1); anything else there is
             # a broken header or an injected one. Its value is never shown.
             raise TokenResponseError(
@@ -176,10 +178,19 @@ def _received(body: Mapping[str, Any], name: str) -> str | None:
     value = body.get(name)
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or not _SHAPES[name].fullmatch(value):
+    if not isinstance(value, str) or not re.fullmatch(_SHAPES[name], value):
         raise TokenResponseError(f"the token response's {name} is malformed")
     return value
 
 
 def _opt_str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+@dataclass(frozen=True)
+class SuppliedToken:
+    """A token handed to us (the ``access_token`` or ``access_token_file`` setting): used as
+    it is, never stored or refreshed. ``source`` says where it came from, for messages."""
+
+    token: str = field(repr=False)
+    source: str

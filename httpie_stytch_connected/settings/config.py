@@ -31,6 +31,8 @@ from .stytch import legacy_base, normalise_domain, stytch_endpoints, stytch_iss_
 if TYPE_CHECKING:
     import requests
 
+    from ..oauth.endpoints import ProviderEndpoints
+
 
 @dataclass(frozen=True)
 class Settings(SettingValues):
@@ -159,6 +161,8 @@ def load_settings(
 
 def endpoints_for(settings: Settings) -> ProviderEndpoints:
     """Explicit endpoints, else the Stytch preset; both without network I/O."""
+    from ..oauth.endpoints import ProviderEndpoints  # not on the warm path: no provider call
+
     authorize = settings.authorization_endpoint or settings.authorize_url
     if settings.token_endpoint:
         if not authorize:
@@ -266,7 +270,7 @@ def storage_key(settings: Settings) -> str:
     scopes. Two profiles that differ in any of them never share a refresh token. Settings at
     their defaults add nothing, so keys of existing configurations do not change.
     """
-    from ..storage.store import token_key
+    from ..storage.paths import token_key
 
     if settings.issuer:
         check_issuer(settings.issuer)

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigurationError
+from ..oauth.tokens import SuppliedToken
 from .options import Secret
 
 if TYPE_CHECKING:
@@ -103,14 +104,6 @@ def grant_type(settings: Settings) -> str:
 def machine_scopes(settings: Settings) -> tuple[str, ...]:
     """The configured scopes; none configured: none sent (the client's own)."""
     return () if settings.sources.get("scopes", "default") == "default" else settings.scopes
-
-
-@dataclass(frozen=True)
-class SuppliedToken:
-    """A token handed to us (``access_token`` or ``access_token_file``): used as is."""
-
-    token: Secret = field(repr=False)
-    source: str
 
 
 def supplied_token(settings: Settings) -> SuppliedToken | None:

@@ -7,7 +7,6 @@ nothing of theirs. ``STYTCH_<NAME>`` is each setting's environment variable.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 from urllib.parse import urlsplit
 
@@ -150,12 +149,25 @@ def _auth_method(value: Any) -> str:
     return text
 
 
-@dataclass(frozen=True)
 class Option:
-    name: str
-    parse: Callable[[Any], Any]
-    default: Any = None
-    doc: str = ""
+    """One setting: its name, the parser of a raw value, its default and a line of help.
+
+    A plain class rather than a dataclass: this module loads on every warm run, and a
+    dataclass compiles its generated methods at import time.
+    """
+
+    __slots__ = ("default", "doc", "name", "parse")
+
+    def __init__(
+        self, name: str, parse: Callable[[Any], Any], default: Any = None, doc: str = ""
+    ) -> None:
+        self.name = name
+        self.parse = parse
+        self.default = default
+        self.doc = doc
+
+    def __repr__(self) -> str:
+        return f"Option({self.name!r}, {self.parse.__name__}, {self.default!r}, {self.doc!r})"
 
     @property
     def secret(self) -> bool:

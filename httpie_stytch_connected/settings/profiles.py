@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigurationError
-from ..storage.store import APP_NAME
+from ..storage.paths import config_dir
 from .options import OPTIONS, closest
 
 
@@ -30,9 +30,7 @@ def config_path(environ: Mapping[str, str]) -> Path:
     override = environ.get("STYTCH_CONFIG")
     if override:
         return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "config.toml"
+    return config_dir() / "config.toml"
 
 
 def load_profile(

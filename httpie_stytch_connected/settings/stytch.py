@@ -8,10 +8,13 @@ Error bodies carry ``{status_code, error_type, error_message}`` and/or RFC 6749'
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import ConfigurationError
-from ..oauth.endpoints import ProviderEndpoints
-from ..oauth.issuer_identification import stytch_default_domain_iss
 from ..oauth.urls import check_endpoint
+
+if TYPE_CHECKING:
+    from ..oauth.endpoints import ProviderEndpoints
 
 DEFAULT_SCOPES = ("openid", "email", "profile", "offline_access")
 
@@ -28,6 +31,8 @@ def stytch_iss_alias(issuer: str, token_endpoint: str) -> str | None:
     """The Stytch preset for a server found by discovery: Stytch's layout (the token endpoint
     at ``{issuer}/v1/oauth2/token``) means authorization responses may carry the default
     domain's ``iss`` form; None for any other server."""
+    from ..oauth.issuer_identification import stytch_default_domain_iss
+
     stytch = token_endpoint == f"{issuer.rstrip('/')}/v1/oauth2/token"
     return stytch_default_domain_iss(None) if stytch else None
 
@@ -47,6 +52,10 @@ def stytch_endpoints(
     project_id: str | None = None,
     environment: str | None = None,
 ) -> ProviderEndpoints:
+    # Only where endpoints are needed (a refresh or a sign-in): the warm path needs the key alone.
+    from ..oauth.endpoints import ProviderEndpoints
+    from ..oauth.issuer_identification import stytch_default_domain_iss
+
     if project_domain:
         base = normalise_domain(project_domain)
         return ProviderEndpoints(

@@ -17,25 +17,36 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TextIO, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from ..errors import TokenStoreError
-from ..oauth.tokens import TokenSet
 from ..waits import wait_in_slices
-from . import private_files
-from .private_files import private_dir
+from .access_cache import AccessTokenCache, parse_token_set
+from .paths import (
+    APP_NAME,
+    _unlink,
+    cache_dir,
+    data_dir,
+    drop_temp_files,
+    ensure_private_dir,
+    lock_dir,
+    read_text,
+    token_key,
+    write_private,
+)
+from .paths import _setting_for as _setting_for  # storage.locks imports it from here
 
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend
 
+    from ..oauth.tokens import TokenSet
+
 log = logging.getLogger(__name__)
 
-APP_NAME = "httpie-stytch-connected"
 KEYRING_SERVICE = APP_NAME
 #: Windows Credential Manager holds 2,560 bytes of UTF-16: split well below 1,280 characters.
 WINDOWS_PART_CHARS = 1000
@@ -50,80 +61,24 @@ _READ_ATTEMPTS = 5
 _PROBE_SLACK = 4096
 _T = TypeVar("_T")
 
-
-def token_key(route: str, client_id: str, scopes: Iterable[str]) -> str:
-    """One key per (where the refresh token goes, client, scope set): never shared across them.
-
-    ``route`` names the provider and every endpoint that receives the refresh token.
-    """
-    material = "\n".join([route.rstrip("/"), client_id, " ".join(sorted(set(scopes)))])
-    return hashlib.sha256(material.encode()).hexdigest()[:40]
-
-
-def cache_dir() -> Path:
-    override = os.environ.get("STYTCH_CACHE_DIR")
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
-
-
-def data_dir() -> Path:
-    override = os.environ.get("STYTCH_DATA_DIR")
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
-
-
-def lock_dir() -> Path:
-    """Where the locks of keyring-held token sets live: ``STYTCH_LOCK_DIR``, else the per-user
-    runtime directory (``$XDG_RUNTIME_DIR``, ``/run/user/<uid>``; on macOS and Windows the
-    per-user temporary directory), else ``~/.local/state/httpie-stytch-connected/locks``.
-
-    Not the cache directory: every process of the user shares one keyring entry, whatever its
-    ``STYTCH_CACHE_DIR`` or ``XDG_CACHE_HOME`` (cron and a terminal), so the lock must not
-    follow those. The runtime directory is also where the Secret Service's session bus lives.
-    Where there is none (a container, SSH without a login manager), the fallback is under the
-    home directory, never a name in a shared temporary directory (``/tmp/runtime-<uid>``) that
-    another user could create first and so stop every sign-in and refresh.
-    """
-    override = os.environ.get("STYTCH_LOCK_DIR")
-    if override:
-        return Path(override)
-    if sys.platform in ("win32", "darwin"):
-        import platformdirs
-
-        return Path(platformdirs.user_runtime_dir(APP_NAME, appauthor=False)) / "locks"
-    for base in (os.environ.get("XDG_RUNTIME_DIR"), f"/run/user/{os.getuid()}"):
-        if base and os.path.isabs(base) and _own_runtime_dir(base):
-            return Path(base) / APP_NAME / "locks"
-    try:
-        home = Path.home()
-    except (KeyError, RuntimeError):  # no HOME and no passwd entry: nothing to fall back to
-        raise TokenStoreError(
-            "There is no runtime or home directory for the lock files; set STYTCH_LOCK_DIR to "
-            "a private writable directory."
-        ) from None
-    return home / ".local" / "state" / APP_NAME / "locks"
-
-
-def _own_runtime_dir(base: str) -> bool:
-    """A runtime directory as XDG requires it: a real directory of ours that nobody else can
-    write (one another user made, or a symlink, is passed over, never an error)."""
-    import stat
-
-    try:
-        info = os.lstat(base)
-    except OSError:
-        return False
-    return (
-        stat.S_ISDIR(info.st_mode)
-        and info.st_uid == os.getuid()
-        and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-    )
+#: Re-exported: the directories and file primitives live in :mod:`.paths`, the warm path's
+#: cache in :mod:`.access_cache` (neither loads this module).
+__all__ = [
+    "APP_NAME",
+    "KEYRING_SERVICE",
+    "AccessTokenCache",
+    "FileStore",
+    "KeyringStore",
+    "SecureStore",
+    "cache_dir",
+    "data_dir",
+    "drop_temp_files",
+    "ensure_private_dir",
+    "lock_dir",
+    "read_text",
+    "token_key",
+    "write_private",
+]
 
 
 class SecureStore(Protocol):
@@ -145,140 +100,6 @@ class SecureStore(Protocol):
         every process that can rotate its refresh token takes the same lock."""
 
 
-def _setting_for(path: Path) -> str | None:
-    """The environment variable that chose where ``path`` lives, if one of ours did."""
-    return _place(path)[1]
-
-
-def _place(path: Path) -> tuple[Path, str | None, bool]:
-    """(top-level directory, the setting that moves it, whether it is our own default one)
-    for ``path``: a directory outside ours (a caller's own) is its own top."""
-    for name, base in (
-        ("STYTCH_LOCK_DIR", lock_dir),
-        ("STYTCH_CACHE_DIR", cache_dir),
-        ("STYTCH_DATA_DIR", data_dir),
-    ):
-        try:
-            top = base()
-        except TokenStoreError:  # no usable runtime directory: nothing can be under it
-            continue
-        if path.is_relative_to(top):
-            return top, name, not os.environ.get(name)
-    return path, None, False
-
-
-def ensure_private_dir(path: Path, setting_name: str | None = None) -> Path:
-    """Create the directory ``path`` (0700, with its parents) unless it exists, and check that
-    no other local user can write it (:func:`.private_files.private_dir`).
-
-    Failure is a :class:`TokenStoreError` naming the path and the setting that chose it
-    (``setting_name``, by default ``STYTCH_CACHE_DIR`` or ``STYTCH_DATA_DIR`` when ``path`` is
-    under one of them), never a raw :class:`OSError`.
-    """
-    top, setting, own = _place(path)
-    private_dir(path, top, setting_name or setting, own_top=own)
-    return path
-
-
-def _unlink(path: Path) -> None:
-    """Delete ``path`` if it is there; failing to delete what is there is a TokenStoreError."""
-    try:
-        path.unlink()
-    except (FileNotFoundError, NotADirectoryError):  # nothing there (or no directory at all)
-        return
-    except OSError as exc:
-        setting = _setting_for(path)
-        where = f" (under {setting})" if setting else ""
-        raise TokenStoreError(
-            f"Could not delete {path}{where} ({exc.strerror or type(exc).__name__}); delete it "
-            "by hand, then run the command again."
-        ) from None
-
-
-def write_private(path: Path, text: str) -> None:
-    """Atomically replace ``path`` with ``text``, readable by the owner only (0600).
-
-    A directory that cannot be created or that another user could write is a
-    :class:`TokenStoreError` (see :func:`ensure_private_dir`); other failures are
-    :class:`OSError`.
-    """
-    ensure_private_dir(path.parent)
-    tmp = _complete_temp_file(path, text)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _complete_temp_file(path: Path, text: str) -> str:
-    """A synced 0600 file ``.<name>.<random>`` beside ``path`` holding ``text``.
-
-    On Linux the text goes into a file with no name (``O_TMPFILE``) that is named only once
-    complete: a process killed while writing leaves nothing behind. Elsewhere, or where the file
-    system cannot, a named temporary file (:func:`drop_temp_files` removes one left behind).
-    """
-    try:
-        fd = os.open(path.parent, os.O_TMPFILE | os.O_WRONLY, 0o600)
-    except (AttributeError, OSError):  # no O_TMPFILE here, or not on this file system
-        fd = -1
-    if fd >= 0:
-        import secrets  # writers only, like tempfile below
-
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            _write_synced(handle, text)
-            tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}")
-            with contextlib.suppress(OSError):  # e.g. no /proc: fall back below
-                fds = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
-                try:  # linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N names the nameless file
-                    os.link(str(handle.fileno()), tmp, src_dir_fd=fds, follow_symlinks=True)
-                finally:
-                    os.close(fds)
-                return tmp
-    import tempfile  # only writers need it; the warm path only reads
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            _write_synced(handle, text)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return tmp
-
-
-def _write_synced(handle: TextIO, text: str) -> None:
-    handle.write(text)
-    handle.flush()
-    os.fsync(handle.fileno())
-
-
-def drop_temp_files(path: Path) -> None:
-    """Delete what an interrupted :func:`write_private` of ``path`` left (``.<name>.*``).
-
-    Only for a caller that holds the lock every writer of ``path`` takes: another writer's
-    temporary file would otherwise go from under it. Failures are ignored, as a missing file is.
-    """
-    from glob import escape  # writers only; the warm path never gets here
-
-    with contextlib.suppress(OSError):
-        for stale in path.parent.glob(f".{escape(path.name)}.*"):
-            with contextlib.suppress(OSError):
-                stale.unlink()
-
-
-def read_text(path: Path) -> str | None:
-    """The text of a file only we can have written, or None if it is missing or not UTF-8.
-
-    A file or directory another user could have written, or a symbolic link, is a
-    :class:`TokenStoreError` (:func:`.private_files.read_private`).
-    """
-    top, setting, _ = _place(path.parent)
-    return private_files.read_private(path, top, setting)
-
-
 class FileStore:
     """Opt-in plaintext store for headless machines: one 0600 JSON file per token set."""
 
@@ -290,7 +111,7 @@ class FileStore:
         return self.directory / f"{key}.json"
 
     def load(self, key: str) -> TokenSet | None:
-        return _parse(read_text(self._path(key)))
+        return parse_token_set(read_text(self._path(key)))
 
     def save(self, key: str, tokens: TokenSet) -> None:
         drop_temp_files(self._path(key))
@@ -331,40 +152,6 @@ class FileStore:
         return self.directory / f"{key}.lock"
 
 
-class AccessTokenCache:
-    """The warm path: the access token and its expiry only, never the refresh token."""
-
-    def __init__(self, directory: Path | None = None) -> None:
-        self.directory = directory or cache_dir() / "access"
-
-    def _path(self, key: str) -> Path:
-        return self.directory / f"{key}.json"
-
-    def load(self, key: str) -> TokenSet | None:
-        tokens = _parse(read_text(self._path(key)))
-        return tokens if tokens and tokens.access_token else None
-
-    def save(self, key: str, tokens: TokenSet) -> None:
-        slim = TokenSet(
-            access_token=tokens.access_token,
-            expires_at=tokens.expires_at,
-            scope=tokens.scope,
-            received_at=tokens.received_at,
-        )
-        drop_temp_files(self._path(key))  # an earlier run killed mid-write left its token there
-        # A cache that cannot be written is only slower.
-        with contextlib.suppress(OSError, TokenStoreError):
-            write_private(self._path(key), slim.to_json())
-
-    def delete(self, key: str) -> None:
-        drop_temp_files(self._path(key))
-        _unlink(self._path(key))
-
-    def lock_file(self, key: str) -> Path:
-        """Beside the token file: whoever can write that file finds the same lock."""
-        return self.directory / f"{key}.lock"
-
-
 class KeyringStore:
     """The system keyring, with a timeout on every call and values split when too large."""
 
@@ -395,10 +182,10 @@ class KeyringStore:
             except (ValueError, RecursionError):  # corrupt or foreign: a fresh login replaces it
                 return None
             if not isinstance(pointer, dict) or "gen" not in pointer:
-                return _parse(head)
+                return parse_token_set(head)
             value = self._call(self._join, key, pointer)
             if value is not None:
-                return _parse(value)
+                return parse_token_set(value)
             again = self._call(self._get, key)
             if again == head:  # a pointer to parts that are not there: corrupt
                 return None
@@ -618,12 +405,3 @@ def _part(key: str, gen: str, index: int) -> str:
 
 def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:16]
-
-
-def _parse(text: str | None) -> TokenSet | None:
-    if text is None:
-        return None
-    try:
-        return TokenSet.from_json(text)
-    except (ValueError, TypeError, RecursionError, OverflowError):
-        return None

@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError, TokenStoreError
-from ..oauth.endpoints import ProviderEndpoints
 from ..oauth.resource_metadata import resource_matches
 from ..settings.stytch import stytch_iss_alias
-from ..storage.store import cache_dir, read_text, token_key, write_private
+from ..storage.paths import cache_dir, read_text, token_key, write_private
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from ..oauth.endpoints import ProviderEndpoints
     from ..oauth.resource_metadata import ProtectedResource
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,8 @@ class Binding:
         return token_key(f"{self.issuer}\n{self.resource}", self.client_id, ())
 
     def endpoints(self) -> ProviderEndpoints:
+        from ..oauth.endpoints import ProviderEndpoints  # a refresh or sign-in needs them
+
         return ProviderEndpoints(
             authorization_endpoint=self.authorization_endpoint,
             token_endpoint=self.token_endpoint,

@@ -89,8 +89,8 @@ def test_forged_and_garbage_tokens_are_refused(stytch_env: StytchEmulator) -> No
         "a-shared-secret-that-anyone-could-know-here",
         algorithm="HS256",
     )
-    with pytest.raises(LoginError, match="not signed with any of the provider's keys"):
-        check_for(stytch_env).verify(forged, None)
+    with pytest.raises(LoginError, match="algorithm that is not accepted"):
+        check_for(stytch_env).verify(forged, None)  # a shared secret: never the provider's
     kid = stytch_env.public_jwk["kid"]
     claims = {"iss": stytch_env.issuer, "aud": stytch_env.client_id, "sub": "mallory"}
     same_kid = jwt.encode(claims, "x" * 32, algorithm="HS256", headers={"kid": kid})
@@ -211,3 +211,44 @@ def test_id_tokens_are_checked_against_the_exact_issuer_string(
     for near_miss in (base + "/", base.upper(), base.replace("127.0.0.1", "localhost")):
         with pytest.raises(LoginError, match="issued by another provider"):
             check.verify(signed(private, near_miss), None)
+
+
+def _ec_public_jwk() -> dict[str, Any]:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    return dict(jwt.algorithms.ECAlgorithm.to_jwk(private.public_key(), as_dict=True))
+
+
+def _rsa_public_jwk(bits: int = 2048) -> dict[str, Any]:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    return dict(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key(), as_dict=True))
+
+
+@pytest.mark.parametrize(
+    ("keys", "why"),
+    [
+        ([{"kty": "oct", "k": "c2VjcmV0"}], "no usable signing key"),  # a shared secret
+        ([{"kty": "RSA", "n": 12, "e": ["x"]}], "no usable signing key"),  # not strings
+        ([{"kty": "RSA", "n": "!!", "e": "AQAB"}], "no usable signing key"),  # not base64url
+        ([{"kty": "EC", "crv": "P-999", "x": "AA", "y": "AA"}], "no usable signing key"),
+        ([_rsa_public_jwk(1024)], "no usable signing key"),  # too short
+        ([dict(_rsa_public_jwk(), use="enc")], "no usable signing key"),
+        ([dict(_rsa_public_jwk(), alg="HS256")], "no usable signing key"),
+        (["not a key", 7, None], "no usable signing key"),
+        ([_ec_public_jwk()], "does not fit the provider's key"),  # an EC key for an RS256 token
+        ([dict(_rsa_public_jwk(), alg="PS256")], "does not fit the provider's key"),
+    ],
+)
+def test_a_key_set_that_cannot_check_the_token_is_one_sentence(
+    key_server: tuple[str, rsa.RSAPrivateKey], keys: list[Any], why: str
+) -> None:
+    """Every key is checked at receipt: type, algorithm, use, size, and that it loads; an
+    unusable set or a key that does not fit the token's algorithm is refused in one sentence,
+    never a library exception."""
+    base, private = key_server
+    _Keys.jwks = {"keys": keys}
+    check = IdTokenCheck(base + "/jwks", base, "client-1")
+    with pytest.raises(LoginError, match=why) as caught:
+        check.verify(signed(private, base), None)
+    assert type(caught.value) is LoginError

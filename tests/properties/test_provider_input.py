@@ -388,7 +388,7 @@ def test_a_refused_refresh_with_no_browser_and_no_terminal_says_what_to_run(
         start_new_session=True,  # no controlling terminal: CI, cron
     )
     assert result.returncode == 1
-    assert "run `stytch-connected login`" in result.stderr
+    assert "`stytch-connected login` in a terminal" in result.stderr
     assert "Traceback" not in result.stderr
     assert stored(auth) == expired  # nothing deleted until a new login succeeds
 
