@@ -14,8 +14,8 @@ import json
 import secrets
 import sys
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+
+from httpie_stytch_connected.testing.loopback import LoopbackHTTPServer, QuietHandler
 
 _OK = b'{"resources":[{"id":1,"name":"first"}]}'
 _DENIED = b'{"error":"missing_token"}'
@@ -24,7 +24,7 @@ _METADATA = "/.well-known/oauth-protected-resource"
 ISSUER: str | None = None
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms stall
 
@@ -41,13 +41,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def _send(self, status: int, body: bytes, challenge: str | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        if challenge:
-            self.send_header("WWW-Authenticate", challenge)
-        self.end_headers()
-        self.wfile.write(body)
+        self.reply(status, body, headers={"WWW-Authenticate": challenge} if challenge else None)
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -58,27 +52,18 @@ class _Handler(BaseHTTPRequestHandler):
             "token_type": "Bearer",
             "expires_in": 3600,
         }
-        body = json.dumps(tokens).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent."""
+        self.reply_json(200, tokens)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(LoopbackHTTPServer):
     request_queue_size = 256  # 64 threads connect at once: a backlog of 5 drops SYNs (1 s stall)
 
 
 def main() -> None:
     global ISSUER
     ISSUER = sys.argv[1] if len(sys.argv) > 1 else None
-    server = _Server(("127.0.0.1", 0), _Handler)
-    print(server.server_address[1], flush=True)
+    server = _Server(_Handler)
+    print(server.port, flush=True)
     server.serve_forever()
 
 

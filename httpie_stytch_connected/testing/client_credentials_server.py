@@ -40,7 +40,6 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Union
 from urllib.parse import unquote_plus
 
@@ -51,6 +50,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from .emulator.keys import SigningKey
 from .emulator.records import ClientCredentials
 from .emulator.wire import Response, Server, decode_form, header, json_response
+from .loopback import LoopbackService
 
 __all__ = [
     "ALL_AUTH_METHODS",
@@ -104,13 +104,15 @@ def _public_key(value: PublicKeyInput) -> rsa.RSAPublicKey | ec.EllipticCurvePub
     return key
 
 
-class ClientCredentialsServer:
+class ClientCredentialsServer(LoopbackService):
     """See the module docstring. Use as a context manager, or call :meth:`start`/:meth:`stop`.
 
     ``auth_methods`` (enabled) and ``advertised_auth_methods`` (in the metadata; None: the
     enabled ones) are plain attributes a test may change at any time, as are
     ``access_token_ttl``, ``audience`` and ``max_assertion_lifetime`` (seconds an assertion's
     ``exp`` may lie ahead; None: no limit)."""
+
+    thread_name = "client-credentials-server"
 
     def __init__(
         self,
@@ -141,48 +143,12 @@ class ClientCredentialsServer:
         self._jtis: dict[tuple[str, str], float] = {}
         self._issued: set[str] = set()
         self._lock = threading.RLock()
-        self._server: Server | None = None
-        self._thread: threading.Thread | None = None
 
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> ClientCredentialsServer:
-        with self._lock:
-            if self._server is not None:
-                raise RuntimeError("ClientCredentialsServer can only be started once")
-            self._server = Server(self)
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name="client-credentials-server",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        with self._lock:
-            server, thread, self._server = self._server, self._thread, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if thread is not None:
-            thread.join()
-
-    def __enter__(self) -> ClientCredentialsServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _bind(self) -> Server:
+        return Server(self)
 
     def __repr__(self) -> str:
-        where = self.url if self._server is not None else "not started"
+        where = self.url if self.started else "not started"
         return f"ClientCredentialsServer({where}, auth_methods={list(self.auth_methods)})"
 
     # ------------------------------------------------------------------ URLs
@@ -190,9 +156,7 @@ class ClientCredentialsServer:
     @property
     def url(self) -> str:
         """``http://127.0.0.1:PORT``: also the issuer."""
-        if self._server is None:
-            raise RuntimeError("ClientCredentialsServer is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.origin
 
     @property
     def issuer(self) -> str:

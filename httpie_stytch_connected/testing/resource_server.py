@@ -13,20 +13,19 @@ scope the route wants. Used by the examples, the demo and the tests.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 
 import jwt
 
+from .loopback import LoopbackHTTPServer, LoopbackService, QuietHandler
+
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
 
 
-class ResourceServer:
+class ResourceServer(LoopbackService):
     def __init__(
         self,
         *,
@@ -62,12 +61,6 @@ class ResourceServer:
         self.audiences: list[Any] = []
         self.tokens_seen: set[str] = set()
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-
-    @property
-    def origin(self) -> str:
-        assert self._server is not None, "not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def url(self) -> str:
@@ -90,40 +83,17 @@ class ResourceServer:
             "bearer_methods_supported": ["header"],
         }
 
-    def start(self) -> ResourceServer:
+    def _bind(self) -> LoopbackHTTPServer:
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 owner._handle(self)
 
             do_POST = do_GET
             do_PUT = do_GET
 
-            def log_message(self, format: str, *args: Any) -> None:
-                """Silent: request lines would not leak tokens, but tests read stderr."""
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> ResourceServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        return LoopbackHTTPServer(Handler)
 
     def verify(self, token: str) -> dict[str, Any]:
         """Claims of a valid token; raises ``jwt.PyJWTError`` otherwise."""
@@ -150,7 +120,7 @@ class ResourceServer:
             params.append(f'resource_metadata="{self.metadata_url}"')
         return "Bearer " + (", ".join(params) if params else 'realm="api"')
 
-    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+    def _handle(self, request: QuietHandler) -> None:
         path = request.path.split("?", 1)[0]
         if self.authorization_servers and path in (WELL_KNOWN, WELL_KNOWN + self.path):
             self._count("metadata")
@@ -194,16 +164,6 @@ class ResourceServer:
 
 
 def _send(
-    request: BaseHTTPRequestHandler,
-    status: int,
-    body: dict[str, Any],
-    challenge: str | None = None,
+    request: QuietHandler, status: int, body: dict[str, Any], challenge: str | None = None
 ) -> None:
-    payload = json.dumps(body).encode()
-    request.send_response(status)
-    request.send_header("Content-Type", "application/json")
-    request.send_header("Content-Length", str(len(payload)))
-    if challenge:
-        request.send_header("WWW-Authenticate", challenge)
-    request.end_headers()
-    request.wfile.write(payload)
+    request.reply_json(status, body, {"WWW-Authenticate": challenge} if challenge else None)

@@ -7,14 +7,13 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from httpie_stytch_connected.testing.pytest_plugin import ISOLATED
+from tests.loopback import LoopbackServer, QuietHandler
 
 BIN = Path(sys.executable).parent
 TIMEOUT = 60
@@ -50,27 +49,12 @@ def command(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 def open_api() -> Iterator[str]:
     """An API on 127.0.0.1 that answers 200 to anyone: no 401, no challenge."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
-            body = b'{"open": true}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.reply(200, b'{"open": true}')
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/api/open"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+    with LoopbackServer(Handler) as server:
+        yield f"{server.url}/api/open"
 
 
 def test_http_help_does_not_describe_oauth2_as_stytch(stytch_keyring: Path) -> None:

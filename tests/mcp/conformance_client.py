@@ -27,7 +27,6 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -43,6 +42,8 @@ from mcp.shared.auth import (
     OAuthToken,
 )
 from mcp.types import ElicitRequestParams, ElicitResult, ErrorData
+
+from httpie_stytch_connected.testing.loopback import LoopbackServer, QuietHandler
 
 #: Bounds: the whole client run, and the wait for the authorization redirect to come back.
 RUN_TIMEOUT = 60.0
@@ -98,32 +99,20 @@ class LoopbackCallback:
         self.arrived = threading.Event()
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):  # silent: the query holds the code
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 if parts.path != "/callback":
-                    self.send_response(404)
-                    self.end_headers()
-                    return
+                    return self.reply(404, content_type=None)
                 owner.query = {k: v[0] for k, v in parse_qs(parts.query).items()}
                 owner.arrived.set()
-                body = b"You can close this window."
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply(200, b"You can close this window.", content_type="text/plain")
 
-            def log_message(self, format: str, *args: Any) -> None:
-                """Silent: the query holds the code."""
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = LoopbackServer(Handler)  # lives as long as this client process
 
     @property
     def redirect_uri(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/callback"
+        return f"{self._server.url}/callback"
 
     async def follow(self, authorization_url: str) -> None:
         """The scripted user agent: GET the authorization URL and follow its redirects (the

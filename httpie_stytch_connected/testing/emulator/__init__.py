@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from types import TracebackType
 from typing import Any
 
 from .admin import AdminKnobs
@@ -83,22 +82,6 @@ class StytchEmulator(
     memory and is guarded by one lock, so tests may call the control methods while requests
     are being served.
     """
-
-    def start(self) -> StytchEmulator:
-        """Bind an OS-assigned port on 127.0.0.1 and serve from a daemon thread."""
-        super().start()
-        return self
-
-    def __enter__(self) -> StytchEmulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _route(
         self, method: str, path: str, query: str, headers: dict[str, str], body: bytes

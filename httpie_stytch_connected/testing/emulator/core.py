@@ -11,6 +11,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from ..loopback import LoopbackService
 from .keys import SigningKey
 from .records import Access, Client, Code, Grant, M2MClient, Pending, Refresh
 from .redirect_urls import check_registrable
@@ -47,8 +48,10 @@ ISS_FORMS = ("default_domain", "custom_domain", "none")
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 
 
-class EmulatorCore:
+class EmulatorCore(LoopbackService):
     """State and lifecycle shared by every emulated Stytch surface."""
+
+    thread_name = "stytch-emulator"
 
     def __init__(
         self,
@@ -124,8 +127,6 @@ class EmulatorCore:
 
         self._lock = threading.RLock()
         self._stopped = threading.Event()
-        self._server: Server | None = None
-        self._thread: threading.Thread | None = None
         self._keys = SigningKey()
 
         self._pending: dict[str, Pending] = {}
@@ -145,43 +146,20 @@ class EmulatorCore:
     ) -> Response:
         raise NotImplementedError
 
-    def start(self) -> EmulatorCore:
-        """Bind an OS-assigned port on 127.0.0.1 and serve from a daemon thread."""
-        with self._lock:
-            if self._server is not None or self._stopped.is_set():
-                raise RuntimeError("StytchEmulator can only be started once")
-            self._server = Server(self)
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name="stytch-emulator",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
+    def _bind(self) -> Server:
+        return Server(self)
 
     def stop(self) -> None:
         """Shut the server down and join its thread; safe to call more than once."""
-        with self._lock:
-            server, thread = self._server, self._thread
-            already = self._stopped.is_set()
-            self._stopped.set()
-        if already or server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if thread is not None:
-            thread.join()
+        self._stopped.set()  # wakes a "slow" token fault first
+        super().stop()
 
     # ------------------------------------------------------------------ URLs
 
     @property
     def url(self) -> str:
         """Base URL, ``http://127.0.0.1:PORT``; also the project domain and issuer."""
-        if self._server is None:
-            raise RuntimeError("StytchEmulator is not started")
-        port = self._server.server_address[1]
-        return f"http://127.0.0.1:{port}"
+        return self.origin
 
     @property
     def project_domain(self) -> str:

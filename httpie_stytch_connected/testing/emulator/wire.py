@@ -1,4 +1,5 @@
-"""The emulator's HTTP plumbing: the loopback server, its handler, responses and body decoding.
+"""The emulator's HTTP plumbing: its router on the shared loopback server, responses and body
+decoding.
 
 Nothing here knows a Stytch rule; it moves bytes and never logs a query string or a body.
 """
@@ -13,9 +14,10 @@ import struct
 import sys
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol, cast
 from urllib.parse import parse_qs, urlsplit
+
+from ..loopback import LoopbackHTTPServer, QuietHandler
 
 _MAX_BODY = 64 * 1024
 
@@ -113,22 +115,19 @@ def strip_query(path: str) -> str:
     return path.split("?", 1)[0].split("#", 1)[0]
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = False
+class Server(LoopbackHTTPServer):
+    """The loopback server, routing every request to ``router``."""
 
     def __init__(self, router: Router) -> None:
         self.router = router
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # The default prints a traceback; print only the type so nothing secret can leak.
-        exc = sys.exc_info()[1]
-        if self.router.log_requests:
-            print(f"stytch-emulator: handler error {type(exc).__name__}", file=sys.stderr)
+    def error_label(self) -> str | None:
+        """Handler errors are printed (their type only) when the router logs requests."""
+        return "stytch-emulator" if self.router.log_requests else None
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server_version = "StytchEmulator/0.1"
     sys_version = ""
     timeout = 30
@@ -191,13 +190,7 @@ class _Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
             return
-        self.send_response(response.status)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(response.body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("Pragma", "no-cache")
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
+        headers = {"Cache-Control": "no-store", "Pragma": "no-cache", **response.headers}
+        self.reply(
+            response.status, response.body, content_type=response.content_type, headers=headers
+        )
