@@ -26,7 +26,7 @@ from .provider_calls import (
     provider_http,
 )
 from .tokens import TokenResponseError, TokenSet
-from .untrusted import WITHHELD, json_object, shown_text
+from .untrusted import WITHHELD, form_object, json_object, shown_text
 
 if TYPE_CHECKING:
     import requests
@@ -168,19 +168,28 @@ class TokenClient:
             headers=headers,
             limits=self.limits,
         )
-        body = json_object(response.body)
+        body = _answer(response)
         if response.status != 200 or _is_error(body):
             raise provider_error(response, action, {**data, **self._hidden()}, body)
         if body is None:
             raise TokenEndpointError(
-                f"Could not {action}: the token endpoint answered 200 with a body that is not "
-                "JSON; check the configured token endpoint URL.",
+                f"Could not {action}: the token endpoint answered 200 with a body that is "
+                "neither JSON nor a form; check the configured token endpoint URL.",
                 status=200,
             )
         try:
             return TokenSet.from_response(body, previous=previous)
         except TokenResponseError as exc:
             raise TokenEndpointError(f"Could not {action}: {exc}.", status=200) from None
+
+
+def _answer(response: ProviderAnswer) -> dict[str, Any] | None:
+    """The token endpoint's answer as a mapping: JSON (RFC 6749 §5.1), or form-encoded where the
+    server says so (GitHub's classic endpoint answers that way unless asked for JSON)."""
+    kind = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind == "application/x-www-form-urlencoded":
+        return form_object(response.body)
+    return json_object(response.body)
 
 
 def _is_error(body: Mapping[str, Any] | None) -> bool:
@@ -211,7 +220,7 @@ def provider_error(
     it repeats any fragment of a secret we sent (code, verifier, refresh token). ``body`` is
     the response's JSON object when the caller has parsed it already.
     """
-    body = body or json_object(response.body) or {}
+    body = body or _answer(response) or {}
     secrets = [v for k, v in sent.items() if k not in _PUBLIC_FIELDS and v]
     error = shown_text(body.get("error"), secrets, limit=80)
     error_type = shown_text(body.get("error_type"), secrets, limit=80)

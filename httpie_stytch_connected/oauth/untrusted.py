@@ -56,6 +56,28 @@ def json_object(body: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+#: Most fields a form-encoded answer may carry; a token response has a handful.
+_MAX_FORM_FIELDS = 32
+
+
+def form_object(body: bytes) -> dict[str, Any] | None:
+    """An ``application/x-www-form-urlencoded`` answer (GitHub's classic token endpoint answers
+    so) as a mapping, or None for anything else: not UTF-8, a repeated field, too many fields."""
+    from urllib.parse import parse_qsl
+
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            strict_parsing=True,
+            max_num_fields=_MAX_FORM_FIELDS,
+        )
+    except ValueError:  # also UnicodeDecodeError
+        return None
+    found = dict(pairs)
+    return found if pairs and len(found) == len(pairs) else None
+
+
 def _within_depth(value: Any) -> bool:
     """Iteratively, so checking a deep value cannot itself exhaust the stack."""
     pending = [(value, 1)]

@@ -247,3 +247,34 @@ def test_provider_text_loses_control_characters() -> None:
         client().refresh(TokenSet(access_token="a", refresh_token="rt"))
     assert "\x1b" not in str(caught.value) and "\x07" not in str(caught.value)
     assert "invalid_grant[2J: ab." in str(caught.value)
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+@responses.activate
+def test_a_form_encoded_token_answer_is_read_as_github_sends_it() -> None:
+    body = "access_token=gho_abc&expires_in=28800&refresh_token=ghr_def&token_type=bearer&scope="
+    responses.post(TOKEN_URL, body=body, content_type=FORM)
+    tokens = client().exchange_code("the-code", "v" * 43, "http://127.0.0.1:5123/callback")
+    assert (tokens.access_token, tokens.refresh_token) == ("gho_abc", "ghr_def")
+    assert tokens.expires_at is not None
+
+
+@responses.activate
+def test_a_form_encoded_error_on_a_200_is_a_refusal_naming_the_code() -> None:
+    body = "error=bad_verification_code&error_description=The+code+passed+is+incorrect"
+    responses.post(TOKEN_URL, body=body, content_type=f"{FORM}; charset=utf-8")
+    with pytest.raises(TokenEndpointError, match="bad_verification_code") as caught:
+        client().exchange_code("the-code", "v" * 43, "http://127.0.0.1:5123/callback")
+    assert caught.value.refused
+
+
+@pytest.mark.parametrize(
+    "body", ["access_token=a&access_token=b", "\xff", "just words", "a=1&" * 40 + "b=2"]
+)
+@responses.activate
+def test_a_form_answer_that_is_not_one_is_refused_as_not_a_token_answer(body: str) -> None:
+    responses.post(TOKEN_URL, body=body.encode("latin-1"), content_type=FORM)
+    with pytest.raises(TokenEndpointError, match="neither JSON nor a form"):
+        client().exchange_code("the-code", "v" * 43, "http://127.0.0.1:5123/callback")
