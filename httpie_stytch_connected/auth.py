@@ -33,6 +33,7 @@ from .managed import NOT_RESENT, ManagedTokens, StytchTokens
 from .oauth.bearer import authorization, rejected, withhold
 
 if TYPE_CHECKING:
+    from .messages import Notify
     from .zero_config.binding import Binding
     from .zero_config.chain import ZeroConfig
 
@@ -61,20 +62,20 @@ class OAuth2PKCEAuth(ManagedTokens, AuthBase):
         if not rejected(response.status_code, request.headers.get("Authorization"), sent):
             return response
         token = self.manager.access_token(rejected=sent)  # the next request gets a good one
-        second = resend(response, rewind, token, **kwargs)
-        if second is response:
-            self.manager.notify(NOT_RESENT)
-        return second
+        return resend(response, rewind, token, self.manager.notify, **kwargs)
 
 
 def resend(
-    response: requests.Response, rewind: Rewind, token: str, **kwargs: Any
+    response: requests.Response, rewind: Rewind, token: str, notify: Notify, **kwargs: Any
 ) -> requests.Response:
     """Send ``response``'s request once more with ``token`` (``kwargs``: the adapter's send
-    arguments a response hook receives); a body that cannot be rewound (see :mod:`.replay`) is
-    not resent, and ``response`` itself comes back."""
+    arguments a response hook receives). A body that cannot be rewound (see :func:`rewinder`)
+    is not resent: ``response`` itself comes back, and ``notify`` says so once (the token is
+    renewed, so the next request carries it), in configured mode and zero configuration
+    alike."""
     request = response.request
     if not rewind(request):
+        notify(NOT_RESENT)
         return response
     response.content  # noqa: B018 - drain so the connection can be reused
     response.close()
@@ -126,7 +127,7 @@ def _after_bare(
         "Authorization" in request.headers,
         response.headers.get("WWW-Authenticate"),
     )
-    return response if token is None else resend(response, rewind, token, **kwargs)
+    return response if token is None else resend(response, rewind, token, zero.notify, **kwargs)
 
 
 class _ResourceHook:
@@ -170,7 +171,7 @@ class _ResourceHook:
         )
         if renewed is None:
             return response
-        second = resend(response, self.rewind, renewed, **kwargs)
+        second = resend(response, self.rewind, renewed, self.zero.notify, **kwargs)
         if second is not response:  # later hops carry the renewed token, judged the same way
             request.headers["Authorization"] = authorization(renewed)
             self.token = renewed

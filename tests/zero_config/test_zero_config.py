@@ -18,6 +18,7 @@ import requests
 from httpie_stytch_connected.auth import OAuth2PKCEAuth
 from httpie_stytch_connected.errors import ConfigurationError
 from httpie_stytch_connected.lifecycle.manager import forget_memory
+from httpie_stytch_connected.managed import NOT_RESENT
 from httpie_stytch_connected.oauth.tokens import TokenSet
 from httpie_stytch_connected.storage.store import AccessTokenCache, KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator, example_api
@@ -286,3 +287,18 @@ def test_a_401_without_a_bearer_challenge_is_the_answer_not_a_sign_in(
     assert response.status_code == 401 and not response.history
     assert _BasicOnly.paths == ["/api"]  # no metadata was looked for
     assert zero_env.counters["authorize_page"] == 0
+
+
+def test_a_first_request_with_a_one_shot_body_signs_in_and_says_why_it_was_not_resent(
+    zero_env: StytchEmulator, api: ResourceServer
+) -> None:
+    """Issue 18 §5: the 401 that starts discovery meets a streamed body; the sign-in happens,
+    the 401 comes back (the body cannot go twice), and the person reads why, as in configured
+    mode."""
+    notes: list[str] = []
+    auth = OAuth2PKCEAuth(notify=notes.append)
+    response = requests.post(api.url, data=iter([b"once"]), auth=auth, timeout=30)
+    assert response.status_code == 401
+    assert NOT_RESENT in notes
+    assert zero_env.counters["login"] == 1
+    assert requests.get(api.url, auth=auth, timeout=30).status_code == 200
