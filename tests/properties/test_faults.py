@@ -68,8 +68,8 @@ def test_a_lasting_outage_is_one_clear_error_and_keeps_the_credentials(
 @pytest.mark.parametrize(
     ("kind", "words"),
     [
-        ("html", "not JSON"),
-        ("not_json", "not JSON"),
+        ("html", "neither JSON nor a form"),
+        ("not_json", "neither JSON nor a form"),
         ("no_access_token", "no access_token"),
     ],
 )
