@@ -69,13 +69,16 @@ def config_dir() -> Path:
 def _linux_user_dir(variable: str, default: str) -> Path | None:
     """``platformdirs``' answer for a per-user XDG directory on Linux, in the cases where every
     ``platformdirs`` release we accept (``>=3``) gives the same one, without importing it: the
-    variable set to an absolute path, or unset or blank with an absolute ``HOME``. None
-    elsewhere (another platform, Android, a relative path): then ``platformdirs`` is asked.
+    variable set to an absolute path with no blanks around it, or unset or empty with an absolute
+    ``HOME``. None elsewhere (another platform, Android, a relative path, blanks): then
+    ``platformdirs`` is asked.
     Every warm run reads the cache and config directories; importing ``platformdirs`` costs
     more than the rest of the read."""
     if sys.platform != "linux" or ("ANDROID_DATA" in os.environ and "ANDROID_ROOT" in os.environ):
         return None
     value = os.environ.get(variable, "")
+    if value != value.strip():  # releases disagree: some strip the blanks, others keep them
+        return None
     if os.path.isabs(value):
         base = value
     elif value.strip() or not os.path.isabs(os.environ.get("HOME", "")):
