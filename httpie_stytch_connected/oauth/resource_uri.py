@@ -47,6 +47,25 @@ def normal_form(url: str) -> tuple[str, list[str]] | None:
     not one or anything in it is ambiguous."""
     if any(ord(c) < 0x21 or ord(c) == 0x7F or c == "\\" for c in url):
         return None
+    origin = _normal_origin(url)
+    segments = None if origin is None else _path_segments(urlsplit(url).path or "/")
+    return None if origin is None or segments is None else (origin, segments)
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of ``url`` normalised as above (RFC 3986 §6.2.2.1, §6.2.3):
+    ``HTTPS://API.example.com:443/x`` and ``https://api.example.com`` give the same string.
+    A URL without a usable http(s) origin gives its scheme and authority lower-cased as
+    written (it lies inside no resource anyway). The one place origins are compared."""
+    origin = _normal_origin(url)
+    if origin is not None:
+        return origin
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+
+def _normal_origin(url: str) -> str | None:
+    """The origin of an absolute http(s) URL with a plain host and a valid port, else None."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -60,8 +79,7 @@ def normal_form(url: str) -> tuple[str, list[str]] | None:
         netloc = f"[{host}]" if ":" in host else host
     else:
         netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    segments = _path_segments(parts.path or "/")
-    return None if segments is None else (f"{scheme}://{netloc}", segments)
+    return f"{scheme}://{netloc}"
 
 
 def _path_segments(path: str) -> list[str] | None:

@@ -16,10 +16,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError, TokenStoreError
-from ..oauth.resource_uri import within
+from ..oauth.resource_uri import origin_of, within
 from ..oauth.urls import check_provider_urls
 from ..storage.paths import cache_dir, read_text, token_key, write_private
 
@@ -128,8 +127,8 @@ class BindingCache:
 
     @staticmethod
     def origin(url: str) -> str:
-        parts = urlsplit(url)
-        return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+        """The cache file's origin: RFC 3986 §6.2 equivalent spellings share one."""
+        return origin_of(url)
 
     def _path(self, origin: str) -> Path:
         digest = hashlib.sha256(origin.encode()).hexdigest()[:32]
