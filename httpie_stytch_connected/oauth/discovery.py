@@ -4,6 +4,17 @@ The document must name the very issuer we asked about, as the exact same string 
 OpenID Discovery §4.3), or another server could hand us its endpoints; a mismatch is found here,
 before any browser opens, and the ID token is later checked against that same string. Keeping
 documents between runs is :mod:`..storage.metadata_cache`'s.
+
+PKCE (RFC 7636): we only ever send S256 (:mod:`.pkce`). A document whose
+``code_challenge_methods_supported`` (RFC 8414 §2) exists and lacks ``S256`` is refused before
+any browser opens or any client is registered (:func:`check_pkce_s256`). A document without the
+field is used, with S256 as always. The MCP authorization specification asks clients to refuse
+then; RFC 8414 §2 only says such a server advertises no PKCE support, and OAuth 2.1 (§4.1.1)
+has every authorization server support PKCE. We follow the latter because refusing would strand
+people at servers that simply omit the field (older servers; MCP 2025-03-26-style servers that
+publish no metadata at all, which zero configuration supports with the default endpoints), and
+because sending a challenge to a server that ignores it weakens nothing: the ``state`` check
+still binds the response to this sign-in, and S256 keeps the verifier off the front channel.
 """
 
 from __future__ import annotations
@@ -84,12 +95,37 @@ def check_issuer_named(document: Mapping[str, Any], issuer: str, url: str) -> No
         )
 
 
+def check_pkce_s256(document: Mapping[str, Any], issuer: str) -> None:
+    """Raise :class:`ConfigurationError` (one sentence naming the server) when the document's
+    ``code_challenge_methods_supported`` (RFC 8414 §2) is present and does not list ``S256``
+    (RFC 7636 §4.2), the only method we send; absent, nothing is said (see the module
+    docstring for why)."""
+    methods = document.get("code_challenge_methods_supported")
+    if methods is None:
+        return
+    if isinstance(methods, list) and "S256" in methods:
+        return
+    listed = (
+        ", ".join(shown_text(m, limit=40) or "?" for m in methods[:8] if isinstance(m, str))
+        if isinstance(methods, list)
+        else ""
+    )
+    raise ConfigurationError(
+        f"The authorization server {shown_text(issuer, limit=200)} does not offer PKCE with "
+        f"S256 (its metadata lists only {listed or 'no usable method'}), so signing in there "
+        "could not protect the authorization code; refusing before any browser opens."
+    )
+
+
 def endpoints_from(
     document: Mapping[str, Any], issuer: str, *, machine: bool = False
 ) -> ProviderEndpoints:
     """The checked endpoints a metadata document lists; ConfigurationError when it lacks the
     authorization (unless ``machine``: then the token endpoint stands in, unused) or token
-    endpoint, or one is not https (loopback excepted)."""
+    endpoint, or one is not https (loopback excepted), or (unless ``machine``: no browser, no
+    PKCE) when it offers PKCE without S256 (:func:`check_pkce_s256`)."""
+    if not machine:
+        check_pkce_s256(document, issuer)
 
     def field(name: str) -> str | None:
         value = document.get(name)

@@ -88,6 +88,7 @@ class ZeroConfig:
         self, url: str, challenge: Mapping[str, str] | None, *, register_now: bool = True
     ) -> Binding:
         """Walk the chain for ``url`` and cache what it found (unless only looking)."""
+        from ..oauth.discovery import check_pkce_s256
         from ..oauth.resource_metadata import discover_resource
         from ..storage.metadata_cache import metadata
         from .client_identity import RegistrationStore, client_identity
@@ -100,6 +101,7 @@ class ZeroConfig:
                 f"The authorization server metadata of {issuer} names issuer "
                 f"{document.get('issuer')!r}; refusing to use it."
             )
+        check_pkce_s256(document, issuer)  # before a client is registered for nothing
         identity = client_identity(
             document,
             issuer=issuer,

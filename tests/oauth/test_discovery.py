@@ -24,7 +24,9 @@ from httpie_stytch_connected.settings.config import load_settings, resolve_endpo
 from httpie_stytch_connected.storage.metadata_cache import _digest, discover
 from httpie_stytch_connected.storage.store import cache_dir, write_private
 from httpie_stytch_connected.testing import StytchEmulator
+from httpie_stytch_connected.testing.emulator import example_api
 from httpie_stytch_connected.testing.resource_server import ResourceServer
+from tests.adapters import ADAPTERS_IN_PROCESS, oauth2_auth, send
 from tests.loopback import LoopbackServer, QuietHandler
 
 
@@ -239,3 +241,39 @@ def test_a_cached_document_for_a_near_miss_issuer_is_not_used(flaky_issuer: str)
     write_private(path, json.dumps({"fetched_at": time.time(), "document": _Flaky.document}))
     with pytest.raises(ConfigurationError, match="names issuer"):
         discover(issuer)
+
+
+# -- PKCE methods the server offers (issue 18 §3) ----------------------------------------------
+
+
+def test_a_server_that_offers_pkce_without_s256_is_refused_before_the_browser(
+    issuer_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    issuer_env.code_challenge_methods = ["plain"]
+    with pytest.raises(ConfigurationError, match="does not offer PKCE with S256") as caught:
+        requests.get(stytch_resource_server.url, auth=OAuth2PKCEAuth(), timeout=30)
+    assert issuer_env.issuer in str(caught.value) and "plain" in str(caught.value)
+    assert issuer_env.counters["authorize_page"] == 0
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS_IN_PROCESS)
+def test_zero_configuration_refuses_it_before_registering_or_opening_the_browser(
+    adapter: str, stytch_zero_env: StytchEmulator
+) -> None:
+    stytch_zero_env.code_challenge_methods = ["plain"]
+    refused = pytest.raises(ConfigurationError, match="does not offer PKCE with S256")
+    with example_api(stytch_zero_env) as api, refused:
+        send(adapter, oauth2_auth(adapter), "GET", api.url)
+    counters = stytch_zero_env.counters
+    assert counters["register"] == 0 and counters["authorize_page"] == 0
+
+
+def test_metadata_that_does_not_say_which_pkce_methods_it_offers_still_signs_in_with_s256(
+    issuer_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    """The field is optional (RFC 8414 §2): absent, S256 is sent as always (see
+    :mod:`httpie_stytch_connected.oauth.discovery` for why this is not a refusal)."""
+    issuer_env.code_challenge_methods = None
+    response = requests.get(stytch_resource_server.url, auth=OAuth2PKCEAuth(), timeout=30)
+    assert response.status_code == 200, response.text
+    assert issuer_env.counters["login"] == 1

@@ -111,6 +111,9 @@ class EmulatorCore(LoopbackService):
         #: Switch: ``token_endpoint_auth_methods_supported`` in the metadata; ``None`` means
         #: ``[registration_auth_method]`` when that is set, else ``["none"]``.
         self.token_endpoint_auth_methods: Sequence[str] | None = None
+        #: Switch: ``code_challenge_methods_supported`` in the metadata (RFC 8414 §2); ``None``
+        #: leaves the field out. The authorize page keeps requiring S256 either way.
+        self.code_challenge_methods: Sequence[str] | None = ("S256",)
         #: Switch: a confidential client must authenticate with the method it was created or
         #: registered with (Stytch itself accepts either, so this is off by default).
         self.strict_client_auth_method = False

@@ -3,8 +3,10 @@
 Served at ``/.well-known/openid-configuration`` and ``/.well-known/oauth-authorization-server``
 on the project domain, and under ``/v1/public/{project_id}`` with the legacy issuer.
 
-``token_endpoint_auth_methods_supported`` follows the ``token_endpoint_auth_methods`` switch
-(default ``["none"]``, or ``[registration_auth_method]`` when that switch is set).
+``code_challenge_methods_supported`` follows the ``code_challenge_methods`` switch (default
+``["S256"]``; ``None`` leaves it out). ``token_endpoint_auth_methods_supported`` follows the
+``token_endpoint_auth_methods`` switch (default ``["none"]``, or ``[registration_auth_method]``
+when that switch is set).
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ class Metadata(EmulatorCore):
             "scopes_supported": list(self.scopes_supported),
             "response_types_supported": ["code"],
             "grant_types_supported": ["authorization_code", "refresh_token"],
-            "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": self._auth_methods_supported(),
             "id_token_signing_alg_values_supported": ["RS256"],
             "subject_types_supported": ["public"],
         }
+        if self.code_challenge_methods is not None:
+            document["code_challenge_methods_supported"] = list(self.code_challenge_methods)
         if self.dcr_enabled:
             document["registration_endpoint"] = self.url + "/v1/oauth2/register"
         return document
