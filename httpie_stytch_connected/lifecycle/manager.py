@@ -11,6 +11,13 @@ A refresh token is never spent, nor a browser opened, before the store has shown
 written (:meth:`SecureStore.probe`). If the write after a refresh or login still fails, the new
 set is kept in memory (and the access cache) and used, the person is told once, and the write
 is retried under the locks on later calls: a store fault never forces a new login.
+
+No live grant is left behind (RFC 7009): a sign-in over a stored set supersedes that set's
+grant, and parts of a killed save may hold another (:meth:`KeyringStore.abandoned`); their
+refresh tokens are written with the new set, in the same atomic write, then revoked, and the
+ones the provider cannot take now stay with the set until a later refresh, sign-in or
+``logout`` (which revokes every one of them). A rotated refresh token is never among them: it
+is the same grant, and revoking it would end the new token too.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from ..errors import (
     TokenStoreError,
 )
 from ..messages import Notify, Opener, notify_stderr
-from ..oauth.tokens import TokenSet
+from ..oauth.tokens import SUPERSEDED_LIMIT, TokenSet
 from ..storage.access_cache import AccessTokenCache
 from ..waits import wait_in_slices
 
@@ -292,12 +299,17 @@ class TokenManager:
                 _MEMORY.pop(self.key, None)
                 (self.access_cache or AccessTokenCache()).delete(self.key)
             return None
-        with _thread_lock(self.key), self._process_lock(SIGNING_OUT):
+        with _thread_lock(self.key), self._process_lock(SIGNING_OUT) as mark:
             unsaved = _UNSAVED.get(self.key)  # its refresh token is the live one
             tokens = unsaved.tokens if unsaved else self.store.load(self.key)
             revoked = None if tokens is None else self._revoke(tokens)
+            # Every grant this key ever replaced or lost in a killed save, not only this one.
+            others = self._superseded(tokens, None, new_grant=False, keep=False)
+            left = self._revoke_each(others, mark, SIGNING_OUT)
             self._forget_locked()
-            return revoked
+            if left:
+                log.debug("%d superseded grant(s) not revoked", len(left))
+            return None if revoked is None else revoked and not left
 
     # -- internals -------------------------------------------------------------------------
     def _supplied_token(self, rejected: str | None) -> str:
@@ -336,14 +348,74 @@ class TokenManager:
             if tokens.refresh_token
             else (tokens.access_token, "access_token")
         )
-        if not token:
-            return False
+        return bool(token) and self._revoke_one(token, hint) is not False
+
+    def _revoke_one(self, token: str, hint: str) -> bool | None:
+        """RFC 7009 §2.1 for one token: True revoked (§2.2: an unknown or already invalid
+        token is answered 200 too); None refused for good (a 4xx: asking again will not
+        help); False not now (no revocation endpoint, unreachable, undiscoverable, 5xx)."""
         try:
+            if not self.client.revocation_endpoint:
+                return False
             self.client.revoke(token, hint)
-        except (TokenEndpointError, ConfigurationError) as exc:  # unreachable or undiscoverable
+        except TokenEndpointError as exc:
+            log.debug("revocation failed: %s", exc.error or type(exc).__name__)
+            return None if not exc.retryable and exc.status and 400 <= exc.status < 500 else False
+        except ConfigurationError as exc:
             log.debug("revocation failed: %s", type(exc).__name__)
             return False
         return True
+
+    def _revoke_each(self, tokens: tuple[str, ...], mark: Mark, doing: str) -> tuple[str, ...]:
+        """Revoke each refresh token of ``tokens`` (grants we no longer use); the ones the
+        provider could not take now, to be kept and tried again."""
+        left = []
+        for token in tokens:
+            mark(self._activity(doing))  # each call restarts the waiters' bound
+            if self._revoke_one(token, "refresh_token") is False:
+                left.append(token)
+        return tuple(left)
+
+    def _superseded(
+        self, tokens: TokenSet | None, stored: TokenSet | None, *, new_grant: bool, keep: bool
+    ) -> tuple[str, ...]:
+        """The refresh tokens of grants that ``tokens`` leaves behind: those ``stored`` and
+        ``tokens`` already carried, ``stored``'s own when ``tokens`` come from a new grant (a
+        sign-in, not a refresh: a rotated token belongs to the same grant, and revoking it
+        would end the new one too), and those in sets a killed save abandoned. Never
+        ``tokens``' own. Empty when ``keep`` (what is stored with ``tokens``) and there is no
+        revocation endpoint: nothing could ever take them."""
+        if keep and not self.client.revocation_endpoint:
+            return ()
+        found = [*(stored.superseded if stored else ()), *(tokens.superseded if tokens else ())]
+        unsaved = _UNSAVED.get(self.key)
+        if new_grant:
+            found += [t.refresh_token or "" for t in (stored, unsaved and unsaved.tokens) if t]
+        abandoned = getattr(self.store, "abandoned", None)  # optional (see SecureStore)
+        found += [t.refresh_token or "" for t in (abandoned(self.key) if abandoned else ())]
+        own = {tokens.refresh_token if tokens else None, None, ""}
+        if not new_grant and stored is not None:
+            own.add(stored.refresh_token)  # the grant being refreshed: still ours
+        kept = [t for t in dict.fromkeys(found) if t not in own]
+        return tuple(kept[-SUPERSEDED_LIMIT:])
+
+    def _settle(self, tokens: TokenSet, mark: Mark, doing: str) -> TokenSet:
+        """Revoke the grants ``tokens`` (just stored) superseded, then store it without the
+        ones revoked. Skipped while the store refuses ``tokens``: until they are kept, the
+        replaced grant may be all that survives this process."""
+        if not tokens.superseded or self.key in _UNSAVED:
+            return tokens
+        left = self._revoke_each(tokens.superseded, mark, doing)
+        if left == tokens.superseded:
+            return tokens
+        settled = replace(tokens, superseded=left)
+        try:
+            self.store.save(self.key, settled)
+        except TokenStoreError as exc:  # kept as they were: revoked again later, harmlessly
+            log.debug("superseded list not updated (%s)", type(exc).__name__)
+            return tokens
+        _MEMORY[self.key] = settled
+        return settled
 
     def _usable(self, tokens: TokenSet | None, rejected: str | None) -> bool:
         return bool(
@@ -484,8 +556,7 @@ class TokenManager:
                 continue
             if rejected is not None:
                 refreshed = replace(refreshed, after_rejection="refresh")
-            self._save(refreshed, stored)
-            return refreshed
+            return self._settle(self._save(refreshed, stored), mark, REFRESHING)
         self.notify("Your session has expired; signing in again.")
         return None
 
@@ -501,6 +572,7 @@ class TokenManager:
 
         mark(self._activity(SIGNING_IN))
         check_reachable(self.endpoints, self.client.http)  # before anyone signs in
+        kept: list[TokenSet] = []
         result = browser_login(
             authorization_endpoint=self.endpoints.authorization_endpoint,
             client=self.client,
@@ -516,12 +588,19 @@ class TokenManager:
                 self.endpoints, self.client_id, session=self.client.http
             ),
             # Stored before the browser's page says "Signed in".
-            keep=lambda tokens: self._save(_marked(tokens, after_rejection), stored),
+            keep=lambda tokens: kept.append(
+                self._save(_marked(tokens, after_rejection), stored, new_grant=True)
+            ),
             resource=self.resource,
             check_iss=functools.partial(iss_problem, self.endpoints),
         )
         self._announce(result.tokens, result.claims, before=stored)
-        return _marked(result.tokens, after_rejection)
+        # The grant this sign-in replaced, now that the new one is stored (RFC 7009).
+        return (
+            self._settle(kept[-1], mark, SIGNING_IN)
+            if kept
+            else _marked(result.tokens, after_rejection)
+        )
 
     def _announce(
         self, tokens: TokenSet, claims: dict[str, Any] | None, before: TokenSet | None = None
@@ -554,13 +633,21 @@ class TokenManager:
                 "logout` and sign in again."
             )
 
-    def _save(self, tokens: TokenSet, stored: TokenSet | None) -> None:
+    def _save(
+        self, tokens: TokenSet, stored: TokenSet | None, *, new_grant: bool = False
+    ) -> TokenSet:
         """Secure store first: the rotated refresh token is safe before anything uses the rest.
 
         The probe passed, so a refusal here is a store that failed since: the provider has
         already rotated, so ``tokens`` are kept (memory, access cache) rather than lost, and
-        written again on later calls. ``stored`` is what the store holds now.
+        written again on later calls. ``stored`` is what the store holds now; ``new_grant``:
+        ``tokens`` come from a sign-in, so ``stored``'s grant is superseded. Returns the set as
+        written: with the refresh tokens of the grants it supersedes, in the same atomic write
+        (:meth:`_superseded`), to be revoked by :meth:`_settle`.
         """
+        tokens = replace(
+            tokens, superseded=self._superseded(tokens, stored, new_grant=new_grant, keep=True)
+        )
         try:
             self.store.save(self.key, tokens)
         except TokenStoreError as exc:
@@ -575,6 +662,7 @@ class TokenManager:
         else:
             _UNSAVED.pop(self.key, None)
         self._publish(tokens)
+        return tokens
 
     def _publish(self, tokens: TokenSet) -> None:
         if self.access_cache is not None:
@@ -628,10 +716,11 @@ class TokenManager:
                 + token
                 + limits_for(JWKS).deadline
                 + limits_for(USERINFO).deadline
-                + 2 * store
+                + revoke
+                + 3 * store
             )
         elif doing == REFRESHING:  # load, probe, the refresh with its retries, save
-            seconds = (len(backoff) + 1) * token + sum(backoff) + 4 * store
+            seconds = (len(backoff) + 1) * token + sum(backoff) + revoke + 5 * store
         else:  # load, revoke, delete
             seconds = revoke + 4 * store
         return Activity(doing, seconds + discovery)

@@ -47,6 +47,10 @@ class TokenSet:
     #: "sign-in", or None (not after a refusal). A refused set obtained that way is not
     #: renewed the same way again: the cure did not work (see :class:`.TokenManager`).
     after_rejection: str | None = None
+    #: Refresh tokens of grants this set replaced (a sign-in over a stored set, a set left in
+    #: the parts of a killed save) that the provider has not revoked yet (RFC 7009): kept with
+    #: the set, in the secure store only (never the access cache), until it does.
+    superseded: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_response(
@@ -105,7 +109,10 @@ class TokenSet:
         return frozenset((self.scope or "").split())
 
     def to_json(self) -> str:
-        return json.dumps({"v": _FORMAT, **asdict(self)}, separators=(",", ":"))
+        data = asdict(self)
+        if not self.superseded:
+            del data["superseded"]
+        return json.dumps({"v": _FORMAT, **data}, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> TokenSet:
@@ -133,6 +140,7 @@ class TokenSet:
             id_token=_opt_str(data.get("id_token")),
             received_at=float(received_at),
             after_rejection=_opt_str(data.get("after_rejection")),
+            superseded=_superseded(data.get("superseded")),
         )
 
 
@@ -181,6 +189,20 @@ def _received(body: Mapping[str, Any], name: str) -> str | None:
     if not isinstance(value, str) or not re.fullmatch(_SHAPES[name], value):
         raise TokenResponseError(f"the token response's {name} is malformed")
     return value
+
+
+#: Most superseded refresh tokens one set keeps (the oldest are dropped beyond it).
+SUPERSEDED_LIMIT = 16
+
+
+def _superseded(value: object) -> tuple[str, ...]:
+    """The stored ``superseded`` list: refresh-token-shaped strings only, at most
+    :data:`SUPERSEDED_LIMIT`; anything else in it is dropped."""
+    if not isinstance(value, list):
+        return ()
+    shape = re.compile(_SHAPES["refresh_token"])
+    kept = [v for v in value if isinstance(v, str) and shape.fullmatch(v)]
+    return tuple(kept[-SUPERSEDED_LIMIT:])
 
 
 def _opt_str(value: object) -> str | None:

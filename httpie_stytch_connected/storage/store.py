@@ -82,7 +82,13 @@ __all__ = [
 
 
 class SecureStore(Protocol):
-    """Holds whole token sets, refresh token included."""
+    """Holds whole token sets, refresh token included.
+
+    A store may also offer ``abandoned(key) -> list[TokenSet]``: whole token sets for ``key``
+    that a killed save left where no read finds them and the next save or delete removes
+    (their refresh tokens may be live at the provider: the manager revokes them, RFC 7009),
+    read under the key's lock. Both stores here do; a store without it reports none.
+    """
 
     @property
     def description(self) -> str:
@@ -151,6 +157,11 @@ class FileStore:
         """Beside the token file: whoever can write that file finds the same lock."""
         return self.directory / f"{key}.lock"
 
+    def abandoned(self, key: str) -> list[TokenSet]:
+        """None to report: a killed write leaves a temporary file with no name (Linux) or one
+        :func:`.paths.drop_temp_files` removes; what it held is not read back."""
+        return []
+
 
 class KeyringStore:
     """The system keyring, with a timeout on every call and values split when too large."""
@@ -205,6 +216,13 @@ class KeyringStore:
 
     def delete(self, key: str) -> None:
         self._call(self._delete, key)
+
+    def abandoned(self, key: str) -> list[TokenSet]:
+        """The token sets in the slots the pointer does not name (both, for a whole value):
+        what a save killed after its parts and before its pointer left. Parts that do not
+        join into a token set (a save killed half-way through them) hold no usable token."""
+        found = (parse_token_set(value) for value in self._call(self._orphans, key))
+        return [tokens for tokens in found if tokens is not None]
 
     # -- the work, run on a worker thread by _call --------------------------------------
     def _backend(self, *, checked: bool = True) -> KeyringBackend:
@@ -295,6 +313,22 @@ class KeyringStore:
                     self._empty_slot(key, slot)
                 raise
             return len(chunks)
+
+    def _orphans(self, key: str) -> list[str]:
+        named = (self._pointer(key) or {}).get("gen")
+        values = []
+        for slot in _SLOTS:
+            if slot == named:
+                continue
+            chunks: list[str] = []
+            while len(chunks) < _MAX_PARTS:
+                chunk = self._get(_part(key, slot, len(chunks)))
+                if chunk is None:
+                    break
+                chunks.append(chunk)
+            if chunks:
+                values.append("".join(chunks))
+        return values
 
     def _probe(self, account: str) -> None:
         self._backend().set_password(self.service, account, "probe")

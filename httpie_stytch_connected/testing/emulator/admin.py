@@ -9,6 +9,9 @@ creating clients as a project admin does in Stytch's dashboard:
   :class:`ClientCredentials`; ``first_party`` and ``third_party`` are confidential (a secret),
   ``first_party_public`` and ``third_party_public`` are public (``client_secret`` None).
 
+Which grants a client still holds at the server: ``live_grants(client_id=)`` and
+``grant_of(refresh_token)`` (so a test sees what a revocation ended).
+
 Secrets never show in a repr, a listing or a log line."""
 
 from __future__ import annotations
@@ -169,6 +172,27 @@ class AdminKnobs(EmulatorCore):
                 raise ValueError("refresh token is not currently valid")
             record.used = True
             return self._new_refresh_token(record.grant, time.time())
+
+    def live_grants(self, client_id: str | None = None) -> list[str]:
+        """The grants (one per sign-in) that can still be refreshed: one of their refresh
+        tokens is neither used, revoked nor expired. Sorted grant IDs, of ``client_id``'s
+        grants only when given; never a token."""
+        now = time.time()
+        with self._lock:
+            return sorted(
+                {
+                    r.grant.grant_id
+                    for r in self._refresh.values()
+                    if not (r.used or r.revoked or now >= r.expires_at)
+                    and client_id in (None, r.grant.client_id)
+                }
+            )
+
+    def grant_of(self, refresh_token: str) -> str | None:
+        """The grant ID a refresh token was issued under (None: not issued here)."""
+        with self._lock:
+            record = self._refresh.get(refresh_token)
+            return record.grant.grant_id if record else None
 
     def issued_refresh_tokens(self) -> list[str]:
         """Every refresh token issued so far, oldest first (including used and revoked)."""

@@ -114,6 +114,8 @@ class EmulatorCore(LoopbackService):
         #: Switch: ``code_challenge_methods_supported`` in the metadata (RFC 8414 §2); ``None``
         #: leaves the field out. The authorize page keeps requiring S256 either way.
         self.code_challenge_methods: Sequence[str] | None = ("S256",)
+        #: Switch: the revocation endpoint answers 503 (a provider outage) and revokes nothing.
+        self.revocation_unavailable = False
         #: Switch: a confidential client must authenticate with the method it was created or
         #: registered with (Stytch itself accepts either, so this is off by default).
         self.strict_client_auth_method = False

@@ -5,7 +5,8 @@ A client that sends a ``client_id`` (body or HTTP Basic) is authenticated as at 
 endpoint; a confidential client's tokens can be revoked only by that client with its secret
 (``invalid_client``, 401, otherwise; another client's: ``unauthorized_client``, 400). Public
 clients may omit ``client_id``, as before.
-Introspection answers ``{"active": false}`` for anything not currently valid.
+Introspection answers ``{"active": false}`` for anything not currently valid. The
+``revocation_unavailable`` switch makes the revocation endpoint answer 503 and revoke nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ class TokenManagement(ClientAuth):
 
     def _revoke(self, headers: dict[str, str], body: bytes) -> Response:
         self._count("revoke")
+        if self.revocation_unavailable:
+            return json_response(
+                503, {"status_code": 503, "request_id": request_id(), "error": "unavailable"}
+            )
         try:
             form = decode_form(headers, body)
         except ValueError as exc:
