@@ -25,7 +25,17 @@ class ConfigurationError(AuthenticationError):
 
 
 class LoginError(AuthenticationError):
-    """The browser login did not complete (denied, timed out, impossible here)."""
+    """The browser login did not complete (denied, timed out, impossible here).
+
+    ``error``: the RFC 6749 §4.1.2.1 code when the browser brought back an error response;
+    ``unanswered``: no response came back within the login timeout (the authorization page may
+    have shown an error of its own, as it does for a client it does not know).
+    """
+
+    def __init__(self, message: str, *, error: str | None = None, unanswered: bool = False):
+        super().__init__(message)
+        self.error = error
+        self.unanswered = unanswered
 
 
 class TokenStoreError(AuthenticationError):

@@ -562,7 +562,8 @@ class CallbackServer:
                 "STYTCH_LOGIN_TIMEOUT. If the browser showed an error instead, the provider may "
                 f"not accept the redirect URI {self.redirect_uri}: it must allow a loopback "
                 "redirect on any port (RFC 8252), or set STYTCH_CALLBACK_PORT (and "
-                "STYTCH_CALLBACK_HOST) to the one registered there."
+                "STYTCH_CALLBACK_HOST) to the one registered there.",
+                unanswered=True,
             )
         outcome = self._outcome
         assert outcome is not None
@@ -575,7 +576,8 @@ class CallbackServer:
             raise LoginError(
                 "The sign-in was refused in the browser: "
                 f"{_said(outcome.error, outcome.error_description)}. "
-                "Run the command again to retry."
+                "Run the command again to retry.",
+                error=outcome.error,
             )
         assert outcome.code is not None
         return outcome.code

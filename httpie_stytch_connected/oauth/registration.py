@@ -88,6 +88,8 @@ def register_client(
             "client_id; tell the server's owner, or set STYTCH_CLIENT_ID."
         )
     secret, method = answer.get("client_secret"), answer.get("token_endpoint_auth_method")
+    if method is None and isinstance(secret, str) and secret:
+        method = "client_secret_basic"  # RFC 7591 §2: the default when the answer names none
     if (
         isinstance(secret, str)
         and secret

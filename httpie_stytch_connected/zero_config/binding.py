@@ -157,6 +157,19 @@ class BindingCache:
         except (OSError, TokenStoreError) as exc:  # only slower next time: discovery again
             log.debug("resource cache not written (%s)", type(exc).__name__)
 
+    def forget(self, resource: str) -> bool:
+        """Drop the binding of ``resource`` (the next request walks the chain again); False
+        when none was kept."""
+        origin = self.origin(resource)
+        self._memory.pop(origin, None)
+        bindings = dict(self._load(origin))
+        if bindings.pop(resource, None) is None:
+            return False
+        self._memory[origin] = bindings
+        text = json.dumps({"v": _FORMAT, "bindings": [b.to_dict() for b in bindings.values()]})
+        write_private(self._path(origin), text)
+        return True
+
     def known(self) -> list[Binding]:
         """Every binding on disk (for ``status``)."""
         directory = cache_dir() / "resources"

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from ..errors import ConfigurationError, TokenEndpointError
+from ..errors import ConfigurationError, LoginError, TokenEndpointError
 from ..oauth.bearer import answers_for, bearer_challenge
 from ..oauth.urls import check_endpoint
 from .binding import Binding, BindingCache, binding_from, initial_scopes, scope_tokens
@@ -234,15 +234,65 @@ class ZeroConfig:
         return manager
 
     def access_token(self, binding: Binding, *, rejected: str | None = None) -> str:
-        """A token for ``binding``'s resource; a registered client the server no longer knows
-        (``invalid_client``) is registered once more and the sign-in repeated."""
+        """A token for ``binding``'s resource. A registered client the server refuses
+        (:func:`.client_identity.registration_refused`) is registered once more, said on the
+        notify channel, and the sign-in repeated once (unless that client was itself a fresh
+        replacement: then an error, never a loop of registrations); a sign-in that got no
+        answer with a registered client forgets that registration and the binding, so the next
+        run registers anew (issue 18 §1)."""
         try:
             return self.manager(binding).access_token(rejected=rejected)
-        except TokenEndpointError as exc:
-            if exc.error != "invalid_client" or binding.client_source != "registered":
+        except (TokenEndpointError, LoginError) as exc:
+            if binding.client_source != "registered":
                 raise
-        log.debug("the registered client was refused; registering again")
+            from .client_identity import registration_refused
+
+            verdict = registration_refused(exc)
+            if verdict is None:
+                raise
+            if verdict == "unanswered":
+                raise self._forget_registration(binding, exc) from None
+            self._check_replaceable(binding, exc)
+        self.notify(
+            f"{binding.issuer} refused the client registered for this tool "
+            f"({binding.client_id}): it may have been deleted there; registering a new one "
+            "and signing in again."
+        )
         return self.manager(self._reregister(binding)).access_token()
+
+    def _check_replaceable(self, binding: Binding, exc: Exception) -> None:
+        """ConfigurationError when ``binding``'s refused client was itself registered moments
+        ago to replace a refused one: the server refuses what it registers."""
+        from ..oauth.registration import redirect_uri
+        from .client_identity import RegistrationStore, replaceable
+
+        redirect = redirect_uri(self.settings.redirect_path)
+        registrations = RegistrationStore(self.store)
+        if replaceable(registrations, binding.issuer, redirect, binding.client_id):
+            return
+        raise ConfigurationError(
+            f"{binding.issuer} refused the client it registered for this tool moments ago to "
+            f"replace a refused one ({exc}); registering again would not help: set "
+            f"STYTCH_CLIENT_ID to a client registered there (redirect URL {redirect})."
+        ) from None
+
+    def _forget_registration(self, binding: Binding, exc: Exception) -> LoginError:
+        """Forget ``binding``'s registration and the binding itself; the error to raise."""
+        from ..oauth.registration import redirect_uri
+        from .client_identity import RegistrationStore, forget_registration
+
+        redirect = redirect_uri(self.settings.redirect_path)
+        forget_registration(
+            RegistrationStore(self.store), binding.issuer, redirect, binding.client_id
+        )
+        self.bindings.forget(binding.resource)
+        self._managers.pop(binding.key, None)
+        return LoginError(
+            f"{exc} If the sign-in page showed an error about the application, the client "
+            f"registered for this tool at {binding.issuer} ({binding.client_id}) is no longer "
+            "known there (servers delete registrations): it was forgotten, and the next run "
+            "registers a new one."
+        )
 
     def _reregister(self, binding: Binding) -> Binding:
         from ..storage.metadata_cache import metadata

@@ -89,8 +89,16 @@ class RegistrationStore:
             return Registered(client_id, secret, method)
         return Registered(client_id)
 
-    def save(self, issuer: str, redirect: str, client_id: str | Registered) -> None:
-        """Keep a registration (its secret too: this store is the secure one)."""
+    def save(
+        self,
+        issuer: str,
+        redirect: str,
+        client_id: str | Registered,
+        *,
+        replaces: str | None = None,
+    ) -> None:
+        """Keep a registration (its secret too: this store is the secure one); ``replaces``:
+        the client ID of the refused registration this one replaces."""
         account = self.account(issuer, redirect)
         got = client_id if isinstance(client_id, Registered) else Registered(client_id)
         record: dict[str, Any] = {
@@ -99,6 +107,8 @@ class RegistrationStore:
             "client_id": got.client_id,
             "registered_at": time.time(),
         }
+        if replaces:
+            record["replaces"] = replaces
         if got.client_secret:
             record.update(
                 client_secret=got.client_secret,
@@ -109,6 +119,21 @@ class RegistrationStore:
             self._keyring.save_text(account, text)
         else:
             write_private(self._directory / f"{account}.json", text)
+
+    def provenance(self, issuer: str, redirect: str) -> tuple[str, float, bool] | None:
+        """``(client_id, registered_at, replaced another)`` of the kept registration (seconds
+        since the epoch), or None."""
+        account = self.account(issuer, redirect)
+        text = self._keyring.load_text(account) if self._keyring else self._read(account)
+        try:
+            record = json.loads(text or "null")
+        except ValueError:
+            return None
+        if not isinstance(record, dict) or not isinstance(record.get("client_id"), str):
+            return None
+        when = record.get("registered_at")
+        at = float(when) if isinstance(when, (int, float)) else 0.0
+        return record["client_id"], at, bool(record.get("replaces"))
 
     def delete(self, issuer: str, redirect: str) -> None:
         account = self.account(issuer, redirect)
@@ -186,10 +211,61 @@ def client_identity(
                 f"{IDENTIFIER_LIMIT} are accepted); nothing was stored. Tell the server's owner, "
                 "or set STYTCH_CLIENT_ID."
             )
-        registrations.save(issuer, redirect, registered)
+        registrations.save(issuer, redirect, registered, replaces=stale)
         return ClientIdentity(
             registered.client_id, "registered", registered.token_endpoint_auth_method
         )
+
+
+#: Seconds during which a registration made to replace a refused one is not replaced in turn
+#: when refused too: the server refuses what it registers, and registering again would loop.
+REPLACEMENT_WINDOW = 600.0
+
+
+def registration_refused(exc: Exception) -> str | None:
+    """What ``exc``, raised while getting a token with a registered client, says about that
+    registration: "refused" (the token endpoint's ``invalid_client`` or ``unauthorized_client``,
+    RFC 6749 §5.2, or the same codes in the browser's error response, §4.1.2.1), "unanswered"
+    (no sign-in response within the login timeout: an authorization page shows its refusal of
+    an unknown client to the person, never to us), or None (nothing about the client)."""
+    from ..errors import LoginError, TokenEndpointError
+
+    if isinstance(exc, TokenEndpointError) and exc.error in _CLIENT_REFUSED:
+        return "refused"
+    if isinstance(exc, LoginError) and exc.error in _CLIENT_REFUSED:
+        return "refused"
+    if isinstance(exc, LoginError) and exc.unanswered:
+        return "unanswered"
+    return None
+
+
+_CLIENT_REFUSED = ("invalid_client", "unauthorized_client")
+
+
+def replaceable(
+    registrations: RegistrationStore,
+    issuer: str,
+    redirect: str,
+    client_id: str,
+    *,
+    now: float | None = None,
+) -> bool:
+    """Whether the refused registration ``client_id`` may be replaced: not when it was itself
+    made, less than :data:`REPLACEMENT_WINDOW` seconds ago, to replace a refused one."""
+    kept = registrations.provenance(issuer, redirect)
+    if kept is None or kept[0] != client_id or not kept[2]:
+        return True
+    return (time.time() if now is None else now) - kept[1] >= REPLACEMENT_WINDOW
+
+
+def forget_registration(
+    registrations: RegistrationStore, issuer: str, redirect: str, client_id: str
+) -> None:
+    """Delete the kept registration at ``issuer`` if it is still ``client_id`` (another process
+    may have replaced it meanwhile: that one stays)."""
+    with _registration_lock(issuer, redirect):
+        if registrations.load(issuer, redirect) == client_id:
+            registrations.delete(issuer, redirect)
 
 
 def registration_auth_method(metadata: Mapping[str, Any]) -> str:

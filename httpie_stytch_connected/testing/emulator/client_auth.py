@@ -76,6 +76,8 @@ class ClientAuth(EmulatorCore):
         if not client_id:
             raise invalid_request("Required parameter is missing: client_id.")
         client: Client | M2MClient | None = self._m2m_client(client_id) or self._client(client_id)
+        if client is None and self.unknown_client_error == "invalid_grant":
+            raise OAuthError(400, "invalid_client_id", "invalid_grant", "Unknown client_id.")
         if client is None:
             raise OAuthError(
                 401, "invalid_client_id", "invalid_client", "Unknown client_id.", www_auth=True

@@ -114,6 +114,13 @@ class EmulatorCore(LoopbackService):
         #: Switch: ``code_challenge_methods_supported`` in the metadata (RFC 8414 §2); ``None``
         #: leaves the field out. The authorize page keeps requiring S256 either way.
         self.code_challenge_methods: Sequence[str] | None = ("S256",)
+        #: Switch: registration answers leave ``token_endpoint_auth_method`` out (RFC 7591 §2:
+        #: a client with a secret then uses ``client_secret_basic``).
+        self.registration_omits_auth_method = False
+        #: Switch: the error the token endpoint answers for a client it does not know (a
+        #: pruned registration): ``"invalid_client"`` (401, Stytch) or ``"invalid_grant"``
+        #: (400, as some servers answer a refresh by a deleted client).
+        self.unknown_client_error = "invalid_client"
         #: Switch: the revocation endpoint answers 503 (a provider outage) and revokes nothing.
         self.revocation_unavailable = False
         #: Switch: a confidential client must authenticate with the method it was created or

@@ -12,7 +12,8 @@ confidential registration makes a new client and counts against a cap
 
 Switch ``registration_auth_method`` (``"client_secret_basic"`` or ``"client_secret_post"``):
 every registration is answered with a confidential client using that method, whatever the
-request asked (a server that offers only secret-based methods).
+request asked (a server that offers only secret-based methods). Switch
+``registration_omits_auth_method``: the answer leaves ``token_endpoint_auth_method`` out.
 """
 
 from __future__ import annotations
@@ -129,8 +130,7 @@ class Registration(EmulatorCore):
             self._counters["clients_registered"] += 1
         return self._registration_body(client)
 
-    @staticmethod
-    def _registration_body(client: Client) -> dict[str, Any]:
+    def _registration_body(self, client: Client) -> dict[str, Any]:
         body: dict[str, Any] = {
             "client_id": client.client_id,
             "client_name": client.client_name,
@@ -143,4 +143,6 @@ class Registration(EmulatorCore):
         }
         if client.secret:
             body["client_secret"] = client.secret
+        if self.registration_omits_auth_method:
+            del body["token_endpoint_auth_method"]
         return body

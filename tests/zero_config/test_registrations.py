@@ -1,0 +1,112 @@
+"""Client registrations the server no longer honours never trap the person (issue 18 §1):
+a refused registration is replaced once with a line saying so, a registration answer is used
+as the server made it, registrations never loop, and a sign-in that gets no answer with a
+registered client forgets that registration for the next run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from httpie_stytch_connected.errors import ConfigurationError, LoginError, TokenEndpointError
+from httpie_stytch_connected.lifecycle.manager import forget_memory
+from httpie_stytch_connected.testing.emulator import StytchEmulator, example_api
+from httpie_stytch_connected.testing.resource_server import ResourceServer
+from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
+from httpie_stytch_connected.zero_config.binding import BindingCache
+from tests.adapters import ADAPTERS_IN_PROCESS, oauth2_auth, send
+from tests.zero_config.test_zero_config import expire
+
+
+@pytest.fixture
+def api(stytch_zero_env: StytchEmulator) -> Iterator[ResourceServer]:
+    with example_api(stytch_zero_env) as server:
+        yield server
+
+
+def browser_that_stays_open(url: str) -> bool:
+    """A browser as a person has one: it opens the page and stays on it, whatever it shows
+    (the scripted user agent does what the person would on the emulator's pages)."""
+    with ScriptedUserAgent() as agent:
+        agent.open(url)
+    return True
+
+
+def registered_client(url: str) -> str:
+    binding = BindingCache().lookup(url)
+    assert binding is not None and binding.client_source == "registered"
+    return binding.client_id
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS_IN_PROCESS)
+def test_a_deleted_registration_refused_at_refresh_is_replaced_once_and_said(
+    adapter: str, stytch_zero_env: StytchEmulator, api: ResourceServer
+) -> None:
+    assert send(adapter, oauth2_auth(adapter), "GET", api.url).status_code == 200
+    stytch_zero_env.forget_client(registered_client(api.url))  # the server pruned it
+    expire(api.url)
+    notes: list[str] = []
+    response = send(adapter, oauth2_auth(adapter, notify=notes.append), "GET", api.url)
+    assert response.status_code == 200, response.text
+    assert any("refused the client registered for this tool" in n for n in notes), notes
+    assert stytch_zero_env.counters["register"] == 2
+    forget_memory()
+    assert send(adapter, oauth2_auth(adapter), "GET", api.url).status_code == 200
+    assert stytch_zero_env.counters["register"] == 2 and stytch_zero_env.counters["login"] == 2
+
+
+def test_a_deleted_registration_whose_page_refuses_it_is_forgotten_for_the_next_run(
+    stytch_zero_env: StytchEmulator, api: ResourceServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refresh answers ``invalid_grant`` and the authorization page shows its refusal to
+    the person only: no answer comes back. That registration is forgotten, so the next run
+    registers a new one instead of replaying the dead one."""
+    monkeypatch.setenv("STYTCH_LOGIN_TIMEOUT", "2")
+    assert send("requests", oauth2_auth("requests"), "GET", api.url).status_code == 200
+    dead = registered_client(api.url)
+    stytch_zero_env.forget_client(dead)
+    stytch_zero_env.unknown_client_error = "invalid_grant"
+    expire(api.url)
+    auth = oauth2_auth("requests", opener=browser_that_stays_open)
+    with pytest.raises(LoginError, match="it was forgotten") as caught:
+        send("requests", auth, "GET", api.url)
+    assert dead in str(caught.value)
+    forget_memory()
+    assert send("requests", oauth2_auth("requests"), "GET", api.url).status_code == 200
+    assert registered_client(api.url) != dead
+    assert stytch_zero_env.counters["register"] == 2
+
+
+def test_a_confidential_answer_without_a_method_uses_client_secret_basic(
+    stytch_zero_env: StytchEmulator, api: ResourceServer
+) -> None:
+    """RFC 7591 §2: a registration answer with a secret and no method means
+    ``client_secret_basic``, though a public client was asked for."""
+    stytch_zero_env.registration_auth_method = "client_secret_basic"
+    stytch_zero_env.registration_omits_auth_method = True
+    stytch_zero_env.token_endpoint_auth_methods = ["none", "client_secret_basic"]
+    stytch_zero_env.strict_client_auth_method = True
+    assert send("requests", oauth2_auth("requests"), "GET", api.url).status_code == 200
+    client = registered_client(api.url)
+    assert ("token", client, "client_secret_basic") in stytch_zero_env.client_auth_seen
+    assert stytch_zero_env.counters["register"] == 1
+
+
+def test_a_server_that_refuses_what_it_registers_gets_two_registrations_never_more(
+    stytch_zero_env: StytchEmulator, api: ResourceServer
+) -> None:
+    """Each registered client must use client_secret_post but the answer names no method (so
+    RFC 7591 §2 says basic): every sign-in ends in ``invalid_client``. One replacement in the
+    first run, then an error; the next run registers nothing."""
+    stytch_zero_env.registration_auth_method = "client_secret_post"
+    stytch_zero_env.registration_omits_auth_method = True
+    stytch_zero_env.strict_client_auth_method = True
+    with pytest.raises(TokenEndpointError) as caught:
+        send("requests", oauth2_auth("requests"), "GET", api.url)
+    assert caught.value.error == "invalid_client"
+    assert stytch_zero_env.counters["register"] == 2
+    forget_memory()
+    with pytest.raises(ConfigurationError, match="registering again would not help"):
+        send("requests", oauth2_auth("requests"), "GET", api.url)
+    assert stytch_zero_env.counters["register"] == 2
