@@ -97,8 +97,41 @@ def cmd_login(ctx: Context) -> int:
 
 
 def cmd_logout(ctx: Context) -> int:
-    """Revoke at the provider (RFC 7009), then delete locally even if the provider is away."""
-    revoked = ctx.manager.logout()
+    """Revoke at the provider (RFC 7009), then delete locally even if the provider is away;
+    with --resource and no provider configured, also forget the API's binding and the client
+    registered for it, so the next run discovers and registers afresh."""
+    if ctx.zero is not None and ctx.resource:
+        return _logout_resource(ctx, ctx.zero, ctx.resource)
+    _said_logout(ctx, ctx.manager.logout())
+    return 0
+
+
+def _logout_resource(ctx: Context, zero: ZeroConfig, url: str) -> int:
+    """``logout --resource URL`` in zero configuration: never walks the chain (that could
+    register a client only to sign out)."""
+    from .oauth.registration import redirect_uri
+    from .zero_config.client_identity import RegistrationStore, forget_registration
+
+    binding = zero.binding_for(url)
+    if binding is None:
+        say(f"Not signed in: nothing is known about {url}.")
+        return 0
+    _said_logout(ctx, zero.manager(binding).logout())
+    zero.bindings.forget(binding.resource)
+    if binding.client_source == "registered":
+        redirect = redirect_uri(ctx.settings.redirect_path)
+        registrations = RegistrationStore(zero.store)
+        forget_registration(registrations, binding.issuer, redirect, binding.client_id)
+        say(
+            f"Forgot the client registered at {binding.issuer} ({binding.client_id}) and what "
+            f"was discovered for {binding.resource}; the next run registers and discovers again."
+        )
+    else:
+        say(f"Forgot what was discovered for {binding.resource}.")
+    return 0
+
+
+def _said_logout(ctx: Context, revoked: bool | None) -> None:
     if revoked is None:
         say(f"Not signed in: nothing is stored for {ctx.profile}.")
     elif revoked:
@@ -108,7 +141,6 @@ def cmd_logout(ctx: Context) -> int:
             "Signed out on this machine: the stored tokens were deleted, but the provider could "
             "not revoke them, so they stay valid there until they expire."
         )
-    return 0
 
 
 def cmd_status(ctx: Context) -> int:

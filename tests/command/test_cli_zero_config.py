@@ -72,3 +72,28 @@ def test_nothing_configured_and_no_resource_says_what_to_pass(
 ) -> None:
     assert "--resource URL" in one_line_error(cli("token"))
     assert "login --resource URL" in one_line_error(cli("status"))
+
+
+def test_logout_with_resource_forgets_the_registration_and_the_binding(
+    stytch_zero_env: StytchEmulator, api: ResourceServer
+) -> None:
+    """Issue 18 §1: the way out of a registration the server no longer honours."""
+    from httpie_stytch_connected.oauth.registration import redirect_uri
+    from httpie_stytch_connected.storage.store import KeyringStore
+    from httpie_stytch_connected.zero_config.binding import BindingCache
+    from httpie_stytch_connected.zero_config.client_identity import RegistrationStore
+
+    assert cli("login", "--resource", api.url).returncode == 0
+    binding = BindingCache().lookup(api.url)
+    assert binding is not None and binding.client_source == "registered"
+    registrations = RegistrationStore(KeyringStore())
+    assert registrations.load(binding.issuer, redirect_uri("/callback")) == binding.client_id
+    logout = cli("logout", "--resource", api.url)
+    assert logout.returncode == 0, logout.stderr
+    assert f"Forgot the client registered at {binding.issuer}" in logout.stderr
+    assert BindingCache().lookup(api.url) is None
+    assert registrations.load(binding.issuer, redirect_uri("/callback")) is None
+    assert stytch_zero_env.live_grants() == []
+    again = cli("logout", "--resource", api.url)  # nothing known: no discovery, no registration
+    assert again.returncode == 0 and "nothing is known" in again.stderr
+    assert stytch_zero_env.counters["register"] == 1
