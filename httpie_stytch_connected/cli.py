@@ -121,10 +121,14 @@ def _logout_resource(ctx: Context, zero: ZeroConfig, url: str) -> int:
     if binding.client_source == "registered":
         redirect = redirect_uri(ctx.settings.redirect_path)
         registrations = RegistrationStore(zero.store)
-        forget_registration(registrations, binding.issuer, redirect, binding.client_id)
+        deleted = forget_registration(
+            registrations, binding.issuer, redirect, binding.client_id, session=zero.session
+        )
         say(
-            f"Forgot the client registered at {binding.issuer} ({binding.client_id}) and what "
-            f"was discovered for {binding.resource}; the next run registers and discovers again."
+            f"Forgot the client registered at {binding.issuer} ({binding.client_id})"
+            + (" and deleted it there (RFC 7592)" if deleted else "")
+            + f" and what was discovered for {binding.resource}; the next run registers and "
+            "discovers again."
         )
     else:
         say(f"Forgot what was discovered for {binding.resource}.")

@@ -164,6 +164,9 @@ class TokenManager:
         self.policy = policy
         self.opener = opener  # None: the system browser, imported only when a login happens
         self.notify = notify
+        #: Called before a browser opens (after the provider was found reachable); raises to
+        #: stop the sign-in (zero configuration asks RFC 7592 whether its client still exists).
+        self.before_sign_in: Callable[[], None] | None = None
 
     @functools.cached_property
     def endpoints(self) -> ProviderEndpoints:
@@ -572,6 +575,8 @@ class TokenManager:
 
         mark(self._activity(SIGNING_IN))
         check_reachable(self.endpoints, self.client.http)  # before anyone signs in
+        if self.before_sign_in is not None:
+            self.before_sign_in()
         kept: list[TokenSet] = []
         result = browser_login(
             authorization_endpoint=self.endpoints.authorization_endpoint,

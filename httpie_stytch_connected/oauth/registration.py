@@ -36,6 +36,10 @@ class Registered:
     client_id: str
     client_secret: str | None = field(default=None, repr=False)
     token_endpoint_auth_method: str = "none"
+    #: RFC 7592 §3: where the server lets us read or delete this registration, and the token
+    #: for it (never in the repr); None when the server does not offer it.
+    configuration_uri: str | None = None
+    configuration_token: str | None = field(default=None, repr=False)
 
 
 def registration_request(redirect_path: str, auth_method: str = "none") -> dict[str, Any]:
@@ -96,6 +100,65 @@ def register_client(
         and method in ("client_secret_basic", "client_secret_post")
     ):
         log.debug("registered a confidential client (%s) at %s", method, host_of(endpoint))
-        return Registered(client_id, secret, str(method))
+        return Registered(client_id, secret, str(method), *_configuration(answer))
     log.debug("registered a public client at %s", host_of(endpoint))
-    return Registered(client_id)
+    return Registered(client_id, None, "none", *_configuration(answer))
+
+
+def _configuration(answer: dict[str, Any]) -> tuple[str | None, str | None]:
+    """RFC 7592 §3's ``registration_client_uri`` and ``registration_access_token`` when both
+    are usable (the URI passes :func:`.urls.check_endpoint`), else ``(None, None)``."""
+    from ..errors import ConfigurationError
+
+    uri, token = answer.get("registration_client_uri"), answer.get("registration_access_token")
+    if not isinstance(uri, str) or not isinstance(token, str) or not _TOKEN.fullmatch(token):
+        return None, None
+    try:
+        check_endpoint(uri, "registration_client_uri")
+    except ConfigurationError:
+        return None, None
+    return uri, token
+
+
+#: RFC 6750 §2.1 b64token: the registration access token is sent as a Bearer credential.
+_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
+def registration_known(registered: Registered, session: HTTP) -> bool | None:
+    """RFC 7592 §2.1: whether the server still knows ``registered``: False when its
+    configuration endpoint answers 401, 403 or 404 (§2.1: a client that no longer exists gets
+    401), True for 200, None when it cannot tell (not offered, an outage, unreachable)."""
+    if not registered.configuration_uri or not registered.configuration_token:
+        return None
+    try:
+        answer = call(
+            session,
+            "GET",
+            registered.configuration_uri,
+            "read this client's registration",
+            kind=REGISTRATION,
+            bearer=registered.configuration_token,
+        )
+    except TokenEndpointError:
+        return None
+    log.debug("registration read at %s: HTTP %d", host_of(answer.url), answer.status)
+    return True if answer.status == 200 else False if answer.status in (401, 403, 404) else None
+
+
+def unregister(registered: Registered, session: HTTP) -> bool:
+    """RFC 7592 §2.3: delete ``registered`` at the server; True when it answered 204 (or says
+    it is already gone: 401, 404), False when not offered or it could not be done."""
+    if not registered.configuration_uri or not registered.configuration_token:
+        return False
+    try:
+        answer = call(
+            session,
+            "DELETE",
+            registered.configuration_uri,
+            "delete this client's registration",
+            kind=REGISTRATION,
+            bearer=registered.configuration_token,
+        )
+    except TokenEndpointError:
+        return False
+    return answer.status in (200, 204, 401, 404)

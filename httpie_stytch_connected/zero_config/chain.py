@@ -230,8 +230,28 @@ class ZeroConfig:
         manager = self._managers.get(binding.key)
         if manager is None or manager.scopes != binding.scopes:
             manager = self._build(binding)
+            if binding.client_source == "registered":
+                manager.before_sign_in = functools.partial(self._check_registered, binding)
             self._managers[binding.key] = manager
         return manager
+
+    def _check_registered(self, binding: Binding) -> None:
+        """Before a browser opens with a registered client: where the server offers RFC 7592,
+        ask whether it still knows the client; a LoginError (``invalid_client``) when it does
+        not, which :meth:`access_token` answers with one new registration."""
+        from ..oauth.registration import redirect_uri
+        from .client_identity import RegistrationStore, registration_gone
+
+        redirect = redirect_uri(self.settings.redirect_path)
+        registrations = RegistrationStore(self.store)
+        if registration_gone(
+            registrations, binding.issuer, redirect, binding.client_id, self.session
+        ):
+            raise LoginError(
+                f"{binding.issuer} no longer knows the client registered for this tool "
+                f"({binding.client_id}), as its registration endpoint says (RFC 7592).",
+                error="invalid_client",
+            )
 
     def access_token(self, binding: Binding, *, rejected: str | None = None) -> str:
         """A token for ``binding``'s resource. A registered client the server refuses

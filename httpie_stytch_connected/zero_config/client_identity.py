@@ -85,9 +85,13 @@ class RegistrationStore:
         if client_id is None:
             return None
         secret, method = record.get("client_secret"), record.get("token_endpoint_auth_method")
+        uri, token = record.get("configuration_uri"), record.get("configuration_token")
+        configuration = (
+            (uri, token) if isinstance(uri, str) and isinstance(token, str) else (None, None)
+        )
         if isinstance(secret, str) and secret and isinstance(method, str):
-            return Registered(client_id, secret, method)
-        return Registered(client_id)
+            return Registered(client_id, secret, method, *configuration)
+        return Registered(client_id, None, "none", *configuration)
 
     def save(
         self,
@@ -109,6 +113,11 @@ class RegistrationStore:
         }
         if replaces:
             record["replaces"] = replaces
+        if got.configuration_uri and got.configuration_token:  # RFC 7592
+            record.update(
+                configuration_uri=got.configuration_uri,
+                configuration_token=got.configuration_token,
+            )
         if got.client_secret:
             record.update(
                 client_secret=got.client_secret,
@@ -259,13 +268,42 @@ def replaceable(
 
 
 def forget_registration(
-    registrations: RegistrationStore, issuer: str, redirect: str, client_id: str
-) -> None:
+    registrations: RegistrationStore,
+    issuer: str,
+    redirect: str,
+    client_id: str,
+    *,
+    session: requests.Session | None = None,
+) -> bool:
     """Delete the kept registration at ``issuer`` if it is still ``client_id`` (another process
-    may have replaced it meanwhile: that one stays)."""
+    may have replaced it meanwhile: that one stays); with a ``session``, delete it at the server
+    too where it offers RFC 7592 (§2.3). True when the server deleted it."""
+    from ..oauth.registration import unregister
+
     with _registration_lock(issuer, redirect):
-        if registrations.load(issuer, redirect) == client_id:
-            registrations.delete(issuer, redirect)
+        record = registrations.load_record(issuer, redirect)
+        if record is None or record.client_id != client_id:
+            return False
+        deleted = session is not None and unregister(record, session)
+        registrations.delete(issuer, redirect)
+        return deleted
+
+
+def registration_gone(
+    registrations: RegistrationStore,
+    issuer: str,
+    redirect: str,
+    client_id: str,
+    session: requests.Session,
+) -> bool:
+    """True when the server says, through RFC 7592 §2.1, that the kept registration
+    ``client_id`` no longer exists; False when it knows it, cannot tell, or offers no RFC 7592."""
+    from ..oauth.registration import registration_known
+
+    record = registrations.load_record(issuer, redirect)
+    if record is None or record.client_id != client_id:
+        return False
+    return registration_known(record, session) is False
 
 
 def registration_auth_method(metadata: Mapping[str, Any]) -> str:

@@ -97,3 +97,16 @@ def test_logout_with_resource_forgets_the_registration_and_the_binding(
     again = cli("logout", "--resource", api.url)  # nothing known: no discovery, no registration
     assert again.returncode == 0 and "nothing is known" in again.stderr
     assert stytch_zero_env.counters["register"] == 1
+
+
+def test_logout_with_resource_deletes_the_registration_where_rfc_7592_is_offered(
+    stytch_zero_env: StytchEmulator, api: ResourceServer
+) -> None:
+    stytch_zero_env.client_configuration = True
+    assert cli("login", "--resource", api.url).returncode == 0
+    assert len(stytch_zero_env.registered_clients()) == 1
+    logout = cli("logout", "--resource", api.url)
+    assert logout.returncode == 0, logout.stderr
+    assert "deleted it there (RFC 7592)" in logout.stderr
+    assert stytch_zero_env.registered_clients() == []
+    assert stytch_zero_env.counters["registration_delete"] == 1

@@ -110,3 +110,40 @@ def test_a_server_that_refuses_what_it_registers_gets_two_registrations_never_mo
     with pytest.raises(ConfigurationError, match="registering again would not help"):
         send("requests", oauth2_auth("requests"), "GET", api.url)
     assert stytch_zero_env.counters["register"] == 2
+
+
+def test_rfc_7592_finds_a_deleted_registration_before_the_browser_opens(
+    stytch_zero_env: StytchEmulator, api: ResourceServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the server offers RFC 7592, a sign-in with a registered client first asks whether
+    the client still exists: a pruned one is replaced before any browser shows its error."""
+    monkeypatch.setenv("STYTCH_LOGIN_TIMEOUT", "2")
+    stytch_zero_env.client_configuration = True
+    assert send("requests", oauth2_auth("requests"), "GET", api.url).status_code == 200
+    dead = registered_client(api.url)
+    stytch_zero_env.forget_client(dead)
+    stytch_zero_env.unknown_client_error = "invalid_grant"
+    expire(api.url)
+    stytch_zero_env.reset_counters()
+    notes: list[str] = []
+    auth = oauth2_auth("requests", opener=browser_that_stays_open, notify=notes.append)
+    assert send("requests", auth, "GET", api.url).status_code == 200
+    counters = stytch_zero_env.counters
+    assert counters["register"] == 1 and counters["authorize_page"] == 1  # not the dead one
+    assert counters["registration_read"] == 2  # the dead client, then its replacement
+    assert any(dead in note and "registering a new one" in note for note in notes), notes
+
+
+def test_rfc_7592_saying_the_client_exists_keeps_it(
+    stytch_zero_env: StytchEmulator, api: ResourceServer
+) -> None:
+    stytch_zero_env.client_configuration = True
+    assert send("requests", oauth2_auth("requests"), "GET", api.url).status_code == 200
+    client = registered_client(api.url)
+    stytch_zero_env.revoke_all()  # the refresh is refused: a sign-in, with the same client
+    expire(api.url)
+    stytch_zero_env.reset_counters()
+    assert send("requests", oauth2_auth("requests"), "GET", api.url).status_code == 200
+    counters = stytch_zero_env.counters
+    assert counters["registration_read"] == 1 and counters["register"] == 0
+    assert registered_client(api.url) == client

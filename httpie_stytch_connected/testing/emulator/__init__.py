@@ -123,6 +123,9 @@ class StytchEmulator(
             return self._userinfo(headers)
         if path == "/v1/oauth2/register" and method == "POST":
             return self._register(headers, body)
+        configured = path.removeprefix("/v1/oauth2/register/")
+        if configured != path and self.client_configuration and method in ("GET", "DELETE"):
+            return self._client_configuration(method, configured, headers)
         if api_path in _KNOWN_PATHS:
             return json_response(405, {"status_code": 405, "error_type": "method_not_allowed"})
         return json_response(404, {"status_code": 404, "error_type": "not_found"})

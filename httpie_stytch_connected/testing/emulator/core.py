@@ -41,6 +41,8 @@ COUNTER_NAMES = (
     "register",
     "register_errors",
     "clients_registered",
+    "registration_read",
+    "registration_delete",
 )
 #: Forms of the ``iss`` authorization-response parameter (RFC 9207) the emulator can send.
 ISS_FORMS = ("default_domain", "custom_domain", "none")
@@ -114,6 +116,10 @@ class EmulatorCore(LoopbackService):
         #: Switch: ``code_challenge_methods_supported`` in the metadata (RFC 8414 §2); ``None``
         #: leaves the field out. The authorize page keeps requiring S256 either way.
         self.code_challenge_methods: Sequence[str] | None = ("S256",)
+        #: Switch: RFC 7592 client configuration: registration answers carry
+        #: ``registration_client_uri`` and ``registration_access_token``, and that URI answers
+        #: GET (the client) and DELETE (204, the client is gone); 401 once it is gone.
+        self.client_configuration = False
         #: Switch: registration answers leave ``token_endpoint_auth_method`` out (RFC 7591 §2:
         #: a client with a secret then uses ``client_secret_basic``).
         self.registration_omits_auth_method = False
@@ -150,6 +156,8 @@ class EmulatorCore(LoopbackService):
         self._counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
         self._clients: dict[str, Client] = {}
         self._m2m_clients: dict[str, M2MClient] = {}
+        #: RFC 7592 registration access tokens by client ID.
+        self._configuration_tokens: dict[str, str] = {}
 
     # ------------------------------------------------------------------ lifecycle
 

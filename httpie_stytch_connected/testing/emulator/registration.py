@@ -14,6 +14,8 @@ Switch ``registration_auth_method`` (``"client_secret_basic"`` or ``"client_secr
 every registration is answered with a confidential client using that method, whatever the
 request asked (a server that offers only secret-based methods). Switch
 ``registration_omits_auth_method``: the answer leaves ``token_endpoint_auth_method`` out.
+Switch ``client_configuration``: RFC 7592 (read and delete a registration at
+``registration_client_uri`` with its ``registration_access_token``).
 """
 
 from __future__ import annotations
@@ -145,4 +147,40 @@ class Registration(EmulatorCore):
             body["client_secret"] = client.secret
         if self.registration_omits_auth_method:
             del body["token_endpoint_auth_method"]
+        if self.client_configuration:
+            with self._lock:
+                token = self._configuration_tokens.setdefault(
+                    client.client_id, secrets.token_urlsafe(32)
+                )
+            body["registration_client_uri"] = f"{self.registration_endpoint}/{client.client_id}"
+            body["registration_access_token"] = token
         return body
+
+    def _client_configuration(
+        self, method: str, client_id: str, headers: dict[str, str]
+    ) -> Response:
+        """RFC 7592 §2.1 (GET) and §2.3 (DELETE) with the registration access token; 401
+        ``invalid_token`` for a client that is gone or a wrong token (§2.1)."""
+        self._count("registration_read" if method == "GET" else "registration_delete")
+        scheme, _, token = header(headers, "authorization").partition(" ")
+        with self._lock:
+            expected = self._configuration_tokens.get(client_id)
+            client = self._clients.get(client_id)
+            known = (
+                client is not None
+                and expected is not None
+                and scheme.lower() == "bearer"
+                and secrets.compare_digest(token.strip().encode(), expected.encode())
+            )
+            if known and method == "DELETE":
+                self._clients.pop(client_id, None)
+                self._configuration_tokens.pop(client_id, None)
+        if not known or client is None:
+            return json_response(
+                401,
+                {"error": "invalid_token", "status_code": 401, "request_id": request_id()},
+                {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        if method == "DELETE":
+            return Response(204, b"", "application/json")
+        return json_response(200, self._registration_body(client))

@@ -149,6 +149,9 @@ class _Handler(QuietHandler):
     def do_POST(self) -> None:
         self._dispatch("POST")
 
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
     def _read_body(self) -> bytes | None:
         if self.headers.get("Transfer-Encoding"):
             self._write(Response(411, b"length required", "text/plain"))
