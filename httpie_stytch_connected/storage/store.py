@@ -158,9 +158,22 @@ class FileStore:
         return self.directory / f"{key}.lock"
 
     def abandoned(self, key: str) -> list[TokenSet]:
-        """None to report: a killed write leaves a temporary file with no name (Linux) or one
-        :func:`.paths.drop_temp_files` removes; what it held is not read back."""
-        return []
+        """The token sets in the ``.<name>.*`` temporary files a killed write left beside the
+        token file (named just before its rename), which the next save or delete removes
+        (:func:`.paths.drop_temp_files`); a file that is not ours or not a token set is
+        skipped."""
+        from glob import escape
+
+        found = []
+        with contextlib.suppress(OSError):
+            for stale in sorted(self.directory.glob(f".{escape(self._path(key).name)}.*")):
+                try:
+                    tokens = parse_token_set(read_text(stale))
+                except (OSError, TokenStoreError):
+                    continue
+                if tokens is not None:
+                    found.append(tokens)
+        return found
 
 
 class KeyringStore:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,7 +15,13 @@ import keyring
 import pytest
 
 from httpie_stytch_connected.lifecycle.manager import forget_memory
-from httpie_stytch_connected.storage.store import KEYRING_SERVICE, KeyringStore
+from httpie_stytch_connected.storage.store import (
+    KEYRING_SERVICE,
+    AccessTokenCache,
+    FileStore,
+    KeyringStore,
+    write_private,
+)
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from tests.command import ENTRY_POINTS, TIMEOUT
@@ -158,3 +165,31 @@ def test_abandoned_parts_of_the_grant_being_refreshed_are_never_revoked(h: Harne
     assert h.get().status_code == 200
     stored = h.stored(key)
     assert stored is not None and h.emulator.live_grants() == [grant(h, stored.refresh_token)]
+
+
+def test_a_grant_in_a_file_a_killed_write_left_is_revoked_by_the_next_save(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file store's counterpart: a temporary file named just before its rename."""
+    monkeypatch.setenv("STYTCH_TOKEN_STORE", "file")
+    store = FileStore()
+    auth = h.auth()
+    assert h.get(auth).status_code == 200
+    key = auth.manager.key
+    stored = store.load(key)
+    assert stored is not None and stored.refresh_token
+    store.save(key, replace(stored, expires_at=time.time() - 10))
+    AccessTokenCache().delete(key)
+    other = h.auth()
+    other.manager.key = key + "-other"
+    other.manager.login()
+    lost = store.load(other.manager.key)
+    assert lost is not None
+    store.delete(other.manager.key)
+    write_private(store.directory / f".{key}.json.0123456789ab", lost.to_json())
+    assert [t.refresh_token for t in store.abandoned(key)] == [lost.refresh_token]
+    forget_memory()
+    assert h.get().status_code == 200  # a refresh; its save finds the file, then removes it
+    refreshed = store.load(key)
+    assert refreshed is not None and store.abandoned(key) == []
+    assert h.emulator.live_grants() == [grant(h, refreshed.refresh_token)]
