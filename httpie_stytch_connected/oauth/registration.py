@@ -92,6 +92,15 @@ def register_client(
             "client_id; tell the server's owner, or set STYTCH_CLIENT_ID."
         )
     secret, method = answer.get("client_secret"), answer.get("token_endpoint_auth_method")
+    unusable = _unusable(answer)
+    if unusable is not None:  # said before any browser opens; registering again would repeat it
+        from ..errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"The authorization server at {host_of(endpoint)} registered a client this tool "
+            f"cannot use: {unusable}; nothing was stored. Set STYTCH_CLIENT_ID to a client "
+            f"registered there for this CLI (redirect URL {redirect_uri(redirect_path)})."
+        )
     if method is None and isinstance(secret, str) and secret:
         method = "client_secret_basic"  # RFC 7591 §2: the default when the answer names none
     if (
@@ -103,6 +112,28 @@ def register_client(
         return Registered(client_id, secret, str(method), *_configuration(answer))
     log.debug("registered a public client at %s", host_of(endpoint))
     return Registered(client_id, None, "none", *_configuration(answer))
+
+
+#: How a registered client may authenticate at the token endpoint, as this tool can.
+_USABLE_METHODS = (None, "none", "client_secret_basic", "client_secret_post")
+
+
+def _unusable(answer: dict[str, Any]) -> str | None:
+    """Why the registered client in ``answer`` (RFC 7591 §3.2.1: the server may change what was
+    asked) cannot sign a person in with this tool, or None. Absent fields are fine."""
+    method, secret = answer.get("token_endpoint_auth_method"), answer.get("client_secret")
+    if method not in _USABLE_METHODS:
+        shown = method if isinstance(method, str) and _CLIENT_ID.fullmatch(method) else "?"
+        return f"it must authenticate with {shown[:40]}, which this tool does not do"
+    if method in ("client_secret_basic", "client_secret_post") and not (
+        isinstance(secret, str) and secret
+    ):
+        return f"it must authenticate with {method} but the answer holds no client_secret"
+    for name, needed in (("grant_types", "authorization_code"), ("response_types", "code")):
+        listed = answer.get(name)
+        if isinstance(listed, list) and needed not in listed:
+            return f"its {name} leave out {needed}"
+    return None
 
 
 def _configuration(answer: dict[str, Any]) -> tuple[str | None, str | None]:

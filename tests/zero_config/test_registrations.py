@@ -147,3 +147,22 @@ def test_rfc_7592_saying_the_client_exists_keeps_it(
     counters = stytch_zero_env.counters
     assert counters["registration_read"] == 1 and counters["register"] == 0
     assert registered_client(api.url) == client
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        ({"token_endpoint_auth_method": "private_key_jwt"}, "private_key_jwt"),
+        ({"token_endpoint_auth_method": "client_secret_post"}, "no client_secret"),
+        ({"grant_types": ["client_credentials"]}, "authorization_code"),
+    ],
+)
+def test_a_registration_answer_the_tool_cannot_use_is_said_before_any_browser_opens(
+    stytch_zero_env: StytchEmulator, api: ResourceServer, extra: dict[str, object], said: str
+) -> None:
+    stytch_zero_env.registration_answer_extra = extra
+    with pytest.raises(ConfigurationError, match="registered a client this tool cannot use") as e:
+        send("requests", oauth2_auth("requests"), "GET", api.url)
+    assert said in str(e.value)
+    counters = stytch_zero_env.counters
+    assert counters["register"] == 1 and counters["authorize_page"] == 0

@@ -120,6 +120,9 @@ class EmulatorCore(LoopbackService):
         #: ``registration_client_uri`` and ``registration_access_token``, and that URI answers
         #: GET (the client) and DELETE (204, the client is gone); 401 once it is gone.
         self.client_configuration = False
+        #: Switch: fields merged into every registration answer (a server that changes what
+        #: was asked, RFC 7591 §3.2.1), e.g. ``{"grant_types": ["client_credentials"]}``.
+        self.registration_answer_extra: dict[str, Any] = {}
         #: Switch: registration answers leave ``token_endpoint_auth_method`` out (RFC 7591 §2:
         #: a client with a secret then uses ``client_secret_basic``).
         self.registration_omits_auth_method = False

@@ -145,6 +145,7 @@ class Registration(EmulatorCore):
         }
         if client.secret:
             body["client_secret"] = client.secret
+        body.update(self.registration_answer_extra)
         if self.registration_omits_auth_method:
             del body["token_endpoint_auth_method"]
         if self.client_configuration:
