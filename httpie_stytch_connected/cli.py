@@ -83,16 +83,20 @@ class Context:
 
 def cmd_login(ctx: Context) -> int:
     """A new browser sign-in now, whatever is stored."""
-    ctx.manager.login()
-    if not ctx.manager.grant.stores:  # a machine credential: nothing signs in or is stored
+    if ctx.zero is not None and ctx.resource:  # a refused registration is replaced once
+        manager = ctx.zero.manager(ctx.zero.sign_in(ctx.zero.find(ctx.resource)))
+    else:
+        manager = ctx.manager
+        manager.login()
+    if not manager.grant.stores:  # a machine credential: nothing signs in or is stored
         say("Got a new access token with the machine credential (client credentials).")
         return 0
-    if ctx.manager.unsaved:  # the store failed after the browser: this sign-in ends with us
+    if manager.unsaved:  # the store failed after the browser: this sign-in ends with us
         raise TokenStoreError(
-            f"The {ctx.manager.store.description} refused the new tokens; fix it and run "
+            f"The {manager.store.description} refused the new tokens; fix it and run "
             f"`{PROG} login` again."
         )
-    say(f"Tokens for {ctx.profile} are kept in the {ctx.manager.store.description}.")
+    say(f"Tokens for {ctx.profile} are kept in the {manager.store.description}.")
     return 0
 
 
@@ -310,8 +314,7 @@ def cmd_token(ctx: Context) -> int:
     ``--json``: {access_token, token_type, expires_at (RFC 3339), expires_at_epoch, scopes,
     subject, organization_id, source}; ``--format header|env|headers-json``. Stable for scripts.
     """
-    manager = ctx.manager
-    token = manager.access_token()
+    manager, token = _token(ctx)
     form = getattr(ctx.args, "format", None) or (
         "json" if getattr(ctx.args, "json", False) else None
     )
@@ -349,12 +352,11 @@ def cmd_exec(ctx: Context) -> int:
     if not argv:
         raise ConfigurationError(f"Nothing to run: `{PROG} exec [--env NAME] -- COMMAND …`.")
     name = getattr(ctx.args, "env", None) or EXEC_ENV
-    manager = ctx.manager
-    token = manager.access_token()
+    manager, token = _token(ctx)
     tokens = _in_use(manager, token)
     soon = tokens.expires_at is not None and tokens.expires_at - time.time() < EXEC_MARGIN
     if soon and manager.supplied is None:
-        token = manager.access_token(rejected=token)  # renewed before the command starts
+        manager, token = _token(ctx, rejected=token)  # renewed before the command starts
     try:
         completed = subprocess.run(argv, env={**os.environ, name: token}, check=False)
     except OSError as exc:
@@ -363,6 +365,15 @@ def cmd_exec(ctx: Context) -> int:
         ) from None
     code = completed.returncode
     return 128 - code if code < 0 else code  # killed by a signal: the shell's convention
+
+
+def _token(ctx: Context, rejected: str | None = None) -> tuple[TokenManager, str]:
+    """The manager and a valid token for ``ctx``; in zero configuration through the chain, so
+    that a registration the server refuses is replaced once (issue 18 §1)."""
+    if ctx.zero is None or not ctx.resource:
+        return ctx.manager, ctx.manager.access_token(rejected=rejected)
+    token = ctx.zero.access_token(ctx.zero.find(ctx.resource), rejected=rejected)
+    return ctx.zero.manager(ctx.zero.find(ctx.resource)), token
 
 
 def _in_use(manager: TokenManager, token: str) -> TokenSet:

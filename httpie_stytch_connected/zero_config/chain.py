@@ -18,7 +18,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import ConfigurationError, LoginError, TokenEndpointError
 from ..oauth.bearer import answers_for, bearer_challenge
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ..storage.store import SecureStore
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -260,8 +261,30 @@ class ZeroConfig:
         replacement: then an error, never a loop of registrations); a sign-in that got no
         answer with a registered client forgets that registration and the binding, so the next
         run registers anew (issue 18 §1)."""
+        return self._with_registration(
+            binding,
+            lambda b: self.manager(b).access_token(rejected=rejected),
+            lambda b: self.manager(b).access_token(),
+        )
+
+    def sign_in(self, binding: Binding) -> Binding:
+        """A new sign-in now for ``binding``'s API (``stytch-connected login --resource``), with
+        :meth:`access_token`'s handling of a refused registration; the binding signed in with
+        (another one when the registration was replaced)."""
+
+        def login(b: Binding) -> Binding:
+            self.manager(b).login()
+            return b
+
+        return self._with_registration(binding, login, login)
+
+    def _with_registration(
+        self, binding: Binding, attempt: Callable[[Binding], _T], again: Callable[[Binding], _T]
+    ) -> _T:
+        """``attempt(binding)``; when it fails because the server refuses the registered
+        client, ``again`` with one new registration (see :meth:`access_token`)."""
         try:
-            return self.manager(binding).access_token(rejected=rejected)
+            return attempt(binding)
         except (TokenEndpointError, LoginError) as exc:
             if binding.client_source != "registered":
                 raise
@@ -278,7 +301,7 @@ class ZeroConfig:
             f"({binding.client_id}): it may have been deleted there; registering a new one "
             "and signing in again."
         )
-        return self.manager(self._reregister(binding)).access_token()
+        return again(self._reregister(binding))
 
     def _check_replaceable(self, binding: Binding, exc: Exception) -> None:
         """ConfigurationError when ``binding``'s refused client was itself registered moments

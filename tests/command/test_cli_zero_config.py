@@ -110,3 +110,26 @@ def test_logout_with_resource_deletes_the_registration_where_rfc_7592_is_offered
     assert "deleted it there (RFC 7592)" in logout.stderr
     assert stytch_zero_env.registered_clients() == []
     assert stytch_zero_env.counters["registration_delete"] == 1
+
+
+@pytest.mark.parametrize("command", ["token", "login"])
+def test_token_and_login_with_resource_replace_a_deleted_registration_once(
+    stytch_zero_env: StytchEmulator, api: ResourceServer, command: str
+) -> None:
+    from httpie_stytch_connected.zero_config.binding import BindingCache
+    from tests.zero_config.test_zero_config import expire
+
+    # token: the refresh is answered invalid_client; login signs in at once, so only RFC 7592
+    # can tell before the browser shows the authorization page's error.
+    stytch_zero_env.client_configuration = command == "login"
+    assert cli("login", "--resource", api.url).returncode == 0
+    binding = BindingCache().lookup(api.url)
+    assert binding is not None
+    stytch_zero_env.forget_client(binding.client_id)  # the server pruned it
+    expire(api.url)
+    done = cli(command, "--resource", api.url)
+    assert done.returncode == 0, done.stderr
+    assert "refused the client registered for this tool" in done.stderr
+    assert stytch_zero_env.counters["register"] == 2
+    token = cli("token", "--resource", api.url)
+    stytch_zero_env.verify_access_token(token.stdout.strip())
