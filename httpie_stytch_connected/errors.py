@@ -32,7 +32,7 @@ class LoginError(AuthenticationError):
     have shown an error of its own, as it does for a client it does not know).
     """
 
-    def __init__(self, message: str, *, error: str | None = None, unanswered: bool = False):
+    def __init__(self, message: str, *, error: str | None = None, unanswered: bool = False) -> None:
         super().__init__(message)
         self.error = error
         self.unanswered = unanswered

@@ -146,24 +146,25 @@ class BindingCache:
         return max(matching, key=lambda b: len(b.resource), default=None)
 
     def save(self, binding: Binding) -> None:
-        origin = self.origin(binding.resource)
-        self._memory.pop(origin, None)  # re-read: another process may have added one
-        bindings = dict(self._load(origin))
-        bindings[binding.resource] = binding
-        self._memory[origin] = bindings
-        text = json.dumps({"v": _FORMAT, "bindings": [b.to_dict() for b in bindings.values()]})
         try:
-            write_private(self._path(origin), text)
+            self._change(binding.resource, binding)
         except (OSError, TokenStoreError) as exc:  # only slower next time: discovery again
             log.debug("resource cache not written (%s)", type(exc).__name__)
 
     def forget(self, resource: str) -> bool:
         """Drop the binding of ``resource`` (the next request walks the chain again); False
-        when none was kept."""
+        when none was kept. Raises OSError or TokenStoreError when the file cannot be written."""
+        return self._change(resource, None)
+
+    def _change(self, resource: str, binding: Binding | None) -> bool:
+        """Put ``binding`` for ``resource`` (None: remove it) into its origin's file, re-read
+        first (another process may have changed it); False when there was nothing to remove."""
         origin = self.origin(resource)
         self._memory.pop(origin, None)
         bindings = dict(self._load(origin))
-        if bindings.pop(resource, None) is None:
+        if binding is not None:
+            bindings[resource] = binding
+        elif bindings.pop(resource, None) is None:
             return False
         self._memory[origin] = bindings
         text = json.dumps({"v": _FORMAT, "bindings": [b.to_dict() for b in bindings.values()]})
