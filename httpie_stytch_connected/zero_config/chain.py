@@ -218,7 +218,11 @@ class ZeroConfig:
             return None
         call.stepped_up = True  # even if the sign-in fails: one attempt per request
         wider = self.step_up(binding, asked)
-        return None if wider is None else self.access_token(wider)
+        if wider is None:
+            return None
+        token = self.access_token(wider)
+        self.say_if_unbound(wider, token)  # a new sign-in: said unless said before
+        return token
 
     _unchallenged_lock = threading.Lock()  # per class: an instance lock would not pickle
     _said_unchallenged = False
