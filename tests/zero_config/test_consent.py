@@ -18,7 +18,9 @@ import pytest
 import requests
 
 from httpie_stytch_connected.auth import OAuth2PKCEAuth
+from httpie_stytch_connected.errors import ConfigurationError
 from httpie_stytch_connected.lifecycle.manager import forget_memory
+from httpie_stytch_connected.settings.config import load_settings
 from httpie_stytch_connected.storage.store import KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator, example_api
 from httpie_stytch_connected.testing.resource_server import ResourceServer
@@ -216,3 +218,19 @@ def test_the_audience_is_read_from_a_jwt_and_compared_as_a_resource(
 @pytest.mark.parametrize("token", ["opaque-token", "a.b.c", _jwt({"sub": "x"}), _jwt([1])])
 def test_a_token_that_says_nothing_readable_is_not_called_unbound(token: str) -> None:
     assert unbound_audience(token, "https://api.example.com/api") is None
+
+
+@pytest.mark.parametrize(
+    "bad", ["login.example.com", "ftp://login.example.com", "https://", "https://a?x=1"]
+)
+def test_trusted_issuers_are_issuer_urls(bad: str) -> None:
+    with pytest.raises(ConfigurationError, match="trusted_issuers from argument is invalid"):
+        load_settings({"trusted_issuers": bad}, {"STYTCH_CONFIG": "/nonexistent.toml"})
+
+
+def test_trusted_issuers_are_kept_exactly_as_written() -> None:
+    settings = load_settings(
+        {},
+        {"STYTCH_CONFIG": "/nonexistent.toml", "STYTCH_TRUSTED_ISSUERS": "https://a/, https://b"},
+    )
+    assert settings.trusted_issuers == ("https://a/", "https://b")
