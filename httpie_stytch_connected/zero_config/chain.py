@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ConfigurationError, TokenEndpointError
 from ..oauth.bearer import answers_for, bearer_challenge
+from ..oauth.untrusted import shown
 from ..oauth.urls import check_endpoint
 from .binding import Binding, BindingCache, binding_from, initial_scopes, scope_tokens
 
@@ -262,9 +263,9 @@ class ZeroConfig:
             return
         self.bindings.save(replace(current, unbound_said=True))
         self.notify(
-            f"{binding.issuer} issued a token for {binding.resource} whose audience ({audience}) "
-            "does not name that API: the server ignored the API it was asked for, so any API "
-            "that accepts this server's tokens may accept this one too."
+            f"{shown(binding.issuer)} issued a token for {shown(binding.resource)} whose audience "
+            f"({audience}) does not name that API: the server ignored the API it was asked for, "
+            "so any API that accepts this server's tokens may accept this one too."
         )
 
     @functools.cached_property

@@ -119,7 +119,7 @@ def ask_terminal(question: str, timeout: float) -> Answer:
     at most ``timeout`` seconds. Anything typed before the question is dropped, so an early
     keystroke cannot answer it."""
     try:
-        fd = os.open(TERMINAL, os.O_RDWR | os.O_NOCTTY)
+        fd = os.open(TERMINAL, os.O_RDWR | getattr(os, "O_NOCTTY", 0))
     except OSError:  # no controlling terminal (CI, a service, Windows): nobody to ask
         return "no terminal"
     try:
