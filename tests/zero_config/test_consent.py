@@ -12,7 +12,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -27,6 +30,7 @@ from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.zero_config.binding import BindingCache
 from httpie_stytch_connected.zero_config.consent import unbound_audience
 from tests.adapters import ADAPTERS, oauth2_auth, send
+from tests.command import one_line_error
 from tests.zero_config.terminal import PROMPT, Run, run_request
 
 #: What the emulator counts for a sign-in that got anywhere.
@@ -148,6 +152,25 @@ def test_the_settings_name_the_server_exactly_not_a_lookalike(
     env = {**os.environ, "STYTCH_TRUSTED_ISSUERS": stytch_zero_env.issuer + "/"}
     run = run_request("requests", hostile.url, env, terminal=False)
     assert "Not signing in" in run.stderr and counts(stytch_zero_env)["login"] == 1
+
+
+def test_the_command_without_a_terminal_refuses_in_one_line(
+    stytch_zero_env: StytchEmulator, mine: ResourceServer, hostile: ResourceServer
+) -> None:
+    """``stytch-connected login --resource URL`` walks the same chain: the same agreement."""
+    command = Path(sys.executable).with_name("stytch-connected")
+    result = subprocess.run(
+        [str(command), "login", "--resource", hostile.url],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        start_new_session=True,  # no terminal, whatever the test run has
+    )
+    line = one_line_error(result)
+    assert f"Not signing in at {stytch_zero_env.issuer} for {hostile.resource}" in line
+    assert counts(stytch_zero_env)["authorize_page"] == 1  # mine's only
 
 
 def test_the_first_api_at_a_new_server_is_asked_about_too(
