@@ -79,7 +79,7 @@ class Settings(SettingValues):
 
     def ignored(self) -> dict[str, str]:
         """Settings that have a value but no effect, each with the reason."""
-        given = {name for name, value in self.values.items() if value is not None}
+        given = {name for name, value in self.values.items() if value not in (None, ())}
         reasons: dict[str, str] = {}
 
         def unused(names: Iterable[str], why: str) -> None:
@@ -101,7 +101,10 @@ class Settings(SettingValues):
         if self.token_store == "file" and self.sources.get("keyring_timeout") != "default":
             unused(("keyring_timeout",), "token_store is file")
         if not is_zero_config(self):
-            unused(("client_metadata_url",), "a provider is configured (zero configuration only)")
+            unused(
+                ("client_metadata_url", "trusted_issuers"),
+                "a provider is configured (zero configuration only)",
+            )
         elif self.client_id:
             unused(("client_metadata_url",), "client_id is set and wins")
         return reasons

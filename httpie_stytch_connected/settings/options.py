@@ -115,6 +115,27 @@ def host_matches(url: str, patterns: tuple[str, ...]) -> bool:
     return False
 
 
+_ISSUERS_HELP = "issuer URLs separated by spaces or commas (https://login.example.com)"
+
+
+def _issuers(value: Any) -> tuple[str, ...]:
+    """Authorization servers named by their issuer URL, compared exactly as their metadata
+    names them: a pattern would let an API pick a lookalike server the person never meant."""
+    items = value.replace(",", " ").split() if isinstance(value, str) else list(value)
+    found = []
+    for item in items:
+        text = str(item).strip()
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            raise ValueError(_ISSUERS_HELP) from None
+        if parts.scheme not in ("https", "http") or not parts.hostname or parts.query:
+            raise ValueError(_ISSUERS_HELP)
+        found.append(text)
+    return tuple(dict.fromkeys(found))
+
+
 def _text(value: Any) -> str:
     text = str(value).strip()
     if not text:
@@ -223,6 +244,12 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("client_metadata_url", _text, None, "zero config: your client ID metadata document"),
     Option("hosts", _hosts, (), "the only hosts the token is sent to (*.example.com, host:port)"),
+    Option(
+        "trusted_issuers",
+        _issuers,
+        (),
+        "zero config: servers any API may send you to sign in at, without asking (issuer URLs)",
+    ),
     Option("client_secret", _secret, None, "machine or confidential client: the client secret"),
     Option("client_secret_file", _text, None, "a file (0600) holding the client secret"),
     Option("private_key_file", _text, None, "a PEM private key (0600): private_key_jwt"),
@@ -294,6 +321,7 @@ class StytchSettingArgs(TypedDict, total=False):
     allow_insecure_http: bool | None
     client_metadata_url: str | None
     hosts: str | Sequence[str] | None
+    trusted_issuers: str | Sequence[str] | None
     client_secret: str | None
     client_secret_file: str | None
     private_key_file: str | None
@@ -339,6 +367,7 @@ class SettingValues:
     allow_insecure_http: bool
     client_metadata_url: str | None
     hosts: tuple[str, ...]
+    trusted_issuers: tuple[str, ...]
     client_secret: Secret | None
     client_secret_file: str | None
     private_key_file: str | None

@@ -13,9 +13,12 @@ package against a local Stytch, with no Stytch account and without touching the 
 - ``stytch_zero_env``: the emulator, the test keyring and browser, sealed from the shell (every
   other ``STYTCH_*`` variable removed, HTTPie's config directory an empty one, no proxy for
   the loopback servers) and no provider or client setting: zero configuration (pair it with
-  ``testing.emulator.example_api``).
-- ``stytch_env``: ``stytch_zero_env`` with ``STYTCH_*`` pointing at the emulator. (With
-  ``BROWSER`` set, the display and SSH checks do not apply.)
+  ``testing.emulator.example_api``). The emulator is a trusted authorization server
+  (``STYTCH_TRUSTED_ISSUERS``), so a test run, which has no terminal, signs in to any API that
+  names it without being asked; delete that variable to test the question or its refusal.
+- ``stytch_env``: ``stytch_zero_env`` with ``STYTCH_*`` pointing at the emulator (and no
+  trusted server: nothing is discovered). (With ``BROWSER`` set, the display and SSH checks do
+  not apply.)
 - ``stytch_resource_server``: an API that verifies the emulator's access tokens.
 """
 
@@ -145,14 +148,17 @@ def stytch_zero_env(
     monkeypatch: pytest.MonkeyPatch,
 ) -> StytchEmulator:
     """The emulator, the test keyring and browser, sealed, and no provider or client setting:
-    requests find their way from the API's 401 (zero configuration)."""
+    requests find their way from the API's 401 (zero configuration), signing in at the
+    emulator without a question (it is a trusted server)."""
     _seal(monkeypatch, stytch_keyring)
+    monkeypatch.setenv("STYTCH_TRUSTED_ISSUERS", stytch_emulator.issuer)
     return stytch_emulator
 
 
 @pytest.fixture
 def stytch_env(stytch_zero_env: StytchEmulator, monkeypatch: pytest.MonkeyPatch) -> StytchEmulator:
     stytch_emulator = stytch_zero_env
+    monkeypatch.delenv("STYTCH_TRUSTED_ISSUERS")
     monkeypatch.setenv("STYTCH_PROJECT_DOMAIN", stytch_emulator.project_domain)
     monkeypatch.setenv("STYTCH_CLIENT_ID", stytch_emulator.client_id)
     monkeypatch.setenv("STYTCH_AUTHORIZE_URL", stytch_emulator.authorize_url)

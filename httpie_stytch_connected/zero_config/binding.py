@@ -40,7 +40,10 @@ _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 @dataclass(frozen=True)
 class Binding:
     """What discovery found for one protected resource: enough to refresh or sign in again
-    without walking the chain, and the key its tokens are stored under."""
+    without walking the chain, and the key its tokens are stored under.
+
+    One is saved only once the person (or a setting) agreed to sign in at ``issuer`` for
+    ``resource`` (:mod:`.consent`): a saved binding is that answer, remembered."""
 
     resource: str
     issuer: str
@@ -58,6 +61,8 @@ class Binding:
     declined: tuple[str, ...] = ()
     #: A registered confidential client's method; its secret is in the registration store.
     token_endpoint_auth_method: str = "none"
+    #: Said once that the server's token did not name this resource in its ``aud``.
+    unbound_said: bool = False
 
     @property
     def key(self) -> str:
@@ -92,6 +97,7 @@ class Binding:
         values = dict(data)
         values["scopes"] = tuple(values["scopes"])
         values["declined"] = tuple(scope_tokens(" ".join(values.get("declined") or ())))
+        values["unbound_said"] = values.get("unbound_said") is True
         binding = cls(**values)
         for name in ("resource", "issuer", "authorization_endpoint", "token_endpoint"):
             if not isinstance(getattr(binding, name), str):

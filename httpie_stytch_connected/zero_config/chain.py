@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import ConfigurationError, LoginError, TokenEndpointError
 from ..oauth.bearer import answers_for, bearer_challenge
+from ..oauth.untrusted import shown
 from ..oauth.urls import check_endpoint
 from .binding import Binding, BindingCache, binding_from, initial_scopes, scope_tokens
 
@@ -67,6 +68,7 @@ class ZeroConfig:
         self._notify = notify
         self.bindings = BindingCache()
         self._managers: dict[str, TokenManager] = {}
+        self._agreed: set[tuple[str, str]] = set()
 
     @functools.cached_property
     def session(self) -> requests.Session:
@@ -103,7 +105,8 @@ class ZeroConfig:
                 f"{document.get('issuer')!r}; refusing to use it."
             )
         check_pkce_s256(document, issuer)  # before a client is registered for nothing
-        identity = client_identity(
+        identify = functools.partial(
+            client_identity,
             document,
             issuer=issuer,
             configured_client_id=self.settings.client_id,
@@ -111,8 +114,12 @@ class ZeroConfig:
             registrations=RegistrationStore(self.store),
             redirect_path=self.settings.redirect_path,
             session=self.session,
-            register_now=register_now,
         )
+        identity = identify(register_now=False)  # what is known there: nothing sent yet
+        if register_now:
+            self.agree(resource.resource, issuer, identity.source)
+            if identity.source == "to be registered":
+                identity = identify(register_now=True)
         configured = self.settings.sources.get("scopes", "default") != "default"
         binding = binding_from(
             resource,
@@ -129,6 +136,25 @@ class ZeroConfig:
         if register_now:
             self.bindings.save(binding)
         return binding
+
+    _consent_lock = threading.Lock()  # one question at a time, per class (see below)
+
+    def agree(self, resource: str, issuer: str, client: str) -> None:
+        """Before anything is registered or signed in for a new (API, server) pair: the
+        person's yes (asked on the terminal, saying what this tool holds at that server) or a
+        setting's (:mod:`.consent`); else the refusal. Saved bindings are pairs agreed before,
+        in any process: never asked again."""
+        from .consent import Pair, confirm
+
+        with self._consent_lock:  # threads finding one new API ask once
+            known = BindingCache().known()  # from disk: another process may have agreed
+            if any(b.resource == resource and b.issuer == issuer for b in known):
+                return
+            if (resource, issuer) in self._agreed:
+                return
+            others = tuple(b.resource for b in known if b.issuer == issuer)
+            confirm(self.settings, Pair(resource, issuer, others, client))
+            self._agreed.add((resource, issuer))
 
     def binding_for(self, url: str) -> Binding | None:
         """The cached binding for ``url``: no network, no keyring."""
@@ -162,7 +188,9 @@ class ZeroConfig:
             return None
         binding = self.discover(url, parsed)
         self.notify(f"Signing in to {binding.issuer} for {binding.resource} …")
-        return self.access_token(binding)
+        token = self.access_token(binding)
+        self.say_if_unbound(binding, token)
+        return token
 
     def after_bearer(
         self,
@@ -194,7 +222,11 @@ class ZeroConfig:
             return None
         call.stepped_up = True  # even if the sign-in fails: one attempt per request
         wider = self.step_up(binding, asked)
-        return None if wider is None else self.access_token(wider)
+        if wider is None:
+            return None
+        token = self.access_token(wider)
+        self.say_if_unbound(wider, token)  # a new sign-in: said unless said before
+        return token
 
     _unchallenged_lock = threading.Lock()  # per class: an instance lock would not pickle
     _said_unchallenged = False
@@ -218,6 +250,25 @@ class ZeroConfig:
             "challenge, so zero configuration found nowhere to sign in: the request was sent "
             "without a token. To send one, set STYTCH_PROJECT_DOMAIN and STYTCH_CLIENT_ID (or "
             "STYTCH_ISSUER); `stytch-connected config` shows the settings."
+        )
+
+    def say_if_unbound(self, binding: Binding, token: str) -> None:
+        """Once per binding (remembered in its cache file): the token the server issued for
+        the API is not bound to it (RFC 8707 ignored), so other APIs of that server may take
+        it too. Says the audience, never the token."""
+        from .consent import unbound_audience
+
+        current = self.bindings.lookup(binding.resource) or binding
+        if current.unbound_said:
+            return
+        audience = unbound_audience(token, binding.resource)
+        if audience is None:
+            return
+        self.bindings.save(replace(current, unbound_said=True))
+        self.notify(
+            f"{shown(binding.issuer)} issued a token for {shown(binding.resource)} whose audience "
+            f"({audience}) does not name that API: the server ignored the API it was asked for, "
+            "so any API that accepts this server's tokens may accept this one too."
         )
 
     @functools.cached_property

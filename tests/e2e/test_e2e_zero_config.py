@@ -52,8 +52,14 @@ def api_for(op: OIDCProviderProcess, **overrides: Any) -> ResourceServer:
     return ResourceServer(**options)
 
 
+def zero_environ() -> dict[str, str]:
+    """No provider setting; ``hosts`` names loopback, where every API of these tests is, so the
+    person has agreed to sign in for them (a test run has no terminal to be asked on)."""
+    return {**clean_environ(), "STYTCH_HOSTS": "127.0.0.1"}
+
+
 def nothing_configured() -> OAuth2PKCEAuth:
-    return OAuth2PKCEAuth(environ=clean_environ(), login_timeout=60)
+    return OAuth2PKCEAuth(environ=zero_environ(), login_timeout=60)
 
 
 def binding_of(url: str) -> Binding:
@@ -81,7 +87,7 @@ def test_metadata_for_another_resource_is_refused_before_the_browser_opens(
         opened.append(url)
         return False
 
-    auth = OAuth2PKCEAuth(environ=clean_environ(), opener=opener)
+    auth = OAuth2PKCEAuth(environ=zero_environ(), opener=opener)
     api = api_for(op, resource="http://127.0.0.1:9/another-api")
     with api, pytest.raises(ConfigurationError, match="another resource"):
         requests.get(api.url, auth=auth, timeout=60)
@@ -138,7 +144,7 @@ def test_http_with_nothing_configured_gets_a_200_after_one_sign_in(
     httpie = tmp_path / "httpie"
     httpie.mkdir()
     (httpie / "config.json").write_text('{"disable_update_warnings": true}')
-    env = {**clean_environ(), "HTTPIE_CONFIG_DIR": str(httpie), "STYTCH_LOGIN_TIMEOUT": "60"}
+    env = {**zero_environ(), "HTTPIE_CONFIG_DIR": str(httpie), "STYTCH_LOGIN_TIMEOUT": "60"}
     with api_for(op) as api:
         argv = [
             str(HTTP_COMMAND),

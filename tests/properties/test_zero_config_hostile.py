@@ -113,11 +113,18 @@ HUGE = b'{"padding": "' + b" " * (2 * 1024 * 1024) + b'"}'
     ],
 )
 def test_a_document_nested_too_deep_or_too_big_is_one_clean_error(
-    stytch_zero_env: StytchEmulator, api: StandIn, hostile: str, body: bytes, error: str
+    stytch_zero_env: StytchEmulator,
+    api: StandIn,
+    hostile: str,
+    body: bytes,
+    error: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The API, its metadata, its authorization server's metadata and registration endpoint
     are one stand-in, and one of the three documents is hostile. A RecursionError, or reading
-    gigabytes, would be a crash: each is one error a person can read."""
+    gigabytes, would be a crash: each is one error a person can read. (``hosts`` names the API,
+    so the person has agreed to sign in at its server and registration is reached.)"""
+    monkeypatch.setenv("STYTCH_HOSTS", "127.0.0.1")
 
     def route(api: StandIn, handler: BaseHTTPRequestHandler) -> None:
         assert isinstance(handler, QuietHandler)

@@ -293,6 +293,10 @@ def test_an_explicit_revocation_endpoint_overrides_the_stytch_preset() -> None:
         ),
         ({"client_metadata_url": "https://c.example/m"}, {"client_metadata_url"}),  # client_id set
         (
+            {"project_domain": "p.example.com", "trusted_issuers": "https://login.example.com"},
+            {"trusted_issuers"},
+        ),
+        (
             {"project_domain": "p.example.com", "revocation_endpoint": "https://r.example.com"},
             set(),
         ),
