@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from .oauth.client_auth import ClientAuth
     from .oauth.endpoints import ProviderEndpoints
+    from .oauth.provider_calls import HTTP
     from .storage.store import SecureStore
     from .zero_config.binding import Binding
     from .zero_config.chain import ZeroConfig
@@ -304,9 +305,13 @@ def build_manager(
     provider: Callable[[], ProviderEndpoints]
     grant: Grant | None = None
     client_auth: Callable[[ProviderEndpoints], ClientAuth] | None = None
+    calls: HTTP = session
     if binding is not None:
+        from .zero_config.reach import provider_http_for
+
         key, client_id, scopes = binding.key, binding.client_id, binding.scopes
         provider = binding.endpoints
+        calls = provider_http_for(binding.resource, settings, session)  # the API named them
         if binding.token_endpoint_auth_method != "none":  # a registered confidential client
             client_auth = functools.partial(
                 _registered_client_auth, binding, settings.redirect_path, store, settings
@@ -324,7 +329,7 @@ def build_manager(
         key=key,
         client_id=client_id,
         provider=provider,
-        session=session,
+        session=calls,
         scopes=scopes,
         resource=binding.resource if binding is not None else None,
         store=store or secure_store(settings),

@@ -223,6 +223,12 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("client_metadata_url", _text, None, "zero config: your client ID metadata document"),
     Option("hosts", _hosts, (), "the only hosts the token is sent to (*.example.com, host:port)"),
+    Option(
+        "local_hosts",
+        _hosts,
+        (),
+        "zero config: your hosts on this machine or network (default: loopback ones)",
+    ),
     Option("client_secret", _secret, None, "machine or confidential client: the client secret"),
     Option("client_secret_file", _text, None, "a file (0600) holding the client secret"),
     Option("private_key_file", _text, None, "a PEM private key (0600): private_key_jwt"),
@@ -294,6 +300,7 @@ class StytchSettingArgs(TypedDict, total=False):
     allow_insecure_http: bool | None
     client_metadata_url: str | None
     hosts: str | Sequence[str] | None
+    local_hosts: str | Sequence[str] | None
     client_secret: str | None
     client_secret_file: str | None
     private_key_file: str | None
@@ -339,6 +346,7 @@ class SettingValues:
     allow_insecure_http: bool
     client_metadata_url: str | None
     hosts: tuple[str, ...]
+    local_hosts: tuple[str, ...]
     client_secret: Secret | None
     client_secret_file: str | None
     private_key_file: str | None

@@ -91,10 +91,12 @@ class ZeroConfig:
         from ..oauth.resource_metadata import discover_resource
         from ..storage.metadata_cache import metadata
         from .client_identity import RegistrationStore, client_identity
+        from .reach import provider_http_for
 
-        resource = discover_resource(url, challenge, self.session)
+        http = provider_http_for(url, self.settings, self.session)  # the API chooses these URLs
+        resource = discover_resource(url, challenge, http)
         issuer = resource.authorization_server
-        document = metadata(issuer, session=self.session)
+        document = metadata(issuer, session=http)
         if document.get("issuer") != issuer:  # exactly: not even a trailing slash differs
             raise ConfigurationError(
                 f"The authorization server metadata of {issuer} names issuer "
@@ -107,7 +109,7 @@ class ZeroConfig:
             metadata_document=self.settings.values.get("client_metadata_url"),
             registrations=RegistrationStore(self.store),
             redirect_path=self.settings.redirect_path,
-            session=self.session,
+            session=http,
             register_now=register_now,
         )
         configured = self.settings.sources.get("scopes", "default") != "default"
@@ -245,8 +247,10 @@ class ZeroConfig:
     def _reregister(self, binding: Binding) -> Binding:
         from ..storage.metadata_cache import metadata
         from .client_identity import RegistrationStore, client_identity
+        from .reach import provider_http_for
 
-        document = metadata(binding.issuer, session=self.session)
+        http = provider_http_for(binding.resource, self.settings, self.session)
+        document = metadata(binding.issuer, session=http)
         identity = client_identity(
             document,
             issuer=binding.issuer,
@@ -254,7 +258,7 @@ class ZeroConfig:
             metadata_document=None,
             registrations=RegistrationStore(self.store),
             redirect_path=self.settings.redirect_path,
-            session=self.session,
+            session=http,
             stale=binding.client_id,
         )
         fresh = replace(

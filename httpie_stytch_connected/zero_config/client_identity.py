@@ -33,8 +33,7 @@ from ..storage.store import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    import requests
-
+    from ..oauth.provider_calls import HTTP
     from ..storage.store import SecureStore
 
 
@@ -146,7 +145,7 @@ def client_identity(
     metadata_document: str | None,
     registrations: RegistrationStore,
     redirect_path: str,
-    session: requests.Session,
+    session: HTTP,
     register_now: bool = True,
     stale: str | None = None,
 ) -> ClientIdentity:
