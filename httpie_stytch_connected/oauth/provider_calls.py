@@ -183,8 +183,9 @@ def call(
     to send as ``Authorization`` (userinfo), ``headers`` more headers (client
     authentication). Any answer is returned, whatever its status; no
     answer is a :class:`TokenEndpointError` saying what could not be done (or what ``failed``
-    makes of the :class:`TransportFailure`), raised outside any ``except`` block so that
-    nothing the library held (our request, its body) hangs off it.
+    makes of the :class:`TransportFailure`, but for a :data:`LOCAL` refusal), raised outside
+    any ``except`` block so that nothing the library held (our request, its body) hangs off
+    it.
 
     A timeout is worth retrying (``retryable``) except on the token endpoint, where the server
     may have rotated a refresh token before going quiet."""
@@ -199,7 +200,9 @@ def call(
         )
     except TransportFailure as exc:
         failure = TransportFailure(exc.kind, exc.cause)  # a fresh one: no traceback, no context
-    raise failed(failure) if failed else _error(failure, url, action, bounds, kind)
+    if failed is not None and failure.kind != LOCAL:  # a refusal is said alike for every call
+        raise failed(failure)
+    raise _error(failure, url, action, bounds, kind)
 
 
 def _error(
