@@ -307,10 +307,10 @@ def build_manager(
     client_auth: Callable[[ProviderEndpoints], ClientAuth] | None = None
     calls: HTTP = session
     if binding is not None:
-        from .zero_config.reach import provider_http_for
+        from .zero_config.reach import endpoints_of, provider_http_for
 
         key, client_id, scopes = binding.key, binding.client_id, binding.scopes
-        provider = binding.endpoints
+        provider = functools.partial(endpoints_of, binding, settings)
         calls = provider_http_for(binding.resource, settings, session)  # the API named them
         if binding.token_endpoint_auth_method != "none":  # a registered confidential client
             client_auth = functools.partial(

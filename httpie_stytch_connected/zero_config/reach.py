@@ -22,8 +22,10 @@ from ..settings.options import host_matches
 if TYPE_CHECKING:
     import requests
 
+    from ..oauth.endpoints import ProviderEndpoints
     from ..oauth.provider_calls import RequestsHTTP
     from ..settings.config import Settings
+    from .binding import Binding
 
 
 def is_own(url: str, local_hosts: tuple[str, ...]) -> bool:
@@ -42,7 +44,27 @@ def provider_http_for(
     ``local_hosts`` lists."""
     from ..oauth.provider_calls import RequestsHTTP
 
-    local: tuple[str, ...] = settings.values.get("local_hosts") or ()
+    local = _local_hosts(settings)
     if is_own(api, local):
         return RequestsHTTP(session)
     return RequestsHTTP(session, own=lambda url: bool(local) and host_matches(url, local))
+
+
+def endpoints_of(binding: Binding, settings: Settings) -> ProviderEndpoints:
+    """``binding``'s endpoints, with Stytch's default-domain ``iss`` form accepted where the
+    person's own API named a server with Stytch's layout (issue 17 §1): what an API on their
+    machine names is theirs, as for :func:`provider_http_for`. For any other API only a
+    Stytch-owned token endpoint earns it (:func:`..settings.stytch.stytch_iss_alias`)."""
+    from dataclasses import replace
+
+    from ..settings.stytch import stytch_iss_alias
+
+    endpoints = binding.endpoints()
+    if endpoints.iss_alias is None and is_own(binding.resource, _local_hosts(settings)):
+        alias = stytch_iss_alias(binding.issuer, binding.token_endpoint, bound_by="your API")
+        endpoints = replace(endpoints, iss_alias=alias)
+    return endpoints
+
+
+def _local_hosts(settings: Settings) -> tuple[str, ...]:
+    return tuple(settings.values.get("local_hosts") or ())

@@ -273,15 +273,7 @@ def test_an_api_not_on_this_machine_cannot_send_the_tool_to_it(
     _remote_api(stytch_zero_env, api, metadata_server, victim, attack)
     local_hosts = _local_hosts(stytch_zero_env.issuer, metadata_server.url)
     auth = oauth2_auth(adapter, local_hosts=local_hosts)
-    if adapter == "httpie":  # it fails before any answer is handed over: read its stderr
-        env = {**os.environ, "STYTCH_LOCAL_HOSTS": local_hosts}
-        result, _ = run_http(["-A", "oauth2", "GET", api.url + "/api"], env, None, 90)
-        said = result.stderr
-        assert result.status != 0 and "Traceback" not in said
-    else:
-        with pytest.raises(AuthenticationError) as caught:
-            send(adapter, auth, "GET", api.url + "/api")
-        said = str(caught.value)
+    said = _said(adapter, auth, api.url + "/api", {"STYTCH_LOCAL_HOSTS": local_hosts})
     assert "an address on this machine or a private network" in said, said
     assert victim.url in said and "STYTCH_LOCAL_HOSTS" in said
     assert victim.seen == []
@@ -300,8 +292,74 @@ def test_an_api_not_on_this_machine_still_signs_in_at_servers_it_may_reach(
     the keys and userinfo all go through the confined calls and reach the servers that count
     as reachable."""
     _remote_api(stytch_zero_env, api, metadata_server, victim, "")
+    # Not Stytch's default domain (the emulator's address is no Stytch-owned host): the
+    # callback names the issuer itself, as a custom domain or any RFC 9207 server does.
+    stytch_zero_env.iss_form = "custom_domain"
     auth = oauth2_auth(
         adapter, local_hosts=_local_hosts(stytch_zero_env.issuer, metadata_server.url)
     )
     assert send(adapter, auth, "GET", api.url + "/api").status_code == 200
     assert stytch_zero_env.counters["login"] == 1 and victim.seen == []
+
+
+def _said(adapter: str, auth: Any, url: str, env: dict[str, str]) -> str:
+    """What the person is told when ``adapter``'s request fails before any answer."""
+    if adapter == "httpie":
+        result, _ = run_http(["-A", "oauth2", "GET", url], {**os.environ, **env}, None, 90)
+        assert result.status != 0 and "Traceback" not in result.stderr
+        return result.stderr
+    with pytest.raises(AuthenticationError) as caught:
+        send(adapter, auth, "GET", url)
+    return str(caught.value)
+
+
+# -- issue 17 §1: a code and verifier only ever go to the server the browser signed in at -------
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_server_that_copies_stytchs_layout_never_gets_the_honest_pages_code(
+    stytch_zero_env: StytchEmulator,
+    api: StandIn,
+    metadata_server: StandIn,
+    adapter: str,
+) -> None:
+    """The mix-up of issue 17 §1: a remote API names a server that copies Stytch's layout
+    (its token endpoint at ``{issuer}/v1/oauth2/token``) and sends the browser to the honest
+    Stytch page (the emulator, which answers with the default domain's
+    ``iss=stytch.com/project-…``). That alias is no longer granted over metadata an API chose:
+    the callback is refused, and the code and PKCE verifier never reach the copy."""
+    emulator = stytch_zero_env
+    posted: list[str] = []
+
+    def at_api(api: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        if handler.headers.get("Authorization"):
+            reply(handler, 200, {"ok": True})
+        else:
+            named = metadata_server.url + "/prm"
+            reply(handler, 401, **{"WWW-Authenticate": f'Bearer resource_metadata="{named}"'})
+
+    def at_copy(copy: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        if handler.command == "POST":
+            posted.append(handler.path)
+        if handler.path == "/prm":
+            reply(handler, 200, {"resource": api.url, "authorization_servers": [copy.url]})
+        elif handler.path == "/.well-known/oauth-authorization-server":
+            document = {
+                "issuer": copy.url,
+                "authorization_endpoint": emulator.authorize_url,  # the honest page
+                "token_endpoint": copy.url + "/v1/oauth2/token",  # Stytch's layout, copied
+                "registration_endpoint": emulator.registration_endpoint,
+                "code_challenge_methods_supported": ["S256"],
+                "scopes_supported": ["openid", "offline_access"],
+            }
+            reply(handler, 200, document)
+        else:
+            reply(handler, 400, {"error": "invalid_grant"})
+
+    api.route, metadata_server.route = at_api, at_copy
+    local_hosts = _local_hosts(emulator.issuer, metadata_server.url)
+    auth = oauth2_auth(adapter, local_hosts=local_hosts)
+    said = _said(adapter, auth, api.url + "/api", {"STYTCH_LOCAL_HOSTS": local_hosts})
+    assert "refused" in said and "stytch.com/project-" in said, said
+    assert emulator.counters["login"] == 1  # the person did sign in at the honest page
+    assert posted == []  # and nothing of it reached the copy's token endpoint
