@@ -91,7 +91,7 @@ class ZeroConfig:
         from ..oauth.resource_metadata import discover_resource
         from ..storage.metadata_cache import metadata
         from .client_identity import RegistrationStore, client_identity
-        from .reach import provider_http_for
+        from .reach import configured_issuer, provider_http_for
 
         http = provider_http_for(url, self.settings, self.session)  # the API chooses these URLs
         resource = discover_resource(url, challenge, http)
@@ -106,6 +106,7 @@ class ZeroConfig:
             document,
             issuer=issuer,
             configured_client_id=self.settings.client_id,
+            configured_issuer=configured_issuer(self.settings),
             metadata_document=self.settings.values.get("client_metadata_url"),
             registrations=RegistrationStore(self.store),
             redirect_path=self.settings.redirect_path,

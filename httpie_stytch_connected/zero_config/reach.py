@@ -68,3 +68,15 @@ def endpoints_of(binding: Binding, settings: Settings) -> ProviderEndpoints:
 
 def _local_hosts(settings: Settings) -> tuple[str, ...]:
     return tuple(settings.values.get("local_hosts") or ())
+
+
+def configured_issuer(settings: Settings) -> str | None:
+    """The authorization server the person configured, by its issuer (``issuer``, or the
+    Stytch ``project_domain`` as an URL); None in zero configuration. A pinned ``client_id``
+    belongs to it alone."""
+    from ..settings.stytch import normalise_domain
+
+    if settings.values.get("issuer"):
+        return str(settings.values["issuer"])
+    domain = settings.values.get("project_domain")
+    return normalise_domain(domain) if domain else None

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -22,6 +23,7 @@ from httpie_stytch_connected.errors import AuthenticationError
 from httpie_stytch_connected.lifecycle.manager import forget_memory
 from httpie_stytch_connected.oauth.registration import register
 from httpie_stytch_connected.testing.emulator import StytchEmulator
+from httpie_stytch_connected.zero_config.client_identity import server_redirect_path
 from tests.adapters import ADAPTERS, oauth2_auth, send
 from tests.httpie_harness import run_http
 from tests.loopback import LoopbackServer, QuietHandler
@@ -363,3 +365,59 @@ def test_a_server_that_copies_stytchs_layout_never_gets_the_honest_pages_code(
     assert "refused" in said and "stytch.com/project-" in said, said
     assert emulator.counters["login"] == 1  # the person did sign in at the honest page
     assert posted == []  # and nothing of it reached the copy's token endpoint
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_without_iss_the_honest_servers_code_never_reaches_the_server_an_api_named(
+    stytch_zero_env: StytchEmulator,
+    api: StandIn,
+    metadata_server: StandIn,
+    adapter: str,
+) -> None:
+    """The mix-up of issue 17 §1 that does not depend on ``iss``: the honest server sends
+    none, and the server the API names neither advertises it nor runs a sign-in page. It
+    hands out the person's client at the honest server (registered there, at that server's
+    redirect path) and sends the browser to the honest page. The sign-in for the named
+    server listens on that server's own path, which the honest server has not registered
+    for its client: it refuses to send a code there, so no code and no verifier reach the
+    named server's token endpoint (RFC 9700 §4.4.2)."""
+    honest = stytch_zero_env
+    honest.iss_form = "none"
+    persons_client = register(
+        honest.registration_endpoint,
+        server_redirect_path("/callback", honest.issuer),
+        requests.Session(),
+    )
+    posted: list[str] = []
+
+    def at_api(api: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        named = metadata_server.url + "/prm"
+        reply(handler, 401, **{"WWW-Authenticate": f'Bearer resource_metadata="{named}"'})
+
+    def at_named(named: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        if handler.command == "POST":
+            posted.append(handler.path)
+        if handler.path == "/prm":
+            reply(handler, 200, {"resource": api.url, "authorization_servers": [named.url]})
+        elif handler.path == "/.well-known/oauth-authorization-server":
+            document = {
+                "issuer": named.url,
+                "authorization_endpoint": honest.authorize_url,
+                "token_endpoint": named.url + "/token",
+                "registration_endpoint": named.url + "/register",
+            }
+            reply(handler, 200, document)
+        elif handler.path == "/register":
+            reply(handler, 201, {"client_id": persons_client})
+        else:
+            reply(handler, 400, {"error": "invalid_grant"})
+
+    api.route, metadata_server.route = at_api, at_named
+    local_hosts = _local_hosts(honest.issuer, metadata_server.url)
+    auth = oauth2_auth(adapter, local_hosts=local_hosts)
+    said = _said(adapter, auth, api.url + "/api", {"STYTCH_LOCAL_HOSTS": local_hosts})
+    assert "Traceback" not in said
+    assert posted == ["/register"]  # never /token: no code, no verifier
+    asked = [urlsplit(uri).path for client, uri in honest.authorization_requests]
+    assert asked == [server_redirect_path("/callback", metadata_server.url)]
+    assert honest.counters["login"] == 0
