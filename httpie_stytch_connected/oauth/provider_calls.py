@@ -449,7 +449,7 @@ def _connect_global(connection: Any, connect: Callable[[], Any]) -> Any:
     name = connection._dns_host
     target = getattr(connection, "_tunnel_host", None)
     if getattr(connection, "proxy", None) is not None and target is None:
-        raise NotGlobal(connection.host, "a forwarding proxy")  # plain http: never global
+        raise NotGlobal(connection.host, "loopback (plain http)")  # only loopback passes
     if target is not None:
         _resolve_global(connection, target, connection._tunnel_port or connection.port)
         return connect()

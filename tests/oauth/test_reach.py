@@ -183,3 +183,49 @@ def test_a_name_that_rebinds_after_the_check_is_not_resolved_again(
         )
     assert "cannot reach" in str(caught.value) or "in time" in str(caught.value)
     assert answers == ["192.88.99.200"] and victim.requests == []
+
+
+class Proxy:
+    """A stand-in forward proxy: it records each request line (``CONNECT host:port`` for a
+    tunnel, an absolute URL for plain http) and refuses them all."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        owner = self
+
+        class Handler(QuietHandler):
+            def do_CONNECT(self) -> None:
+                owner.seen.append(f"{self.command} {self.path}")
+                self.reply(502, b"")
+
+            do_GET = do_POST = do_CONNECT
+
+        self.server = LoopbackServer(Handler)
+
+
+@pytest.fixture
+def proxy() -> Iterator[Proxy]:
+    found = Proxy()
+    with found.server:
+        yield found
+
+
+def test_through_a_proxy_the_target_is_checked_and_the_proxy_still_used(
+    victim: Victim, proxy: Proxy
+) -> None:
+    """The person's proxy is theirs (on loopback here) and is reached as configured; the
+    name tunnelled to is checked first, so a local target never even reaches the proxy, and
+    a global one goes through it."""
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False
+    session.proxies = {"https": proxy.server.url, "http": proxy.server.url}
+    confined = RequestsHTTP(session, own=lambda url: False)
+    for url in (f"https://127.0.0.1:{victim.port}/admin", f"http://localhost:{victim.port}/a"):
+        with pytest.raises(TokenEndpointError, match="an address on this machine"):
+            call(confined, "GET", url, "read", kind=RESOURCE_METADATA)
+    assert proxy.seen == [] and victim.requests == []
+    with pytest.raises(TokenEndpointError):
+        call(confined, "GET", "https://192.88.99.200/x", "read", kind=RESOURCE_METADATA)
+    assert proxy.seen == ["CONNECT 192.88.99.200:443"]
