@@ -474,8 +474,9 @@ def _resolve_global(connection: Any, name: str, port: int) -> list[str]:
 
     try:
         return global_addresses(name, port)
-    except socket.gaierror as exc:  # as the library says it: nothing was sent
-        raise urllib3.exceptions.NameResolutionError(name, connection, exc) from None
+    except socket.gaierror:  # as the library says it (urllib3 1.26 and 2): nothing was sent
+        message = f"Failed to resolve {name!r}"
+        raise urllib3.exceptions.NewConnectionError(connection, message) from None
 
 
 def _read(response: requests.Response, limits: Limits, ends: float) -> bytes:
