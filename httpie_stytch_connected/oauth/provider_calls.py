@@ -137,6 +137,10 @@ class ProviderHTTP(Protocol):
     ``json`` body (at most one), never follows a redirect, reads at most ``limits.max_bytes`` of
     body (decoding any Content-Encoding within that bound; none at all when it is 0) and returns
     or raises within ``limits.deadline`` seconds. It raises only :class:`TransportFailure`.
+
+    Zero configuration confines the calls for an API that is not on the person's machine with
+    :class:`RequestsHTTP` (``own``): another implementation serving those calls must check
+    addresses where it connects the same way, raising :data:`LOCAL`.
     """
 
     def send(
