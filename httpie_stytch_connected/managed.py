@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from .oauth.client_auth import ClientAuth
     from .oauth.endpoints import ProviderEndpoints
+    from .oauth.provider_calls import HTTP
     from .storage.store import SecureStore
     from .zero_config.binding import Binding
     from .zero_config.chain import ZeroConfig
@@ -253,10 +254,11 @@ def _registered_client_auth(
     when the client first talks to the token endpoint, not on a warm run)."""
     from .oauth.client_auth import choose
     from .oauth.registration import redirect_uri
-    from .zero_config.client_identity import RegistrationStore
+    from .zero_config.client_identity import RegistrationStore, sign_in_path
 
+    path = sign_in_path(redirect_path, binding.issuer, binding.client_source)
     record = RegistrationStore(store or secure_store(settings)).load_record(
-        binding.issuer, redirect_uri(redirect_path)
+        binding.issuer, redirect_uri(path)
     )
     if record is None or record.client_id != binding.client_id or not record.client_secret:
         from .errors import TokenEndpointError
@@ -304,9 +306,16 @@ def build_manager(
     provider: Callable[[], ProviderEndpoints]
     grant: Grant | None = None
     client_auth: Callable[[ProviderEndpoints], ClientAuth] | None = None
+    calls: HTTP = session
+    redirect_path = settings.redirect_path
     if binding is not None:
+        from .zero_config.client_identity import sign_in_path
+        from .zero_config.reach import endpoints_of, provider_http_for
+
         key, client_id, scopes = binding.key, binding.client_id, binding.scopes
-        provider = binding.endpoints
+        provider = functools.partial(endpoints_of, binding, settings)
+        calls = provider_http_for(binding.resource, settings, session)  # the API named them
+        redirect_path = sign_in_path(redirect_path, binding.issuer, binding.client_source)
         if binding.token_endpoint_auth_method != "none":  # a registered confidential client
             client_auth = functools.partial(
                 _registered_client_auth, binding, settings.redirect_path, store, settings
@@ -324,7 +333,7 @@ def build_manager(
         key=key,
         client_id=client_id,
         provider=provider,
-        session=session,
+        session=calls,
         scopes=scopes,
         resource=binding.resource if binding is not None else None,
         store=store or secure_store(settings),
@@ -332,7 +341,7 @@ def build_manager(
         policy=Policy(
             leeway=settings.leeway,
             login_timeout=settings.login_timeout,
-            redirect_path=settings.redirect_path,
+            redirect_path=redirect_path,
             no_browser=settings.no_browser,
             callback_port=settings.callback_port,
             callback_host=settings.callback_host,

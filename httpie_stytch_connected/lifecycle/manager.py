@@ -46,10 +46,9 @@ from ..storage.access_cache import AccessTokenCache
 from ..waits import wait_in_slices
 
 if TYPE_CHECKING:
-    import requests
-
     from ..oauth.client_auth import ClientAuth
     from ..oauth.endpoints import ProviderEndpoints
+    from ..oauth.provider_calls import HTTP
     from ..oauth.token_client import TokenClient
     from ..oauth.tokens import SuppliedToken
     from ..storage.locks import Activity
@@ -139,7 +138,7 @@ class TokenManager:
         store: SecureStore,
         access_cache: AccessTokenCache | None,
         policy: Policy,
-        session: requests.Session | None = None,
+        session: HTTP = None,
         opener: Opener | None = None,
         notify: Notify = notify_stderr,
         resource: str | None = None,

@@ -7,6 +7,13 @@ reads at most the size its kind allows (:data:`LIMITS`; more is one :class:`Toke
 naming the host, and the process never holds more than that), and ends within its kind's
 deadline, whatever a server drip-feeds, on top of the connect and per-read timeouts.
 
+A call to an endpoint an API named, when that API is not on the person's machine, reaches only
+global addresses (:class:`RequestsHTTP` with ``own``): the name is resolved once at connection
+time, every address it gives is checked (:func:`.urls.global_addresses`) and the socket is
+connected to those very addresses, so neither a literal (``127.0.0.1``, ``2130706433``,
+``[::ffff:10.0.0.1]``) nor a name that resolves there, nor a DNS answer that changes between
+the check and the connect, lets an API send the tool to the person's own machine or network.
+
 The HTTP library is a seam: :class:`ProviderHTTP` is what an adapter serves with its own library,
 :class:`RequestsHTTP` the implementation on a ``requests.Session`` (imported only when used), and
 :class:`ProviderAnswer` what every caller reads, so nothing else in the protocol layer needs to
@@ -26,7 +33,8 @@ from typing import TYPE_CHECKING, Any, Protocol, Union, cast
 from ..errors import TokenEndpointError
 from ..waits import wait_in_slices
 from .bearer import authorization
-from .urls import host_of
+from .untrusted import shown
+from .urls import NotGlobal, global_addresses, host_of
 
 if TYPE_CHECKING:
     import requests
@@ -106,6 +114,7 @@ UNREACHABLE = "unreachable"  # refused, reset, DNS, TLS, connect timeout: nothin
 TIMED_OUT = "timed out"  # a read timeout or the deadline
 TOO_LARGE = "too large"  # more than max_bytes of body
 FAILED = "failed"  # anything else the library refused (a malformed answer, ...)
+LOCAL = "local"  # the name leads to this machine or a private network: nothing was sent
 
 
 class TransportFailure(Exception):
@@ -128,6 +137,10 @@ class ProviderHTTP(Protocol):
     ``json`` body (at most one), never follows a redirect, reads at most ``limits.max_bytes`` of
     body (decoding any Content-Encoding within that bound; none at all when it is 0) and returns
     or raises within ``limits.deadline`` seconds. It raises only :class:`TransportFailure`.
+
+    Zero configuration confines the calls for an API that is not on the person's machine with
+    :class:`RequestsHTTP` (``own``): another implementation serving those calls must check
+    addresses where it connects the same way, raising :data:`LOCAL`.
     """
 
     def send(
@@ -174,8 +187,9 @@ def call(
     to send as ``Authorization`` (userinfo), ``headers`` more headers (client
     authentication). Any answer is returned, whatever its status; no
     answer is a :class:`TokenEndpointError` saying what could not be done (or what ``failed``
-    makes of the :class:`TransportFailure`), raised outside any ``except`` block so that
-    nothing the library held (our request, its body) hangs off it.
+    makes of the :class:`TransportFailure`, but for a :data:`LOCAL` refusal), raised outside
+    any ``except`` block so that nothing the library held (our request, its body) hangs off
+    it.
 
     A timeout is worth retrying (``retryable``) except on the token endpoint, where the server
     may have rotated a refresh token before going quiet."""
@@ -190,13 +204,22 @@ def call(
         )
     except TransportFailure as exc:
         failure = TransportFailure(exc.kind, exc.cause)  # a fresh one: no traceback, no context
-    raise failed(failure) if failed else _error(failure, url, action, bounds, kind)
+    if failed is not None and failure.kind != LOCAL:  # a refusal is said alike for every call
+        raise failed(failure)
+    raise _error(failure, url, action, bounds, kind)
 
 
 def _error(
     failure: TransportFailure, url: str, action: str, limits: Limits, kind: str
 ) -> TokenEndpointError:
     host = host_of(url)
+    if failure.kind == LOCAL:
+        return TokenEndpointError(
+            f"Could not {action}: {shown(url)} leads to {failure.cause}, an address on this "
+            "machine or a private network, and an API that is not on this machine named it, "
+            "so nothing was sent there; if that server is yours, add its host to "
+            "STYTCH_LOCAL_HOSTS, or configure the provider (STYTCH_ISSUER)."
+        )
     if failure.kind == TOO_LARGE:
         return TokenEndpointError(
             f"Could not {action}: {host} answered with more than {limits.max_bytes // _KIB} KiB, "
@@ -243,10 +266,36 @@ class RequestsHTTP:
     """:class:`ProviderHTTP` on a ``requests.Session`` (its proxies, CA bundle, adapters; a new
     session when None). The call runs on a worker thread so that the caller gets its answer or
     its :data:`TIMED_OUT` at the deadline even while a server drip-feeds the status line or
-    headers; a worker left behind stops at its next read."""
+    headers; a worker left behind stops at its next read.
 
-    def __init__(self, session: requests.Session | None = None) -> None:
+    With ``own``, the URLs were named by an API that is not on the person's machine: a call to
+    a URL for which ``own(url)`` is False (a server the person did not declare theirs) goes
+    through a session of its own whose connections reach global addresses only
+    (:func:`_global_only_session`; its own connection pool too, so no connection opened for
+    the person's own servers is ever reused for it), and is :data:`LOCAL` otherwise."""
+
+    def __init__(
+        self,
+        session: requests.Session | None = None,
+        *,
+        own: Callable[[str], bool] | None = None,
+    ) -> None:
         self._session = session
+        self._own = own
+        self._confined: requests.Session | None = None
+
+    @property
+    def confined(self) -> bool:
+        """True when the URLs it carries were named by an API that is not on this machine."""
+        return self._own is not None
+
+    def session_for(self, url: str) -> requests.Session:
+        """The session a call to ``url`` goes through (see the class)."""
+        if self._own is None or self._own(url):
+            return self.session
+        if self._confined is None:
+            self._confined = _global_only_session(self.session)
+        return self._confined
 
     @property
     def session(self) -> requests.Session:
@@ -269,7 +318,7 @@ class RequestsHTTP:
         json: Mapping[str, Any] | None = None,
         limits: Limits,
     ) -> ProviderAnswer:
-        session = self.session
+        session = self.session_for(url)
         ends = time.monotonic() + limits.deadline
         done = threading.Event()
         outcome: list[ProviderAnswer | TransportFailure] = []
@@ -319,6 +368,8 @@ def _exchange(
             allow_redirects=False,
             stream=True,
         )
+    except NotGlobal as exc:
+        failure = TransportFailure(LOCAL, shown(exc.address, 60))
     except requests.ConnectionError as exc:  # ConnectTimeout included: nothing was sent
         failure = TransportFailure(UNREACHABLE, type(exc).__name__)
     except requests.Timeout as exc:
@@ -337,6 +388,99 @@ def _exchange(
         body,
         response.url or url,
     )
+
+
+def _global_only_session(like: requests.Session) -> requests.Session:
+    """A session that reaches global addresses only, with ``like``'s CA bundle, client
+    certificate, proxies and headers (and nothing of its adapters or cookies)."""
+    import requests
+
+    session = requests.Session()
+    session.verify, session.cert = like.verify, like.cert
+    session.proxies, session.trust_env = dict(like.proxies), like.trust_env
+    session.headers.update(like.headers)
+    adapter = _global_only_adapter()
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def _global_only_adapter() -> requests.adapters.HTTPAdapter:
+    """An adapter whose every connection is made by :func:`_connect_global`: the connection
+    hook, below any adapter and any library above it. Through a proxy, the proxy is the
+    person's own (their settings) and is reached as configured; the name tunnelled to is
+    checked the same way, though the proxy resolves it again."""
+    import requests.adapters
+    import urllib3.connection
+    import urllib3.connectionpool
+
+    class Plain(urllib3.connection.HTTPConnection):
+        def _new_conn(self) -> Any:
+            return _connect_global(self, super()._new_conn)
+
+    class Secure(urllib3.connection.HTTPSConnection):
+        def _new_conn(self) -> Any:
+            return _connect_global(self, super()._new_conn)
+
+    class PlainPool(urllib3.connectionpool.HTTPConnectionPool):
+        ConnectionCls = Plain
+
+    class SecurePool(urllib3.connectionpool.HTTPSConnectionPool):
+        ConnectionCls = Secure
+
+    class GlobalOnly(requests.adapters.HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {"http": PlainPool, "https": SecurePool}
+
+        def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+            manager = super().proxy_manager_for(proxy, **kwargs)
+            manager.pool_classes_by_scheme = {"http": PlainPool, "https": SecurePool}
+            return manager
+
+    return GlobalOnly()
+
+
+def _connect_global(connection: Any, connect: Callable[[], Any]) -> Any:
+    """Resolve the name once, refuse it unless every address is global
+    (:func:`.urls.global_addresses`), then connect to the checked addresses in turn: the
+    library is handed an address, never the name, so it resolves nothing again. Through a
+    proxy (``_tunnel_host``, or a forwarding proxy, whose requests name an http:// URL: only
+    loopback hosts pass :func:`.urls.check_endpoint` there) the proxy itself is connected to
+    as configured and the target name is checked first."""
+    import urllib3.exceptions
+
+    name = connection._dns_host
+    target = getattr(connection, "_tunnel_host", None)
+    if getattr(connection, "proxy", None) is not None and target is None:
+        raise NotGlobal(connection.host, "loopback (plain http)")  # only loopback passes
+    if target is not None:
+        _resolve_global(connection, target, connection._tunnel_port or connection.port)
+        return connect()
+    addresses = _resolve_global(connection, name, connection.port)
+    failure: Exception | None = None
+    for address in addresses:
+        connection._dns_host = address
+        try:
+            return connect()
+        except urllib3.exceptions.NewConnectionError as exc:
+            failure = exc
+        finally:
+            connection._dns_host = name
+    assert failure is not None
+    raise failure
+
+
+def _resolve_global(connection: Any, name: str, port: int) -> list[str]:
+    import socket
+
+    import urllib3.exceptions
+
+    try:
+        return global_addresses(name, port)
+    except socket.gaierror:  # as the library says it (urllib3 1.26 and 2): nothing was sent
+        message = f"Failed to resolve {name!r}"
+        raise urllib3.exceptions.NewConnectionError(connection, message) from None
 
 
 def _read(response: requests.Response, limits: Limits, ends: float) -> bytes:

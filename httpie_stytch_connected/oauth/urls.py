@@ -1,9 +1,11 @@
 """URL rules every provider call obeys: https only (loopback excepted), printable, and how a
-URL is named in messages (its host, never its path or query, which may carry secrets)."""
+URL is named in messages (its host, never its path or query, which may carry secrets); and which
+addresses an endpoint an API named may lead to (:func:`is_global_address`)."""
 
 from __future__ import annotations
 
 import ipaddress
+import socket
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
@@ -70,3 +72,63 @@ def check_provider_urls(source: object) -> None:
         if value is not None:
             check_endpoint(value, name)
     check_issuer(getattr(source, "issuer", None))
+
+
+def is_global_address(address: str) -> bool:
+    """True only for a globally reachable unicast address (the RFC 6890 special-purpose
+    registries, as :mod:`ipaddress` knows them): never loopback, link-local, private, shared
+    (RFC 6598), unspecified, multicast or reserved. An IPv6 address that carries an IPv4 one
+    is judged by the IPv4 address, since that is where the packets end up: IPv4-mapped
+    ``::ffff:a.b.c.d`` (RFC 4291 §2.5.5.2) and the NAT64 prefix ``64:ff9b::/96`` (RFC 6052,
+    what DNS64 answers for an IPv4-only name); a 6to4 address (RFC 3056) by both. The
+    deprecated IPv4-compatible form is reserved, so never global. Anything that does not
+    parse as an address is not global."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 scope is no address
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        carried = ip.ipv4_mapped or (
+            ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in _NAT64 else None
+        )
+        if carried is not None:
+            return is_global_address(str(carried))
+        if ip.sixtofour is not None and not is_global_address(str(ip.sixtofour)):
+            return False
+    special = (
+        ip.is_loopback,
+        ip.is_link_local,
+        ip.is_private,
+        ip.is_unspecified,
+        ip.is_multicast,
+        ip.is_reserved,
+    )
+    return ip.is_global and not any(special)
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+class NotGlobal(Exception):
+    """A name an API chose leads to an address on this machine or a private network
+    (``address``). Not an ``OSError``: no HTTP library may take it for a network failure and
+    retry or wrap it."""
+
+    def __init__(self, host: str, address: str) -> None:
+        super().__init__(host, address)
+        self.host = host
+        self.address = address
+
+
+def global_addresses(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to, resolved once, each global (or :class:`NotGlobal`
+    for the first that is not: a name answering both a public and a local address is refused,
+    not filtered). A connection is then made to these very addresses, never to the name, so a
+    second DNS answer (rebinding) cannot slip in between the check and the connect. Raises
+    ``socket.gaierror`` when the name does not resolve."""
+    infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    for address in addresses:
+        if not is_global_address(address):
+            raise NotGlobal(host, address)
+    return addresses

@@ -207,7 +207,9 @@ def resolve_endpoints(
             revocation_endpoint=settings.revocation_endpoint or found.revocation_endpoint,
             issuer=settings.issuer,
             # The person named this issuer: Stytch's layout there means Stytch's iss forms.
-            iss_alias=stytch_iss_alias(settings.issuer, found.token_endpoint),
+            iss_alias=stytch_iss_alias(
+                settings.issuer, found.token_endpoint, bound_by="the issuer setting"
+            ),
             token_endpoint_origin=_origin(
                 settings, "token_endpoint" if settings.token_endpoint else "issuer"
             ),

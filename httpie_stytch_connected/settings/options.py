@@ -250,6 +250,12 @@ OPTIONS: tuple[Option, ...] = (
         (),
         "zero config: servers any API may send you to sign in at, without asking (issuer URLs)",
     ),
+    Option(
+        "local_hosts",
+        _hosts,
+        (),
+        "zero config: your hosts on this machine or network (default: loopback ones)",
+    ),
     Option("client_secret", _secret, None, "machine or confidential client: the client secret"),
     Option("client_secret_file", _text, None, "a file (0600) holding the client secret"),
     Option("private_key_file", _text, None, "a PEM private key (0600): private_key_jwt"),
@@ -322,6 +328,7 @@ class StytchSettingArgs(TypedDict, total=False):
     client_metadata_url: str | None
     hosts: str | Sequence[str] | None
     trusted_issuers: str | Sequence[str] | None
+    local_hosts: str | Sequence[str] | None
     client_secret: str | None
     client_secret_file: str | None
     private_key_file: str | None
@@ -368,6 +375,7 @@ class SettingValues:
     client_metadata_url: str | None
     hosts: tuple[str, ...]
     trusted_issuers: tuple[str, ...]
+    local_hosts: tuple[str, ...]
     client_secret: Secret | None
     client_secret_file: str | None
     private_key_file: str | None

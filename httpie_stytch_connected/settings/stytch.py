@@ -9,6 +9,7 @@ Error bodies carry ``{status_code, error_type, error_message}`` and/or RFC 6749'
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
 from ..oauth.urls import check_endpoint
@@ -27,14 +28,40 @@ def normalise_domain(project_domain: str) -> str:
     return check_endpoint(domain, "project_domain")
 
 
-def stytch_iss_alias(issuer: str, token_endpoint: str) -> str | None:
-    """The Stytch preset for a server found by discovery: Stytch's layout (the token endpoint
-    at ``{issuer}/v1/oauth2/token``) means authorization responses may carry the default
-    domain's ``iss`` form; None for any other server."""
+#: Hosts where only Stytch runs a token endpoint: its API domains and its default project
+#: domains (``{slug}.customers.stytch.com``, test projects' ``….customers.stytch.dev``).
+STYTCH_DOMAINS = ("stytch.com", "customers.stytch.dev")
+
+
+def stytch_owned(url: str) -> bool:
+    """Whether ``url`` is an https URL on a host only Stytch can serve (:data:`STYTCH_DOMAINS`
+    or below them), so that nobody else can run an endpoint there."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".")
+    return parts.scheme == "https" and any(
+        host == domain or host.endswith("." + domain) for domain in STYTCH_DOMAINS
+    )
+
+
+def stytch_iss_alias(
+    issuer: str, token_endpoint: str, *, bound_by: str | None = None
+) -> str | None:
+    """Stytch's default-domain ``iss`` form (``stytch.com/{project_id}``) for a server with
+    Stytch's layout (its token endpoint at ``{issuer}/v1/oauth2/token``), or None.
+
+    The alias lets a callback name another issuer than the one asked (RFC 9207 §2.4), so it is
+    granted only where something an attacker cannot choose binds it to this server (RFC 9700
+    §4.4): ``bound_by`` says what, when it is the person's (their configured issuer, or an API
+    on their own machine, whose metadata is theirs); otherwise only a token endpoint on a
+    Stytch-owned host (:func:`stytch_owned`), which no one but Stytch can run. Never the
+    layout alone: a hostile authorization server copies that, sends the browser to Stytch's
+    honest page and waits at its token endpoint for the code and the PKCE verifier."""
     from ..oauth.issuer_identification import stytch_default_domain_iss
 
     stytch = token_endpoint == f"{issuer.rstrip('/')}/v1/oauth2/token"
-    return stytch_default_domain_iss(None) if stytch else None
+    if not stytch or not (bound_by or stytch_owned(token_endpoint)):
+        return None
+    return stytch_default_domain_iss(None)
 
 
 def legacy_base(project_id: str, environment: str | None) -> str:

@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 #: Scopes added to what the API asks for when the authorization server lists them.
 _EXTRA_SCOPES = ("openid", "offline_access")
-_FORMAT = 1
+#: 2: registered clients sign in at a redirect path of their own per server (issue 17 §1).
+_FORMAT = 2
 #: RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 

@@ -95,10 +95,12 @@ class ZeroConfig:
         from ..oauth.resource_metadata import discover_resource
         from ..storage.metadata_cache import metadata
         from .client_identity import RegistrationStore, client_identity
+        from .reach import configured_issuer, provider_http_for
 
-        resource = discover_resource(url, challenge, self.session)
+        http = provider_http_for(url, self.settings, self.session)  # the API chooses these URLs
+        resource = discover_resource(url, challenge, http)
         issuer = resource.authorization_server
-        document = metadata(issuer, session=self.session)
+        document = metadata(issuer, session=http)
         if document.get("issuer") != issuer:  # exactly: not even a trailing slash differs
             raise ConfigurationError(
                 f"The authorization server metadata of {issuer} names issuer "
@@ -110,10 +112,11 @@ class ZeroConfig:
             document,
             issuer=issuer,
             configured_client_id=self.settings.client_id,
+            configured_issuer=configured_issuer(self.settings),
             metadata_document=self.settings.values.get("client_metadata_url"),
             registrations=RegistrationStore(self.store),
             redirect_path=self.settings.redirect_path,
-            session=self.session,
+            session=http,
         )
         identity = identify(register_now=False)  # what is known there: nothing sent yet
         if register_now:
@@ -391,8 +394,10 @@ class ZeroConfig:
     def _reregister(self, binding: Binding) -> Binding:
         from ..storage.metadata_cache import metadata
         from .client_identity import RegistrationStore, client_identity
+        from .reach import provider_http_for
 
-        document = metadata(binding.issuer, session=self.session)
+        http = provider_http_for(binding.resource, self.settings, self.session)
+        document = metadata(binding.issuer, session=http)
         identity = client_identity(
             document,
             issuer=binding.issuer,
@@ -400,7 +405,7 @@ class ZeroConfig:
             metadata_document=None,
             registrations=RegistrationStore(self.store),
             redirect_path=self.settings.redirect_path,
-            session=self.session,
+            session=http,
             stale=binding.client_id,
         )
         fresh = replace(

@@ -1,10 +1,17 @@
 """A client identity at an authorization server found by discovery.
 
-In order: a configured ``client_id``; else a configured client ID metadata document URL (CIMD)
-when the server advertises ``client_id_metadata_document_supported``; else Dynamic Client
-Registration (:mod:`..oauth.registration`). A registration is kept per authorization server
-(and redirect URI) in the secure store chosen for tokens and reused by every later run and
-process; a server that answers ``invalid_client`` gets one new registration.
+In order: a configured ``client_id``, only at the server the person configured it for; else a
+configured client ID metadata document URL (CIMD) when the server advertises
+``client_id_metadata_document_supported``; else Dynamic Client Registration
+(:mod:`..oauth.registration`). A registration is kept per authorization server (and redirect
+URI) in the secure store chosen for tokens and reused by every later run and process; a
+server that answers ``invalid_client`` gets one new registration.
+
+A client we register (or name by its metadata document) signs in at a redirect path of its
+own per authorization server (:func:`server_redirect_path`), the mix-up defence of RFC 9700
+§4.4.2 that does not depend on the honest server sending ``iss``: a code the honest server
+sends for its own sign-in arrives at its own path, which a sign-in for another server does not
+listen on, and the honest server refuses to send it to that other server's path.
 """
 
 from __future__ import annotations
@@ -33,8 +40,7 @@ from ..storage.store import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    import requests
-
+    from ..oauth.provider_calls import HTTP
     from ..storage.store import SecureStore
 
 
@@ -172,28 +178,57 @@ class _KeyringText(KeyringStore):
         self._call(self._delete, account)
 
 
+#: Hex digits of the issuer's SHA-256 in its redirect path: enough that no two servers a
+#: person meets share one, short enough to read.
+_PATH_DIGITS = 12
+
+
+def server_redirect_path(redirect_path: str, issuer: str) -> str:
+    """``redirect_path`` followed by a short hash of ``issuer``: one redirect URI per
+    authorization server (RFC 9700 §4.4.2), registered with it and listened on only by a
+    sign-in at it (the callback server accepts exactly its own path)."""
+    digest = hashlib.sha256(issuer.encode()).hexdigest()[:_PATH_DIGITS]
+    return f"{redirect_path.rstrip('/')}/{digest}"
+
+
+def sign_in_path(redirect_path: str, issuer: str, client_source: str) -> str:
+    """The redirect path a client of ``client_source`` signs in at ``issuer`` with: its own
+    per server for a client we registered or named by its metadata document; the configured
+    one (``http://127.0.0.1/callback`` as registered with the provider) for a configured
+    client."""
+    if client_source in ("registered", "metadata document", "to be registered"):
+        return server_redirect_path(redirect_path, issuer)
+    return redirect_path
+
+
 def client_identity(
     metadata: Mapping[str, Any],
     *,
     issuer: str,
     configured_client_id: str | None,
+    configured_issuer: str | None = None,
     metadata_document: str | None,
     registrations: RegistrationStore,
     redirect_path: str,
-    session: requests.Session,
+    session: HTTP,
     register_now: bool = True,
     stale: str | None = None,
 ) -> ClientIdentity:
     """Who we are at ``issuer``; ``stale`` is a registered client ID the server refused.
 
-    With ``register_now`` False nothing is registered: the answer says what would be.
+    ``configured_client_id`` is the person's pinned client: it belongs to the server they
+    configured (``configured_issuer``) and is used only there, never at a server an API
+    named, which could send the browser to the real server's page with it and wait for the
+    code (issue 17 §1). With ``register_now`` False nothing is registered: the answer says
+    what would be.
     """
-    if configured_client_id:
+    if configured_client_id and configured_issuer == issuer:
         return ClientIdentity(configured_client_id, "configured")
     if metadata_document and metadata.get("client_id_metadata_document_supported") is True:
         check_endpoint(metadata_document, "client_metadata_document")
         return ClientIdentity(metadata_document, "metadata document")
-    redirect = redirect_uri(redirect_path)
+    own_path = server_redirect_path(redirect_path, issuer)
+    redirect = redirect_uri(own_path)
     endpoint = metadata.get("registration_endpoint")
     with _registration_lock(issuer, redirect):
         record = registrations.load_record(issuer, redirect)
@@ -201,17 +236,23 @@ def client_identity(
         if record and stored != stale:
             return ClientIdentity(stored or "", "registered", record.token_endpoint_auth_method)
         if not isinstance(endpoint, str) or not endpoint:
+            pinned = (
+                " (STYTCH_CLIENT_ID is only sent to the server it was configured with: set "
+                "STYTCH_ISSUER too)"
+                if configured_client_id
+                else ""
+            )
             raise ConfigurationError(
                 f"The authorization server {shown(issuer)} offers no client registration; set "
-                "STYTCH_CLIENT_ID to a client registered for this CLI (redirect URL "
-                f"{redirect})."
+                "STYTCH_ISSUER and STYTCH_CLIENT_ID to a client registered for this CLI there "
+                f"(redirect URL {redirect_uri(redirect_path)}){pinned}."
             )
         if not register_now:
             return ClientIdentity(f"(registers at {endpoint})", "to be registered")
         if stored:
             registrations.delete(issuer, redirect)
         registered = register_client(
-            endpoint, redirect_path, session, registration_auth_method(metadata)
+            endpoint, own_path, session, registration_auth_method(metadata)
         )
         if bounded_identifier(registered.client_id) is None:  # neither kept nor shown nor sent
             raise ConfigurationError(

@@ -479,3 +479,16 @@ def test_a_declined_sign_in_is_shown_as_such_where_the_server_leaves_iss_off_err
         assert _get(server, {"state": STATE, "code": CODE}) == 400
         with pytest.raises(LoginError, match="names no issuer"):
             server.wait(timeout=10)
+
+
+def test_a_sign_in_at_one_servers_path_ignores_a_code_sent_to_another_path() -> None:
+    """Issue 17 §1 (RFC 9700 §4.4.2): a sign-in listens on its server's own redirect path
+    only. A matching code delivered to the shared path, or to another server's path, is not
+    taken: the wait goes on until the code arrives at its own path."""
+    own, other = "/callback/aaaaaaaaaaaa", "/callback/bbbbbbbbbbbb"
+    with CallbackServer(STATE, path=own) as server:
+        for path in ("/callback", other, own + "/", own + "x"):
+            assert _get(server, {"state": STATE, "code": "elsewhere"}, path=path) == 404
+        assert not server.answered
+        assert _get(server, {"state": STATE, "code": CODE}, path=own) == 200
+        assert server.wait(timeout=5) == CODE

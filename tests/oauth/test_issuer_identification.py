@@ -60,8 +60,31 @@ def test_iss_problem(provider: ProviderEndpoints, iss: str | None, refused: bool
 def test_the_stytch_preset_knows_the_default_domain_form_and_others_do_not() -> None:
     preset = stytch_endpoints(authorize_url=ISSUER + "/oauth", project_domain=ISSUER)
     assert iss_problem(preset, f"stytch.com/{PROJECT}") is None
-    assert stytch_iss_alias(ISSUER, ISSUER + "/v1/oauth2/token") is not None  # Stytch's layout
-    assert stytch_iss_alias(ISSUER, ISSUER + "/oauth/token") is None
+    bound = "the issuer setting"
+    assert stytch_iss_alias(ISSUER, ISSUER + "/v1/oauth2/token", bound_by=bound) is not None
+    assert stytch_iss_alias(ISSUER, ISSUER + "/oauth/token", bound_by=bound) is None
+
+
+@pytest.mark.parametrize(
+    ("issuer", "granted"),
+    [
+        ("https://rustic-kilogram-6347.customers.stytch.com", True),
+        ("https://calm-cat-1.customers.stytch.dev", True),
+        ("https://test.stytch.com/v1/public/project-test-1", True),
+        ("https://login.example.com", False),  # a custom domain: only the person can bind it
+        ("https://stytch.com.evil.example", False),
+        ("https://evilstytch.com", False),
+        ("http://x.customers.stytch.com", False),
+        ("http://127.0.0.1:8080", False),
+    ],
+)
+def test_the_alias_over_metadata_alone_needs_a_token_endpoint_only_stytch_runs(
+    issuer: str, granted: bool
+) -> None:
+    """Issue 17 §1: Stytch's layout in metadata an API chose is no binding at all: a
+    hostile server copies it. Only a Stytch-owned token endpoint host (or the person: see
+    above) earns the default-domain form."""
+    assert (stytch_iss_alias(issuer, issuer + "/v1/oauth2/token") is not None) is granted
 
 
 def tampering_opener(iss: str) -> Any:

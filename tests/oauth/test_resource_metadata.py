@@ -21,6 +21,8 @@ from httpie_stytch_connected.zero_config.client_identity import (
     ClientIdentity,
     RegistrationStore,
     client_identity,
+    server_redirect_path,
+    sign_in_path,
 )
 
 
@@ -143,14 +145,44 @@ def dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STYTCH_DATA_DIR", str(tmp_path / "data"))
 
 
-def test_a_configured_client_id_wins(tmp_path: Path) -> None:
+def test_a_configured_client_id_wins_at_the_server_it_was_configured_for(tmp_path: Path) -> None:
     found = identity(
         tmp_path,
         {"registration_endpoint": "https://login.example.com/register"},
         configured_client_id="mine",
+        configured_issuer="https://login.example.com",
         metadata_document="https://cli.example.com/client.json",
     )
     assert (found.client_id, found.source) == ("mine", "configured")
+
+
+@pytest.mark.parametrize("configured_issuer", [None, "https://login.example.com/"])
+def test_a_configured_client_id_is_never_used_at_a_server_an_api_named(
+    tmp_path: Path, configured_issuer: str | None
+) -> None:
+    """Issue 17 §1: the pinned client belongs to the configured server (exactly: not even a
+    trailing slash differs); at any other a registration (or the metadata document) is used."""
+    found = identity(
+        tmp_path,
+        {"registration_endpoint": "https://login.example.com/register"},
+        configured_client_id="mine",
+        configured_issuer=configured_issuer,
+    )
+    assert found.source == "to be registered"
+    with pytest.raises(ConfigurationError, match="only sent to the server it was configured"):
+        identity(tmp_path, {}, configured_client_id="mine", configured_issuer=configured_issuer)
+
+
+def test_each_server_gets_a_redirect_path_of_its_own() -> None:
+    """RFC 9700 §4.4.2: distinct redirect URIs per authorization server, under the configured
+    path; a configured client keeps the path registered with it."""
+    one = server_redirect_path("/callback", "https://one.example.com")
+    two = server_redirect_path("/callback/", "https://two.example.com")
+    assert one.startswith("/callback/") and two.startswith("/callback/") and one != two
+    assert one == server_redirect_path("/callback", "https://one.example.com")
+    assert sign_in_path("/callback", "https://one.example.com", "registered") == one
+    assert sign_in_path("/callback", "https://one.example.com", "metadata document") == one
+    assert sign_in_path("/callback", "https://one.example.com", "configured") == "/callback"
 
 
 def test_a_metadata_document_is_used_only_when_the_server_advertises_it(tmp_path: Path) -> None:

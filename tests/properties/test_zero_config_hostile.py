@@ -8,9 +8,11 @@ keyring, the scripted browser.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -21,6 +23,9 @@ from httpie_stytch_connected.errors import AuthenticationError
 from httpie_stytch_connected.lifecycle.manager import forget_memory
 from httpie_stytch_connected.oauth.registration import register
 from httpie_stytch_connected.testing.emulator import StytchEmulator
+from httpie_stytch_connected.zero_config.client_identity import server_redirect_path
+from tests.adapters import ADAPTERS, oauth2_auth, send
+from tests.httpie_harness import run_http
 from tests.loopback import LoopbackServer, QuietHandler
 
 Route = Callable[["StandIn", BaseHTTPRequestHandler], None]
@@ -183,3 +188,243 @@ def test_scopes_and_a_client_id_with_terminal_escapes_never_reach_the_terminal(
     assert "\x1b" not in out and "read:data openid offline_access" in out
     with pytest.raises(AuthenticationError, match="usable client_id"):
         register(api.url + "/register", "/callback", requests.Session())
+
+
+# -- issue 17 §4: the API cannot point the tool at the person's own machine ----------------------
+#
+# Every server here is on 127.0.0.1, so "remote" is modelled with the ``local_hosts`` setting, as
+# a person would use it: it lists the hosts that count as theirs (here the emulator and a
+# metadata server, standing in for servers on the internet). The API is not listed, so it is
+# an API on somebody else's machine, and a victim service on 127.0.0.1 (not listed either)
+# is the person's own machine, which that API must not be able to reach through the tool.
+
+ATTACKS = ["resource_metadata", "authorization server", "registration_endpoint", "token_endpoint"]
+
+
+@pytest.fixture
+def metadata_server() -> Iterator[StandIn]:
+    stand_in = StandIn()
+    with stand_in.server:
+        yield stand_in
+
+
+@pytest.fixture
+def victim() -> Iterator[StandIn]:
+    stand_in = StandIn()
+    stand_in.route = lambda api, handler: reply(handler, 200, {"reset": True})
+    with stand_in.server:
+        yield stand_in
+
+
+def _remote_api(
+    emulator: StytchEmulator, api: StandIn, metadata_server: StandIn, victim: StandIn, attack: str
+) -> None:
+    """Script the API and its metadata server for ``attack`` ("" for an honest chain)."""
+    aims = {
+        "resource_metadata": victim.url + "/admin/reset?confirm=yes",
+        "authorization server": metadata_server.url + "/prm-victim",
+    }
+    named = aims.get(attack, metadata_server.url + "/prm")
+
+    def at_api(api: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        if handler.headers.get("Authorization"):
+            reply(handler, 200, {"ok": True})
+        else:
+            reply(handler, 401, **{"WWW-Authenticate": f'Bearer resource_metadata="{named}"'})
+
+    def at_metadata(server: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        if handler.path == "/prm":
+            ours = attack in ("registration_endpoint", "token_endpoint")
+            issuer = server.url if ours else emulator.issuer
+            reply(handler, 200, {"resource": api.url, "authorization_servers": [issuer]})
+        elif handler.path == "/prm-victim":
+            reply(handler, 200, {"resource": api.url, "authorization_servers": [victim.url]})
+        elif handler.path == "/.well-known/oauth-authorization-server":
+            reply(
+                handler,
+                200,
+                {
+                    "issuer": server.url,
+                    "authorization_endpoint": emulator.authorize_url,
+                    "token_endpoint": victim.url + "/token"
+                    if attack == "token_endpoint"
+                    else emulator.token_endpoint,
+                    "registration_endpoint": emulator.registration_endpoint
+                    if attack == "token_endpoint"
+                    else victim.url + "/register",
+                    "code_challenge_methods_supported": ["S256"],
+                },
+            )
+        else:
+            reply(handler, 404)
+
+    api.route, metadata_server.route = at_api, at_metadata
+
+
+def _local_hosts(*servers: str) -> str:
+    return " ".join(url.split("://", 1)[1] for url in servers)
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_an_api_not_on_this_machine_cannot_send_the_tool_to_it(
+    stytch_zero_env: StytchEmulator,
+    api: StandIn,
+    metadata_server: StandIn,
+    victim: StandIn,
+    adapter: str,
+    attack: str,
+) -> None:
+    """Issue 17 §4: a GET (the resource metadata, the authorization server's metadata, the
+    token endpoint's reachability probe) or a JSON POST (registration) to a local service,
+    named by the API or by the servers it named, is never sent: one error names the URL and
+    what to do, the service sees nothing, and no browser opens."""
+    _remote_api(stytch_zero_env, api, metadata_server, victim, attack)
+    local_hosts = _local_hosts(stytch_zero_env.issuer, metadata_server.url)
+    auth = oauth2_auth(adapter, local_hosts=local_hosts)
+    said = _said(adapter, auth, api.url + "/api", {"STYTCH_LOCAL_HOSTS": local_hosts})
+    assert "an address on this machine or a private network" in said, said
+    assert victim.url in said and "STYTCH_LOCAL_HOSTS" in said
+    assert victim.seen == []
+    assert stytch_zero_env.counters["login"] == 0
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_an_api_not_on_this_machine_still_signs_in_at_servers_it_may_reach(
+    stytch_zero_env: StytchEmulator,
+    api: StandIn,
+    metadata_server: StandIn,
+    victim: StandIn,
+    adapter: str,
+) -> None:
+    """The same remote API with an honest chain: registration, sign-in, the code exchange,
+    the keys and userinfo all go through the confined calls and reach the servers that count
+    as reachable."""
+    _remote_api(stytch_zero_env, api, metadata_server, victim, "")
+    # Not Stytch's default domain (the emulator's address is no Stytch-owned host): the
+    # callback names the issuer itself, as a custom domain or any RFC 9207 server does.
+    stytch_zero_env.iss_form = "custom_domain"
+    auth = oauth2_auth(
+        adapter, local_hosts=_local_hosts(stytch_zero_env.issuer, metadata_server.url)
+    )
+    assert send(adapter, auth, "GET", api.url + "/api").status_code == 200
+    assert stytch_zero_env.counters["login"] == 1 and victim.seen == []
+
+
+def _said(adapter: str, auth: Any, url: str, env: dict[str, str]) -> str:
+    """What the person is told when ``adapter``'s request fails before any answer."""
+    if adapter == "httpie":
+        result, _ = run_http(["-A", "oauth2", "GET", url], {**os.environ, **env}, None, 90)
+        assert result.status != 0 and "Traceback" not in result.stderr
+        return result.stderr
+    with pytest.raises(AuthenticationError) as caught:
+        send(adapter, auth, "GET", url)
+    return str(caught.value)
+
+
+# -- issue 17 §1: a code and verifier only ever go to the server the browser signed in at -------
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_server_that_copies_stytchs_layout_never_gets_the_honest_pages_code(
+    stytch_zero_env: StytchEmulator,
+    api: StandIn,
+    metadata_server: StandIn,
+    adapter: str,
+) -> None:
+    """The mix-up of issue 17 §1: a remote API names a server that copies Stytch's layout
+    (its token endpoint at ``{issuer}/v1/oauth2/token``) and sends the browser to the honest
+    Stytch page (the emulator, which answers with the default domain's
+    ``iss=stytch.com/project-…``). That alias is no longer granted over metadata an API chose:
+    the callback is refused, and the code and PKCE verifier never reach the copy."""
+    emulator = stytch_zero_env
+    posted: list[str] = []
+
+    def at_api(api: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        if handler.headers.get("Authorization"):
+            reply(handler, 200, {"ok": True})
+        else:
+            named = metadata_server.url + "/prm"
+            reply(handler, 401, **{"WWW-Authenticate": f'Bearer resource_metadata="{named}"'})
+
+    def at_copy(copy: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        if handler.command == "POST":
+            posted.append(handler.path)
+        if handler.path == "/prm":
+            reply(handler, 200, {"resource": api.url, "authorization_servers": [copy.url]})
+        elif handler.path == "/.well-known/oauth-authorization-server":
+            document = {
+                "issuer": copy.url,
+                "authorization_endpoint": emulator.authorize_url,  # the honest page
+                "token_endpoint": copy.url + "/v1/oauth2/token",  # Stytch's layout, copied
+                "registration_endpoint": emulator.registration_endpoint,
+                "code_challenge_methods_supported": ["S256"],
+                "scopes_supported": ["openid", "offline_access"],
+            }
+            reply(handler, 200, document)
+        else:
+            reply(handler, 400, {"error": "invalid_grant"})
+
+    api.route, metadata_server.route = at_api, at_copy
+    local_hosts = _local_hosts(emulator.issuer, metadata_server.url)
+    auth = oauth2_auth(adapter, local_hosts=local_hosts)
+    said = _said(adapter, auth, api.url + "/api", {"STYTCH_LOCAL_HOSTS": local_hosts})
+    assert "refused" in said and "stytch.com/project-" in said, said
+    assert emulator.counters["login"] == 1  # the person did sign in at the honest page
+    assert posted == []  # and nothing of it reached the copy's token endpoint
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_without_iss_the_honest_servers_code_never_reaches_the_server_an_api_named(
+    stytch_zero_env: StytchEmulator,
+    api: StandIn,
+    metadata_server: StandIn,
+    adapter: str,
+) -> None:
+    """The mix-up of issue 17 §1 that does not depend on ``iss``: the honest server sends
+    none, and the server the API names neither advertises it nor runs a sign-in page. It
+    hands out the person's client at the honest server (registered there, at that server's
+    redirect path) and sends the browser to the honest page. The sign-in for the named
+    server listens on that server's own path, which the honest server has not registered
+    for its client: it refuses to send a code there, so no code and no verifier reach the
+    named server's token endpoint (RFC 9700 §4.4.2)."""
+    honest = stytch_zero_env
+    honest.iss_form = "none"
+    persons_client = register(
+        honest.registration_endpoint,
+        server_redirect_path("/callback", honest.issuer),
+        requests.Session(),
+    )
+    posted: list[str] = []
+
+    def at_api(api: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        named = metadata_server.url + "/prm"
+        reply(handler, 401, **{"WWW-Authenticate": f'Bearer resource_metadata="{named}"'})
+
+    def at_named(named: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        if handler.command == "POST":
+            posted.append(handler.path)
+        if handler.path == "/prm":
+            reply(handler, 200, {"resource": api.url, "authorization_servers": [named.url]})
+        elif handler.path == "/.well-known/oauth-authorization-server":
+            document = {
+                "issuer": named.url,
+                "authorization_endpoint": honest.authorize_url,
+                "token_endpoint": named.url + "/token",
+                "registration_endpoint": named.url + "/register",
+            }
+            reply(handler, 200, document)
+        elif handler.path == "/register":
+            reply(handler, 201, {"client_id": persons_client})
+        else:
+            reply(handler, 400, {"error": "invalid_grant"})
+
+    api.route, metadata_server.route = at_api, at_named
+    local_hosts = _local_hosts(honest.issuer, metadata_server.url)
+    auth = oauth2_auth(adapter, local_hosts=local_hosts)
+    said = _said(adapter, auth, api.url + "/api", {"STYTCH_LOCAL_HOSTS": local_hosts})
+    assert "Traceback" not in said
+    assert posted == ["/register"]  # never /token: no code, no verifier
+    asked = [urlsplit(uri).path for client, uri in honest.authorization_requests]
+    assert asked == [server_redirect_path("/callback", metadata_server.url)]
+    assert honest.counters["login"] == 0

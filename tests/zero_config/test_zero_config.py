@@ -132,13 +132,19 @@ def test_a_plain_http_authorization_server_off_loopback_is_refused(
         requests.get(api.url, auth=OAuth2PKCEAuth(), timeout=30)
 
 
-def test_a_configured_client_id_wins_over_registration(
-    zero_env: StytchEmulator, api: ResourceServer, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_pinned_client_id_is_never_sent_to_a_server_an_api_named(
+    adapter: str, zero_env: StytchEmulator, api: ResourceServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Issue 17 §1: STYTCH_CLIENT_ID belongs to the server configured with it. With none
+    configured, the server the API names gets a registration of its own, signed in at that
+    server's own redirect path; the pinned client goes nowhere."""
     monkeypatch.setenv("STYTCH_CLIENT_ID", zero_env.client_id)
-    assert requests.get(api.url, auth=OAuth2PKCEAuth(), timeout=30).status_code == 200
-    assert zero_env.counters["register"] == 0 and zero_env.counters["login"] == 1
-    assert binding_of(api.url).client_id == zero_env.client_id
+    assert send(adapter, oauth2_auth(adapter), "GET", api.url).status_code == 200
+    assert zero_env.counters["register"] == 1 and zero_env.counters["login"] == 1
+    assert binding_of(api.url).client_id != zero_env.client_id
+    sent = [client for client, _ in zero_env.authorization_requests]
+    assert sent and zero_env.client_id not in sent
 
 
 def test_the_registration_is_kept_per_server_and_reused_by_a_later_run(

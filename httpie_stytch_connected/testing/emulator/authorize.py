@@ -154,6 +154,7 @@ class AuthorizePages(EmulatorCore):
                 raise PageError("invalid_request", "Required parameter is missing: client_id.")
             if not redirect_uri:
                 raise PageError("invalid_request", "Required parameter is missing: redirect_uri.")
+            self.authorization_requests.append((client_id, redirect_uri))
             client = self._client(client_id)
             if client is None:
                 raise PageError("invalid_client_id", "Unknown client_id.", 401)

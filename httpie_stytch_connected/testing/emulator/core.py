@@ -102,6 +102,8 @@ class EmulatorCore(LoopbackService):
         #: ``(request, resource)`` for every authorization, code and refresh request (RFC 8707),
         #: request being "authorize", "authorization_code" or "refresh_token".
         self.resources_seen: list[tuple[str, str | None]] = []
+        #: ``(client_id, redirect_uri)`` of every authorization request that named both.
+        self.authorization_requests: list[tuple[str, str]] = []
         #: Seconds a "slow" token fault waits before answering.
         self.slow_seconds = 5.0
         #: Lifetime of M2M access tokens (Stytch: one hour).

@@ -1,0 +1,77 @@
+"""Which API is the person's own, and where the provider calls for an API may go (issue 17
+§4): the decisions of :mod:`httpie_stytch_connected.zero_config.reach`, read through the
+provider-call seam they build, against a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from httpie_stytch_connected.errors import TokenEndpointError
+from httpie_stytch_connected.oauth.provider_calls import RESOURCE_METADATA, call
+from httpie_stytch_connected.settings.config import Settings, load_settings
+from httpie_stytch_connected.zero_config.reach import (
+    configured_issuer,
+    is_own,
+    provider_http_for,
+)
+from tests.loopback import LoopbackServer, QuietHandler
+
+
+class _Ok(QuietHandler):
+    def do_GET(self) -> None:
+        self.reply(200, b"{}")
+
+
+@pytest.fixture
+def local() -> Iterator[str]:
+    with LoopbackServer(_Ok) as server:
+        yield server.url
+
+
+def _settings(**values: str) -> Settings:
+    return load_settings(values, {"STYTCH_CONFIG": "/nonexistent.toml"})
+
+
+@pytest.mark.parametrize(
+    ("url", "hosts", "own"),
+    [
+        ("http://127.0.0.1:8080/api", (), True),
+        ("http://[::1]:8080/api", (), True),
+        ("http://localhost/api", (), True),
+        ("https://api.example.com/api", (), False),
+        ("https://127.0.0.1.example.com/api", (), False),
+        ("https://api.corp.example/api", ("*.corp.example",), True),
+        ("http://127.0.0.1:8080/api", ("api.corp.example",), False),  # the list replaces
+        ("http://127.0.0.1:8080/api", ("127.0.0.1:9090",), False),
+        ("http://127.0.0.1:9090/api", ("127.0.0.1:9090",), True),
+    ],
+)
+def test_which_api_is_the_persons_own(url: str, hosts: tuple[str, ...], own: bool) -> None:
+    assert is_own(url, hosts) is own
+
+
+def test_an_api_on_loopback_may_name_this_machine(local: str) -> None:
+    http = provider_http_for("http://127.0.0.1:1/api", _settings(), None)
+    assert not http.confined
+    assert call(http, "GET", local + "/x", "read", kind=RESOURCE_METADATA).status == 200
+
+
+def test_a_remote_api_may_name_only_what_local_hosts_lists(local: str) -> None:
+    remote = "https://api.example.com/api"
+    http = provider_http_for(remote, _settings(), None)
+    assert http.confined
+    with pytest.raises(TokenEndpointError, match="an address on this machine"):
+        call(http, "GET", local + "/x", "read", kind=RESOURCE_METADATA)
+    listed = _settings(local_hosts=local.split("://", 1)[1])
+    http = provider_http_for(remote, listed, None)
+    assert call(http, "GET", local + "/x", "read", kind=RESOURCE_METADATA).status == 200
+
+
+def test_the_configured_server_is_the_issuer_or_the_project_domain() -> None:
+    assert configured_issuer(_settings()) is None
+    issuer = _settings(issuer="https://login.example.com")
+    assert configured_issuer(issuer) == "https://login.example.com"
+    domain = _settings(project_domain="calm-cat-1.customers.stytch.dev")
+    assert configured_issuer(domain) == "https://calm-cat-1.customers.stytch.dev"
