@@ -113,8 +113,12 @@ def cmd_logout(ctx: Context) -> int:
 def _logout_resource(ctx: Context, zero: ZeroConfig, url: str) -> int:
     """``logout --resource URL`` in zero configuration: never walks the chain (that could
     register a client only to sign out)."""
-    from .oauth.registration import redirect_uri
-    from .zero_config.client_identity import RegistrationStore, forget_registration
+    from .zero_config.client_identity import (
+        RegistrationStore,
+        forget_registration,
+        registration_redirect,
+    )
+    from .zero_config.reach import provider_http_for
 
     binding = zero.binding_for(url)
     if binding is None:
@@ -123,10 +127,11 @@ def _logout_resource(ctx: Context, zero: ZeroConfig, url: str) -> int:
     _said_logout(ctx, zero.manager(binding).logout())
     zero.bindings.forget(binding.resource)
     if binding.client_source == "registered":
-        redirect = redirect_uri(ctx.settings.redirect_path)
+        redirect = registration_redirect(ctx.settings.redirect_path, binding.issuer)
+        http = provider_http_for(binding.resource, ctx.settings, zero.session)
         registrations = RegistrationStore(zero.store)
         deleted = forget_registration(
-            registrations, binding.issuer, redirect, binding.client_id, session=zero.session
+            registrations, binding.issuer, redirect, binding.client_id, session=http
         )
         say(
             f"Forgot the client registered at {binding.issuer} ({binding.client_id})"

@@ -294,13 +294,17 @@ class ZeroConfig:
         """Before a browser opens with a registered client: where the server offers RFC 7592,
         ask whether it still knows the client; a LoginError (``invalid_client``) when it does
         not, which :meth:`access_token` answers with one new registration."""
-        from ..oauth.registration import redirect_uri
-        from .client_identity import RegistrationStore, registration_gone
+        from .client_identity import RegistrationStore, registration_gone, registration_redirect
+        from .reach import provider_http_for
 
-        redirect = redirect_uri(self.settings.redirect_path)
+        redirect = registration_redirect(self.settings.redirect_path, binding.issuer)
         registrations = RegistrationStore(self.store)
         if registration_gone(
-            registrations, binding.issuer, redirect, binding.client_id, self.session
+            registrations,
+            binding.issuer,
+            redirect,
+            binding.client_id,
+            provider_http_for(binding.resource, self.settings, self.session),
         ):
             raise LoginError(
                 f"{binding.issuer} no longer knows the client registered for this tool "
@@ -360,10 +364,9 @@ class ZeroConfig:
     def _check_replaceable(self, binding: Binding, exc: Exception) -> None:
         """ConfigurationError when ``binding``'s refused client was itself registered moments
         ago to replace a refused one: the server refuses what it registers."""
-        from ..oauth.registration import redirect_uri
-        from .client_identity import RegistrationStore, replaceable
+        from .client_identity import RegistrationStore, registration_redirect, replaceable
 
-        redirect = redirect_uri(self.settings.redirect_path)
+        redirect = registration_redirect(self.settings.redirect_path, binding.issuer)
         registrations = RegistrationStore(self.store)
         if replaceable(registrations, binding.issuer, redirect, binding.client_id):
             return
@@ -375,10 +378,9 @@ class ZeroConfig:
 
     def _forget_registration(self, binding: Binding, exc: Exception) -> LoginError:
         """Forget ``binding``'s registration and the binding itself; the error to raise."""
-        from ..oauth.registration import redirect_uri
-        from .client_identity import RegistrationStore, forget_registration
+        from .client_identity import RegistrationStore, forget_registration, registration_redirect
 
-        redirect = redirect_uri(self.settings.redirect_path)
+        redirect = registration_redirect(self.settings.redirect_path, binding.issuer)
         forget_registration(
             RegistrationStore(self.store), binding.issuer, redirect, binding.client_id
         )

@@ -191,6 +191,12 @@ def server_redirect_path(redirect_path: str, issuer: str) -> str:
     return f"{redirect_path.rstrip('/')}/{digest}"
 
 
+def registration_redirect(redirect_path: str, issuer: str) -> str:
+    """The redirect URI a client we register at ``issuer`` is registered with, and the key its
+    registration is kept under: every look-up of that registration goes through here."""
+    return redirect_uri(server_redirect_path(redirect_path, issuer))
+
+
 def sign_in_path(redirect_path: str, issuer: str, client_source: str) -> str:
     """The redirect path a client of ``client_source`` signs in at ``issuer`` with: its own
     per server for a client we registered or named by its metadata document; the configured
@@ -228,7 +234,7 @@ def client_identity(
         check_endpoint(metadata_document, "client_metadata_document")
         return ClientIdentity(metadata_document, "metadata document")
     own_path = server_redirect_path(redirect_path, issuer)
-    redirect = redirect_uri(own_path)
+    redirect = registration_redirect(redirect_path, issuer)
     endpoint = metadata.get("registration_endpoint")
     with _registration_lock(issuer, redirect):
         record = registrations.load_record(issuer, redirect)
@@ -314,7 +320,7 @@ def forget_registration(
     redirect: str,
     client_id: str,
     *,
-    session: requests.Session | None = None,
+    session: HTTP = None,
 ) -> bool:
     """Delete the kept registration at ``issuer`` if it is still ``client_id`` (another process
     may have replaced it meanwhile: that one stays); with a ``session``, delete it at the server
@@ -335,7 +341,7 @@ def registration_gone(
     issuer: str,
     redirect: str,
     client_id: str,
-    session: requests.Session,
+    session: HTTP,
 ) -> bool:
     """True when the server says, through RFC 7592 §2.1, that the kept registration
     ``client_id`` no longer exists; False when it knows it, cannot tell, or offers no RFC 7592."""

@@ -78,21 +78,24 @@ def test_logout_with_resource_forgets_the_registration_and_the_binding(
     stytch_zero_env: StytchEmulator, api: ResourceServer
 ) -> None:
     """Issue 18 §1: the way out of a registration the server no longer honours."""
-    from httpie_stytch_connected.oauth.registration import redirect_uri
     from httpie_stytch_connected.storage.store import KeyringStore
     from httpie_stytch_connected.zero_config.binding import BindingCache
-    from httpie_stytch_connected.zero_config.client_identity import RegistrationStore
+    from httpie_stytch_connected.zero_config.client_identity import (
+        RegistrationStore,
+        registration_redirect,
+    )
 
     assert cli("login", "--resource", api.url).returncode == 0
     binding = BindingCache().lookup(api.url)
     assert binding is not None and binding.client_source == "registered"
     registrations = RegistrationStore(KeyringStore())
-    assert registrations.load(binding.issuer, redirect_uri("/callback")) == binding.client_id
+    redirect = registration_redirect("/callback", binding.issuer)
+    assert registrations.load(binding.issuer, redirect) == binding.client_id
     logout = cli("logout", "--resource", api.url)
     assert logout.returncode == 0, logout.stderr
     assert f"Forgot the client registered at {binding.issuer}" in logout.stderr
     assert BindingCache().lookup(api.url) is None
-    assert registrations.load(binding.issuer, redirect_uri("/callback")) is None
+    assert registrations.load(binding.issuer, redirect) is None
     assert stytch_zero_env.live_grants() == []
     again = cli("logout", "--resource", api.url)  # nothing known: no discovery, no registration
     assert again.returncode == 0 and "nothing is known" in again.stderr

@@ -506,10 +506,10 @@ def test_a_registration_with_a_huge_client_id_is_refused_and_nothing_is_kept(
     provider: Provider,
 ) -> None:
     from httpie_stytch_connected.errors import ConfigurationError
-    from httpie_stytch_connected.oauth.registration import redirect_uri
     from httpie_stytch_connected.zero_config.client_identity import (
         RegistrationStore,
         client_identity,
+        registration_redirect,
     )
 
     huge = "c" * (900 * 1024)
@@ -527,7 +527,8 @@ def test_a_registration_with_a_huge_client_id_is_refused_and_nothing_is_kept(
         )
     message = str(caught.value)
     assert len(message) < 600 and "921600 characters" in message
-    assert registrations.load(provider.url + "/" + "i" * 5000, redirect_uri("/callback")) is None
+    issuer = provider.url + "/" + "i" * 5000
+    assert registrations.load(issuer, registration_redirect("/callback", issuer)) is None
 
 
 def test_a_stored_oversized_registration_is_not_used(provider: Provider) -> None:

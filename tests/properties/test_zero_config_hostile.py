@@ -202,6 +202,14 @@ ATTACKS = ["resource_metadata", "authorization server", "registration_endpoint",
 
 
 @pytest.fixture
+def agreed(stytch_zero_env: StytchEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The person has agreed to sign in where these APIs send them (``hosts`` names them,
+    issue 17 §2): the defences below must hold even then, consent being a separate one. After
+    ``stytch_zero_env``, which clears every setting."""
+    monkeypatch.setenv("STYTCH_HOSTS", "127.0.0.1")
+
+
+@pytest.fixture
 def metadata_server() -> Iterator[StandIn]:
     stand_in = StandIn()
     with stand_in.server:
@@ -268,6 +276,7 @@ def _local_hosts(*servers: str) -> str:
 @pytest.mark.parametrize("attack", ATTACKS)
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_an_api_not_on_this_machine_cannot_send_the_tool_to_it(
+    agreed: None,
     stytch_zero_env: StytchEmulator,
     api: StandIn,
     metadata_server: StandIn,
@@ -291,6 +300,7 @@ def test_an_api_not_on_this_machine_cannot_send_the_tool_to_it(
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_an_api_not_on_this_machine_still_signs_in_at_servers_it_may_reach(
+    agreed: None,
     stytch_zero_env: StytchEmulator,
     api: StandIn,
     metadata_server: StandIn,
@@ -327,6 +337,7 @@ def _said(adapter: str, auth: Any, url: str, env: dict[str, str]) -> str:
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_a_server_that_copies_stytchs_layout_never_gets_the_honest_pages_code(
+    agreed: None,
     stytch_zero_env: StytchEmulator,
     api: StandIn,
     metadata_server: StandIn,
@@ -376,6 +387,7 @@ def test_a_server_that_copies_stytchs_layout_never_gets_the_honest_pages_code(
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_without_iss_the_honest_servers_code_never_reaches_the_server_an_api_named(
+    agreed: None,
     stytch_zero_env: StytchEmulator,
     api: StandIn,
     metadata_server: StandIn,
