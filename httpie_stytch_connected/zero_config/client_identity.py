@@ -79,13 +79,8 @@ class RegistrationStore:
 
     def load_record(self, issuer: str, redirect: str) -> Registered | None:
         """The registration kept for ``issuer``, with its secret and method if it has them."""
-        account = self.account(issuer, redirect)
-        text = self._keyring.load_text(account) if self._keyring else self._read(account)
-        try:
-            record = json.loads(text or "null")
-        except ValueError:
-            return None
-        if not isinstance(record, dict) or record.get("issuer") != issuer:
+        record = self._record(issuer, redirect)
+        if record is None or record.get("issuer") != issuer:
             return None
         client_id = bounded_identifier(record.get("client_id"))  # older releases kept any length
         if client_id is None:
@@ -138,17 +133,22 @@ class RegistrationStore:
     def provenance(self, issuer: str, redirect: str) -> tuple[str, float, bool] | None:
         """``(client_id, registered_at, replaced another)`` of the kept registration (seconds
         since the epoch), or None."""
-        account = self.account(issuer, redirect)
-        text = self._keyring.load_text(account) if self._keyring else self._read(account)
-        try:
-            record = json.loads(text or "null")
-        except ValueError:
-            return None
-        if not isinstance(record, dict) or not isinstance(record.get("client_id"), str):
+        record = self._record(issuer, redirect)
+        if record is None or not isinstance(record.get("client_id"), str):
             return None
         when = record.get("registered_at")
         at = float(when) if isinstance(when, (int, float)) else 0.0
         return record["client_id"], at, bool(record.get("replaces"))
+
+    def _record(self, issuer: str, redirect: str) -> dict[str, Any] | None:
+        """The kept record as stored (a JSON object), or None: missing, or not one."""
+        account = self.account(issuer, redirect)
+        text = self._keyring.load_text(account) if self._keyring else self._read(account)
+        try:
+            record = json.loads(text or "null")
+        except (ValueError, RecursionError):
+            return None
+        return record if isinstance(record, dict) else None
 
     def delete(self, issuer: str, redirect: str) -> None:
         account = self.account(issuer, redirect)
