@@ -307,7 +307,10 @@ def build_manager(
     if binding is not None:
         key, client_id, scopes = binding.key, binding.client_id, binding.scopes
         provider = binding.endpoints
-        if binding.token_endpoint_auth_method != "none":  # a registered confidential client
+        if binding.client_source == "configured" and credentials.has_machine_credential(settings):
+            # A pre-registered confidential client: its secret or key is configured with it.
+            client_auth = functools.partial(credentials.client_auth_for, settings, client_id)
+        elif binding.token_endpoint_auth_method != "none":  # a registered confidential client
             client_auth = functools.partial(
                 _registered_client_auth, binding, settings.redirect_path, store, settings
             )
