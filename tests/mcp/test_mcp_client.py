@@ -2,7 +2,8 @@
 against a real MCP resource server (tests/mcp/server.py) and the Stytch emulator, with nothing
 configured but the server's URL: one sign-in (registration and the scripted user agent), the
 tools listed and one called; then new processes (examples/mcp_client.py) reuse the stored
-token without a browser.
+token without a browser, four of them on an expired token make one refresh, and a tool that
+needs a wider scope costs one more sign-in.
 
 Each test also runs the same client without our auth, which the server refuses: what passes
 here passes because of the auth."""
@@ -29,6 +30,8 @@ from mcp.client.streamable_http import streamable_http_client
 from httpie_stytch_connected.httpx2 import OAuth2PKCEAuth
 from httpie_stytch_connected.lifecycle.manager import forget_memory
 from httpie_stytch_connected.testing import StytchEmulator
+from httpie_stytch_connected.zero_config.binding import BindingCache
+from tests.lifecycle import expire_stored, slow_token_endpoint
 
 from .server import McpResourceServer
 
@@ -93,6 +96,22 @@ def run_example(*args: str, browser: str | None = None) -> subprocess.CompletedP
     )
 
 
+def start_examples(count: int, *args: str) -> list[subprocess.Popen[str]]:
+    """``count`` example processes started together, each failing on any browser."""
+    env = dict(os.environ, BROWSER="false %s")
+    return [
+        subprocess.Popen(
+            [sys.executable, str(EXAMPLE), *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        for _ in range(count)
+    ]
+
+
 def test_without_our_auth_the_server_refuses_the_client(server: McpResourceServer) -> None:
     statuses: list[int] = []
     with pytest.raises(BaseException):  # noqa: B017 - the SDK's exception group
@@ -153,3 +172,36 @@ def test_a_tool_that_needs_a_wider_scope_costs_one_more_sign_in(
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["text"] == ["saved: hello"]
     assert emulator.counters["login"] == 2
+
+
+def test_four_client_processes_on_an_expired_token_make_one_refresh(
+    stytch_zero_env: StytchEmulator, server: McpResourceServer
+) -> None:
+    """What MCP clients' users lose sessions to: several processes find the access token
+    expired at once and each would spend the rotating refresh token. With ours, one refreshes,
+    the others use its result, all four succeed, and the grant stays alive."""
+    emulator = stytch_zero_env
+    list_and_call(server.url, OAuth2PKCEAuth())
+    binding = BindingCache().lookup(server.url)
+    assert binding is not None
+    expire_stored(binding.key)
+    emulator.reset_counters()
+    # The first refresh stays in flight longer than the processes take to start and arrive.
+    slow_token_endpoint(emulator, 4, seconds=3.0)
+    processes = start_examples(4, server.url, "whoami")
+    outcomes = []
+    try:
+        for process in processes:
+            _, err = process.communicate(timeout=90)
+            outcomes.append((process.returncode, err[-500:]))
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
+    assert [code for code, _ in outcomes] == [0] * 4, outcomes
+    assert emulator.counters["token_refresh_ok"] == 1
+    assert emulator.counters["token_requests"] == 1
+    assert emulator.counters["login"] == 0
+    forget_memory()
+    assert run_example(server.url, "whoami", browser="false %s").returncode == 0  # still alive
