@@ -25,9 +25,10 @@ tasks still make one refresh.
 
 The ``hosts`` setting applies as in requests: any other host gets no token and no sign-in. A
 401 to our own token renews it, and the request is resent once when its body can be replayed
-as it is: bytes, text, form or JSON data, or a file that can seek back. A generator or other
-stream gets the 401 back, with the same one-line note (the next request carries the renewed
-token); nothing is buffered to make a resend possible (``requires_request_body`` stays False).
+as it is: bytes, text, form or JSON data, a file that can seek back, or a ``files=`` upload
+whose parts are in memory or files that can seek. A generator or other stream gets the 401
+back, with the same one-line note (the next request carries the renewed token); nothing is
+buffered to make a resend possible (``requires_request_body`` stays False).
 httpx drops the Authorization header when a redirect leaves the origin, and the 401 rule only
 counts requests that carried it.
 
@@ -351,6 +352,11 @@ def _rewinder(stream: object, byte_stream: type) -> Callable[[], object] | None:
     (``byte_stream``: the library's ``ByteStream``)."""
     if isinstance(stream, byte_stream):  # bytes, text, form or JSON: sent from memory
         return lambda: None
+    fields = getattr(stream, "fields", None)  # a MultipartStream: ``files=``
+    if isinstance(fields, list):
+        # httpx renders each part afresh and seeks each file part back to 0 itself; a part is
+        # replayable when it is in memory or a file that can seek.
+        return (lambda: None) if all(_replayable_part(f) for f in fields) else None
     # httpx wraps a file (any iterable) in an IteratorByteStream that keeps it as ``_stream``;
     # anything else, or an httpx without that attribute, is simply not replayed.
     source = getattr(stream, "_stream", None)
@@ -361,3 +367,15 @@ def _rewinder(stream: object, byte_stream: type) -> Callable[[], object] | None:
     except (AttributeError, OSError, ValueError):
         return None
     return functools.partial(source.seek, position)
+
+
+def _replayable_part(field: object) -> bool:
+    """A multipart part httpx can render twice: a data field, in-memory content, or a file
+    that can seek (httpx seeks it to 0 before rendering it)."""
+    part = getattr(field, "file", None)
+    if part is None or isinstance(part, (str, bytes)):
+        return True
+    try:
+        return bool(part.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False

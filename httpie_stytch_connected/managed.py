@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 #: Said once when the API refused our token and the body could not be sent again.
 NOT_RESENT = (
     "The API refused the access token, so it was renewed; this request's body was streamed and "
-    "cannot be sent twice, so it was not resent: simply run the command again."
+    "cannot be sent twice, so it was not resent: send it again, with the renewed token."
 )
 
 

@@ -172,6 +172,32 @@ def test_a_bytes_body_is_replayed(
     assert [s.body for s in server.seen] == [body, body]
 
 
+@pytest.mark.parametrize("adapter", ADAPTERS_IN_PROCESS)
+def test_a_multipart_upload_of_bytes_and_a_file_is_replayed(
+    adapter: str,
+    stytch_env: StytchEmulator,
+    server: RecordingServer,
+    rejected_token: str,
+    tmp_path: Path,
+) -> None:
+    """``files=`` (httpx's documented upload; requests' too): in-memory parts and a file that
+    can seek are sent again, whole, after the 401 renewed the token."""
+    path = tmp_path / "report.csv"
+    path.write_bytes(b"a,b\n1,2\n" * 50)
+    notes: list[str] = []
+    auth = stytch_auth(adapter, opener=scripted_opener(), notify=notes.append)
+    with path.open("rb") as handle:
+        parts = {"memory": ("memory.bin", b"\x00in memory\xff" * 20), "file": ("r.csv", handle)}
+        if adapter.endswith("AsyncClient"):
+            parts = {"memory": parts["memory"]}  # an AsyncClient takes no sync file
+        response = send(adapter, auth, "POST", server.url("/api"), files=parts)
+    assert response.status_code == 200, notes
+    first, second = (s.body for s in server.seen)
+    assert first == second and b"in memory" in first
+    assert (b"a,b\n1,2\n" * 50 in first) is not adapter.endswith("AsyncClient")
+    assert notes == []
+
+
 # An AsyncClient takes no sync file.
 @pytest.mark.parametrize("adapter", ["requests", "Client", "httpx2.Client"])
 def test_a_file_body_is_replayed(
