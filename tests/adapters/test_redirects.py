@@ -286,6 +286,29 @@ def test_httpx_by_hand_next_request_out_of_the_resource_goes_without_the_token(
     assert api.hop_after("/a/go/sibling") == Seen("/b/", None)
 
 
+@pytest.mark.parametrize("adapter", HTTPX)
+def test_a_trace_the_caller_set_is_kept_and_sees_each_hop_as_sent(adapter: str, api: ApiA) -> None:
+    """The guard lives in httpcore's ``trace`` extension; a ``trace`` of the caller's own is
+    called after it on every hop, so it sees the headers as they go on the wire."""
+    auth = signed_in(adapter, api)
+    seen: list[tuple[str, bool]] = []
+
+    def record(name: str, info: dict[str, Any]) -> None:
+        if name.endswith("send_request_headers.started"):
+            wire = info["request"]
+            carried = any(k.lower() == b"authorization" for k, _ in wire.headers)
+            seen.append((wire.url.target.decode(), carried))
+
+    async def record_async(name: str, info: dict[str, Any]) -> None:
+        record(name, info)
+
+    trace = record_async if adapter.endswith("AsyncClient") else record
+    response = send(adapter, auth, "GET", api.url("/a/go/sibling"), extensions={"trace": trace})
+    assert response.status_code == 200
+    assert seen == [("/a/go/sibling", True), ("/b/", False)]
+    assert api.hop_after("/a/go/sibling") == Seen("/b/", None)
+
+
 @pytest.mark.parametrize(
     ("url", "inside"),
     [
