@@ -20,8 +20,10 @@ because the core's guarantees hang on finishing what it starts: once the token e
 rotated the refresh token, the new set must be stored, and that must survive the caller's
 cancellation. Cancelling a task that awaits a refresh returns at once; the worker thread
 completes the refresh, stores the whole set and releases the locks, and the next request uses
-its result. Concurrent tasks each wait on a worker thread for the same per-key lock, so 32
-tasks still make one refresh.
+its result. The worker threads come from a limiter of our own per event loop, never from
+anyio's process-wide default one, so tasks waiting on a refresh or a sign-in take no thread
+from the rest of the application. Concurrent tasks each wait on a worker thread for the same
+per-key lock, so 32 tasks still make one refresh.
 
 The ``hosts`` setting applies as in requests: any other host gets no token and no sign-in. A
 401 to our own token renews it, and the request is resent once when its body can be replayed
@@ -60,7 +62,9 @@ import functools
 from collections.abc import AsyncGenerator, Callable, Generator, MutableMapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, Union, cast
 
+import anyio
 import anyio.to_thread
+from anyio.lowlevel import RunVar
 
 from .managed import NOT_RESENT, ManagedTokens
 from .oauth.bearer import authorization, rejected, withhold
@@ -139,7 +143,9 @@ class HttpxFamilyAuth(ManagedTokens):
                 reply: object = yield step
             else:
                 call = cast("Callable[[], Any]", step)
-                reply = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+                reply = await anyio.to_thread.run_sync(
+                    call, abandon_on_cancel=True, limiter=_our_threads()
+                )
             step = _advance(flow, reply)
 
     def _flow(self, request: Request, *, asynchronous: bool) -> _Flow[None]:
@@ -337,6 +343,26 @@ def _resend(
     sent.headers["Authorization"] = authorization(token)
     yield sent
     return True
+
+
+#: The worker threads of this event loop's blocking calls into the lifecycle.
+_THREADS: RunVar[anyio.CapacityLimiter] = RunVar("httpie_stytch_connected_threads")
+#: At most this many at once per event loop; more tasks wait on the loop for one (they all
+#: wait for the same refresh or sign-in anyway).
+THREADS_PER_LOOP = 64
+
+
+def _our_threads() -> anyio.CapacityLimiter:
+    """A thread limiter of our own, per event loop, for the blocking calls. anyio's default one
+    is the whole process's (40 threads for every ``to_thread`` user, FastAPI's sync endpoints
+    included): tasks waiting on a refresh or a sign-in must not hold those, or the rest of the
+    application waits as long as they do."""
+    try:
+        return _THREADS.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(THREADS_PER_LOOP)
+        _THREADS.set(limiter)
+        return limiter
 
 
 def _advance(flow: _Flow[None], reply: object) -> _Step | None:

@@ -17,6 +17,7 @@ import sys
 import threading
 from typing import Any
 
+import anyio
 import anyio.to_thread
 import pytest
 import requests
@@ -332,6 +333,32 @@ def test_a_refresh_never_blocks_the_event_loop(
             assert not refreshing.done()
             session.release.set()
             assert (await refreshing).status_code == 200
+
+    asyncio.run(main())
+    assert stytch_env.counters["token_refresh_ok"] == 1
+
+
+def test_tasks_waiting_on_a_refresh_take_no_thread_from_the_shared_pool(
+    lib: str, stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    """anyio's default thread limiter is the whole process's (FastAPI's sync endpoints, every
+    ``to_thread`` call): requests waiting for a refresh must not hold its threads, or the rest
+    of the application waits as long as the refresh."""
+    auth, session = _expired_auth(lib, stytch_resource_server)
+    waiting = 8
+
+    async def main() -> None:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 4
+        async with library(lib).AsyncClient(auth=auth, timeout=TIMEOUT) as client:
+            url = stytch_resource_server.url
+            gets = [asyncio.create_task(client.get(url)) for _ in range(waiting)]
+            assert await asyncio.to_thread(session.held.wait, 10)  # not anyio's pool
+            with anyio.fail_after(5):  # an unrelated to_thread call gets a thread at once
+                assert await anyio.to_thread.run_sync(lambda: "free") == "free"
+            assert not any(get.done() for get in gets)  # the refresh is still held
+            session.release.set()
+            responses = await asyncio.gather(*gets)
+        assert [r.status_code for r in responses] == [200] * waiting
 
     asyncio.run(main())
     assert stytch_env.counters["token_refresh_ok"] == 1
