@@ -15,10 +15,18 @@ from collections.abc import AsyncGenerator, Generator
 
 import httpx
 
-from .httpx_flow import HttpxFamilyAuth
+from .httpx_flow import HttpxFamilyAuth, ProviderErrorBase
 from .managed import StytchTokens
 
-__all__ = ["OAuth2PKCEAuth", "StytchAuth"]
+__all__ = ["OAuth2PKCEAuth", "ProviderError", "StytchAuth"]
+
+
+# requests' ``request`` attribute and the library's ``request`` property meet here: the
+# property (a data descriptor) wins over requests' instance attribute, as a httpx user expects.
+class ProviderError(ProviderErrorBase, httpx.RequestError):  # type: ignore[misc]
+    """The provider could not be reached or refused us: a
+    :class:`~.errors.TokenEndpointError` that is also a ``httpx.RequestError`` (and so a
+    ``httpx.HTTPError``), with ``request`` the request being authenticated."""
 
 
 class OAuth2PKCEAuth(HttpxFamilyAuth, httpx.Auth):
@@ -30,6 +38,7 @@ class OAuth2PKCEAuth(HttpxFamilyAuth, httpx.Auth):
     """
 
     _library = httpx
+    _provider_error = ProviderError
 
     def sync_auth_flow(
         self, request: httpx.Request

@@ -19,10 +19,18 @@ from collections.abc import AsyncGenerator, Generator
 
 import httpx2
 
-from .httpx_flow import HttpxFamilyAuth
+from .httpx_flow import HttpxFamilyAuth, ProviderErrorBase
 from .managed import StytchTokens
 
-__all__ = ["OAuth2PKCEAuth", "StytchAuth"]
+__all__ = ["OAuth2PKCEAuth", "ProviderError", "StytchAuth"]
+
+
+# requests' ``request`` attribute and the library's ``request`` property meet here: the
+# property (a data descriptor) wins over requests' instance attribute, as a httpx2 user expects.
+class ProviderError(ProviderErrorBase, httpx2.RequestError):  # type: ignore[misc]
+    """The provider could not be reached or refused us: a
+    :class:`~.errors.TokenEndpointError` that is also a ``httpx2.RequestError`` (and so a
+    ``httpx2.HTTPError``), with ``request`` the request being authenticated."""
 
 
 class OAuth2PKCEAuth(HttpxFamilyAuth, httpx2.Auth):
@@ -34,6 +42,7 @@ class OAuth2PKCEAuth(HttpxFamilyAuth, httpx2.Auth):
     """
 
     _library = httpx2
+    _provider_error = ProviderError
 
     def sync_auth_flow(
         self, request: httpx2.Request

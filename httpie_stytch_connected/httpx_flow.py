@@ -66,6 +66,7 @@ import anyio
 import anyio.to_thread
 from anyio.lowlevel import RunVar
 
+from .errors import TokenEndpointError
 from .managed import NOT_RESENT, ManagedTokens
 from .oauth.bearer import authorization, rejected, withhold
 
@@ -75,7 +76,7 @@ if TYPE_CHECKING:
     from .zero_config.binding import Binding
     from .zero_config.chain import Call, ZeroConfig
 
-__all__ = ["HttpxFamilyAuth"]
+__all__ = ["HttpxFamilyAuth", "ProviderErrorBase"]
 T = TypeVar("T")
 
 
@@ -116,6 +117,29 @@ _Step = Union[Request, Callable[[], Any]]
 _Flow = Generator[_Step, Any, T]
 
 
+class ProviderErrorBase(TokenEndpointError):
+    """A :class:`~.errors.TokenEndpointError` raised from an httpx or httpx2 request: each face
+    derives one that is also its library's ``RequestError``, so ``except httpx.HTTPError``
+    catches an unreachable or refusing provider as it catches an unreachable API, just as the
+    requests classes' errors are ``requests.RequestException``. Same words, same fields."""
+
+    @classmethod
+    def of(cls, error: TokenEndpointError, request: object) -> ProviderErrorBase:
+        """``error`` as this class, about ``request`` (the library's ``exc.request``)."""
+        new = cls(
+            str(error),
+            error=error.error,
+            error_type=error.error_type,
+            status=error.status,
+            retryable=error.retryable,
+            refused=error.refused,
+        )
+        # The library's HTTPError.__init__ is not reached (OSError's, from RequestException,
+        # ends the chain); its ``request`` property's setter keeps the request.
+        setattr(new, "request", request)  # noqa: B010 - the library's property, not requests'
+        return new
+
+
 class HttpxFamilyAuth(ManagedTokens):
     """The flow of :class:`.httpx.OAuth2PKCEAuth` and :class:`.httpx2.OAuth2PKCEAuth`, which
     add their library's ``Auth`` base and name the library in ``_library``; the driver for
@@ -125,6 +149,10 @@ class HttpxFamilyAuth(ManagedTokens):
     #: ``ByteStream``.
     _library: ModuleType
 
+    #: The face's :class:`ProviderErrorBase` subclass that is also its library's
+    #: ``RequestError``.
+    _provider_error: type[ProviderErrorBase]
+
     def _sync_flow(self, request: Any) -> Generator[Any, Any, None]:
         flow = self._flow(request, asynchronous=False)
         step = _advance(flow, None)
@@ -132,7 +160,10 @@ class HttpxFamilyAuth(ManagedTokens):
             if isinstance(step, self._library.Request):
                 reply = yield step
             else:
-                reply = cast("Callable[[], Any]", step)()
+                try:
+                    reply = cast("Callable[[], Any]", step)()
+                except TokenEndpointError as exc:
+                    raise self._provider_error.of(exc, request) from None
             step = _advance(flow, reply)
 
     async def _async_flow(self, request: Any) -> AsyncGenerator[Any, Any]:
@@ -143,9 +174,12 @@ class HttpxFamilyAuth(ManagedTokens):
                 reply: object = yield step
             else:
                 call = cast("Callable[[], Any]", step)
-                reply = await anyio.to_thread.run_sync(
-                    call, abandon_on_cancel=True, limiter=_our_threads()
-                )
+                try:
+                    reply = await anyio.to_thread.run_sync(
+                        call, abandon_on_cancel=True, limiter=_our_threads()
+                    )
+                except TokenEndpointError as exc:
+                    raise self._provider_error.of(exc, request) from None
             step = _advance(flow, reply)
 
     def _flow(self, request: Request, *, asynchronous: bool) -> _Flow[None]:

@@ -23,8 +23,13 @@ import pytest
 import requests
 
 from httpie_stytch_connected import auth as requests_auth
-from httpie_stytch_connected.errors import AuthenticationError, ConfigurationError, LoginError
-from httpie_stytch_connected.lifecycle.manager import _thread_lock
+from httpie_stytch_connected.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    LoginError,
+    TokenEndpointError,
+)
+from httpie_stytch_connected.lifecycle.manager import _thread_lock, forget_memory
 from httpie_stytch_connected.storage.store import KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.pytest_plugin import ScriptedOpener, scripted_opener
@@ -426,3 +431,28 @@ def test_a_missing_client_id_is_the_same_error(monkeypatch: pytest.MonkeyPatch) 
             cls(issuer="https://idp.example", environ={})
         messages.add(str(caught.value))
     assert len(messages) == 1
+
+
+@pytest.mark.parametrize("mode", [m for lib in LIBRARIES for m in clients_of(lib)])
+def test_a_provider_outage_is_the_library_s_own_http_error(
+    mode: str, stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    """An httpx (httpx2) user catches a token endpoint that cannot be reached or answers 503
+    with ``except httpx.HTTPError``, as they catch an API that cannot be reached; it is still
+    our ``TokenEndpointError`` (and, as for requests users, a ``requests.RequestException``)."""
+    auth = stytch_auth(mode)
+    assert send(mode, auth, "GET", stytch_resource_server.url).status_code == 200
+    expire_stored(auth.manager.key)
+    for fault in ("reset", "503"):
+        stytch_env.inject_token_fault(fault, count=10)  # every retry of the refresh fails
+        with pytest.raises(library(mode).HTTPError) as caught:
+            send(mode, stytch_auth(mode), "GET", stytch_resource_server.url)
+        error = caught.value
+        assert isinstance(error, TokenEndpointError) and isinstance(
+            error, requests.RequestException
+        )
+        assert isinstance(error, library(mode).RequestError) and error.retryable
+        assert str(error.request.url) == stytch_resource_server.url
+        assert error.__cause__ is None and error.__suppress_context__
+        stytch_env.clear_token_faults()
+        forget_memory()
