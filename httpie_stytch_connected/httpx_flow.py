@@ -54,11 +54,19 @@ Limits: the guard acts where httpcore writes the request (``httpx.HTTPTransport`
 call ``trace`` (``MockTransport``, WSGI/ASGI transports, other libraries) gets the token on a
 same-origin hop that ``follow_redirects=True`` takes outside the resource, as httpx itself
 would send it; follow redirects by hand (``next_request``) there, where the flow withholds it.
+
+A response hook of the caller's runs before the flow sees the answer, so httpx's documented
+``event_hooks={"response": [raise_for_status]}`` turns a 401 to our token into the caller's
+error first. That request fails as the hook says; the same ``trace`` (on every request that
+carries our token) notes the 401, and the next request renews the token before sending it
+rather than send the refused one again. That note, too, needs a transport that calls ``trace``.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import threading
 from collections.abc import AsyncGenerator, Callable, Generator, MutableMapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, Union, cast
 
@@ -158,7 +166,11 @@ class HttpxFamilyAuth(ManagedTokens):
         step = _advance(flow, None)
         while step is not None:
             if isinstance(step, self._library.Request):
-                reply = yield step
+                try:
+                    reply = yield step
+                except GeneratorExit:  # the client gave up on the flow: let it see why
+                    flow.close()
+                    raise
             else:
                 try:
                     reply = cast("Callable[[], Any]", step)()
@@ -171,7 +183,11 @@ class HttpxFamilyAuth(ManagedTokens):
         step = _advance(flow, None)
         while step is not None:
             if isinstance(step, self._library.Request):
-                reply: object = yield step
+                try:
+                    reply: object = yield step
+                except GeneratorExit:  # the client gave up on the flow: let it see why
+                    flow.close()
+                    raise
             else:
                 call = cast("Callable[[], Any]", step)
                 try:
@@ -197,9 +213,12 @@ class HttpxFamilyAuth(ManagedTokens):
         token = manager.access_token_in_memory() if manager is not None else None
         if token is None:
             token = yield self._access_token
+        if refused_unseen(token):  # its 401 went to the caller's hook, not to us: renew now
+            token = yield functools.partial(self.manager.access_token, rejected=token)
         request.headers["Authorization"] = authorization(token)
+        watch = _Guard.install(request, None, token, None, asynchronous)
         rewind = _rewinder(request.stream, byte_stream)
-        response: Response = yield request
+        response: Response = yield from watch.sent(request)
         sent = response.request  # the last hop after any redirects
         if not rejected(response.status_code, sent.headers.get("Authorization"), token):
             return
@@ -226,7 +245,7 @@ def _zero_config_flow(
     from .zero_config.chain import Call
 
     url = str(request.url)
-    call = guard.call if guard is not None else Call()
+    call = guard.call if guard is not None and guard.call is not None else Call()
     found: tuple[Binding, str] | None = yield functools.partial(zero.token_for, url)
     rewind = _rewinder(request.stream, byte_stream)
     if found is None:
@@ -251,9 +270,11 @@ def _zero_config_flow(
         yield from _resend(request, response, rewind, token, byte_stream)
         return
     binding, token = found
+    if refused_unseen(token):  # its 401 went to the caller's hook, not to us: renew now
+        token = yield functools.partial(zero.access_token, binding, rejected=token)
     request.headers["Authorization"] = authorization(token)
     guard = _Guard.install(request, binding.resource, token, call, asynchronous)
-    response = yield request
+    response = yield from guard.sent(request)
     if response.status_code not in (401, 403):
         return
     sent = response.request  # the last hop, which the guard may have sent without our header
@@ -275,15 +296,21 @@ def _zero_config_flow(
 class _Guard:
     """The ``trace`` extension that keeps one resource's token inside it on every hop httpx
     takes by itself: called by httpcore with each outgoing request just before its headers are
-    written, it removes our Authorization header where :func:`.bearer.withhold` says so. It
-    also carries, across the hops of one request the caller made, that request's
-    :class:`~.zero_config.chain.Call` (one step-up at most). Holds no secret in its repr."""
+    written, it removes our Authorization header where :func:`.bearer.withhold` says so
+    (``resource`` None: a configured provider's token, which httpx itself keeps to its origin).
+    It also carries, across the hops of one request the caller made, that request's
+    :class:`~.zero_config.chain.Call` (one step-up at most), and notes whether the last hop
+    carried our token and what status it was answered: a response hook of the caller's
+    (``raise_for_status``) can end the flow before the flow sees that answer
+    (:meth:`sent`). Holds no secret in its repr."""
 
-    def __init__(self, resource: str, token: str, call: Call, previous: Any) -> None:
+    def __init__(self, resource: str | None, token: str, call: Call | None, previous: Any) -> None:
         self.resource = resource
         self.token = token
         self.call = call
         self.previous = previous  # the caller's own trace, called after ours
+        self.carried = False  # the last hop went out with our token
+        self.status: int | None = None  # and was answered this
 
     def __repr__(self) -> str:
         return f"_Guard(resource={self.resource!r})"
@@ -296,7 +323,12 @@ class _Guard:
 
     @classmethod
     def install(
-        cls, request: Request, resource: str, token: str, call: Call, asynchronous: bool
+        cls,
+        request: Request,
+        resource: str | None,
+        token: str,
+        call: Call | None,
+        asynchronous: bool,
     ) -> _Guard:
         existing = cls.of(request)
         previous = request.extensions.get("trace") if existing is None else existing.previous
@@ -307,19 +339,44 @@ class _Guard:
     def judge(self, url: str, headers: Headers) -> None:
         """Take our header off a request to ``url`` outside the resource (the flow's check on
         a ``next_request``, whatever the transport)."""
+        if self.resource is None:
+            return
         if withhold(self.resource, self.token, url, headers.get("Authorization")):
             del headers["Authorization"]
 
+    def sent(self, request: Request) -> _Flow[Response]:
+        """Send ``request`` and return its answer. When the client ends the flow instead (a
+        response hook raised, the task was cancelled), a 401 to our token on the last hop is
+        remembered (:func:`refused_unseen`), so that the next request renews the token rather
+        than send it again. Without a transport that calls ``trace`` nothing is noted."""
+        try:
+            response: Response = yield request
+        except GeneratorExit:
+            if self.carried and self.status == 401:
+                _refused(self.token)
+            raise
+        return response
+
     def _on_wire(self, name: str, info: dict[str, Any]) -> None:
+        if name.endswith("receive_response_headers.complete"):
+            answer = info.get("return_value")
+            if isinstance(answer, tuple):  # HTTP/1.1: (version, status, …); HTTP/2: (status, …)
+                self.status = next((v for v in answer if isinstance(v, int)), None)
+            return
         if not name.endswith("send_request_headers.started"):
             return
         outgoing: Any = info.get("request")
         if outgoing is None:
             return
         url = _wire_url(outgoing.url)
+        ours = authorization(self.token)
+        self.carried, self.status = False, None
         for item in [h for h in outgoing.headers if h[0].lower() == b"authorization"]:
-            if withhold(self.resource, self.token, url, item[1].decode("latin-1")):
+            value = item[1].decode("latin-1")
+            if self.resource is not None and withhold(self.resource, self.token, url, value):
                 outgoing.headers.remove(item)
+            elif value == ours:
+                self.carried = True
 
     def __call__(self, name: str, info: dict[str, Any]) -> None:
         self._on_wire(name, info)
@@ -377,6 +434,36 @@ def _resend(
     sent.headers["Authorization"] = authorization(token)
     yield sent
     return True
+
+
+#: Digests of access tokens an API answered 401 to where the flow could not see it (a response
+#: hook raised first), oldest first; at most ``_REFUSED_KEPT``. Digests, not tokens: nothing
+#: here is a credential.
+_REFUSED: dict[bytes, None] = {}
+_REFUSED_KEPT = 256
+_REFUSED_LOCK = threading.Lock()
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def _refused(token: str) -> None:
+    with _REFUSED_LOCK:
+        _REFUSED[_digest(token)] = None
+        while len(_REFUSED) > _REFUSED_KEPT:
+            del _REFUSED[next(iter(_REFUSED))]
+
+
+def refused_unseen(token: str) -> bool:
+    """True once for a token an API answered 401 to while a caller's response hook ended the
+    flow (:meth:`_Guard.sent`): the next request renews it, as a 401 the flow saw would."""
+    key = _digest(token)
+    with _REFUSED_LOCK:
+        if key not in _REFUSED:
+            return False
+        del _REFUSED[key]
+        return True
 
 
 #: The worker threads of this event loop's blocking calls into the lifecycle.
