@@ -369,6 +369,38 @@ def test_tasks_waiting_on_a_refresh_take_no_thread_from_the_shared_pool(
     assert stytch_env.counters["token_refresh_ok"] == 1
 
 
+def test_under_trio_tasks_waiting_on_one_refresh_make_one_and_leave_the_shared_pool_free(
+    lib: str, stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    """The same AsyncClient under trio (anyio runs our worker threads there too): 8 tasks on
+    an expired token make one refresh, and an unrelated ``to_thread`` call gets a thread while
+    they wait."""
+    trio = pytest.importorskip("trio")
+    auth, session = _expired_auth(lib, stytch_resource_server)
+    statuses: list[int] = []
+
+    async def get(client: Any) -> None:
+        statuses.append((await client.get(stytch_resource_server.url)).status_code)
+
+    async def main() -> None:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 4
+        async with (
+            library(lib).AsyncClient(auth=auth, timeout=TIMEOUT) as client,
+            trio.open_nursery() as nursery,
+        ):
+            for _ in range(8):
+                nursery.start_soon(get, client)
+            assert await trio.to_thread.run_sync(session.held.wait, 10)
+            with anyio.fail_after(5):
+                assert await anyio.to_thread.run_sync(lambda: "free") == "free"
+            assert statuses == []  # the refresh is still held
+            session.release.set()
+
+    trio.run(main)
+    assert statuses == [200] * 8
+    assert stytch_env.counters["token_refresh_ok"] == 1
+
+
 def test_cancelling_a_task_mid_refresh_leaves_a_whole_token_set_and_no_held_lock(
     lib: str, stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
