@@ -57,9 +57,11 @@ would send it; follow redirects by hand (``next_request``) there, where the flow
 
 A response hook of the caller's runs before the flow sees the answer, so httpx's documented
 ``event_hooks={"response": [raise_for_status]}`` turns a 401 to our token into the caller's
-error first. That request fails as the hook says; the same ``trace`` (on every request that
-carries our token) notes the 401, and the next request renews the token before sending it
-rather than send the refused one again. That note, too, needs a transport that calls ``trace``.
+error first. That request fails as the hook says; the flow notes the 401 (``Client`` closes
+the flow with the hook's error as context; under ``AsyncClient`` the same ``trace``, on every
+request that carries our token, saw the status), and the next request renews the token before
+sending it rather than send the refused one again. Under ``AsyncClient`` that note, too, needs
+a transport that calls ``trace``.
 """
 
 from __future__ import annotations
@@ -216,9 +218,11 @@ class HttpxFamilyAuth(ManagedTokens):
         if refused_unseen(token):  # its 401 went to the caller's hook, not to us: renew now
             token = yield functools.partial(self.manager.access_token, rejected=token)
         request.headers["Authorization"] = authorization(token)
-        watch = _Guard.install(request, None, token, None, asynchronous)
+        # AsyncClient only: for Client, the hook's error reaches the flow itself (_sent), and a
+        # trace on every request would cost the warm path a few per cent.
+        watch = _Guard.install(request, None, token, None, True) if asynchronous else None
         rewind = _rewinder(request.stream, byte_stream)
-        response: Response = yield from watch.sent(request)
+        response: Response = yield from _sent(request, token, watch)
         sent = response.request  # the last hop after any redirects
         if not rejected(response.status_code, sent.headers.get("Authorization"), token):
             return
@@ -274,7 +278,7 @@ def _zero_config_flow(
         token = yield functools.partial(zero.access_token, binding, rejected=token)
     request.headers["Authorization"] = authorization(token)
     guard = _Guard.install(request, binding.resource, token, call, asynchronous)
-    response = yield from guard.sent(request)
+    response = yield from _sent(request, token, guard)
     if response.status_code not in (401, 403):
         return
     sent = response.request  # the last hop, which the guard may have sent without our header
@@ -301,8 +305,8 @@ class _Guard:
     It also carries, across the hops of one request the caller made, that request's
     :class:`~.zero_config.chain.Call` (one step-up at most), and notes whether the last hop
     carried our token and what status it was answered: a response hook of the caller's
-    (``raise_for_status``) can end the flow before the flow sees that answer
-    (:meth:`sent`). Holds no secret in its repr."""
+    (``raise_for_status``) can end the flow before the flow sees that answer (:func:`_sent`).
+    Holds no secret in its repr."""
 
     def __init__(self, resource: str | None, token: str, call: Call | None, previous: Any) -> None:
         self.resource = resource
@@ -343,19 +347,6 @@ class _Guard:
             return
         if withhold(self.resource, self.token, url, headers.get("Authorization")):
             del headers["Authorization"]
-
-    def sent(self, request: Request) -> _Flow[Response]:
-        """Send ``request`` and return its answer. When the client ends the flow instead (a
-        response hook raised, the task was cancelled), a 401 to our token on the last hop is
-        remembered (:func:`refused_unseen`), so that the next request renews the token rather
-        than send it again. Without a transport that calls ``trace`` nothing is noted."""
-        try:
-            response: Response = yield request
-        except GeneratorExit:
-            if self.carried and self.status == 401:
-                _refused(self.token)
-            raise
-        return response
 
     def _on_wire(self, name: str, info: dict[str, Any]) -> None:
         if name.endswith("receive_response_headers.complete"):
@@ -414,6 +405,39 @@ def _wire_url(url: WireURL) -> str:
     host = f"[{host}]" if ":" in host else host
     port = f":{url.port}" if url.port is not None else ""
     return f"{url.scheme.decode('latin-1')}://{host}{port}{target}"
+
+
+def _sent(request: Request, token: str, guard: _Guard | None) -> _Flow[Response]:
+    """Send ``request`` with ``token`` and return its answer. When the client ends the flow
+    instead (a response hook raised on the answer), a 401 to ``token`` is remembered
+    (:func:`refused_unseen`), so that the next request renews the token rather than send it
+    again. ``Client`` hands the hook's error to the flow's close; ``AsyncClient`` does not,
+    and there the ``guard``'s note of the last hop's status says it (a transport that calls
+    ``trace``)."""
+    try:
+        response: Response = yield request
+    except GeneratorExit as closing:
+        on_wire = guard is not None and guard.carried and guard.status == 401
+        if on_wire or _refused_in(closing, token):
+            _refused(token)
+        raise
+    return response
+
+
+def _refused_in(closing: BaseException, token: str) -> bool:
+    """Whether the error that closed the flow (a few links up ``closing``'s context: the
+    driver's own close is one) is an ``HTTPStatusError`` for a 401 to ``token``."""
+    error: BaseException | None = closing
+    for _ in range(4):
+        if error is None:
+            return False
+        response = getattr(error, "response", None)
+        if getattr(response, "status_code", None) == 401:
+            sent = getattr(response, "request", None)
+            headers = getattr(sent, "headers", None)
+            return headers is not None and headers.get("Authorization") == authorization(token)
+        error = error.__context__
+    return False
 
 
 def _resend(
