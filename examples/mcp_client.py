@@ -11,6 +11,7 @@ given). Needs ``pip install 'httpie-stytch-connected[httpx2]' mcp``.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import sys
@@ -50,13 +51,17 @@ def _errors(error: BaseException) -> list[BaseException]:
 
 
 def main(argv: list[str]) -> int:
-    if not 1 <= len(argv) <= 3:
-        print("usage: mcp_client.py MCP_SERVER_URL [TOOL [ARGS_JSON]]", file=sys.stderr)
-        return 2
-    tool = argv[1] if len(argv) > 1 else None
-    arguments = json.loads(argv[2]) if len(argv) > 2 else {}
+    parser = argparse.ArgumentParser(
+        prog="mcp_client.py",
+        description="List an OAuth-protected MCP server's tools and call one; nothing to "
+        "configure but the URL.",
+    )
+    parser.add_argument("url", help="the MCP endpoint, e.g. https://mcp.example.com/mcp")
+    parser.add_argument("tool", nargs="?", help="a tool to call")
+    parser.add_argument("arguments", nargs="?", default="{}", help="its arguments, as JSON")
+    args = parser.parse_args(argv)
     try:
-        answer = asyncio.run(use_server(argv[0], tool, arguments))
+        answer = asyncio.run(use_server(args.url, args.tool, json.loads(args.arguments)))
     except Exception as exc:  # the SDK wraps failures in exception groups
         for leaf in _errors(exc):
             if isinstance(leaf, AuthenticationError):

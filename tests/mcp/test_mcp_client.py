@@ -205,3 +205,8 @@ def test_four_client_processes_on_an_expired_token_make_one_refresh(
     assert emulator.counters["login"] == 0
     forget_memory()
     assert run_example(server.url, "whoami", browser="false %s").returncode == 0  # still alive
+
+
+def test_the_example_has_help() -> None:
+    done = run_example("--help")
+    assert done.returncode == 0 and "usage: mcp_client.py" in done.stdout
