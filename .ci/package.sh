@@ -4,7 +4,7 @@
 # every module of the source tree and py.typed, then install the wheel into a fresh venv, away
 # from the source tree, and use it as a person would:
 #   1. the wheel alone (no extras): import the package, `stytch-connected --version`;
-#   2. with the httpie and httpx extras and pytest: import every module (but __main__), load every entry point
+#   2. with the httpie, httpx and httpx2 extras and pytest: import every module (but __main__), load every entry point
 #      the distribution declares (console script, HTTPie auth plugins, pytest plugin), and see
 #      `http --help` offer -A stytch and -A oauth2.
 # Usage: bash .ci/package.sh [PYTHON]   (PYTHON: the interpreter with build and twine installed,
@@ -74,7 +74,7 @@ expected="stytch-connected $("$venv/bin/python" -c 'import httpie_stytch_connect
 got="$("$venv/bin/stytch-connected" --version)"
 [[ "$got" == "$expected" ]] || fail "stytch-connected --version printed '$got', expected '$expected'"
 
-"$venv/bin/python" -m pip install -qq "${wheels[0]}[httpie,httpx]" pytest
+"$venv/bin/python" -m pip install -qq "${wheels[0]}[httpie,httpx,httpx2]" pytest
 "$venv/bin/python" - <<'EOF'
 import importlib
 import pkgutil

@@ -1,11 +1,15 @@
-"""Row 7: httpx. A warm ``Client`` GET and 64 concurrent ``AsyncClient`` GETs against a static
-header, and the event loop's largest stall while a refresh waits on a slowed token endpoint."""
+"""Row 7: httpx (and row 8, the same measurements for httpx2: :mod:`bench.row_httpx2`). A warm
+``Client`` GET and 64 concurrent ``AsyncClient`` GETs against a static header, and the event
+loop's largest stall while a refresh waits on a slowed token endpoint. Each function takes the
+library (``httpx`` or ``httpx2``) and the row's number: one row's code for both."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from importlib import import_module
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -20,20 +24,25 @@ SLOW_TOKEN_SECONDS = 1.5
 TICK = 0.001
 
 
-def _auth() -> Any:
-    from httpie_stytch_connected.httpx import StytchAuth
+def _ours(lib: ModuleType) -> Any:
+    """Our module for ``lib``: ``httpie_stytch_connected.httpx`` or ``.httpx2``."""
+    return import_module(f"httpie_stytch_connected.{lib.__name__}")
 
-    return StytchAuth(notify=lambda _message: None)
+
+def _auth(lib: ModuleType) -> Any:
+    return _ours(lib).StytchAuth(notify=lambda _message: None)
 
 
-def _warm_client(ctx: Context, token: str, failures: list[int]) -> list[Line]:
+def _warm_client(
+    ctx: Context, token: str, failures: list[int], lib: ModuleType, row: str
+) -> list[Line]:
     clients = {
-        "static": httpx.Client(trust_env=False, headers={"Authorization": f"Bearer {token}"}),
-        "ours": httpx.Client(trust_env=False, auth=_auth()),
+        "static": lib.Client(trust_env=False, headers={"Authorization": f"Bearer {token}"}),
+        "ours": lib.Client(trust_env=False, auth=_auth(lib)),
     }
     block = ctx.n(10, 10)
 
-    def side(client: httpx.Client) -> Callable[[], float]:
+    def side(client: Any) -> Callable[[], float]:
         def once() -> float:
             start = time.perf_counter()
             for _ in range(block):
@@ -48,14 +57,14 @@ def _warm_client(ctx: Context, token: str, failures: list[int]) -> list[Line]:
     for s in sides:
         s()  # warm-up: connection, memory cache
     rounds = ctx.n(200, 20)
-    log(f"row 7: {rounds} rounds x {block} Client GETs per side, interleaved")
+    log(f"row {row}: {rounds} rounds x {block} Client GETs per side, interleaved")
     static, ours = interleave(sides, rounds)
     for client in clients.values():
         client.close()
     return [
         Line(
-            "7",
-            "GET, httpx.Client + StytchAuth (warm)",
+            row,
+            f"GET, {lib.__name__}.Client + StytchAuth (warm)",
             "µs",
             ours,
             "static header",
@@ -66,12 +75,14 @@ def _warm_client(ctx: Context, token: str, failures: list[int]) -> list[Line]:
     ]
 
 
-def _concurrent(ctx: Context, token: str, failures: list[int]) -> list[Line]:
+def _concurrent(
+    ctx: Context, token: str, failures: list[int], lib: ModuleType, row: str
+) -> list[Line]:
     async def main() -> tuple[list[float], list[float]]:
-        static = httpx.AsyncClient(trust_env=False, headers={"Authorization": f"Bearer {token}"})
-        ours = httpx.AsyncClient(trust_env=False, auth=_auth())
+        static = lib.AsyncClient(trust_env=False, headers={"Authorization": f"Bearer {token}"})
+        ours = lib.AsyncClient(trust_env=False, auth=_auth(lib))
 
-        def side(client: httpx.AsyncClient) -> Callable[[], Awaitable[float]]:
+        def side(client: Any) -> Callable[[], Awaitable[float]]:
             async def once() -> float:
                 start = time.perf_counter()
                 responses = await asyncio.gather(*(client.get(ctx.url) for _ in range(CONCURRENT)))
@@ -92,12 +103,12 @@ def _concurrent(ctx: Context, token: str, failures: list[int]) -> list[Line]:
         await ours.aclose()
         return samples[0], samples[1]
 
-    log(f"row 7: AsyncClient, {CONCURRENT} concurrent GETs per round, interleaved")
+    log(f"row {row}: AsyncClient, {CONCURRENT} concurrent GETs per round, interleaved")
     static, ours = asyncio.run(main())
     return [
         Line(
-            "7",
-            f"{CONCURRENT} concurrent GETs, httpx.AsyncClient + StytchAuth (warm)",
+            row,
+            f"{CONCURRENT} concurrent GETs, {lib.__name__}.AsyncClient + StytchAuth (warm)",
             "ms",
             ours,
             "static header",
@@ -129,19 +140,18 @@ async def _largest_stall(work: Callable[[], Awaitable[object]]) -> float:
     return worst * 1000
 
 
-def _stall(ctx: Context, failures: list[int]) -> list[Line]:
+def _stall(ctx: Context, failures: list[int], lib: ModuleType, row: str) -> list[Line]:
     """Refresh rounds interleaved with idle rounds of the same length: on a shared machine the
     scheduler alone delays a ticking task by tens of ms now and then, and the idle rounds show
     how much of the stall is that. The token endpoint is the static server's slowed one, in its
     own process, so no provider work shares this process's GIL."""
-    from httpie_stytch_connected.httpx import OAuth2PKCEAuth
     from httpie_stytch_connected.lifecycle.manager import forget_memory
     from httpie_stytch_connected.oauth.tokens import TokenSet
 
     origin = ctx.url.split("/api/", 1)[0]
 
-    def expired_auth() -> OAuth2PKCEAuth:
-        auth = OAuth2PKCEAuth(
+    def expired_auth() -> Any:
+        auth = _ours(lib).OAuth2PKCEAuth(
             client_id="bench-slow-token-endpoint",
             authorization_endpoint=origin + "/authorize",
             token_endpoint=f"{origin}/token/{SLOW_TOKEN_SECONDS}",
@@ -162,7 +172,7 @@ def _stall(ctx: Context, failures: list[int]) -> list[Line]:
         async def main() -> float:
             # Built before the clock starts, as in a running app: an AsyncClient loads its TLS
             # context (the CA bundle) on the loop when it is made.
-            async with httpx.AsyncClient(trust_env=False, auth=auth) as client:
+            async with lib.AsyncClient(trust_env=False, auth=auth) as client:
 
                 async def get() -> None:
                     response = await client.get(ctx.url)
@@ -185,12 +195,12 @@ def _stall(ctx: Context, failures: list[int]) -> list[Line]:
         return asyncio.run(_largest_stall(lambda: asyncio.sleep(SLOW_TOKEN_SECONDS)))
 
     rounds = ctx.n(7, 2)
-    log(f"row 7: event-loop stall, {rounds} refreshes against a {SLOW_TOKEN_SECONDS} s endpoint")
+    log(f"row {row}: event-loop stall, {rounds} refreshes, {SLOW_TOKEN_SECONDS} s endpoint")
     ours, quiet = interleave([refresh, idle], rounds)
     naive = [on_the_loop()]
     return [
         Line(
-            "7",
+            row,
             f"largest event-loop stall during a refresh ({SLOW_TOKEN_SECONDS} s token endpoint)",
             "ms",
             ours,
@@ -201,7 +211,7 @@ def _stall(ctx: Context, failures: list[int]) -> list[Line]:
             note="each sample is the worst lateness of a 1 ms ticker task in one round",
         ),
         Line(
-            "7",
+            row,
             "the same refresh called on the loop (a blocking adapter), for contrast",
             "ms",
             naive,
@@ -210,12 +220,17 @@ def _stall(ctx: Context, failures: list[int]) -> list[Line]:
     ]
 
 
-def run(ctx: Context) -> list[Line]:
+def run_for(ctx: Context, lib: ModuleType, row: str) -> list[Line]:
+    """The row for ``lib`` (``httpx`` or ``httpx2``), numbered ``row``."""
     token = ctx.ensure_token()
     failures: list[int] = []
-    lines = _warm_client(ctx, token, failures)
-    lines += _concurrent(ctx, token, failures)
-    lines += _stall(ctx, failures)
+    lines = _warm_client(ctx, token, failures, lib, row)
+    lines += _concurrent(ctx, token, failures, lib, row)
+    lines += _stall(ctx, failures, lib, row)
     if failures:
-        raise RuntimeError(f"row 7: non-200 answers: {sorted(set(failures))}")
+        raise RuntimeError(f"row {row}: non-200 answers: {sorted(set(failures))}")
     return lines
+
+
+def run(ctx: Context) -> list[Line]:
+    return run_for(ctx, httpx, "7")

@@ -23,6 +23,7 @@ ROWS: dict[str, tuple[str, str]] = {
     "storm": ("5", "bench.row_storm"),
     "zero-config": ("6", "bench.row_zero_config"),
     "httpx": ("7", "bench.row_httpx"),
+    "httpx2": ("8", "bench.row_httpx2"),
 }
 
 
@@ -33,7 +34,7 @@ def _pick(only: Sequence[str]) -> list[str]:
     for want in only:
         names = [n for n, (num, _) in ROWS.items() if want in (n, num)]
         if not names:
-            raise SystemExit(f"unknown row {want!r}; choose from {', '.join(ROWS)} or 1-7")
+            raise SystemExit(f"unknown row {want!r}; choose from {', '.join(ROWS)} or 1-8")
         picked += [n for n in names if n not in picked]
     return picked
 

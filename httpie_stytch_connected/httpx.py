@@ -1,83 +1,35 @@
 """The ``httpx`` auth classes: one object serves ``httpx.Client`` and ``httpx.AsyncClient``.
 
 ``pip install 'httpie-stytch-connected[httpx]'``. Nothing else in the package imports this
-module, so ``requests`` and HTTPie users never load httpx.
+module, so ``requests`` and HTTPie users never load httpx, and httpx users never load httpx2.
 
-The classes take exactly the arguments of the ``requests`` classes of the same names and share
-everything with them: settings and pickling (:class:`~.auth.ManagedTokens`), the token lifecycle
-(:class:`~.manager.TokenManager`: one login, one refresh across threads and processes) and the
-401 and redirect rules (:mod:`.bearer`). One auth flow (:meth:`OAuth2PKCEAuth._flow`) is written
-once for both clients; it yields either a request to send or a blocking call into the lifecycle.
-
-``Client`` makes that call on the calling thread. ``AsyncClient`` takes a token that is already
-in memory on the event loop (no I/O) and makes every other call on a worker thread
-(``anyio.to_thread``, so asyncio and trio both work): a refresh or a browser login never stalls
-other tasks. We run the blocking core in a thread rather than writing a second, async one
-because the core's guarantees hang on finishing what it starts: once the token endpoint has
-rotated the refresh token, the new set must be stored, and that must survive the caller's
-cancellation. Cancelling a task that awaits a refresh returns at once; the worker thread
-completes the refresh, stores the whole set and releases the locks, and the next request uses
-its result. Concurrent tasks each wait on a worker thread for the same per-key lock, so 32
-tasks still make one refresh.
-
-The ``hosts`` setting applies as in requests: any other host gets no token and no sign-in. A
-401 to our own token renews it, and the request is resent once when its body can be replayed
-as it is: bytes, text, form or JSON data, or a file that can seek back. A generator or other
-stream gets the 401 back, with the same one-line note (the next request carries the renewed
-token); nothing is buffered to make a resend possible (``requires_request_body`` stays False).
-httpx drops the Authorization header when a redirect leaves the origin, and the 401 rule only
-counts requests that carried it.
-
-Redirects inside one origin (zero configuration, where a token belongs to one resource): httpx
-follows them inside one step of the auth flow (``Client._send_handling_redirects``), copying
-the Authorization header to every hop of the same origin, so the flow never sees the hops.
-Each hop does carry the request's extensions, and httpcore calls the documented ``trace``
-extension with the outgoing request just before it writes the headers. So the flow puts a
-:class:`_Guard` there: on every hop it judges the URL about to be written (the request target
-as it goes on the wire, or the absolute form sent to a proxy) with the one redirect rule
-(:func:`.bearer.withhold`) and takes our header off a hop that leaves the resource. A
-``trace`` the caller set is kept and called after ours, so it sees what is sent. A request
-built from ``response.next_request`` carries the guard too, and the flow itself takes our
-header off when that request lies outside the resource, whatever the transport. Whatever the
-hops, only an answer from inside the resource to a request that carried our token renews it,
-steps it up or is resent (:func:`.bearer.answers_for`), and one request the caller made (its
-hops and ``next_request`` hops included) opens at most one step-up sign-in.
-
-Limits: the guard acts where httpcore writes the request (``httpx.HTTPTransport`` and
-``AsyncHTTPTransport``, the defaults, through proxies too). A custom transport that does not
-call ``trace`` (``MockTransport``, WSGI/ASGI transports, other libraries) gets the token on a
-same-origin hop that ``follow_redirects=True`` takes outside the resource, as httpx itself
-would send it; follow redirects by hand (``next_request``) there, where the flow withholds it.
+The classes take exactly the arguments of the ``requests`` classes of the same names. Their
+flow (the token, the 401 and redirect rules, the redirect guard, the loop never blocked, the
+refresh that survives a cancelled task) is :class:`~.httpx_flow.HttpxFamilyAuth`, written once
+for httpx and httpx2 (:mod:`.httpx2`); its docstring says what it does and where it stops.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import AsyncGenerator, Callable, Generator
-from typing import TYPE_CHECKING, Any, TypeVar, Union
+from collections.abc import AsyncGenerator, Generator
 
-import anyio.to_thread
 import httpx
 
-from .managed import NOT_RESENT, ManagedTokens, StytchTokens
-from .oauth.bearer import authorization, rejected, withhold
+from .httpx_flow import HttpxFamilyAuth, ProviderErrorBase
+from .managed import StytchTokens
 
-if TYPE_CHECKING:
-    import httpcore
-
-    from .zero_config.binding import Binding
-    from .zero_config.chain import Call, ZeroConfig
-
-__all__ = ["OAuth2PKCEAuth", "StytchAuth"]
-T = TypeVar("T")
-
-#: What the flow asks its driver for: send this request, or make this blocking call and send
-#: its result back.
-_Step = Union[httpx.Request, Callable[[], Any]]
-_Flow = Generator[_Step, Any, T]
+__all__ = ["OAuth2PKCEAuth", "ProviderError", "StytchAuth"]
 
 
-class OAuth2PKCEAuth(ManagedTokens, httpx.Auth):
+# requests' ``request`` attribute and the library's ``request`` property meet here: the
+# property (a data descriptor) wins over requests' instance attribute, as a httpx user expects.
+class ProviderError(ProviderErrorBase, httpx.RequestError):  # type: ignore[misc]
+    """The provider could not be reached or refused us: a
+    :class:`~.errors.TokenEndpointError` that is also a ``httpx.RequestError`` (and so a
+    ``httpx.HTTPError``), with ``request`` the request being authenticated."""
+
+
+class OAuth2PKCEAuth(HttpxFamilyAuth, httpx.Auth):
     """Bearer tokens from an authorization-code + PKCE login against any OAuth 2.0 provider.
 
     The arguments are those of :class:`httpie_stytch_connected.auth.OAuth2PKCEAuth`. Raises,
@@ -85,234 +37,21 @@ class OAuth2PKCEAuth(ManagedTokens, httpx.Auth):
     messages.
     """
 
+    _library = httpx
+    _provider_error = ProviderError
+
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
-        flow = self._flow(request, asynchronous=False)
-        step = _advance(flow, None)
-        while step is not None:
-            reply = (yield step) if isinstance(step, httpx.Request) else step()
-            step = _advance(flow, reply)
+        return self._sync_flow(request)
 
-    async def async_auth_flow(
+    def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        flow = self._flow(request, asynchronous=True)
-        step = _advance(flow, None)
-        while step is not None:
-            if isinstance(step, httpx.Request):
-                reply: object = yield step
-            else:
-                reply = await anyio.to_thread.run_sync(step, abandon_on_cancel=True)
-            step = _advance(flow, reply)
-
-    def _flow(self, request: httpx.Request, *, asynchronous: bool) -> _Flow[None]:
-        guard = _Guard.of(request)  # a hop of an earlier request (``next_request``)
-        if guard is not None:
-            guard.judge(str(request.url), request.headers)
-        if not self.sends_token_to(str(request.url)):
-            yield request  # not an API this token belongs to: no token, no sign-in
-            return
-        if self._zero is not None:
-            yield from _zero_config_flow(self._zero, request, guard, asynchronous)
-            return
-        manager = self._manager  # built on a worker thread the first time (imports, keyring)
-        token = manager.access_token_in_memory() if manager is not None else None
-        if token is None:
-            token = yield self._access_token
-        request.headers["Authorization"] = authorization(token)
-        rewind = _rewinder(request.stream)
-        response: httpx.Response = yield request
-        sent = response.request  # the last hop after any redirects
-        if not rejected(response.status_code, sent.headers.get("Authorization"), token):
-            return
-        renewed = yield functools.partial(self.manager.access_token, rejected=token)
-        if not (yield from _resend(request, response, rewind, renewed)):
-            self.manager.notify(NOT_RESENT)  # the next request carries the renewed token
-
-    def _access_token(self) -> str:
-        return self.manager.access_token()
+        return self._async_flow(request)
 
 
 class StytchAuth(StytchTokens, OAuth2PKCEAuth):
     """Stytch Connected Apps for httpx: ``StytchAuth(project_domain=, client_id=,
     authorize_url=)``, each falling back to its ``STYTCH_*`` environment variable; the same
     arguments as :class:`httpie_stytch_connected.auth.StytchAuth`."""
-
-
-def _zero_config_flow(
-    zero: ZeroConfig, request: httpx.Request, guard: _Guard | None, asynchronous: bool
-) -> _Flow[None]:
-    """No provider configured: the rules of :class:`.ZeroConfig` (a known API gets its own
-    token, an unknown one goes out bare and its 401 starts discovery, a 403
-    ``insufficient_scope`` one step-up sign-in), each decision made on the driver's thread.
-    Every request that carries a resource's token carries a :class:`_Guard` for it."""
-    from .zero_config.binding import BindingCache
-    from .zero_config.chain import Call
-
-    url = str(request.url)
-    call = guard.call if guard is not None else Call()
-    found: tuple[Binding, str] | None = yield functools.partial(zero.token_for, url)
-    rewind = _rewinder(request.stream)
-    if found is None:
-        response: httpx.Response = yield request
-        if response.status_code != 401:
-            return
-        sent = response.request
-        token = yield functools.partial(
-            zero.after_bare,
-            BindingCache.origin(url),
-            str(sent.url),
-            response.status_code,
-            "Authorization" in sent.headers,
-            response.headers.get("WWW-Authenticate"),
-        )
-        if token is None:
-            return
-        binding = zero.binding_for(str(sent.url))  # the one just found: memory, no I/O
-        if binding is None:
-            return  # not reached: after_bare found and saved it
-        _Guard.install(sent, binding.resource, token, call, asynchronous)
-        yield from _resend(request, response, rewind, token)
-        return
-    binding, token = found
-    request.headers["Authorization"] = authorization(token)
-    guard = _Guard.install(request, binding.resource, token, call, asynchronous)
-    response = yield request
-    if response.status_code not in (401, 403):
-        return
-    sent = response.request  # the last hop, which the guard may have sent without our header
-    renewed = yield functools.partial(
-        zero.after_bearer,
-        binding,
-        token,
-        str(sent.url),
-        response.status_code,
-        sent.headers.get("Authorization"),
-        response.headers.get("WWW-Authenticate"),
-        call=call,
-    )
-    if renewed is not None:
-        guard.token = renewed  # the resend's own redirect hops are judged for the new token
-        yield from _resend(request, response, rewind, renewed)
-
-
-class _Guard:
-    """The ``trace`` extension that keeps one resource's token inside it on every hop httpx
-    takes by itself: called by httpcore with each outgoing request just before its headers are
-    written, it removes our Authorization header where :func:`.bearer.withhold` says so. It
-    also carries, across the hops of one request the caller made, that request's
-    :class:`~.zero_config.chain.Call` (one step-up at most). Holds no secret in its repr."""
-
-    def __init__(self, resource: str, token: str, call: Call, previous: Any) -> None:
-        self.resource = resource
-        self.token = token
-        self.call = call
-        self.previous = previous  # the caller's own trace, called after ours
-
-    def __repr__(self) -> str:
-        return f"_Guard(resource={self.resource!r})"
-
-    @classmethod
-    def of(cls, request: httpx.Request) -> _Guard | None:
-        trace = request.extensions.get("trace")
-        found = getattr(trace, "guard", trace)
-        return found if isinstance(found, _Guard) else None
-
-    @classmethod
-    def install(
-        cls, request: httpx.Request, resource: str, token: str, call: Call, asynchronous: bool
-    ) -> _Guard:
-        existing = cls.of(request)
-        previous = request.extensions.get("trace") if existing is None else existing.previous
-        guard = cls(resource, token, call, previous)
-        request.extensions["trace"] = guard.asynchronous() if asynchronous else guard
-        return guard
-
-    def judge(self, url: str, headers: httpx.Headers) -> None:
-        """Take our header off a request to ``url`` outside the resource (the flow's check on
-        a ``next_request``, whatever the transport)."""
-        if withhold(self.resource, self.token, url, headers.get("Authorization")):
-            del headers["Authorization"]
-
-    def _on_wire(self, name: str, info: dict[str, Any]) -> None:
-        if not name.endswith("send_request_headers.started"):
-            return
-        outgoing: httpcore.Request | None = info.get("request")
-        if outgoing is None:
-            return
-        url = _wire_url(outgoing.url)
-        for item in [h for h in outgoing.headers if h[0].lower() == b"authorization"]:
-            if withhold(self.resource, self.token, url, item[1].decode("latin-1")):
-                outgoing.headers.remove(item)
-
-    def __call__(self, name: str, info: dict[str, Any]) -> None:
-        self._on_wire(name, info)
-        if self.previous is not None:
-            self.previous(name, info)
-
-    def asynchronous(self) -> Callable[[str, dict[str, Any]], Any]:
-        """The same guard for ``AsyncClient``, whose httpcore awaits its ``trace``."""
-
-        async def trace(name: str, info: dict[str, Any]) -> None:
-            self._on_wire(name, info)
-            if self.previous is not None:
-                await self.previous(name, info)
-
-        trace.guard = self  # type: ignore[attr-defined]
-        return trace
-
-
-def _wire_url(url: httpcore.URL) -> str:
-    """The URL a request written with httpcore's ``url`` goes to: its target as written, which
-    through a forwarding proxy is the absolute URL itself."""
-    target = url.target.decode("latin-1")
-    if not target.startswith("/"):
-        return target  # absolute form (a proxy), or "*" / authority form: judged as they are
-    host = url.host.decode("latin-1")
-    host = f"[{host}]" if ":" in host else host
-    port = f":{url.port}" if url.port is not None else ""
-    return f"{url.scheme.decode('latin-1')}://{host}{port}{target}"
-
-
-def _resend(
-    request: httpx.Request,
-    response: httpx.Response,
-    rewind: Callable[[], object] | None,
-    token: str,
-) -> _Flow[bool]:
-    """Send the request that got ``response`` once more with ``token``; False when its body
-    cannot be replayed (nothing is sent)."""
-    sent = response.request  # the last hop after any redirects
-    if sent.stream is not request.stream:  # a 303 turned it into a GET without a body
-        rewind = _rewinder(sent.stream)
-    if rewind is None:
-        return False
-    rewind()
-    sent.headers["Authorization"] = authorization(token)
-    yield sent
-    return True
-
-
-def _advance(flow: _Flow[None], reply: object) -> _Step | None:
-    """The flow's next step after ``reply`` (None starts it); None once it is done."""
-    try:
-        return flow.send(reply)
-    except StopIteration:
-        return None
-
-
-def _rewinder(stream: object) -> Callable[[], object] | None:
-    """How to put a request body back for one resend, or None when it cannot be replayed."""
-    if isinstance(stream, httpx.ByteStream):  # bytes, text, form or JSON: sent from memory
-        return lambda: None
-    # httpx wraps a file (any iterable) in an IteratorByteStream that keeps it as ``_stream``;
-    # anything else, or an httpx without that attribute, is simply not replayed.
-    source = getattr(stream, "_stream", None)
-    try:
-        if source is None or not source.seekable():
-            return None
-        position = source.tell()
-    except (AttributeError, OSError, ValueError):
-        return None
-    return functools.partial(source.seek, position)

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 #: Said once when the API refused our token and the body could not be sent again.
 NOT_RESENT = (
     "The API refused the access token, so it was renewed; this request's body was streamed and "
-    "cannot be sent twice, so it was not resent: simply run the command again."
+    "cannot be sent twice, so it was not resent: send it again, with the renewed token."
 )
 
 
@@ -253,12 +253,10 @@ def _registered_client_auth(
     """The secret of a client we registered, from the secure store it was kept in (read only
     when the client first talks to the token endpoint, not on a warm run)."""
     from .oauth.client_auth import choose
-    from .oauth.registration import redirect_uri
-    from .zero_config.client_identity import RegistrationStore, sign_in_path
+    from .zero_config.client_identity import RegistrationStore, registration_redirect
 
-    path = sign_in_path(redirect_path, binding.issuer, binding.client_source)
     record = RegistrationStore(store or secure_store(settings)).load_record(
-        binding.issuer, redirect_uri(path)
+        binding.issuer, registration_redirect(redirect_path, binding.issuer)
     )
     if record is None or record.client_id != binding.client_id or not record.client_secret:
         from .errors import TokenEndpointError
@@ -316,7 +314,10 @@ def build_manager(
         provider = functools.partial(endpoints_of, binding, settings)
         calls = provider_http_for(binding.resource, settings, session)  # the API named them
         redirect_path = sign_in_path(redirect_path, binding.issuer, binding.client_source)
-        if binding.token_endpoint_auth_method != "none":  # a registered confidential client
+        if binding.client_source == "configured" and credentials.has_machine_credential(settings):
+            # A pre-registered confidential client: its secret or key is configured with it.
+            client_auth = functools.partial(credentials.client_auth_for, settings, client_id)
+        elif binding.token_endpoint_auth_method != "none":  # a registered confidential client
             client_auth = functools.partial(
                 _registered_client_auth, binding, settings.redirect_path, store, settings
             )

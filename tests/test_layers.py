@@ -13,9 +13,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "httpie_stytch_connected"
 
 #: Bottom to top. A module may import its own package and anything in a lower layer, never a
 #: sibling of its own layer nor anything above it. The adapters (``auth`` for requests,
-#: ``httpx``) and the helpers users test with (``testing``) stand on the composition root; the
-#: package's facade re-exports the requests adapter; HTTPie's plugin and the demo are built on
-#: it, and the command on all of them.
+#: ``httpx`` and ``httpx2``, whose one flow is ``httpx_flow``) and the helpers users test with
+#: (``testing``) stand on the composition root; the package's facade re-exports the requests
+#: adapter; HTTPie's plugin and the demo are built on it, and the command on all of them.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"errors", "messages", "waits"}),
     frozenset({"oauth"}),
@@ -23,7 +23,8 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"settings", "lifecycle"}),
     frozenset({"zero_config"}),
     frozenset({"managed"}),
-    frozenset({"auth", "httpx", "testing"}),
+    frozenset({"httpx_flow"}),
+    frozenset({"auth", "httpx", "httpx2", "testing"}),
     frozenset({"__init__"}),
     frozenset({"httpie_plugin", "demo"}),
     frozenset({"cli"}),

@@ -33,6 +33,23 @@ def test_the_httpx_classes_and_the_testing_tools_are_where_they_were() -> None:
     assert callable(StytchEmulator) and callable(ScriptedUserAgent)
 
 
+def test_the_httpx2_classes_are_in_their_own_module() -> None:
+    import httpx2
+
+    import httpie_stytch_connected.httpx
+    import httpie_stytch_connected.httpx2
+    from httpie_stytch_connected.httpx2 import OAuth2PKCEAuth, StytchAuth
+
+    assert StytchAuth.__module__ == OAuth2PKCEAuth.__module__ == "httpie_stytch_connected.httpx2"
+    assert issubclass(StytchAuth, OAuth2PKCEAuth) and issubclass(OAuth2PKCEAuth, httpx2.Auth)
+    assert set(httpie_stytch_connected.httpx2.__all__) == {
+        "OAuth2PKCEAuth",
+        "ProviderError",
+        "StytchAuth",
+    }
+    assert set(httpie_stytch_connected.httpx.__all__) == set(httpie_stytch_connected.httpx2.__all__)
+
+
 @pytest.mark.parametrize(
     ("group", "name", "target"),
     [

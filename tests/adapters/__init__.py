@@ -1,7 +1,7 @@
 """One request through any of our adapters: ``requests``, ``httpx.Client``,
-``httpx.AsyncClient`` or HTTPie (``http -A oauth2`` in a child process), so a behaviour is tested
-the same way for each. Redirects are followed (requests' default; httpx is told to; HTTPie gets
-``--follow``).
+``httpx.AsyncClient``, ``httpx2.Client``, ``httpx2.AsyncClient`` or HTTPie (``http -A oauth2`` in
+a child process), so a behaviour is tested the same way for each. Redirects are followed
+(requests' default; httpx and httpx2 are told to; HTTPie gets ``--follow``).
 
 HTTPie takes its settings from the environment: the auth object's explicit arguments become
 ``STYTCH_*`` variables, and the browser is the one ``BROWSER`` names (the ``stytch_browser``
@@ -14,24 +14,29 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Protocol
 
 import httpx
+import httpx2
 import requests
 
 from httpie_stytch_connected import auth as requests_auth
 from httpie_stytch_connected import httpx as httpx_auth
+from httpie_stytch_connected import httpx2 as httpx2_auth
 from httpie_stytch_connected.settings.options import OPTIONS
 from tests.httpie_harness import Seen, run_http
 
-ADAPTERS_IN_PROCESS = ["requests", "Client", "AsyncClient"]
+#: The httpx family: ``Client`` and ``AsyncClient`` are httpx's, the ``httpx2.`` ones httpx2's.
+HTTPX = ["Client", "AsyncClient", "httpx2.Client", "httpx2.AsyncClient"]
+ADAPTERS_IN_PROCESS = ["requests", *HTTPX]
 ADAPTERS = [*ADAPTERS_IN_PROCESS, "httpie"]
-HTTPX = ["Client", "AsyncClient"]
 TIMEOUT = 60.0
 
 
 class Answer(Protocol):
-    """What the tests read from a ``requests.Response`` or an ``httpx.Response``."""
+    """What the tests read from a ``requests.Response``, an ``httpx.Response`` or an
+    ``httpx2.Response``."""
 
     @property
     def status_code(self) -> int: ...
@@ -45,16 +50,36 @@ class Answer(Protocol):
     def json(self, **kwargs: Any) -> Any: ...
 
 
+#: The two libraries of the httpx family, by name: ``library(name)`` and ``auth_module(name)``
+#: take these too.
+LIBRARIES = ["httpx", "httpx2"]
+
+
+def clients_of(name: str) -> list[str]:
+    """The ``HTTPX`` adapters of library ``name``: its ``Client`` and its ``AsyncClient``."""
+    return [a for a in HTTPX if library(a).__name__ == name]
+
+
+def library(adapter: str) -> ModuleType:
+    """The HTTP library of one of ``HTTPX`` (or of ``LIBRARIES``): ``httpx`` or ``httpx2``."""
+    return httpx2 if adapter.startswith("httpx2") else httpx
+
+
+def auth_module(adapter: str) -> ModuleType:
+    """Our module whose classes ``adapter`` takes."""
+    if adapter not in HTTPX and adapter not in LIBRARIES:
+        return requests_auth
+    return httpx2_auth if adapter.startswith("httpx2") else httpx_auth
+
+
 def stytch_auth(adapter: str, **kwargs: Any) -> Any:
     """The adapter's ``StytchAuth`` built with ``kwargs``."""
-    module = httpx_auth if adapter in HTTPX else requests_auth
-    return module.StytchAuth(**kwargs)
+    return auth_module(adapter).StytchAuth(**kwargs)
 
 
 def oauth2_auth(adapter: str, **kwargs: Any) -> Any:
     """The adapter's ``OAuth2PKCEAuth`` built with ``kwargs``."""
-    module = httpx_auth if adapter in HTTPX else requests_auth
-    return module.OAuth2PKCEAuth(**kwargs)
+    return auth_module(adapter).OAuth2PKCEAuth(**kwargs)
 
 
 def send(adapter: str, auth: Any, method: str, url: str, body: Any = None, **kwargs: Any) -> Answer:
@@ -63,13 +88,16 @@ def send(adapter: str, auth: Any, method: str, url: str, body: Any = None, **kwa
         return _httpie(auth, method, url, body, **kwargs)
     if adapter == "requests":
         return requests.request(method, url, data=body, auth=auth, timeout=TIMEOUT, **kwargs)
-    if adapter == "Client":
-        with httpx.Client(auth=auth, timeout=TIMEOUT, follow_redirects=True) as client:
-            return client.request(method, url, content=body, **kwargs)
+    lib = library(adapter)
+    if adapter.rsplit(".", 1)[-1] == "Client":
+        with lib.Client(auth=auth, timeout=TIMEOUT, follow_redirects=True) as client:
+            answer: Answer = client.request(method, url, content=body, **kwargs)
+            return answer
 
-    async def run() -> httpx.Response:
-        async with httpx.AsyncClient(auth=auth, timeout=TIMEOUT, follow_redirects=True) as client:
-            return await client.request(method, url, content=body, **kwargs)
+    async def run() -> Answer:
+        async with lib.AsyncClient(auth=auth, timeout=TIMEOUT, follow_redirects=True) as client:
+            answer: Answer = await client.request(method, url, content=body, **kwargs)
+            return answer
 
     return asyncio.run(run())
 

@@ -1,6 +1,7 @@
-"""The httpx classes, tested as the requests ones are: the emulator, the resource server, the test
-keyring and the scripted user agent over loopback, through a real ``httpx.Client`` (threads) and
-a real ``httpx.AsyncClient`` (asyncio tasks), from one auth object."""
+"""The httpx and httpx2 classes, tested as the requests ones are: the emulator, the resource
+server, the test keyring and the scripted user agent over loopback, through a real ``Client``
+(threads) and a real ``AsyncClient`` (asyncio tasks) of each library, from one auth object.
+Each test runs once per library (``lib``): the flow is one, and each library must get all of it."""
 
 from __future__ import annotations
 
@@ -16,52 +17,73 @@ import sys
 import threading
 from typing import Any
 
+import anyio
 import anyio.to_thread
-import httpx
 import pytest
 import requests
 
 from httpie_stytch_connected import auth as requests_auth
-from httpie_stytch_connected import httpx as httpx_auth
-from httpie_stytch_connected.errors import AuthenticationError, ConfigurationError, LoginError
-from httpie_stytch_connected.httpx import OAuth2PKCEAuth, StytchAuth
-from httpie_stytch_connected.lifecycle.manager import _thread_lock
+from httpie_stytch_connected.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    LoginError,
+    TokenEndpointError,
+)
+from httpie_stytch_connected.lifecycle.manager import _thread_lock, forget_memory
 from httpie_stytch_connected.storage.store import KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.pytest_plugin import ScriptedOpener, scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from tests.adapters import ADAPTERS_IN_PROCESS, HTTPX, TIMEOUT, send, stytch_auth
+from tests.adapters import (
+    ADAPTERS_IN_PROCESS,
+    LIBRARIES,
+    TIMEOUT,
+    auth_module,
+    clients_of,
+    library,
+    send,
+    stytch_auth,
+)
 from tests.lifecycle import THREADS, expire_stored, login_then_expire, slow_token_endpoint
 
 
-def _auth(browser: ScriptedOpener | None = None, **kwargs: Any) -> StytchAuth:
+@pytest.fixture(params=LIBRARIES)
+def lib(request: pytest.FixtureRequest) -> str:
+    """``httpx`` or ``httpx2``: the library a test runs through."""
+    name: str = request.param
+    return name
+
+
+def _auth(lib: str, browser: ScriptedOpener | None = None, **kwargs: Any) -> Any:
     notes: list[str] = []
-    return StytchAuth(opener=browser or scripted_opener(), notify=notes.append, **kwargs)
+    return auth_module(lib).StytchAuth(
+        opener=browser or scripted_opener(), notify=notes.append, **kwargs
+    )
 
 
 # -- the same classes, arguments and values as the requests ones ------------------------------
 
 
 @pytest.mark.parametrize("name", ["StytchAuth", "OAuth2PKCEAuth"])
-def test_the_classes_take_exactly_the_requests_arguments(name: str) -> None:
-    ours, theirs = getattr(httpx_auth, name), getattr(requests_auth, name)
-    assert issubclass(ours, httpx.Auth)
+def test_the_classes_take_exactly_the_requests_arguments(lib: str, name: str) -> None:
+    ours, theirs = getattr(auth_module(lib), name), getattr(requests_auth, name)
+    assert issubclass(ours, library(lib).Auth)
     assert inspect.signature(ours) == inspect.signature(theirs)
 
 
-def test_an_auth_object_pickles_and_copies(stytch_env: StytchEmulator) -> None:
-    auth = StytchAuth()
+def test_an_auth_object_pickles_and_copies(lib: str, stytch_env: StytchEmulator) -> None:
+    auth = auth_module(lib).StytchAuth()
     assert auth.manager is not None
     for clone in (
         pickle.loads(pickle.dumps(auth)),  # noqa: S301 - our own bytes
         copy.copy(auth),
         copy.deepcopy(auth),
     ):
-        assert isinstance(clone, StytchAuth) and clone.settings == auth.settings
+        assert isinstance(clone, type(auth)) and clone.settings == auth.settings
         assert clone.manager.key == auth.manager.key
 
 
-def test_importing_the_package_and_the_httpie_plugin_never_imports_httpx() -> None:
+def test_importing_the_package_and_the_httpie_plugin_never_imports_httpx_nor_httpx2() -> None:
     script = (
         "import sys\n"
         "import httpie_stytch_connected\n"
@@ -69,7 +91,7 @@ def test_importing_the_package_and_the_httpie_plugin_never_imports_httpx() -> No
         "import httpie_stytch_connected.httpie_plugin\n"
         "import httpie_stytch_connected.cli\n"
         "StytchAuth(client_id='c', project_domain='p.example.com', authorize_url='https://a/')\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('httpx', 'anyio')))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('httpx', 'httpx2', 'anyio')))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script],
@@ -82,15 +104,37 @@ def test_importing_the_package_and_the_httpie_plugin_never_imports_httpx() -> No
     assert done.stdout.strip() == "[]", done.stderr
 
 
+@pytest.mark.parametrize(("ours", "other"), [("httpx", "httpx2"), ("httpx2", "httpx")])
+def test_one_library_s_classes_never_import_the_other_library(ours: str, other: str) -> None:
+    """An httpx user never loads httpx2, and an httpx2 user (an MCP client) never loads httpx:
+    the shared flow reaches its library only through the face that names it."""
+    script = (
+        "import sys\n"
+        f"from httpie_stytch_connected.{ours} import StytchAuth\n"
+        "StytchAuth(client_id='c', project_domain='p.example.com', authorize_url='https://a/')\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] == {other!r}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", done.stdout
+
+
 # -- one login, reuse, refresh ----------------------------------------------------------------
 
 
 def test_one_login_serves_a_client_and_an_async_client(
-    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+    lib: str, stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
     browser = scripted_opener()
-    auth = _auth(browser)
-    for mode in HTTPX + HTTPX:
+    auth = _auth(lib, browser)
+    for mode in clients_of(lib) * 2:
         response = send(mode, auth, "GET", stytch_resource_server.url)
         assert response.status_code == 200, response.text
     assert browser.opened == 1
@@ -98,14 +142,15 @@ def test_one_login_serves_a_client_and_an_async_client(
 
 
 def test_a_new_process_reuses_the_stored_token_without_a_browser(
-    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+    lib: str, stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
-    assert send("Client", StytchAuth(), "GET", stytch_resource_server.url).status_code == 200
+    client = clients_of(lib)[0]
+    assert send(client, stytch_auth(client), "GET", stytch_resource_server.url).status_code == 200
     script = (
-        "import asyncio, sys, httpx\n"
-        "from httpie_stytch_connected.httpx import StytchAuth\n"
+        f"import asyncio, sys, {lib}\n"
+        f"from httpie_stytch_connected.{lib} import StytchAuth\n"
         "async def main():\n"
-        "    async with httpx.AsyncClient(auth=StytchAuth(), timeout=30) as client:\n"
+        f"    async with {lib}.AsyncClient(auth=StytchAuth(), timeout=30) as client:\n"
         "        print((await client.get(sys.argv[1])).status_code)\n"
         "asyncio.run(main())\n"
     )
@@ -123,15 +168,15 @@ def test_a_new_process_reuses_the_stored_token_without_a_browser(
     assert stytch_env.counters["token_requests"] == 1
 
 
-@pytest.mark.parametrize("mode", HTTPX)
+@pytest.mark.parametrize("mode", [m for lib in LIBRARIES for m in clients_of(lib)])
 def test_an_expired_token_is_refreshed_and_the_rotated_refresh_token_stored(
     mode: str, stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
-    auth = StytchAuth()
+    auth = stytch_auth(mode)
     assert send(mode, auth, "GET", stytch_resource_server.url).status_code == 200
     expired = auth.manager.stored()
     expire_stored(auth.manager.key)
-    assert send(mode, StytchAuth(), "GET", stytch_resource_server.url).status_code == 200
+    assert send(mode, stytch_auth(mode), "GET", stytch_resource_server.url).status_code == 200
     assert stytch_env.counters["token_refresh_ok"] == 1
     assert stytch_env.counters["login"] == 1
     stored = auth.manager.stored()
@@ -144,7 +189,7 @@ def test_an_expired_token_is_refreshed_and_the_rotated_refresh_token_stored(
 
 
 def test_32_threads_on_one_client_make_one_refresh(
-    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+    lib: str, stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
     login_then_expire(stytch_resource_server)
     stytch_env.reset_counters()
@@ -152,7 +197,7 @@ def test_32_threads_on_one_client_make_one_refresh(
     barrier = threading.Barrier(THREADS, timeout=30)
     statuses: list[int | str] = []
 
-    with httpx.Client(auth=_auth(), timeout=TIMEOUT) as client:
+    with library(lib).Client(auth=_auth(lib), timeout=TIMEOUT) as client:
 
         def worker() -> None:
             barrier.wait()
@@ -172,54 +217,56 @@ def test_32_threads_on_one_client_make_one_refresh(
     assert stytch_env.counters["token_refresh_ok"] == 1
 
 
-def _task_storm(auth: StytchAuth, url: str) -> list[int | str]:
-    """``THREADS`` tasks on one AsyncClient, gathered: each sends one GET."""
+def _task_storm(lib: str, auth: Any, url: str) -> list[int | str]:
+    """``THREADS`` tasks on one AsyncClient of ``lib``, gathered: each sends one GET."""
+    http = library(lib)
 
     async def storm() -> list[int | str]:
-        async with httpx.AsyncClient(auth=auth, timeout=TIMEOUT) as client:
+        async with http.AsyncClient(auth=auth, timeout=TIMEOUT) as client:
             gets = (client.get(url) for _ in range(THREADS))
             results = await asyncio.gather(*gets, return_exceptions=True)
-        return [r.status_code if isinstance(r, httpx.Response) else repr(r) for r in results]
+        return [r.status_code if isinstance(r, http.Response) else repr(r) for r in results]
 
     return asyncio.run(storm())
 
 
 def test_32_tasks_on_one_async_client_make_one_refresh(
-    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+    lib: str, stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
     login_then_expire(stytch_resource_server)
     stytch_env.reset_counters()
     slow_token_endpoint(stytch_env, THREADS, seconds=1.0)
-    assert _task_storm(_auth(), stytch_resource_server.url) == [200] * THREADS
+    assert _task_storm(lib, _auth(lib), stytch_resource_server.url) == [200] * THREADS
     assert stytch_env.counters["token_requests"] == 1
     assert stytch_env.counters["token_refresh_ok"] == 1
 
 
 def test_32_tasks_without_a_token_make_one_login(
-    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+    lib: str, stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
     slow_token_endpoint(stytch_env, THREADS, seconds=1.0)
     browser = scripted_opener()
-    assert _task_storm(_auth(browser), stytch_resource_server.url) == [200] * THREADS
+    assert _task_storm(lib, _auth(lib, browser), stytch_resource_server.url) == [200] * THREADS
     assert browser.opened == 1
     assert stytch_env.counters["token_authorization_code"] == 1
 
 
-def _pool_get(auth: StytchAuth, url: str) -> int:
-    """Runs in a pool worker: the auth object arrived pickled."""
+def _pool_get(auth: Any, url: str) -> int:
+    """Runs in a pool worker: the auth object arrived pickled, and names its own library."""
 
     async def get() -> int:
-        async with httpx.AsyncClient(auth=auth, timeout=TIMEOUT) as client:
-            return (await client.get(url)).status_code
+        async with auth._library.AsyncClient(auth=auth, timeout=TIMEOUT) as client:
+            status: int = (await client.get(url)).status_code
+            return status
 
     return asyncio.run(get())
 
 
 @pytest.mark.timeout(240)
 def test_processes_share_one_login_and_one_refresh(
-    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+    lib: str, stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
-    auth = StytchAuth()  # the system-browser opener: BROWSER is the scripted user agent
+    auth = auth_module(lib).StytchAuth()  # the system-browser opener: BROWSER is the scripted UA
     tasks = 6
 
     def run_pool() -> list[int]:
@@ -265,25 +312,27 @@ class HeldTokenAnswers(requests.Session):
         return response
 
 
-def _expired_auth(api: ResourceServer) -> tuple[StytchAuth, HeldTokenAnswers]:
-    first = StytchAuth()
-    assert send("Client", first, "GET", api.url).status_code == 200
+def _expired_auth(lib: str, api: ResourceServer) -> tuple[Any, HeldTokenAnswers]:
+    client = clients_of(lib)[0]
+    first = stytch_auth(client)
+    assert send(client, first, "GET", api.url).status_code == 200
     expire_stored(first.manager.key)
     session = HeldTokenAnswers()
-    return StytchAuth(session=session), session
+    return stytch_auth(client, session=session), session
 
 
 def test_a_refresh_never_blocks_the_event_loop(
-    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+    lib: str, stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
-    auth, session = _expired_auth(stytch_resource_server)
+    auth, session = _expired_auth(lib, stytch_resource_server)
+    http = library(lib)
 
     async def main() -> None:
-        async with httpx.AsyncClient(auth=auth, timeout=TIMEOUT) as client:
+        async with http.AsyncClient(auth=auth, timeout=TIMEOUT) as client:
             refreshing = asyncio.create_task(client.get(stytch_resource_server.url))
             assert await anyio.to_thread.run_sync(session.held.wait, 10)
             # The refresh is waiting on the token endpoint: other tasks still run meanwhile.
-            async with httpx.AsyncClient(timeout=TIMEOUT) as plain:
+            async with http.AsyncClient(timeout=TIMEOUT) as plain:
                 other = await plain.get(stytch_resource_server.url)
             assert other.status_code == 401  # a real round trip, with no token
             assert not refreshing.done()
@@ -294,14 +343,72 @@ def test_a_refresh_never_blocks_the_event_loop(
     assert stytch_env.counters["token_refresh_ok"] == 1
 
 
-def test_cancelling_a_task_mid_refresh_leaves_a_whole_token_set_and_no_held_lock(
-    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+def test_tasks_waiting_on_a_refresh_take_no_thread_from_the_shared_pool(
+    lib: str, stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
-    auth, session = _expired_auth(stytch_resource_server)
+    """anyio's default thread limiter is the whole process's (FastAPI's sync endpoints, every
+    ``to_thread`` call): requests waiting for a refresh must not hold its threads, or the rest
+    of the application waits as long as the refresh."""
+    auth, session = _expired_auth(lib, stytch_resource_server)
+    waiting = 8
+
+    async def main() -> None:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 4
+        async with library(lib).AsyncClient(auth=auth, timeout=TIMEOUT) as client:
+            url = stytch_resource_server.url
+            gets = [asyncio.create_task(client.get(url)) for _ in range(waiting)]
+            assert await asyncio.to_thread(session.held.wait, 10)  # not anyio's pool
+            with anyio.fail_after(5):  # an unrelated to_thread call gets a thread at once
+                assert await anyio.to_thread.run_sync(lambda: "free") == "free"
+            assert not any(get.done() for get in gets)  # the refresh is still held
+            session.release.set()
+            responses = await asyncio.gather(*gets)
+        assert [r.status_code for r in responses] == [200] * waiting
+
+    asyncio.run(main())
+    assert stytch_env.counters["token_refresh_ok"] == 1
+
+
+def test_under_trio_tasks_waiting_on_one_refresh_make_one_and_leave_the_shared_pool_free(
+    lib: str, stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    """The same AsyncClient under trio (anyio runs our worker threads there too): 8 tasks on
+    an expired token make one refresh, and an unrelated ``to_thread`` call gets a thread while
+    they wait."""
+    trio = pytest.importorskip("trio")
+    auth, session = _expired_auth(lib, stytch_resource_server)
+    statuses: list[int] = []
+
+    async def get(client: Any) -> None:
+        statuses.append((await client.get(stytch_resource_server.url)).status_code)
+
+    async def main() -> None:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 4
+        async with (
+            library(lib).AsyncClient(auth=auth, timeout=TIMEOUT) as client,
+            trio.open_nursery() as nursery,
+        ):
+            for _ in range(8):
+                nursery.start_soon(get, client)
+            assert await trio.to_thread.run_sync(session.held.wait, 10)
+            with anyio.fail_after(5):
+                assert await anyio.to_thread.run_sync(lambda: "free") == "free"
+            assert statuses == []  # the refresh is still held
+            session.release.set()
+
+    trio.run(main)
+    assert statuses == [200] * 8
+    assert stytch_env.counters["token_refresh_ok"] == 1
+
+
+def test_cancelling_a_task_mid_refresh_leaves_a_whole_token_set_and_no_held_lock(
+    lib: str, stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    auth, session = _expired_auth(lib, stytch_resource_server)
     stytch_env.reset_counters()
 
     async def main() -> int:
-        async with httpx.AsyncClient(auth=auth, timeout=TIMEOUT) as client:
+        async with library(lib).AsyncClient(auth=auth, timeout=TIMEOUT) as client:
             refreshing = asyncio.create_task(client.get(stytch_resource_server.url))
             assert await anyio.to_thread.run_sync(session.held.wait, 10)
             refreshing.cancel()
@@ -309,7 +416,8 @@ def test_cancelling_a_task_mid_refresh_leaves_a_whole_token_set_and_no_held_lock
                 await refreshing  # returns at once, while the provider's answer is still held
             assert not session.release.is_set()
             session.release.set()
-            return (await client.get(stytch_resource_server.url)).status_code
+            status: int = (await client.get(stytch_resource_server.url)).status_code
+            return status
 
     assert asyncio.run(main()) == 200
     # The cancelled refresh finished on its worker thread and was used: one refresh, no login.
@@ -350,8 +458,33 @@ def test_errors_are_the_requests_errors_word_for_word(
 def test_a_missing_client_id_is_the_same_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STYTCH_CLIENT_ID", raising=False)
     messages = set()
-    for cls in (requests_auth.OAuth2PKCEAuth, OAuth2PKCEAuth):
+    for cls in (requests_auth.OAuth2PKCEAuth, *(auth_module(n).OAuth2PKCEAuth for n in LIBRARIES)):
         with pytest.raises(ConfigurationError) as caught:
             cls(issuer="https://idp.example", environ={})
         messages.add(str(caught.value))
     assert len(messages) == 1
+
+
+@pytest.mark.parametrize("mode", [m for lib in LIBRARIES for m in clients_of(lib)])
+def test_a_provider_outage_is_the_library_s_own_http_error(
+    mode: str, stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    """An httpx (httpx2) user catches a token endpoint that cannot be reached or answers 503
+    with ``except httpx.HTTPError``, as they catch an API that cannot be reached; it is still
+    our ``TokenEndpointError`` (and, as for requests users, a ``requests.RequestException``)."""
+    auth = stytch_auth(mode)
+    assert send(mode, auth, "GET", stytch_resource_server.url).status_code == 200
+    expire_stored(auth.manager.key)
+    for fault in ("reset", "503"):
+        stytch_env.inject_token_fault(fault, count=10)  # every retry of the refresh fails
+        with pytest.raises(library(mode).HTTPError) as caught:
+            send(mode, stytch_auth(mode), "GET", stytch_resource_server.url)
+        error = caught.value
+        assert isinstance(error, TokenEndpointError) and isinstance(
+            error, requests.RequestException
+        )
+        assert isinstance(error, library(mode).RequestError) and error.retryable
+        assert str(error.request.url) == stytch_resource_server.url
+        assert error.__cause__ is None and error.__suppress_context__
+        stytch_env.clear_token_faults()
+        forget_memory()

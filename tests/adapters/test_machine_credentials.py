@@ -1,6 +1,6 @@
 """Machine credentials, confidential clients and supplied tokens through every adapter:
-requests, httpx ``Client`` and ``AsyncClient``, and HTTPie (in-process), against the Stytch
-emulator, an API verifying its tokens, and the provider-neutral client-credentials server."""
+requests, httpx and httpx2 ``Client`` and ``AsyncClient``, and HTTPie (in-process), against the
+Stytch emulator, an API verifying its tokens, and the provider-neutral client-credentials server."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from httpie_stytch_connected.errors import LoginError
 from httpie_stytch_connected.lifecycle.manager import forget_memory
 from httpie_stytch_connected.testing.client_credentials_server import ClientCredentialsServer
-from httpie_stytch_connected.testing.emulator import ClientCredentials, StytchEmulator
+from httpie_stytch_connected.testing.emulator import ClientCredentials, StytchEmulator, example_api
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from tests.adapters import ADAPTERS, oauth2_auth, send, stytch_auth
 from tests.httpie_harness import http
@@ -355,3 +355,30 @@ def test_a_profile_holds_the_machine_credential(
     assert stytch_zero_env.verify_access_token(token)["scope"] == "read:data"
     output = capsys.readouterr()
     assert secret not in output.out + output.err
+
+
+# -- zero configuration with a pre-registered confidential client -----------------------------
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_zero_config_with_a_pre_registered_confidential_client_sends_its_secret(
+    adapter: str, stytch_zero_env: StytchEmulator, stytch_emulator: StytchEmulator
+) -> None:
+    """Only the client ID and secret an administrator handed out are set (the MCP conformance
+    suite's ``auth/pre-registration``): the API's 401 still finds the provider, no client is
+    registered, and the token endpoint gets the configured secret."""
+    app = stytch_emulator.create_connected_app("first_party")
+    assert app.client_secret is not None
+    stytch_emulator.strict_client_auth_method = True  # the secret is required, by Basic
+    with example_api(stytch_emulator) as api:
+        auth = oauth2_auth(
+            adapter,
+            client_id=app.client_id,
+            client_secret=app.client_secret,
+            grant_type="authorization_code",
+        )
+        response = send(adapter, auth, "GET", api.url)
+        assert response.status_code == 200, response.text
+    counters = stytch_emulator.counters
+    assert counters["register"] == 0 and counters["login"] == 1
+    assert ("token", app.client_id, "client_secret_basic") in stytch_emulator.client_auth_seen

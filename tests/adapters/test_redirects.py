@@ -1,5 +1,6 @@
 """A resource's token never leaves that resource on any redirect hop, through every adapter
-(requests, httpx ``Client`` and ``AsyncClient``, HTTPie ``--follow``), and step-up is bounded.
+(requests, httpx and httpx2 ``Client`` and ``AsyncClient``, HTTPie ``--follow``), and step-up is
+bounded.
 
 Zero configuration against the emulator and a small API on 127.0.0.1 whose protected resource
 is ``/a`` (RFC 9728 ``resource``: ``http://127.0.0.1:PORT/a``). ``/a/go/NAME`` answers 302 to
@@ -19,7 +20,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote
 
-import httpx
 import pytest
 
 from httpie_stytch_connected.lifecycle.manager import forget_memory
@@ -29,7 +29,7 @@ from httpie_stytch_connected.storage.store import KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.zero_config.binding import BindingCache
-from tests.adapters import ADAPTERS, HTTPX, TIMEOUT, oauth2_auth, send
+from tests.adapters import ADAPTERS, HTTPX, TIMEOUT, library, oauth2_auth, send
 from tests.loopback import LoopbackServer, QuietHandler
 
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
@@ -266,20 +266,46 @@ def test_httpx_by_hand_next_request_out_of_the_resource_goes_without_the_token(
 ) -> None:
     auth = signed_in(adapter, api)
 
+    http = library(adapter)
+
     async def by_hand_async() -> int:
-        async with httpx.AsyncClient(auth=auth, timeout=TIMEOUT) as client:
+        async with http.AsyncClient(auth=auth, timeout=TIMEOUT) as client:
             first = await client.get(api.url("/a/go/sibling"))
             assert first.next_request is not None
-            return (await client.send(first.next_request)).status_code
+            answer: int = (await client.send(first.next_request)).status_code
+            return answer
 
-    if adapter == "Client":
-        with httpx.Client(auth=auth, timeout=TIMEOUT) as client:
+    if adapter.rsplit(".", 1)[-1] == "Client":
+        with http.Client(auth=auth, timeout=TIMEOUT) as client:
             first = client.get(api.url("/a/go/sibling"))
             assert first.next_request is not None
             status = client.send(first.next_request).status_code
     else:
         status = asyncio.run(by_hand_async())
     assert status == 200
+    assert api.hop_after("/a/go/sibling") == Seen("/b/", None)
+
+
+@pytest.mark.parametrize("adapter", HTTPX)
+def test_a_trace_the_caller_set_is_kept_and_sees_each_hop_as_sent(adapter: str, api: ApiA) -> None:
+    """The guard lives in httpcore's ``trace`` extension; a ``trace`` of the caller's own is
+    called after it on every hop, so it sees the headers as they go on the wire."""
+    auth = signed_in(adapter, api)
+    seen: list[tuple[str, bool]] = []
+
+    def record(name: str, info: dict[str, Any]) -> None:
+        if name.endswith("send_request_headers.started"):
+            wire = info["request"]
+            carried = any(k.lower() == b"authorization" for k, _ in wire.headers)
+            seen.append((wire.url.target.decode(), carried))
+
+    async def record_async(name: str, info: dict[str, Any]) -> None:
+        record(name, info)
+
+    trace = record_async if adapter.endswith("AsyncClient") else record
+    response = send(adapter, auth, "GET", api.url("/a/go/sibling"), extensions={"trace": trace})
+    assert response.status_code == 200
+    assert seen == [("/a/go/sibling", True), ("/b/", False)]
     assert api.hop_after("/a/go/sibling") == Seen("/b/", None)
 
 

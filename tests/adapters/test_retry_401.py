@@ -3,6 +3,7 @@ an AsyncClient): refresh (or log in) once, resend once, never to another host.""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -24,7 +25,7 @@ from httpie_stytch_connected.storage.store import AccessTokenCache, KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.pytest_plugin import scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from tests.adapters import ADAPTERS, ADAPTERS_IN_PROCESS, send, stytch_auth
+from tests.adapters import ADAPTERS, ADAPTERS_IN_PROCESS, HTTPX, library, send, stytch_auth
 from tests.httpie_harness import Result, http
 from tests.lifecycle import expire_stored
 from tests.loopback import LoopbackServer, QuietHandler
@@ -172,7 +173,34 @@ def test_a_bytes_body_is_replayed(
     assert [s.body for s in server.seen] == [body, body]
 
 
-@pytest.mark.parametrize("adapter", ["requests", "Client"])  # AsyncClient takes no sync file
+@pytest.mark.parametrize("adapter", ADAPTERS_IN_PROCESS)
+def test_a_multipart_upload_of_bytes_and_a_file_is_replayed(
+    adapter: str,
+    stytch_env: StytchEmulator,
+    server: RecordingServer,
+    rejected_token: str,
+    tmp_path: Path,
+) -> None:
+    """``files=`` (httpx's documented upload; requests' too): in-memory parts and a file that
+    can seek are sent again, whole, after the 401 renewed the token."""
+    path = tmp_path / "report.csv"
+    path.write_bytes(b"a,b\n1,2\n" * 50)
+    notes: list[str] = []
+    auth = stytch_auth(adapter, opener=scripted_opener(), notify=notes.append)
+    with path.open("rb") as handle:
+        parts = {"memory": ("memory.bin", b"\x00in memory\xff" * 20), "file": ("r.csv", handle)}
+        if adapter.endswith("AsyncClient"):
+            parts = {"memory": parts["memory"]}  # an AsyncClient takes no sync file
+        response = send(adapter, auth, "POST", server.url("/api"), files=parts)
+    assert response.status_code == 200, notes
+    first, second = (s.body for s in server.seen)
+    assert first == second and b"in memory" in first
+    assert (b"a,b\n1,2\n" * 50 in first) is not adapter.endswith("AsyncClient")
+    assert notes == []
+
+
+# An AsyncClient takes no sync file.
+@pytest.mark.parametrize("adapter", ["requests", "Client", "httpx2.Client"])
 def test_a_file_body_is_replayed(
     adapter: str,
     stytch_env: StytchEmulator,
@@ -208,7 +236,7 @@ def test_a_streamed_body_is_not_replayed_but_the_token_is_renewed_for_the_next_r
 ) -> None:
     notes: list[str] = []
     auth = stytch_auth(adapter, opener=scripted_opener(), notify=notes.append)
-    stream = _async_stream() if adapter == "AsyncClient" else _stream()
+    stream = _async_stream() if adapter.endswith("AsyncClient") else _stream()
     response = send(adapter, auth, "POST", server.url("/api"), stream)
     assert response.status_code == 401
     assert [s.body for s in server.seen] == [b"part one, part two"]
@@ -410,3 +438,42 @@ def test_httpie_timeout_bounds_a_refresh(
     result = _http(tmp_path, "--timeout=1", "GET", stytch_resource_server.url)
     assert result.status == 1
     assert "did not answer in time" in result.stderr
+
+
+@pytest.mark.parametrize("adapter", HTTPX)
+def test_a_raise_for_status_hook_still_lets_the_next_request_renew_the_token(
+    adapter: str, stytch_env: StytchEmulator, server: RecordingServer, rejected_token: str
+) -> None:
+    """httpx's documented pattern, ``event_hooks={"response": [raise_for_status]}``, turns the
+    401 into the caller's error before the auth flow sees it. That request fails, as the hook
+    says; the token it was refused is renewed by the next request rather than sent again, so
+    later requests do not all fail the same way."""
+    lib = library(adapter)
+    auth = stytch_auth(adapter, opener=scripted_opener(), notify=lambda _: None)
+    url = server.url("/api")
+
+    def check(response: Any) -> None:
+        response.raise_for_status()
+
+    async def check_async(response: Any) -> None:
+        response.raise_for_status()
+
+    async def twice_async() -> int:
+        hooks = {"response": [check_async]}
+        async with lib.AsyncClient(auth=auth, timeout=30, event_hooks=hooks) as client:
+            with pytest.raises(lib.HTTPStatusError):
+                await client.get(url)
+            status: int = (await client.get(url)).status_code
+            return status
+
+    if adapter.endswith("AsyncClient"):
+        status = asyncio.run(twice_async())
+    else:
+        with lib.Client(auth=auth, timeout=30, event_hooks={"response": [check]}) as client:
+            with pytest.raises(lib.HTTPStatusError):
+                client.get(url)
+            status = client.get(url).status_code
+    assert status == 200
+    assert _bearers(server.seen)[0] == f"Bearer {rejected_token}"
+    assert f"Bearer {rejected_token}" not in _bearers(server.seen)[1:]
+    assert stytch_env.counters["token_refresh_ok"] == 1

@@ -9,7 +9,6 @@ import threading
 import time
 from typing import Any
 
-import httpx
 import pytest
 import requests
 
@@ -18,7 +17,7 @@ from httpie_stytch_connected.lifecycle.manager import ABANDONED
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
-from tests.adapters import HTTPX, stytch_auth
+from tests.adapters import HTTPX, library, stytch_auth
 
 WAITERS = 8
 
@@ -52,7 +51,7 @@ def _through_threads(adapter: str, auth: Any, url: str) -> list[str]:
             if adapter == "requests":
                 status = requests.get(url, auth=auth, timeout=60).status_code
             else:
-                with httpx.Client(auth=auth, timeout=60) as client:
+                with library(adapter).Client(auth=auth, timeout=60) as client:
                     status = client.get(url).status_code
             outcome = str(status)
         except LoginError as exc:
@@ -69,15 +68,15 @@ def _through_threads(adapter: str, auth: Any, url: str) -> list[str]:
     return outcomes
 
 
-def _through_tasks(auth: Any, url: str) -> list[str]:
-    async def one(client: httpx.AsyncClient) -> str:
+def _through_tasks(adapter: str, auth: Any, url: str) -> list[str]:
+    async def one(client: Any) -> str:
         try:
             return str((await client.get(url)).status_code)
         except LoginError as exc:
             return f"LoginError: {exc}"
 
     async def run() -> list[str]:
-        async with httpx.AsyncClient(auth=auth, timeout=60) as client:
+        async with library(adapter).AsyncClient(auth=auth, timeout=60) as client:
             return list(await asyncio.gather(*(one(client) for _ in range(WAITERS))))
 
     return asyncio.run(run())
@@ -92,8 +91,8 @@ def _storm(adapter: str, decision: str, url: str) -> tuple[list[str], _Person]:
     timer = threading.Timer(1.0, queued.set)
     timer.start()
     try:
-        if adapter == "AsyncClient":
-            return _through_tasks(auth, url), person
+        if adapter.endswith("AsyncClient"):
+            return _through_tasks(adapter, auth, url), person
         return _through_threads(adapter, auth, url), person
     finally:
         timer.cancel()

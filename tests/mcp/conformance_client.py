@@ -27,6 +27,7 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -43,6 +44,8 @@ from mcp.shared.auth import (
 )
 from mcp.types import ElicitRequestParams, ElicitResult, ErrorData
 
+from httpie_stytch_connected.httpx2 import OAuth2PKCEAuth
+from httpie_stytch_connected.oauth.resource_metadata import discover_resource
 from httpie_stytch_connected.testing.loopback import LoopbackServer, QuietHandler
 
 #: Bounds: the whole client run, and the wait for the authorization redirect to come back.
@@ -197,11 +200,28 @@ def httpie_stytch_connected_auth(server_url: str, scenario: Scenario) -> httpx2.
     """Our auth as a new user runs it: nothing configured but what the 401 says. The runner
     gives it a fresh home and keyring and ``BROWSER`` = the scripted user agent.
 
-    HOOK: the lead wires the final constructor here once ``httpie_stytch_connected.httpx2``
-    exists (issue 20 §1)."""
-    module = importlib.import_module("httpie_stytch_connected.httpx2")
-    auth: httpx2.Auth = module.OAuth2PKCEAuth()
-    return auth
+    A scenario that hands out credentials (a pre-registered client, a machine client) gets them
+    as a user would set them: ``client_id``, ``client_secret``, a ``private_key_file`` of their
+    own; a person signs in unless the scenario is about client credentials."""
+    context = scenario.context
+    # Without a terminal to ask on, the person says yes to signing in for this server by
+    # naming it in ``hosts`` (issue 17 §2), as a script would.
+    settings: dict[str, Any] = {"hosts": urlsplit(server_url).netloc}
+    if "client_id" in context:
+        # A pinned client ID goes only to the server it belongs to (issue 17 §1): the person
+        # names that server too, as `stytch-connected discover URL` prints it.
+        settings["client_id"] = str(context["client_id"])
+        settings["issuer"] = discover_resource(server_url, None, None).authorization_server
+    if "client_secret" in context:
+        settings["client_secret"] = str(context["client_secret"])
+    if "private_key_pem" in context:
+        key = Path.home() / "client-key.pem"  # the runner's fresh home, this scenario's own
+        key.write_text(str(context["private_key_pem"]), encoding="utf-8")
+        key.chmod(0o600)
+        settings["private_key_file"] = str(key)
+    if "client_id" in settings and not scenario.name.startswith("auth/client-credentials"):
+        settings["grant_type"] = "authorization_code"
+    return OAuth2PKCEAuth(**settings)
 
 
 def no_auth(server_url: str, scenario: Scenario) -> None:
