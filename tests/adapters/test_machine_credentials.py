@@ -364,17 +364,22 @@ def test_a_profile_holds_the_machine_credential(
 def test_zero_config_with_a_pre_registered_confidential_client_sends_its_secret(
     adapter: str, stytch_zero_env: StytchEmulator, stytch_emulator: StytchEmulator
 ) -> None:
-    """Only the client ID and secret an administrator handed out are set (the MCP conformance
-    suite's ``auth/pre-registration``): the API's 401 still finds the provider, no client is
-    registered, and the token endpoint gets the configured secret."""
+    """What an administrator hands out is set: the client ID and secret, the server they belong
+    to and the scopes (the MCP conformance suite's ``auth/pre-registration``). No client is
+    registered and the token endpoint gets the configured secret. (A client ID goes only to the
+    server it is configured for: the mix-up defence of issue 17 §1.)"""
     app = stytch_emulator.create_connected_app("first_party")
     assert app.client_secret is not None
     stytch_emulator.strict_client_auth_method = True  # the secret is required, by Basic
+    # What Stytch's discovery document offers (../shared/research/stytch.md).
+    stytch_emulator.token_endpoint_auth_methods = ("client_secret_basic", "client_secret_post")
     with example_api(stytch_emulator) as api:
         auth = oauth2_auth(
             adapter,
             client_id=app.client_id,
             client_secret=app.client_secret,
+            issuer=stytch_emulator.issuer,
+            scopes="read:data",
             grant_type="authorization_code",
         )
         response = send(adapter, auth, "GET", api.url)
