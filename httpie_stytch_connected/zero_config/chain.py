@@ -18,7 +18,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import ConfigurationError, LoginError, TokenEndpointError
 from ..oauth.bearer import answers_for, bearer_challenge
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from ..lifecycle.manager import TokenManager
     from ..messages import Notify
+    from ..oauth.provider_calls import HTTP
     from ..settings.config import Settings
     from ..storage.store import SecureStore
 
@@ -45,6 +46,17 @@ class Call:
     that it opens at most one step-up sign-in however many hops ask for more."""
 
     stepped_up: bool = False
+
+
+def server_metadata(issuer: str, http: HTTP, *, fallback: bool) -> tuple[dict[str, Any], bool]:
+    """``issuer``'s metadata (RFC 8414 / OpenID Discovery); with ``fallback`` (an API without
+    protected resource metadata, whose origin ``issuer`` is), the default endpoints when it
+    publishes none (MCP authorization 2025-03-26 §2.3.3); True when those are used."""
+    from ..storage.metadata_cache import metadata, metadata_or_defaults
+
+    if fallback:
+        return metadata_or_defaults(issuer, session=http)
+    return metadata(issuer, session=http), False
 
 
 class ZeroConfig:
@@ -93,14 +105,13 @@ class ZeroConfig:
         """Walk the chain for ``url`` and cache what it found (unless only looking)."""
         from ..oauth.discovery import check_pkce_s256
         from ..oauth.resource_metadata import discover_resource
-        from ..storage.metadata_cache import metadata
         from .client_identity import RegistrationStore, client_identity
         from .reach import configured_issuer, provider_http_for
 
         http = provider_http_for(url, self.settings, self.session)  # the API chooses these URLs
         resource = discover_resource(url, challenge, http)
         issuer = resource.authorization_server
-        document = metadata(issuer, session=http)
+        document, defaults = server_metadata(issuer, http, fallback=resource.fallback)
         if document.get("issuer") != issuer:  # exactly: not even a trailing slash differs
             raise ConfigurationError(
                 f"The authorization server metadata of {issuer} names issuer "
@@ -130,6 +141,7 @@ class ZeroConfig:
             client_id=identity.client_id,
             client_source=identity.source,
             token_endpoint_auth_method=identity.auth_method,
+            defaults=defaults,
             scopes=self.settings.scopes
             if configured
             else initial_scopes(
@@ -394,12 +406,11 @@ class ZeroConfig:
         )
 
     def _reregister(self, binding: Binding) -> Binding:
-        from ..storage.metadata_cache import metadata
         from .client_identity import RegistrationStore, client_identity
         from .reach import provider_http_for
 
         http = provider_http_for(binding.resource, self.settings, self.session)
-        document = metadata(binding.issuer, session=http)
+        document, _ = server_metadata(binding.issuer, http, fallback=bool(binding.fallback))
         identity = client_identity(
             document,
             issuer=binding.issuer,
