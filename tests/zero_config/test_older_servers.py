@@ -49,6 +49,8 @@ class OldServer:
         self.seen: list[str] = []
         self.resources: list[str] = []
         self.signed_in = 0
+        self.clients: list[str] = []  # registered, in order
+        self.refused: set[str] = set()  # clients the token endpoint no longer knows
         self._pending: dict[str, tuple[str, str, str]] = {}  # code: client, redirect, challenge
         self._issued: set[str] = set()
         owner = self
@@ -86,13 +88,18 @@ class OldServer:
         if path == "/.well-known/oauth-authorization-server" and self.mode == ORIGIN_METADATA:
             return handler.reply_json(200, self._metadata())
         if endpoint == "/register" and handler.command == "POST":
-            asked = json.loads(body)
-            return handler.reply_json(201, {**asked, "client_id": "old-client"})
+            self.clients.append(f"old-client-{len(self.clients) + 1}")
+            return handler.reply_json(201, {**json.loads(body), "client_id": self.clients[-1]})
         if endpoint == "/authorize":
             return self._authorize(handler, {k: v[0] for k, v in query.items()})
         if endpoint == "/token" and handler.command == "POST":
             return self._token(handler, {k: v[0] for k, v in parse_qs(body).items()})
         handler.reply_json(404, {})
+
+    def prune(self) -> None:
+        """Forget every client registered so far and every token issued (servers prune)."""
+        self.refused.update(self.clients)
+        self._issued.clear()
 
     def _metadata(self) -> dict[str, object]:
         base = self.url + self.prefix
@@ -110,7 +117,7 @@ class OldServer:
         """Approve at once (no login page, as the conformance suite's servers do)."""
         if (
             asked.get("response_type") != "code"
-            or asked.get("client_id") != "old-client"
+            or asked.get("client_id") not in self.clients
             or asked.get("code_challenge_method") != "S256"
             or not asked.get("code_challenge")
         ):
@@ -124,6 +131,8 @@ class OldServer:
         pending = self._pending.pop(form.get("code", ""), None)
         verifier = form.get("code_verifier", "").encode()
         digest = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=")
+        if form.get("client_id") in self.refused:
+            return handler.reply_json(401, {"error": "invalid_client"})
         if (
             form.get("grant_type") != "authorization_code"
             or pending is None
@@ -162,6 +171,16 @@ def test_an_older_server_signs_in_at_its_own_origin(adapter: str, old: OldServer
     forget_memory()  # a later run
     assert send(adapter, oauth2_auth(adapter), "GET", old.url + "/api").status_code == 200
     assert old.signed_in == 1
+
+
+def test_a_pruned_client_is_registered_again_at_the_same_endpoints(old: OldServer) -> None:
+    """Issue 18 §1 for an older server: the replacement registration finds the registration
+    endpoint the same way (the defaults, when the origin publishes no metadata)."""
+    assert send("requests", oauth2_auth("requests"), "GET", old.url + "/api").status_code == 200
+    old.prune()
+    assert send("requests", oauth2_auth("requests"), "GET", old.url + "/api").status_code == 200
+    assert old.clients == ["old-client-1", "old-client-2"] and old.signed_in == 2
+    assert [b.client_id for b in BindingCache().known()] == ["old-client-2"]
 
 
 def test_discover_says_which_fallback_it_used(old: OldServer) -> None:
