@@ -238,7 +238,8 @@ def _table(rows: Sequence[tuple[str, str]]) -> None:
 
 def cmd_discover(ctx: Context) -> int:
     """What the chain finds for an API, without signing in or registering a client: the
-    resource, its authorization server and endpoints, the client identity and the scopes."""
+    resource, its authorization server and endpoints, the client identity and the scopes, and
+    (a ``Fallback`` line) how an older API without resource metadata was taken (MCP 2025-03-26)."""
     url = ctx.resource or ""
     from .zero_config.binding import FALLBACKS
 

@@ -8,7 +8,9 @@ identity, the scopes, and a login for that resource (RFC 8707 ``resource`` on ev
 authorization, token and refresh request). What the chain found is a :class:`Binding`, cached
 per origin in a 0600 file so the warm path reads it and the access-token cache and nothing
 else. Tokens are keyed per (authorization server, resource, client): a token obtained for one
-resource is never sent to another.
+resource is never sent to another. An older API without protected resource metadata (MCP
+2025-03-26) is its own authorization server at its origin (:func:`server_metadata`), with the
+same consent, confinement and checks.
 """
 
 from __future__ import annotations

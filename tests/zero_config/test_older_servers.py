@@ -39,13 +39,15 @@ class OldServer:
 
     ``mode`` says what it publishes; ``metadata`` overrides fields of the metadata it serves
     in :data:`ORIGIN_METADATA` mode; ``prm_status`` is what its well-known resource metadata
-    URLs answer. ``seen`` records every request as ``METHOD /path``."""
+    URLs answer; ``challenge`` is its 401's ``WWW-Authenticate``. ``seen`` records every
+    request as ``METHOD /path``."""
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
         self.prefix = "/oauth" if mode == ORIGIN_METADATA else ""
         self.metadata: dict[str, object] = {}
         self.prm_status = 404
+        self.challenge = "Bearer"
         self.seen: list[str] = []
         self.resources: list[str] = []
         self.signed_in = 0
@@ -82,7 +84,7 @@ class OldServer:
             token = (handler.headers.get("Authorization") or "").removeprefix("Bearer ")
             if token in self._issued:
                 return handler.reply_json(200, {"ok": True})
-            return handler.reply(401, b"{}", headers={"WWW-Authenticate": "Bearer"})
+            return handler.reply(401, b"{}", headers={"WWW-Authenticate": self.challenge})
         if path.startswith("/.well-known/oauth-protected-resource"):
             return handler.reply_json(self.prm_status, {})
         if path == "/.well-known/oauth-authorization-server" and self.mode == ORIGIN_METADATA:
@@ -253,6 +255,19 @@ def test_an_outage_at_the_resource_metadata_is_no_older_server(
     server = OldServer(DEFAULT_ENDPOINTS)
     server.prm_status = prm_status
     with server.server:
+        monkeypatch.setenv("STYTCH_TRUSTED_ISSUERS", server.url)
+        assert "does not say where to sign in" in _refused(server)
+
+
+def test_a_resource_metadata_url_the_api_names_but_does_not_serve_is_no_older_server(
+    stytch_zero_env: StytchEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An API that names its metadata (RFC 9728 §5.1) follows the current specification: a
+    404 there is its error, said as such, not a reason to guess."""
+    server = OldServer(DEFAULT_ENDPOINTS)
+    with server.server:
+        named = server.url + "/.well-known/oauth-protected-resource"
+        server.challenge = f'Bearer resource_metadata="{named}"'
         monkeypatch.setenv("STYTCH_TRUSTED_ISSUERS", server.url)
         assert "does not say where to sign in" in _refused(server)
 
