@@ -217,6 +217,14 @@ def _read_bindings(path: Path) -> dict[str, Binding]:
     return found
 
 
+def fallback_of(resource: ProtectedResource, *, defaults: bool) -> str:
+    """The :data:`FALLBACKS` key for ``resource`` ("" when it published its metadata);
+    ``defaults``: its origin published no authorization server metadata either."""
+    if not resource.fallback:
+        return ""
+    return DEFAULT_ENDPOINTS if defaults else ORIGIN_METADATA
+
+
 def binding_from(
     resource: ProtectedResource,
     document: Mapping[str, Any],
@@ -247,5 +255,5 @@ def binding_from(
         iss_parameter_supported=document.get("authorization_response_iss_parameter_supported")
         is True,
         token_endpoint_auth_method=token_endpoint_auth_method,
-        fallback=(DEFAULT_ENDPOINTS if defaults else ORIGIN_METADATA) if resource.fallback else "",
+        fallback=fallback_of(resource, defaults=defaults),
     )

@@ -26,7 +26,15 @@ from ..errors import ConfigurationError, LoginError, TokenEndpointError
 from ..oauth.bearer import answers_for, bearer_challenge
 from ..oauth.untrusted import shown
 from ..oauth.urls import check_endpoint
-from .binding import Binding, BindingCache, binding_from, initial_scopes, scope_tokens
+from .binding import (
+    FALLBACKS,
+    Binding,
+    BindingCache,
+    binding_from,
+    fallback_of,
+    initial_scopes,
+    scope_tokens,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -133,7 +141,8 @@ class ZeroConfig:
         )
         identity = identify(register_now=False)  # what is known there: nothing sent yet
         if register_now:
-            self.agree(resource.resource, issuer, identity.source)
+            why = FALLBACKS.get(fallback_of(resource, defaults=defaults), "")
+            self.agree(resource.resource, issuer, identity.source, why)
             if identity.source == "to be registered":
                 identity = identify(register_now=True)
         configured = self.settings.sources.get("scopes", "default") != "default"
@@ -156,11 +165,12 @@ class ZeroConfig:
 
     _consent_lock = threading.Lock()  # one question at a time, per class (see below)
 
-    def agree(self, resource: str, issuer: str, client: str) -> None:
+    def agree(self, resource: str, issuer: str, client: str, fallback: str = "") -> None:
         """Before anything is registered or signed in for a new (API, server) pair: the
         person's yes (asked on the terminal, saying what this tool holds at that server) or a
-        setting's (:mod:`.consent`); else the refusal. Saved bindings are pairs agreed before,
-        in any process: never asked again."""
+        setting's (:mod:`.consent`), told ``fallback`` (why the server is the API's own origin,
+        when it is); else the refusal. Saved bindings are pairs agreed before, in any process:
+        never asked again."""
         from .consent import Pair, confirm
 
         with self._consent_lock:  # threads finding one new API ask once
@@ -170,7 +180,7 @@ class ZeroConfig:
             if (resource, issuer) in self._agreed:
                 return
             others = tuple(b.resource for b in known if b.issuer == issuer)
-            confirm(self.settings, Pair(resource, issuer, others, client))
+            confirm(self.settings, Pair(resource, issuer, others, client, fallback))
             self._agreed.add((resource, issuer))
 
     def binding_for(self, url: str) -> Binding | None:

@@ -216,7 +216,8 @@ def test_an_older_server_is_not_signed_in_at_without_the_persons_agreement(
     terminal to ask on, refused (issue 17 §2), as for any server an API names."""
     monkeypatch.delenv("STYTCH_TRUSTED_ISSUERS")
     said = _refused(old)
-    assert old.url in said and "STYTCH_TRUSTED_ISSUERS" in said, said
+    assert f"Not signing in at {old.url} for {old.url} ({FALLBACKS[old.mode]})" in said, said
+    assert "STYTCH_TRUSTED_ISSUERS" in said, said
 
 
 @pytest.mark.parametrize(
