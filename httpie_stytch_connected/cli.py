@@ -238,8 +238,11 @@ def _table(rows: Sequence[tuple[str, str]]) -> None:
 
 def cmd_discover(ctx: Context) -> int:
     """What the chain finds for an API, without signing in or registering a client: the
-    resource, its authorization server and endpoints, the client identity and the scopes."""
+    resource, its authorization server and endpoints, the client identity and the scopes, and
+    (a ``Fallback`` line) how an older API without resource metadata was taken (MCP 2025-03-26)."""
     url = ctx.resource or ""
+    from .zero_config.binding import FALLBACKS
+
     zero = ctx.zero or ctx.tokens.discovery()
     binding = zero.discover(url, zero.probe(url), register_now=False)
     _table(
@@ -251,6 +254,7 @@ def cmd_discover(ctx: Context) -> int:
             ("Registration endpoint", binding.registration_endpoint or "(none)"),
             ("Client", f"{binding.client_id} ({binding.client_source})"),
             ("Scopes", " ".join(binding.scopes)),
+            *((("Fallback", FALLBACKS[binding.fallback]),) if binding.fallback else ()),
         )
     )
     return 0

@@ -50,6 +50,24 @@ def metadata_urls(issuer: str) -> list[str]:
     return list(dict.fromkeys(urls))
 
 
+#: MCP authorization 2025-03-26 §2.3.3: where a server without metadata has its endpoints.
+DEFAULT_PATHS = {
+    "authorization_endpoint": "/authorize",
+    "token_endpoint": "/token",
+    "registration_endpoint": "/register",
+}
+
+
+def default_metadata(origin: str) -> dict[str, Any]:
+    """The metadata a server at ``origin`` that publishes none is taken to have: MCP
+    authorization 2025-03-26 §2.3.3's default endpoints at the origin (used only for an API
+    without protected resource metadata, which is its own server: ``origin`` is the API's).
+    No ``code_challenge_methods_supported``: S256 is sent, as for any document without it (see
+    the module docstring)."""
+    base = origin.rstrip("/")
+    return {"issuer": base, **{name: base + path for name, path in DEFAULT_PATHS.items()}}
+
+
 def fetch_metadata(issuer: str, urls: list[str], session: HTTP) -> dict[str, Any]:
     """The first metadata document at ``urls`` that names ``issuer`` exactly. Raises
     :class:`TokenEndpointError` (``retryable`` for an outage) when none answers, and

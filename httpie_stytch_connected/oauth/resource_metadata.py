@@ -6,6 +6,13 @@ are tried, path-inserted first, then the root form (§3.1). The document's ``res
 the URL called or a path prefix of it on the same origin (§3.3, read as the MCP clients do: an
 API names its base URL), or nothing proceeds: an API must not send us to somebody else's
 authorization server for another resource.
+
+An older server (MCP authorization 2025-03-26, §2.3) publishes no such document: the
+challenge names none and every well-known URL answers 4xx. Then the API's origin is taken as
+both the resource and its own authorization server (:func:`origin_fallback`), as the MCP SDKs
+do: the API names no other server, so it sends the tool nowhere it could not send it anyway. A
+5xx is an outage, not an old server, and a ``resource_metadata`` the API named but does not
+serve is its error: neither falls back.
 """
 
 from __future__ import annotations
@@ -18,13 +25,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import ConfigurationError
 from .provider_calls import HTTP, RESOURCE_METADATA, call
-from .resource_uri import within
+from .resource_uri import origin_of, within
 from .untrusted import json_object
 from .urls import check_endpoint, host_of
 
 if TYPE_CHECKING:
-    pass
-
     from .provider_calls import HTTP
 
 log = logging.getLogger(__name__)
@@ -51,6 +56,8 @@ class ProtectedResource:
     authorization_servers: tuple[str, ...]
     scopes_supported: tuple[str, ...] = ()
     metadata_url: str = ""
+    #: No metadata (MCP 2025-03-26): the resource and its server are the API's origin.
+    fallback: bool = False
 
     @property
     def authorization_server(self) -> str:
@@ -66,10 +73,12 @@ def discover_resource(
     check_endpoint(url, "the API URL")
     named = (challenge or {}).get("resource_metadata")
     candidates = [named] if named else well_known_urls(url)
+    unpublished = not named  # every well-known URL answered 4xx: an older server
     for candidate in candidates:
         check_endpoint(candidate, "resource_metadata")
-        document = _fetch(candidate, session)
+        status, document = _fetch(candidate, session)
         if document is None:
+            unpublished = unpublished and 400 <= status < 500
             continue
         found = _parse(document, candidate)
         if not within(found.resource, url):
@@ -79,6 +88,8 @@ def discover_resource(
                 "the provider (STYTCH_ISSUER or STYTCH_PROJECT_DOMAIN) explicitly."
             )
         return found
+    if unpublished:
+        return origin_fallback(url)
     raise ConfigurationError(
         f"The API at {host_of(url)} does not say where to sign in (no protected resource "
         "metadata, RFC 9728); configure the provider with STYTCH_ISSUER or "
@@ -86,12 +97,21 @@ def discover_resource(
     )
 
 
-def _fetch(url: str, session: HTTP) -> dict[str, Any] | None:
-    # Provider calls load only for a call: a warm zero-configuration run matches URLs alone.
+def origin_fallback(url: str) -> ProtectedResource:
+    """The API at ``url`` without protected resource metadata, as MCP authorization 2025-03-26
+    §2.3.2 has it: the authorization base URL is the API's URL with its path discarded, so the
+    resource is the origin and the origin is its own authorization server (whose metadata, or
+    the default endpoints, :func:`.discovery.default_metadata`, come next)."""
+    origin = origin_of(url)
+    check_endpoint(origin, "the API URL")
+    return ProtectedResource(origin, (origin,), fallback=True)
 
+
+def _fetch(url: str, session: HTTP) -> tuple[int, dict[str, Any] | None]:
+    """The status and the JSON object at ``url`` (None unless a 200 with one)."""
     response = call(session, "GET", url, "read the API's metadata", kind=RESOURCE_METADATA)
     log.debug("resource metadata %s%s: HTTP %d", host_of(url), urlsplit(url).path, response.status)
-    return json_object(response.body) if response.status == 200 else None
+    return response.status, json_object(response.body) if response.status == 200 else None
 
 
 def _parse(document: Mapping[str, Any], url: str) -> ProtectedResource:

@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigurationError, TokenEndpointError, TokenStoreError
-from ..oauth.discovery import check_issuer_named, endpoints_from, fetch_metadata, metadata_urls
+from ..oauth.discovery import (
+    check_issuer_named,
+    default_metadata,
+    endpoints_from,
+    fetch_metadata,
+    metadata_urls,
+)
 from ..oauth.endpoints import ProviderEndpoints
 from ..oauth.provider_calls import HTTP
 from ..oauth.untrusted import parse_json
@@ -70,6 +76,19 @@ def metadata(
     except (OSError, TokenStoreError) as exc:  # only slower next time
         log.debug("discovery cache not written (%s)", type(exc).__name__)
     return document
+
+
+def metadata_or_defaults(issuer: str, *, session: HTTP = None) -> tuple[dict[str, Any], bool]:
+    """The issuer's metadata, else (when no metadata URL serves any: a 404, not an outage) the
+    default endpoints at the issuer (:func:`..oauth.discovery.default_metadata`), which are not
+    cached; True when the defaults are used. Only for an API's own origin without protected
+    resource metadata (MCP authorization 2025-03-26 §2.3.3)."""
+    try:
+        return metadata(issuer, session=session), False
+    except TokenEndpointError as exc:
+        if exc.retryable or exc.status != 404:
+            raise
+    return default_metadata(issuer), True
 
 
 def _load(path: Path, issuer: str) -> tuple[float, dict[str, Any]] | None:

@@ -34,6 +34,16 @@ log = logging.getLogger(__name__)
 _EXTRA_SCOPES = ("openid", "offline_access")
 #: 2: registered clients sign in at a redirect path of their own per server (issue 17 §1).
 _FORMAT = 2
+#: How an older server (MCP authorization 2025-03-26) was found, as ``discover`` says it.
+ORIGIN_METADATA = "origin metadata"
+DEFAULT_ENDPOINTS = "default endpoints"
+FALLBACKS = {
+    ORIGIN_METADATA: "the API publishes no resource metadata (RFC 9728), so its origin is taken "
+    "as its authorization server, whose metadata is at the origin (MCP 2025-03-26)",
+    DEFAULT_ENDPOINTS: "the API publishes no resource metadata (RFC 9728) and its origin no "
+    "authorization server metadata (RFC 8414), so the default endpoints /authorize, /token and "
+    "/register at its origin are used (MCP 2025-03-26)",
+}
 #: RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
@@ -64,6 +74,8 @@ class Binding:
     token_endpoint_auth_method: str = "none"
     #: Said once that the server's token did not name this resource in its ``aud``.
     unbound_said: bool = False
+    #: "" when the API published its metadata, else a :data:`FALLBACKS` key.
+    fallback: str = ""
 
     @property
     def key(self) -> str:
@@ -99,6 +111,8 @@ class Binding:
         values["scopes"] = tuple(values["scopes"])
         values["declined"] = tuple(scope_tokens(" ".join(values.get("declined") or ())))
         values["unbound_said"] = values.get("unbound_said") is True
+        if values.setdefault("fallback", "") not in ("", *FALLBACKS):
+            raise ValueError("fallback")
         binding = cls(**values)
         for name in ("resource", "issuer", "authorization_endpoint", "token_endpoint"):
             if not isinstance(getattr(binding, name), str):
@@ -203,6 +217,14 @@ def _read_bindings(path: Path) -> dict[str, Binding]:
     return found
 
 
+def fallback_of(resource: ProtectedResource, *, defaults: bool) -> str:
+    """The :data:`FALLBACKS` key for ``resource`` ("" when it published its metadata);
+    ``defaults``: its origin published no authorization server metadata either."""
+    if not resource.fallback:
+        return ""
+    return DEFAULT_ENDPOINTS if defaults else ORIGIN_METADATA
+
+
 def binding_from(
     resource: ProtectedResource,
     document: Mapping[str, Any],
@@ -211,7 +233,9 @@ def binding_from(
     client_source: str,
     scopes: tuple[str, ...],
     token_endpoint_auth_method: str = "none",
+    defaults: bool = False,
 ) -> Binding:
+    """``resource``'s binding; ``defaults``: ``document`` is the default endpoints'."""
     from ..oauth.discovery import endpoints_from
 
     endpoints = endpoints_from(document, resource.authorization_server)
@@ -231,4 +255,5 @@ def binding_from(
         iss_parameter_supported=document.get("authorization_response_iss_parameter_supported")
         is True,
         token_endpoint_auth_method=token_endpoint_auth_method,
+        fallback=fallback_of(resource, defaults=defaults),
     )

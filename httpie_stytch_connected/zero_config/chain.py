@@ -8,7 +8,9 @@ identity, the scopes, and a login for that resource (RFC 8707 ``resource`` on ev
 authorization, token and refresh request). What the chain found is a :class:`Binding`, cached
 per origin in a 0600 file so the warm path reads it and the access-token cache and nothing
 else. Tokens are keyed per (authorization server, resource, client): a token obtained for one
-resource is never sent to another.
+resource is never sent to another. An older API without protected resource metadata (MCP
+2025-03-26) is its own authorization server at its origin (:func:`server_metadata`), with the
+same consent, confinement and checks.
 """
 
 from __future__ import annotations
@@ -18,19 +20,28 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import ConfigurationError, LoginError, TokenEndpointError
 from ..oauth.bearer import answers_for, bearer_challenge
 from ..oauth.untrusted import shown
 from ..oauth.urls import check_endpoint
-from .binding import Binding, BindingCache, binding_from, initial_scopes, scope_tokens
+from .binding import (
+    FALLBACKS,
+    Binding,
+    BindingCache,
+    binding_from,
+    fallback_of,
+    initial_scopes,
+    scope_tokens,
+)
 
 if TYPE_CHECKING:
     import requests
 
     from ..lifecycle.manager import TokenManager
     from ..messages import Notify
+    from ..oauth.provider_calls import HTTP
     from ..settings.config import Settings
     from ..storage.store import SecureStore
 
@@ -45,6 +56,17 @@ class Call:
     that it opens at most one step-up sign-in however many hops ask for more."""
 
     stepped_up: bool = False
+
+
+def server_metadata(issuer: str, http: HTTP, *, fallback: bool) -> tuple[dict[str, Any], bool]:
+    """``issuer``'s metadata (RFC 8414 / OpenID Discovery); with ``fallback`` (an API without
+    protected resource metadata, whose origin ``issuer`` is), the default endpoints when it
+    publishes none (MCP authorization 2025-03-26 §2.3.3); True when those are used."""
+    from ..storage.metadata_cache import metadata, metadata_or_defaults
+
+    if fallback:
+        return metadata_or_defaults(issuer, session=http)
+    return metadata(issuer, session=http), False
 
 
 class ZeroConfig:
@@ -93,14 +115,13 @@ class ZeroConfig:
         """Walk the chain for ``url`` and cache what it found (unless only looking)."""
         from ..oauth.discovery import check_pkce_s256
         from ..oauth.resource_metadata import discover_resource
-        from ..storage.metadata_cache import metadata
         from .client_identity import RegistrationStore, client_identity
         from .reach import configured_issuer, provider_http_for
 
         http = provider_http_for(url, self.settings, self.session)  # the API chooses these URLs
         resource = discover_resource(url, challenge, http)
         issuer = resource.authorization_server
-        document = metadata(issuer, session=http)
+        document, defaults = server_metadata(issuer, http, fallback=resource.fallback)
         if document.get("issuer") != issuer:  # exactly: not even a trailing slash differs
             raise ConfigurationError(
                 f"The authorization server metadata of {issuer} names issuer "
@@ -120,7 +141,8 @@ class ZeroConfig:
         )
         identity = identify(register_now=False)  # what is known there: nothing sent yet
         if register_now:
-            self.agree(resource.resource, issuer, identity.source)
+            why = FALLBACKS.get(fallback_of(resource, defaults=defaults), "")
+            self.agree(resource.resource, issuer, identity.source, why)
             if identity.source == "to be registered":
                 identity = identify(register_now=True)
         configured = self.settings.sources.get("scopes", "default") != "default"
@@ -130,6 +152,7 @@ class ZeroConfig:
             client_id=identity.client_id,
             client_source=identity.source,
             token_endpoint_auth_method=identity.auth_method,
+            defaults=defaults,
             scopes=self.settings.scopes
             if configured
             else initial_scopes(
@@ -142,11 +165,12 @@ class ZeroConfig:
 
     _consent_lock = threading.Lock()  # one question at a time, per class (see below)
 
-    def agree(self, resource: str, issuer: str, client: str) -> None:
+    def agree(self, resource: str, issuer: str, client: str, fallback: str = "") -> None:
         """Before anything is registered or signed in for a new (API, server) pair: the
         person's yes (asked on the terminal, saying what this tool holds at that server) or a
-        setting's (:mod:`.consent`); else the refusal. Saved bindings are pairs agreed before,
-        in any process: never asked again."""
+        setting's (:mod:`.consent`), told ``fallback`` (why the server is the API's own origin,
+        when it is); else the refusal. Saved bindings are pairs agreed before, in any process:
+        never asked again."""
         from .consent import Pair, confirm
 
         with self._consent_lock:  # threads finding one new API ask once
@@ -156,7 +180,7 @@ class ZeroConfig:
             if (resource, issuer) in self._agreed:
                 return
             others = tuple(b.resource for b in known if b.issuer == issuer)
-            confirm(self.settings, Pair(resource, issuer, others, client))
+            confirm(self.settings, Pair(resource, issuer, others, client, fallback))
             self._agreed.add((resource, issuer))
 
     def binding_for(self, url: str) -> Binding | None:
@@ -394,12 +418,11 @@ class ZeroConfig:
         )
 
     def _reregister(self, binding: Binding) -> Binding:
-        from ..storage.metadata_cache import metadata
         from .client_identity import RegistrationStore, client_identity
         from .reach import provider_http_for
 
         http = provider_http_for(binding.resource, self.settings, self.session)
-        document = metadata(binding.issuer, session=http)
+        document, _ = server_metadata(binding.issuer, http, fallback=bool(binding.fallback))
         identity = client_identity(
             document,
             issuer=binding.issuer,

@@ -51,6 +51,8 @@ class Pair:
     issuer: str
     others: tuple[str, ...] = ()
     client: str = "to be registered"
+    #: Why the server is the API's own origin, when it is (:data:`.binding.FALLBACKS`).
+    fallback: str = ""
 
     def held(self) -> str:
         """What is at stake at that server, as a sentence for the question."""
@@ -69,7 +71,8 @@ class Pair:
     def question(self) -> str:
         return (
             f"\n{shown(self.resource)} asks you to sign in at {shown(self.issuer)}.\n"
-            f"{self.held()}\n"
+            + (f"({self.fallback}.)\n" if self.fallback else "")
+            + f"{self.held()}\n"
             f"Sign in at {shown(self.issuer)} for {shown(self.resource)}? [y/N] "
         )
 
@@ -96,6 +99,7 @@ def confirm(settings: Settings, pair: Pair) -> None:
 def refusal(pair: Pair, answer: Answer, timeout: float) -> ConfigurationError:
     """One sentence: why nothing was signed in to, and which settings say yes."""
     where = f"Not signing in at {shown(pair.issuer)} for {shown(pair.resource)}"
+    where += f" ({pair.fallback})" if pair.fallback else ""
     settings = (
         "add the API's host to STYTCH_HOSTS (hosts) or the server to STYTCH_TRUSTED_ISSUERS "
         "(trusted_issuers)"

@@ -94,10 +94,14 @@ def test_an_api_that_names_no_server_with_nothing_configured_is_a_clean_error(
 ) -> None:
     result = http("-A", "stytch", "GET", stytch_resource_server.url, config_dir=tmp_path / "h")
     assert result.status == 1
+    # It publishes no resource metadata: its origin is taken as its own server (MCP 2025-03-26,
+    # issue 18 §3), a new pair nobody agreed to here; the refusal says why that server.
+    origin = stytch_resource_server.origin
     assert result.stderr.strip().startswith(
-        "http: error: ConfigurationError: The API at 127.0.0.1:"
-    )
-    assert "does not say where to sign in" in result.stderr and "Traceback" not in result.stderr
+        f"http: error: ConfigurationError: Not signing in at {origin} for {origin} (the API "
+        "publishes no resource metadata (RFC 9728)"
+    ), result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("auth_type", ["stytch", "oauth2"])

@@ -64,14 +64,15 @@ EXPECTED_TO_PASS: dict[str, frozenset[str]] = {
         "auth/cross-app-access-complete-flow",
     },
     # Measured 2026-12 with mcp 2.3.0 (issue 20 §5 wants all but cross-app access). Missing:
-    # basic-cimd (a hosted https client metadata URL; a warning), the two MCP 2025-03-26
-    # fallbacks, client credentials with private_key_jwt, cross-app access. A scenario that hands
-    # out a client is run as its user would: that client's server named too (issue 17 §1).
+    # basic-cimd (a hosted https client metadata URL; a warning), the 2025-03-26 metadata
+    # back-compat (its origin's metadata names another issuer, {origin}/oauth: refused, as
+    # RFC 8414 §3.3 and the SDK do), client credentials with private_key_jwt, cross-app access.
+    # A scenario that hands out a client is run as its user would: that client's server named
+    # too (issue 17 §1).
     "httpie-stytch-connected": frozenset(CLIENT_SCENARIOS)
     - {
         "auth/basic-cimd",
         "auth/2025-03-26-oauth-metadata-backcompat",
-        "auth/2025-03-26-oauth-endpoint-fallback",
         "auth/client-credentials-jwt",
         "auth/cross-app-access-complete-flow",
     },
