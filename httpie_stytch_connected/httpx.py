@@ -11,8 +11,6 @@ for httpx and httpx2 (:mod:`.httpx2`); its docstring says what it does and where
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator
-
 import httpx
 
 from .httpx_flow import HttpxFamilyAuth, ProviderErrorBase
@@ -21,8 +19,6 @@ from .managed import StytchTokens
 __all__ = ["OAuth2PKCEAuth", "ProviderError", "StytchAuth"]
 
 
-# requests' ``request`` attribute and the library's ``request`` property meet here: the
-# property (a data descriptor) wins over requests' instance attribute, as a httpx user expects.
 class ProviderError(ProviderErrorBase, httpx.RequestError):  # type: ignore[misc]
     """The provider could not be reached or refused us: a
     :class:`~.errors.TokenEndpointError` that is also a ``httpx.RequestError`` (and so a
@@ -30,25 +26,16 @@ class ProviderError(ProviderErrorBase, httpx.RequestError):  # type: ignore[misc
 
 
 class OAuth2PKCEAuth(HttpxFamilyAuth, httpx.Auth):
-    """Bearer tokens from an authorization-code + PKCE login against any OAuth 2.0 provider.
+    """Bearer tokens from an authorization-code + PKCE login against any OAuth 2.0 provider;
+    one object serves ``httpx.Client`` and ``httpx.AsyncClient`` alike.
 
-    The arguments are those of :class:`httpie_stytch_connected.auth.OAuth2PKCEAuth`. Raises,
-    from the request, the same :class:`~.errors.AuthenticationError` subclasses with the same
-    messages.
+    ``httpx.Client(auth=OAuth2PKCEAuth(client_id=..., authorize_url=..., token_url=...))``:
+    the arguments of :class:`httpie_stytch_connected.auth.OAuth2PKCEAuth`, and, raised from the
+    request, the same :class:`~.errors.AuthenticationError` subclasses with the same messages.
     """
 
     _library = httpx
     _provider_error = ProviderError
-
-    def sync_auth_flow(
-        self, request: httpx.Request
-    ) -> Generator[httpx.Request, httpx.Response, None]:
-        return self._sync_flow(request)
-
-    def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        return self._async_flow(request)
 
 
 class StytchAuth(StytchTokens, OAuth2PKCEAuth):

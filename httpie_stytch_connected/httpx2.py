@@ -15,8 +15,6 @@ auth=OAuth2PKCEAuth()))``; the server's 401 starts zero configuration.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator
-
 import httpx2
 
 from .httpx_flow import HttpxFamilyAuth, ProviderErrorBase
@@ -25,8 +23,6 @@ from .managed import StytchTokens
 __all__ = ["OAuth2PKCEAuth", "ProviderError", "StytchAuth"]
 
 
-# requests' ``request`` attribute and the library's ``request`` property meet here: the
-# property (a data descriptor) wins over requests' instance attribute, as a httpx2 user expects.
 class ProviderError(ProviderErrorBase, httpx2.RequestError):  # type: ignore[misc]
     """The provider could not be reached or refused us: a
     :class:`~.errors.TokenEndpointError` that is also a ``httpx2.RequestError`` (and so a
@@ -34,7 +30,9 @@ class ProviderError(ProviderErrorBase, httpx2.RequestError):  # type: ignore[mis
 
 
 class OAuth2PKCEAuth(HttpxFamilyAuth, httpx2.Auth):
-    """Bearer tokens from an authorization-code + PKCE login against any OAuth 2.0 provider.
+    """Bearer tokens from an authorization-code + PKCE login against any OAuth 2.0 provider,
+    for ``httpx2.Client`` and ``httpx2.AsyncClient``. ``OAuth2PKCEAuth()`` with no arguments is
+    what an MCP client passes: the server's first 401 starts zero configuration.
 
     The arguments are those of :class:`httpie_stytch_connected.auth.OAuth2PKCEAuth`. Raises,
     from the request, the same :class:`~.errors.AuthenticationError` subclasses with the same
@@ -43,16 +41,6 @@ class OAuth2PKCEAuth(HttpxFamilyAuth, httpx2.Auth):
 
     _library = httpx2
     _provider_error = ProviderError
-
-    def sync_auth_flow(
-        self, request: httpx2.Request
-    ) -> Generator[httpx2.Request, httpx2.Response, None]:
-        return self._sync_flow(request)
-
-    def async_auth_flow(
-        self, request: httpx2.Request
-    ) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
-        return self._async_flow(request)
 
 
 class StytchAuth(StytchTokens, OAuth2PKCEAuth):

@@ -127,6 +127,9 @@ _Step = Union[Request, Callable[[], Any]]
 _Flow = Generator[_Step, Any, T]
 
 
+# requests' ``request`` attribute and the library's ``request`` property meet in a face's
+# subclass: the property (a data descriptor) wins over requests' instance attribute, as an httpx
+# or httpx2 user expects.
 class ProviderErrorBase(TokenEndpointError):
     """A :class:`~.errors.TokenEndpointError` raised from an httpx or httpx2 request: each face
     derives one that is also its library's ``RequestError``, so ``except httpx.HTTPError``
@@ -152,8 +155,10 @@ class ProviderErrorBase(TokenEndpointError):
 
 class HttpxFamilyAuth(ManagedTokens):
     """The flow of :class:`.httpx.OAuth2PKCEAuth` and :class:`.httpx2.OAuth2PKCEAuth`, which
-    add their library's ``Auth`` base and name the library in ``_library``; the driver for
-    ``Client`` (:meth:`_sync_flow`) and for ``AsyncClient`` (:meth:`_async_flow`) is here."""
+    add their library's ``Auth`` base and name the library in ``_library``. The library's two
+    entry points, :meth:`sync_auth_flow` (``Client``) and :meth:`async_auth_flow`
+    (``AsyncClient``), are here too: listed before the library's ``Auth`` among a face's bases,
+    they override its defaults, so a face holds nothing but its library and its docstrings."""
 
     #: ``httpx`` or ``httpx2``, set by the subclass: where the flow finds ``Request`` and
     #: ``ByteStream``.
@@ -163,7 +168,7 @@ class HttpxFamilyAuth(ManagedTokens):
     #: ``RequestError``.
     _provider_error: type[ProviderErrorBase]
 
-    def _sync_flow(self, request: Any) -> Generator[Any, Any, None]:
+    def sync_auth_flow(self, request: Any) -> Generator[Any, Any, None]:
         flow = self._flow(request, asynchronous=False)
         step = _advance(flow, None)
         while step is not None:
@@ -180,7 +185,7 @@ class HttpxFamilyAuth(ManagedTokens):
                     raise self._provider_error.of(exc, request) from None
             step = _advance(flow, reply)
 
-    async def _async_flow(self, request: Any) -> AsyncGenerator[Any, Any]:
+    async def async_auth_flow(self, request: Any) -> AsyncGenerator[Any, Any]:
         flow = self._flow(request, asynchronous=True)
         step = _advance(flow, None)
         while step is not None:

@@ -271,11 +271,11 @@ class TokenManager:
             raise LoginError(SUPPLIED_NO_LOGIN)
         if not self.grant.stores:  # a machine: a new set from the token endpoint, not stored
             with _thread_lock(self.key), self._process_lock(REFRESHING) as mark:
-                return self.grant.obtain(self, None, mark)
+                return self.grant.obtain(self, Attempt(None, mark))
         with _thread_lock(self.key), self._process_lock(SIGNING_IN) as mark:
             stored = self.store.load(self.key)
             self.store.probe(self.key)
-            return self.grant.obtain(self, stored, mark)
+            return self.grant.obtain(self, Attempt(stored, mark))
 
     def stored(self) -> TokenSet | None:
         return self.store.load(self.key)
@@ -444,7 +444,7 @@ class TokenManager:
             if cached is not None:
                 return cached
             if not self.grant.stores:  # a machine: the secure store holds nothing of it
-                return self.grant.obtain(self, None, mark)
+                return self.grant.obtain(self, Attempt(None, mark))
             stored = self.store.load(self.key)
             current = self._current(stored)
             if self._usable(current, rejected):  # another process refreshed while we waited
@@ -463,7 +463,9 @@ class TokenManager:
                     "The API refused the access token right after it was refreshed; signing in "
                     "again."
                 )
-            return self.grant.obtain(self, stored, mark, after_rejection=rejected is not None)
+            return self.grant.obtain(
+                self, Attempt(stored, mark, after_rejection=rejected is not None)
+            )
 
     def _failed_cure(self, current: TokenSet | None, rejected: str | None) -> str | None:
         """How the refused set ``current`` had itself been obtained for an earlier refusal:
@@ -738,6 +740,20 @@ SUPPLIED_NO_LOGIN = (
 )
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """What the manager hands a :class:`Grant` when it asks for a new set: one value, so the
+    protocol and each grant declare ``obtain`` in one line rather than repeat four parameters
+    (a grant that needs none of them, like :class:`ClientCredentials`, ignores it whole)."""
+
+    #: The set the secure store holds (None for a grant that does not store, or none stored).
+    stored: TokenSet | None
+    #: The process lock's progress mark: how long the holder may still take, for the waiters.
+    mark: Mark
+    #: The API just refused the set in use (a browser sign-in says so).
+    after_rejection: bool = False
+
+
 class Grant(Protocol):
     """One way to obtain a new token set when nothing stored or cached will do, run by
     :meth:`TokenManager._obtain` under the manager's thread and process locks."""
@@ -747,15 +763,8 @@ class Grant(Protocol):
     #: and the access-token cache only, and the secure store is never touched.
     stores: bool
 
-    def obtain(
-        self,
-        manager: TokenManager,
-        stored: TokenSet | None,
-        mark: Mark,
-        *,
-        after_rejection: bool = False,
-    ) -> TokenSet:
-        """A new set; ``after_rejection``: the API just refused the one in use."""
+    def obtain(self, manager: TokenManager, attempt: Attempt) -> TokenSet:
+        """A new set, asked for as ``attempt`` says."""
 
 
 class BrowserSignIn:
@@ -764,14 +773,7 @@ class BrowserSignIn:
     name = "authorization_code"
     stores = True
 
-    def obtain(
-        self,
-        manager: TokenManager,
-        stored: TokenSet | None,
-        mark: Mark,
-        *,
-        after_rejection: bool = False,
-    ) -> TokenSet:
+    def obtain(self, manager: TokenManager, attempt: Attempt) -> TokenSet:
         if manager.opener is None:  # the system browser: can it, or a terminal, be used here?
             reason = sign_in_impossible(manager.policy.no_browser)
             if reason is not None:
@@ -782,7 +784,9 @@ class BrowserSignIn:
                 check_reachable(manager.endpoints, manager.client.http)
                 log.debug("no sign-in possible here: %s", reason)
                 raise LoginError(NO_TERMINAL)
-        return manager._login_and_save(stored, mark, after_rejection=after_rejection)
+        return manager._login_and_save(
+            attempt.stored, attempt.mark, after_rejection=attempt.after_rejection
+        )
 
 
 class ClientCredentials:
@@ -792,17 +796,10 @@ class ClientCredentials:
     name = "client_credentials"
     stores = False
 
-    def obtain(
-        self,
-        manager: TokenManager,
-        stored: TokenSet | None,
-        mark: Mark,
-        *,
-        after_rejection: bool = False,
-    ) -> TokenSet:
+    def obtain(self, manager: TokenManager, attempt: Attempt) -> TokenSet:
         from ..storage.locks import REFRESHING
 
-        mark(manager._activity(REFRESHING))
+        attempt.mark(manager._activity(REFRESHING))
         tokens = manager.client.client_credentials(manager.scopes)
         log.debug(
             "client credentials: a token for %s",
