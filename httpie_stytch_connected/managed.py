@@ -307,12 +307,12 @@ def build_manager(
     calls: HTTP = session
     redirect_path = settings.redirect_path
     if binding is not None:
-        from .zero_config.client_identity import sign_in_path
-        from .zero_config.reach import endpoints_of, provider_http_for
+        from .zero_config.reach import DeferredCalls, endpoints_of
+        from .zero_config.redirect_paths import sign_in_path
 
         key, client_id, scopes = binding.key, binding.client_id, binding.scopes
         provider = functools.partial(endpoints_of, binding, settings)
-        calls = provider_http_for(binding.resource, settings, session)  # the API named them
+        calls = DeferredCalls(binding.resource, settings, session)  # the API named them
         redirect_path = sign_in_path(redirect_path, binding.issuer, binding.client_source)
         if binding.client_source == "configured" and credentials.has_machine_credential(settings):
             # A pre-registered confidential client: its secret or key is configured with it.

@@ -8,10 +8,7 @@ URI) in the secure store chosen for tokens and reused by every later run and pro
 server that answers ``invalid_client`` gets one new registration.
 
 A client we register (or name by its metadata document) signs in at a redirect path of its
-own per authorization server (:func:`server_redirect_path`), the mix-up defence of RFC 9700
-§4.4.2 that does not depend on the honest server sending ``iss``: a code the honest server
-sends for its own sign-in arrives at its own path, which a sign-in for another server does not
-listen on, and the honest server refuses to send it to that other server's path.
+own per authorization server (:mod:`.redirect_paths`).
 """
 
 from __future__ import annotations
@@ -36,6 +33,7 @@ from ..storage.store import (
     read_text,
     write_private,
 )
+from .redirect_paths import server_redirect_path
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -178,33 +176,10 @@ class _KeyringText(KeyringStore):
         self._call(self._delete, account)
 
 
-#: Hex digits of the issuer's SHA-256 in its redirect path: enough that no two servers a
-#: person meets share one, short enough to read.
-_PATH_DIGITS = 12
-
-
-def server_redirect_path(redirect_path: str, issuer: str) -> str:
-    """``redirect_path`` followed by a short hash of ``issuer``: one redirect URI per
-    authorization server (RFC 9700 §4.4.2), registered with it and listened on only by a
-    sign-in at it (the callback server accepts exactly its own path)."""
-    digest = hashlib.sha256(issuer.encode()).hexdigest()[:_PATH_DIGITS]
-    return f"{redirect_path.rstrip('/')}/{digest}"
-
-
 def registration_redirect(redirect_path: str, issuer: str) -> str:
     """The redirect URI a client we register at ``issuer`` is registered with, and the key its
     registration is kept under: every look-up of that registration goes through here."""
     return redirect_uri(server_redirect_path(redirect_path, issuer))
-
-
-def sign_in_path(redirect_path: str, issuer: str, client_source: str) -> str:
-    """The redirect path a client of ``client_source`` signs in at ``issuer`` with: its own
-    per server for a client we registered or named by its metadata document; the configured
-    one (``http://127.0.0.1/callback`` as registered with the provider) for a configured
-    client."""
-    if client_source in ("registered", "metadata document", "to be registered"):
-        return server_redirect_path(redirect_path, issuer)
-    return redirect_path
 
 
 def client_identity(

@@ -13,7 +13,8 @@ hosts ``local_hosts`` lists.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..oauth.urls import is_loopback
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     import requests
 
     from ..oauth.endpoints import ProviderEndpoints
-    from ..oauth.provider_calls import RequestsHTTP
+    from ..oauth.provider_calls import ProviderAnswer, RequestsHTTP
     from ..settings.config import Settings
     from .binding import Binding
 
@@ -48,6 +49,25 @@ def provider_http_for(
     if is_own(api, local):
         return RequestsHTTP(session)
     return RequestsHTTP(session, own=lambda url: bool(local) and host_matches(url, local))
+
+
+class DeferredCalls:
+    """:func:`provider_http_for`'s calls, chosen on the first one: a warm run builds its
+    manager with them but calls no provider, so it never loads the provider-call machinery."""
+
+    def __init__(self, api: str, settings: Settings, session: requests.Session | None) -> None:
+        self._choose = functools.partial(provider_http_for, api, settings, session)
+
+    @functools.cached_property
+    def _http(self) -> RequestsHTTP:
+        return self._choose()
+
+    def send(self, method: str, url: str, **kwargs: Any) -> ProviderAnswer:
+        """:meth:`..oauth.provider_calls.ProviderHTTP.send`."""
+        return self._http.send(method, url, **kwargs)
+
+    def __repr__(self) -> str:
+        return "DeferredCalls()"
 
 
 def endpoints_of(binding: Binding, settings: Settings) -> ProviderEndpoints:

@@ -296,15 +296,14 @@ def test_a_server_offering_only_secrets_costs_one_registration_kept_with_its_sec
     assert emulator.counters["register"] == 1
     seen = {(endpoint, how) for endpoint, _, how in emulator.client_auth_seen}
     assert seen == {("token", method)}
-    from httpie_stytch_connected.oauth.registration import redirect_uri
     from httpie_stytch_connected.storage.store import KeyringStore
     from httpie_stytch_connected.zero_config.client_identity import (
         RegistrationStore,
-        server_redirect_path,
+        registration_redirect,
     )
 
     record = RegistrationStore(KeyringStore()).load_record(
-        emulator.issuer, redirect_uri(server_redirect_path("/callback", emulator.issuer))
+        emulator.issuer, registration_redirect("/callback", emulator.issuer)
     )
     assert record is not None and record.client_secret  # kept in the secure store
     assert record.token_endpoint_auth_method == method

@@ -21,9 +21,8 @@ from httpie_stytch_connected.zero_config.client_identity import (
     ClientIdentity,
     RegistrationStore,
     client_identity,
-    server_redirect_path,
-    sign_in_path,
 )
+from httpie_stytch_connected.zero_config.redirect_paths import server_redirect_path, sign_in_path
 
 
 @pytest.mark.parametrize(

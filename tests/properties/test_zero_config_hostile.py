@@ -23,7 +23,7 @@ from httpie_stytch_connected.errors import AuthenticationError
 from httpie_stytch_connected.lifecycle.manager import forget_memory
 from httpie_stytch_connected.oauth.registration import register
 from httpie_stytch_connected.testing.emulator import StytchEmulator
-from httpie_stytch_connected.zero_config.client_identity import server_redirect_path
+from httpie_stytch_connected.zero_config.redirect_paths import server_redirect_path
 from tests.adapters import ADAPTERS, oauth2_auth, send
 from tests.httpie_harness import run_http
 from tests.loopback import LoopbackServer, QuietHandler

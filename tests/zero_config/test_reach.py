@@ -4,6 +4,9 @@ provider-call seam they build, against a real server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -11,7 +14,10 @@ import pytest
 from httpie_stytch_connected.errors import TokenEndpointError
 from httpie_stytch_connected.oauth.provider_calls import RESOURCE_METADATA, call
 from httpie_stytch_connected.settings.config import Settings, load_settings
+from httpie_stytch_connected.testing import StytchEmulator
+from httpie_stytch_connected.testing.emulator.example_api import example_api
 from httpie_stytch_connected.zero_config.reach import (
+    DeferredCalls,
     configured_issuer,
     is_own,
     provider_http_for,
@@ -67,6 +73,54 @@ def test_a_remote_api_may_name_only_what_local_hosts_lists(local: str) -> None:
     listed = _settings(local_hosts=local.split("://", 1)[1])
     http = provider_http_for(remote, listed, None)
     assert call(http, "GET", local + "/x", "read", kind=RESOURCE_METADATA).status == 200
+
+
+def test_deferred_calls_are_confined_as_chosen_when_first_made(local: str) -> None:
+    remote = DeferredCalls("https://api.example.com/api", _settings(), None)
+    with pytest.raises(TokenEndpointError, match="an address on this machine"):
+        call(remote, "GET", local + "/x", "read", kind=RESOURCE_METADATA)
+    own = DeferredCalls("http://127.0.0.1:1/api", _settings(), None)
+    assert call(own, "GET", local + "/x", "read", kind=RESOURCE_METADATA).status == 200
+
+
+#: Loaded only by a refresh, a sign-in or discovery: a warm run needs none of them.
+_NOT_WARM = (
+    "keyring",
+    "filelock",
+    "httpie_stytch_connected.oauth.provider_calls",
+    "httpie_stytch_connected.oauth.registration",
+    "httpie_stytch_connected.storage.locks",
+    "httpie_stytch_connected.zero_config.client_identity",
+)
+
+
+def test_a_warm_zero_configuration_run_loads_no_provider_calls(
+    stytch_zero_env: StytchEmulator, stytch_emulator: StytchEmulator
+) -> None:
+    """The second process finds its binding and token in the cache and calls nothing: it
+    loads nothing a call, a lock or the keyring needs (bench row 6 measures the time)."""
+    script = (
+        "import sys, requests\n"
+        "from httpie_stytch_connected import OAuth2PKCEAuth\n"
+        "r = requests.get(sys.argv[1], auth=OAuth2PKCEAuth(), timeout=30)\n"
+        "print(r.status_code, *sorted(set(sys.argv[2:]) & set(sys.modules)))\n"
+    )
+    with example_api(stytch_emulator) as api:
+        runs = [
+            subprocess.run(
+                [sys.executable, "-c", script, api.url, *_NOT_WARM],
+                env=dict(os.environ),
+                capture_output=True,
+                text=True,
+                timeout=60,
+                stdin=subprocess.DEVNULL,
+            )
+            for _ in range(2)
+        ]
+    first, warm = (run.stdout.split() for run in runs)
+    assert first[0] == "200" and len(first) > 1, runs[0].stderr  # the sign-in loads them
+    assert warm == ["200"], runs[1].stderr
+    assert stytch_emulator.counters["login"] == 1
 
 
 def test_the_configured_server_is_the_issuer_or_the_project_domain() -> None:
