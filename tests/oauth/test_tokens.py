@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from httpie_stytch_connected.oauth.tokens import TokenResponseError, TokenSet
+from httpie_stytch_connected.oauth.tokens import SuppliedToken, TokenResponseError, TokenSet
 
 BODY = {
     "access_token": "at-1",
@@ -84,6 +84,8 @@ def test_json_round_trip_and_foreign_entries() -> None:
 def test_repr_shows_no_secret() -> None:
     text = repr(TokenSet.from_response(BODY))
     assert "at-1" not in text and "rt-1" not in text and "idt-1" not in text
+    supplied = SuppliedToken("at-1", "the STYTCH_ACCESS_TOKEN variable")
+    assert "at-1" not in repr(supplied) + str(supplied) + f"{supplied}"
 
 
 @pytest.mark.parametrize(
