@@ -17,7 +17,7 @@ import secrets
 from urllib.parse import unquote_plus
 
 from .core import SECRET_METHODS, EmulatorCore
-from .errors import OAuthError, invalid_request
+from .errors import OAuthError, invalid_grant, invalid_request
 from .records import Client, M2MClient
 from .wire import header
 
@@ -77,7 +77,7 @@ class ClientAuth(EmulatorCore):
             raise invalid_request("Required parameter is missing: client_id.")
         client: Client | M2MClient | None = self._m2m_client(client_id) or self._client(client_id)
         if client is None and self.unknown_client_error == "invalid_grant":
-            raise OAuthError(400, "invalid_client_id", "invalid_grant", "Unknown client_id.")
+            raise invalid_grant("invalid_client_id", "Unknown client_id.")
         if client is None:
             raise OAuthError(
                 401, "invalid_client_id", "invalid_client", "Unknown client_id.", www_auth=True

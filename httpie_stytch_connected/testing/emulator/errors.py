@@ -24,6 +24,12 @@ def invalid_request(message: str) -> OAuthError:
     return OAuthError(400, "oauth_token_exchange_invalid_request", "invalid_request", message)
 
 
+def invalid_grant(error_type: str, message: str, status: int = 400) -> OAuthError:
+    """A refused code, refresh token or redirect URI (RFC 6749 §5.2 ``invalid_grant``), with
+    Stytch's own ``error_type``."""
+    return OAuthError(status, error_type, "invalid_grant", message)
+
+
 def oauth_error_response(err: OAuthError) -> Response:
     payload = {
         "status_code": err.status,

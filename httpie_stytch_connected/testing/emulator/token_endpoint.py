@@ -30,7 +30,7 @@ import uuid
 from typing import Any
 
 from .client_auth import ClientAuth
-from .errors import OAuthError, invalid_request, oauth_error_response
+from .errors import OAuthError, invalid_grant, invalid_request, oauth_error_response
 from .records import Access, Client, Grant, M2MClient
 from .redirect_urls import redirect_registered
 from .wire import Response, decode_form, json_response, page, request_id
@@ -183,21 +183,12 @@ class TokenEndpoint(ClientAuth):
                 )
         else:
             scopes = client.scopes
-        iat = int(time.time())
-        jti = str(uuid.uuid4())
-        claims = {
-            "iss": issuer,
-            "sub": client.client_id,
-            "aud": [self.project_id],
-            "scope": " ".join(scopes),
-            "exp": iat + self.m2m_access_token_ttl,
-            "iat": iat,
-            "nbf": iat,
-            "jti": jti,
-        }
-        access_token = self._keys.sign(claims)
-        with self._lock:
-            self._access[jti] = Access(f"m2m:{client.client_id}")
+        access_token = self._access_token(
+            Access(f"m2m:{client.client_id}"),
+            {"iss": issuer, "sub": client.client_id, "aud": [self.project_id]},
+            " ".join(scopes),
+            self.m2m_access_token_ttl,
+        )
         return {
             "access_token": access_token,
             "token_type": "bearer",
@@ -214,47 +205,33 @@ class TokenEndpoint(ClientAuth):
         with self._lock:
             record = self._codes.get(code)
             if record is None or record.used or record.grant.client_id != client_id:
-                raise OAuthError(
-                    400,
+                raise invalid_grant(
                     "idp_auth_code_not_found",
-                    "invalid_grant",
                     "The authorization code was not found or was already used.",
                 )
             # Burn the code on any attempt, successful or not (RFC 6749 §4.1.2).
             record.used = True
             if now >= record.expires_at:
-                raise OAuthError(
-                    400, "idp_auth_code_expired", "invalid_grant", "The authorization code expired."
-                )
+                raise invalid_grant("idp_auth_code_expired", "The authorization code expired.")
         client = self._client(client_id)
         if client is None or not redirect_registered(redirect_uri, client.redirect_uris):
-            raise OAuthError(
-                401,
+            raise invalid_grant(
                 "connected_app_supplied_redirect_url_not_found_in_client",
-                "invalid_grant",
                 "The redirect URL supplied in the request is not registered to the client.",
+                401,
             )
         if redirect_uri != record.redirect_uri:
-            raise OAuthError(
-                400,
+            raise invalid_grant(
                 "oauth_token_exchange_invalid_request",
-                "invalid_grant",
                 "redirect_uri does not match the one used in the authorization request.",
             )
         if not _VERIFIER_RE.fullmatch(verifier):
-            raise OAuthError(
-                400,
+            raise invalid_grant(
                 "invalid_pkce_code_verifier",
-                "invalid_grant",
                 "code_verifier must be 43-128 characters from [A-Za-z0-9-._~].",
             )
         if not secrets.compare_digest(_b64url_sha256(verifier), record.code_challenge):
-            raise OAuthError(
-                400,
-                "pkce_mismatch",
-                "invalid_grant",
-                "code_verifier does not match the code_challenge.",
-            )
+            raise invalid_grant("pkce_mismatch", "code_verifier does not match the code_challenge.")
         return json_response(200, self._token_payload(record.grant, issuer, record.nonce))
 
     def _exchange_refresh(self, form: dict[str, str], client: Client, issuer: str) -> Response:
@@ -264,26 +241,16 @@ class TokenEndpoint(ClientAuth):
         with self._lock:
             record = self._refresh.get(token)
             if record is None or record.revoked or record.grant.client_id != client_id:
-                raise OAuthError(
-                    400,
-                    "idp_refresh_token_not_found",
-                    "invalid_grant",
-                    "The refresh token was not found.",
+                raise invalid_grant(
+                    "idp_refresh_token_not_found", "The refresh token was not found."
                 )
             if record.used:
-                raise OAuthError(
-                    400,
+                raise invalid_grant(
                     "idp_refresh_token_already_used",
-                    "invalid_grant",
                     "The refresh token was already used; refresh tokens rotate on every use.",
                 )
             if now >= record.expires_at:
-                raise OAuthError(
-                    400,
-                    "idp_refresh_token_expired",
-                    "invalid_grant",
-                    "The refresh token has expired.",
-                )
+                raise invalid_grant("idp_refresh_token_expired", "The refresh token has expired.")
             grant = record.grant
             requested = form.get("scope")
             if requested:
@@ -308,6 +275,18 @@ class TokenEndpoint(ClientAuth):
                 payload["refresh_token"] = token
         return json_response(200, payload)
 
+    def _access_token(self, access: Access, claims: dict[str, Any], scope: str, ttl: int) -> str:
+        """A signed access token with ``claims``, its scope, lifetime and a fresh ``jti``,
+        recorded as ``access`` so that revocation and introspection find it."""
+        iat = int(time.time())
+        jti = str(uuid.uuid4())
+        token = self._keys.sign(
+            {**claims, "scope": scope, "exp": iat + ttl, "iat": iat, "nbf": iat, "jti": jti}
+        )
+        with self._lock:
+            self._access[jti] = access
+        return token
+
     def _token_payload(
         self,
         grant: Grant,
@@ -319,24 +298,15 @@ class TokenEndpoint(ClientAuth):
     ) -> dict[str, Any]:
         now = time.time()
         iat = int(now)
-        jti = str(uuid.uuid4())
         scope = " ".join(grant.scopes)
         refreshed = refresh_grant is not None or not issue_refresh
         audience = (self.refreshed_token_audience if refreshed else None) or self.project_id
-        access_claims = {
-            "iss": issuer,
-            "sub": grant.sub,
-            "aud": [audience],
-            "client_id": grant.client_id,
-            "scope": scope,
-            "exp": iat + self.access_token_ttl,
-            "iat": iat,
-            "nbf": iat,
-            "jti": jti,
-        }
-        access_token = self._keys.sign(access_claims)
-        with self._lock:
-            self._access[jti] = Access(grant.grant_id)
+        access_token = self._access_token(
+            Access(grant.grant_id),
+            {"iss": issuer, "sub": grant.sub, "aud": [audience], "client_id": grant.client_id},
+            scope,
+            self.access_token_ttl,
+        )
         payload: dict[str, Any] = {
             "access_token": access_token,
             "expires_in": self.access_token_ttl,
