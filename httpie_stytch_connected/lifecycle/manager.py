@@ -186,6 +186,7 @@ class TokenManager:
             session=self._session,
             resource=self.resource,
             client_auth=self._client_auth(endpoints) if self._client_auth else None,
+            issuer=endpoints.issuer,
         )
 
     def __repr__(self) -> str:

@@ -5,8 +5,15 @@
   (RFC 6749 §2.3.1); every server must take it, so it is the default where nothing is known.
 - ``client_secret_post``: ``client_id`` and ``client_secret`` in the form body (§2.3.1).
 - ``private_key_jwt``: a JWT signed with the client's private key as ``client_assertion``
-  (RFC 7523 §2.2, §3; OpenID Connect Core §9): ``iss`` = ``sub`` = client ID, ``aud`` the token
-  endpoint, a short ``exp`` and a fresh ``jti`` per request.
+  (RFC 7523 §2.2, §3; OpenID Connect Core §9): ``iss`` = ``sub`` = client ID, a short ``exp``
+  and a fresh ``jti`` per request, and ``aud`` the authorization server's issuer identifier
+  (RFC 8414 §2) as a single string, as draft-ietf-oauth-rfc7523bis (updating RFC 7523 §3) and
+  OpenID Connect Core §9 since its 2025 errata require. A token endpoint URL is whatever a
+  server's metadata says, checked against nothing, whereas the issuer must be the one its
+  metadata was fetched for (RFC 8414 §3.3): a server naming another's token endpoint would
+  collect, at its own revocation endpoint, assertions the other accepts. Only where no issuer
+  is known (a configured ``token_endpoint`` alone) is the token endpoint the audience, as
+  RFC 7523 §3 allows; :attr:`..token_client.TokenClient.assertion_audience` decides.
 
 :func:`choose` picks the method from the server metadata's
 ``token_endpoint_auth_methods_supported`` where known. Each object adds its fields and headers to
@@ -50,7 +57,8 @@ class ClientAuth(Protocol):
 
     def apply(self, form: dict[str, str], headers: dict[str, str], audience: str) -> None:
         """Add this method's fields to ``form`` and headers to ``headers``; ``audience`` is
-        the token endpoint (the ``aud`` of a client assertion)."""
+        the ``aud`` of a client assertion: the server's issuer identifier, or its token
+        endpoint where no issuer is known (see the module docstring)."""
 
     def hidden(self) -> dict[str, str]:
         """The secret values sent, by name, to scrub from anything the provider answers."""

@@ -5,6 +5,14 @@ OpenID Discovery §4.3), or another server could hand us its endpoints; a mismat
 before any browser opens, and the ID token is later checked against that same string. Keeping
 documents between runs is :mod:`..storage.metadata_cache`'s.
 
+One exception, for an API without protected resource metadata only (MCP authorization
+2025-03-26, whose "authorization base URL" is the API's origin): the document at that origin may
+name an issuer elsewhere on the same origin, such as ``{origin}/oauth``
+(:func:`named_on_origin`), which is then the issuer for everything after. The origin that
+serves the document is the party that, in that fallback, already chooses where the person signs
+in, and it controls every URL on itself, so such an issuer gives it nothing it lacked; an issuer
+on any other origin stays refused, since a document would then speak for another party's server.
+
 PKCE (RFC 7636): we only ever send S256 (:mod:`.pkce`). A document whose
 ``code_challenge_methods_supported`` (RFC 8414 §2) exists and lacks ``S256`` is refused before
 any browser opens or any client is registered (:func:`check_pkce_s256`). A document without the
@@ -27,8 +35,9 @@ from urllib.parse import urlsplit, urlunsplit
 from ..errors import ConfigurationError, TokenEndpointError
 from .endpoints import ProviderEndpoints
 from .provider_calls import DISCOVERY, HTTP, call
+from .resource_uri import normal_form, origin_of
 from .untrusted import json_object, shown_text
-from .urls import host_of
+from .urls import check_endpoint, host_of
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +77,12 @@ def default_metadata(origin: str) -> dict[str, Any]:
     return {"issuer": base, **{name: base + path for name, path in DEFAULT_PATHS.items()}}
 
 
-def fetch_metadata(issuer: str, urls: list[str], session: HTTP) -> dict[str, Any]:
-    """The first metadata document at ``urls`` that names ``issuer`` exactly. Raises
-    :class:`TokenEndpointError` (``retryable`` for an outage) when none answers, and
-    :class:`ConfigurationError` when one names another issuer."""
+def fetch_metadata(
+    issuer: str, urls: list[str], session: HTTP, *, on_origin: bool = False
+) -> dict[str, Any]:
+    """The first metadata document at ``urls`` that names ``issuer`` exactly (``on_origin``:
+    see :func:`check_issuer_named`). Raises :class:`TokenEndpointError` (``retryable`` for an
+    outage) when none answers, and :class:`ConfigurationError` when one names another issuer."""
     outage: tuple[str, int] | None = None  # the first document URL that answered 5xx
     for url in urls:
         response = call(session, "GET", url, f"discover the endpoints of {issuer}", kind=DISCOVERY)
@@ -81,8 +92,9 @@ def fetch_metadata(issuer: str, urls: list[str], session: HTTP) -> dict[str, Any
         if response.status != 200:
             continue
         document = json_object(response.body)
-        if document is not None and "issuer" in document:  # required (RFC 8414 §2): else
-            check_issuer_named(document, issuer, url)  # not metadata, as a catch-all page is
+        # "issuer" is required (RFC 8414 §2): without it, not metadata, as a catch-all page is
+        if document is not None and "issuer" in document:
+            check_issuer_named(document, issuer, url, on_origin=on_origin)
             return document
     if outage is not None:
         raise TokenEndpointError(
@@ -99,11 +111,15 @@ def fetch_metadata(issuer: str, urls: list[str], session: HTTP) -> dict[str, Any
     )
 
 
-def check_issuer_named(document: Mapping[str, Any], issuer: str, url: str) -> None:
+def check_issuer_named(
+    document: Mapping[str, Any], issuer: str, url: str, *, on_origin: bool = False
+) -> None:
     """Exact string equality (RFC 8414 §3.3, OpenID Discovery §4.3): no case folding, no
-    trailing-slash forgiveness, since ID tokens are then checked against this very string."""
+    trailing-slash forgiveness, since ID tokens are then checked against this very string.
+    ``on_origin`` (an API's own origin without resource metadata, MCP 2025-03-26): ``issuer``
+    is that origin, and any issuer :func:`named_on_origin` will do."""
     found = document.get("issuer")
-    if found != issuer:
+    if found != issuer and not (on_origin and named_on_origin(found, issuer)):
         shown = shown_text(found, limit=200) if isinstance(found, str) else None
         raise ConfigurationError(
             f"The discovery document at {host_of(url)} names issuer "
@@ -111,6 +127,23 @@ def check_issuer_named(document: Mapping[str, Any], issuer: str, url: str) -> No
             "(a trailing slash counts): if you trust that provider, set issuer to exactly the "
             "value it publishes."
         )
+
+
+def named_on_origin(found: object, origin: str) -> bool:
+    """Whether ``found`` is an issuer identifier on ``origin`` itself (see the module
+    docstring): an http(s) URL as RFC 8414 §2 has issuers (no query, no fragment), without
+    userinfo, usable as an endpoint (https, or http on loopback), whose path nothing could
+    read otherwise (:func:`.resource_uri.normal_form`), on that same scheme, host and port."""
+    if not isinstance(found, str) or "?" in found or "#" in found:
+        return False
+    parts = urlsplit(found)
+    if parts.username is not None or parts.password is not None or normal_form(found) is None:
+        return False
+    try:
+        check_endpoint(found, "issuer")
+    except ConfigurationError:
+        return False
+    return origin_of(found) == origin_of(origin)
 
 
 def check_pkce_s256(document: Mapping[str, Any], issuer: str) -> None:

@@ -51,9 +51,12 @@ class TokenClient:
         refresh_backoff: tuple[float, ...] = REFRESH_BACKOFF,
         resource: str | None = None,
         client_auth: ClientAuth | None = None,
+        issuer: str | None = None,
     ) -> None:
         """``client_auth`` (:mod:`.client_auth`) adds the client's credentials to every
-        token, refresh and revocation request (default: a public client's ``client_id``).
+        token, refresh and revocation request (default: a public client's ``client_id``);
+        ``issuer``, the server's issuer identifier where known, is a client assertion's
+        audience (:attr:`assertion_audience`).
         ``resource`` (RFC 8707 §2.2) goes on every code exchange and refresh: a refresh must
         repeat the resource of the token set it refreshes, or a server with resource
         indicators refuses it and may burn the refresh token.
@@ -70,6 +73,13 @@ class TokenClient:
         self.timeout = (self.limits.connect, self.limits.read)
         self.refresh_backoff = refresh_backoff
         self.client_auth = client_auth
+        self.issuer = issuer
+
+    @property
+    def assertion_audience(self) -> str:
+        """The ``aud`` of a client assertion (RFC 7523 §3 as draft-ietf-oauth-rfc7523bis
+        updates it): the issuer identifier; the token endpoint only when no issuer is known."""
+        return self.issuer or self.token_endpoint
 
     @property
     def session(self) -> requests.Session:
@@ -106,7 +116,7 @@ class TokenClient:
         data: dict[str, str] = dict(form)
         headers: dict[str, str] = {}
         if self.client_auth is not None:
-            self.client_auth.apply(data, headers, self.token_endpoint)
+            self.client_auth.apply(data, headers, self.assertion_audience)
         return data, headers
 
     def _hidden(self) -> dict[str, str]:

@@ -55,16 +55,19 @@ def metadata(
     url: str | None = None,
     session: HTTP = None,
     ttl: float = DEFAULT_TTL,
+    on_origin: bool = False,
 ) -> dict[str, Any]:
-    """The issuer's whole metadata document (cached like :func:`discover`'s endpoints)."""
+    """The issuer's whole metadata document (cached like :func:`discover`'s endpoints);
+    ``on_origin``: ``issuer`` is an API's origin and the document may name another issuer on
+    it (:func:`..oauth.discovery.named_on_origin`, only for :func:`metadata_or_defaults`)."""
     check_issuer(issuer)
     urls = [url] if url else metadata_urls(issuer)
     path = cache_dir() / "discovery" / f"{_digest(issuer, urls)}.json"
-    cached = _load(path, issuer)
+    cached = _load(path, issuer, on_origin)
     if cached is not None and 0 <= time.time() - cached[0] < ttl:
         return cached[1]
     try:
-        document = fetch_metadata(issuer, urls, session)
+        document = fetch_metadata(issuer, urls, session, on_origin=on_origin)
     except TokenEndpointError as exc:
         if cached is None or not exc.retryable:
             raise
@@ -78,20 +81,22 @@ def metadata(
     return document
 
 
-def metadata_or_defaults(issuer: str, *, session: HTTP = None) -> tuple[dict[str, Any], bool]:
-    """The issuer's metadata, else (when no metadata URL serves any: a 404, not an outage) the
-    default endpoints at the issuer (:func:`..oauth.discovery.default_metadata`), which are not
-    cached; True when the defaults are used. Only for an API's own origin without protected
-    resource metadata (MCP authorization 2025-03-26 §2.3.3)."""
+def metadata_or_defaults(origin: str, *, session: HTTP = None) -> tuple[dict[str, Any], bool]:
+    """The metadata at ``origin``, whose issuer may be any on that origin (such as
+    ``{origin}/oauth``: :func:`..oauth.discovery.named_on_origin`), else (when no metadata URL
+    serves any: a 404, not an outage) the default endpoints at the origin
+    (:func:`..oauth.discovery.default_metadata`, issuer the origin), which are not cached; True
+    when the defaults are used. Only for an API's own origin without protected resource
+    metadata (MCP authorization 2025-03-26 §2.3.2, §2.3.3)."""
     try:
-        return metadata(issuer, session=session), False
+        return metadata(origin, session=session, on_origin=True), False
     except TokenEndpointError as exc:
         if exc.retryable or exc.status != 404:
             raise
-    return default_metadata(issuer), True
+    return default_metadata(origin), True
 
 
-def _load(path: Path, issuer: str) -> tuple[float, dict[str, Any]] | None:
+def _load(path: Path, issuer: str, on_origin: bool) -> tuple[float, dict[str, Any]] | None:
     """The cached document, checked again as if just fetched (it must name ``issuer`` and list
     valid endpoints), else None. The file itself must be ours alone (:func:`.store.read_text`:
     a :class:`TokenStoreError` otherwise)."""
@@ -105,7 +110,7 @@ def _load(path: Path, issuer: str) -> tuple[float, dict[str, Any]] | None:
     if not isinstance(fetched, (int, float)) or not isinstance(document, dict):
         return None
     try:
-        check_issuer_named(document, issuer, str(path))
+        check_issuer_named(document, issuer, str(path), on_origin=on_origin)
         endpoints_from(document, issuer, machine=True)
     except ConfigurationError:
         log.debug("the cached discovery document fails its checks; fetching it again")

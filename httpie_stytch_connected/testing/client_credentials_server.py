@@ -14,8 +14,10 @@ It serves, on the loopback server the Stytch emulator uses:
   authenticated by exactly one of ``client_secret_basic`` (RFC 6749 §2.3.1, form-decoded),
   ``client_secret_post`` or ``private_key_jwt`` (RFC 7523: ``client_assertion_type`` the
   jwt-bearer URN, ``client_assertion`` a JWT signed with the client's registered key, with
-  ``iss`` = ``sub`` = client ID, ``aud`` the token endpoint or the issuer, ``exp`` in the
-  future, and a ``jti`` never seen before). A method not in ``auth_methods``, or other than
+  ``iss`` = ``sub`` = client ID, ``aud`` the issuer alone as a single string
+  (draft-ietf-oauth-rfc7523bis; ``legacy_assertion_audiences``: RFC 7523's older leniency, the
+  token endpoint or the issuer, a string or in a list), ``exp`` in the future, and a ``jti``
+  never seen before). A method not in ``auth_methods``, or other than
   the one a client was registered with, is ``invalid_client`` (401). The answer is an RS256
   JWT access token (``iss``, ``sub`` and ``client_id`` the client, ``aud`` the ``audience``
   setting, default the issuer; ``scope``, ``iat``, ``nbf``, ``exp``, ``jti``),
@@ -109,8 +111,8 @@ class ClientCredentialsServer(LoopbackService):
 
     ``auth_methods`` (enabled) and ``advertised_auth_methods`` (in the metadata; None: the
     enabled ones) are plain attributes a test may change at any time, as are
-    ``access_token_ttl``, ``audience`` and ``max_assertion_lifetime`` (seconds an assertion's
-    ``exp`` may lie ahead; None: no limit)."""
+    ``access_token_ttl``, ``audience``, ``max_assertion_lifetime`` (seconds an assertion's
+    ``exp`` may lie ahead; None: no limit) and ``legacy_assertion_audiences``."""
 
     thread_name = "client-credentials-server"
 
@@ -123,6 +125,7 @@ class ClientCredentialsServer(LoopbackService):
         audience: str | None = None,
         scopes_supported: Sequence[str] = (),
         max_assertion_lifetime: int | None = None,
+        legacy_assertion_audiences: bool = False,
         log_requests: bool = False,
     ) -> None:
         for method in auth_methods:
@@ -133,6 +136,7 @@ class ClientCredentialsServer(LoopbackService):
         self.access_token_ttl = access_token_ttl
         self.scopes_supported = tuple(scopes_supported)
         self.max_assertion_lifetime = max_assertion_lifetime
+        self.legacy_assertion_audiences = legacy_assertion_audiences
         self.log_requests = log_requests
         self._audience = audience
         #: ``(client_id, method)`` for every client authentication tried; never a secret.
@@ -411,6 +415,10 @@ class ClientCredentialsServer(LoopbackService):
             raise _OAuthError(
                 401, "invalid_client", f"Client assertion refused: {type(exc).__name__}."
             ) from None
+        if not self.legacy_assertion_audiences and claims["aud"] != self.issuer:
+            raise _OAuthError(
+                401, "invalid_client", "The client assertion's aud must be the issuer alone."
+            )
         if claims["iss"] != client_id or claims["sub"] != client_id:
             raise _OAuthError(401, "invalid_client", "iss and sub must be the client_id.")
         now = time.time()

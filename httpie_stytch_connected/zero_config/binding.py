@@ -38,8 +38,8 @@ _FORMAT = 2
 ORIGIN_METADATA = "origin metadata"
 DEFAULT_ENDPOINTS = "default endpoints"
 FALLBACKS = {
-    ORIGIN_METADATA: "the API publishes no resource metadata (RFC 9728), so its origin is taken "
-    "as its authorization server, whose metadata is at the origin (MCP 2025-03-26)",
+    ORIGIN_METADATA: "the API publishes no resource metadata (RFC 9728), so the authorization "
+    "server is the one the metadata at its origin names, on that origin (MCP 2025-03-26)",
     DEFAULT_ENDPOINTS: "the API publishes no resource metadata (RFC 9728) and its origin no "
     "authorization server metadata (RFC 8414), so the default endpoints /authorize, /token and "
     "/register at its origin are used (MCP 2025-03-26)",

@@ -9,8 +9,9 @@ authorization, token and refresh request). What the chain found is a :class:`Bin
 per origin in a 0600 file so the warm path reads it and the access-token cache and nothing
 else. Tokens are keyed per (authorization server, resource, client): a token obtained for one
 resource is never sent to another. An older API without protected resource metadata (MCP
-2025-03-26) is its own authorization server at its origin (:func:`server_metadata`), with the
-same consent, confinement and checks.
+2025-03-26) has its authorization server at its origin: the one the metadata there names (on
+that same origin), else the origin itself with the default endpoints (:func:`server_metadata`),
+with the same consent, confinement and checks.
 """
 
 from __future__ import annotations
@@ -60,13 +61,26 @@ class Call:
 
 def server_metadata(issuer: str, http: HTTP, *, fallback: bool) -> tuple[dict[str, Any], bool]:
     """``issuer``'s metadata (RFC 8414 / OpenID Discovery); with ``fallback`` (an API without
-    protected resource metadata, whose origin ``issuer`` is), the default endpoints when it
-    publishes none (MCP authorization 2025-03-26 §2.3.3); True when those are used."""
+    protected resource metadata, whose server is on its origin), the metadata at ``issuer``'s
+    origin, which may name any issuer on that origin (checked by the caller), or the default
+    endpoints when it publishes none (MCP authorization 2025-03-26 §2.3.3); True when those are
+    used."""
+    from ..oauth.resource_uri import origin_of
     from ..storage.metadata_cache import metadata, metadata_or_defaults
 
     if fallback:
-        return metadata_or_defaults(issuer, session=http)
+        return metadata_or_defaults(origin_of(issuer), session=http)
     return metadata(issuer, session=http), False
+
+
+def check_named(document: Mapping[str, Any], issuer: str) -> None:
+    """ConfigurationError unless ``document`` names ``issuer`` exactly: not even a trailing
+    slash may differ (RFC 8414 §3.3)."""
+    if document.get("issuer") != issuer:
+        raise ConfigurationError(
+            f"The authorization server metadata of {issuer} names issuer "
+            f"{document.get('issuer')!r}; refusing to use it."
+        )
 
 
 class ZeroConfig:
@@ -120,13 +134,13 @@ class ZeroConfig:
 
         http = provider_http_for(url, self.settings, self.session)  # the API chooses these URLs
         resource = discover_resource(url, challenge, http)
+        document, defaults = server_metadata(
+            resource.authorization_server, http, fallback=resource.fallback
+        )
+        if resource.fallback:  # the origin's document names its server, on that origin
+            resource = replace(resource, authorization_servers=(str(document.get("issuer")),))
         issuer = resource.authorization_server
-        document, defaults = server_metadata(issuer, http, fallback=resource.fallback)
-        if document.get("issuer") != issuer:  # exactly: not even a trailing slash differs
-            raise ConfigurationError(
-                f"The authorization server metadata of {issuer} names issuer "
-                f"{document.get('issuer')!r}; refusing to use it."
-            )
+        check_named(document, issuer)
         check_pkce_s256(document, issuer)  # before a client is registered for nothing
         identify = functools.partial(
             client_identity,
@@ -168,7 +182,7 @@ class ZeroConfig:
     def agree(self, resource: str, issuer: str, client: str, fallback: str = "") -> None:
         """Before anything is registered or signed in for a new (API, server) pair: the
         person's yes (asked on the terminal, saying what this tool holds at that server) or a
-        setting's (:mod:`.consent`), told ``fallback`` (why the server is the API's own origin,
+        setting's (:mod:`.consent`), told ``fallback`` (why the server is on the API's origin,
         when it is); else the refusal. Saved bindings are pairs agreed before, in any process:
         never asked again."""
         from .consent import Pair, confirm
@@ -423,6 +437,7 @@ class ZeroConfig:
 
         http = provider_http_for(binding.resource, self.settings, self.session)
         document, _ = server_metadata(binding.issuer, http, fallback=bool(binding.fallback))
+        check_named(document, binding.issuer)  # an origin's document may have changed issuer
         identity = client_identity(
             document,
             issuer=binding.issuer,

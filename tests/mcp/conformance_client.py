@@ -53,6 +53,8 @@ RUN_TIMEOUT = 60.0
 CALLBACK_TIMEOUT = 30.0
 #: How many redirects the scripted user agent follows before giving up.
 MAX_HOPS = 10
+#: The client ID metadata document URL the suite's ``auth/basic-cimd`` server expects.
+CIMD_URL = "https://conformance-test.local/client-metadata.json"
 
 
 @dataclass(frozen=True)
@@ -221,6 +223,11 @@ def httpie_stytch_connected_auth(server_url: str, scenario: Scenario) -> httpx2.
         settings["private_key_file"] = str(key)
     if "client_id" in settings and not scenario.name.startswith("auth/client-credentials"):
         settings["grant_type"] = "authorization_code"
+    if scenario.name == "auth/basic-cimd":
+        # A team shipping a CLI hosts its client ID metadata document and builds its URL in
+        # (``client_metadata_url``, docs/guides/configuration.md); this is the URL the
+        # scenario's server expects (it never fetches it). Nothing for the person to set.
+        settings["client_metadata_url"] = CIMD_URL
     return OAuth2PKCEAuth(**settings)
 
 

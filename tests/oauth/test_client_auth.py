@@ -3,6 +3,7 @@ against the provider-neutral client-credentials server and the Stytch emulator."
 
 from __future__ import annotations
 
+import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -57,12 +58,41 @@ def test_private_key_jwt_signs_an_assertion_the_server_accepts(
     )
     creds = server.add_key_client(key, ("read",))
     auth = choose(creds.client_id, private_key=pem(key), supported=[PRIVATE_KEY_JWT])
-    client = TokenClient(server.token_endpoint, creds.client_id, client_auth=auth)
+    client = TokenClient(
+        server.token_endpoint, creds.client_id, client_auth=auth, issuer=server.issuer
+    )
     first = client.client_credentials()
     second = client.client_credentials()  # a fresh jti each time: no replay refusal
     assert server.verify_access_token(first.access_token)["sub"] == creds.client_id
     assert server.verify_access_token(second.access_token)
     assert server.auth_seen == [(creds.client_id, PRIVATE_KEY_JWT)] * 2
+
+
+def test_a_client_assertion_names_the_issuer_alone_where_one_is_known(
+    client_credentials_server: ClientCredentialsServer,
+) -> None:
+    """draft-ietf-oauth-rfc7523bis: ``aud`` is the issuer identifier, a single string (a
+    server following it refuses the token endpoint); only without a known issuer (a configured
+    token endpoint alone) is it the token endpoint, which RFC 7523 §3 lets servers accept."""
+    server = client_credentials_server
+    key = ec.generate_private_key(ec.SECP256R1())
+    creds = server.add_key_client(key, ("read",))
+    auth = choose(creds.client_id, private_key=pem(key), supported=[PRIVATE_KEY_JWT])
+    known = TokenClient(
+        server.token_endpoint, creds.client_id, client_auth=auth, issuer=server.issuer
+    )
+    sent: dict[str, str] = {}
+    auth.apply(sent, {}, known.assertion_audience)
+    claims = jwt.decode(sent["client_assertion"], options={"verify_signature": False})
+    assert claims["aud"] == server.issuer  # a string, not a list
+    assert known.client_credentials().access_token
+    unknown = TokenClient(server.token_endpoint, creds.client_id, client_auth=auth)
+    assert unknown.assertion_audience == server.token_endpoint
+    with pytest.raises(TokenEndpointError) as caught:
+        unknown.client_credentials()
+    assert caught.value.error == "invalid_client"
+    server.legacy_assertion_audiences = True
+    assert unknown.client_credentials().access_token
 
 
 def test_the_method_follows_what_the_metadata_offers() -> None:

@@ -18,7 +18,7 @@ import requests
 
 from httpie_stytch_connected.auth import OAuth2PKCEAuth, StytchAuth
 from httpie_stytch_connected.errors import ConfigurationError, TokenEndpointError
-from httpie_stytch_connected.oauth.discovery import metadata_urls
+from httpie_stytch_connected.oauth.discovery import metadata_urls, named_on_origin
 from httpie_stytch_connected.oauth.urls import host_of
 from httpie_stytch_connected.settings.config import load_settings, resolve_endpoints, storage_key
 from httpie_stytch_connected.storage.metadata_cache import _digest, discover
@@ -241,6 +241,31 @@ def test_a_cached_document_for_a_near_miss_issuer_is_not_used(flaky_issuer: str)
     write_private(path, json.dumps({"fetched_at": time.time(), "document": _Flaky.document}))
     with pytest.raises(ConfigurationError, match="names issuer"):
         discover(issuer)
+
+
+@pytest.mark.parametrize(
+    ("found", "named"),
+    [
+        ("https://api.example.com", True),
+        ("https://api.example.com/oauth", True),
+        ("HTTPS://API.example.com:443/oauth", True),  # the same origin (RFC 3986 §6.2)
+        ("https://api.example.com.evil.example/oauth", False),
+        ("https://login.example.com/oauth", False),
+        ("https://api.example.com:8443/oauth", False),
+        ("http://api.example.com/oauth", False),  # another scheme, and plain http
+        ("https://someone@api.example.com/oauth", False),
+        ("https://api.example.com/oauth?tenant=1", False),
+        ("https://api.example.com/oauth#x", False),
+        ("https://api.example.com/a%2f/oauth", False),
+        ("https://api.example.com/o auth", False),
+        (["https://api.example.com"], False),
+        (None, False),
+    ],
+)
+def test_an_older_apis_origin_may_name_an_issuer_on_itself_only(found: object, named: bool) -> None:
+    """MCP 2025-03-26's fallback: the metadata at an API's origin may name an issuer on that
+    origin (``{origin}/oauth``), never one on another origin (RFC 8414 §3.3)."""
+    assert named_on_origin(found, "https://api.example.com") is named
 
 
 # -- PKCE methods the server offers (issue 18 §3) ----------------------------------------------

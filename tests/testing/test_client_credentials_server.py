@@ -196,18 +196,37 @@ def test_request_shape(server: ClientCredentialsServer) -> None:
     )
 
 
-@pytest.mark.parametrize("audience", ["endpoint", "issuer", "list"])
+@pytest.mark.parametrize(
+    ("audience", "legacy", "accepted"),
+    [
+        ("issuer", False, True),
+        # draft-ietf-oauth-rfc7523bis: the issuer alone, a single string.
+        ("endpoint", False, False),
+        ("issuer in a list", False, False),
+        # RFC 7523's older leniency, which servers may keep.
+        ("endpoint", True, True),
+        ("list", True, True),
+    ],
+)
 def test_private_key_jwt_with_rsa(
-    server: ClientCredentialsServer, rsa_key: rsa.RSAPrivateKey, audience: str
+    server: ClientCredentialsServer,
+    rsa_key: rsa.RSAPrivateKey,
+    audience: str,
+    legacy: bool,
+    accepted: bool,
 ) -> None:
+    server.legacy_assertion_audiences = legacy
     creds = server.add_key_client(rsa_key.public_key(), SCOPES)
     assert creds.client_secret is None and creds.token_endpoint_auth_method == "private_key_jwt"
     aud: Any = {
         "endpoint": server.token_endpoint,
         "issuer": server.issuer,
+        "issuer in a list": [server.issuer],
         "list": ["https://elsewhere.example", server.token_endpoint],
     }[audience]
     response = with_assertion(server, assertion(rsa_key, creds.client_id, aud))
+    if not accepted:
+        return assert_refused(response, 401, "invalid_client")
     assert response.status_code == 200, response.text
     assert server.verify_access_token(response.json()["access_token"])["sub"] == creds.client_id
     assert server.auth_seen == [(creds.client_id, "private_key_jwt")]
@@ -217,7 +236,7 @@ def test_private_key_jwt_with_an_ec_key_given_as_a_jwk(server: ClientCredentials
     key = ec.generate_private_key(ec.SECP256R1())
     jwk = jwt.algorithms.ECAlgorithm.to_jwk(key.public_key(), as_dict=True)
     creds = server.add_key_client(jwk, ["read"])
-    token = assertion(key, creds.client_id, server.token_endpoint, alg="ES256")
+    token = assertion(key, creds.client_id, server.issuer, alg="ES256")
     response = with_assertion(server, token, client_id=creds.client_id)
     assert response.status_code == 200, response.text
     assert response.json()["scope"] == "read"
@@ -227,7 +246,7 @@ def test_a_replayed_assertion_is_refused(
     server: ClientCredentialsServer, rsa_key: rsa.RSAPrivateKey
 ) -> None:
     creds = server.add_key_client(rsa_key, SCOPES)
-    token = assertion(rsa_key, creds.client_id, server.token_endpoint)
+    token = assertion(rsa_key, creds.client_id, server.issuer)
     assert with_assertion(server, token).status_code == 200
     assert_refused(with_assertion(server, token), 401, "invalid_client")
 
@@ -251,7 +270,7 @@ def test_bad_assertions_are_refused(
     server: ClientCredentialsServer, rsa_key: rsa.RSAPrivateKey, case: str
 ) -> None:
     creds = server.add_key_client(rsa_key, SCOPES)
-    cid, aud = creds.client_id, server.token_endpoint
+    cid, aud = creds.client_id, server.issuer
     extra: dict[str, str] = {}
     if case == "wrong_aud":
         token = assertion(rsa_key, cid, "https://elsewhere.example/token")
@@ -283,7 +302,7 @@ def test_assertion_type_and_enabled_method(
     server: ClientCredentialsServer, rsa_key: rsa.RSAPrivateKey
 ) -> None:
     creds = server.add_key_client(rsa_key, SCOPES)
-    token = assertion(rsa_key, creds.client_id, server.token_endpoint)
+    token = assertion(rsa_key, creds.client_id, server.issuer)
     wrong_type = requests.post(
         server.token_endpoint,
         data={
@@ -297,7 +316,7 @@ def test_assertion_type_and_enabled_method(
     server.auth_methods = ("client_secret_basic",)
     assert_refused(with_assertion(server, token), 401, "invalid_client")
     secret_client = server.add_secret_client(SCOPES)
-    impostor = assertion(rsa_key, secret_client.client_id, server.token_endpoint)
+    impostor = assertion(rsa_key, secret_client.client_id, server.issuer)
     server.auth_methods = ("private_key_jwt",)
     assert_refused(with_assertion(server, impostor), 401, "invalid_client")
 
@@ -310,7 +329,7 @@ def test_secrets_stay_out_of_reprs_and_logs(
         token = basic(server, creds).json()["access_token"]
         post(server, ClientCredentials(creds.client_id, "wrong"))
         key_client = server.add_key_client(rsa_key, SCOPES)
-        signed = assertion(rsa_key, key_client.client_id, server.token_endpoint)
+        signed = assertion(rsa_key, key_client.client_id, server.issuer)
         with_assertion(server, signed)
         texts = [repr(server), repr(creds), repr(server._clients), repr(server.auth_seen)]
     err = capfd.readouterr().err

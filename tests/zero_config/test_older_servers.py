@@ -1,10 +1,11 @@
 """Older servers (MCP authorization 2025-03-26) in zero configuration (issue 18 §3).
 
 Such an API publishes no protected resource metadata (RFC 9728): its 401 names none and the
-well-known URLs answer 404. Its origin is then its own authorization server: with metadata at
-``{origin}/.well-known/oauth-authorization-server`` (the conformance scenario
-``auth/2025-03-26-oauth-metadata-backcompat``, endpoints under ``/oauth``), or with none and
-the default ``/authorize``, ``/token`` and ``/register`` (``auth/2025-03-26-oauth-endpoint-
+well-known URLs answer 404. Its authorization server is then on its origin: the one the
+metadata at ``{origin}/.well-known/oauth-authorization-server`` names, the origin itself or
+another issuer on it (the conformance scenario ``auth/2025-03-26-oauth-metadata-backcompat``:
+``{origin}/oauth``, endpoints under ``/oauth``), or, with no metadata, the origin with the
+default ``/authorize``, ``/token`` and ``/register`` (``auth/2025-03-26-oauth-endpoint-
 fallback``). :class:`OldServer` is such an API and server in one, on 127.0.0.1; it checks the
 PKCE S256 verifier and the redirect URI as a real server does. The rest is real: the keyring,
 the scripted browser, every adapter.
@@ -29,9 +30,10 @@ from tests.adapters import ADAPTERS, oauth2_auth, send
 from tests.command import cli
 from tests.loopback import LoopbackServer, QuietHandler
 
-ORIGIN_METADATA = "origin metadata"  # conformance: auth/2025-03-26-oauth-metadata-backcompat
+ORIGIN_METADATA = "origin metadata"  # the origin's metadata names the origin
+ISSUER_ON_ORIGIN = "issuer on origin"  # conformance: auth/2025-03-26-oauth-metadata-backcompat
 DEFAULT_ENDPOINTS = "default endpoints"  # conformance: auth/2025-03-26-oauth-endpoint-fallback
-MODES = [ORIGIN_METADATA, DEFAULT_ENDPOINTS]
+MODES = [ORIGIN_METADATA, ISSUER_ON_ORIGIN, DEFAULT_ENDPOINTS]
 
 
 class OldServer:
@@ -44,7 +46,7 @@ class OldServer:
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
-        self.prefix = "/oauth" if mode == ORIGIN_METADATA else ""
+        self.prefix = "" if mode == DEFAULT_ENDPOINTS else "/oauth"
         self.metadata: dict[str, object] = {}
         self.prm_status = 404
         self.challenge = "Bearer"
@@ -73,6 +75,15 @@ class OldServer:
     def url(self) -> str:
         return self.server.url
 
+    @property
+    def issuer(self) -> str:
+        return self.url + ("/oauth" if self.mode == ISSUER_ON_ORIGIN else "")
+
+    @property
+    def fallback(self) -> str:
+        """How ``stytch-connected discover`` names the fallback (a FALLBACKS key)."""
+        return DEFAULT_ENDPOINTS if self.mode == DEFAULT_ENDPOINTS else ORIGIN_METADATA
+
     def requested(self, path: str) -> bool:
         return any(seen.endswith(" " + path) for seen in self.seen)
 
@@ -87,7 +98,7 @@ class OldServer:
             return handler.reply(401, b"{}", headers={"WWW-Authenticate": self.challenge})
         if path.startswith("/.well-known/oauth-protected-resource"):
             return handler.reply_json(self.prm_status, {})
-        if path == "/.well-known/oauth-authorization-server" and self.mode == ORIGIN_METADATA:
+        if path == "/.well-known/oauth-authorization-server" and self.mode != DEFAULT_ENDPOINTS:
             return handler.reply_json(200, self._metadata())
         if endpoint == "/register" and handler.command == "POST":
             self.clients.append(f"old-client-{len(self.clients) + 1}")
@@ -106,7 +117,7 @@ class OldServer:
     def _metadata(self) -> dict[str, object]:
         base = self.url + self.prefix
         return {
-            "issuer": self.url,
+            "issuer": self.issuer,
             "authorization_endpoint": base + "/authorize",
             "token_endpoint": base + "/token",
             "registration_endpoint": base + "/register",
@@ -157,19 +168,21 @@ def old(
     """An older server the person trusts (``trusted_issuers``: it is not asked here)."""
     server = OldServer(request.param)
     with server.server:
-        monkeypatch.setenv("STYTCH_TRUSTED_ISSUERS", server.url)
+        monkeypatch.setenv("STYTCH_TRUSTED_ISSUERS", server.issuer)
         yield server
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_an_older_server_signs_in_at_its_own_origin(adapter: str, old: OldServer) -> None:
     """Registration, the authorization request and the code exchange at the origin's metadata
-    endpoints (under ``/oauth``) or at the defaults; the resource is the origin (RFC 8707);
-    the next run uses the cached binding and token: no second sign-in."""
+    endpoints (under ``/oauth``) or at the defaults; the resource is the origin (RFC 8707) and
+    the server the issuer that metadata names; the next run uses the cached binding and token:
+    no second sign-in."""
     assert send(adapter, oauth2_auth(adapter), "GET", old.url + "/api").status_code == 200
     for endpoint in ("/register", "/authorize", "/token"):
         assert old.requested(old.prefix + endpoint), old.seen
     assert old.signed_in == 1 and old.resources == [old.url]
+    assert [(b.resource, b.issuer) for b in BindingCache().known()] == [(old.url, old.issuer)]
     forget_memory()  # a later run
     assert send(adapter, oauth2_auth(adapter), "GET", old.url + "/api").status_code == 200
     assert old.signed_in == 1
@@ -190,9 +203,9 @@ def test_discover_says_which_fallback_it_used(old: OldServer) -> None:
     assert done.returncode == 0, done.stderr
     found = dict(line.split(":", 1) for line in done.stdout.splitlines())
     assert found["Resource"].strip() == old.url
-    assert found["Authorization server"].strip() == old.url
+    assert found["Authorization server"].strip() == old.issuer
     assert found["Token endpoint"].strip() == old.url + old.prefix + "/token"
-    assert found["Fallback"].strip() == FALLBACKS[old.mode]
+    assert found["Fallback"].strip() == FALLBACKS[old.fallback]
     assert not old.requested(old.prefix + "/register") and old.signed_in == 0
 
 
@@ -216,17 +229,24 @@ def test_an_older_server_is_not_signed_in_at_without_the_persons_agreement(
     terminal to ask on, refused (issue 17 §2), as for any server an API names."""
     monkeypatch.delenv("STYTCH_TRUSTED_ISSUERS")
     said = _refused(old)
-    assert f"Not signing in at {old.url} for {old.url} ({FALLBACKS[old.mode]})" in said, said
+    assert f"Not signing in at {old.issuer} for {old.url} ({FALLBACKS[old.fallback]})" in said, said
     assert "STYTCH_TRUSTED_ISSUERS" in said, said
 
 
 @pytest.mark.parametrize(
     ("metadata", "refusal"),
     [
+        # The origin's document may name an issuer on the origin (as the conformance suite's
+        # back-compat server does, {origin}/oauth), never one elsewhere: it would then speak
+        # for another party's server (RFC 8414 §3.3).
         ({"issuer": "https://elsewhere.example"}, "names issuer"),
-        # The conformance suite's back-compat server serves this at its root: refused, since
-        # RFC 8414 §3.3 ties a document to the issuer its URL was formed from (the origin).
-        ({"issuer": "{origin}/oauth"}, "names issuer"),
+        ({"issuer": "http://127.0.0.2:{port}/oauth"}, "names issuer"),
+        ({"issuer": "http://127.0.0.1:1/oauth"}, "names issuer"),
+        ({"issuer": "https://127.0.0.1:{port}/oauth"}, "names issuer"),
+        ({"issuer": "http://someone@127.0.0.1:{port}/oauth"}, "names issuer"),
+        ({"issuer": "{origin}/oauth?tenant=1"}, "names issuer"),
+        ({"issuer": "{origin}/a%2f/oauth"}, "names issuer"),
+        ({"issuer": ["{origin}"]}, "names issuer"),
         ({"code_challenge_methods_supported": ["plain"]}, "does not offer PKCE with S256"),
     ],
 )
@@ -236,11 +256,14 @@ def test_the_origins_metadata_is_checked_like_any_servers(
     metadata: dict[str, object],
     refusal: str,
 ) -> None:
-    """RFC 8414 §3.3's exact issuer and the S256 requirement hold at the origin too."""
+    """The issuer (on the origin, in RFC 8414 §2's form) and the S256 requirement hold there
+    too, checked before the person is asked."""
     server = OldServer(ORIGIN_METADATA)
     with server.server:
+        port = str(urlsplit(server.url).port)
         server.metadata = {
-            k: str(v).format(origin=server.url) if k == "issuer" else v for k, v in metadata.items()
+            k: json.loads(json.dumps(v).replace("{origin}", server.url).replace("{port}", port))
+            for k, v in metadata.items()
         }
         monkeypatch.setenv("STYTCH_TRUSTED_ISSUERS", server.url)
         said = _refused(server)
