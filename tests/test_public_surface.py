@@ -40,14 +40,14 @@ def test_dir_and_help_list_the_public_names_and_dir_loads_none_of_them() -> None
     listed, loaded = done.stdout.splitlines()
     assert set(httpie_stytch_connected.__all__) <= set(listed.split())
     assert loaded == "[]"  # HTTPie imports the package on every run: dir() stays as cheap
-    shown = pydoc.render_doc(httpie_stytch_connected, renderer=pydoc.plaintext)
+    shown = pydoc.plain(pydoc.render_doc(httpie_stytch_connected))
     for name in ("class AuthenticationError", "class OAuth2PKCEAuth", "class StytchAuth"):
         assert name in shown
 
 
 @pytest.mark.parametrize("name", ["OAuth2PKCEAuth", "StytchAuth"])
 def test_help_of_an_auth_class_lists_every_setting(name: str) -> None:
-    shown = pydoc.render_doc(getattr(httpie_stytch_connected, name), renderer=pydoc.plaintext)
+    shown = pydoc.plain(pydoc.render_doc(getattr(httpie_stytch_connected, name)))
     for option in OPTIONS:
         assert f"{option.name} ({option.env}" in shown, option.name
     assert "login_timeout (STYTCH_LOGIN_TIMEOUT, default 300.0): seconds" in shown
