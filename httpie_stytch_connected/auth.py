@@ -31,6 +31,7 @@ from requests.utils import requote_uri
 
 from .managed import NOT_RESENT, ManagedTokens, StytchTokens
 from .oauth.bearer import authorization, rejected, withhold
+from .settings.options import lists_settings
 
 if TYPE_CHECKING:
     from .messages import Notify
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["OAuth2PKCEAuth", "StytchAuth"]
 
 
+@lists_settings
 class OAuth2PKCEAuth(ManagedTokens, AuthBase):
     """Bearer tokens from an authorization-code + PKCE login against any OAuth 2.0 provider."""
 
@@ -90,6 +92,7 @@ def resend(
     return second
 
 
+@lists_settings
 class StytchAuth(StytchTokens, OAuth2PKCEAuth):
     """Stytch Connected Apps for requests: ``StytchAuth(project_domain=, client_id=,
     authorize_url=)``, each falling back to its ``STYTCH_*`` environment variable."""

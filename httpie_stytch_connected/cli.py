@@ -238,13 +238,23 @@ def _table(rows: Sequence[tuple[str, str]]) -> None:
 
 def cmd_discover(ctx: Context) -> int:
     """What the chain finds for an API, without signing in or registering a client: the
-    resource, its authorization server and endpoints, the client identity and the scopes, and
+    resource, its authorization server and endpoints, the client identity, the redirect URI a
+    sign-in there sends (what a client ID metadata document must list), the scopes, and
     (a ``Fallback`` line) how an older API without resource metadata was taken (MCP 2025-03-26)."""
     url = ctx.resource or ""
     from .zero_config.binding import FALLBACKS
+    from .zero_config.redirect_paths import sign_in_redirect
 
     zero = ctx.zero or ctx.tokens.discovery()
     binding = zero.discover(url, zero.probe(url), register_now=False)
+    port = ctx.settings.callback_port
+    redirect = sign_in_redirect(
+        ctx.settings.redirect_path,
+        binding.issuer,
+        binding.client_source,
+        host=ctx.settings.callback_host,
+        port=port,
+    )
     _table(
         (
             ("Resource", binding.resource),
@@ -253,6 +263,7 @@ def cmd_discover(ctx: Context) -> int:
             ("Token endpoint", binding.token_endpoint),
             ("Registration endpoint", binding.registration_endpoint or "(none)"),
             ("Client", f"{binding.client_id} ({binding.client_source})"),
+            ("Redirect URI", redirect if port else f"{redirect} (any port)"),
             ("Scopes", " ".join(binding.scopes)),
             *((("Fallback", FALLBACKS[binding.fallback]),) if binding.fallback else ()),
         )

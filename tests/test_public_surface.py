@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pydoc
 import subprocess
 import sys
 from importlib.metadata import entry_points
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import httpie_stytch_connected
+from httpie_stytch_connected.settings.options import OPTIONS
 
 
 def test_the_package_exports_the_three_names() -> None:
@@ -23,6 +25,33 @@ def test_the_package_exports_the_three_names() -> None:
         "OAuth2PKCEAuth",
         "StytchAuth",
     }
+
+
+def test_dir_and_help_list_the_public_names_and_dir_loads_none_of_them() -> None:
+    code = (
+        "import sys, httpie_stytch_connected as package\n"
+        "print(' '.join(dir(package)))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('requests', 'keyring')\n"
+        "    or m.startswith('httpie_stytch_connected.')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    listed, loaded = done.stdout.splitlines()
+    assert set(httpie_stytch_connected.__all__) <= set(listed.split())
+    assert loaded == "[]"  # HTTPie imports the package on every run: dir() stays as cheap
+    shown = pydoc.plain(pydoc.render_doc(httpie_stytch_connected))
+    for name in ("class AuthenticationError", "class OAuth2PKCEAuth", "class StytchAuth"):
+        assert name in shown
+
+
+@pytest.mark.parametrize("name", ["OAuth2PKCEAuth", "StytchAuth"])
+def test_help_of_an_auth_class_lists_every_setting(name: str) -> None:
+    shown = pydoc.plain(pydoc.render_doc(getattr(httpie_stytch_connected, name)))
+    for option in OPTIONS:
+        assert f"{option.name} ({option.env}" in shown, option.name
+    assert "login_timeout (STYTCH_LOGIN_TIMEOUT, default 300.0): seconds" in shown
+    assert "opener=" in shown
 
 
 def test_the_httpx_classes_and_the_testing_tools_are_where_they_were() -> None:

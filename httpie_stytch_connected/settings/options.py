@@ -7,10 +7,12 @@ nothing of theirs. ``STYTCH_<NAME>`` is each setting's environment variable.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, TypedDict, TypeVar
 from urllib.parse import urlsplit
 
 from .stytch import DEFAULT_SCOPES
+
+_Class = TypeVar("_Class", bound=type)
 
 
 def _scopes(value: Any) -> tuple[str, ...]:
@@ -275,6 +277,43 @@ OPTIONS: tuple[Option, ...] = (
     Option("access_token_file", _text, None, "a file (0600) holding a token to use as is"),
 )
 _BY_NAME = {o.name: o for o in OPTIONS}
+
+
+def settings_help() -> str:
+    """The settings as an auth class's docstring lists them for ``help()``: each keyword
+    argument, its environment variable, its default and its line of help."""
+    lines = [
+        "Settings: keyword arguments, each falling back to its STYTCH_* variable, then to the",
+        "profile in the config file (`stytch-connected config` shows what is in effect):",
+        "",
+    ]
+    for option in OPTIONS:
+        default = option.default
+        shown = "" if default in (None, ()) else f", default {_shown(default)}"
+        lines.append(f"    {option.name} ({option.env}{shown}): {option.doc}")
+    lines += [
+        "",
+        "Besides the settings: profile= (a profile of the config file), environ= (instead of",
+        "os.environ), opener= (opens the sign-in page: a callable taking the URL, returning",
+        "False when it could not), notify= (receives each message for the person), store= and",
+        "session= (the token store and the requests.Session for provider calls).",
+    ]
+    return "\n".join(lines)
+
+
+def lists_settings(cls: _Class) -> _Class:
+    """Class decorator: ``cls``'s docstring followed by :func:`settings_help`, so ``help()`` of
+    an auth class lists every setting it takes."""
+    first, *rest = (cls.__doc__ or "").strip("\n").splitlines() or [""]
+    margin = min((len(line) - len(line.lstrip()) for line in rest if line.strip()), default=0)
+    own = "\n".join([first.strip(), *(line[margin:] for line in rest)]).strip()
+    cls.__doc__ = f"{own}\n\n{settings_help()}" if own else settings_help()
+    return cls
+
+
+def _shown(value: Any) -> str:
+    return " ".join(value) if isinstance(value, tuple) else str(value)
+
 
 #: ``STYTCH_*`` variables that are not settings but are read: where files go, which profile,
 #: and the knobs of the testing helpers (the scripted browser, the test keyring).

@@ -20,6 +20,12 @@ package against a local Stytch, with no Stytch account and without touching the 
   trusted server: nothing is discovered). (With ``BROWSER`` set, the display and SSH checks do
   not apply.)
 - ``stytch_resource_server``: an API that verifies the emulator's access tokens.
+- ``stytch_mcp_server``: a real MCP server (the ``mcp`` package) protected by the emulator, as
+  an MCP client meets one: ``401`` naming its protected resource metadata, tokens checked
+  against the emulator's JWKS, the tools ``whoami`` and ``write_note`` (the latter needs the
+  ``write:data`` scope: ``403 insufficient_scope`` until the client steps up). Its ``url`` is
+  the MCP endpoint; pair it with ``stytch_zero_env`` to sign in from that URL alone. Skips the
+  test when ``mcp`` is not installed (Python 3.10+, ``pip install mcp``).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import pytest
 
 if TYPE_CHECKING:  # loaded by the fixtures that use them: every pytest run loads this module
     from .emulator import StytchEmulator
+    from .mcp_server import McpResourceServer
     from .resource_server import ResourceServer
 
 KEYRING_BACKEND = "httpie_stytch_connected.testing.keyring_backend.DirectoryKeyring"
@@ -185,6 +192,20 @@ def stytch_resource_server(stytch_emulator: StytchEmulator) -> Iterator[Resource
     with ResourceServer(
         jwks_uri=stytch_emulator.jwks_uri,
         issuer=stytch_emulator.issuer,
+        audience=stytch_emulator.project_id,
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+def stytch_mcp_server(stytch_emulator: StytchEmulator) -> Iterator[McpResourceServer]:
+    """A running :class:`~.mcp_server.McpResourceServer` whose tokens come from the emulator."""
+    pytest.importorskip("mcp", reason="stytch_mcp_server needs the mcp package (Python 3.10+)")
+    from .mcp_server import McpResourceServer
+
+    with McpResourceServer(
+        issuer=stytch_emulator.issuer,
+        jwks_uri=stytch_emulator.jwks_uri,
         audience=stytch_emulator.project_id,
     ) as server:
         yield server

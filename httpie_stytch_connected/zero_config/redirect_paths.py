@@ -33,3 +33,18 @@ def sign_in_path(redirect_path: str, issuer: str, client_source: str) -> str:
     if client_source in ("registered", "metadata document", "to be registered"):
         return server_redirect_path(redirect_path, issuer)
     return redirect_path
+
+
+def sign_in_redirect(
+    redirect_path: str,
+    issuer: str,
+    client_source: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+) -> str:
+    """The redirect URI a sign-in at ``issuer`` sends, as a client registers it or a client ID
+    metadata document lists it: without a port (the server accepts any, RFC 8252 §7.3) unless
+    the ``callback_port`` setting fixes one."""
+    path = sign_in_path(redirect_path, issuer, client_source)
+    return f"http://{host}{f':{port}' if port else ''}{path}"

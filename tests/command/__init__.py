@@ -37,3 +37,11 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("stytch-connected: error: ")
     return lines[0]
+
+
+def rows(text: str) -> dict[str, str]:
+    """A ``Name: value`` table (``status``, ``discover``) as a dict."""
+    return dict(
+        (name.strip(), value.strip())
+        for name, value in (line.split(":", 1) for line in text.splitlines())
+    )

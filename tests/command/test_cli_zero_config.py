@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 
 import pytest
@@ -10,20 +11,13 @@ import pytest
 from httpie_stytch_connected.testing import StytchEmulator
 from httpie_stytch_connected.testing.emulator import example_api
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from tests.command import cli, one_line_error
+from tests.command import cli, one_line_error, rows
 
 
 @pytest.fixture
 def api(stytch_zero_env: StytchEmulator) -> Iterator[ResourceServer]:
     with example_api(stytch_zero_env) as server:
         yield server
-
-
-def rows(text: str) -> dict[str, str]:
-    return dict(
-        (name.strip(), value.strip())
-        for name, value in (line.split(":", 1) for line in text.splitlines())
-    )
 
 
 def test_discover_shows_the_chain_without_signing_in_or_registering(
@@ -39,6 +33,8 @@ def test_discover_shows_the_chain_without_signing_in_or_registering(
     assert found["Client"] == (
         f"(registers at {stytch_zero_env.url}/v1/oauth2/register) (to be registered)"
     )
+    own = hashlib.sha256(stytch_zero_env.issuer.encode()).hexdigest()[:12]
+    assert found["Redirect URI"] == f"http://127.0.0.1/callback/{own} (any port)"
     assert found["Scopes"] == "read:data openid offline_access"
     assert stytch_zero_env.counters["register"] == 0
     assert stytch_zero_env.counters["authorize_page"] == 0

@@ -1,9 +1,9 @@
 """An MCP client from the ``mcp`` package, with ``httpx2.AsyncClient(auth=OAuth2PKCEAuth())``,
-against a real MCP resource server (tests/mcp/server.py) and the Stytch emulator, with nothing
-configured but the server's URL: one sign-in (registration and the scripted user agent), the
-tools listed and one called; then new processes (examples/mcp_client.py) reuse the stored
-token without a browser, four of them on an expired token make one refresh, and a tool that
-needs a wider scope costs one more sign-in.
+against a real MCP resource server (``httpie_stytch_connected.testing.mcp_server``) and the
+Stytch emulator, with nothing configured but the server's URL: one sign-in (registration and
+the scripted user agent), the tools listed and one called; then new processes
+(examples/mcp_client.py) reuse the stored token without a browser, four of them on an expired
+token make one refresh, and a tool that needs a wider scope costs one more sign-in.
 
 Each test also runs the same client without our auth, which the server refuses: what passes
 here passes because of the auth."""
@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +29,9 @@ from mcp.client.streamable_http import streamable_http_client
 from httpie_stytch_connected.httpx2 import OAuth2PKCEAuth
 from httpie_stytch_connected.lifecycle.manager import forget_memory
 from httpie_stytch_connected.testing import StytchEmulator
+from httpie_stytch_connected.testing.mcp_server import McpResourceServer
 from httpie_stytch_connected.zero_config.binding import BindingCache
 from tests.lifecycle import expire_stored, slow_token_endpoint
-
-from .server import McpResourceServer
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -41,12 +39,11 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "mcp_client.py"
 
 
 @pytest.fixture
-def server(stytch_zero_env: StytchEmulator) -> Iterator[McpResourceServer]:
-    emulator = stytch_zero_env
-    with McpResourceServer(
-        issuer=emulator.issuer, jwks_uri=emulator.jwks_uri, audience=emulator.project_id
-    ) as srv:
-        yield srv
+def server(
+    stytch_zero_env: StytchEmulator, stytch_mcp_server: McpResourceServer
+) -> McpResourceServer:
+    """The pytest plugin's MCP server, with nothing configured but zero configuration."""
+    return stytch_mcp_server
 
 
 async def _list_and_call(

@@ -1,5 +1,6 @@
-"""The test MCP resource server (tests/mcp/server.py) against the Stytch emulator, through a
-plain ``mcp`` client with a static Bearer header: what it refuses and what it accepts."""
+"""The MCP resource server (``httpie_stytch_connected.testing.mcp_server``) against the Stytch
+emulator, through a plain ``mcp`` client with a static Bearer header: what it refuses and what
+it accepts."""
 
 from __future__ import annotations
 
@@ -19,9 +20,13 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import TextContent
 
 from httpie_stytch_connected.testing import StytchEmulator
+from httpie_stytch_connected.testing.mcp_server import (
+    DEFAULT_SCOPE,
+    WRITE_SCOPE,
+    McpResourceServer,
+)
 
 from .emulator_tokens import sign_in
-from .server import DEFAULT_SCOPE, WRITE_SCOPE, McpResourceServer
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -19,12 +19,14 @@ Machines and confidential clients (see ``admin``, ``client_auth`` and ``token_en
 attributes, set them at any time): ``registration_auth_method`` (registration answers with a
 confidential client), ``token_endpoint_auth_methods`` (what the metadata advertises),
 ``strict_client_auth_method``, ``confidential_refresh_returns_token``,
-``m2m_access_token_ttl``; ``client_auth_seen`` records how each client authenticated.
+``m2m_access_token_ttl``, ``client_id_metadata_documents`` (on: a ``client_id`` that is the
+https URL of a client ID metadata document is fetched and used, as at Stytch);
+``client_auth_seen`` records how each client authenticated.
 
 Each Stytch surface lives in the module named for it: ``authorize`` (sign-in and consent
 pages), ``token_endpoint``, ``token_management`` (revoke, introspect, userinfo), ``metadata``,
-``registration`` (Dynamic Client Registration), ``client_auth`` (client secrets), ``keys``,
-``redirect_urls``, ``errors``,
+``registration`` (Dynamic Client Registration), ``client_documents`` (CIMD), ``client_auth``
+(client secrets), ``keys``, ``redirect_urls``, ``errors``,
 ``admin`` (test knobs) and ``example_api`` (a resource server announcing itself per RFC 9728).
 This module only routes.
 

@@ -43,6 +43,7 @@ COUNTER_NAMES = (
     "clients_registered",
     "registration_read",
     "registration_delete",
+    "client_document_fetch",
 )
 #: Forms of the ``iss`` authorization-response parameter (RFC 9207) the emulator can send.
 ISS_FORMS = ("default_domain", "custom_domain", "none")
@@ -137,6 +138,9 @@ class EmulatorCore(LoopbackService):
         #: Switch: a confidential client must authenticate with the method it was created or
         #: registered with (Stytch itself accepts either, so this is off by default).
         self.strict_client_auth_method = False
+        #: Switch: client ID metadata documents (CIMD, :mod:`.client_documents`): advertised in
+        #: the metadata, and a ``client_id`` that is a document's URL is fetched and used.
+        self.client_id_metadata_documents = True
         #: Switch: a refresh by a confidential client (no rotation) answers with the same
         #: ``refresh_token``; ``False`` leaves the field out of the answer.
         self.confidential_refresh_returns_token = True
@@ -251,7 +255,20 @@ class EmulatorCore(LoopbackService):
         if client_id == self.client_id:
             return Client(self.client_id, self.redirect_uris)
         with self._lock:
-            return self._clients.get(client_id or "")
+            known = self._clients.get(client_id or "")
+        if known is None and client_id and self.client_id_metadata_documents:
+            return self._document_client(client_id)
+        return known
+
+    def _document_client(self, url: str) -> Client | None:
+        """The client a metadata document at ``url`` describes (fetched now), or None."""
+        from .client_documents import document_client, fetch_document, is_document_url
+
+        if not is_document_url(url):
+            return None
+        self._count("client_document_fetch")
+        document = fetch_document(url)
+        return document_client(url, document) if document is not None else None
 
     def _record_resource(self, request: str, resource: str | None) -> None:
         """RFC 8707: Stytch's documents never mention ``resource``; it is accepted, ignored

@@ -6,7 +6,8 @@ on the project domain, and under ``/v1/public/{project_id}`` with the legacy iss
 ``code_challenge_methods_supported`` follows the ``code_challenge_methods`` switch (default
 ``["S256"]``; ``None`` leaves it out). ``token_endpoint_auth_methods_supported`` follows the
 ``token_endpoint_auth_methods`` switch (default ``["none"]``, or ``[registration_auth_method]``
-when that switch is set).
+when that switch is set). ``client_id_metadata_document_supported`` follows the
+``client_id_metadata_documents`` switch (on by default, as at Stytch).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class Metadata(EmulatorCore):
             document["code_challenge_methods_supported"] = list(self.code_challenge_methods)
         if self.dcr_enabled:
             document["registration_endpoint"] = self.url + "/v1/oauth2/register"
+        if self.client_id_metadata_documents:
+            document["client_id_metadata_document_supported"] = True
         return document
 
     def _auth_methods_supported(self) -> list[str]:

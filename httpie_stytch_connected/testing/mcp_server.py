@@ -1,6 +1,7 @@
 """A real MCP server, built with the ``mcp`` package, acting as an OAuth 2.0 resource server.
 
-It is what an MCP client with our auth is tested against:
+It is what an MCP client with our auth is tested against (the ``stytch_mcp_server`` fixture
+serves one for the emulator; this module needs the ``mcp`` package, Python 3.10+):
 
 - ``AuthSettings`` naming the authorization server, so the SDK serves the RFC 9728 protected
   resource metadata at ``/.well-known/oauth-protected-resource/mcp`` and answers a request without
@@ -14,7 +15,8 @@ It is what an MCP client with our auth is tested against:
   (RFC 6750 §3.1), which is the step-up the MCP specification describes.
 
 Use :class:`McpResourceServer` as a context manager (it serves on 127.0.0.1 from a thread and
-waits a bounded time for uvicorn to be up), or run ``python -m tests.mcp.server --issuer URL``.
+waits a bounded time for uvicorn to be up), or run
+``python -m httpie_stytch_connected.testing.mcp_server --issuer URL --audience AUD``.
 """
 
 from __future__ import annotations
@@ -357,8 +359,8 @@ class McpResourceServer:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.mcp.server",
-        description="Serve the test MCP resource server on 127.0.0.1 until interrupted.",
+        prog="python -m httpie_stytch_connected.testing.mcp_server",
+        description="Serve the MCP resource server on 127.0.0.1 until interrupted.",
     )
     parser.add_argument("--issuer", required=True, help="the token issuer (iss)")
     parser.add_argument("--audience", required=True, help="the aud tokens must carry")
