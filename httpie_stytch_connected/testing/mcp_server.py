@@ -217,8 +217,15 @@ def _replay(body: bytes, more: bool, receive: Receive) -> Receive:
     return replay
 
 
-def build_mcp(*, issuer: str, resource_url: str, verifier: JwtTokenVerifier) -> MCPServer[Any]:
-    """The MCP server: its auth settings and the two tools."""
+def build_mcp(
+    *,
+    issuer: str,
+    resource_url: str,
+    verifier: JwtTokenVerifier,
+    endpoint_scope: str = DEFAULT_SCOPE,
+) -> MCPServer[Any]:
+    """The MCP server: its auth settings (every request needs ``endpoint_scope``) and the two
+    tools."""
     with warnings.catch_warnings():
         # validate_token_resource=False is deliberate (the verifier checks ``aud``); the SDK
         # warns only when it is left unset, but keep the constructor quiet either way.
@@ -226,7 +233,7 @@ def build_mcp(*, issuer: str, resource_url: str, verifier: JwtTokenVerifier) -> 
         auth = AuthSettings(
             issuer_url=issuer,  # type: ignore[arg-type]
             resource_server_url=resource_url,  # type: ignore[arg-type]
-            required_scopes=[DEFAULT_SCOPE],
+            required_scopes=[endpoint_scope],
             validate_token_resource=False,
         )
     server: MCPServer[Any] = MCPServer(
@@ -269,19 +276,23 @@ class McpResourceServer:
         *,
         issuer: str,
         jwks_uri: str | None = None,
-        audience: str,
+        audience: str | None,
         authorization_server: str | None = None,
+        endpoint_scope: str = DEFAULT_SCOPE,
         tool_scopes: Mapping[str, str] | None = None,
         port: int = 0,
     ) -> None:
         """``authorization_server`` is what the metadata names (default: ``issuer``);
-        ``audience`` the ``aud`` tokens must carry."""
+        ``audience`` the ``aud`` tokens must carry (None: this server's own URL, as from a
+        server that honours RFC 8707 ``resource``); ``endpoint_scope`` the scope every request
+        needs (the emulator's ``read:data`` by default)."""
         self.issuer = issuer
+        self.endpoint_scope = endpoint_scope
         self.authorization_server = authorization_server or issuer
         self.verifier = JwtTokenVerifier(
             jwks_uri=jwks_uri or issuer.rstrip("/") + "/.well-known/jwks.json",
             issuer=issuer,
-            audience=audience,
+            audience=audience or "",
         )
         self.tool_scopes = dict(tool_scopes or {"write_note": WRITE_SCOPE})
         self._port = port
@@ -312,14 +323,18 @@ class McpResourceServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self._port))
         self._socket = sock
+        self.verifier.audience = self.verifier.audience or self.url
         mcp = build_mcp(
-            issuer=self.authorization_server, resource_url=self.url, verifier=self.verifier
+            issuer=self.authorization_server,
+            resource_url=self.url,
+            verifier=self.verifier,
+            endpoint_scope=self.endpoint_scope,
         )
         self.gate = ScopeGate(
             mcp.streamable_http_app(host="127.0.0.1"),
             self.verifier,
             tool_scopes=self.tool_scopes,
-            endpoint_scopes=[DEFAULT_SCOPE],
+            endpoint_scopes=[self.endpoint_scope],
             metadata_url=self.metadata_url,
         )
         config = uvicorn.Config(self.gate, log_level="warning", access_log=False, lifespan="on")

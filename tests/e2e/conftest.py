@@ -271,6 +271,12 @@ class OIDCProvider(E2EProvider):
         self.op.revoke_all()
 
 
+def zero_environ() -> dict[str, str]:
+    """No provider setting; ``hosts`` names loopback, where every API of these tests is, so the
+    person has agreed to sign in for them (a test run has no terminal to be asked on)."""
+    return {**clean_environ(), "STYTCH_HOSTS": "127.0.0.1"}
+
+
 def clean_environ() -> dict[str, str]:
     """This process's environment without any STYTCH_* setting but the isolating ones."""
     return {
@@ -700,3 +706,17 @@ def oidc_discovery_e2e(
     yield from _oidc_scenarios(
         True, e2e_mode, oidc_provider_factory, chromium_browser_env, tmp_path, monkeypatch
     )
+
+
+@pytest.fixture
+def op(
+    oidc_provider_factory: ProviderFactory,
+    stytch_keyring: Path,
+    chromium_browser_env: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[OIDCProviderProcess]:
+    """The independent OpenID provider, with headless Chromium as the system browser."""
+    monkeypatch.setenv("BROWSER", chromium_browser_env)
+    reset_webbrowser()
+    yield oidc_provider_factory(None)
+    reset_webbrowser()

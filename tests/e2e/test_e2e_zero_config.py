@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,26 +15,12 @@ import requests
 
 from httpie_stytch_connected.auth import OAuth2PKCEAuth
 from httpie_stytch_connected.errors import ConfigurationError, LoginError
-from httpie_stytch_connected.testing.pytest_plugin import reset_webbrowser
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.zero_config.binding import Binding, BindingCache
 
 from ..loopback import LoopbackServer, QuietHandler
-from .conftest import HTTP_COMMAND, clean_environ
-from .oidc_provider import OIDCProviderProcess, ProviderFactory
-
-
-@pytest.fixture
-def op(
-    oidc_provider_factory: ProviderFactory,
-    stytch_keyring: Path,
-    chromium_browser_env: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[OIDCProviderProcess]:
-    monkeypatch.setenv("BROWSER", chromium_browser_env)
-    reset_webbrowser()
-    yield oidc_provider_factory(None)
-    reset_webbrowser()
+from .conftest import HTTP_COMMAND, zero_environ
+from .oidc_provider import OIDCProviderProcess
 
 
 def api_for(op: OIDCProviderProcess, **overrides: Any) -> ResourceServer:
@@ -50,12 +35,6 @@ def api_for(op: OIDCProviderProcess, **overrides: Any) -> ResourceServer:
     }
     options.update(overrides)
     return ResourceServer(**options)
-
-
-def zero_environ() -> dict[str, str]:
-    """No provider setting; ``hosts`` names loopback, where every API of these tests is, so the
-    person has agreed to sign in for them (a test run has no terminal to be asked on)."""
-    return {**clean_environ(), "STYTCH_HOSTS": "127.0.0.1"}
 
 
 def nothing_configured() -> OAuth2PKCEAuth:
