@@ -127,18 +127,18 @@ _Step = Union[Request, Callable[[], Any]]
 _Flow = Generator[_Step, Any, T]
 
 
-# requests' ``request`` attribute and the library's ``request`` property meet in a face's
-# subclass: the property (a data descriptor) wins over requests' instance attribute, as an httpx
-# or httpx2 user expects.
 class ProviderErrorBase(TokenEndpointError):
     """A :class:`~.errors.TokenEndpointError` raised from an httpx or httpx2 request: each face
     derives one that is also its library's ``RequestError``, so ``except httpx.HTTPError``
     catches an unreachable or refusing provider as it catches an unreachable API, just as the
-    requests classes' errors are ``requests.RequestException``. Same words, same fields."""
+    requests classes' errors are ``requests.RequestException`` (which these are not: an httpx
+    user's errors need no ``requests``). Same words, same fields."""
 
     @classmethod
     def of(cls, error: TokenEndpointError, request: object) -> ProviderErrorBase:
-        """``error`` as this class, about ``request`` (the library's ``exc.request``)."""
+        """``error`` as this class, about ``request`` (the library's ``exc.request``): made of
+        its words and fields only, so nothing ``error`` reaches (its context, its traceback's
+        frames) hangs off the new one."""
         new = cls(
             str(error),
             error=error.error,
@@ -147,8 +147,8 @@ class ProviderErrorBase(TokenEndpointError):
             retryable=error.retryable,
             refused=error.refused,
         )
-        # The library's HTTPError.__init__ is not reached (OSError's, from RequestException,
-        # ends the chain); its ``request`` property's setter keeps the request.
+        # The library's HTTPError.__init__ is not reached (OSError's ends the chain); its
+        # ``request`` property's setter keeps the request.
         setattr(new, "request", request)  # noqa: B010 - the library's property, not requests'
         return new
 

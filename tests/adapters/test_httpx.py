@@ -126,6 +126,48 @@ def test_one_library_s_classes_never_import_the_other_library(ours: str, other: 
     assert done.stdout.strip() == "[]", done.stdout
 
 
+def test_an_httpx_user_loads_no_requests_until_a_provider_call(
+    lib: str, stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    """Importing a face, building its auth objects (zero configuration's too) and warm
+    requests with a stored token, through ``Client`` and ``AsyncClient``, import no
+    ``requests`` (tens of milliseconds an httpx user never asked for)."""
+    client = clients_of(lib)[0]
+    assert send(client, stytch_auth(client), "GET", stytch_resource_server.url).status_code == 200
+    script = (
+        "import asyncio, sys\n"
+        "loaded = lambda: 'requests' in sys.modules\n"
+        f"import {lib}\n"
+        f"from httpie_stytch_connected.{lib} import OAuth2PKCEAuth, StytchAuth\n"
+        "stages = {'import': loaded()}\n"
+        "auth = StytchAuth()\n"
+        "OAuth2PKCEAuth(environ={})\n"
+        "stages['auth objects'] = loaded()\n"
+        f"with {lib}.Client(auth=auth, timeout=30) as client:\n"
+        "    statuses = [client.get(sys.argv[1]).status_code]\n"
+        "stages['Client'] = loaded()\n"
+        "async def main():\n"
+        f"    async with {lib}.AsyncClient(auth=auth, timeout=30) as client:\n"
+        "        statuses.append((await client.get(sys.argv[1])).status_code)\n"
+        "asyncio.run(main())\n"
+        "stages['AsyncClient'] = loaded()\n"
+        "print(statuses, stages)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, stytch_resource_server.url],
+        env={**os.environ, "BROWSER": "false %s"},  # any sign-in would fail
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    expected = {"import": False, "auth objects": False, "Client": False, "AsyncClient": False}
+    assert done.stdout.strip() == f"{[200, 200]} {expected}"
+    assert stytch_env.counters["token_requests"] == 1  # the first sign-in's: none since
+
+
 # -- one login, reuse, refresh ----------------------------------------------------------------
 
 
@@ -471,7 +513,8 @@ def test_a_provider_outage_is_the_library_s_own_http_error(
 ) -> None:
     """An httpx (httpx2) user catches a token endpoint that cannot be reached or answers 503
     with ``except httpx.HTTPError``, as they catch an API that cannot be reached; it is still
-    our ``TokenEndpointError`` (and, as for requests users, a ``requests.RequestException``)."""
+    our ``TokenEndpointError``, and no ``requests`` exception (a requests user's errors are:
+    ``test_a_provider_outage_is_a_requests_exception``)."""
     auth = stytch_auth(mode)
     assert send(mode, auth, "GET", stytch_resource_server.url).status_code == 200
     expire_stored(auth.manager.key)
@@ -480,9 +523,8 @@ def test_a_provider_outage_is_the_library_s_own_http_error(
         with pytest.raises(library(mode).HTTPError) as caught:
             send(mode, stytch_auth(mode), "GET", stytch_resource_server.url)
         error = caught.value
-        assert isinstance(error, TokenEndpointError) and isinstance(
-            error, requests.RequestException
-        )
+        assert isinstance(error, TokenEndpointError)
+        assert not isinstance(error, requests.RequestException)
         assert isinstance(error, library(mode).RequestError) and error.retryable
         assert str(error.request.url) == stytch_resource_server.url
         assert error.__cause__ is None and error.__suppress_context__
