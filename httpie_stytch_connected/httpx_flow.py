@@ -179,10 +179,13 @@ class HttpxFamilyAuth(ManagedTokens):
                     flow.close()
                     raise
             else:
+                failure: TokenEndpointError | None = None
                 try:
                     reply = cast("Callable[[], Any]", step)()
                 except TokenEndpointError as exc:
-                    raise self._provider_error.of(exc, request) from None
+                    failure = exc
+                if failure is not None:  # raised outside the handler: no context to reach
+                    raise self._provider_error.of(failure, request) from None
             step = _advance(flow, reply)
 
     async def async_auth_flow(self, request: Any) -> AsyncGenerator[Any, Any]:
@@ -197,12 +200,15 @@ class HttpxFamilyAuth(ManagedTokens):
                     raise
             else:
                 call = cast("Callable[[], Any]", step)
+                failure: TokenEndpointError | None = None
                 try:
                     reply = await anyio.to_thread.run_sync(
                         call, abandon_on_cancel=True, limiter=_our_threads()
                     )
                 except TokenEndpointError as exc:
-                    raise self._provider_error.of(exc, request) from None
+                    failure = exc
+                if failure is not None:  # raised outside the handler: no context to reach
+                    raise self._provider_error.of(failure, request) from None
             step = _advance(flow, reply)
 
     def _flow(self, request: Request, *, asynchronous: bool) -> _Flow[None]:

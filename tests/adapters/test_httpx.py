@@ -527,6 +527,6 @@ def test_a_provider_outage_is_the_library_s_own_http_error(
         assert not isinstance(error, requests.RequestException)
         assert isinstance(error, library(mode).RequestError) and error.retryable
         assert str(error.request.url) == stytch_resource_server.url
-        assert error.__cause__ is None and error.__suppress_context__
+        assert error.__cause__ is None and error.__context__ is None
         stytch_env.clear_token_faults()
         forget_memory()
