@@ -20,10 +20,13 @@ because the core's guarantees hang on finishing what it starts: once the token e
 rotated the refresh token, the new set must be stored, and that must survive the caller's
 cancellation. Cancelling a task that awaits a refresh returns at once; the worker thread
 completes the refresh, stores the whole set and releases the locks, and the next request uses
-its result. The worker threads come from a limiter of our own per event loop, never from
-anyio's process-wide default one, so tasks waiting on a refresh or a sign-in take no thread
-from the rest of the application. Concurrent tasks each wait on a worker thread for the same
-per-key lock, so 32 tasks still make one refresh.
+its result. What a cancelled task had not started yet is not started: its thread leaves the
+queue for another request's refresh or sign-in within a quarter second and starts no attempt
+of its own, so cancelled retries around a sign-in nobody finishes open no second browser
+window and leave no threads behind. The worker threads come from a limiter of our own per
+event loop, never from anyio's process-wide default one, so tasks waiting on a refresh or a
+sign-in take no thread from the rest of the application. Concurrent tasks each wait on a
+worker thread for the same per-key lock, so 32 tasks still make one refresh.
 
 The ``hosts`` setting applies as in requests: any other host gets no token and no sign-in. A
 401 to our own token renews it, and the request is resent once when its body can be replayed
@@ -77,6 +80,7 @@ import anyio.to_thread
 from anyio.lowlevel import RunVar
 
 from .errors import TokenEndpointError
+from .lifecycle.manager import on_behalf_of
 from .managed import NOT_RESENT, ManagedTokens
 from .oauth.bearer import authorization, rejected, withhold
 
@@ -199,12 +203,9 @@ class HttpxFamilyAuth(ManagedTokens):
                     flow.close()
                     raise
             else:
-                call = cast("Callable[[], Any]", step)
                 failure: TokenEndpointError | None = None
                 try:
-                    reply = await anyio.to_thread.run_sync(
-                        call, abandon_on_cancel=True, limiter=_our_threads()
-                    )
+                    reply = await _on_our_thread(cast("Callable[[], Any]", step))
                 except TokenEndpointError as exc:
                     failure = exc
                 if failure is not None:  # raised outside the handler: no context to reach
@@ -519,6 +520,24 @@ def _our_threads() -> anyio.CapacityLimiter:
         limiter = anyio.CapacityLimiter(THREADS_PER_LOOP)
         _THREADS.set(limiter)
         return limiter
+
+
+async def _on_our_thread(call: Callable[[], T]) -> T:
+    """``call`` on one of :func:`_our_threads`, for a task that may stop waiting: cancelled, it
+    returns at once (``abandon_on_cancel``) and the thread goes on with what it started, but
+    a sign-in or refresh that the call has not started yet is not started, and a thread still
+    queueing for another request's attempt leaves the queue (:func:`.manager.on_behalf_of`)."""
+    waiting = threading.Event()
+    waiting.set()
+
+    def run() -> T:
+        with on_behalf_of(waiting.is_set):
+            return call()
+
+    try:
+        return await anyio.to_thread.run_sync(run, abandon_on_cancel=True, limiter=_our_threads())
+    finally:
+        waiting.clear()  # answered, failed or cancelled: nobody waits for it any more
 
 
 def _advance(flow: _Flow[None], reply: object) -> _Step | None:

@@ -15,6 +15,8 @@ import re
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import anyio
@@ -29,11 +31,12 @@ from httpie_stytch_connected.errors import (
     LoginError,
     TokenEndpointError,
 )
-from httpie_stytch_connected.lifecycle.manager import _thread_lock, forget_memory
+from httpie_stytch_connected.lifecycle.manager import TokenManager, _thread_lock, forget_memory
 from httpie_stytch_connected.storage.store import KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
-from httpie_stytch_connected.testing.pytest_plugin import ScriptedOpener, scripted_opener
+from httpie_stytch_connected.testing.pytest_plugin import scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
+from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
 from tests.adapters import (
     ADAPTERS_IN_PROCESS,
     LIBRARIES,
@@ -54,7 +57,7 @@ def lib(request: pytest.FixtureRequest) -> str:
     return name
 
 
-def _auth(lib: str, browser: ScriptedOpener | None = None, **kwargs: Any) -> Any:
+def _auth(lib: str, browser: Callable[[str], bool] | None = None, **kwargs: Any) -> Any:
     notes: list[str] = []
     return auth_module(lib).StytchAuth(
         opener=browser or scripted_opener(), notify=notes.append, **kwargs
@@ -468,6 +471,84 @@ def test_cancelling_a_task_mid_refresh_leaves_a_whole_token_set_and_no_held_lock
     stored = KeyringStore().load(auth.manager.key)
     assert stored is not None and stored.refresh_token == stytch_env.issued_refresh_tokens()[-1]
     assert not _thread_lock(auth.manager.key).locked()
+
+
+class _Unfinished:
+    """An opener for a sign-in nobody finishes: it keeps each URL it is given and visits none;
+    the test ends the sign-in itself (``decline``)."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+
+    def __call__(self, url: str) -> bool:
+        self.urls.append(url)
+        return True
+
+    def decline(self) -> None:
+        """The person declines the one sign-in that was opened."""
+        with ScriptedUserAgent(decision="deny") as agent:
+            agent.open(self.urls[0])
+
+
+def _threads_in_access_token() -> int:
+    """Threads now inside :meth:`TokenManager.access_token`: queueing for an attempt or making
+    one (the threads of ours that a request holds)."""
+    code = TokenManager.access_token.__code__
+    inside = 0
+    for frame in sys._current_frames().values():
+        walked: FrameType | None = frame
+        while walked is not None and walked.f_code is not code:
+            walked = walked.f_back
+        inside += walked is not None
+    return inside
+
+
+async def _until(predicate: Callable[[], bool], seconds: float = 10.0) -> None:
+    with anyio.fail_after(seconds):
+        while not predicate():
+            await anyio.sleep(0.02)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_cancelled_requests_around_an_unfinished_sign_in_start_nothing_and_hold_no_thread(
+    lib: str, backend: str, stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    """Retries of ``wait_for(get, 0.2)`` around a sign-in nobody finishes: the browser opens
+    once, each given-up request's thread leaves at once rather than queue for that sign-in
+    (up to ``login_timeout``), and once the sign-in ends the next request signs in and works."""
+    retries = 20
+    url = stytch_resource_server.url
+    unfinished = _Unfinished()
+    auth = _auth(lib, unfinished, login_timeout=120)  # the sign-in outlives the test's waits
+
+    async def given_up(client: Any) -> None:
+        if backend == "asyncio":
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(client.get(url), 0.2)
+        else:
+            with anyio.move_on_after(0.2) as scope:
+                await client.get(url)
+            assert scope.cancelled_caught
+
+    async def main() -> int:
+        async with library(lib).AsyncClient(auth=auth, timeout=TIMEOUT) as client:
+            for _ in range(retries):
+                await given_up(client)
+            # Only the sign-in the first request started is left, on its one thread.
+            await _until(lambda: _threads_in_access_token() <= 1)
+            assert _threads_in_access_token() == 1 and len(unfinished.urls) == 1
+            await anyio.to_thread.run_sync(unfinished.decline)
+            await _until(lambda: _threads_in_access_token() == 0)
+            auth.manager.opener = browser = scripted_opener()
+            status: int = (await client.get(url)).status_code
+            assert browser.opened == 1
+            return status
+
+    if backend == "trio":
+        pytest.importorskip("trio")
+    assert anyio.run(main, backend=backend) == 200
+    assert len(unfinished.urls) == 1
+    assert stytch_env.counters["token_authorization_code"] == 1
 
 
 # -- the same errors, in the same words -------------------------------------------------------
