@@ -33,17 +33,19 @@ from httpie_stytch_connected.errors import (
 )
 from httpie_stytch_connected.lifecycle.manager import TokenManager, _thread_lock, forget_memory
 from httpie_stytch_connected.storage.store import KeyringStore
-from httpie_stytch_connected.testing.emulator import StytchEmulator
+from httpie_stytch_connected.testing.emulator import StytchEmulator, example_api
 from httpie_stytch_connected.testing.pytest_plugin import scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
 from tests.adapters import (
     ADAPTERS_IN_PROCESS,
+    HTTPX,
     LIBRARIES,
     TIMEOUT,
     auth_module,
     clients_of,
     library,
+    oauth2_auth,
     send,
     stytch_auth,
 )
@@ -611,3 +613,20 @@ def test_a_provider_outage_is_the_library_s_own_http_error(
         assert error.__cause__ is None and error.__context__ is None
         stytch_env.clear_token_faults()
         forget_memory()
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS_IN_PROCESS)
+def test_a_provider_outage_during_zero_configuration_is_the_library_s_own_error(
+    adapter: str, stytch_zero_env: StytchEmulator
+) -> None:
+    """Nothing configured, and the authorization server the API names is down when its 401
+    starts discovery: an httpx (httpx2) user catches it as ``httpx.HTTPError``, a requests
+    user as ``requests.RequestException``; for both it is our ``TokenEndpointError``."""
+    with example_api(stytch_zero_env) as api:
+        stytch_zero_env.stop()  # its port is closed: its metadata cannot be fetched
+        caught = library(adapter).HTTPError if adapter in HTTPX else requests.RequestException
+        with pytest.raises(caught) as raised:
+            send(adapter, oauth2_auth(adapter), "GET", api.url)
+    assert isinstance(raised.value, TokenEndpointError) and raised.value.retryable
+    assert "cannot reach" in str(raised.value)
+    assert isinstance(raised.value, requests.RequestException) == (adapter == "requests")
