@@ -66,6 +66,20 @@ def _auth(lib: str, browser: Callable[[str], bool] | None = None, **kwargs: Any)
     )
 
 
+def _python(script: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    """``script`` run by a new interpreter with ``argv``, bounded; a sign-in there would fail
+    (``BROWSER`` runs ``false``)."""
+    return subprocess.run(
+        [sys.executable, "-c", script, *argv],
+        env={**os.environ, "BROWSER": "false %s"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
 # -- the same classes, arguments and values as the requests ones ------------------------------
 
 
@@ -98,14 +112,7 @@ def test_importing_the_package_and_the_httpie_plugin_never_imports_httpx_nor_htt
         "StytchAuth(client_id='c', project_domain='p.example.com', authorize_url='https://a/')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('httpx', 'httpx2', 'anyio')))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    done = _python(script)
     assert done.stdout.strip() == "[]", done.stderr
 
 
@@ -119,14 +126,7 @@ def test_one_library_s_classes_never_import_the_other_library(ours: str, other: 
         "StytchAuth(client_id='c', project_domain='p.example.com', authorize_url='https://a/')\n"
         f"print(sorted(m for m in sys.modules if m.split('.')[0] == {other!r}))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    done = _python(script)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]", done.stdout
 
@@ -158,15 +158,7 @@ def test_an_httpx_user_loads_no_requests_until_a_provider_call(
         "stages['AsyncClient'] = loaded()\n"
         "print(statuses, stages)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script, stytch_resource_server.url],
-        env={**os.environ, "BROWSER": "false %s"},  # any sign-in would fail
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    done = _python(script, stytch_resource_server.url)
     assert done.returncode == 0, done.stderr
     expected = {"import": False, "auth objects": False, "Client": False, "AsyncClient": False}
     assert done.stdout.strip() == f"{[200, 200]} {expected}"
@@ -201,15 +193,7 @@ def test_a_new_process_reuses_the_stored_token_without_a_browser(
         "        print((await client.get(sys.argv[1])).status_code)\n"
         "asyncio.run(main())\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script, stytch_resource_server.url],
-        env={**os.environ, "BROWSER": "false %s"},  # any login attempt would fail
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    done = _python(script, stytch_resource_server.url)
     assert done.stdout.strip() == "200", done.stderr
     assert stytch_env.counters["login"] == 1
     assert stytch_env.counters["token_requests"] == 1
