@@ -189,7 +189,7 @@ class HttpxFamilyAuth(ManagedTokens):
                 except TokenEndpointError as exc:
                     failure = exc
                 if failure is not None:  # raised outside the handler: no context to reach
-                    raise self._provider_error.of(failure, request) from None
+                    raise self._provider_error.of(failure, self._shown(request)) from None
             step = _advance(flow, reply)
 
     async def async_auth_flow(self, request: Any) -> AsyncGenerator[Any, Any]:
@@ -209,8 +209,16 @@ class HttpxFamilyAuth(ManagedTokens):
                 except TokenEndpointError as exc:
                     failure = exc
                 if failure is not None:  # raised outside the handler: no context to reach
-                    raise self._provider_error.of(failure, request) from None
+                    raise self._provider_error.of(failure, self._shown(request)) from None
             step = _advance(flow, reply)
+
+    def _shown(self, request: Any) -> Any:
+        """``request`` as the error about it holds it (``exc.request``): a new request with its
+        method, URL and headers, but not the Authorization header (the token the API may just
+        have refused), the extensions (the redirect guard, which holds that token) or the
+        body."""
+        headers = [(k, v) for k, v in request.headers.raw if k.lower() != b"authorization"]
+        return self._library.Request(request.method, request.url, headers=headers)
 
     def _flow(self, request: Request, *, asynchronous: bool) -> _Flow[None]:
         guard = _Guard.of(request)  # a hop of an earlier request (``next_request``)

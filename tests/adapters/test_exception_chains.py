@@ -27,18 +27,19 @@ from httpie_stytch_connected.testing.pytest_plugin import scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from tests.adapters import ADAPTERS_IN_PROCESS, send, stytch_auth
 from tests.lifecycle import expire_stored
+from tests.loopback import LoopbackServer, QuietHandler
 
 #: What a provider call's form carries besides the secrets' values: a body that reached the
 #: exception shows these names even when its values are not known to the test.
 FORM_FIELDS = ("refresh_token=", "code_verifier=", "client_secret=", "grant_type=")
 #: Objects walked from one exception at most: far more than any clean chain holds.
 BOUND = 20_000
+#: Not walked: shared by everything (a module's globals, a class's namespace), or holding
+#: nothing an exception was given.
 _SKIPPED = (
     types.ModuleType,
     type,
-    types.FunctionType,
     types.BuiltinFunctionType,
-    types.MethodType,
     type(threading.Lock()),
     threading.Thread,
 )
@@ -120,6 +121,31 @@ def test_a_failed_refresh_lets_no_refresh_token_be_reached(
     error = _fails(adapter, later, stytch_resource_server.url)
     assert "refresh" in str(error)
     assert_nothing_reaches(error, refresh_tokens)
+
+
+class _RefusesEveryToken(QuietHandler):
+    """An API that answers 401 to every request."""
+
+    def do_GET(self) -> None:
+        self.reply(401, b"{}", headers={"WWW-Authenticate": "Bearer"})
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS_IN_PROCESS)
+def test_a_failed_renewal_after_a_401_lets_no_access_token_be_reached(
+    adapter: str, stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    """The API refuses the access token and the provider is down: the error about the request
+    that carried that token holds neither it (the request's Authorization header, the redirect
+    guard in its extensions) nor the refresh token."""
+    auth = stytch_auth(adapter, opener=scripted_opener(), notify=lambda _: None)
+    assert send(adapter, auth, "GET", stytch_resource_server.url).status_code == 200
+    [access_token] = stytch_resource_server.tokens_seen
+    refresh_tokens = stytch_env.issued_refresh_tokens()
+    stytch_env.stop()  # the renewal's refresh cannot connect
+    with LoopbackServer(_RefusesEveryToken) as api:
+        error = _fails(adapter, auth, api.url + "/api")
+    assert "refresh" in str(error)
+    assert_nothing_reaches(error, [access_token, *refresh_tokens])
 
 
 # -- a code exchange --------------------------------------------------------------------------
