@@ -19,7 +19,7 @@ from .managed import StytchTokens
 __all__ = ["OAuth2PKCEAuth", "ProviderError", "StytchAuth"]
 
 
-class ProviderError(ProviderErrorBase, httpx.RequestError):  # type: ignore[misc]
+class ProviderError(ProviderErrorBase, httpx.RequestError):
     """The provider could not be reached or refused us: a
     :class:`~.errors.TokenEndpointError` that is also a ``httpx.RequestError`` (and so a
     ``httpx.HTTPError``), with ``request`` the request being authenticated."""

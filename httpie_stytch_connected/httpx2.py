@@ -23,7 +23,7 @@ from .managed import StytchTokens
 __all__ = ["OAuth2PKCEAuth", "ProviderError", "StytchAuth"]
 
 
-class ProviderError(ProviderErrorBase, httpx2.RequestError):  # type: ignore[misc]
+class ProviderError(ProviderErrorBase, httpx2.RequestError):
     """The provider could not be reached or refused us: a
     :class:`~.errors.TokenEndpointError` that is also a ``httpx2.RequestError`` (and so a
     ``httpx2.HTTPError``), with ``request`` the request being authenticated."""

@@ -20,10 +20,13 @@ because the core's guarantees hang on finishing what it starts: once the token e
 rotated the refresh token, the new set must be stored, and that must survive the caller's
 cancellation. Cancelling a task that awaits a refresh returns at once; the worker thread
 completes the refresh, stores the whole set and releases the locks, and the next request uses
-its result. The worker threads come from a limiter of our own per event loop, never from
-anyio's process-wide default one, so tasks waiting on a refresh or a sign-in take no thread
-from the rest of the application. Concurrent tasks each wait on a worker thread for the same
-per-key lock, so 32 tasks still make one refresh.
+its result. What a cancelled task had not started yet is not started: its thread leaves the
+queue for another request's refresh or sign-in within a quarter second and starts no attempt
+of its own, so cancelled retries around a sign-in nobody finishes open no second browser
+window and leave no threads behind. The worker threads come from a limiter of our own per
+event loop, never from anyio's process-wide default one, so tasks waiting on a refresh or a
+sign-in take no thread from the rest of the application. Concurrent tasks each wait on a
+worker thread for the same per-key lock, so 32 tasks still make one refresh.
 
 The ``hosts`` setting applies as in requests: any other host gets no token and no sign-in. A
 401 to our own token renews it, and the request is resent once when its body can be replayed
@@ -77,6 +80,7 @@ import anyio.to_thread
 from anyio.lowlevel import RunVar
 
 from .errors import TokenEndpointError
+from .lifecycle.manager import on_behalf_of
 from .managed import NOT_RESENT, ManagedTokens
 from .oauth.bearer import authorization, rejected, withhold
 
@@ -127,18 +131,18 @@ _Step = Union[Request, Callable[[], Any]]
 _Flow = Generator[_Step, Any, T]
 
 
-# requests' ``request`` attribute and the library's ``request`` property meet in a face's
-# subclass: the property (a data descriptor) wins over requests' instance attribute, as an httpx
-# or httpx2 user expects.
 class ProviderErrorBase(TokenEndpointError):
     """A :class:`~.errors.TokenEndpointError` raised from an httpx or httpx2 request: each face
     derives one that is also its library's ``RequestError``, so ``except httpx.HTTPError``
     catches an unreachable or refusing provider as it catches an unreachable API, just as the
-    requests classes' errors are ``requests.RequestException``. Same words, same fields."""
+    requests classes' errors are ``requests.RequestException`` (which these are not: an httpx
+    user's errors need no ``requests``). Same words, same fields."""
 
     @classmethod
     def of(cls, error: TokenEndpointError, request: object) -> ProviderErrorBase:
-        """``error`` as this class, about ``request`` (the library's ``exc.request``)."""
+        """``error`` as this class, about ``request`` (the library's ``exc.request``): made of
+        its words and fields only, so nothing ``error`` reaches (its context, its traceback's
+        frames) hangs off the new one."""
         new = cls(
             str(error),
             error=error.error,
@@ -147,8 +151,8 @@ class ProviderErrorBase(TokenEndpointError):
             retryable=error.retryable,
             refused=error.refused,
         )
-        # The library's HTTPError.__init__ is not reached (OSError's, from RequestException,
-        # ends the chain); its ``request`` property's setter keeps the request.
+        # The library's HTTPError.__init__ is not reached (OSError's ends the chain); its
+        # ``request`` property's setter keeps the request.
         setattr(new, "request", request)  # noqa: B010 - the library's property, not requests'
         return new
 
@@ -179,10 +183,13 @@ class HttpxFamilyAuth(ManagedTokens):
                     flow.close()
                     raise
             else:
+                failure: TokenEndpointError | None = None
                 try:
                     reply = cast("Callable[[], Any]", step)()
                 except TokenEndpointError as exc:
-                    raise self._provider_error.of(exc, request) from None
+                    failure = exc
+                if failure is not None:  # raised outside the handler: no context to reach
+                    raise self._provider_error.of(failure, self._shown(request)) from None
             step = _advance(flow, reply)
 
     async def async_auth_flow(self, request: Any) -> AsyncGenerator[Any, Any]:
@@ -196,14 +203,22 @@ class HttpxFamilyAuth(ManagedTokens):
                     flow.close()
                     raise
             else:
-                call = cast("Callable[[], Any]", step)
+                failure: TokenEndpointError | None = None
                 try:
-                    reply = await anyio.to_thread.run_sync(
-                        call, abandon_on_cancel=True, limiter=_our_threads()
-                    )
+                    reply = await _on_our_thread(cast("Callable[[], Any]", step))
                 except TokenEndpointError as exc:
-                    raise self._provider_error.of(exc, request) from None
+                    failure = exc
+                if failure is not None:  # raised outside the handler: no context to reach
+                    raise self._provider_error.of(failure, self._shown(request)) from None
             step = _advance(flow, reply)
+
+    def _shown(self, request: Any) -> Any:
+        """``request`` as the error about it holds it (``exc.request``): a new request with its
+        method, URL and headers, but not the Authorization header (the token the API may just
+        have refused), the extensions (the redirect guard, which holds that token) or the
+        body."""
+        headers = [(k, v) for k, v in request.headers.raw if k.lower() != b"authorization"]
+        return self._library.Request(request.method, request.url, headers=headers)
 
     def _flow(self, request: Request, *, asynchronous: bool) -> _Flow[None]:
         guard = _Guard.of(request)  # a hop of an earlier request (``next_request``)
@@ -513,6 +528,24 @@ def _our_threads() -> anyio.CapacityLimiter:
         limiter = anyio.CapacityLimiter(THREADS_PER_LOOP)
         _THREADS.set(limiter)
         return limiter
+
+
+async def _on_our_thread(call: Callable[[], T]) -> T:
+    """``call`` on one of :func:`_our_threads`, for a task that may stop waiting: cancelled, it
+    returns at once (``abandon_on_cancel``) and the thread goes on with what it started, but
+    a sign-in or refresh that the call has not started yet is not started, and a thread still
+    queueing for another request's attempt leaves the queue (:func:`.manager.on_behalf_of`)."""
+    waiting = threading.Event()
+    waiting.set()
+
+    def run() -> T:
+        with on_behalf_of(waiting.is_set):
+            return call()
+
+    try:
+        return await anyio.to_thread.run_sync(run, abandon_on_cancel=True, limiter=_our_threads())
+    finally:
+        waiting.clear()  # answered, failed or cancelled: nobody waits for it any more
 
 
 def _advance(flow: _Flow[None], reply: object) -> _Step | None:

@@ -23,6 +23,7 @@ is the same grant, and revoking it would end the new token too.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import copy
 import functools
 import logging
@@ -67,6 +68,25 @@ Mark = Callable[["Activity"], None]
 CURE_WINDOW = 600.0
 #: Raised to a caller that gave up while waiting: nothing was started for it.
 ABANDONED = "The request that needed a token was cancelled; nothing was started for it."
+
+#: For the length of a blocking call made on behalf of a caller that may stop waiting (an event
+#: loop's task, awaiting a worker thread): whether it still waits. See :func:`on_behalf_of`.
+_WANTED: contextvars.ContextVar[Callable[[], bool] | None] = contextvars.ContextVar(
+    "wanted", default=None
+)
+
+
+@contextlib.contextmanager
+def on_behalf_of(wanted: Callable[[], bool]) -> Iterator[None]:
+    """Inside, every :meth:`TokenManager.access_token` call that is given no ``wanted`` of its
+    own (zero configuration's included, however deep) asks this one: a task's worker thread
+    runs its call inside, so that a sign-in or refresh the cancelled task no longer waits for
+    is not started, and the thread stops queueing for one."""
+    previous = _WANTED.set(wanted)
+    try:
+        yield
+    finally:
+        _WANTED.reset(previous)
 
 
 class _Turns:
@@ -199,9 +219,10 @@ class TokenManager:
 
         One attempt (refresh or sign-in) at a time per key in this process; a request that
         waited for an attempt that failed gets its error, not an attempt of its own.
-        ``wanted`` is asked once the wait is over: False (the caller gave up, e.g. a
-        cancelled task) starts nothing and raises :class:`LoginError`. Raises what the
-        attempt raises (:class:`LoginError`, :class:`TokenEndpointError`,
+        ``wanted`` (by default, the one :func:`on_behalf_of` set) is asked while waiting for
+        another attempt and once the wait is over: False (the caller gave up, e.g. a
+        cancelled task) leaves the queue, starts nothing and raises :class:`LoginError`.
+        Raises what the attempt raises (:class:`LoginError`, :class:`TokenEndpointError`,
         :class:`TokenStoreError`, :class:`ConfigurationError`).
         """
         if self.supplied is not None:
@@ -212,11 +233,18 @@ class TokenManager:
             if self.key in _UNSAVED:
                 self._store_unsaved_if_idle()
             return tokens.access_token
+        wanted = wanted or _WANTED.get()
         turns = _turns(self.key)
         seen = turns.finished
-        if not wait_in_slices(
-            lambda t: turns.lock.acquire(timeout=t), self.policy.login_timeout + 60
-        ):
+
+        def acquired(seconds: float) -> bool:
+            if turns.lock.acquire(timeout=seconds):
+                return True
+            if wanted is not None and not wanted():  # gone while queued: hold no thread
+                raise LoginError(ABANDONED)
+            return False
+
+        if not wait_in_slices(acquired, self.policy.login_timeout + 60):
             raise LoginError("Timed out waiting for another thread's sign-in; try again.")
         try:
             if turns.finished != seen and turns.failure is not None:

@@ -15,6 +15,8 @@ import re
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import anyio
@@ -29,18 +31,21 @@ from httpie_stytch_connected.errors import (
     LoginError,
     TokenEndpointError,
 )
-from httpie_stytch_connected.lifecycle.manager import _thread_lock, forget_memory
+from httpie_stytch_connected.lifecycle.manager import TokenManager, _thread_lock, forget_memory
 from httpie_stytch_connected.storage.store import KeyringStore
-from httpie_stytch_connected.testing.emulator import StytchEmulator
-from httpie_stytch_connected.testing.pytest_plugin import ScriptedOpener, scripted_opener
+from httpie_stytch_connected.testing.emulator import StytchEmulator, example_api
+from httpie_stytch_connected.testing.pytest_plugin import scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
+from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
 from tests.adapters import (
     ADAPTERS_IN_PROCESS,
+    HTTPX,
     LIBRARIES,
     TIMEOUT,
     auth_module,
     clients_of,
     library,
+    oauth2_auth,
     send,
     stytch_auth,
 )
@@ -54,10 +59,24 @@ def lib(request: pytest.FixtureRequest) -> str:
     return name
 
 
-def _auth(lib: str, browser: ScriptedOpener | None = None, **kwargs: Any) -> Any:
+def _auth(lib: str, browser: Callable[[str], bool] | None = None, **kwargs: Any) -> Any:
     notes: list[str] = []
     return auth_module(lib).StytchAuth(
         opener=browser or scripted_opener(), notify=notes.append, **kwargs
+    )
+
+
+def _python(script: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    """``script`` run by a new interpreter with ``argv``, bounded; a sign-in there would fail
+    (``BROWSER`` runs ``false``)."""
+    return subprocess.run(
+        [sys.executable, "-c", script, *argv],
+        env={**os.environ, "BROWSER": "false %s"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
     )
 
 
@@ -93,14 +112,7 @@ def test_importing_the_package_and_the_httpie_plugin_never_imports_httpx_nor_htt
         "StytchAuth(client_id='c', project_domain='p.example.com', authorize_url='https://a/')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('httpx', 'httpx2', 'anyio')))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    done = _python(script)
     assert done.stdout.strip() == "[]", done.stderr
 
 
@@ -114,16 +126,43 @@ def test_one_library_s_classes_never_import_the_other_library(ours: str, other: 
         "StytchAuth(client_id='c', project_domain='p.example.com', authorize_url='https://a/')\n"
         f"print(sorted(m for m in sys.modules if m.split('.')[0] == {other!r}))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    done = _python(script)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_an_httpx_user_loads_no_requests_until_a_provider_call(
+    lib: str, stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    """Importing a face, building its auth objects (zero configuration's too) and warm
+    requests with a stored token, through ``Client`` and ``AsyncClient``, import no
+    ``requests`` (tens of milliseconds an httpx user never asked for)."""
+    client = clients_of(lib)[0]
+    assert send(client, stytch_auth(client), "GET", stytch_resource_server.url).status_code == 200
+    script = (
+        "import asyncio, sys\n"
+        "loaded = lambda: 'requests' in sys.modules\n"
+        f"import {lib}\n"
+        f"from httpie_stytch_connected.{lib} import OAuth2PKCEAuth, StytchAuth\n"
+        "stages = {'import': loaded()}\n"
+        "auth = StytchAuth()\n"
+        "OAuth2PKCEAuth(environ={})\n"
+        "stages['auth objects'] = loaded()\n"
+        f"with {lib}.Client(auth=auth, timeout=30) as client:\n"
+        "    statuses = [client.get(sys.argv[1]).status_code]\n"
+        "stages['Client'] = loaded()\n"
+        "async def main():\n"
+        f"    async with {lib}.AsyncClient(auth=auth, timeout=30) as client:\n"
+        "        statuses.append((await client.get(sys.argv[1])).status_code)\n"
+        "asyncio.run(main())\n"
+        "stages['AsyncClient'] = loaded()\n"
+        "print(statuses, stages)\n"
+    )
+    done = _python(script, stytch_resource_server.url)
+    assert done.returncode == 0, done.stderr
+    expected = {"import": False, "auth objects": False, "Client": False, "AsyncClient": False}
+    assert done.stdout.strip() == f"{[200, 200]} {expected}"
+    assert stytch_env.counters["token_requests"] == 1  # the first sign-in's: none since
 
 
 # -- one login, reuse, refresh ----------------------------------------------------------------
@@ -154,15 +193,7 @@ def test_a_new_process_reuses_the_stored_token_without_a_browser(
         "        print((await client.get(sys.argv[1])).status_code)\n"
         "asyncio.run(main())\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script, stytch_resource_server.url],
-        env={**os.environ, "BROWSER": "false %s"},  # any login attempt would fail
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    done = _python(script, stytch_resource_server.url)
     assert done.stdout.strip() == "200", done.stderr
     assert stytch_env.counters["login"] == 1
     assert stytch_env.counters["token_requests"] == 1
@@ -428,6 +459,84 @@ def test_cancelling_a_task_mid_refresh_leaves_a_whole_token_set_and_no_held_lock
     assert not _thread_lock(auth.manager.key).locked()
 
 
+class _Unfinished:
+    """An opener for a sign-in nobody finishes: it keeps each URL it is given and visits none;
+    the test ends the sign-in itself (``decline``)."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+
+    def __call__(self, url: str) -> bool:
+        self.urls.append(url)
+        return True
+
+    def decline(self) -> None:
+        """The person declines the one sign-in that was opened."""
+        with ScriptedUserAgent(decision="deny") as agent:
+            agent.open(self.urls[0])
+
+
+def _threads_in_access_token() -> int:
+    """Threads now inside :meth:`TokenManager.access_token`: queueing for an attempt or making
+    one (the threads of ours that a request holds)."""
+    code = TokenManager.access_token.__code__
+    inside = 0
+    for frame in sys._current_frames().values():
+        walked: FrameType | None = frame
+        while walked is not None and walked.f_code is not code:
+            walked = walked.f_back
+        inside += walked is not None
+    return inside
+
+
+async def _until(predicate: Callable[[], bool], seconds: float = 10.0) -> None:
+    with anyio.fail_after(seconds):
+        while not predicate():
+            await anyio.sleep(0.02)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_cancelled_requests_around_an_unfinished_sign_in_start_nothing_and_hold_no_thread(
+    lib: str, backend: str, stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    """Retries of ``wait_for(get, 0.2)`` around a sign-in nobody finishes: the browser opens
+    once, each given-up request's thread leaves at once rather than queue for that sign-in
+    (up to ``login_timeout``), and once the sign-in ends the next request signs in and works."""
+    retries = 20
+    url = stytch_resource_server.url
+    unfinished = _Unfinished()
+    auth = _auth(lib, unfinished, login_timeout=120)  # the sign-in outlives the test's waits
+
+    async def given_up(client: Any) -> None:
+        if backend == "asyncio":
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(client.get(url), 0.2)
+        else:
+            with anyio.move_on_after(0.2) as scope:
+                await client.get(url)
+            assert scope.cancelled_caught
+
+    async def main() -> int:
+        async with library(lib).AsyncClient(auth=auth, timeout=TIMEOUT) as client:
+            for _ in range(retries):
+                await given_up(client)
+            # Only the sign-in the first request started is left, on its one thread.
+            await _until(lambda: _threads_in_access_token() <= 1)
+            assert _threads_in_access_token() == 1 and len(unfinished.urls) == 1
+            await anyio.to_thread.run_sync(unfinished.decline)
+            await _until(lambda: _threads_in_access_token() == 0)
+            auth.manager.opener = browser = scripted_opener()
+            status: int = (await client.get(url)).status_code
+            assert browser.opened == 1
+            return status
+
+    if backend == "trio":
+        pytest.importorskip("trio")
+    assert anyio.run(main, backend=backend) == 200
+    assert len(unfinished.urls) == 1
+    assert stytch_env.counters["token_authorization_code"] == 1
+
+
 # -- the same errors, in the same words -------------------------------------------------------
 
 
@@ -471,7 +580,8 @@ def test_a_provider_outage_is_the_library_s_own_http_error(
 ) -> None:
     """An httpx (httpx2) user catches a token endpoint that cannot be reached or answers 503
     with ``except httpx.HTTPError``, as they catch an API that cannot be reached; it is still
-    our ``TokenEndpointError`` (and, as for requests users, a ``requests.RequestException``)."""
+    our ``TokenEndpointError``, and no ``requests`` exception (a requests user's errors are:
+    ``test_a_provider_outage_is_a_requests_exception``)."""
     auth = stytch_auth(mode)
     assert send(mode, auth, "GET", stytch_resource_server.url).status_code == 200
     expire_stored(auth.manager.key)
@@ -480,11 +590,27 @@ def test_a_provider_outage_is_the_library_s_own_http_error(
         with pytest.raises(library(mode).HTTPError) as caught:
             send(mode, stytch_auth(mode), "GET", stytch_resource_server.url)
         error = caught.value
-        assert isinstance(error, TokenEndpointError) and isinstance(
-            error, requests.RequestException
-        )
+        assert isinstance(error, TokenEndpointError)
+        assert not isinstance(error, requests.RequestException)
         assert isinstance(error, library(mode).RequestError) and error.retryable
         assert str(error.request.url) == stytch_resource_server.url
-        assert error.__cause__ is None and error.__suppress_context__
+        assert error.__cause__ is None and error.__context__ is None
         stytch_env.clear_token_faults()
         forget_memory()
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS_IN_PROCESS)
+def test_a_provider_outage_during_zero_configuration_is_the_library_s_own_error(
+    adapter: str, stytch_zero_env: StytchEmulator
+) -> None:
+    """Nothing configured, and the authorization server the API names is down when its 401
+    starts discovery: an httpx (httpx2) user catches it as ``httpx.HTTPError``, a requests
+    user as ``requests.RequestException``; for both it is our ``TokenEndpointError``."""
+    with example_api(stytch_zero_env) as api:
+        stytch_zero_env.stop()  # its port is closed: its metadata cannot be fetched
+        caught = library(adapter).HTTPError if adapter in HTTPX else requests.RequestException
+        with pytest.raises(caught) as raised:
+            send(adapter, oauth2_auth(adapter), "GET", api.url)
+    assert isinstance(raised.value, TokenEndpointError) and raised.value.retryable
+    assert "cannot reach" in str(raised.value)
+    assert isinstance(raised.value, requests.RequestException) == (adapter == "requests")

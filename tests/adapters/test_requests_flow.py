@@ -3,7 +3,9 @@ server that verifies the JWT, the test keyring backend, and the scripted user ag
 
 from __future__ import annotations
 
+import copy
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -246,3 +248,23 @@ def test_a_provider_outage_is_a_requests_exception(
         requests.get(stytch_resource_server.url, auth=StytchAuth(), timeout=30)
     assert isinstance(caught.value, TokenEndpointError)
     assert isinstance(caught.value, AuthenticationError)
+
+
+def test_a_provider_error_is_a_requests_exception_in_a_copy_and_across_processes() -> None:
+    """``TokenEndpointError(...)`` is a ``requests.RequestException`` made at run time (so that
+    importing the package imports no ``requests``): a copy, and one a worker process sends
+    back pickled, is the same error with the same fields."""
+    error = TokenEndpointError(
+        "Could not refresh the access token: invalid_grant: expired.",
+        error="invalid_grant",
+        status=400,
+        refused=True,
+    )
+    assert isinstance(error, requests.RequestException)
+    assert type(error).__name__ == "TokenEndpointError"  # what HTTPie's error line shows
+    for clone in (copy.copy(error), pickle.loads(pickle.dumps(error))):  # noqa: S301 - ours
+        assert isinstance(clone, TokenEndpointError)
+        assert isinstance(clone, requests.RequestException)
+        assert type(clone) is type(error)
+        fields = (str(clone), clone.error, clone.status, clone.refused, clone.retryable)
+        assert fields == (str(error), "invalid_grant", 400, True, False)
