@@ -21,7 +21,7 @@ import contextlib
 import functools
 import io
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -29,6 +29,7 @@ from requests.auth import AuthBase
 from requests.cookies import extract_cookies_to_jar
 from requests.utils import requote_uri
 
+from .errors import TokenEndpointError
 from .managed import NOT_RESENT, ManagedTokens, StytchTokens
 from .oauth.bearer import authorization, rejected, withhold
 from .settings.options import lists_settings
@@ -38,13 +39,41 @@ if TYPE_CHECKING:
     from .zero_config.binding import Binding
     from .zero_config.chain import ZeroConfig
 
-__all__ = ["OAuth2PKCEAuth", "StytchAuth"]
+__all__ = ["OAuth2PKCEAuth", "ProviderError", "StytchAuth"]
+
+_Step = TypeVar("_Step", bound=Callable[..., Any])
+
+
+class ProviderError(TokenEndpointError, requests.RequestException):
+    """A :class:`~.errors.TokenEndpointError` raised from a request made with these classes
+    (or HTTPie): also a ``requests.RequestException``, so ``except requests.RequestException``
+    catches an unreachable or refusing provider as it catches an unreachable API. Same words,
+    same fields."""
+
+
+def raises_requests_errors(step: _Step) -> _Step:
+    """``step`` (an entry point requests calls: the auth call, a response hook), raising a
+    provider failure as :class:`ProviderError`, outside the ``except`` block so that nothing
+    of the original (its context, a request body) hangs off it."""
+
+    @functools.wraps(step)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return step(*args, **kwargs)
+        except TokenEndpointError as exc:
+            if isinstance(exc, requests.RequestException):
+                raise
+            error = ProviderError.like(exc)
+        raise error
+
+    return run  # type: ignore[return-value]
 
 
 @lists_settings
 class OAuth2PKCEAuth(ManagedTokens, AuthBase):
     """Bearer tokens from an authorization-code + PKCE login against any OAuth 2.0 provider."""
 
+    @raises_requests_errors
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         if not self.sends_token_to(r.url or ""):
             return r  # not an API this token belongs to: no token, no sign-in
@@ -57,6 +86,7 @@ class OAuth2PKCEAuth(ManagedTokens, AuthBase):
         )
         return r
 
+    @raises_requests_errors
     def _retry_401(
         self, sent: str, rewind: Rewind, response: requests.Response, **kwargs: Any
     ) -> requests.Response:
@@ -119,6 +149,7 @@ def _zero_config_prepare(zero: ZeroConfig, r: requests.PreparedRequest) -> reque
     return r
 
 
+@raises_requests_errors
 def _after_bare(
     zero: ZeroConfig, origin: str, rewind: Rewind, response: requests.Response, **kwargs: Any
 ) -> requests.Response:
@@ -149,6 +180,7 @@ class _ResourceHook:
     def __repr__(self) -> str:  # never the token
         return f"_ResourceHook(resource={self.binding.resource!r})"
 
+    @raises_requests_errors
     def __call__(self, response: requests.Response, **kwargs: Any) -> requests.Response:
         answer = response if response.is_redirect else self._answer(response, **kwargs)
         request = response.request  # the next hop, if any, is a copy of this request

@@ -15,6 +15,7 @@ import httpx
 
 from .httpx_flow import HttpxFamilyAuth, ProviderErrorBase
 from .managed import StytchTokens
+from .settings.options import lists_settings
 
 __all__ = ["OAuth2PKCEAuth", "ProviderError", "StytchAuth"]
 
@@ -25,6 +26,7 @@ class ProviderError(ProviderErrorBase, httpx.RequestError):
     ``httpx.HTTPError``), with ``request`` the request being authenticated."""
 
 
+@lists_settings
 class OAuth2PKCEAuth(HttpxFamilyAuth, httpx.Auth):
     """Bearer tokens from an authorization-code + PKCE login against any OAuth 2.0 provider;
     one object serves ``httpx.Client`` and ``httpx.AsyncClient`` alike.
@@ -38,6 +40,7 @@ class OAuth2PKCEAuth(HttpxFamilyAuth, httpx.Auth):
     _provider_error = ProviderError
 
 
+@lists_settings
 class StytchAuth(StytchTokens, OAuth2PKCEAuth):
     """Stytch Connected Apps for httpx: ``StytchAuth(project_domain=, client_id=,
     authorize_url=)``, each falling back to its ``STYTCH_*`` environment variable; the same

@@ -19,6 +19,7 @@ import httpx2
 
 from .httpx_flow import HttpxFamilyAuth, ProviderErrorBase
 from .managed import StytchTokens
+from .settings.options import lists_settings
 
 __all__ = ["OAuth2PKCEAuth", "ProviderError", "StytchAuth"]
 
@@ -29,6 +30,7 @@ class ProviderError(ProviderErrorBase, httpx2.RequestError):
     ``httpx2.HTTPError``), with ``request`` the request being authenticated."""
 
 
+@lists_settings
 class OAuth2PKCEAuth(HttpxFamilyAuth, httpx2.Auth):
     """Bearer tokens from an authorization-code + PKCE login against any OAuth 2.0 provider,
     for ``httpx2.Client`` and ``httpx2.AsyncClient``. ``OAuth2PKCEAuth()`` with no arguments is
@@ -43,6 +45,7 @@ class OAuth2PKCEAuth(HttpxFamilyAuth, httpx2.Auth):
     _provider_error = ProviderError
 
 
+@lists_settings
 class StytchAuth(StytchTokens, OAuth2PKCEAuth):
     """Stytch Connected Apps for httpx2: ``StytchAuth(project_domain=, client_id=,
     authorize_url=)``, each falling back to its ``STYTCH_*`` environment variable; the same

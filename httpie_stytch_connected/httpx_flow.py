@@ -143,14 +143,7 @@ class ProviderErrorBase(TokenEndpointError):
         """``error`` as this class, about ``request`` (the library's ``exc.request``): made of
         its words and fields only, so nothing ``error`` reaches (its context, its traceback's
         frames) hangs off the new one."""
-        new = cls(
-            str(error),
-            error=error.error,
-            error_type=error.error_type,
-            status=error.status,
-            retryable=error.retryable,
-            refused=error.refused,
-        )
+        new = cls.like(error)
         # The library's HTTPError.__init__ is not reached (OSError's ends the chain); its
         # ``request`` property's setter keeps the request.
         setattr(new, "request", request)  # noqa: B010 - the library's property, not requests'

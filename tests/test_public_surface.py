@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import pydoc
 import subprocess
 import sys
@@ -45,9 +46,11 @@ def test_dir_and_help_list_the_public_names_and_dir_loads_none_of_them() -> None
         assert name in shown
 
 
+@pytest.mark.parametrize("module", ["auth", "httpx", "httpx2"])
 @pytest.mark.parametrize("name", ["OAuth2PKCEAuth", "StytchAuth"])
-def test_help_of_an_auth_class_lists_every_setting(name: str) -> None:
-    shown = pydoc.plain(pydoc.render_doc(getattr(httpie_stytch_connected, name)))
+def test_help_of_an_auth_class_lists_every_setting(module: str, name: str) -> None:
+    face = importlib.import_module(f"httpie_stytch_connected.{module}")
+    shown = pydoc.plain(pydoc.render_doc(getattr(face, name)))
     for option in OPTIONS:
         assert f"{option.name} ({option.env}" in shown, option.name
     assert "login_timeout (STYTCH_LOGIN_TIMEOUT, default 300.0): seconds" in shown
