@@ -50,6 +50,14 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
+#: Said when zero configuration signs in at a server without the client ID the person set.
+PINNED_CLIENT_UNUSED = (
+    "STYTCH_CLIENT_ID is not sent to {issuer}: a client ID you set goes only to the server "
+    "configured with it (STYTCH_ISSUER; for an MCP server's pre-registered client see "
+    "docs/guides/mcp.md)."
+)
+
+
 @dataclass
 class Call:
     """One request the caller made, across its redirect hops and its resend: an adapter makes
@@ -154,6 +162,8 @@ class ZeroConfig:
             session=http,
         )
         identity = identify(register_now=False)  # what is known there: nothing sent yet
+        if register_now and self.settings.client_id and identity.source != "configured":
+            self.notify(PINNED_CLIENT_UNUSED.format(issuer=shown(issuer)))
         if register_now:
             why = FALLBACKS.get(fallback_of(resource, defaults=defaults), "")
             self.agree(resource.resource, issuer, identity.source, why)

@@ -147,6 +147,19 @@ def test_a_pinned_client_id_is_never_sent_to_a_server_an_api_named(
     assert sent and zero_env.client_id not in sent
 
 
+def test_a_pinned_client_id_left_unused_is_said_once(
+    zero_env: StytchEmulator,
+    api: ResourceServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("STYTCH_CLIENT_ID", zero_env.client_id)
+    for _ in range(2):
+        assert requests.get(api.url, auth=OAuth2PKCEAuth(), timeout=30).status_code == 200
+    said = capsys.readouterr().err
+    assert said.count("STYTCH_CLIENT_ID is not sent to") == 1, said
+
+
 def test_the_registration_is_kept_per_server_and_reused_by_a_later_run(
     zero_env: StytchEmulator, api: ResourceServer, stytch_keyring: Path
 ) -> None:
