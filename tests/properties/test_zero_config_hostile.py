@@ -167,6 +167,18 @@ def test_a_registration_refusal_nested_too_deep_is_one_clean_error(api: StandIn)
         register(api.url + "/register", "/callback", requests.Session())
 
 
+def test_a_refused_registration_names_the_settings_that_work(api: StandIn) -> None:
+    """A pinned STYTCH_CLIENT_ID is only sent to STYTCH_ISSUER: advice naming it alone loops."""
+
+    def route(api: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        reply(handler, 403, {"error": "access_denied"})
+
+    api.route = route
+    with pytest.raises(AuthenticationError) as caught:
+        register(api.url + "/register", "/callback", requests.Session())
+    assert "set STYTCH_ISSUER and STYTCH_CLIENT_ID" in str(caught.value)
+
+
 def test_scopes_and_a_client_id_with_terminal_escapes_never_reach_the_terminal(
     stytch_zero_env: StytchEmulator, api: StandIn, capsys: pytest.CaptureFixture[str]
 ) -> None:
