@@ -452,3 +452,23 @@ def test_without_iss_the_honest_servers_code_never_reaches_the_server_an_api_nam
     asked = [urlsplit(uri).path for client, uri in honest.authorization_requests]
     assert asked == [server_redirect_path("/callback", metadata_server.url)]
     assert honest.counters["login"] == 0
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_an_outage_at_the_resource_metadata_is_said_as_one_with_its_status(
+    stytch_zero_env: StytchEmulator, api: StandIn, adapter: str
+) -> None:
+    """A 5xx at the well-known resource metadata is an outage to retry, not an API that does
+    not say where to sign in (so no advice to configure the provider)."""
+
+    def route(api: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        if handler.path.startswith("/.well-known/"):
+            reply(handler, 503)
+        else:
+            challenge(handler)
+
+    api.route = route
+    said = _said(adapter, oauth2_auth(adapter), api.url + "/api", {})
+    assert "HTTP 503" in said and "try again later" in said, said
+    assert "does not say where to sign in" not in said
+    assert stytch_zero_env.counters["login"] == 0
