@@ -216,7 +216,8 @@ def _error(
     if failure.kind == LOCAL:
         return TokenEndpointError(
             f"Could not {action}: {shown(url)} leads to {failure.cause}, an address on this "
-            "machine or a private network, and an API that is not on this machine named it, "
+            "machine or a private network that zero configuration may not reach here "
+            "(STYTCH_LOCAL_HOSTS, when set, replaces the loopback default), "
             "so nothing was sent there; if that server is yours, add its host to "
             "STYTCH_LOCAL_HOSTS, or configure the provider (STYTCH_ISSUER)."
         )

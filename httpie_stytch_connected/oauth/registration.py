@@ -77,8 +77,9 @@ def register_client(
     if response.status not in (200, 201):
         error = provider_error(response, "register this client", {})
         raise TokenEndpointError(
-            f"{error} The server may not allow client registration: set STYTCH_CLIENT_ID to a "
-            "client registered for this CLI.",
+            f"{error} The server may not allow client registration: set STYTCH_ISSUER and "
+            "STYTCH_CLIENT_ID to a client registered for this CLI there (a client ID is only "
+            "sent to the server it was configured with).",
             error=error.error,
             error_type=error.error_type,
             status=error.status,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, TokenEndpointError
 from .provider_calls import HTTP, RESOURCE_METADATA, call
 from .resource_uri import origin_of, within
 from .untrusted import json_object
@@ -74,11 +74,13 @@ def discover_resource(
     named = (challenge or {}).get("resource_metadata")
     candidates = [named] if named else well_known_urls(url)
     unpublished = not named  # every well-known URL answered 4xx: an older server
+    outage = 0  # a 5xx: the server failed, it did not say it has no metadata
     for candidate in candidates:
         check_endpoint(candidate, "resource_metadata")
         status, document = _fetch(candidate, session)
         if document is None:
             unpublished = unpublished and 400 <= status < 500
+            outage = outage or (status if status >= 500 else 0)
             continue
         found = _parse(document, candidate)
         if not within(found.resource, url):
@@ -90,6 +92,13 @@ def discover_resource(
         return found
     if unpublished:
         return origin_fallback(url)
+    if outage:
+        raise TokenEndpointError(
+            f"Could not read the API's metadata: {host_of(url)} answered HTTP {outage}; "
+            "try again later.",
+            status=outage,
+            retryable=True,
+        )
     raise ConfigurationError(
         f"The API at {host_of(url)} does not say where to sign in (no protected resource "
         "metadata, RFC 9728); configure the provider with STYTCH_ISSUER or "

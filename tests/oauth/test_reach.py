@@ -120,6 +120,9 @@ def test_a_confined_call_never_reaches_this_machine_however_it_is_spelt(
     message = str(caught.value)
     assert "an address on this machine or a private network" in message
     assert url in message and "STYTCH_LOCAL_HOSTS" in message
+    # True whoever named it (an API on loopback too, when STYTCH_LOCAL_HOSTS replaced the default)
+    assert "not on this machine named it" not in message
+    assert "replaces the loopback default" in message
     assert victim.requests == []
 
 

@@ -167,6 +167,18 @@ def test_a_registration_refusal_nested_too_deep_is_one_clean_error(api: StandIn)
         register(api.url + "/register", "/callback", requests.Session())
 
 
+def test_a_refused_registration_names_the_settings_that_work(api: StandIn) -> None:
+    """A pinned STYTCH_CLIENT_ID is only sent to STYTCH_ISSUER: advice naming it alone loops."""
+
+    def route(api: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        reply(handler, 403, {"error": "access_denied"})
+
+    api.route = route
+    with pytest.raises(AuthenticationError) as caught:
+        register(api.url + "/register", "/callback", requests.Session())
+    assert "set STYTCH_ISSUER and STYTCH_CLIENT_ID" in str(caught.value)
+
+
 def test_scopes_and_a_client_id_with_terminal_escapes_never_reach_the_terminal(
     stytch_zero_env: StytchEmulator, api: StandIn, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -440,3 +452,23 @@ def test_without_iss_the_honest_servers_code_never_reaches_the_server_an_api_nam
     asked = [urlsplit(uri).path for client, uri in honest.authorization_requests]
     assert asked == [server_redirect_path("/callback", metadata_server.url)]
     assert honest.counters["login"] == 0
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_an_outage_at_the_resource_metadata_is_said_as_one_with_its_status(
+    stytch_zero_env: StytchEmulator, api: StandIn, adapter: str
+) -> None:
+    """A 5xx at the well-known resource metadata is an outage to retry, not an API that does
+    not say where to sign in (so no advice to configure the provider)."""
+
+    def route(api: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        if handler.path.startswith("/.well-known/"):
+            reply(handler, 503)
+        else:
+            challenge(handler)
+
+    api.route = route
+    said = _said(adapter, oauth2_auth(adapter), api.url + "/api", {})
+    assert "HTTP 503" in said and "try again later" in said, said
+    assert "does not say where to sign in" not in said
+    assert stytch_zero_env.counters["login"] == 0

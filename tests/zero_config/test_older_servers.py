@@ -280,7 +280,8 @@ def test_an_outage_at_the_resource_metadata_is_no_older_server(
     server.prm_status = prm_status
     with server.server:
         monkeypatch.setenv("STYTCH_TRUSTED_ISSUERS", server.url)
-        assert "does not say where to sign in" in _refused(server)
+        said = _refused(server)
+        assert f"HTTP {prm_status}" in said and "try again later" in said, said
 
 
 def test_a_resource_metadata_url_the_api_names_but_does_not_serve_is_no_older_server(
