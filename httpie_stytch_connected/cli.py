@@ -13,6 +13,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -334,6 +335,8 @@ def cmd_token(ctx: Context) -> int:
     ``--json``: {access_token, token_type, expires_at (RFC 3339), expires_at_epoch, scopes,
     subject, organization_id, source}; ``--format header|env|headers-json``. Stable for scripts.
     """
+    if getattr(ctx.args, "format", None) == "env":
+        _env_name(ctx)  # refused before any sign-in
     manager, token = _token(ctx)
     form = getattr(ctx.args, "format", None) or (
         "json" if getattr(ctx.args, "json", False) else None
@@ -346,7 +349,7 @@ def cmd_token(ctx: Context) -> int:
     elif form == "header":
         print(f"Authorization: Bearer {token}", flush=True)
     elif form == "env":
-        name = getattr(ctx.args, "env", None) or EXEC_ENV
+        name = _env_name(ctx)
         print(f"{name}={token}", flush=True)
     elif form == "headers-json":
         print(json.dumps({"Authorization": f"Bearer {token}"}), flush=True)
@@ -361,6 +364,17 @@ EXEC_ENV = "STYTCH_ACCESS_TOKEN"
 EXEC_MARGIN = 60.0
 
 
+def _env_name(ctx: Context) -> str:
+    """The --env variable name, refused in one sentence unless a shell could read it."""
+    name: str = getattr(ctx.args, "env", None) or EXEC_ENV
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ConfigurationError(
+            "--env takes a variable name of letters, digits and underscores, not starting "
+            "with a digit (the value is the token)."
+        )
+    return name
+
+
 def cmd_exec(ctx: Context) -> int:
     """Run COMMAND with a fresh access token in its environment (never printed); exit with
     its exit status."""
@@ -371,7 +385,7 @@ def cmd_exec(ctx: Context) -> int:
         argv = argv[1:]
     if not argv:
         raise ConfigurationError(f"Nothing to run: `{PROG} exec [--env NAME] -- COMMAND …`.")
-    name = getattr(ctx.args, "env", None) or EXEC_ENV
+    name = _env_name(ctx)
     manager, token = _token(ctx)
     tokens = _in_use(manager, token)
     soon = tokens.expires_at is not None and tokens.expires_at - time.time() < EXEC_MARGIN

@@ -201,3 +201,17 @@ def test_a_ci_run_without_any_credential_fails_at_once_naming_the_three_ways_out
         for way in ("machine credential", "supply a token", "sign in elsewhere first"):
             assert way in text, (argv, text)
     assert stytch_zero_env.counters["authorize_page"] == 0
+
+
+@pytest.mark.parametrize("name", ["A=B", "1X", "A B"])
+def test_exec_refuses_a_variable_name_the_environment_cannot_hold_before_any_sign_in(
+    machine: dict[str, str], name: str
+) -> None:
+    for argv in (
+        ["exec", "--env", name, "--", "true"],
+        ["token", "--format", "env", "--env", name],
+    ):
+        result = run([*CLI, *argv], machine)
+        assert result.returncode != 0 and not result.stdout
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "--env" in lines[0] and "unexpectedly" not in lines[0], lines
