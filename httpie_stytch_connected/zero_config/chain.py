@@ -50,6 +50,16 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
+def unchallenged(origin: str, status: int) -> str:
+    """Why zero configuration found nowhere to sign in for the API at ``origin``."""
+    return (
+        f"No provider is configured and {origin} answered {status} without a Bearer challenge, "
+        "so zero configuration found nowhere to sign in; to send a token there, set "
+        "STYTCH_PROJECT_DOMAIN and STYTCH_CLIENT_ID (or STYTCH_ISSUER); `stytch-connected "
+        "config` shows the settings."
+    )
+
+
 #: Said when zero configuration signs in at a server without the client ID the person set.
 PINNED_CLIENT_UNUSED = (
     "STYTCH_CLIENT_ID is not sent to {issuer}: a client ID you set goes only to the server "
@@ -121,15 +131,20 @@ class ZeroConfig:
         return self._session or requests.Session()
 
     # -- the chain ---------------------------------------------------------------------------
-    def probe(self, url: str) -> dict[str, str] | None:
-        """The ``Bearer`` challenge of an unauthenticated GET to ``url`` (None: no 401 with one)."""
+    def probe(self, url: str) -> dict[str, str]:
+        """The ``Bearer`` challenge of an unauthenticated GET to ``url``. Raises
+        :class:`ConfigurationError` for any other answer: as for a request through an adapter
+        (:meth:`after_bare`), only a 401 with a Bearer challenge starts the chain, so an API
+        that asks for no token is never taken for an older server (MCP 2025-03-26) whose
+        ``/register`` would be sent a registration."""
         from ..oauth.provider_calls import CHALLENGE, call
 
         check_endpoint(url, "the API URL")
         answer = call(self.session, "GET", url, "call the API", kind=CHALLENGE)
-        if answer.status != 401:
-            return None
-        return bearer_challenge(answer.headers.get("www-authenticate"))
+        found = bearer_challenge(answer.headers.get("www-authenticate"))
+        if answer.status != 401 or found is None:
+            raise ConfigurationError(unchallenged(BindingCache.origin(url), answer.status))
+        return found
 
     def discover(
         self, url: str, challenge: Mapping[str, str] | None, *, register_now: bool = True
@@ -296,12 +311,7 @@ class ZeroConfig:
             if self._said_unchallenged:
                 return
             self._said_unchallenged = True
-        self.notify(
-            f"No provider is configured and {origin} answered {status} without a Bearer "
-            "challenge, so zero configuration found nowhere to sign in: the request was sent "
-            "without a token. To send one, set STYTCH_PROJECT_DOMAIN and STYTCH_CLIENT_ID (or "
-            "STYTCH_ISSUER); `stytch-connected config` shows the settings."
-        )
+        self.notify(unchallenged(origin, status) + " The request was sent without a token.")
 
     def say_if_unbound(self, binding: Binding, token: str) -> None:
         """Once per binding (remembered in its cache file): the token the server issued for

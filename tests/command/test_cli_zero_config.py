@@ -12,6 +12,7 @@ from httpie_stytch_connected.testing import StytchEmulator
 from httpie_stytch_connected.testing.emulator import example_api
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from tests.command import cli, one_line_error, rows
+from tests.loopback import LoopbackServer, QuietHandler
 
 
 @pytest.fixture
@@ -38,6 +39,36 @@ def test_discover_shows_the_chain_without_signing_in_or_registering(
     assert found["Scopes"] == "read:data openid offline_access"
     assert stytch_zero_env.counters["register"] == 0
     assert stytch_zero_env.counters["authorize_page"] == 0
+
+
+class _Open(QuietHandler):
+    """A site that asks for no token: 200 to every GET, and it counts every POST."""
+
+    posts: list[str] = []
+
+    def do_GET(self) -> None:
+        self.reply(200, b"<html>welcome</html>")
+
+    def do_POST(self) -> None:
+        self.posts.append(self.path)
+        self.reply(200, b"{}")
+
+
+@pytest.mark.parametrize(
+    "command", [("discover",), ("login", "--resource"), ("token", "--resource")]
+)
+def test_a_site_that_asks_for_no_token_is_no_older_server(
+    stytch_zero_env: StytchEmulator, command: tuple[str, ...]
+) -> None:
+    """Only a 401 with a Bearer challenge starts the chain, in the command as through every
+    adapter: a site answering 200 gets no invented /authorize, /token or /register, and no
+    registration POST."""
+    _Open.posts = []
+    with LoopbackServer(_Open) as site:
+        done = cli(*command, site.url + "/app")
+    assert done.returncode != 0
+    assert "answered 200 without a Bearer challenge" in one_line_error(done)
+    assert _Open.posts == []
 
 
 def test_login_token_status_logout_with_resource(
