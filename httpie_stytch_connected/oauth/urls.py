@@ -23,8 +23,21 @@ def is_loopback(host: str) -> bool:
 
 
 def host_of(url: str) -> str:
-    """The ``host[:port]`` of ``url`` for messages and logs (never its path or query)."""
-    return urlsplit(url).netloc or url
+    """The ``host[:port]`` of ``url`` for messages and logs (never its user information, path
+    or query); a value without a scheme, such as the legacy Stytch issuer
+    ``stytch.com/project-…``, is a name and is shown up to any query or fragment."""
+    netloc = urlsplit(url).netloc or url.split("?", 1)[0].split("#", 1)[0]
+    return netloc.rpartition("@")[2]
+
+
+def named(url: str) -> str:
+    """``url`` as a message shows it: its scheme and host, with ``/…`` for whatever follows
+    (a path or query may carry a secret, such as an API key)."""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        return "a value without scheme://host"
+    rest = parts.path.strip("/") or parts.query or parts.fragment
+    return f"{parts.scheme}://{host_of(url)}{'/…' if rest else ''}"
 
 
 def check_endpoint(url: str, setting: str) -> str:
@@ -38,11 +51,11 @@ def check_endpoint(url: str, setting: str) -> str:
         )
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigurationError(f"{setting} must be an absolute https:// URL (got {url!r}).")
+        raise ConfigurationError(f"{setting} must be an absolute https:// URL (got {named(url)}).")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ConfigurationError(
             f"{setting} must use https:// (plain http is only allowed for 127.0.0.1, ::1 and "
-            f"localhost); got {url!r}."
+            f"localhost); got {named(url)}."
         )
     return url
 

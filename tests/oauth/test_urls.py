@@ -1,0 +1,36 @@
+"""How a refused URL is named in a message: scheme and host only, never user information, a
+path or a query, which may carry secrets (oauth/urls.py), wherever the URL came from."""
+
+from __future__ import annotations
+
+import pytest
+
+from httpie_stytch_connected.errors import ConfigurationError
+from httpie_stytch_connected.oauth.urls import check_endpoint, host_of
+from tests.command import cli, one_line_error
+
+SECRET = "QUERYSECRET123"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"http://api.example.com/v1?api_key={SECRET}",
+        f"ftp://api.example.com/{SECRET}",
+        f"http://user:{SECRET}@api.example.com/",
+        f"api.example.com/v1?api_key={SECRET}",
+        f"http://api.example.com/v1#{SECRET}",
+    ],
+)
+def test_a_refused_url_is_named_without_its_secrets(url: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        check_endpoint(url, "the API URL")
+    assert SECRET not in str(caught.value)
+    assert SECRET not in host_of(url)
+
+
+@pytest.mark.parametrize("command", [("discover",), ("token", "--resource")])
+def test_the_command_names_a_refused_api_url_without_its_query(command: tuple[str, ...]) -> None:
+    done = cli(*command, f"http://api.example.invalid/v1?api_key={SECRET}")
+    line = one_line_error(done)
+    assert SECRET not in done.stderr and "http://api.example.invalid/…" in line
