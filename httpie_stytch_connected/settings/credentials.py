@@ -48,7 +48,7 @@ def read_secret_file(path_text: str, setting: str) -> Secret:
 
     path = Path(os.path.expanduser(path_text))
     try:
-        text = read_private(path, path.parent, setting)
+        text = read_private(path, path.parent, setting, what="file")
     except TokenStoreError as exc:
         raise ConfigurationError(f"{setting}: {exc}") from None
     if text is None:

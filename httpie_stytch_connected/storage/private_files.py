@@ -73,10 +73,13 @@ def private_dir(
     return path.is_dir()
 
 
-def read_private(path: Path, top: Path, setting: str | None) -> str | None:
+def read_private(
+    path: Path, top: Path, setting: str | None, *, what: str = "directory"
+) -> str | None:
     """The text of ``path``, a file only we can have written; None if it or its directory is
     missing or it is not UTF-8. Raises :class:`TokenStoreError` when it or its directories
-    could have been written by another user, or it is a symbolic link."""
+    could have been written by another user, or it is a symbolic link; ``what`` ``setting``
+    names (a directory, or the file itself), for the advice."""
     if not private_dir(path.parent, top, setting, create=False):
         return None
     try:
@@ -85,14 +88,14 @@ def read_private(path: Path, top: Path, setting: str | None) -> str | None:
         return None
     except OSError as exc:
         if os.path.islink(path):
-            raise _refused(path, "it is a symbolic link", setting) from None
+            raise _refused(path, "it is a symbolic link", setting, what=what) from None
         raise TokenStoreError(
             f"Could not read {path} ({exc.strerror or type(exc).__name__}); check its permissions."
         ) from None
     with os.fdopen(fd, "rb") as handle:
         problem = _problem(os.fstat(handle.fileno()), directory=False) if _POSIX else None
         if problem:
-            raise _refused(path, problem, setting)
+            raise _refused(path, problem, setting, what=what)
         data = handle.read()
     try:
         return data.decode("utf-8")
@@ -191,11 +194,12 @@ def _refused(
     path: Path, problem: str, setting: str | None, *, what: str = "directory"
 ) -> TokenStoreError:
     where = f" (under {setting})" if setting else ""
-    fix = (
-        f"point {setting} at a {what} only you can write"
-        if setting
-        else "make it yours and writable by you alone (chmod go-w)"
-    )
+    if not setting:
+        fix = "make it yours and writable by you alone (chmod go-w)"
+    elif what == "file":  # a mounted secret is often a link: a private copy is the way out
+        fix = f"copy it to a file of your own with mode 0600 and point {setting} at that"
+    else:
+        fix = f"point {setting} at a {what} only you can write"
     return TokenStoreError(
         f"Refusing to use {path}{where}: {problem}, so another local user could plant or "
         f"replace files there; {fix}."
