@@ -264,8 +264,6 @@ def test_a_provider_error_is_a_requests_exception_in_a_copy_and_across_processes
     error = ProviderError.like(core)
     assert isinstance(error, requests.RequestException)
     for clone in (copy.copy(error), pickle.loads(pickle.dumps(error))):  # noqa: S301 - ours
-        assert isinstance(clone, TokenEndpointError)
-        assert isinstance(clone, requests.RequestException)
-        assert type(clone) is type(error)
+        assert type(clone) is ProviderError  # a TokenEndpointError and a RequestException
         fields = (str(clone), clone.error, clone.status, clone.refused, clone.retryable)
         assert fields == (str(error), "invalid_grant", 400, True, False)
