@@ -169,26 +169,39 @@ def cmd_status(ctx: Context) -> int:
                 f"the config file `{PROG} config` names); or, for an API that says where to "
                 f"sign in, run `{PROG} login --resource URL`."
             )
-        for binding in bindings:  # every API found by zero configuration
-            _status(ctx, ctx.zero.manager(binding), binding.resource)
+        # Every API found by zero configuration, one signed in or not (``--json``: one array).
+        infos = [_status(ctx, ctx.zero.manager(b), b.resource, listing=True) for b in bindings]
+        if getattr(ctx.args, "json", False):
+            print(json.dumps(infos, indent=2, sort_keys=True))
         return 0
-    _status(ctx, ctx.manager, ctx.resource)
+    info = _status(ctx, ctx.manager, ctx.resource)
+    if info is not None:
+        print(json.dumps(info, indent=2, sort_keys=True))
     return 0
 
 
-def _status(ctx: Context, manager: TokenManager, resource: str | None) -> None:
+def _status(
+    ctx: Context, manager: TokenManager, resource: str | None, *, listing: bool = False
+) -> dict[str, Any] | None:
+    """The status of ``manager``'s tokens: printed as a table, or returned for ``--json``.
+    ``listing``: one API of several, where one not signed in is a line, not an error."""
     from .oauth.tokens import TokenSet
 
     tokens, source = manager.current()
+    login = f"`{PROG} login --resource {resource}`" if resource else f"`{PROG} login`"
     if tokens is None and manager.grant.stores:
-        where = f"for {resource}" if resource else f"with {ctx.profile}"
-        raise LoginError(f"Not signed in {where}; run `{PROG} login` to sign in.")
+        if not listing:
+            where = f"for {resource}" if resource else f"with {ctx.profile}"
+            raise LoginError(f"Not signed in {where}; run {login} to sign in.")
+        if getattr(ctx.args, "json", False):
+            return {"resource": resource, "signed_in": False}
+        _table((("API", resource or ""), ("Signed in", f"no; {login} signs in")))
+        return None
     if getattr(ctx.args, "json", False):
         info = token_info(tokens or TokenSet(access_token=""), manager, source)
         info.pop("access_token")
-        info.update(profile=ctx.settings.profile, resource=resource)
-        print(json.dumps(info, indent=2, sort_keys=True))
-        return
+        info.update(profile=ctx.settings.profile, resource=resource, signed_in=True)
+        return info
     if tokens is None:  # a machine with nothing cached: the next request gets one
         rows: tuple[tuple[str, str], ...] = (
             ("Profile", ctx.settings.profile or "(none)"),
@@ -196,7 +209,7 @@ def _status(ctx: Context, manager: TokenManager, resource: str | None) -> None:
             ("Access token", f"none cached; `{PROG} token` gets one"),
         )
         _table(rows)
-        return
+        return None
     if manager.supplied is not None:
         claims = _claims(tokens.access_token)
         rows = (
@@ -206,7 +219,7 @@ def _status(ctx: Context, manager: TokenManager, resource: str | None) -> None:
             ("Access token", _expiry(_with_claimed_expiry(tokens, claims))),
         )
         _table(rows)
-        return
+        return None
     endpoints = manager.endpoints
     person = manager.grant.stores
     rows = (
@@ -229,6 +242,7 @@ def _status(ctx: Context, manager: TokenManager, resource: str | None) -> None:
         ("Token store", manager.store.description if person else "none (never stored)"),
     )
     _table(rows)
+    return None
 
 
 def _table(rows: Sequence[tuple[str, str]]) -> None:

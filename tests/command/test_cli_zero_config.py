@@ -7,9 +7,13 @@ import hashlib
 from collections.abc import Iterator
 
 import pytest
+import requests
 
+from httpie_stytch_connected.auth import OAuth2PKCEAuth
+from httpie_stytch_connected.errors import LoginError
 from httpie_stytch_connected.testing import StytchEmulator
 from httpie_stytch_connected.testing.emulator import example_api
+from httpie_stytch_connected.testing.pytest_plugin import scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from tests.command import cli, one_line_error, rows
 from tests.loopback import LoopbackServer, QuietHandler
@@ -69,6 +73,28 @@ def test_a_site_that_asks_for_no_token_is_no_older_server(
     assert done.returncode != 0
     assert "answered 200 without a Bearer challenge" in one_line_error(done)
     assert _Open.posts == []
+
+
+def test_status_lists_every_api_as_one_json_document(stytch_zero_env: StytchEmulator) -> None:
+    """Zero configuration's ``status --json`` is one array, one entry per API found, and an API
+    whose tokens are gone is an entry saying so (and a line with the command that signs in),
+    not an error hiding the others."""
+    import json
+
+    with example_api(stytch_zero_env) as first, example_api(stytch_zero_env) as second:
+        assert cli("login", "--resource", first.url).returncode == 0
+        declined = OAuth2PKCEAuth(opener=scripted_opener("deny"))
+        with pytest.raises(LoginError):  # found and remembered, but never signed in to
+            requests.get(second.url, auth=declined, timeout=30)
+        listed = cli("status", "--json")
+        text = cli("status")
+    assert listed.returncode == 0, listed.stderr
+    entries = {entry["resource"]: entry for entry in json.loads(listed.stdout)}
+    assert entries[first.resource]["signed_in"] is True
+    assert "access_token" not in entries[first.resource]
+    assert entries[second.resource] == {"resource": second.resource, "signed_in": False}
+    assert f"login --resource {second.resource}" in text.stdout
+    assert text.returncode == 0, text.stderr
 
 
 def test_login_token_status_logout_with_resource(
