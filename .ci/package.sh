@@ -4,9 +4,9 @@
 # every module of the source tree and py.typed, then install the wheel into a fresh venv, away
 # from the source tree, and use it as a person would:
 #   1. the wheel alone (no extras): import the package, `stytch-connected --version`;
-#   2. with the httpie, httpx and httpx2 extras and pytest: import every module (but __main__), load every entry point
-#      the distribution declares (console script, HTTPie auth plugins, pytest plugin), and see
-#      `http --help` offer -A stytch and -A oauth2.
+#   2. with every extra (httpie, httpx, httpx2, mcp) and pytest: import every module (but
+#      __main__), load every entry point the distribution declares (console script, HTTPie auth
+#      plugins, pytest plugin), and see `http --help` offer -A stytch and -A oauth2.
 # Usage: bash .ci/package.sh [PYTHON]   (PYTHON: the interpreter with build and twine installed,
 # default .venv/bin/python; the fresh venv is made with the same interpreter). Fails loudly.
 set -euo pipefail
@@ -74,7 +74,8 @@ expected="stytch-connected $("$venv/bin/python" -c 'import httpie_stytch_connect
 got="$("$venv/bin/stytch-connected" --version)"
 [[ "$got" == "$expected" ]] || fail "stytch-connected --version printed '$got', expected '$expected'"
 
-"$venv/bin/python" -m pip install -qq "${wheels[0]}[httpie,httpx,httpx2]" pytest
+# Every extra, so that every module (testing/mcp_server.py needs the mcp extra) imports.
+"$venv/bin/python" -m pip install -qq "${wheels[0]}[httpie,httpx,httpx2,mcp]" pytest
 "$venv/bin/python" - <<'EOF'
 import importlib
 import pkgutil
