@@ -40,6 +40,26 @@ def named(url: str) -> str:
     return f"{parts.scheme}://{host_of(url)}{'/…' if rest else ''}"
 
 
+def equivalent(a: str, b: str) -> bool:
+    """Whether two http(s) URLs name the same resource by RFC 3986 §6.2.2 and §6.2.3 normalization:
+    scheme and host in any case, the scheme's default port written or not, an empty path as
+    ``/``. Nothing looser (a path is compared exactly, ``/t`` is not ``/t/``), so that a URL a
+    person wrote (``trusted_issuers``) matches what a server says about itself."""
+    normal = _normal(a)
+    return normal is not None and normal == _normal(b)
+
+
+def _normal(url: str) -> tuple[str, str | None, int | None, str, str] | None:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number: nothing is equivalent to it
+        return None
+    scheme = parts.scheme.lower()
+    default = {"http": 80, "https": 443}.get(scheme)
+    return (scheme, parts.hostname, port or default, parts.path or "/", parts.query)
+
+
 def check_endpoint(url: str, setting: str) -> str:
     """Require https, except on loopback hosts where local development and tests use http.
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Literal
 from ..errors import ConfigurationError
 from ..oauth.resource_uri import within
 from ..oauth.untrusted import parse_json, shown
+from ..oauth.urls import equivalent
 from ..settings.options import host_matches
 
 if TYPE_CHECKING:
@@ -79,10 +80,12 @@ class Pair:
 
 def agreed_by_settings(settings: Settings, pair: Pair) -> bool:
     """``hosts`` names the API (the person listed where tokens go) or ``trusted_issuers`` names
-    the server exactly (the person accepts any API's sign-in there)."""
+    the server (the person accepts any API's sign-in there): the same URL, though it may be
+    written differently (``https://Login.example.com/`` for ``https://login.example.com``)."""
     hosts: tuple[str, ...] = settings.values.get("hosts") or ()
     trusted: tuple[str, ...] = settings.values.get("trusted_issuers") or ()
-    return (bool(hosts) and host_matches(pair.resource, hosts)) or pair.issuer in trusted
+    listed = any(equivalent(pair.issuer, issuer) for issuer in trusted)
+    return (bool(hosts) and host_matches(pair.resource, hosts)) or listed
 
 
 def confirm(settings: Settings, pair: Pair) -> None:

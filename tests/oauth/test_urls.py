@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from httpie_stytch_connected.errors import ConfigurationError
-from httpie_stytch_connected.oauth.urls import check_endpoint, host_of
+from httpie_stytch_connected.oauth.urls import check_endpoint, equivalent, host_of
 from tests.command import cli, one_line_error
 
 SECRET = "QUERYSECRET123"
@@ -34,3 +34,24 @@ def test_the_command_names_a_refused_api_url_without_its_query(command: tuple[st
     done = cli(*command, f"http://api.example.invalid/v1?api_key={SECRET}")
     line = one_line_error(done)
     assert SECRET not in done.stderr and "http://api.example.invalid/…" in line
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("https://login.example.com", "https://login.example.com/", True),
+        ("https://login.example.com", "HTTPS://Login.Example.COM", True),
+        ("https://login.example.com", "https://login.example.com:443/", True),
+        ("http://127.0.0.1:80/", "http://127.0.0.1", True),
+        ("https://login.example.com/t", "https://login.example.com/t/", False),
+        ("https://login.example.com/T", "https://login.example.com/t", False),
+        ("https://login.example.com", "http://login.example.com", False),
+        ("https://login.example.com", "https://login.example.com:8443", False),
+        ("https://login.example.com", "https://login.example.com.evil", False),
+        ("https://a:x/", "https://a:x/", False),  # no port: nothing is equivalent to it
+    ],
+)
+def test_urls_a_person_writes_differently_are_equivalent_only_by_rfc_3986(
+    a: str, b: str, same: bool
+) -> None:
+    assert equivalent(a, b) is same and equivalent(b, a) is same

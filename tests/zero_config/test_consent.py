@@ -146,12 +146,22 @@ def test_a_setting_that_names_the_api_or_the_server_is_the_persons_yes(
     assert run.screen == ""
 
 
-def test_the_settings_name_the_server_exactly_not_a_lookalike(
+def test_the_settings_name_the_server_not_a_lookalike(
     stytch_zero_env: StytchEmulator, mine: ResourceServer, hostile: ResourceServer
 ) -> None:
-    env = {**os.environ, "STYTCH_TRUSTED_ISSUERS": stytch_zero_env.issuer + "/"}
+    env = {**os.environ, "STYTCH_TRUSTED_ISSUERS": stytch_zero_env.issuer + "/tenant"}
     run = run_request("requests", hostile.url, env, terminal=False)
     assert "Not signing in" in run.stderr and counts(stytch_zero_env)["login"] == 1
+
+
+def test_the_server_as_a_person_writes_it_is_the_same_server(
+    stytch_zero_env: StytchEmulator, mine: ResourceServer, hostile: ResourceServer
+) -> None:
+    """A trailing ``/`` or an upper-case host names the same server (RFC 3986 §6.2.3)."""
+    written = stytch_zero_env.issuer.replace("127.0.0.1", "127.0.0.1".upper()) + "/"
+    env = {**os.environ, "STYTCH_TRUSTED_ISSUERS": written}
+    run = run_request("requests", hostile.url, env, terminal=False)
+    assert run.code == 0 and run.stdout.strip() == "200", run.stderr
 
 
 def test_the_command_without_a_terminal_refuses_in_one_line(
