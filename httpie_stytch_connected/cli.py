@@ -107,7 +107,21 @@ def cmd_logout(ctx: Context) -> int:
     registered for it, so the next run discovers and registers afresh."""
     if ctx.zero is not None and ctx.resource:
         return _logout_resource(ctx, ctx.zero, ctx.resource)
-    _said_logout(ctx, ctx.manager.logout())
+    manager = ctx.manager
+    if manager.supplied is not None:
+        say(
+            f"Nothing to sign out of: the access token comes from {manager.supplied.source}; "
+            "remove it there to stop sending it."
+        )
+        return 0
+    revoked = manager.logout()
+    if not manager.grant.stores:
+        say(
+            "Forgot the cached access token; a machine credential has no session to sign out "
+            "of, so the next request gets a new token with it (remove the credential to stop)."
+        )
+        return 0
+    _said_logout(ctx, revoked)
     return 0
 
 
@@ -483,6 +497,7 @@ def token_info(tokens: TokenSet, manager: TokenManager, source: str) -> dict[str
 
 def cmd_config(ctx: Context) -> int:
     """Every setting with its value and where it came from; none of them is a secret."""
+    from .settings.credentials import CLIENT_CREDENTIALS, grant_type
     from .settings.profiles import config_path
 
     path = config_path(ctx.environ)
@@ -490,11 +505,14 @@ def cmd_config(ctx: Context) -> int:
     print(f"Profile: {ctx.settings.profile or '(none)'}")
     width = max(len(o.name) for o in OPTIONS)
     ignored = ctx.settings.ignored()
+    machine = grant_type(ctx.settings) == CLIENT_CREDENTIALS
     for option in OPTIONS:
         value = _show(ctx.settings.values[option.name])
         if option.name == "hosts" and not ctx.settings.values["hosts"]:
             value = "any host"  # unset: the token goes to whatever URL the request names
         source = ctx.settings.sources[option.name]
+        if option.name == "scopes" and machine and source == "default":
+            value = "(none: the machine client's own)"  # the default is a person's scopes
         if option.secret and ctx.settings.values[option.name] is not None:
             value = "set"  # a secret: never shown
         why = f"; ignored: {ignored[option.name]}" if option.name in ignored else ""

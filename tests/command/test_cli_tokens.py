@@ -160,6 +160,37 @@ def test_config_shows_only_that_a_secret_is_set(machine: dict[str, str]) -> None
     assert "= set  (environment variable STYTCH_CLIENT_SECRET)" in line
 
 
+def test_config_shows_that_a_machine_client_sends_no_scope_of_a_person(
+    machine: dict[str, str],
+) -> None:
+    result = run([*CLI, "config"], machine)
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("scopes ")]
+    assert "= (none: the machine client's own)  (default)" in line, result.stdout
+
+
+def test_logout_with_a_machine_credential_forgets_the_cached_token(
+    machine: dict[str, str], stytch_zero_env: StytchEmulator
+) -> None:
+    run([*CLI, "token"], machine)
+    result = run([*CLI, "logout"], machine)
+    assert result.returncode == 0 and result.stdout == ""
+    assert result.stderr.startswith("Forgot the cached access token; a machine credential")
+    run([*CLI, "token"], machine)  # not from the cache: a new one
+    assert stytch_zero_env.counters["token_client_credentials"] == 2
+
+
+def test_logout_with_a_supplied_token_names_where_it_comes_from(
+    stytch_zero_env: StytchEmulator,
+) -> None:
+    env = ci_env(stytch_zero_env, STYTCH_ACCESS_TOKEN="abc.def.ghi")
+    result = run([*CLI, "logout"], env)
+    assert result.returncode == 0 and "abc.def.ghi" not in result.stderr
+    assert result.stderr == (
+        "Nothing to sign out of: the access token comes from environment variable "
+        "STYTCH_ACCESS_TOKEN; remove it there to stop sending it.\n"
+    )
+
+
 def test_a_ci_run_with_a_machine_credential_gets_200_everywhere(
     machine: dict[str, str],
     stytch_zero_env: StytchEmulator,
