@@ -807,13 +807,13 @@ class BrowserSignIn:
         if manager.opener is None:  # the system browser: can it, or a terminal, be used here?
             reason = sign_in_impossible(manager.policy.no_browser)
             if reason is not None:
-                from ..login.headless import NO_TERMINAL
+                from ..login.headless import no_terminal
                 from ..oauth.endpoints import check_reachable
 
                 # A provider that cannot be reached is the first thing to fix: say that.
                 check_reachable(manager.endpoints, manager.client.http)
                 log.debug("no sign-in possible here: %s", reason)
-                raise LoginError(NO_TERMINAL)
+                raise LoginError(no_terminal(resource=manager.resource))
         return manager._login_and_save(
             attempt.stored, attempt.mark, after_rejection=attempt.after_rejection
         )

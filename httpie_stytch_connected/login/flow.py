@@ -22,7 +22,7 @@ from ..oauth.tokens import TokenSet
 from ..oauth.urls import host_of
 from .browser import launch_browser, open_browser
 from .callback_server import CallbackServer
-from .headless import NO_TERMINAL, Fallback, no_browser_reason, no_terminal
+from .headless import Fallback, no_browser_reason, no_terminal
 
 log = logging.getLogger(__name__)
 
@@ -107,13 +107,13 @@ def browser_login(
         try:
             if headless is not None:
                 if not fallback.paste(headless, url):
-                    raise LoginError(NO_TERMINAL)
+                    raise LoginError(no_terminal(resource=resource))
             else:
                 _launch(opener, url, fallback, notify, server)
             code = server.wait(timeout)
         except LoginError:
             if fallback.cancelled:
-                raise LoginError(no_terminal(fallback.reason)) from None
+                raise LoginError(no_terminal(fallback.reason, resource)) from None
             raise
         finally:
             fallback.close()

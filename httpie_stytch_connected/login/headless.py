@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
+from ..oauth.untrusted import shown
+
 TTY = "/dev/tty"
 #: Seconds between checks, while waiting for a paste, whether the sign-in has ended.
 POLL = 0.2
@@ -41,20 +43,37 @@ WAYS_OUT = (
     "STYTCH_PRIVATE_KEY_FILE), supply a token (STYTCH_ACCESS_TOKEN), or sign in elsewhere first "
     "(`stytch-connected login` in a terminal, or set BROWSER)"
 )
-NO_TERMINAL = (
-    f"No browser can be opened here and there is no terminal to paste the sign-in into; {WAYS_OUT}."
-)
 
 
-def no_terminal(browser_failure: str | None = None) -> str:
-    """The message for a sign-in that can go nowhere: the browser's own failure when it had one."""
-    if browser_failure is None:
-        return NO_TERMINAL
+def ways_out(resource: str | None = None) -> str:
+    """:data:`WAYS_OUT`, or for an API found by zero configuration (``resource``) the same
+    three as they apply there: its sign-in is ``login --resource``, and a machine credential
+    needs the provider configured (zero configuration signs a person in)."""
+    if resource is None:
+        return WAYS_OUT
     return (
-        f"Could not sign in: {browser_failure}, and there is no terminal to paste the sign-in "
-        f"into; fix BROWSER, or {WAYS_OUT}."
+        "supply a token (STYTCH_ACCESS_TOKEN), sign in elsewhere first (`stytch-connected login "
+        f"--resource {shown(resource)}` in a terminal, or set BROWSER), or configure the "
+        "provider (STYTCH_ISSUER or STYTCH_PROJECT_DOMAIN) with a machine credential "
+        "(STYTCH_CLIENT_ID with STYTCH_CLIENT_SECRET)"
     )
 
+
+def no_terminal(browser_failure: str | None = None, resource: str | None = None) -> str:
+    """The message for a sign-in that can go nowhere: the browser's own failure when it had
+    one; ``resource`` as in :func:`ways_out`."""
+    if browser_failure is None:
+        return (
+            "No browser can be opened here and there is no terminal to paste the sign-in into; "
+            f"{ways_out(resource)}."
+        )
+    return (
+        f"Could not sign in: {browser_failure}, and there is no terminal to paste the sign-in "
+        f"into; fix BROWSER, or {ways_out(resource)}."
+    )
+
+
+NO_TERMINAL = no_terminal()
 
 #: Where the person may open a sign-in page that is not on this machine's loopback.
 ANY_MACHINE = "in a browser on any machine"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from httpie_stytch_connected.testing import StytchEmulator
-from httpie_stytch_connected.testing.emulator import ClientCredentials
+from httpie_stytch_connected.testing.emulator import ClientCredentials, example_api
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 
 CLI = [sys.executable, "-m", "httpie_stytch_connected"]
@@ -231,6 +231,26 @@ def test_a_ci_run_without_any_credential_fails_at_once_naming_the_three_ways_out
         text = result.stderr
         for way in ("machine credential", "supply a token", "sign in elsewhere first"):
             assert way in text, (argv, text)
+    assert stytch_zero_env.counters["authorize_page"] == 0
+
+
+def test_a_ci_run_in_zero_configuration_names_the_ways_out_that_apply_there(
+    stytch_zero_env: StytchEmulator,
+) -> None:
+    """Nothing configured: the sign-in is ``login --resource``, and a machine credential needs
+    the provider configured with it (a secret alone would not be used)."""
+    drop = ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env["CI"] = "true"
+    with example_api(stytch_zero_env) as api:
+        for argv in (
+            [*CLI, "login", "--resource", api.url],
+            [sys.executable, "-c", SCRIPT, api.url],
+            [*HTTP, "--ignore-stdin", "-A", "stytch", "GET", api.url],
+        ):
+            text = run(argv, env, timeout=30).stderr
+            assert f"`stytch-connected login --resource {api.origin}" in text, (argv, text)
+            assert "configure the provider (STYTCH_ISSUER or STYTCH_PROJECT_DOMAIN)" in text
     assert stytch_zero_env.counters["authorize_page"] == 0
 
 
