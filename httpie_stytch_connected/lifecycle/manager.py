@@ -76,12 +76,25 @@ _WANTED: contextvars.ContextVar[Callable[[], bool] | None] = contextvars.Context
 )
 
 
+class Abandoned(LoginError):
+    """The caller gave up (:func:`on_behalf_of`) before anything was started for it."""
+
+
+def _still_wanted() -> None:
+    """Raise :data:`ABANDONED` if the caller :func:`on_behalf_of` names has given up."""
+    wanted = _WANTED.get()
+    if wanted is not None and not wanted():
+        raise Abandoned(ABANDONED)
+
+
 @contextlib.contextmanager
 def on_behalf_of(wanted: Callable[[], bool]) -> Iterator[None]:
     """Inside, every :meth:`TokenManager.access_token` call that is given no ``wanted`` of its
     own (zero configuration's included, however deep) asks this one: a task's worker thread
     runs its call inside, so that a sign-in or refresh the cancelled task no longer waits for
-    is not started, and the thread stops queueing for one."""
+    is not started (a zero-configuration step-up's included), and the thread stops queueing
+    for one, behind this process's attempt or another process's lock; what was started is
+    finished. A caller that gave up gets :class:`Abandoned`."""
     previous = _WANTED.set(wanted)
     try:
         yield
@@ -241,7 +254,7 @@ class TokenManager:
             if turns.lock.acquire(timeout=seconds):
                 return True
             if wanted is not None and not wanted():  # gone while queued: hold no thread
-                raise LoginError(ABANDONED)
+                raise Abandoned(ABANDONED)
             return False
 
         if not wait_in_slices(acquired, self.policy.login_timeout + 60):
@@ -254,16 +267,18 @@ class TokenManager:
                 and not wanted()
                 and not self._usable(_MEMORY.get(self.key), rejected)
             ):
-                raise LoginError(ABANDONED)
+                raise Abandoned(ABANDONED)
             try:
-                tokens = self._obtain(rejected)
+                with on_behalf_of(wanted) if wanted else contextlib.nullcontext():
+                    tokens = self._obtain(rejected)
+            except Abandoned:
+                raise  # nothing was attempted: whoever queued behind makes their own
             except AuthenticationError as exc:
                 turns.failure = exc
-                raise
-            else:
-                turns.failure = None
-            finally:
                 turns.finished += 1
+                raise
+            turns.failure = None
+            turns.finished += 1
             return tokens.access_token
         finally:
             turns.lock.release()
@@ -300,6 +315,7 @@ class TokenManager:
 
         if self.supplied is not None:
             raise LoginError(SUPPLIED_NO_LOGIN)
+        _still_wanted()  # a step-up for a task that was cancelled: no browser for nobody
         if not self.grant.stores:  # a machine: a new set from the token endpoint, not stored
             with _thread_lock(self.key), self._process_lock(REFRESHING) as mark:
                 return self.grant.obtain(self, Attempt(None, mark))
@@ -714,12 +730,19 @@ class TokenManager:
         :class:`TokenStoreError` when the lock cannot be used, ``LockBusy`` if held and not
         ``wait``.
         """
-        from ..storage.locks import StoreLock
+        from ..storage.locks import LockAbandoned, StoreLock
 
         lock = StoreLock(self.store.lock_file(self.key))
         fallback = self.policy.login_timeout + 60  # a holder that keeps no activity record
-        with lock.hold(self._activity(doing), fallback=fallback, wait=wait) as mark:
-            yield mark
+        wanted = _WANTED.get()
+        try:
+            with lock.hold(
+                self._activity(doing), fallback=fallback, wait=wait, wanted=wanted
+            ) as mark:
+                _still_wanted()  # the wait may have been long: start nothing for nobody
+                yield mark
+        except LockAbandoned:
+            raise Abandoned(ABANDONED) from None
 
     def _activity(self, doing: str) -> Activity:
         """``doing`` with the most it may take by this manager's own timeouts, in seconds.

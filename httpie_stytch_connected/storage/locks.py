@@ -53,6 +53,10 @@ class LockBusy(Exception):
     """The lock is held by someone else and the caller asked not to wait."""
 
 
+class LockAbandoned(Exception):
+    """The caller stopped waiting for the lock (its ``wanted`` said so): nothing was started."""
+
+
 class StoreLock:
     """One token set's lock file, with the holder's activity record beside it."""
 
@@ -62,19 +66,26 @@ class StoreLock:
 
     @contextlib.contextmanager
     def hold(
-        self, activity: Activity, *, fallback: float, wait: bool = True
+        self,
+        activity: Activity,
+        *,
+        fallback: float,
+        wait: bool = True,
+        wanted: Callable[[], bool] | None = None,
     ) -> Iterator[Callable[[Activity], None]]:
         """Hold the lock for ``activity``; yields a function that records the next activity.
 
         ``fallback``: seconds to wait for a holder that keeps no record. ``wait=False`` raises
-        :class:`LockBusy` at once if the lock is held. Raises :class:`LoginError` when the
-        holder overruns its own bound, :class:`TokenStoreError` when the lock cannot be used.
+        :class:`LockBusy` at once if the lock is held; ``wanted`` is asked between waits, and
+        False (the caller gave up) raises :class:`LockAbandoned`. Raises :class:`LoginError`
+        when the holder overruns its own bound, :class:`TokenStoreError` when the lock cannot
+        be used.
         """
         import filelock
 
         ensure_private_dir(self.path.parent, _setting_for(self.path))
         lock = filelock.FileLock(str(self.path), mode=0o600)
-        self._acquire(lock, fallback, wait)
+        self._acquire(lock, fallback, wait, wanted)
         try:
             self._mark(activity)
             yield self._mark
@@ -83,7 +94,13 @@ class StoreLock:
                 self.record.unlink()
             lock.release()
 
-    def _acquire(self, lock: BaseFileLock, fallback: float, wait: bool) -> None:
+    def _acquire(
+        self,
+        lock: BaseFileLock,
+        fallback: float,
+        wait: bool,
+        wanted: Callable[[], bool] | None,
+    ) -> None:
         import filelock
 
         seen: object = self  # no record read yet
@@ -98,6 +115,8 @@ class StoreLock:
                     raise LockBusy from None
             except OSError as exc:  # a read-only or foreign directory, a lock file we may not open
                 raise self._unusable(exc) from None
+            if wanted is not None and not wanted():  # a cancelled task: hold no thread
+                raise LockAbandoned
             text = read_text(self.record)
             if text != seen:  # a new holder, or a new activity: its own bound starts now
                 seen, holder = text, _parse(text)

@@ -5,6 +5,7 @@ every in-process adapter; and a caller that gave up starts nothing."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 from typing import Any
@@ -13,7 +14,8 @@ import pytest
 import requests
 
 from httpie_stytch_connected.errors import LoginError
-from httpie_stytch_connected.lifecycle.manager import ABANDONED
+from httpie_stytch_connected.lifecycle.manager import ABANDONED, Abandoned, on_behalf_of
+from httpie_stytch_connected.storage.locks import SIGNING_IN, Activity, StoreLock
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
@@ -148,3 +150,55 @@ def test_a_caller_that_gave_up_starts_no_sign_in(
     assert str(caught.value) == ABANDONED
     assert person.opened == 0
     assert time.monotonic() - started < 30
+
+
+def test_a_caller_that_gives_up_behind_another_processs_lock_leaves_and_starts_nothing(
+    stytch_env: StytchEmulator,
+) -> None:
+    """Another process is signing in (it holds the key's lock file for a long activity); a
+    cancelled task's thread stops waiting within a slice and opens no browser of its own."""
+    person = _Person("approve", threading.Event())
+    auth = stytch_auth("requests", opener=person, notify=lambda _: None)
+    manager = auth.manager
+    gone = threading.Event()
+    outcome: list[BaseException] = []
+
+    def task() -> None:
+        try:
+            manager.access_token(wanted=lambda: not gone.is_set())
+        except BaseException as exc:
+            outcome.append(exc)
+
+    other = StoreLock(manager.store.lock_file(manager.key))
+    with other.hold(Activity(SIGNING_IN, 300.0), fallback=300.0):
+        waiting = threading.Thread(target=task)
+        waiting.start()
+        deadline = time.monotonic() + 30
+        while not other.record.exists() or _not_waiting(waiting, deadline):
+            time.sleep(0.01)  # poll (bounded) until the task waits on the lock
+        gone.set()
+        waiting.join(30)
+        assert not waiting.is_alive()
+    assert [type(e) for e in outcome] == [Abandoned] and str(outcome[0]) == ABANDONED
+    assert person.opened == 0 and stytch_env.counters["authorize_page"] == 0
+
+
+def _not_waiting(thread: threading.Thread, deadline: float) -> bool:
+    """Whether ``thread`` is not yet inside the lock's wait (fails the test past ``deadline``)."""
+    assert time.monotonic() < deadline, "the task never waited on the lock"
+    frame = sys._current_frames().get(thread.ident or 0)
+    while frame is not None:
+        if frame.f_code is StoreLock._acquire.__code__:
+            return False
+        frame = frame.f_back
+    return True
+
+
+def test_a_sign_in_for_a_caller_that_gave_up_is_not_started(stytch_env: StytchEmulator) -> None:
+    """A zero-configuration step-up calls ``login()`` on the task's worker thread: a task that
+    was cancelled by then opens no browser."""
+    person = _Person("approve", threading.Event())
+    auth = stytch_auth("requests", opener=person, notify=lambda _: None)
+    with on_behalf_of(lambda: False), pytest.raises(Abandoned, match="cancelled"):
+        auth.manager.login()
+    assert person.opened == 0 and stytch_env.counters["authorize_page"] == 0
