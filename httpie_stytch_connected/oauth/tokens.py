@@ -69,7 +69,7 @@ class TokenSet:
         access = body.get("access_token")
         if not isinstance(access, str) or not access:
             raise TokenResponseError("the token response has no access_token")
-        if not re.fullmatch(_B64TOKEN, access):
+        if not is_b64token(access):
             # It would go into an Authorization header (RFC 6750 §2.1); anything else there is
             # a broken header or an injected one. Its value is never shown.
             raise TokenResponseError(
@@ -207,6 +207,12 @@ def _superseded(value: object) -> tuple[str, ...]:
 
 def _opt_str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def is_b64token(value: str) -> bool:
+    """Whether ``value`` may be sent as a Bearer credential (RFC 6750 §2.1 ``b64token``):
+    anything else is a broken ``Authorization`` header or an injected one."""
+    return re.fullmatch(_B64TOKEN, value) is not None
 
 
 class SuppliedToken(NamedTuple):

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigurationError
-from ..oauth.tokens import SuppliedToken
+from ..oauth.tokens import SuppliedToken, is_b64token
 from .options import Secret
 
 if TYPE_CHECKING:
@@ -107,16 +107,23 @@ def machine_scopes(settings: Settings) -> tuple[str, ...]:
 
 
 def supplied_token(settings: Settings) -> SuppliedToken | None:
+    """The token the settings supply, checked as a Bearer credential (never shown); None if
+    none. Raises :class:`ConfigurationError` naming where a malformed one came from."""
     value: Secret | None = settings.values.get("access_token")
+    supplied: SuppliedToken | None = None
     if value is not None:
-        return SuppliedToken(value, settings.sources.get("access_token", "argument"))
-    path = settings.values.get("access_token_file")
-    if path:
+        supplied = SuppliedToken(value, settings.sources.get("access_token", "argument"))
+    elif path := settings.values.get("access_token_file"):
         source = settings.sources.get("access_token_file", "argument")
-        return SuppliedToken(
-            read_secret_file(path, "access_token_file"), f"the file {path} ({source})"
+        token = read_secret_file(path, "access_token_file")
+        supplied = SuppliedToken(token, f"the file {path} ({source})")
+    if supplied is not None and not is_b64token(str(supplied.token)):
+        raise ConfigurationError(
+            f"The access token from {supplied.source} is not an RFC 6750 b64token (it has "
+            "characters an Authorization header cannot carry, such as spaces or line breaks); "
+            "supply the token alone."
         )
-    return None
+    return supplied
 
 
 def has_supplied_token(settings: Settings) -> bool:

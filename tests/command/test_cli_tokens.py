@@ -191,6 +191,23 @@ def test_logout_with_a_supplied_token_names_where_it_comes_from(
     )
 
 
+@pytest.mark.parametrize("token", ["SECRETTOK\r\nX-Evil: 1", "SECRETTOK b", "SECRETTOK\x1b[2J"])
+def test_a_supplied_token_that_is_no_bearer_credential_is_refused_unshown(
+    stytch_zero_env: StytchEmulator, stytch_resource_server: ResourceServer, token: str
+) -> None:
+    env = ci_env(stytch_zero_env, STYTCH_ACCESS_TOKEN=token)
+    url = stytch_resource_server.url
+    for argv in (
+        [*CLI, "token", "--format", "header"],
+        [sys.executable, "-c", SCRIPT, url],
+        [*HTTP, "--ignore-stdin", "-A", "stytch", "GET", url],
+    ):
+        result = run(argv, env)
+        assert result.returncode != 0 and "X-Evil" not in result.stdout, argv
+        assert "is not an RFC 6750 b64token" in result.stderr, (argv, result.stderr)
+        assert "SECRETTOK" not in result.stdout + result.stderr
+
+
 def test_a_ci_run_with_a_machine_credential_gets_200_everywhere(
     machine: dict[str, str],
     stytch_zero_env: StytchEmulator,
