@@ -64,7 +64,8 @@ def check_endpoint(url: str, setting: str) -> str:
     """Require https, except on loopback hosts where local development and tests use http.
 
     A URL with spaces or control characters is refused unseen: URLs from a server's metadata
-    are shown on the terminal, where such characters could rewrite what the person reads."""
+    are shown on the terminal, where such characters could rewrite what the person reads. So
+    is one with user information, whose ``name@`` would pass for the host it is not."""
     if any(c.isspace() or not c.isprintable() for c in url):
         raise ConfigurationError(
             f"{setting} is not a URL: it contains spaces or control characters."
@@ -72,6 +73,11 @@ def check_endpoint(url: str, setting: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigurationError(f"{setting} must be an absolute https:// URL (got {named(url)}).")
+    if "@" in parts.netloc:  # `https://trusted.example@evil.example` reads as the first host
+        raise ConfigurationError(
+            f"{setting} must not carry user information before its host (user@host); got "
+            f"{named(url)}."
+        )
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ConfigurationError(
             f"{setting} must use https:// (plain http is only allowed for 127.0.0.1, ::1 and "
