@@ -287,6 +287,7 @@ def build_manager(
     from .lifecycle.manager import CLIENT_CREDENTIALS, Grant
     from .settings import credentials
     from .storage.access_cache import AccessTokenCache
+    from .storage.paths import token_key
 
     supplied = credentials.supplied_token(settings) if binding is None else None
     if supplied is not None:
@@ -327,6 +328,9 @@ def build_manager(
         provider = functools.partial(resolve_endpoints, settings, session)
         if credentials.grant_type(settings) == credentials.CLIENT_CREDENTIALS:
             grant, scopes = CLIENT_CREDENTIALS, credentials.machine_scopes(settings)
+            # A machine's token is never a person's: the same settings with the other grant
+            # (STYTCH_GRANT_TYPE) must not find it in the access-token cache.
+            key = token_key(f"{key}\ngrant_type={grant.name}", client_id, scopes)
             provider = functools.partial(credentials.machine_endpoints, settings, session)
         if credentials.has_machine_credential(settings):
             client_auth = functools.partial(credentials.client_auth_for, settings, client_id)

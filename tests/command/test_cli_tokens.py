@@ -168,6 +168,18 @@ def test_config_shows_that_a_machine_client_sends_no_scope_of_a_person(
     assert "= (none: the machine client's own)  (default)" in line, result.stdout
 
 
+def test_a_machine_token_in_the_cache_is_never_handed_out_for_a_person(
+    machine: dict[str, str], stytch_zero_env: StytchEmulator
+) -> None:
+    """The same settings with the authorization code grant are a person's: the cached machine
+    token is not theirs (here, in CI, that means no token at all)."""
+    assert run([*CLI, "token"], machine).returncode == 0
+    person = {**machine, "STYTCH_GRANT_TYPE": "authorization_code"}
+    result = run([*CLI, "token", "--json"], person)
+    assert result.returncode == 1 and result.stdout == "", result.stdout
+    assert "No browser can be opened here" in result.stderr
+
+
 def test_logout_with_a_machine_credential_forgets_the_cached_token(
     machine: dict[str, str], stytch_zero_env: StytchEmulator
 ) -> None:
