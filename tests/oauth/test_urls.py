@@ -59,7 +59,11 @@ def test_urls_a_person_writes_differently_are_equivalent_only_by_rfc_3986(
 
 @pytest.mark.parametrize(
     "url",
-    ["http://login.example.com@127.0.0.1:8080/", "https://user:pw@login.example.com/", "https://@a/"],
+    [
+        "http://login.example.com@127.0.0.1:8080/",
+        "https://user:pw@login.example.com/",
+        "https://@a/",
+    ],
 )
 def test_a_url_with_user_information_is_refused_naming_its_real_host(url: str) -> None:
     """A hostile server's issuer ``http://login.example.com@127.0.0.1`` must not read as
