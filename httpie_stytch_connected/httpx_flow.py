@@ -240,8 +240,7 @@ class HttpxFamilyAuth(ManagedTokens):
         if not rejected(response.status_code, sent.headers.get("Authorization"), token):
             return
         renewed = yield functools.partial(self.manager.access_token, rejected=token)
-        if not (yield from _resend(request, response, rewind, renewed, byte_stream)):
-            self.manager.notify(NOT_RESENT)  # the next request carries the renewed token
+        yield from _resend(request, response, rewind, renewed, byte_stream, self.manager.notify)
 
     def _access_token(self) -> str:
         return self.manager.access_token()
@@ -284,7 +283,7 @@ def _zero_config_flow(
         if binding is None:
             return  # not reached: after_bare found and saved it
         _Guard.install(sent, binding.resource, token, call, asynchronous)
-        yield from _resend(request, response, rewind, token, byte_stream)
+        yield from _resend(request, response, rewind, token, byte_stream, zero.notify)
         return
     binding, token = found
     if refused_unseen(token):  # its 401 went to the caller's hook, not to us: renew now
@@ -307,7 +306,7 @@ def _zero_config_flow(
     )
     if renewed is not None:
         guard.token = renewed  # the resend's own redirect hops are judged for the new token
-        yield from _resend(request, response, rewind, renewed, byte_stream)
+        yield from _resend(request, response, rewind, renewed, byte_stream, zero.notify)
 
 
 class _Guard:
@@ -459,18 +458,20 @@ def _resend(
     rewind: Callable[[], object] | None,
     token: str,
     byte_stream: type,
-) -> _Flow[bool]:
-    """Send the request that got ``response`` once more with ``token``; False when its body
-    cannot be replayed (nothing is sent)."""
+    notify: Callable[[str], None],
+) -> _Flow[None]:
+    """Send the request that got ``response`` once more with ``token``; when its body cannot
+    be replayed, nothing is sent and ``notify`` says so (:data:`NOT_RESENT`: the next request
+    carries the renewed token), in every adapter's words."""
     sent = response.request  # the last hop after any redirects
     if sent.stream is not request.stream:  # a 303 turned it into a GET without a body
         rewind = _rewinder(sent.stream, byte_stream)
     if rewind is None:
-        return False
+        notify(NOT_RESENT)
+        return
     rewind()
     sent.headers["Authorization"] = authorization(token)
     yield sent
-    return True
 
 
 #: Digests of access tokens an API answered 401 to where the flow could not see it (a response

@@ -8,7 +8,7 @@ keyring and the scripted user agent as BROWSER.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from httpie_stytch_connected.storage.store import AccessTokenCache, KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator, example_api
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.zero_config.binding import BindingCache
-from tests.adapters import ADAPTERS, oauth2_auth, send
+from tests.adapters import ADAPTERS, ADAPTERS_IN_PROCESS, oauth2_auth, send
 from tests.loopback import LoopbackServer, QuietHandler
 
 
@@ -308,16 +308,22 @@ def test_a_401_without_a_bearer_challenge_is_the_answer_not_a_sign_in(
     assert zero_env.counters["authorize_page"] == 0
 
 
+async def _async_once() -> AsyncIterator[bytes]:
+    yield b"once"
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS_IN_PROCESS)
 def test_a_first_request_with_a_one_shot_body_signs_in_and_says_why_it_was_not_resent(
-    zero_env: StytchEmulator, api: ResourceServer
+    adapter: str, zero_env: StytchEmulator, api: ResourceServer
 ) -> None:
     """Issue 18 §5: the 401 that starts discovery meets a streamed body; the sign-in happens,
     the 401 comes back (the body cannot go twice), and the person reads why, as in configured
-    mode."""
+    mode, whichever adapter sent it."""
     notes: list[str] = []
-    auth = OAuth2PKCEAuth(notify=notes.append)
-    response = requests.post(api.url, data=iter([b"once"]), auth=auth, timeout=30)
+    auth = oauth2_auth(adapter, notify=notes.append)
+    body = _async_once() if adapter.endswith("AsyncClient") else iter([b"once"])
+    response = send(adapter, auth, "POST", api.url, body)
     assert response.status_code == 401
-    assert NOT_RESENT in notes
+    assert notes.count(NOT_RESENT) == 1, notes
     assert zero_env.counters["login"] == 1
-    assert requests.get(api.url, auth=auth, timeout=30).status_code == 200
+    assert send(adapter, auth, "GET", api.url).status_code == 200
