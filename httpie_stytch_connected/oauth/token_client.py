@@ -212,7 +212,15 @@ def _is_error(body: Mapping[str, Any] | None) -> bool:
 
 #: Form fields that are not secret; every other value we sent is scrubbed from provider text.
 _PUBLIC_FIELDS = frozenset(
-    {"grant_type", "client_id", "redirect_uri", "token_type_hint", "resource"}
+    {
+        "grant_type",
+        "client_id",
+        "redirect_uri",
+        "token_type_hint",
+        "resource",
+        "scope",
+        "client_assertion_type",
+    }
 )
 #: 4xx answers that mean "not now" rather than "no" (RFC 9110 §15.5.9, RFC 6585 §4).
 _TRANSIENT = frozenset({408, 429})

@@ -180,6 +180,14 @@ def test_a_machine_token_in_the_cache_is_never_handed_out_for_a_person(
     assert "No browser can be opened here" in result.stderr
 
 
+def test_a_refused_scope_is_named_not_withheld_as_a_secret(machine: dict[str, str]) -> None:
+    """The scopes we send are no secret: the provider's reason for refusing them is shown."""
+    result = run([*CLI, "token"], {**machine, "STYTCH_SCOPES": "offline_access"})
+    assert result.returncode == 1 and "invalid_scope" in result.stderr
+    assert "withheld" not in result.stderr, result.stderr
+    assert machine["STYTCH_CLIENT_SECRET"] not in result.stderr
+
+
 def test_logout_with_a_machine_credential_forgets_the_cached_token(
     machine: dict[str, str], stytch_zero_env: StytchEmulator
 ) -> None:
