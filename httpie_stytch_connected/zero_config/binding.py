@@ -44,8 +44,11 @@ FALLBACKS = {
     "authorization server metadata (RFC 8414), so the default endpoints /authorize, /token and "
     "/register at its origin are used (MCP 2025-03-26)",
 }
-#: RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+#: RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), here at most 128 long.
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,128}")
+#: The most scopes an API may have us ask for at once: what it names goes into the sign-in URL
+#: and onto the terminal, and 20,000 of them made a 460 KB line and a sign-in that failed.
+MAX_SCOPES = 32
 
 
 @dataclass(frozen=True)
@@ -124,9 +127,10 @@ class Binding:
 
 
 def scope_tokens(text: str) -> list[str]:
-    """The RFC 6749 §3.3 scope-tokens in ``text``; anything else is dropped: it comes from the
-    API and is shown on the terminal, where a control character could rewrite the screen."""
-    return [token for token in text.split() if _SCOPE_TOKEN.fullmatch(token)]
+    """The first :data:`MAX_SCOPES` RFC 6749 §3.3 scope-tokens in ``text``; anything else is
+    dropped: it comes from the API and is shown on the terminal, where a control character
+    could rewrite the screen and a flood of them bury it."""
+    return [token for token in text.split() if _SCOPE_TOKEN.fullmatch(token)][:MAX_SCOPES]
 
 
 def initial_scopes(

@@ -19,11 +19,12 @@ from httpie_stytch_connected.auth import OAuth2PKCEAuth
 from httpie_stytch_connected.errors import ConfigurationError
 from httpie_stytch_connected.lifecycle.manager import forget_memory
 from httpie_stytch_connected.managed import NOT_RESENT
+from httpie_stytch_connected.oauth.resource_metadata import ProtectedResource
 from httpie_stytch_connected.oauth.tokens import TokenSet
 from httpie_stytch_connected.storage.store import AccessTokenCache, KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator, example_api
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from httpie_stytch_connected.zero_config.binding import BindingCache
+from httpie_stytch_connected.zero_config.binding import MAX_SCOPES, BindingCache, initial_scopes
 from tests.adapters import ADAPTERS, ADAPTERS_IN_PROCESS, oauth2_auth, send
 from tests.loopback import LoopbackServer, QuietHandler
 
@@ -327,3 +328,15 @@ def test_a_first_request_with_a_one_shot_body_signs_in_and_says_why_it_was_not_r
     assert notes.count(NOT_RESENT) == 1, notes
     assert zero_env.counters["login"] == 1
     assert send(adapter, auth, "GET", api.url).status_code == 200
+
+
+@pytest.mark.parametrize("where", ["scopes_supported", "challenge"])
+def test_an_api_naming_thousands_of_scopes_gets_a_bounded_few(where: str) -> None:
+    """What an API names goes into the sign-in URL and onto the terminal: at most MAX_SCOPES
+    scope-tokens, each at most 128 characters, whatever it sends."""
+    flood = [f"s{n}" for n in range(20_000)] + ["x" * 129]
+    listed = ("x" * 129, *flood) if where == "scopes_supported" else ()
+    resource = ProtectedResource("https://api.example.com/", ("https://as.example.com",), listed)
+    asked = " ".join(["x" * 129, *flood]) if where == "challenge" else None
+    scopes = initial_scopes(asked, resource, ["openid"])
+    assert scopes == (*flood[:MAX_SCOPES], "openid")
