@@ -479,8 +479,9 @@ class ZeroConfig:
     def step_up(self, binding: Binding, asked: str) -> Binding | None:
         """RFC 6750 §3.1 ``insufficient_scope``: one new sign-in for the union of what was
         granted and what the API asks; later requests use the broader token. None when the
-        token already has every scope asked, or the server declined the rest before (the
-        API's problem, or the server's: no sign-in loop).
+        token already has every scope asked, or the server declined a step-up for this API
+        before (the API's problem, or the server's: no sign-in loop, whatever new scope name a
+        hostile API asks for each time).
 
         A scope the sign-in still did not grant is remembered with the binding (its 0600 cache
         file: across processes) and said once; no later request signs in again for it."""
@@ -490,6 +491,8 @@ class ZeroConfig:
         granted = stored.scope.split() if stored and stored.scope else list(binding.scopes)
         wanted = scope_tokens(asked)
         if set(wanted) <= set(granted) | declined:
+            return None
+        if declined:  # the server declined a step-up here before: a new name is no new reason
             return None
         union = tuple(dict.fromkeys([*binding.scopes, *granted, *wanted]))
         wider = replace(binding, scopes=union, declined=tuple(sorted(declined)))
@@ -511,6 +514,6 @@ class ZeroConfig:
         self.bindings.save(kept)
         self.notify(
             f"{binding.issuer} declined the scope {' '.join(refused)} for {binding.resource}; "
-            "not signing in again for it."
+            "not signing in again for it, nor for any other scope this API asks for."
         )
         return kept

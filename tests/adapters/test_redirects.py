@@ -258,6 +258,11 @@ def test_a_scope_the_server_declined_is_remembered_and_said_once(
     assert said.count("declined the scope admin:all") == 1, said
     assert send(adapter, auth, "GET", api.url("/a/data")).status_code == 200
     assert stytch_emulator.counters["login"] == 2
+    # A hostile API names another scope each time: the server declined here once, so no more
+    api.scopes["/a/admin"] = "admin:other"
+    forget_memory()
+    other = send(adapter, oauth2_auth(adapter), "GET", api.url("/a/admin"))
+    assert other.status_code == 403 and stytch_emulator.counters["login"] == 2
 
 
 @pytest.mark.parametrize("adapter", HTTPX)
