@@ -92,11 +92,7 @@ def read_private(
         raise TokenStoreError(
             f"Could not read {path} ({exc.strerror or type(exc).__name__}); check its permissions."
         ) from None
-    with os.fdopen(fd, "rb") as handle:
-        problem = _problem(os.fstat(handle.fileno()), directory=False) if _POSIX else None
-        if problem:
-            raise _refused(path, problem, setting, what=what)
-        data = handle.read()
+    data = _read_checked(fd, path, setting, what)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -128,10 +124,21 @@ def read_settings_file(path: Path, setting: str) -> bytes | None:
             f"Could not read {path} ({exc.strerror or type(exc).__name__}); check its "
             f"permissions or set {setting}."
         ) from None
+    return _read_checked(fd, path, setting, "file")
+
+
+def _read_checked(fd: int, path: Path, setting: str | None, what: str) -> bytes:
+    """The bytes of the file open at ``fd`` (closed here) once its ``fstat`` shows a regular
+    file only we can have written; :class:`TokenStoreError` otherwise, a directory named as
+    such (a setting pointed at a folder is a common slip)."""
+    info = os.fstat(fd)
+    if stat.S_ISDIR(info.st_mode):  # os.fdopen() would raise IsADirectoryError
+        os.close(fd)
+        raise TokenStoreError(f"{path} is a directory; point {setting or 'it'} at a file.")
     with os.fdopen(fd, "rb") as handle:
-        problem = _problem(os.fstat(handle.fileno()), directory=False) if _POSIX else None
+        problem = _problem(info, directory=False) if _POSIX else None
         if problem:
-            raise _refused(path, problem, setting, what="file")
+            raise _refused(path, problem, setting, what=what)
         return handle.read()
 
 

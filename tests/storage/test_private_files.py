@@ -221,3 +221,16 @@ def test_the_filelock_floor_has_the_symlink_fix() -> None:
     from importlib.metadata import version
 
     assert tuple(int(p) for p in version("filelock").split(".")[:3]) >= (3, 20, 3)
+
+
+def test_a_setting_pointed_at_a_directory_is_named_as_one(tmp_path: Path) -> None:
+    """A config file or secret file setting that names a folder: one sentence, not an
+    ``IsADirectoryError``."""
+    from httpie_stytch_connected.storage.private_files import read_private, read_settings_file
+
+    folder = tmp_path / "config"
+    folder.mkdir(mode=0o700)
+    with pytest.raises(TokenStoreError, match="is a directory; point STYTCH_CONFIG at a file"):
+        read_settings_file(folder, "STYTCH_CONFIG")
+    with pytest.raises(TokenStoreError, match="is a directory; point access_token_file at a"):
+        read_private(folder, tmp_path, "access_token_file", what="file")
