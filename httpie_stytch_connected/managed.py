@@ -323,6 +323,7 @@ def build_manager(
                 _registered_client_auth, binding, settings.redirect_path, store, settings
             )
     else:
+        credentials.check_machine_client(settings)
         key, client_id = storage_key(settings), settings.require("client_id")
         scopes = settings.scopes
         provider = functools.partial(resolve_endpoints, settings, session)

@@ -87,6 +87,19 @@ def has_machine_credential(settings: Settings) -> bool:
     )
 
 
+def check_machine_client(settings: Settings) -> None:
+    """A Stytch M2M client ID (``m2m-client-…``) with no secret or key is a credential that did
+    not arrive (an empty ``STYTCH_CLIENT_SECRET`` in a CI job that was not given the secret),
+    not a person's client: say so rather than start a sign-in it cannot finish."""
+    client_id: str = settings.values.get("client_id") or ""
+    if client_id.startswith(STYTCH_M2M_PREFIX) and not has_machine_credential(settings):
+        raise ConfigurationError(
+            f"client_id {client_id} is a Stytch M2M client but no client secret is set "
+            "(STYTCH_CLIENT_SECRET is empty or unset); give it the secret (in CI, check that "
+            "the job receives it)."
+        )
+
+
 def grant_type(settings: Settings) -> str:
     """The grant this configuration means (see the module docstring); no I/O."""
     explicit: str | None = settings.values.get("grant_type")

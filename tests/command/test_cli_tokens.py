@@ -188,6 +188,19 @@ def test_a_refused_scope_is_named_not_withheld_as_a_secret(machine: dict[str, st
     assert machine["STYTCH_CLIENT_SECRET"] not in result.stderr
 
 
+@pytest.mark.parametrize("secret", ["", None])
+def test_an_m2m_client_whose_secret_did_not_arrive_is_named_at_once(
+    machine: dict[str, str], stytch_zero_env: StytchEmulator, secret: str | None
+) -> None:
+    env = {k: v for k, v in machine.items() if k != "STYTCH_CLIENT_SECRET"}
+    if secret is not None:
+        env["STYTCH_CLIENT_SECRET"] = secret
+    result = run([*CLI, "token"], env)
+    assert result.returncode == 1 and result.stdout == ""
+    assert "is a Stytch M2M client but no client secret is set" in result.stderr
+    assert stytch_zero_env.counters["authorize_page"] == 0
+
+
 def test_logout_with_a_machine_credential_forgets_the_cached_token(
     machine: dict[str, str], stytch_zero_env: StytchEmulator
 ) -> None:
