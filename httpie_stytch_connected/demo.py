@@ -229,18 +229,18 @@ def _run(*, auto_approve: bool, timeout: float, command: str) -> int:
         except LoginError as exc:
             if auto_approve:
                 say(f"demo: {exc}")
-            elif no_browser:
-                say(
-                    "demo: no browser could be opened and there is no terminal to paste the "
-                    f"sign-in into. Run `{command} --auto-approve` to let a scripted user agent "
-                    "sign in instead."
-                )
-            elif time.monotonic() - started >= timeout:
+            elif time.monotonic() - started >= timeout:  # waited: a terminal was there
                 say(
                     f"demo: no sign-in arrived within {timeout:g} s. Run `{command}` again and "
                     f"finish signing in within the time (`{command} --timeout 600` waits 10 "
                     f"minutes), or run `{command} --auto-approve` to let a scripted user agent "
                     "sign in."
+                )
+            elif no_browser:
+                say(
+                    "demo: no browser could be opened and there is no terminal to paste the "
+                    f"sign-in into. Run `{command} --auto-approve` to let a scripted user agent "
+                    "sign in instead."
                 )
             else:
                 say(f"demo: {exc}")

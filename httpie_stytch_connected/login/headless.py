@@ -88,8 +88,9 @@ def where_to_open(url: str | None) -> str:
 
 
 PASTE_HELP = (
-    "After you approve, the browser goes to a 127.0.0.1 address that will not load on that "
-    "machine; copy that page's full URL from the address bar and paste it here."
+    "After you approve, the browser goes to a 127.0.0.1 address, which loads only on this "
+    "machine; if you signed in on another, copy that page's full URL from its address bar and "
+    "paste it here."
 )
 
 

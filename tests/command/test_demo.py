@@ -11,6 +11,7 @@ import os
 import queue
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +21,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+import pytest
 
 from httpie_stytch_connected.testing.pytest_plugin import user_agent_command
 
@@ -215,6 +218,28 @@ def test_demo_timeout_names_its_own_flag(stytch_keyring: Path) -> None:
     assert "in in " not in text
     assert "login timeout" not in text  # the library's setting, not the demo's flag
     assert "Traceback" not in text
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="needs script(1) for a terminal")
+def test_demo_on_a_terminal_without_a_browser_says_the_time_ran_out_not_no_terminal(
+    stytch_keyring: Path,
+) -> None:
+    """A terminal was there (the paste prompt waited on it): the end says so."""
+    env = dict(os.environ, BROWSER="false %s")
+    demo = shlex.join([sys.executable, "-m", "httpie_stytch_connected", "demo", "--timeout", "2"])
+    result = subprocess.run(
+        ["script", "-qec", demo, "/dev/null"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        start_new_session=True,
+    )
+    text = result.stdout + result.stderr  # script(1) puts the terminal's output on stdout
+    assert "Paste the URL here" in text
+    assert "no sign-in arrived within 2 s" in text, text
+    assert "no terminal to paste" not in text
 
 
 def test_demo_rejects_a_bad_timeout() -> None:
