@@ -739,7 +739,6 @@ class TokenManager:
             with lock.hold(
                 self._activity(doing), fallback=fallback, wait=wait, wanted=wanted
             ) as mark:
-                _still_wanted()  # the wait may have been long: start nothing for nobody
                 yield mark
         except LockAbandoned:
             raise Abandoned(ABANDONED) from None
