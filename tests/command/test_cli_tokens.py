@@ -25,6 +25,11 @@ SCRIPT = (
     "r = requests.get(sys.argv[1], auth=StytchAuth(), timeout=30)\n"
     "print(r.status_code)\n"
 )
+HTTPX_SCRIPT = (
+    "import sys, httpx\n"
+    "from httpie_stytch_connected.httpx import StytchAuth\n"
+    "print(httpx.get(sys.argv[1], auth=StytchAuth(), timeout=30).status_code)\n"
+)
 #: A CI job fails within this many seconds without a credential (it never waits on a sign-in).
 FAST = 10.0
 
@@ -233,6 +238,7 @@ def test_a_supplied_token_that_is_no_bearer_credential_is_refused_unshown(
     for argv in (
         [*CLI, "token", "--format", "header"],
         [sys.executable, "-c", SCRIPT, url],
+        [sys.executable, "-c", HTTPX_SCRIPT, url],
         [*HTTP, "--ignore-stdin", "-A", "stytch", "GET", url],
     ):
         result = run(argv, env)

@@ -227,15 +227,8 @@ def test_demo_on_a_terminal_without_a_browser_says_the_time_ran_out_not_no_termi
     """A terminal was there (the paste prompt waited on it): the end says so."""
     env = dict(os.environ, BROWSER="false %s")
     demo = shlex.join([sys.executable, "-m", "httpie_stytch_connected", "demo", "--timeout", "2"])
-    result = subprocess.run(
-        ["script", "-qec", demo, "/dev/null"],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        start_new_session=True,
-    )
+    command = shlex.join(["script", "-qec", demo, "/dev/null"])
+    result = run_as_printed(command, env=env, start_new_session=True)
     text = result.stdout + result.stderr  # script(1) puts the terminal's output on stdout
     assert "Paste the URL here" in text
     assert "no sign-in arrived within 2 s" in text, text
