@@ -134,7 +134,7 @@ def _run(*, auto_approve: bool, timeout: float, command: str) -> int:
     from .auth import StytchAuth
     from .errors import AuthenticationError, LoginError
     from .login.browser import open_browser
-    from .login.headless import ANY_MACHINE
+    from .login.headless import ANY_MACHINE, no_browser_reason
     from .testing.emulator import StytchEmulator
     from .testing.resource_server import ResourceServer
     from .testing.user_agent import ScriptedUserAgent
@@ -167,22 +167,29 @@ def _run(*, auto_approve: bool, timeout: float, command: str) -> int:
             return result.ok
 
         no_browser: list[bool] = []  # set when the person's browser could not be opened
+        # Known before anything is tried (no display, an SSH session): then the demo neither
+        # says it opens a browser nor tries to.
+        cannot_open = None if auto_approve else no_browser_reason()
 
         def browser(url: str) -> bool:
             """The person's browser; on failure the library may offer its paste fallback."""
-            if open_browser(url):
+            if cannot_open is None and open_browser(url):
                 say(f"Waiting up to {timeout:g} s for you to sign in (Ctrl-C to stop).")
                 return True
             no_browser.append(True)
-            say(
-                "No browser could be opened here: open the URL above in a browser on this "
-                "machine (or press Ctrl-C and use --auto-approve, as said above)."
-            )
+            if cannot_open is None:  # otherwise said before the URL, once
+                say(
+                    "No browser could be opened here: open the URL above in a browser on this "
+                    "machine (or press Ctrl-C and use --auto-approve, as said above)."
+                )
             return False
 
         def notify(message: str) -> None:
-            if auto_approve and message.startswith("Opening your browser"):
-                message = "The scripted user agent opens this sign-in URL:"
+            if message.startswith("Opening your browser"):
+                if auto_approve:
+                    message = "The scripted user agent opens this sign-in URL:"
+                elif cannot_open is not None:
+                    message = "The sign-in URL:"
             # The emulator's sign-in page is on this machine's 127.0.0.1: no other machine
             # can open it, whatever the library says of sign-in pages in general.
             say(message.replace(ANY_MACHINE, "in a browser on this machine"))
@@ -210,9 +217,13 @@ def _run(*, auto_approve: bool, timeout: float, command: str) -> int:
                 "(the emulator's test user), then approve the consent page."
             )
             say(
-                "If no browser opens: open the sign-in URL below in a browser on this machine, "
-                f"or press Ctrl-C and run `{command} --auto-approve` to let a scripted user "
-                "agent sign in instead."
+                (
+                    "If no browser opens"
+                    if cannot_open is None
+                    else f"No browser can be opened here ({cannot_open})"
+                )
+                + ": open the sign-in URL below in a browser on this machine, or press Ctrl-C "
+                f"and run `{command} --auto-approve` to let a scripted user agent sign in instead."
             )
         started = time.monotonic()
         try:

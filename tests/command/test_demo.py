@@ -246,3 +246,22 @@ def test_demo_rejects_a_bad_timeout() -> None:
     )
     assert result.returncode == 2
     assert "--timeout" in result.stderr
+
+
+def test_demo_where_no_browser_can_open_says_so_first_and_never_claims_to_open_one(
+    stytch_keyring: Path,
+) -> None:
+    """No display and no BROWSER: known before the URL is shown, so said there, once."""
+    hidden = ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY", "SSH_CONNECTION", "SSH_TTY")
+    env = {k: v for k, v in os.environ.items() if k not in hidden}
+    with demo_process("--timeout", "120", env=env) as process:
+        assert process.stderr is not None
+        assert process.wait(timeout=TIMEOUT) == 1
+        text = Lines(process.stderr).rest()
+    assert "Opening your browser" not in text
+    early = "No browser can be opened here (there is no graphical display)"
+    assert text.count(early) == 1
+    assert text.index(early) < text.index("/oauth/authorize?")
+    assert "No browser could be opened here" not in text  # not said a second time
+    assert "no terminal to paste" in text
+    assert "Traceback" not in text
