@@ -16,6 +16,7 @@ anything else is a :class:`ConfigurationError` naming the path and ``STYTCH_CONF
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -68,6 +69,7 @@ def load_profile(
             "or STYTCH_PROFILE."
         )
     _check_keys(profile, str(chosen), path)
+    _check_secrets_private(profile, str(chosen), path)
     return str(chosen), profile, f"profile {chosen!r} in {path}"
 
 
@@ -82,6 +84,21 @@ def _check_keys(profile: Mapping[str, Any], name: str, path: Path) -> None:
         )
         raise ConfigurationError(
             f"Unknown setting {unknown[0]!r} in [profiles.{name}] of {path}; {hint}"
+        )
+
+
+def _check_secrets_private(profile: Mapping[str, Any], name: str, path: Path) -> None:
+    """A secret in a file that other users can read is already theirs: refuse to use it, as
+    ``ssh`` refuses such a key, rather than lend it the look of a working setup."""
+    secrets = [o.name for o in OPTIONS if o.secret and o.name in profile]
+    if not secrets or not hasattr(os, "getuid"):
+        return
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    if mode & 0o077:
+        raise ConfigurationError(
+            f"[profiles.{name}] of {path} holds {secrets[0]} but other users can read that "
+            f"file (mode {mode:04o}); run `chmod 600 {path}`, or move the secret out of it "
+            "(client_secret_file, access_token_file or the environment)."
         )
 
 
