@@ -852,7 +852,16 @@ class ClientCredentials:
         from ..storage.locks import REFRESHING
 
         attempt.mark(manager._activity(REFRESHING))
-        tokens = manager.client.client_credentials(manager.scopes)
+        refusal: ConfigurationError | None = None
+        try:
+            tokens = manager.client.client_credentials(manager.scopes)
+        except TokenEndpointError as exc:
+            if not (exc.refused or exc.error == "invalid_client"):
+                raise  # an outage (5xx, 408, 429, the network): retrying may help
+            log.debug("client credentials refused: %s", exc)
+            refusal = machine_refused(exc, manager.client.client_auth)
+        if refusal is not None:  # raised here, not in the except block: no context hangs off it
+            raise refusal
         log.debug(
             "client credentials: a token for %s",
             f"{tokens.expires_at - tokens.received_at:.0f} s"
@@ -865,6 +874,29 @@ class ClientCredentials:
 
 BROWSER_SIGN_IN = BrowserSignIn()
 CLIENT_CREDENTIALS = ClientCredentials()
+
+
+def machine_refused(
+    error: TokenEndpointError, client_auth: ClientAuth | None
+) -> ConfigurationError:
+    """A machine client's token request the provider answered with a definitive no, as the
+    configuration problem it is: retrying cannot fix a wrong client ID, secret or key (nor a
+    scope the client may not have), so it must not look like an outage (a request error that
+    a script's retry loop would retry forever). ``invalid_client`` (or a 401) is the
+    credential itself; any other refusal keeps the provider's words (scrubbed of secrets)."""
+    if error.error == "invalid_client" or error.status == 401:
+        if client_auth is not None and client_auth.method == "private_key_jwt":
+            return ConfigurationError(
+                "The provider refused the machine client's ID or private key (invalid_client); "
+                "check client_id (STYTCH_CLIENT_ID), the key file STYTCH_PRIVATE_KEY_FILE names, "
+                "and that the provider has its public key."
+            )
+        return ConfigurationError(
+            "The provider refused the machine client's ID or secret (invalid_client); check "
+            "client_id and client_secret (STYTCH_CLIENT_ID, and STYTCH_CLIENT_SECRET or the file "
+            "STYTCH_CLIENT_SECRET_FILE names)."
+        )
+    return ConfigurationError(str(error))
 
 
 def sign_in_impossible(no_browser: bool, environ: Mapping[str, str] | None = None) -> str | None:
