@@ -136,8 +136,12 @@ def _logout_resource(ctx: Context, zero: ZeroConfig, url: str) -> int:
     from .zero_config.reach import provider_http_for
 
     binding = zero.binding_for(url)
+    unusable = zero.forget_unusable(url)  # a registration answer it could not use, if any
+    if unusable:
+        say(unusable)
     if binding is None:
-        say(f"Not signed in: nothing is known about {url}.")
+        if not unusable:
+            say(f"Not signed in: nothing is known about {url}.")
         return 0
     _said_logout(ctx, zero.manager(binding).logout())
     zero.bindings.forget(binding.resource)

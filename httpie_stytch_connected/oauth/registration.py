@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import TokenEndpointError
+from ..errors import ConfigurationError, TokenEndpointError
 from .provider_calls import HTTP, REGISTRATION, call
 from .urls import check_endpoint, host_of
 
@@ -26,6 +26,21 @@ CLIENT_NAME = "HTTPie and requests (httpie-stytch-connected)"
 def redirect_uri(redirect_path: str) -> str:
     """The loopback redirect URI registered without a port (RFC 8252 §7.3)."""
     return f"http://127.0.0.1{redirect_path}"
+
+
+class UnusableRegistration(ConfigurationError):
+    """The server registered a client this tool cannot sign a person in with (RFC 7591
+    §3.2.1 lets it change what was asked); ``reason`` says why, in words of ours. Nothing was
+    stored; the caller says what to do (:mod:`..zero_config.client_identity` knows the
+    issuer and the redirect a pinned client must have)."""
+
+    def __init__(self, endpoint: str, reason: str) -> None:
+        super().__init__(
+            f"The authorization server at {host_of(endpoint)} registered a client this tool "
+            f"cannot use: {reason}; nothing was stored."
+        )
+        self.endpoint = endpoint
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -90,18 +105,13 @@ def register_client(
         # RFC 6749 Appendix A.1 (VSCHAR): it is shown on the terminal, so nothing else passes.
         raise TokenEndpointError(
             f"Could not register this client: {host_of(endpoint)} answered without a usable "
-            "client_id; tell the server's owner, or set STYTCH_CLIENT_ID."
+            "client_id; tell the server's owner, or set STYTCH_ISSUER and STYTCH_CLIENT_ID to a "
+            "client registered there."
         )
     secret, method = answer.get("client_secret"), answer.get("token_endpoint_auth_method")
     unusable = _unusable(answer)
     if unusable is not None:  # said before any browser opens; registering again would repeat it
-        from ..errors import ConfigurationError
-
-        raise ConfigurationError(
-            f"The authorization server at {host_of(endpoint)} registered a client this tool "
-            f"cannot use: {unusable}; nothing was stored. Set STYTCH_CLIENT_ID to a client "
-            f"registered there for this CLI (redirect URL {redirect_uri(redirect_path)})."
-        )
+        raise UnusableRegistration(endpoint, unusable)
     if method is None and isinstance(secret, str) and secret:
         method = "client_secret_basic"  # RFC 7591 §2: the default when the answer names none
     if (
@@ -121,7 +131,8 @@ _USABLE_METHODS = (None, "none", "client_secret_basic", "client_secret_post")
 
 def _unusable(answer: dict[str, Any]) -> str | None:
     """Why the registered client in ``answer`` (RFC 7591 §3.2.1: the server may change what was
-    asked) cannot sign a person in with this tool, or None. Absent fields are fine."""
+    asked) cannot sign a person in with this tool, or None. Absent fields are fine. Printable
+    ASCII of ours (a method name the server sent is shown only when it is a short VSCHAR)."""
     method, secret = answer.get("token_endpoint_auth_method"), answer.get("client_secret")
     if method not in _USABLE_METHODS:
         shown = method if isinstance(method, str) and _CLIENT_ID.fullmatch(method) else "?"
@@ -140,8 +151,6 @@ def _unusable(answer: dict[str, Any]) -> str | None:
 def _configuration(answer: dict[str, Any]) -> tuple[str | None, str | None]:
     """RFC 7592 §3's ``registration_client_uri`` and ``registration_access_token`` when both
     are usable (the URI passes :func:`.urls.check_endpoint`), else ``(None, None)``."""
-    from ..errors import ConfigurationError
-
     uri, token = answer.get("registration_client_uri"), answer.get("registration_access_token")
     if not isinstance(uri, str) or not isinstance(token, str) or not _TOKEN.fullmatch(token):
         return None, None

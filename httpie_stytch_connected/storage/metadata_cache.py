@@ -8,9 +8,11 @@ just fetched.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -120,3 +122,92 @@ def _load(path: Path, issuer: str, on_origin: bool) -> tuple[float, dict[str, An
 
 def _digest(issuer: str, urls: list[str]) -> str:
     return hashlib.sha256("\n".join([issuer, *urls]).encode()).hexdigest()[:32]
+
+
+#: Seconds a registration endpoint that registered a client this tool cannot use is not sent
+#: another registration (issue 18 §1): servers cap registrations, and each run would add one.
+UNUSABLE_TTL = 24 * 3600.0
+#: RFC 6749 VSCHAR, bounded: what is kept is said on the terminal again.
+_REASON = re.compile(r"[\x20-\x7e]{1,200}")
+#: APIs remembered per endpoint, so that ``logout --resource`` can find the record.
+_RESOURCES = 16
+
+
+def remember_unusable(endpoint: str, reason: str, resource: str | None) -> None:
+    """Keep that ``endpoint`` registered a client this tool cannot use, and why (a sentence of
+    ours, nothing secret), with ``resource``, the API that led there. Best effort: a cache that
+    cannot be written only means registering again next time."""
+    if not _REASON.fullmatch(reason):
+        reason = "its answer could not be used"
+    known = _read_unusable(_unusable_path(endpoint))
+    resources = [r for r in (known or {}).get("resources", []) if r != resource]
+    if resource:
+        resources.append(resource)
+    record = {
+        "v": 1,
+        "endpoint": endpoint,
+        "reason": reason,
+        "at": time.time(),
+        "resources": resources[-_RESOURCES:],
+    }
+    try:
+        write_private(_unusable_path(endpoint), json.dumps(record))
+    except (OSError, TokenStoreError) as exc:
+        log.debug("unusable registration not remembered (%s)", type(exc).__name__)
+
+
+def unusable(endpoint: str, *, now: float | None = None) -> str | None:
+    """Why ``endpoint`` registered an unusable client, if it did less than
+    :data:`UNUSABLE_TTL` seconds ago (:func:`remember_unusable`); else None."""
+    record = _read_unusable(_unusable_path(endpoint))
+    if record is None or record["endpoint"] != endpoint:
+        return None
+    age = (time.time() if now is None else now) - record["at"]
+    return record["reason"] if 0 <= age < UNUSABLE_TTL else None
+
+
+def forget_unusable(resource: str) -> list[str]:
+    """Forget every unusable registration an API within ``resource`` (or containing it) led to
+    (``logout --resource``); the registration endpoints forgotten."""
+    from ..oauth.resource_uri import within
+
+    directory = cache_dir() / "unusable-registrations"
+    paths = sorted(directory.glob("*.json")) if directory.is_dir() else []
+    forgotten = []
+    for path in paths:
+        record = _read_unusable(path)
+        if record is None:
+            continue
+        apis = record["resources"]
+        if any(within(api, resource) or within(resource, api) for api in apis):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            forgotten.append(record["endpoint"])
+    return forgotten
+
+
+def _unusable_path(endpoint: str) -> Path:
+    digest = hashlib.sha256(endpoint.encode()).hexdigest()[:32]
+    return cache_dir() / "unusable-registrations" / f"{digest}.json"
+
+
+def _read_unusable(path: Path) -> dict[str, Any] | None:
+    """The record at ``path``, checked again (it is said on the terminal), else None."""
+    try:
+        data = parse_json(read_text(path) or "null")
+    except (ValueError, TokenStoreError):
+        return None
+    if not isinstance(data, dict) or data.get("v") != 1:
+        return None
+    endpoint, reason, at = data.get("endpoint"), data.get("reason"), data.get("at")
+    resources = data.get("resources")
+    if (
+        not isinstance(endpoint, str)
+        or not isinstance(reason, str)
+        or not _REASON.fullmatch(reason)
+    ):
+        return None
+    if not isinstance(at, (int, float)) or not isinstance(resources, list):
+        return None
+    kept = [r for r in resources if isinstance(r, str) and len(r) <= 2048][:_RESOURCES]
+    return {"endpoint": endpoint, "reason": reason, "at": float(at), "resources": kept}

@@ -165,6 +165,14 @@ class ZeroConfig:
         issuer = resource.authorization_server
         check_named(document, issuer)
         check_pkce_s256(document, issuer)  # before a client is registered for nothing
+        configured = self.settings.sources.get("scopes", "default") != "default"
+        scopes = (
+            self.settings.scopes
+            if configured
+            else initial_scopes(
+                (challenge or {}).get("scope"), resource, document.get("scopes_supported")
+            )
+        )
         identify = functools.partial(
             client_identity,
             document,
@@ -175,6 +183,8 @@ class ZeroConfig:
             registrations=RegistrationStore(self.store),
             redirect_path=self.settings.redirect_path,
             session=http,
+            resource=resource.resource,
+            scopes=scopes,
         )
         identity = identify(register_now=False)  # what is known there: nothing sent yet
         if register_now and self.settings.client_id and identity.source != "configured":
@@ -184,7 +194,6 @@ class ZeroConfig:
             self.agree(resource.resource, issuer, identity.source, why)
             if identity.source == "to be registered":
                 identity = identify(register_now=True)
-        configured = self.settings.sources.get("scopes", "default") != "default"
         binding = binding_from(
             resource,
             document,
@@ -192,11 +201,7 @@ class ZeroConfig:
             client_source=identity.source,
             token_endpoint_auth_method=identity.auth_method,
             defaults=defaults,
-            scopes=self.settings.scopes
-            if configured
-            else initial_scopes(
-                (challenge or {}).get("scope"), resource, document.get("scopes_supported")
-            ),
+            scopes=scopes,
         )
         if register_now:
             self.bindings.save(binding)
@@ -221,6 +226,20 @@ class ZeroConfig:
             others = tuple(b.resource for b in known if b.issuer == issuer)
             confirm(self.settings, Pair(resource, issuer, others, client, fallback))
             self._agreed.add((resource, issuer))
+
+    def forget_unusable(self, url: str) -> str | None:
+        """Forget that a registration endpoint the API at ``url`` led to registered a client
+        this tool cannot use (``logout --resource``), so the next run registers there again;
+        what to say, or None when nothing was remembered."""
+        from ..storage.metadata_cache import forget_unusable
+
+        endpoints = forget_unusable(url)
+        if not endpoints:
+            return None
+        return (
+            f"Forgot that {', '.join(shown(e) for e in endpoints[:3])} registered a client this "
+            "tool cannot use; the next run registers there again."
+        )
 
     def binding_for(self, url: str) -> Binding | None:
         """The cached binding for ``url``: no network, no keyring."""
@@ -422,7 +441,12 @@ class ZeroConfig:
     def _check_replaceable(self, binding: Binding, exc: Exception) -> None:
         """ConfigurationError when ``binding``'s refused client was itself registered moments
         ago to replace a refused one: the server refuses what it registers."""
-        from .client_identity import RegistrationStore, registration_redirect, replaceable
+        from .client_identity import (
+            RegistrationStore,
+            pin_advice,
+            registration_redirect,
+            replaceable,
+        )
 
         redirect = registration_redirect(self.settings.redirect_path, binding.issuer)
         registrations = RegistrationStore(self.store)
@@ -430,8 +454,8 @@ class ZeroConfig:
             return
         raise ConfigurationError(
             f"{binding.issuer} refused the client it registered for this tool moments ago to "
-            f"replace a refused one ({exc}); registering again would not help: set "
-            f"STYTCH_CLIENT_ID to a client registered there (redirect URL {redirect})."
+            f"replace a refused one ({exc}); registering again would not help: "
+            f"{pin_advice(binding.issuer, self.settings.redirect_path, binding.scopes)}."
         ) from None
 
     def _forget_registration(self, binding: Binding, exc: Exception) -> LoginError:
@@ -467,6 +491,8 @@ class ZeroConfig:
             redirect_path=self.settings.redirect_path,
             session=http,
             stale=binding.client_id,
+            resource=binding.resource,
+            scopes=binding.scopes,
         )
         fresh = replace(
             binding,

@@ -22,9 +22,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
-from ..oauth.registration import Registered, redirect_uri, register_client
+from ..oauth.registration import (
+    Registered,
+    UnusableRegistration,
+    redirect_uri,
+    register_client,
+)
 from ..oauth.untrusted import IDENTIFIER_LIMIT, bounded_identifier, shown
 from ..oauth.urls import check_endpoint
+from ..storage.metadata_cache import UNUSABLE_TTL, remember_unusable, unusable
 from ..storage.store import (
     KeyringStore,
     cache_dir,
@@ -194,8 +200,17 @@ def client_identity(
     session: HTTP,
     register_now: bool = True,
     stale: str | None = None,
+    resource: str | None = None,
+    scopes: tuple[str, ...] = (),
 ) -> ClientIdentity:
-    """Who we are at ``issuer``; ``stale`` is a registered client ID the server refused.
+    """Who we are at ``issuer``; ``stale`` is a registered client ID the server refused;
+    ``resource`` the API that led there and ``scopes`` what it asks for (both named in what
+    the person is told to do instead of a registration).
+
+    A registration endpoint that registered a client this tool cannot use is remembered
+    (:func:`..storage.metadata_cache.remember_unusable`): for :data:`UNUSABLE_TTL` seconds, or
+    until ``logout --resource`` forgets it, it is sent no other registration, and the same
+    error is raised before anything is sent.
 
     ``configured_client_id`` is the person's pinned client: it belongs to the server they
     configured (``configured_issuer``) and is used only there, never at a server an API
@@ -217,35 +232,74 @@ def client_identity(
         if record and stored != stale:
             return ClientIdentity(stored or "", "registered", record.token_endpoint_auth_method)
         if not isinstance(endpoint, str) or not endpoint:
-            pinned = (
-                " (STYTCH_CLIENT_ID is only sent to the server it was configured with: set "
-                "STYTCH_ISSUER too)"
-                if configured_client_id
-                else ""
-            )
             raise ConfigurationError(
-                f"The authorization server {shown(issuer)} offers no client registration; set "
-                "STYTCH_ISSUER and STYTCH_CLIENT_ID to a client registered for this CLI there "
-                f"(redirect URL {redirect_uri(redirect_path)}){pinned}."
+                f"The authorization server {shown(issuer)} offers no client registration; "
+                f"{pin_advice(issuer, redirect_path, scopes)}."
+            )
+        remembered = unusable(endpoint)
+        if remembered is not None:  # registering again would add one more unusable client
+            raise unusable_error(
+                issuer, remembered, redirect_path, resource, scopes, remembered=True
             )
         if not register_now:
             return ClientIdentity(f"(registers at {endpoint})", "to be registered")
         if stored:
             registrations.delete(issuer, redirect)
-        registered = register_client(
-            endpoint, own_path, session, registration_auth_method(metadata)
-        )
+        try:
+            registered = register_client(
+                endpoint, own_path, session, registration_auth_method(metadata)
+            )
+        except UnusableRegistration as exc:
+            remember_unusable(endpoint, exc.reason, resource)
+            raise unusable_error(issuer, exc.reason, redirect_path, resource, scopes) from None
         if bounded_identifier(registered.client_id) is None:  # neither kept nor shown nor sent
             raise ConfigurationError(
                 f"The authorization server {shown(issuer)} registered this client under a "
                 f"client_id of {len(registered.client_id)} characters (at most "
-                f"{IDENTIFIER_LIMIT} are accepted); nothing was stored. Tell the server's owner, "
-                "or set STYTCH_CLIENT_ID."
+                f"{IDENTIFIER_LIMIT} are accepted); nothing was stored: tell the server's "
+                f"owner, or {pin_advice(issuer, redirect_path, scopes)}."
             )
         registrations.save(issuer, redirect, registered, replaces=stale)
         return ClientIdentity(
             registered.client_id, "registered", registered.token_endpoint_auth_method
         )
+
+
+def pin_advice(issuer: str, redirect_path: str, scopes: tuple[str, ...] = ()) -> str:
+    """What works instead of a registration at ``issuer``: a client ID the person pins, which
+    is sent only to the server configured with it (so the issuer must be set too), and signs
+    in at the configured redirect path (not a registered client's per-server one); with the
+    ``scopes`` the API asks for, since a configured provider asks for the configured ones."""
+    import shlex
+
+    asked = f" and STYTCH_SCOPES={shlex.quote(' '.join(scopes))}" if scopes else ""
+    return (
+        f"to sign in there, set STYTCH_ISSUER={shown(issuer)}{asked} and STYTCH_CLIENT_ID to "
+        "a client registered there for this CLI with the redirect URL "
+        f"{redirect_uri(redirect_path)} (a client ID is sent only to the server configured "
+        "with it)"
+    )
+
+
+def unusable_error(
+    issuer: str,
+    reason: str,
+    redirect_path: str,
+    resource: str | None,
+    scopes: tuple[str, ...] = (),
+    *,
+    remembered: bool = False,
+) -> ConfigurationError:
+    """The one line said when ``issuer``'s registration endpoint registered a client this tool
+    cannot use: now, and on every later run while that is remembered."""
+    hours = f"{UNUSABLE_TTL / 3600:g}"
+    forget = f"`stytch-connected logout --resource {shown(resource) if resource else 'URL'}`"
+    when = "earlier registered" if remembered else "registered"
+    return ConfigurationError(
+        f"The authorization server {shown(issuer)} {when} a client this tool cannot use "
+        f"({reason}), so nothing is registered there again for {hours} hours (or until "
+        f"{forget}); {pin_advice(issuer, redirect_path, scopes)}."
+    )
 
 
 #: Seconds during which a registration made to replace a refused one is not replaced in turn

@@ -168,7 +168,7 @@ def test_a_configured_client_id_is_never_used_at_a_server_an_api_named(
         configured_issuer=configured_issuer,
     )
     assert found.source == "to be registered"
-    with pytest.raises(ConfigurationError, match="only sent to the server it was configured"):
+    with pytest.raises(ConfigurationError, match="sent only to the server configured with it"):
         identity(tmp_path, {}, configured_client_id="mine", configured_issuer=configured_issuer)
 
 

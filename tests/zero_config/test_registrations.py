@@ -5,17 +5,30 @@ registered client forgets that registration for the next run."""
 
 from __future__ import annotations
 
+import os
+import re
+import shlex
+import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 
 from httpie_stytch_connected.errors import ConfigurationError, LoginError, TokenEndpointError
 from httpie_stytch_connected.lifecycle.manager import forget_memory
+from httpie_stytch_connected.storage.metadata_cache import (
+    UNUSABLE_TTL,
+    forget_unusable,
+    remember_unusable,
+    unusable,
+)
 from httpie_stytch_connected.testing.emulator import StytchEmulator, example_api
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.testing.user_agent import ScriptedUserAgent
 from httpie_stytch_connected.zero_config.binding import BindingCache
-from tests.adapters import ADAPTERS_IN_PROCESS, oauth2_auth, send
+from tests.adapters import ADAPTERS, ADAPTERS_IN_PROCESS, oauth2_auth, send
+from tests.command import cli
+from tests.httpie_harness import run_http
 from tests.zero_config.test_zero_config import expire
 
 
@@ -166,3 +179,85 @@ def test_a_registration_answer_the_tool_cannot_use_is_said_before_any_browser_op
     assert said in str(e.value)
     counters = stytch_zero_env.counters
     assert counters["register"] == 1 and counters["authorize_page"] == 0
+
+
+def unusable_answer(emulator: StytchEmulator) -> None:
+    """Every registration is answered with a client that must use private_key_jwt."""
+    emulator.registration_answer_extra = {"token_endpoint_auth_method": "private_key_jwt"}
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_an_unusable_registration_answer_is_remembered_not_registered_again_until_logout(
+    adapter: str, stytch_zero_env: StytchEmulator, api: ResourceServer
+) -> None:
+    """Servers cap registrations: a registration endpoint that answered with a client this tool
+    cannot use gets no other registration on later runs (the same line is said, before
+    anything is sent there), until ``logout --resource`` forgets it."""
+    unusable_answer(stytch_zero_env)
+    with pytest.raises(ConfigurationError, match="registered a client this tool cannot use"):
+        send("requests", oauth2_auth("requests"), "GET", api.url)
+    assert stytch_zero_env.counters["register"] == 1
+    forget_memory()
+    said = "earlier registered a client this tool cannot use (it must authenticate with "
+    if adapter == "httpie":  # its one error line, from a child process
+        result, _ = run_http(["-A", "oauth2", "GET", api.url], dict(os.environ), None, 90)
+        assert result.status == 1 and said in result.stderr, result.stderr
+        lines = result.stderr.strip().splitlines()  # HTTPie pads its error with blank lines
+        assert len(lines) == 1 and f"--resource {api.resource}`" in lines[0], result.stderr
+    else:
+        with pytest.raises(ConfigurationError, match=re.escape(said)) as caught:
+            send(adapter, oauth2_auth(adapter), "GET", api.url)
+        assert f"logout --resource {api.resource}`" in str(caught.value)
+    counters = stytch_zero_env.counters
+    assert counters["register"] == 1 and counters["authorize_page"] == 0
+    logout = cli("logout", "--resource", api.url)
+    assert logout.returncode == 0, logout.stderr
+    assert "registered a client this tool cannot use; the next run registers" in logout.stderr
+    stytch_zero_env.registration_answer_extra = {}  # the server's owner fixed it
+    forget_memory()
+    assert send(adapter, oauth2_auth(adapter), "GET", api.url).status_code == 200
+    assert stytch_zero_env.counters["register"] == 2
+
+
+def test_the_advice_for_an_unusable_registration_works_when_followed(
+    stytch_zero_env: StytchEmulator, api: ResourceServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The line names the settings that work: a client ID is sent only to the server
+    configured with it, so the issuer is set too, and the client signs in at the configured
+    redirect URL, which is what the person registers it with."""
+    unusable_answer(stytch_zero_env)
+    with pytest.raises(ConfigurationError) as caught:
+        send("requests", oauth2_auth("requests"), "GET", api.url)
+    advice = re.search(
+        r"set STYTCH_ISSUER=(\S+) and STYTCH_SCOPES=('[^']+') and STYTCH_CLIENT_ID to a client "
+        r"registered there for this CLI with the redirect URL (\S+) ",
+        str(caught.value),
+    )
+    assert advice is not None, caught.value
+    issuer, scopes, redirect = advice.groups()
+    assert issuer == stytch_zero_env.issuer
+    assert redirect in stytch_zero_env.redirect_uris  # the emulator's client was registered so
+    monkeypatch.setenv("STYTCH_ISSUER", issuer)
+    monkeypatch.setenv("STYTCH_SCOPES", shlex.split(scopes)[0])
+    monkeypatch.setenv("STYTCH_CLIENT_ID", stytch_zero_env.client_id)
+    forget_memory()
+    assert send("requests", oauth2_auth("requests"), "GET", api.url).status_code == 200
+    assert stytch_zero_env.counters["register"] == 1
+    client, sent = stytch_zero_env.authorization_requests[-1]
+    parts = urlsplit(sent)
+    assert client == stytch_zero_env.client_id
+    assert f"{parts.scheme}://{parts.hostname}{parts.path}" == redirect  # on any port
+
+
+def test_an_unusable_registration_is_remembered_for_a_day_and_what_is_kept_is_checked(
+    stytch_keyring: object,
+) -> None:
+    endpoint = "https://login.example.com/register"
+    remember_unusable(endpoint, "its grant_types leave out authorization_code", None)
+    assert unusable(endpoint) == "its grant_types leave out authorization_code"
+    assert unusable(endpoint, now=time.time() + UNUSABLE_TTL + 1) is None
+    assert unusable("https://login.example.com/other") is None
+    remember_unusable(endpoint, "\x1b]0;owned\x07", "https://api.example.com")
+    assert unusable(endpoint) == "its answer could not be used"
+    assert forget_unusable("https://api.example.com/v1/things") == [endpoint]
+    assert unusable(endpoint) is None
