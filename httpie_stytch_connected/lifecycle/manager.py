@@ -42,7 +42,7 @@ from ..errors import (
     TokenStoreError,
 )
 from ..messages import Notify, Opener, notify_stderr
-from ..oauth.tokens import SUPERSEDED_LIMIT, TokenSet
+from ..oauth.tokens import SUPERSEDED_LIMIT, Account, TokenSet
 from ..storage.access_cache import AccessTokenCache
 from ..waits import wait_in_slices
 
@@ -618,6 +618,7 @@ class TokenManager:
         from ..login.flow import browser_login
         from ..oauth.endpoints import check_reachable
         from ..oauth.id_token import IdTokenCheck
+        from ..oauth.identity import identify
         from ..oauth.issuer_identification import iss_problem
         from ..storage.locks import SIGNING_IN
 
@@ -626,6 +627,15 @@ class TokenManager:
         if self.before_sign_in is not None:
             self.before_sign_in()
         kept: list[TokenSet] = []
+        found: list[tuple[Account | None, str]] = []
+
+        def keep(tokens: TokenSet, claims: dict[str, Any] | None) -> None:
+            # Who signed in is kept with the grant: the next sign-in compares against it even
+            # when this set can no longer tell (no ID token, an expired access token).
+            found.append(identify(self.endpoints, self.client_id, self.client.http, tokens, claims))
+            tokens = replace(_marked(tokens, after_rejection), account=found[-1][0])
+            kept.append(self._save(tokens, stored, new_grant=True))
+
         result = browser_login(
             authorization_endpoint=self.endpoints.authorization_endpoint,
             client=self.client,
@@ -640,14 +650,11 @@ class TokenManager:
             id_token_check=IdTokenCheck.for_provider(
                 self.endpoints, self.client_id, session=self.client.http
             ),
-            # Stored before the browser's page says "Signed in".
-            keep=lambda tokens: kept.append(
-                self._save(_marked(tokens, after_rejection), stored, new_grant=True)
-            ),
+            keep=keep,  # stored before the browser's page says "Signed in"
             resource=self.resource,
             check_iss=functools.partial(iss_problem, self.endpoints),
         )
-        self._announce(result.tokens, result.claims, before=stored)
+        self._announce(*found[-1], before=stored)
         # The grant this sign-in replaced, now that the new one is stored (RFC 7009).
         return (
             self._settle(kept[-1], mark, SIGNING_IN)
@@ -655,36 +662,34 @@ class TokenManager:
             else _marked(result.tokens, after_rejection)
         )
 
-    def _announce(
-        self, tokens: TokenSet, claims: dict[str, Any] | None, before: TokenSet | None = None
-    ) -> None:
+    def _announce(self, account: Account | None, source: str, before: TokenSet | None) -> None:
         """Say who signed in, so a sign-in someone else finished does not pass unnoticed; and
         loudly when the token set it replaced (``before``) belonged to someone else."""
-        from ..oauth.identity import describe, signed_in_as
-
-        who, source = signed_in_as(self.endpoints, self.client_id, self.client.http, tokens, claims)
-        if not who:
+        if account is None:
             self.notify(f"Signed in (who is not known: {source}).")
             return
-        was, same = None, True
-        if before is not None:
-            secrets = [t for t in (tokens.access_token, tokens.refresh_token) if t]
-            # The replaced set's ID token was checked when it arrived and comes from our own
-            # store; its expiry no longer matters for saying whose it was.
-            old = _unverified_claims(before.id_token)
-            if old is not None and claims is not None and old.get("sub") and claims.get("sub"):
-                was, same = describe(old, secrets), old.get("sub") == claims.get("sub")
-            else:
-                was = signed_in_as(self.endpoints, self.client_id, self.client.http, before)[0]
-                same = was is None or was == who
-        if same:
-            self.notify(f"Signed in as {who}.")
+        was = self._account_of(before) if before is not None else None
+        if was is None or was.same_person(account):
+            self.notify(f"Signed in as {account.shown}.")
         else:
             self.notify(
-                f"Signed in as {who}; this profile was {was}. The tokens of {was} were "
-                "replaced: if you did not mean to switch accounts, run `stytch-connected "
-                "logout` and sign in again."
+                f"Signed in as {account.shown}; this profile was {was.shown}. The tokens of "
+                f"{was.shown} were replaced: if you did not mean to switch accounts, run "
+                "`stytch-connected logout` and sign in again."
             )
+
+    def _account_of(self, tokens: TokenSet) -> Account | None:
+        """Whose ``tokens`` were: as kept at their sign-in, else as their ID token says (it
+        was checked when it arrived and comes from our own store, so its expiry no longer
+        matters), else as the UserInfo endpoint says while their access token lasts."""
+        from ..oauth.identity import account_from, identify
+
+        if tokens.account is not None:
+            return tokens.account
+        old = _unverified_claims(tokens.id_token)
+        if old is not None and old.get("sub"):
+            return account_from(old)
+        return identify(self.endpoints, self.client_id, self.client.http, tokens)[0]
 
     def _save(
         self, tokens: TokenSet, stored: TokenSet | None, *, new_grant: bool = False

@@ -26,6 +26,9 @@ from .headless import Fallback, no_browser_reason, no_terminal
 
 log = logging.getLogger(__name__)
 
+#: Stores the tokens of a sign-in, given the ID token's verified claims (None without one).
+Keep = Callable[[TokenSet, "dict[str, Any] | None"], None]
+
 
 @dataclass(frozen=True)
 class LoginResult:
@@ -55,7 +58,7 @@ def browser_login(
     notify: Notify = notify_stderr,
     no_browser: bool = False,
     id_token_check: IdTokenCheck | None = None,
-    keep: Callable[[TokenSet], None] | None = None,
+    keep: Keep | None = None,
     resource: str | None = None,
     check_iss: Callable[[str | None], str | None] | None = None,
 ) -> LoginResult:
@@ -63,7 +66,8 @@ def browser_login(
 
     The environment decides only for the default opener: a caller's own opener is trusted until
     it returns False. ``keep`` stores the tokens; the browser's page is held until the code is
-    exchanged, the ID token checked and ``keep`` has returned, so it says how the sign-in really
+    exchanged, the ID token checked (its claims are ``keep``'s second argument, None without
+    one) and ``keep`` has returned, so it says how the sign-in really
     ended (see :class:`.CallbackServer`).
     """
     pkce = PKCE()
@@ -133,7 +137,7 @@ def browser_login(
             "received" if tokens.refresh_token else "not received",
         )
         if keep is not None:
-            keep(tokens)
+            keep(tokens, claims)
         server.report(signed_in=True)
     return LoginResult(tokens, nonce, claims)
 

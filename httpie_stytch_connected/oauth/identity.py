@@ -16,7 +16,7 @@ from ..errors import LoginError, TokenEndpointError
 if TYPE_CHECKING:
     from .endpoints import ProviderEndpoints
     from .provider_calls import HTTP
-    from .tokens import TokenSet
+    from .tokens import Account, TokenSet
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,18 @@ def signed_in_as(
     tokens: TokenSet,
     claims: Mapping[str, Any] | None = None,
 ) -> tuple[str | None, str]:
+    """(who, how we know it) as text: :func:`identify`'s account, shown."""
+    account, source = identify(endpoints, client_id, http, tokens, claims)
+    return (account.shown if account else None), source
+
+
+def identify(
+    endpoints: ProviderEndpoints,
+    client_id: str,
+    http: HTTP,
+    tokens: TokenSet,
+    claims: Mapping[str, Any] | None = None,
+) -> tuple[Account | None, str]:
     """(who, how we know it): ``who`` is None when the provider does not tell.
 
     ``endpoints`` and ``client_id`` say whose ID tokens and userinfo to trust; ``http`` makes
@@ -44,7 +56,7 @@ def signed_in_as(
         claims = _verified(endpoints, client_id, http, tokens.id_token)
     secrets = [t for t in (tokens.access_token, tokens.refresh_token) if t]
     if claims is not None:
-        return describe(claims, secrets), "verified ID token"
+        return account_from(claims, secrets), "verified ID token"
     userinfo = endpoints.userinfo_endpoint
     if not userinfo:
         return None, "the provider has no userinfo endpoint"
@@ -69,7 +81,17 @@ def signed_in_as(
         log.debug("userinfo failed: %s", exc)
     if found is None:
         return None, "the userinfo endpoint did not answer"
-    return describe(found, secrets), "userinfo endpoint"
+    return account_from(found, secrets), "userinfo endpoint"
+
+
+def account_from(claims: Mapping[str, Any], secrets: Sequence[str] = ()) -> Account:
+    """The :class:`.tokens.Account` that ``claims`` describe; a claim that repeats part of
+    ``secrets`` is withheld (:func:`describe`)."""
+    from .tokens import Account
+    from .untrusted import WITHHELD, shown_text
+
+    subject = shown_text(claims.get("sub"), secrets, limit=200)
+    return Account(None if subject == WITHHELD else subject, describe(claims, secrets))
 
 
 def _verified(

@@ -36,6 +36,37 @@ class TokenResponseError(ValueError):
 
 
 @dataclass(frozen=True)
+class Account:
+    """Who a grant belongs to, as verified at sign-in (an ID token or the UserInfo endpoint,
+    OpenID Connect Core §5.3): ``subject`` is the ``sub`` claim when there was one, ``shown``
+    what :func:`.identity.describe` made of the claims."""
+
+    subject: str | None
+    shown: str
+
+    def same_person(self, other: Account) -> bool:
+        """Compared by ``sub`` where both have one (a renamed person stays the same)."""
+        if self.subject and other.subject:
+            return self.subject == other.subject
+        return self.shown == other.shown
+
+    @classmethod
+    def from_dict(cls, value: object) -> Account | None:
+        """What :meth:`TokenSet.to_json` wrote, or None for anything else: printable text
+        of bounded length only, as it is shown in a terminal."""
+        if not isinstance(value, dict):
+            return None
+        subject, shown = value.get("subject"), value.get("shown")
+        if not isinstance(shown, str) or not _printable(shown):
+            return None
+        return cls(subject if _printable(subject) else None, shown)
+
+
+def _printable(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 1024 and value.isprintable()
+
+
+@dataclass(frozen=True)
 class TokenSet:
     access_token: str = field(repr=False)
     expires_at: float | None = None
@@ -51,6 +82,10 @@ class TokenSet:
     #: the parts of a killed save) that the provider has not revoked yet (RFC 7009): kept with
     #: the set, in the secure store only (never the access cache), until it does.
     superseded: tuple[str, ...] = field(default=(), repr=False)
+    #: Who signed in for this grant, as known at sign-in (:class:`.identity.Account`): kept
+    #: across refreshes, so a later sign-in by someone else is noticed even when this set can
+    #: no longer say who it belongs to (no ID token, an expired access token for userinfo).
+    account: Account | None = None
 
     @classmethod
     def from_response(
@@ -89,6 +124,7 @@ class TokenSet:
             scope=_received(body, "scope") or before.scope,
             id_token=_received(body, "id_token") or before.id_token,
             received_at=received,
+            account=before.account,  # a refresh continues the same grant, the same person
         )
 
     def expires_within(self, leeway: float, *, now: float | None = None) -> bool:
@@ -110,8 +146,9 @@ class TokenSet:
 
     def to_json(self) -> str:
         data = asdict(self)
-        if not self.superseded:
-            del data["superseded"]
+        for name in ("superseded", "account"):  # left out when empty: older readers agree
+            if not data[name]:
+                del data[name]
         return json.dumps({"v": _FORMAT, **data}, separators=(",", ":"))
 
     @classmethod
@@ -141,6 +178,7 @@ class TokenSet:
             received_at=float(received_at),
             after_rejection=_opt_str(data.get("after_rejection")),
             superseded=_superseded(data.get("superseded")),
+            account=Account.from_dict(data.get("account")),
         )
 
 

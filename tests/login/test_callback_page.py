@@ -7,9 +7,10 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 import pytest
@@ -18,7 +19,7 @@ import requests
 from httpie_stytch_connected.errors import LoginError, TokenEndpointError, TokenStoreError
 from httpie_stytch_connected.login import callback_server
 from httpie_stytch_connected.login.callback_server import CallbackServer
-from httpie_stytch_connected.login.flow import browser_login
+from httpie_stytch_connected.login.flow import Keep, browser_login
 from httpie_stytch_connected.oauth.token_client import TokenClient
 from httpie_stytch_connected.oauth.tokens import TokenSet
 from tests.loopback import LoopbackServer, QuietHandler
@@ -85,9 +86,7 @@ class Browser:
         return True
 
 
-def sign_in(
-    endpoint: TokenEndpoint, browser: Browser, keep: Callable[[TokenSet], None] | None = None
-) -> TokenSet:
+def sign_in(endpoint: TokenEndpoint, browser: Browser, keep: Keep | None = None) -> TokenSet:
     notes: list[str] = []
     try:
         return browser_login(
@@ -111,13 +110,13 @@ def title(page: requests.Response | None) -> str:
 def test_the_page_says_signed_in_only_after_the_exchange_and_the_save() -> None:
     with token_endpoint() as endpoint:
         browser = Browser(endpoint.events)
-        sign_in(endpoint, browser, keep=lambda tokens: endpoint.events.append("keep"))
+        sign_in(endpoint, browser, keep=lambda tokens, claims: endpoint.events.append("keep"))
     assert endpoint.events == ["exchange", "keep", "page"]
     assert browser.page is not None and browser.page.status_code == 200
     assert title(browser.page) == "Signed in"
 
 
-def refuse_to_keep(tokens: TokenSet) -> None:
+def refuse_to_keep(tokens: TokenSet, claims: dict[str, Any] | None) -> None:
     raise TokenStoreError("The system keyring refused to store the tokens.")
 
 
@@ -127,7 +126,7 @@ def refuse_to_keep(tokens: TokenSet) -> None:
     ids=["exchange fails", "save fails"],
 )
 def test_a_sign_in_that_fails_after_the_browser_says_so_on_the_page(
-    status: int, keep: Callable[[TokenSet], None] | None, error: type[Exception]
+    status: int, keep: Keep | None, error: type[Exception]
 ) -> None:
     with token_endpoint(status) as endpoint:
         browser = Browser(endpoint.events)
@@ -199,7 +198,7 @@ def test_unverifiable_errors_are_reported_as_they_arrive_and_a_flood_of_them_is_
 FREEZE_AT_ONCE = """
 import os, signal, sys, time
 from httpie_stytch_connected.login import callback_server
-from httpie_stytch_connected.login.flow import browser_login
+from httpie_stytch_connected.login.flow import Keep, browser_login
 from httpie_stytch_connected.oauth.token_client import TokenClient
 
 reply = callback_server._Handler._reply

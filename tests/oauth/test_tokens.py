@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from httpie_stytch_connected.oauth.tokens import SuppliedToken, TokenResponseError, TokenSet
@@ -105,3 +107,20 @@ def test_every_other_field_is_checked_at_receipt_and_named(name: str, value: obj
     with pytest.raises(TokenResponseError, match=f"token response's {name} is malformed") as e:
         TokenSet.from_response({**BODY, name: value})
     assert str(value) not in str(e.value)
+
+
+def test_who_signed_in_is_kept_across_refreshes_and_read_back_only_as_printable_text() -> None:
+    from httpie_stytch_connected.oauth.tokens import Account
+
+    ada = Account("user-1", "Ada <ada@example.com> (user-1)")
+    signed_in = TokenSet(access_token="a", refresh_token="r", account=ada)
+    assert TokenSet.from_json(signed_in.to_json()).account == ada
+    refreshed = TokenSet.from_response({"access_token": "b"}, previous=signed_in)
+    assert refreshed.account == ada
+    assert '"account"' not in TokenSet(access_token="a").to_json()  # older readers agree
+    for junk in ({"shown": "\x1b[31mred"}, {"shown": "x" * 5000}, {"subject": 7}, ["x"], "x"):
+        text = json.dumps({"v": 1, "access_token": "a", "account": junk})
+        account = TokenSet.from_json(text).account
+        assert account is None or (account.shown.isprintable() and account.subject is None)
+    assert ada.same_person(Account("user-1", "Ada L. (user-1)"))  # renamed: same sub
+    assert not ada.same_person(Account("user-2", "Ada <ada@example.com> (user-1)"))

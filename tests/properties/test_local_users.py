@@ -309,3 +309,30 @@ def test_a_sign_in_as_someone_else_is_loud(stytch_env: StytchEmulator) -> None:
         "111111111111); this profile was Ada Lovelace <ada@example.com> (user-test-"
         "00000000-0000-0000-0000-000000000000)."
     ) in other.stderr
+
+
+def test_a_sign_in_as_someone_else_is_loud_when_the_replaced_set_cannot_say_whose_it_was(
+    stytch_env: StytchEmulator,
+) -> None:
+    """No ID token (no openid scope) and an access token the userinfo endpoint no longer
+    takes: who held the profile is what was kept at that sign-in."""
+    import requests
+
+    env = {**os.environ, "STYTCH_SCOPES": "profile email offline_access"}
+    first = cli("login", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "Signed in as Ada Lovelace <ada@example.com>" in first.stderr
+    token = cli("token", env=env)
+    assert token.returncode == 0, token.stderr
+    revoked = requests.post(
+        stytch_env.revocation_endpoint,
+        data={"token": token.stdout.strip(), "client_id": stytch_env.client_id},
+        timeout=TIMEOUT,
+    )
+    assert revoked.status_code == 200, revoked.text
+    stytch_env.user_id = "user-test-11111111-1111-1111-1111-111111111111"
+    stytch_env.email, stytch_env.name = "mallory@example.com", "Mallory"
+    other = cli("login", env={**env, "STYTCH_UA_EMAIL": "mallory@example.com"})
+    assert other.returncode == 0, other.stderr
+    assert "Signed in as Mallory <mallory@example.com>" in other.stderr
+    assert "this profile was Ada Lovelace <ada@example.com> (user-test-00000000" in other.stderr
