@@ -66,6 +66,16 @@ class ResourceServer(LoopbackService):
     def url(self) -> str:
         return self.origin + self.path
 
+    def move_to(self, issuer: str, jwks_uri: str) -> None:
+        """From now on accept only ``issuer``'s tokens (checked with the keys at ``jwks_uri``)
+        and name it as the authorization server in the metadata: an API that moved to
+        another authorization server (RFC 9728 §5.2)."""
+        with self._lock:
+            self.issuer = issuer
+            self._jwks = jwt.PyJWKClient(jwks_uri, cache_keys=True)
+            if self.authorization_servers:
+                self.authorization_servers = [issuer]
+
     @property
     def resource(self) -> str:
         """The resource identifier (RFC 9728 §1.2) this server names in its metadata."""

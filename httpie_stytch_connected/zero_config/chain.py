@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import ConfigurationError, LoginError, TokenEndpointError
+from ..errors import ConfigurationError, LoginError, TokenEndpointError, TokenStoreError
 from ..oauth.bearer import answers_for, bearer_challenge
 from ..oauth.untrusted import shown
 from ..oauth.urls import check_endpoint
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from ..lifecycle.manager import TokenManager
     from ..messages import Notify
     from ..oauth.provider_calls import HTTP
+    from ..oauth.resource_metadata import ProtectedResource
     from ..settings.config import Settings
     from ..storage.store import SecureStore
 
@@ -75,6 +76,8 @@ class Call:
     that it opens at most one step-up sign-in however many hops ask for more."""
 
     stepped_up: bool = False
+    #: The API's resource metadata was read again for this request (:meth:`ZeroConfig.moved`).
+    rediscovered: bool = False
 
 
 def server_metadata(issuer: str, http: HTTP, *, fallback: bool) -> tuple[dict[str, Any], bool]:
@@ -147,16 +150,22 @@ class ZeroConfig:
         return found
 
     def discover(
-        self, url: str, challenge: Mapping[str, str] | None, *, register_now: bool = True
+        self,
+        url: str,
+        challenge: Mapping[str, str] | None,
+        *,
+        register_now: bool = True,
+        found: ProtectedResource | None = None,
     ) -> Binding:
-        """Walk the chain for ``url`` and cache what it found (unless only looking)."""
+        """Walk the chain for ``url`` and cache what it found (unless only looking);
+        ``found``: the API's resource metadata, read just now."""
         from ..oauth.discovery import check_pkce_s256
         from ..oauth.resource_metadata import discover_resource
         from .client_identity import RegistrationStore, client_identity
         from .reach import configured_issuer, provider_http_for
 
         http = provider_http_for(url, self.settings, self.session)  # the API chooses these URLs
-        resource = discover_resource(url, challenge, http)
+        resource = found or discover_resource(url, challenge, http)
         document, defaults = server_metadata(
             resource.authorization_server, http, fallback=resource.fallback
         )
@@ -298,6 +307,9 @@ class ZeroConfig:
         if not answers_for(binding.resource, token, url, sent):
             return None  # a hop outside the resource, or without our token: not our business
         if status == 401:
+            moved = self.moved(binding, token, url, challenge, call=call)
+            if moved is not None:
+                return moved
             return self.access_token(binding, rejected=token)
         parsed = bearer_challenge(challenge)
         if status != 403 or not parsed:
@@ -312,6 +324,55 @@ class ZeroConfig:
         token = self.access_token(wider)
         self.say_if_unbound(wider, token)  # a new sign-in: said unless said before
         return token
+
+    def moved(
+        self, binding: Binding, token: str, url: str, challenge: str | None, *, call: Call
+    ) -> str | None:
+        """RFC 9728 §5.2: the API may have changed its authorization server. When the token it
+        refused with a 401 was itself just obtained to cure a refusal (a refresh or a sign-in
+        after a 401), the API's resource metadata is read again, at most once per ``call``;
+        if it now names another server, that is said in one line and the new (API, server)
+        pair is followed like a new API (the person's or a setting's agreement first,
+        :meth:`agree`), and its token returned. None: nothing changed (or the metadata could
+        not be read), so the usual renewal follows."""
+        if call.rediscovered or not self._fresh_cure(binding, token):
+            return None
+        call.rediscovered = True  # even if what follows fails: one look per request
+        from ..oauth.resource_metadata import discover_resource
+        from .reach import provider_http_for
+
+        parsed = bearer_challenge(challenge)
+        http = provider_http_for(url, self.settings, self.session)
+        try:
+            found = discover_resource(url, parsed, http)
+        except (ConfigurationError, TokenEndpointError) as exc:
+            log.debug("resource metadata not read again (%s)", type(exc).__name__)
+            return None
+        if found.fallback or found.authorization_server == binding.issuer:
+            return None
+        self.notify(
+            f"{shown(binding.resource)} refused the token from {shown(binding.issuer)} and now "
+            f"names another authorization server, {shown(found.authorization_server)}; "
+            "following it."
+        )
+        fresh = self.discover(url, parsed, found=found)
+        self.notify(f"Signing in to {fresh.issuer} for {fresh.resource} …")
+        renewed = self.access_token(fresh)
+        self.say_if_unbound(fresh, renewed)
+        return renewed
+
+    def _fresh_cure(self, binding: Binding, token: str) -> bool:
+        """Whether ``token`` was obtained to cure an earlier refusal (a refresh or sign-in
+        after a 401): its own refusal is one a new token from that server did not cure."""
+        try:
+            stored = self.manager(binding).stored()
+        except TokenStoreError:
+            return False
+        return (
+            stored is not None
+            and stored.access_token == token
+            and stored.after_rejection is not None
+        )
 
     _unchallenged_lock = threading.Lock()  # per class: an instance lock would not pickle
     _said_unchallenged = False
