@@ -175,13 +175,25 @@ def _said_logout(ctx: Context, revoked: bool | None) -> None:
         )
 
 
+class NotSignedIn(LoginError):
+    """``status``: nothing is stored (``--json``: ``"error": "not_signed_in"``)."""
+
+
+class NotConfigured(ConfigurationError):
+    """``status``: no provider and no API signed in to (``--json``: ``"not_configured"``)."""
+
+
 def cmd_status(ctx: Context) -> int:
-    """Who is signed in, with which scopes, until when, and where the tokens are kept."""
+    """Who is signed in, with which scopes, until when, and where the tokens are kept.
+
+    ``--json``: one object on stdout whatever happens (an array of them in zero configuration
+    without ``--resource``); not signed in, or any error, is ``{"signed_in": false, "error":
+    CODE, "message": …}`` with the exit status of the plain form and nothing on stderr."""
     if ctx.zero is not None and not ctx.resource:
         bindings = ctx.zero.bindings.known()
         if not bindings:
-            raise ConfigurationError(
-                "Nothing is configured and no API has been signed in to. Set the provider: "
+            raise NotConfigured(
+                "Nothing is configured and no API has been signed in to; set the provider: "
                 "STYTCH_PROJECT_DOMAIN, STYTCH_CLIENT_ID and STYTCH_AUTHORIZE_URL for Stytch, or "
                 "STYTCH_ISSUER and STYTCH_CLIENT_ID for another OpenID provider (or a profile in "
                 f"the config file `{PROG} config` names); or, for an API that says where to "
@@ -210,9 +222,14 @@ def _status(
     if tokens is None and manager.grant.stores:
         if not listing:
             where = f"for {resource}" if resource else f"with {ctx.profile}"
-            raise LoginError(f"Not signed in {where}; run {login} to sign in.")
+            raise NotSignedIn(f"Not signed in {where}; run {login} to sign in.")
         if getattr(ctx.args, "json", False):
-            return {"resource": resource, "signed_in": False}
+            return {
+                "resource": resource,
+                "signed_in": False,
+                "error": "not_signed_in",
+                "message": f"Not signed in for {resource}; run {login} to sign in.",
+            }
         _table((("API", resource or ""), ("Signed in", f"no; {login} signs in")))
         return None
     if getattr(ctx.args, "json", False):
@@ -618,6 +635,7 @@ def _add_setting(group: argparse._ArgumentGroup, option: Option) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args: argparse.Namespace | None = None
+    settings: Settings | None = None
     try:
         args, rest = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
         if args.command == "demo":
@@ -632,6 +650,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         context.args = args
         return COMMANDS[args.command][0](context)
     except AuthenticationError as exc:
+        if _status_json(args):
+            return _status_failed(args, settings, _error_code(exc), str(exc))
         say(f"{PROG}: error: {exc}")
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -644,8 +664,46 @@ def main(argv: Sequence[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc(file=sys.stderr)
+        if _status_json(args):
+            what = f"status failed unexpectedly ({type(exc).__name__}); run it with --debug."
+            return _status_failed(args, settings, "unexpected", what)
         say(
             f"{PROG}: error: {command} failed unexpectedly ({type(exc).__name__}); "
             + ("the traceback is above." if debug else "run it again with --debug for details.")
         )
         return EXIT_ERROR
+
+
+def _status_json(args: argparse.Namespace | None) -> bool:
+    return args is not None and args.command == "status" and bool(getattr(args, "json", False))
+
+
+def _error_code(exc: AuthenticationError) -> str:
+    """``status --json``'s ``error``: what kind of failure, for scripts (stable)."""
+    from .errors import TokenEndpointError
+
+    codes: tuple[tuple[type[AuthenticationError], str], ...] = (
+        (NotSignedIn, "not_signed_in"),
+        (NotConfigured, "not_configured"),
+        (ConfigurationError, "configuration"),
+        (TokenStoreError, "token_store"),
+        (TokenEndpointError, "provider"),
+        (LoginError, "login"),
+    )
+    return next((code for kind, code in codes if isinstance(exc, kind)), "error")
+
+
+def _status_failed(
+    args: argparse.Namespace | None, settings: Settings | None, code: str, message: str
+) -> int:
+    """``status --json`` that could not say who is signed in: one object on stdout, saying
+    why, and the exit status of the plain form; nothing on stderr."""
+    info = {
+        "signed_in": False,
+        "error": code,
+        "message": message,
+        "profile": settings.profile if settings is not None else None,
+        "resource": getattr(args, "resource", None),
+    }
+    print(json.dumps(info, indent=2, sort_keys=True), flush=True)
+    return EXIT_ERROR

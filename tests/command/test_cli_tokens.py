@@ -322,3 +322,41 @@ def test_exec_refuses_a_variable_name_the_environment_cannot_hold_before_any_sig
         assert result.returncode != 0 and not result.stdout
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and "--env" in lines[0] and "unexpectedly" not in lines[0], lines
+
+
+def status_json(result: subprocess.CompletedProcess[str]) -> dict[str, object]:
+    """``status --json``'s one object; nothing else on stdout, nothing on stderr."""
+    info = json.loads(result.stdout)
+    assert isinstance(info, dict), result.stdout
+    assert result.stderr == "", result.stderr
+    return info
+
+
+def test_status_json_says_why_when_nothing_is_configured(stytch_zero_env: StytchEmulator) -> None:
+    env = ci_env(stytch_zero_env)
+    del env["STYTCH_PROJECT_DOMAIN"]
+    plain = run([*CLI, "status"], env)
+    result = run([*CLI, "status", "--json"], env)
+    assert result.returncode == plain.returncode == 1
+    info = status_json(result)
+    assert info["signed_in"] is False and info["error"] == "not_configured"
+    assert info["message"] == plain.stderr.strip().removeprefix("stytch-connected: error: ")
+    assert str(info["message"]).count(". ") == 0  # one sentence
+
+
+def test_status_json_says_why_when_not_signed_in(stytch_env: StytchEmulator) -> None:
+    plain = run([*CLI, "status"], dict(os.environ))
+    result = run([*CLI, "status", "--json"], dict(os.environ))
+    assert result.returncode == plain.returncode == 1
+    info = status_json(result)
+    assert info["signed_in"] is False and info["error"] == "not_signed_in"
+    assert "run `stytch-connected login`" in str(info["message"])
+    assert info["profile"] is None and info["resource"] is None
+
+
+def test_status_json_says_why_for_any_error(stytch_env: StytchEmulator) -> None:
+    result = run([*CLI, "status", "--json", "--login-timeout", "soon"], dict(os.environ))
+    assert result.returncode == 1
+    info = status_json(result)
+    assert info["signed_in"] is False and info["error"] == "configuration"
+    assert "login_timeout from argument is invalid" in str(info["message"])

@@ -92,7 +92,13 @@ def test_status_lists_every_api_as_one_json_document(stytch_zero_env: StytchEmul
     entries = {entry["resource"]: entry for entry in json.loads(listed.stdout)}
     assert entries[first.resource]["signed_in"] is True
     assert "access_token" not in entries[first.resource]
-    assert entries[second.resource] == {"resource": second.resource, "signed_in": False}
+    assert entries[second.resource] == {
+        "resource": second.resource,
+        "signed_in": False,
+        "error": "not_signed_in",
+        "message": f"Not signed in for {second.resource}; run `stytch-connected login "
+        f"--resource {second.resource}` to sign in.",
+    }
     assert f"login --resource {second.resource}" in text.stdout
     assert text.returncode == 0, text.stderr
 
