@@ -4,12 +4,15 @@
 settings as the library and the HTTPie plugin (argument > environment > profile > default); with
 no provider configured, ``--resource URL`` names the API whose 401 says where to sign in.
 Results go to stdout, messages to stderr as one line each; only ``token`` ever prints a token.
-Exit codes: 0 success, 1 an :class:`.AuthenticationError`, 2 usage, 130 Ctrl-C.
+Exit codes: 0 success, 1 an :class:`.AuthenticationError`, 2 usage, 130 Ctrl-C; ``exec`` exits
+with its command's status, or as a shell does when that cannot start (127 not found, 126 found
+but not executable).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import math
 import os
@@ -435,6 +438,9 @@ def cmd_exec(ctx: Context) -> int:
     if not argv:
         raise ConfigurationError(f"Nothing to run: `{PROG} exec [--env NAME] -- COMMAND …`.")
     name = _env_name(ctx)
+    unrunnable = _cannot_run(argv[0])  # said before any sign-in: a typo costs no token
+    if unrunnable is not None:
+        return _said_cannot_run(argv[0], *unrunnable)
     manager, token = _token(ctx)
     tokens = _in_use(manager, token)
     soon = tokens.expires_at is not None and tokens.expires_at - time.time() < EXEC_MARGIN
@@ -442,12 +448,50 @@ def cmd_exec(ctx: Context) -> int:
         manager, token = _token(ctx, rejected=token)  # renewed before the command starts
     try:
         completed = subprocess.run(argv, env={**os.environ, name: token}, check=False)
-    except OSError as exc:
-        raise ConfigurationError(
-            f"Could not run {argv[0]!r}: {exc.strerror or type(exc).__name__}."
-        ) from None
+    except OSError as exc:  # gone or changed since the check above
+        if exc.errno == errno.ENOENT:
+            return _said_cannot_run(argv[0], EXIT_NOT_FOUND, NOT_FOUND)
+        reason = exc.strerror or type(exc).__name__
+        return _said_cannot_run(argv[0], EXIT_CANNOT_RUN, f"cannot be run ({reason}); {FIX_RUN}")
     code = completed.returncode
     return 128 - code if code < 0 else code  # killed by a signal: the shell's convention
+
+
+#: ``exec``'s exit status, as a shell's: no such command, and one found that cannot be run.
+EXIT_NOT_FOUND = 127
+EXIT_CANNOT_RUN = 126
+NOT_FOUND = "command not found; check its name and PATH, or give its path"
+FIX_RUN = "make it executable (chmod +x) or run it through its interpreter"
+
+
+def _cannot_run(command: str) -> tuple[int, str] | None:
+    """(exit status, why) for a command that cannot be started, as a shell would say it: 127
+    when there is no such command, 126 when it is found but cannot be executed; None if it
+    can (the PATH search of ``subprocess``, with ``os.environ``'s PATH)."""
+    import shutil
+
+    if os.sep in command or (os.altsep and os.altsep in command):
+        candidates = [command]
+    else:
+        if shutil.which(command) is not None:
+            return None
+        path = os.environ.get("PATH", os.defpath).split(os.pathsep)
+        candidates = [os.path.join(folder or os.curdir, command) for folder in path]
+    for candidate in candidates:
+        if os.path.isdir(candidate):
+            if len(candidates) == 1:
+                return EXIT_CANNOT_RUN, "is a directory; name the program in it to run"
+        elif os.path.exists(candidate):
+            if os.access(candidate, os.X_OK):
+                return None
+            return EXIT_CANNOT_RUN, f"was found but is not executable; {FIX_RUN}"
+    return EXIT_NOT_FOUND, NOT_FOUND
+
+
+def _said_cannot_run(command: str, code: int, why: str) -> int:
+    shown = command if command.isprintable() else repr(command)
+    say(f"{PROG}: error: {shown}: {why}.")
+    return code
 
 
 def _token(ctx: Context, rejected: str | None = None) -> tuple[TokenManager, str]:

@@ -360,3 +360,50 @@ def test_status_json_says_why_for_any_error(stytch_env: StytchEmulator) -> None:
     info = status_json(result)
     assert info["signed_in"] is False and info["error"] == "configuration"
     assert "login_timeout from argument is invalid" in str(info["message"])
+
+
+@pytest.mark.parametrize("command", ["no-such-command-x7", "./no-such-command-x7"])
+def test_exec_of_a_command_that_is_not_found_exits_127_before_any_token(
+    machine: dict[str, str], stytch_zero_env: StytchEmulator, tmp_path: Path, command: str
+) -> None:
+    result = subprocess.run(
+        [*CLI, "exec", "--", command, "arg"],
+        env=machine,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 127 and result.stdout == ""
+    assert result.stderr == (
+        f"stytch-connected: error: {command}: command not found; check its name and PATH, "
+        "or give its path.\n"
+    )
+    assert stytch_zero_env.counters["token_client_credentials"] == 0  # a typo costs no token
+
+
+def test_exec_of_a_command_that_cannot_be_executed_exits_126(
+    machine: dict[str, str], stytch_zero_env: StytchEmulator, tmp_path: Path
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    plain = bin_dir / "not-executable-x7"
+    plain.write_text("#!/bin/sh\nexit 0\n")
+    plain.chmod(0o644)
+    env = {**machine, "PATH": f"{bin_dir}{os.pathsep}{machine['PATH']}"}
+    for command in ("not-executable-x7", str(plain), str(bin_dir)):
+        result = run([*CLI, "exec", "--", command], env)
+        assert result.returncode == 126, (command, result.stderr)
+        [line] = result.stderr.splitlines()
+        assert line.startswith(f"stytch-connected: error: {command}: "), line
+        assert "not executable; make it executable (chmod +x)" in line or "directory" in line
+    assert stytch_zero_env.counters["token_client_credentials"] == 0
+    # Executable, but no program the system can start (no #! line, no binary): as a shell, 126.
+    odd = bin_dir / "no-format-x7"
+    odd.write_bytes(b"\x00\x01\x02\x03")
+    odd.chmod(0o755)
+    result = run([*CLI, "exec", "--", str(odd)], env)
+    assert result.returncode == 126, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"stytch-connected: error: {odd}: cannot be run ("), line
