@@ -117,13 +117,23 @@ def cmd_logout(ctx: Context) -> int:
             "remove it there to stop sending it."
         )
         return 0
-    revoked = manager.logout()
-    if not manager.grant.stores:
+    if not manager.grant.stores:  # a machine: only a cached access token to forget, if any
+        from .storage.access_cache import AccessTokenCache
+
+        cached = manager.current()[0] or AccessTokenCache().load(manager.key)
+        manager.logout()
+        if cached is None:
+            say(
+                "Not signed in: no access token is cached for the machine credential, so there "
+                "was nothing to forget (remove the credential to stop getting new ones)."
+            )
+            return 0
         say(
             "Forgot the cached access token; a machine credential has no session to sign out "
             "of, so the next request gets a new token with it (remove the credential to stop)."
         )
         return 0
+    revoked = manager.logout()
     _said_logout(ctx, revoked)
     return 0
 

@@ -407,3 +407,26 @@ def test_exec_of_a_command_that_cannot_be_executed_exits_126(
     assert result.returncode == 126, result.stderr
     [line] = result.stderr.splitlines()
     assert line.startswith(f"stytch-connected: error: {odd}: cannot be run ("), line
+
+
+def test_a_second_machine_logout_says_there_is_nothing_left_to_forget(
+    machine: dict[str, str], stytch_zero_env: StytchEmulator
+) -> None:
+    assert run([*CLI, "token"], machine).returncode == 0
+    first = run([*CLI, "logout"], machine)
+    assert first.returncode == 0 and first.stderr.startswith("Forgot the cached access token")
+    second = run([*CLI, "logout"], machine)
+    assert second.returncode == 0 and second.stdout == ""
+    assert second.stderr == (
+        "Not signed in: no access token is cached for the machine credential, so there was "
+        "nothing to forget (remove the credential to stop getting new ones).\n"
+    )
+    assert stytch_zero_env.counters["token_client_credentials"] == 1
+
+
+def test_a_second_logout_of_a_supplied_token_says_the_same(
+    stytch_zero_env: StytchEmulator,
+) -> None:
+    env = ci_env(stytch_zero_env, STYTCH_ACCESS_TOKEN="abc.def.ghi")
+    first, second = (run([*CLI, "logout"], env) for _ in range(2))
+    assert first.stderr == second.stderr and second.stderr.startswith("Nothing to sign out of")
