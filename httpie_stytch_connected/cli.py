@@ -583,8 +583,8 @@ def cmd_config(ctx: Context) -> int:
     machine = grant_type(ctx.settings) == CLIENT_CREDENTIALS
     for option in OPTIONS:
         value = _show(ctx.settings.values[option.name])
-        if option.name == "hosts" and not ctx.settings.values["hosts"]:
-            value = "any host"  # unset: the token goes to whatever URL the request names
+        if option.name in UNSET and not ctx.settings.values[option.name]:
+            value = UNSET[option.name]  # an empty list means something: say what
         source = ctx.settings.sources[option.name]
         if option.name == "scopes" and machine and source == "default":
             value = "(none: the machine client's own)"  # the default is a person's scopes
@@ -596,6 +596,14 @@ def cmd_config(ctx: Context) -> int:
         hint = f"did you mean {near}?" if near else "not a setting of this package"
         print(f"Unknown environment variable {name} (ignored; {hint})")
     return 0
+
+
+#: What ``config`` shows for a list setting left unset: what that means, not a blank.
+UNSET = {
+    "hosts": "(any host: the token goes to every URL you send a request to)",
+    "trusted_issuers": "(none: you are asked before signing in at a server an API names)",
+    "local_hosts": "(none: only loopback hosts, 127.0.0.1, ::1 and localhost, are yours)",
+}
 
 
 def _show(value: Any) -> str:

@@ -328,3 +328,24 @@ def test_a_successful_login_under_debug_logs_its_steps_without_secrets(
     secrets = [token, *stytch_env.issued_refresh_tokens(), *stytch_env._codes]
     assert not any(s in login.stderr for s in secrets)
     assert "code=" not in login.stderr
+
+
+def test_config_says_what_an_unset_host_or_issuer_list_means(stytch_env: StytchEmulator) -> None:
+    result = cli("config")
+    assert result.returncode == 0, result.stderr
+    lines = {line.split(" = ")[0].strip(): line for line in result.stdout.splitlines()}
+    assert lines["hosts"].endswith(
+        "= (any host: the token goes to every URL you send a request to)  (default)"
+    )
+    assert lines["trusted_issuers"].endswith(
+        "= (none: you are asked before signing in at a server an API names)  (default)"
+    )
+    assert lines["local_hosts"].endswith(
+        "= (none: only loopback hosts, 127.0.0.1, ::1 and localhost, are yours)  (default)"
+    )
+    env = {**os.environ, "STYTCH_LOCAL_HOSTS": "api.corp", "STYTCH_HOSTS": "*.example.com"}
+    lines = {
+        line.split(" = ")[0].strip(): line for line in cli("config", env=env).stdout.splitlines()
+    }
+    assert "= api.corp  (environment variable STYTCH_LOCAL_HOSTS)" in lines["local_hosts"]
+    assert "= *.example.com  (environment variable STYTCH_HOSTS)" in lines["hosts"]
