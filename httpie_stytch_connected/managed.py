@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from .errors import ConfigurationError
 from .lifecycle.manager import Policy, TokenManager
-from .messages import Notify, Opener, notify_stderr
+from .messages import Notify, Opener, notify_stderr, say_unknown_env
 from .oauth.bearer import refuse_cleartext
 from .settings.config import Settings, is_zero_config, load_settings, resolve_endpoints, storage_key
 from .settings.credentials import has_supplied_token
-from .settings.options import SettingArgs, StytchSettingArgs, check_arguments
+from .settings.options import STYTCH_SDK_ENV, SettingArgs, StytchSettingArgs, check_arguments
 
 if TYPE_CHECKING:
     import requests
@@ -103,7 +103,10 @@ class ManagedTokens:
         self._manager: TokenManager | None = None
         self._zero = self._zero_config()
         if self._zero is None and not has_supplied_token(self.settings):
-            self.settings.require("client_id")
+            self.settings.require("client_id")  # its error names a misspelt variable itself
+        strays = {k: v for k, v in settings.unknown_env.items() if k not in STYTCH_SDK_ENV}
+        if strays:  # a misspelt STYTCH_* variable: said now, not only by `config`
+            say_unknown_env(strays, notify or notify_stderr)
 
     def _zero_config(self) -> ZeroConfig | None:
         # The module loads only with no provider configured: not on configured warm runs.

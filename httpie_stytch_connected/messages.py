@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 Notify = Callable[[str], None]
 Opener = Callable[[str], bool]
@@ -17,6 +17,23 @@ Opener = Callable[[str], bool]
 def notify_stderr(message: str) -> None:
     """Short lines on stderr: stdout carries HTTPie's response body."""
     print(message, file=sys.stderr, flush=True)
+
+
+#: The stray ``STYTCH_*`` variables already named in this process: each is said once, however
+#: many auth objects (or commands) load the settings.
+_STRAYS_SAID: set[str] = set()
+
+
+def say_unknown_env(unknown: Mapping[str, str | None], notify: Notify) -> None:
+    """One line on ``notify`` for each ``STYTCH_*`` variable that is not a setting (the name,
+    that it is ignored, the setting it is closest to if any), once per process: a misspelt
+    ``STYTCH_CLIENT_SECRE`` would otherwise be silently ignored. Names only, never values."""
+    for name, near in unknown.items():
+        if name in _STRAYS_SAID:
+            continue
+        _STRAYS_SAID.add(name)
+        hint = f"did you mean {near}?" if near else "`stytch-connected config` lists the settings."
+        notify(f"{name} is not a setting of httpie-stytch-connected and is ignored; {hint}")
 
 
 def debug_logging(prefix: str) -> None:

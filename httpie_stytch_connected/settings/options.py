@@ -332,6 +332,10 @@ OTHER_ENV = (
     "STYTCH_UA_PASSWORD",
 )
 KNOWN_ENV = frozenset([*(o.env for o in OPTIONS), *OTHER_ENV])
+#: ``STYTCH_*`` variables of Stytch's own backend SDKs and examples, often set in the same shell:
+#: not ours and no misspelling of ours, so loading the settings says nothing of them (``config``
+#: still lists every variable that is not a setting).
+STYTCH_SDK_ENV = frozenset({"STYTCH_SECRET", "STYTCH_PUBLIC_TOKEN"})
 
 
 def closest(name: str, known: Iterable[str]) -> str | None:
