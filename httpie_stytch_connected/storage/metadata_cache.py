@@ -58,14 +58,16 @@ def metadata(
     session: HTTP = None,
     ttl: float = DEFAULT_TTL,
     on_origin: bool = False,
+    fresh: bool = False,
 ) -> dict[str, Any]:
     """The issuer's whole metadata document (cached like :func:`discover`'s endpoints);
     ``on_origin``: ``issuer`` is an API's origin and the document may name another issuer on
-    it (:func:`..oauth.discovery.named_on_origin`, only for :func:`metadata_or_defaults`)."""
+    it (:func:`..oauth.discovery.named_on_origin`, only for :func:`metadata_or_defaults`);
+    ``fresh``: fetched now, never the cached copy (not even in an outage), and cached."""
     check_issuer(issuer)
     urls = [url] if url else metadata_urls(issuer)
     path = cache_dir() / "discovery" / f"{_digest(issuer, urls)}.json"
-    cached = _load(path, issuer, on_origin)
+    cached = None if fresh else _load(path, issuer, on_origin)
     if cached is not None and 0 <= time.time() - cached[0] < ttl:
         return cached[1]
     try:
@@ -83,15 +85,17 @@ def metadata(
     return document
 
 
-def metadata_or_defaults(origin: str, *, session: HTTP = None) -> tuple[dict[str, Any], bool]:
+def metadata_or_defaults(
+    origin: str, *, session: HTTP = None, fresh: bool = False
+) -> tuple[dict[str, Any], bool]:
     """The metadata at ``origin``, whose issuer may be any on that origin (such as
     ``{origin}/oauth``: :func:`..oauth.discovery.named_on_origin`), else (when no metadata URL
     serves any: a 404, not an outage) the default endpoints at the origin
     (:func:`..oauth.discovery.default_metadata`, issuer the origin), which are not cached; True
-    when the defaults are used. Only for an API's own origin without protected resource
-    metadata (MCP authorization 2025-03-26 §2.3.2, §2.3.3)."""
+    when the defaults are used (``fresh``: as for :func:`metadata`). Only for an API's own
+    origin without protected resource metadata (MCP authorization 2025-03-26 §2.3.2, §2.3.3)."""
     try:
-        return metadata(origin, session=session, on_origin=True), False
+        return metadata(origin, session=session, on_origin=True, fresh=fresh), False
     except TokenEndpointError as exc:
         if exc.retryable or exc.status != 404:
             raise

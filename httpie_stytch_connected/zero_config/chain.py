@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from ..oauth.resource_metadata import ProtectedResource
     from ..settings.config import Settings
     from ..storage.store import SecureStore
+    from .reach import TokenEndpointGone
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -80,7 +81,9 @@ class Call:
     rediscovered: bool = False
 
 
-def server_metadata(issuer: str, http: HTTP, *, fallback: bool) -> tuple[dict[str, Any], bool]:
+def server_metadata(
+    issuer: str, http: HTTP, *, fallback: bool, fresh: bool = False
+) -> tuple[dict[str, Any], bool]:
     """``issuer``'s metadata (RFC 8414 / OpenID Discovery); with ``fallback`` (an API without
     protected resource metadata, whose server is on its origin), the metadata at ``issuer``'s
     origin, which may name any issuer on that origin (checked by the caller), or the default
@@ -90,8 +93,8 @@ def server_metadata(issuer: str, http: HTTP, *, fallback: bool) -> tuple[dict[st
     from ..storage.metadata_cache import metadata, metadata_or_defaults
 
     if fallback:
-        return metadata_or_defaults(origin_of(issuer), session=http)
-    return metadata(issuer, session=http), False
+        return metadata_or_defaults(origin_of(issuer), session=http, fresh=fresh)
+    return metadata(issuer, session=http, fresh=fresh), False
 
 
 def check_named(document: Mapping[str, Any], issuer: str) -> None:
@@ -457,11 +460,72 @@ class ZeroConfig:
         replacement: then an error, never a loop of registrations); a sign-in that got no
         answer with a registered client forgets that registration and the binding, so the next
         run registers anew (issue 18 §1)."""
+        from .reach import TokenEndpointGone
+
+        try:
+            return self._with_registration(
+                binding,
+                lambda b: self.manager(b).access_token(rejected=rejected),
+                lambda b: self.manager(b).access_token(),
+            )
+        except TokenEndpointGone as gone:
+            moved = self._token_endpoint_moved(binding, gone)
         return self._with_registration(
-            binding,
+            moved,
             lambda b: self.manager(b).access_token(rejected=rejected),
             lambda b: self.manager(b).access_token(),
         )
+
+    def _token_endpoint_moved(self, binding: Binding, gone: TokenEndpointGone) -> Binding:
+        """The cached token endpoint is not there any more (:class:`.reach.TokenEndpointGone`):
+        ``binding`` with the endpoints the server's metadata names now, read afresh (once,
+        bypassing the cache), saved and said in one line; else one error naming the dead
+        endpoint (no sign-in: its code could not be exchanged there either)."""
+        from ..oauth.discovery import endpoints_from
+        from .reach import provider_http_for
+
+        current = self.bindings.lookup(binding.resource) or binding
+        if current.token_endpoint != binding.token_endpoint:  # another process followed it
+            self._managers.pop(binding.key, None)
+            return current
+        http = provider_http_for(binding.resource, self.settings, self.session)
+        dead = TokenEndpointError(
+            f"The token endpoint {shown(gone.url)} of {shown(binding.issuer)} answered HTTP "
+            f"{gone.status} (it is not there), and the server's metadata, read again just now, "
+            "names no other, so neither a refresh nor a sign-in can finish; tell the server's "
+            "owner, or try again later.",
+            status=gone.status,
+        )
+        try:
+            document, _ = server_metadata(
+                binding.issuer, http, fallback=bool(binding.fallback), fresh=True
+            )
+            check_named(document, binding.issuer)
+            endpoints = endpoints_from(document, binding.issuer)
+        except (ConfigurationError, TokenEndpointError) as exc:
+            log.debug("metadata not read again (%s)", type(exc).__name__)
+            raise dead from None
+        if endpoints.token_endpoint == binding.token_endpoint:
+            raise dead
+        registration = document.get("registration_endpoint")
+        moved = replace(
+            binding,
+            authorization_endpoint=endpoints.authorization_endpoint,
+            token_endpoint=endpoints.token_endpoint,
+            revocation_endpoint=endpoints.revocation_endpoint,
+            jwks_uri=endpoints.jwks_uri,
+            userinfo_endpoint=endpoints.userinfo_endpoint,
+            registration_endpoint=registration if isinstance(registration, str) else None,
+            iss_parameter_supported=endpoints.iss_parameter_supported,
+        )
+        self.bindings.save(moved)
+        self._managers.pop(binding.key, None)  # it holds the dead endpoint
+        self.notify(
+            f"The token endpoint of {shown(binding.issuer)} moved from "
+            f"{shown(binding.token_endpoint)} to {shown(moved.token_endpoint)}, as its metadata "
+            "now says; using the new one."
+        )
+        return moved
 
     def sign_in(self, binding: Binding) -> Binding:
         """A new sign-in now for ``binding``'s API (``stytch-connected login --resource``), with

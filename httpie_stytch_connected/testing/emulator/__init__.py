@@ -20,7 +20,9 @@ attributes, set them at any time): ``registration_auth_method`` (registration an
 confidential client), ``token_endpoint_auth_methods`` (what the metadata advertises),
 ``strict_client_auth_method``, ``confidential_refresh_returns_token``,
 ``m2m_access_token_ttl``, ``client_id_metadata_documents`` (on: a ``client_id`` that is the
-https URL of a client ID metadata document is fetched and used, as at Stytch);
+https URL of a client ID metadata document is fetched and used, as at Stytch), ``token_path``
+(moves the token endpoint: the old path answers 404), ``token_gone`` (every token request
+answers 404);
 ``client_auth_seen`` records how each client authenticated.
 
 Each Stytch surface lives in the module named for it: ``authorize`` (sign-in and consent
@@ -41,7 +43,7 @@ from typing import Any
 
 from .admin import AdminKnobs
 from .authorize import AuthorizePages
-from .core import FIXTURE_PHRASE
+from .core import FIXTURE_PHRASE, TOKEN_PATH
 from .example_api import example_api
 from .metadata import Metadata
 from .records import ClientCredentials, CounterSnapshot
@@ -113,7 +115,15 @@ class StytchEmulator(
             and method == "GET"
         ):
             return json_response(200, self.jwks)
-        if api_path == "/v1/oauth2/token" and method == "POST":
+        if self.token_gone and path == self.token_path and method == "POST":
+            self._count("token_gone")
+            return json_response(404, {"status_code": 404, "error_type": "not_found"})
+        if path == self.token_path != TOKEN_PATH and method == "POST":
+            return self._token(headers, body, issuer)
+        if api_path == TOKEN_PATH and method == "POST":
+            if self.token_path != TOKEN_PATH and not legacy:  # moved: nothing here any more
+                self._count("token_gone")
+                return json_response(404, {"status_code": 404, "error_type": "not_found"})
             return self._token(headers, body, issuer)
         if path == "/v1/m2m/token" and method == "POST":
             return self._token(headers, body, self.legacy_issuer, m2m_only=True)

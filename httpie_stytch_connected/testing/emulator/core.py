@@ -31,6 +31,7 @@ COUNTER_NAMES = (
     "token_authorization_code",
     "token_refresh",
     "token_refresh_ok",
+    "token_gone",
     "token_client_credentials",
     "token_errors",
     "token_faults",
@@ -45,6 +46,8 @@ COUNTER_NAMES = (
     "registration_delete",
     "client_document_fetch",
 )
+#: Where Stytch's token endpoint is (the ``token_path`` switch moves it).
+TOKEN_PATH = "/v1/oauth2/token"
 #: Forms of the ``iss`` authorization-response parameter (RFC 9207) the emulator can send.
 ISS_FORMS = ("default_domain", "custom_domain", "none")
 #: How a client may authenticate at the token and revocation endpoints (RFC 6749 §2.3.1).
@@ -144,6 +147,12 @@ class EmulatorCore(LoopbackService):
         #: Switch: a refresh by a confidential client (no rotation) answers with the same
         #: ``refresh_token``; ``False`` leaves the field out of the answer.
         self.confidential_refresh_returns_token = True
+        #: Switch: the token endpoint's path; another one moves it (the metadata names the new
+        #: one and ``/v1/oauth2/token`` answers 404), as a server that moved its endpoint does.
+        self.token_path = TOKEN_PATH
+        #: Switch: every token request answers 404, though the metadata still names the
+        #: endpoint (a server whose token endpoint is gone).
+        self.token_gone = False
         #: Set: access tokens from a refresh carry this ``aud`` instead of the project ID, as a
         #: server that issues another audience on scope-less refreshes does (APIs refuse them).
         self.refreshed_token_audience: str | None = None
@@ -209,7 +218,7 @@ class EmulatorCore(LoopbackService):
 
     @property
     def token_endpoint(self) -> str:
-        return self.url + "/v1/oauth2/token"
+        return self.url + self.token_path
 
     @property
     def legacy_token_endpoint(self) -> str:

@@ -1,0 +1,93 @@
+"""A token endpoint that moved is found again from the server's metadata, not by a sign-in
+(issue 18 §2): a token request the cached endpoint answers as if it were not there (404, 410,
+405, a redirect) makes the tool read the authorization server's metadata once more, bypassing
+its cache; a new endpoint is used and said in one line, the same dead one is one error that
+names it, and no browser opens either way."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from httpie_stytch_connected.errors import AuthenticationError
+from httpie_stytch_connected.lifecycle.manager import forget_memory
+from httpie_stytch_connected.testing.emulator import StytchEmulator, example_api
+from httpie_stytch_connected.testing.resource_server import ResourceServer
+from tests.adapters import ADAPTERS, ADAPTERS_IN_PROCESS, oauth2_auth, send
+from tests.zero_config.test_zero_config import binding_of, expire
+
+MOVED = "/v2/oauth2/token"
+
+
+@pytest.fixture
+def api(stytch_zero_env: StytchEmulator) -> Iterator[ResourceServer]:
+    with example_api(stytch_zero_env) as server:
+        yield server
+
+
+def stderr_of(adapter: str, answer: Any, capsys: pytest.CaptureFixture[str]) -> str:
+    return str(answer.stderr) if adapter == "httpie" else capsys.readouterr().err
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_moved_token_endpoint_is_found_in_fresh_metadata_without_a_sign_in(
+    adapter: str,
+    stytch_zero_env: StytchEmulator,
+    api: ResourceServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert send(adapter, oauth2_auth(adapter), "GET", api.url).status_code == 200
+    old = binding_of(api.url).token_endpoint
+    stytch_zero_env.token_path = MOVED
+    expire(api.url)  # the next request refreshes, at the cached endpoint first
+    capsys.readouterr()
+    metadata_before = stytch_zero_env.counters["metadata"]
+    answer = send(adapter, oauth2_auth(adapter), "GET", api.url)
+    assert answer.status_code == 200, answer.text
+    counters = stytch_zero_env.counters
+    assert counters["token_gone"] == 1 and counters["token_refresh_ok"] == 1
+    assert counters["login"] == 1 and counters["authorize_page"] == 1  # no sign-in
+    assert counters["metadata"] == metadata_before + 1  # read again, not from the cache
+    said = stderr_of(adapter, answer, capsys)
+    assert said.count(f"moved from {old} to {stytch_zero_env.token_endpoint}") == 1, said
+    assert "signing in again" not in said
+    assert binding_of(api.url).token_endpoint == stytch_zero_env.token_endpoint
+    expire(api.url)
+    assert send(adapter, oauth2_auth(adapter), "GET", api.url).status_code == 200
+    assert counters["token_gone"] == 1 and counters["metadata"] == metadata_before + 1
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS_IN_PROCESS)
+def test_a_token_endpoint_still_dead_after_fresh_metadata_is_one_error_not_a_sign_in(
+    adapter: str, stytch_zero_env: StytchEmulator, api: ResourceServer
+) -> None:
+    assert send(adapter, oauth2_auth(adapter), "GET", api.url).status_code == 200
+    stytch_zero_env.token_gone = True
+    for run in (1, 2):
+        expire(api.url)
+        with pytest.raises(AuthenticationError) as caught:
+            send(adapter, oauth2_auth(adapter), "GET", api.url)
+        said = str(caught.value)
+        assert f"The token endpoint {stytch_zero_env.token_endpoint} of " in said, said
+        assert "HTTP 404" in said and "\n" not in said
+        counters = stytch_zero_env.counters
+        assert counters["token_gone"] == run and counters["login"] == 1
+        assert counters["authorize_page"] == 1  # never a browser for it
+
+
+def test_a_dead_token_endpoint_used_nothing_up_so_a_refresh_works_once_it_answers(
+    stytch_zero_env: StytchEmulator, api: ResourceServer
+) -> None:
+    """A 404 at the token endpoint used nothing up: the stored tokens stay, and once the
+    server answers again the refresh works without a sign-in."""
+    assert send("requests", oauth2_auth("requests"), "GET", api.url).status_code == 200
+    stytch_zero_env.token_gone = True
+    expire(api.url)
+    with pytest.raises(AuthenticationError):
+        send("requests", oauth2_auth("requests"), "GET", api.url)
+    stytch_zero_env.token_gone = False
+    forget_memory()
+    assert send("requests", oauth2_auth("requests"), "GET", api.url).status_code == 200
+    assert stytch_zero_env.counters["login"] == 1
