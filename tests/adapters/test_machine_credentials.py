@@ -332,7 +332,9 @@ def test_a_profile_holds_the_machine_credential(
     adapter: str,
 ) -> None:
     secret = str(stytch_m2m_client.client_secret)
-    (stytch_keyring / "config.toml").write_text(
+    config = stytch_keyring / "config.toml"
+    config.touch(mode=0o600)  # a secret in it: the person's alone (settings/profiles.py)
+    config.write_text(
         "[profiles.ci]\n"
         f'project_domain = "{stytch_zero_env.project_domain}"\n'
         f'client_id = "{stytch_m2m_client.client_id}"\n'
