@@ -23,7 +23,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import ConfigurationError, LoginError, TokenEndpointError, TokenStoreError
+from ..errors import (
+    AuthenticationError,
+    ConfigurationError,
+    LoginError,
+    TokenEndpointError,
+    TokenStoreError,
+)
 from ..oauth.bearer import answers_for, bearer_challenge
 from ..oauth.untrusted import shown
 from ..oauth.urls import check_endpoint
@@ -336,8 +342,8 @@ class ZeroConfig:
         after a 401), the API's resource metadata is read again, at most once per ``call``;
         if it now names another server, that is said in one line and the new (API, server)
         pair is followed like a new API (the person's or a setting's agreement first,
-        :meth:`agree`), and its token returned. None: nothing changed (or the metadata could
-        not be read), so the usual renewal follows."""
+        :meth:`agree`), its token returned and the old server's grant revoked. None: nothing
+        changed (or the metadata could not be read), so the usual renewal follows."""
         if call.rediscovered or not self._fresh_cure(binding, token):
             return None
         call.rediscovered = True  # even if what follows fails: one look per request
@@ -362,7 +368,17 @@ class ZeroConfig:
         self.notify(f"Signing in to {fresh.issuer} for {fresh.resource} …")
         renewed = self.access_token(fresh)
         self.say_if_unbound(fresh, renewed)
+        self._abandon(binding)
         return renewed
+
+    def _abandon(self, binding: Binding) -> None:
+        """Sign out of ``binding``, which a new one replaced: its grant is revoked where the
+        server offers it (RFC 7009) and its tokens deleted here; best effort."""
+        try:
+            self.manager(binding).logout()
+        except AuthenticationError as exc:
+            log.debug("the replaced grant was not signed out of (%s)", type(exc).__name__)
+        self._managers.pop(binding.key, None)
 
     def _fresh_cure(self, binding: Binding, token: str) -> bool:
         """Whether ``token`` was obtained to cure an earlier refusal (a refresh or sign-in

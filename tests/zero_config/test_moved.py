@@ -73,6 +73,7 @@ def test_an_api_that_moved_to_another_server_is_followed_there_and_said(
     assert stytch_zero_env.counters["login"] == 1  # no sign-in at the old server
     assert stytch_zero_env.counters["token_refresh"] == 1  # nor another refresh there
     assert binding_of(api.url).issuer == other.issuer
+    assert stytch_zero_env.live_grants() == []  # the old server's grant was revoked
     forget_memory()
     assert send(adapter, oauth2_auth(adapter), "GET", api.url).status_code == 200
     assert other.counters["login"] == 1 and api.counters["metadata"] == metadata_before + 1
