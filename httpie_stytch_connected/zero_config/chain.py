@@ -475,22 +475,27 @@ class ZeroConfig:
         notify channel, and the sign-in repeated once (unless that client was itself a fresh
         replacement: then an error, never a loop of registrations); a sign-in that got no
         answer with a registered client forgets that registration and the binding, so the next
-        run registers anew (issue 18 §1)."""
+        run registers anew (issue 18 §1). A token endpoint that is not there any more is
+        looked up again once (:meth:`_token_endpoint_moved`)."""
+        return self._following_endpoint(
+            binding,
+            lambda b: self._with_registration(
+                b,
+                lambda c: self.manager(c).access_token(rejected=rejected),
+                lambda c: self.manager(c).access_token(),
+            ),
+        )
+
+    def _following_endpoint(self, binding: Binding, attempt: Callable[[Binding], _T]) -> _T:
+        """``attempt(binding)``; when the remembered token endpoint turns out not to be there,
+        once more with the one the server's metadata names now (or its error)."""
         from .reach import TokenEndpointGone
 
         try:
-            return self._with_registration(
-                binding,
-                lambda b: self.manager(b).access_token(rejected=rejected),
-                lambda b: self.manager(b).access_token(),
-            )
+            return attempt(binding)
         except TokenEndpointGone as gone:
             moved = self._token_endpoint_moved(binding, gone)
-        return self._with_registration(
-            moved,
-            lambda b: self.manager(b).access_token(rejected=rejected),
-            lambda b: self.manager(b).access_token(),
-        )
+        return attempt(moved)
 
     def _token_endpoint_moved(self, binding: Binding, gone: TokenEndpointGone) -> Binding:
         """The cached token endpoint is not there any more (:class:`.reach.TokenEndpointGone`):
@@ -552,7 +557,7 @@ class ZeroConfig:
             self.manager(b).login()
             return b
 
-        return self._with_registration(binding, login, login)
+        return self._following_endpoint(binding, lambda b: self._with_registration(b, login, login))
 
     def _with_registration(
         self, binding: Binding, attempt: Callable[[Binding], _T], again: Callable[[Binding], _T]

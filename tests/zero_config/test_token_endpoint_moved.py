@@ -16,6 +16,7 @@ from httpie_stytch_connected.lifecycle.manager import forget_memory
 from httpie_stytch_connected.testing.emulator import StytchEmulator, example_api
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from tests.adapters import ADAPTERS, ADAPTERS_IN_PROCESS, oauth2_auth, send
+from tests.command import cli
 from tests.zero_config.test_zero_config import binding_of, expire
 
 MOVED = "/v2/oauth2/token"
@@ -91,3 +92,21 @@ def test_a_dead_token_endpoint_used_nothing_up_so_a_refresh_works_once_it_answer
     forget_memory()
     assert send("requests", oauth2_auth("requests"), "GET", api.url).status_code == 200
     assert stytch_zero_env.counters["login"] == 1
+
+
+def test_login_with_resource_follows_a_moved_token_endpoint_once(
+    stytch_zero_env: StytchEmulator, api: ResourceServer
+) -> None:
+    """``stytch-connected login --resource``: the code meets the dead endpoint after the
+    browser; the endpoint is looked up again and the sign-in repeated there, once. (The
+    server sends its issuer URL as ``iss``, as on a custom domain: Stytch's default-domain form
+    is accepted only with Stytch's own endpoint layout, which the moved endpoint leaves.)"""
+    stytch_zero_env.iss_form = "custom_domain"
+    assert cli("login", "--resource", api.url).returncode == 0
+    stytch_zero_env.token_path = MOVED
+    done = cli("login", "--resource", api.url)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count(f"to {stytch_zero_env.token_endpoint}, as its metadata") == 1
+    counters = stytch_zero_env.counters
+    assert counters["token_gone"] == 1 and counters["login"] == 3
+    assert binding_of(api.url).token_endpoint == stytch_zero_env.token_endpoint
