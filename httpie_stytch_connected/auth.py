@@ -210,7 +210,34 @@ class _ResourceHook:
         if second is not response:  # later hops carry the renewed token, judged the same way
             request.headers["Authorization"] = authorization(renewed)
             self.token = renewed
+            if second.status_code == 401:  # not cured: the API may have moved (once, bounded)
+                return self._moved(request, second, **kwargs)
         return second
+
+    def _moved(
+        self, original: requests.PreparedRequest, response: requests.Response, **kwargs: Any
+    ) -> requests.Response:
+        """The resend's 401: sent once more with a token from the server the API names now,
+        if it names another (:meth:`.ZeroConfig.after_bearer` with ``resent``)."""
+        sent = response.request
+        moved = self.zero.after_bearer(
+            self.binding,
+            self.token,
+            sent.url or "",
+            response.status_code,
+            sent.headers.get("Authorization"),
+            response.headers.get("WWW-Authenticate"),
+            call=self.call,
+            resent=True,
+        )
+        if moved is None:
+            return response
+        third = resend(response, self.rewind, moved, self.zero.notify, **kwargs)
+        if third is not response:
+            third.history[:0] = response.history  # every 401 of this request, in order
+            original.headers["Authorization"] = authorization(moved)
+            self.token = moved
+        return third
 
 
 def _next_url(response: requests.Response) -> str:

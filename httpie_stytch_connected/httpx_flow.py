@@ -304,9 +304,27 @@ def _zero_config_flow(
         response.headers.get("WWW-Authenticate"),
         call=call,
     )
-    if renewed is not None:
-        guard.token = renewed  # the resend's own redirect hops are judged for the new token
-        yield from _resend(request, response, rewind, renewed, byte_stream, zero.notify)
+    if renewed is None:
+        return
+    guard.token = renewed  # the resend's own redirect hops are judged for the new token
+    second = yield from _resend(request, response, rewind, renewed, byte_stream, zero.notify)
+    if second is None or second.status_code != 401:
+        return
+    sent = second.request  # not cured: the API may have moved to another server (once)
+    moved = yield functools.partial(
+        zero.after_bearer,
+        binding,
+        renewed,
+        str(sent.url),
+        second.status_code,
+        sent.headers.get("Authorization"),
+        second.headers.get("WWW-Authenticate"),
+        call=call,
+        resent=True,
+    )
+    if moved is not None:
+        guard.token = moved
+        yield from _resend(request, second, rewind, moved, byte_stream, zero.notify)
 
 
 class _Guard:
@@ -459,19 +477,21 @@ def _resend(
     token: str,
     byte_stream: type,
     notify: Callable[[str], None],
-) -> _Flow[None]:
-    """Send the request that got ``response`` once more with ``token``; when its body cannot
-    be replayed, nothing is sent and ``notify`` says so (:data:`NOT_RESENT`: the next request
-    carries the renewed token), in every adapter's words."""
+) -> _Flow[Response | None]:
+    """Send the request that got ``response`` once more with ``token`` and return the answer;
+    when its body cannot be replayed, nothing is sent, ``notify`` says so (:data:`NOT_RESENT`:
+    the next request carries the renewed token), in every adapter's words, and None comes
+    back."""
     sent = response.request  # the last hop after any redirects
     if sent.stream is not request.stream:  # a 303 turned it into a GET without a body
         rewind = _rewinder(sent.stream, byte_stream)
     if rewind is None:
         notify(NOT_RESENT)
-        return
+        return None
     rewind()
     sent.headers["Authorization"] = authorization(token)
-    yield sent
+    again: Response = yield sent
+    return again
 
 
 #: Digests of access tokens an API answered 401 to where the flow could not see it (a response

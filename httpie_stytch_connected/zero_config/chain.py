@@ -305,6 +305,7 @@ class ZeroConfig:
         challenge: str | None,
         *,
         call: Call,
+        resent: bool = False,
     ) -> str | None:
         """The token to resend with after ``url`` answered ``status`` to a request that carried
         ``sent`` (its Authorization header): renewed after a 401 to ``token``, broader after
@@ -312,14 +313,20 @@ class ZeroConfig:
 
         Only an answer from inside ``binding``'s resource to a request that carried ``token``
         counts (:func:`.bearer.answers_for`): a redirect hop elsewhere renews nothing. At most
-        one step-up per ``call``, and none for a scope the server declined before."""
+        one step-up per ``call``, and none for a scope the server declined before.
+
+        ``resent``: the answer to the resend with the token this method returned for a 401;
+        only a move of the API to another server (:meth:`moved`) is acted on then, so a 401
+        the renewed token did not cure leads to the new server within the same request."""
         if not answers_for(binding.resource, token, url, sent):
             return None  # a hop outside the resource, or without our token: not our business
         if status == 401:
             moved = self.moved(binding, token, url, challenge, call=call)
-            if moved is not None:
+            if moved is not None or resent:
                 return moved
             return self.access_token(binding, rejected=token)
+        if resent:
+            return None
         parsed = bearer_challenge(challenge)
         if status != 403 or not parsed:
             return None
