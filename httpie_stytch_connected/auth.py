@@ -195,15 +195,7 @@ class _ResourceHook:
 
     def _answer(self, response: requests.Response, **kwargs: Any) -> requests.Response:
         request = response.request
-        renewed = self.zero.after_bearer(
-            self.binding,
-            self.token,
-            request.url or "",
-            response.status_code,
-            request.headers.get("Authorization"),
-            response.headers.get("WWW-Authenticate"),
-            call=self.call,
-        )
+        renewed = self._after_bearer(response)
         if renewed is None:
             return response
         second = resend(response, self.rewind, renewed, self.zero.notify, **kwargs)
@@ -214,13 +206,10 @@ class _ResourceHook:
                 return self._moved(request, second, **kwargs)
         return second
 
-    def _moved(
-        self, original: requests.PreparedRequest, response: requests.Response, **kwargs: Any
-    ) -> requests.Response:
-        """The resend's 401: sent once more with a token from the server the API names now,
-        if it names another (:meth:`.ZeroConfig.after_bearer` with ``resent``)."""
+    def _after_bearer(self, response: requests.Response, *, resent: bool = False) -> str | None:
+        """:meth:`.ZeroConfig.after_bearer` for ``response`` to the request as it was sent."""
         sent = response.request
-        moved = self.zero.after_bearer(
+        return self.zero.after_bearer(
             self.binding,
             self.token,
             sent.url or "",
@@ -228,8 +217,15 @@ class _ResourceHook:
             sent.headers.get("Authorization"),
             response.headers.get("WWW-Authenticate"),
             call=self.call,
-            resent=True,
+            resent=resent,
         )
+
+    def _moved(
+        self, original: requests.PreparedRequest, response: requests.Response, **kwargs: Any
+    ) -> requests.Response:
+        """The resend's 401: sent once more with a token from the server the API names now,
+        if it names another (:meth:`.ZeroConfig.after_bearer` with ``resent``)."""
+        moved = self._after_bearer(response, resent=True)
         if moved is None:
             return response
         third = resend(response, self.rewind, moved, self.zero.notify, **kwargs)

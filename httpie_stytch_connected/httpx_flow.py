@@ -293,35 +293,16 @@ def _zero_config_flow(
     response = yield from _sent(request, token, guard)
     if response.status_code not in (401, 403):
         return
-    sent = response.request  # the last hop, which the guard may have sent without our header
-    renewed = yield functools.partial(
-        zero.after_bearer,
-        binding,
-        token,
-        str(sent.url),
-        response.status_code,
-        sent.headers.get("Authorization"),
-        response.headers.get("WWW-Authenticate"),
-        call=call,
-    )
+    # judged on the last hop, which the guard may have sent without our header
+    renewed = yield _after_bearer(zero, binding, token, response, call)
     if renewed is None:
         return
     guard.token = renewed  # the resend's own redirect hops are judged for the new token
     second = yield from _resend(request, response, rewind, renewed, byte_stream, zero.notify)
     if second is None or second.status_code != 401:
         return
-    sent = second.request  # not cured: the API may have moved to another server (once)
-    moved = yield functools.partial(
-        zero.after_bearer,
-        binding,
-        renewed,
-        str(sent.url),
-        second.status_code,
-        sent.headers.get("Authorization"),
-        second.headers.get("WWW-Authenticate"),
-        call=call,
-        resent=True,
-    )
+    # not cured: the API may have moved to another server (once)
+    moved = yield _after_bearer(zero, binding, renewed, second, call, resent=True)
     if moved is not None:
         guard.token = moved
         yield from _resend(request, second, rewind, moved, byte_stream, zero.notify)
@@ -452,6 +433,31 @@ def _sent(request: Request, token: str, guard: _Guard | None) -> _Flow[Response]
             _refused(token)
         raise
     return response
+
+
+def _after_bearer(
+    zero: ZeroConfig,
+    binding: Binding,
+    token: str,
+    response: Response,
+    call: Call,
+    *,
+    resent: bool = False,
+) -> Callable[[], str | None]:
+    """:meth:`.ZeroConfig.after_bearer` for ``response`` to the request as it was sent, to be
+    yielded (it may sign in: the flow runs it off the event loop)."""
+    sent = response.request
+    return functools.partial(
+        zero.after_bearer,
+        binding,
+        token,
+        str(sent.url),
+        response.status_code,
+        sent.headers.get("Authorization"),
+        response.headers.get("WWW-Authenticate"),
+        call=call,
+        resent=resent,
+    )
 
 
 def _refused_in(closing: BaseException, token: str) -> bool:
