@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 NO_MKDOCS_2_WARNING=1
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q -e '.[docs]'
+.venv/bin/python -m pip install -qq -e '.[docs]'  # errors only, as scripts/test.sh
 # The supported Pythons are claimed in three places; they must agree.
 floor="$(sed -n 's/^requires-python = ">=\([0-9.]*\)".*/\1/p' pyproject.toml)"
 for page in README.md docs/index.md; do
