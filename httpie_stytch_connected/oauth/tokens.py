@@ -35,11 +35,11 @@ class TokenResponseError(ValueError):
     ``expires_in`` that is not a number). The message names the field, never a value."""
 
 
-@dataclass(frozen=True)
-class Account:
+class Account(NamedTuple):
     """Who a grant belongs to, as verified at sign-in (an ID token or the UserInfo endpoint,
     OpenID Connect Core §5.3): ``subject`` is the ``sub`` claim when there was one, ``shown``
-    what :func:`.identity.describe` made of the claims."""
+    what :func:`.identity.describe` made of the claims. A named tuple, not a dataclass: this
+    module loads on every warm run, and building a dataclass costs that run its methods."""
 
     subject: str | None
     shown: str
@@ -149,6 +149,8 @@ class TokenSet:
         for name in ("superseded", "account"):  # left out when empty: older readers agree
             if not data[name]:
                 del data[name]
+        if self.account is not None:  # asdict keeps a named tuple a tuple: a JSON array
+            data["account"] = self.account._asdict()
         return json.dumps({"v": _FORMAT, **data}, separators=(",", ":"))
 
     @classmethod
