@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install what the tests need into .venv, then run ruff, mypy (strict) and pytest (four workers,
-# pytest-xdist) on the default python3; then, with no arguments, the tests on the oldest and the
-# newest supported Python (.ci/pythons.sh) and, beside those, the release check
-# (.ci/package.sh: sdist and wheel built, twine-checked, installed into a fresh venv and used)
+# pytest-xdist) on the default python3; then, with no arguments, a fast subset of the tests that
+# covers every module on the oldest and the newest supported Python (.ci/pythons.sh) and, beside
+# those, the release check (.ci/package.sh: sdist and wheel built, twine-checked, installed into a fresh venv and used)
 # and the documentation site (.ci/docs.sh: mkdocs build --strict).
 # This is the README's test command; .ci/run calls exactly this.
 # Arguments go to pytest and make it a focused run: the default python3 only, nothing after it.

@@ -20,6 +20,37 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--adapters",
+        metavar="NAMES",
+        help="comma-separated: run the tests parametrized over adapters (tests.adapters.ADAPTERS)"
+        " through these only, e.g. requests,AsyncClient,httpx2.Client (.ci/pythons.sh's fast"
+        " subset); default: every adapter",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselects the runs through adapters that ``--adapters`` leaves out."""
+    wanted = config.getoption("adapters")
+    if not wanted:
+        return
+    from tests.adapters import ADAPTERS
+
+    keep = set(wanted.split(","))
+    if unknown := keep - set(ADAPTERS):
+        raise pytest.UsageError(f"--adapters: no adapter named {', '.join(sorted(unknown))}")
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        adapter = callspec.params.get("adapter") if callspec else None
+        (kept if adapter is None or adapter in keep else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture
 def release_hangs() -> Iterator[None]:
     """After the test, ends any test-keyring call it left hanging (``hang`` faults)."""
