@@ -99,3 +99,17 @@ class TokenEndpointError(AuthenticationError, OSError):
             retryable=error.retryable,
             refused=error.refused,
         )
+
+
+class TokenEndpointGone(TokenEndpointError):
+    """A token request at ``url`` was answered ``status`` as if no token endpoint were there
+    (gone, not one, or moved: :data:`..oauth.token_client.NOT_HERE`). Nothing was done there,
+    no grant used up, so the endpoint may have moved: not a refused grant. What follows is a
+    fresh look at the server's metadata where the endpoint comes from it, or an error naming
+    the setting it comes from; never a sign-in at the same dead URL. Keyword arguments with
+    defaults, so that a copy (``copy.copy``, which calls the class with the message only)
+    works."""
+
+    def __init__(self, message: str, *, url: str = "", status: int | None = None) -> None:
+        super().__init__(message, status=status)
+        self.url = url

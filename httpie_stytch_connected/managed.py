@@ -18,7 +18,14 @@ from .errors import ConfigurationError
 from .lifecycle.manager import Policy, TokenManager
 from .messages import Notify, Opener, notify_stderr, say_unknown_env
 from .oauth.bearer import refuse_cleartext
-from .settings.config import Settings, is_zero_config, load_settings, resolve_endpoints, storage_key
+from .settings.config import (
+    Settings,
+    is_zero_config,
+    load_settings,
+    relocate_token_endpoint,
+    resolve_endpoints,
+    storage_key,
+)
 from .settings.credentials import has_supplied_token
 from .settings.options import STYTCH_SDK_ENV, SettingArgs, StytchSettingArgs, check_arguments
 
@@ -310,6 +317,14 @@ def build_manager(
     client_auth: Callable[[ProviderEndpoints], ClientAuth] | None = None
     calls: HTTP = session
     redirect_path = settings.redirect_path
+    # A configured provider's token endpoint that is not there any more: found again in its
+    # issuer's fresh metadata, or an error naming the setting (zero configuration's chain
+    # follows the API's own binding instead: ZeroConfig.access_token).
+    relocate = (
+        functools.partial(relocate_token_endpoint, settings, session, notify or notify_stderr)
+        if binding is None
+        else None
+    )
     if binding is not None:
         from .zero_config.reach import DeferredCalls, endpoints_of
         from .zero_config.redirect_paths import sign_in_path
@@ -359,4 +374,5 @@ def build_manager(
         notify=notify or notify_stderr,
         grant=grant,
         client_auth=client_auth,
+        relocate=relocate,
     )

@@ -39,6 +39,7 @@ from ..errors import (
     ConfigurationError,
     LoginError,
     TokenEndpointError,
+    TokenEndpointGone,
     TokenStoreError,
 )
 from ..messages import Notify, Opener, notify_stderr
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     from ..oauth.client_auth import ClientAuth
     from ..oauth.endpoints import ProviderEndpoints
     from ..oauth.provider_calls import HTTP
-    from ..oauth.token_client import TokenClient
+    from ..oauth.token_client import Relocate, TokenClient
     from ..oauth.tokens import SuppliedToken
     from ..storage.locks import Activity
     from ..storage.store import SecureStore
@@ -180,12 +181,16 @@ class TokenManager:
         grant: Grant | None = None,
         client_auth: Callable[[ProviderEndpoints], ClientAuth] | None = None,
         supplied: SuppliedToken | None = None,
+        relocate: Relocate | None = None,
     ) -> None:
         """``grant`` obtains a new token set (default: a person's browser sign-in);
         ``client_auth`` builds the client's authentication for the resolved endpoints
-        (default: a public client); ``supplied`` is a token to use as is."""
+        (default: a public client); ``supplied`` is a token to use as is; ``relocate`` finds
+        a token endpoint that answers as if it were not there again (the token client's:
+        without it, :class:`TokenEndpointGone` reaches the caller)."""
         self.grant: Grant = grant or BROWSER_SIGN_IN
         self._client_auth = client_auth
+        self._relocate = relocate
         self.supplied = supplied
         self.key = key
         self.resource = resource  # RFC 8707: on every authorization, code and refresh request
@@ -220,6 +225,7 @@ class TokenManager:
             resource=self.resource,
             client_auth=self._client_auth(endpoints) if self._client_auth else None,
             issuer=endpoints.issuer,
+            relocate=self._relocate,
         )
 
     def __repr__(self) -> str:
@@ -860,6 +866,8 @@ class ClientCredentials:
         refusal: ConfigurationError | None = None
         try:
             tokens = manager.client.client_credentials(manager.scopes)
+        except TokenEndpointGone as exc:  # not there, after a fresh look where there is one:
+            refusal = ConfigurationError(str(exc))  # a setting or the provider to fix, as above
         except TokenEndpointError as exc:
             if not (exc.refused or exc.error == "invalid_client"):
                 raise  # an outage (5xx, 408, 429, the network): retrying may help

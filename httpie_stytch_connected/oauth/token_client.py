@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import TokenEndpointError
+from ..errors import TokenEndpointError, TokenEndpointGone
 from .provider_calls import (
     HTTP,
     REVOCATION,
@@ -26,7 +26,7 @@ from .provider_calls import (
     provider_http,
 )
 from .tokens import TokenResponseError, TokenSet
-from .untrusted import WITHHELD, form_object, json_object, shown_text
+from .untrusted import WITHHELD, form_object, json_object, shown, shown_text
 
 if TYPE_CHECKING:
     import requests
@@ -37,6 +37,46 @@ log = logging.getLogger(__name__)
 
 #: Pauses before the retries of a refresh that failed on the network or with a 5xx.
 REFRESH_BACKOFF = (0.5, 1.5)
+
+#: What a token endpoint answers where it no longer is: gone (404, 410), not a token endpoint
+#: (405 to a POST), or moved elsewhere (a redirect, which provider calls never follow).
+NOT_HERE = frozenset({301, 302, 303, 307, 308, 404, 405, 410})
+
+#: Where a token endpoint found gone is looked for again (:class:`TokenClient`'s
+#: ``relocate``): the one to use now, or it raises (a :class:`TokenEndpointGone` naming what
+#: to fix).
+Relocate = Callable[[TokenEndpointGone], str]
+
+
+def endpoint_gone(url: str, status: int) -> TokenEndpointGone:
+    """The error for a token request at ``url`` answered ``status`` (one of :data:`NOT_HERE`)."""
+    return TokenEndpointGone(
+        f"The token endpoint {shown(url)} answered HTTP {status}, as if it were not there; "
+        "tell the server's owner, or try again later.",
+        url=url,
+        status=status,
+    )
+
+
+def still_gone(gone: TokenEndpointGone, issuer: str) -> TokenEndpointGone:
+    """The one error for ``gone`` once ``issuer``'s metadata, read again, names no other token
+    endpoint: neither a refresh nor a sign-in can finish, so none is tried."""
+    return TokenEndpointGone(
+        f"The token endpoint {shown(gone.url)} of {shown(issuer)} answered HTTP {gone.status} "
+        "(it is not there), and the server's metadata, read again just now, names no other, so "
+        "neither a refresh nor a sign-in can finish; tell the server's owner, or try again "
+        "later.",
+        url=gone.url,
+        status=gone.status,
+    )
+
+
+def moved_notice(issuer: str, old: str, new: str) -> str:
+    """What is said once a token endpoint found gone is found again in fresh metadata."""
+    return (
+        f"The token endpoint of {shown(issuer)} moved from {shown(old)} to {shown(new)}, as its "
+        "metadata now says; using the new one."
+    )
 
 
 class TokenClient:
@@ -52,11 +92,16 @@ class TokenClient:
         resource: str | None = None,
         client_auth: ClientAuth | None = None,
         issuer: str | None = None,
+        relocate: Relocate | None = None,
     ) -> None:
         """``client_auth`` (:mod:`.client_auth`) adds the client's credentials to every
         token, refresh and revocation request (default: a public client's ``client_id``);
         ``issuer``, the server's issuer identifier where known, is a client assertion's
         audience (:attr:`assertion_audience`).
+        A token request answered as if the endpoint were not there (:data:`NOT_HERE`) raises
+        :class:`TokenEndpointGone`; with ``relocate``, it is first sent once more to the
+        endpoint ``relocate`` names (which then stays this client's): nothing was used up at
+        the dead one, a code included.
         ``resource`` (RFC 8707 §2.2) goes on every code exchange and refresh: a refresh must
         repeat the resource of the token set it refreshes, or a server with resource
         indicators refuses it and may burn the refresh token.
@@ -74,6 +119,7 @@ class TokenClient:
         self.refresh_backoff = refresh_backoff
         self.client_auth = client_auth
         self.issuer = issuer
+        self.relocate = relocate
 
     @property
     def assertion_audience(self) -> str:
@@ -164,20 +210,35 @@ class TokenClient:
         if response.status != 200:
             raise provider_error(response, "revoke the token", {**data, **self._hidden()})
 
+    def _send(self, form: Mapping[str, str], action: str) -> tuple[ProviderAnswer, dict[str, str]]:
+        """POST ``form`` to the token endpoint, authenticated as the client: the answer and the
+        fields sent. Where the endpoint answers as if it
+        were not there, once more at the one ``relocate`` names, else
+        :class:`TokenEndpointGone`."""
+        for relocated in (False, True):
+            data, headers = self._authenticated(form)
+            response = call(
+                self.http,
+                "POST",
+                self.token_endpoint,
+                action,
+                kind=TOKEN,
+                form=data,
+                headers=headers,
+                limits=self.limits,
+            )
+            if response.status not in NOT_HERE:
+                return response, data
+            gone = endpoint_gone(self.token_endpoint, response.status)
+            if self.relocate is None or relocated:
+                raise gone
+            self.token_endpoint = self.relocate(gone)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _post_token(
         self, form: Mapping[str, str], action: str, previous: TokenSet | None = None
     ) -> TokenSet:
-        data, headers = self._authenticated(form)
-        response = call(
-            self.http,
-            "POST",
-            self.token_endpoint,
-            action,
-            kind=TOKEN,
-            form=data,
-            headers=headers,
-            limits=self.limits,
-        )
+        response, data = self._send(form, action)
         body = _answer(response)
         if response.status != 200 or _is_error(body):
             raise provider_error(response, action, {**data, **self._hidden()}, body)

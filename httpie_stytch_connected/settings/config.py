@@ -10,11 +10,11 @@ without it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigurationError, TokenEndpointError
+from ..errors import ConfigurationError, TokenEndpointError, TokenEndpointGone
 from ..oauth.urls import check_endpoint, check_issuer
 from .options import (
     _BY_NAME,
@@ -228,10 +228,60 @@ def resolve_endpoints(
     return _stytch(settings, authorize)
 
 
+def relocate_token_endpoint(
+    settings: Settings,
+    session: requests.Session | None,
+    notify: Callable[[str], None],
+    gone: TokenEndpointGone,
+) -> str:
+    """Where the configured provider's token endpoint is now, once it answered as if it were
+    not there (the token client's ``relocate``, issue 18 §2): with an ``issuer`` (and no
+    ``token_endpoint`` setting), the one its metadata names, read again bypassing the cache
+    (which then holds it for later runs), said in one line; else a
+    :class:`TokenEndpointGone` in one sentence, naming the setting to fix where the endpoint
+    comes from one (``token_endpoint``, the Stytch project). Nothing stored is touched: the
+    grant was not used up there."""
+    from ..oauth.untrusted import shown
+
+    if settings.token_endpoint or not settings.issuer:
+        name = "token_endpoint" if settings.token_endpoint else _stytch_setting(settings)
+        fix = (
+            "set it to where the provider's token endpoint is now"
+            if name == "token_endpoint"
+            else "check that it names your project (or set token_endpoint to where its token "
+            "endpoint is now)"
+        )
+        raise TokenEndpointGone(
+            f"The token endpoint {shown(gone.url)} answered HTTP {gone.status}, as if it were "
+            f"not there, and it comes from {_origin(settings, name)}: {fix}; your tokens are "
+            "kept.",
+            url=gone.url,
+            status=gone.status,
+        )
+    from ..oauth.discovery import endpoints_from
+    from ..oauth.token_client import moved_notice, still_gone
+    from ..storage.metadata_cache import metadata
+
+    issuer = settings.issuer
+    try:
+        document = metadata(issuer, session=session, fresh=True)
+        found = endpoints_from(document, issuer, machine=True).token_endpoint
+    except (ConfigurationError, TokenEndpointError):
+        raise still_gone(gone, issuer) from None
+    if found == gone.url:
+        raise still_gone(gone, issuer)
+    notify(moved_notice(issuer, gone.url, found))
+    return found
+
+
+def _stytch_setting(settings: Settings) -> str:
+    return "project_domain" if settings.project_domain else "project_id"
+
+
 def _project_discovery_failed(settings: Settings, exc: TokenEndpointError) -> TokenEndpointError:
     """The discovery error of a Stytch project, naming the setting that chose the URL: there
     is no issuer setting to blame, and ``authorize_url`` skips discovery altogether."""
-    name = "project_domain" if settings.project_domain else "project_id"
+    name = _stytch_setting(settings)
     message = (
         str(exc)
         .replace("the issuer URL", _origin(settings, name))
@@ -313,8 +363,7 @@ def _stytch(settings: Settings, authorize: str) -> ProviderEndpoints:
     )
     if settings.revocation_endpoint:  # an explicit endpoint overrides the preset's, as it says
         endpoints = replace(endpoints, revocation_endpoint=settings.revocation_endpoint).checked()
-    deciding = "project_domain" if settings.project_domain else "project_id"
-    return replace(endpoints, token_endpoint_origin=_origin(settings, deciding))
+    return replace(endpoints, token_endpoint_origin=_origin(settings, _stytch_setting(settings)))
 
 
 def _origin(settings: Settings, name: str) -> str:

@@ -28,6 +28,7 @@ from ..errors import (
     ConfigurationError,
     LoginError,
     TokenEndpointError,
+    TokenEndpointGone,
     TokenStoreError,
 )
 from ..oauth.bearer import answers_for, bearer_challenge
@@ -52,7 +53,6 @@ if TYPE_CHECKING:
     from ..oauth.resource_metadata import ProtectedResource
     from ..settings.config import Settings
     from ..storage.store import SecureStore
-    from .reach import TokenEndpointGone
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -496,8 +496,6 @@ class ZeroConfig:
     def _following_endpoint(self, binding: Binding, attempt: Callable[[Binding], _T]) -> _T:
         """``attempt(binding)``; when the remembered token endpoint turns out not to be there,
         once more with the one the server's metadata names now (or its error)."""
-        from .reach import TokenEndpointGone
-
         try:
             return attempt(binding)
         except TokenEndpointGone as gone:
@@ -505,11 +503,12 @@ class ZeroConfig:
         return attempt(moved)
 
     def _token_endpoint_moved(self, binding: Binding, gone: TokenEndpointGone) -> Binding:
-        """The cached token endpoint is not there any more (:class:`.reach.TokenEndpointGone`):
+        """The cached token endpoint is not there any more (:class:`..errors.TokenEndpointGone`):
         ``binding`` with the endpoints the server's metadata names now, read afresh (once,
         bypassing the cache), saved and said in one line; else one error naming the dead
         endpoint (no sign-in: its code could not be exchanged there either)."""
         from ..oauth.discovery import endpoints_from
+        from ..oauth.token_client import moved_notice, still_gone
         from .reach import provider_http_for
 
         current = self.bindings.lookup(binding.resource) or binding
@@ -517,13 +516,7 @@ class ZeroConfig:
             self._managers.pop(binding.key, None)
             return current
         http = provider_http_for(binding.resource, self.settings, self.session)
-        dead = TokenEndpointError(
-            f"The token endpoint {shown(gone.url)} of {shown(binding.issuer)} answered HTTP "
-            f"{gone.status} (it is not there), and the server's metadata, read again just now, "
-            "names no other, so neither a refresh nor a sign-in can finish; tell the server's "
-            "owner, or try again later.",
-            status=gone.status,
-        )
+        dead = still_gone(gone, binding.issuer)
         try:
             document, _ = server_metadata(
                 binding.issuer, http, fallback=bool(binding.fallback), fresh=True
@@ -548,11 +541,7 @@ class ZeroConfig:
         )
         self.bindings.save(moved)
         self._managers.pop(binding.key, None)  # it holds the dead endpoint
-        self.notify(
-            f"The token endpoint of {shown(binding.issuer)} moved from "
-            f"{shown(binding.token_endpoint)} to {shown(moved.token_endpoint)}, as its metadata "
-            "now says; using the new one."
-        )
+        self.notify(moved_notice(binding.issuer, binding.token_endpoint, moved.token_endpoint))
         return moved
 
     def sign_in(self, binding: Binding) -> Binding:

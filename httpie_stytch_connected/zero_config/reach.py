@@ -17,7 +17,6 @@ import functools
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..errors import TokenEndpointError
 from ..oauth.urls import is_loopback
 from ..settings.options import host_matches
 
@@ -52,34 +51,11 @@ def provider_http_for(
     return RequestsHTTP(session, own=lambda url: bool(local) and host_matches(url, local))
 
 
-#: What a token endpoint answers where it no longer is: gone (404, 410), not a token endpoint
-#: (405 to a POST), or moved elsewhere (a redirect, which provider calls never follow).
-NOT_HERE = frozenset({301, 302, 303, 307, 308, 404, 405, 410})
-
-
-class TokenEndpointGone(TokenEndpointError):
-    """A token request (refresh or code exchange) at ``url`` was answered ``status``, one of
-    :data:`NOT_HERE`: nothing was done there (no grant used up), so the endpoint may have
-    moved. Not a refused grant: what follows is a fresh look at the server's metadata
-    (:meth:`.chain.ZeroConfig.access_token`), never a sign-in at the same dead URL."""
-
-    def __init__(self, url: str, status: int) -> None:
-        from ..oauth.untrusted import shown  # only once it happened: not on a warm path
-
-        super().__init__(
-            f"The token endpoint {shown(url)} answered HTTP {status}, as if it were not there; "
-            "tell the server's owner, or try again later.",
-            status=status,
-        )
-        self.url = url
-
-
 class DeferredCalls:
     """:func:`provider_http_for`'s calls, chosen on the first one: a warm run builds its
     manager with them but calls no provider, so it never loads the provider-call machinery.
-
-    A token request answered as if the endpoint were not there (:data:`NOT_HERE`) raises
-    :class:`TokenEndpointGone`, so that it is not taken for a refused grant."""
+    (A token request answered as if the endpoint were not there is the token client's to
+    find: :class:`..errors.TokenEndpointGone`.)"""
 
     def __init__(self, api: str, settings: Settings, session: requests.Session | None) -> None:
         self._choose = functools.partial(provider_http_for, api, settings, session)
@@ -90,11 +66,7 @@ class DeferredCalls:
 
     def send(self, method: str, url: str, **kwargs: Any) -> ProviderAnswer:
         """:meth:`..oauth.provider_calls.ProviderHTTP.send`."""
-        answer = self._http.send(method, url, **kwargs)
-        form = kwargs.get("form") or {}
-        if method == "POST" and "grant_type" in form and answer.status in NOT_HERE:
-            raise TokenEndpointGone(url, answer.status)
-        return answer
+        return self._http.send(method, url, **kwargs)
 
     def __repr__(self) -> str:
         return "DeferredCalls()"

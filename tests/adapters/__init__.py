@@ -102,6 +102,12 @@ def send(adapter: str, auth: Any, method: str, url: str, body: Any = None, **kwa
     return asyncio.run(run())
 
 
+def stderr_of(adapter: str, answer: Any, capsys: Any) -> str:
+    """What the person read on stderr after :func:`send`: HTTPie's own (a child process), or
+    this process's as pytest's ``capsys`` fixture caught it."""
+    return str(answer.stderr) if adapter == "httpie" else str(capsys.readouterr().err)
+
+
 @dataclass
 class HTTPieAnswer:
     status_code: int

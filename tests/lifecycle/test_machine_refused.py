@@ -157,3 +157,24 @@ def test_an_outage_stays_a_request_error(
     assert isinstance(caught.value, TokenEndpointError)
     assert not isinstance(caught.value, ConfigurationError)
     assert send(adapter, auth, "GET", stytch_resource_server.url).status_code == 200  # over
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS_IN_PROCESS)
+def test_a_machine_clients_token_endpoint_that_is_gone_is_a_configuration_error(
+    stytch_zero_env: StytchEmulator,
+    stytch_m2m_client: ClientCredentials,
+    stytch_resource_server: ResourceServer,
+    adapter: str,
+) -> None:
+    """A 404 from the token endpoint is no outage: retrying without a change (the setting it
+    names, or the provider) cannot help, so no retry loop may take it for one."""
+    stytch_zero_env.token_gone = True
+    auth = stytch_auth(
+        adapter,
+        project_domain=stytch_zero_env.project_domain,
+        client_id=stytch_m2m_client.client_id,
+        client_secret=stytch_m2m_client.client_secret,
+    )
+    error = refused(adapter, auth, stytch_resource_server.url)
+    assert "answered HTTP 404, as if it were not there" in str(error), error
+    assert "the project_domain setting" in str(error)

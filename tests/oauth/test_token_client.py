@@ -127,7 +127,7 @@ def test_code_exchange_is_never_retried() -> None:
         (200, "<html>login</html>", "text/html"),
         (200, '{"token_type": "bearer"}', "application/json"),
         (200, "[1, 2]", "application/json"),
-        (404, "<html>not here</html>", "text/html"),
+        (400, "<html>bad request</html>", "text/html"),
     ],
 )
 @responses.activate
@@ -195,7 +195,7 @@ def test_provider_text_that_echoes_any_fragment_of_what_we_sent_is_withheld(
         (400, '{"status_code":400,"error_type":"something_new"}', "application/json"),
         (401, "<html>401 Unauthorized</html>", "text/html"),
         (403, "<html>Forbidden</html>", "text/html"),
-        (404, "", "text/plain"),
+        (400, "", "text/plain"),
         (400, "[" * 100_000, "application/json"),
         (
             200,

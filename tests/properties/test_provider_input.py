@@ -320,7 +320,9 @@ REFUSALS = [
     pytest.param(401, b'{"error":"unauthorized"}', id="401"),
     pytest.param(403, b"<html><body>Forbidden</body></html>", id="403-html"),
     pytest.param(400, b"", id="400-empty"),
-    pytest.param(404, b"not here", id="404-text"),
+    # 404, 405, 410 and redirects are not refusals: the endpoint is not there (issue 18 §2,
+    # tests/lifecycle/test_manager_token_endpoint.py).
+    pytest.param(409, b"conflict", id="409-text"),
     pytest.param(200, b'{"error":"unauthorized_client"}', id="200-error-body"),
 ]
 

@@ -6,7 +6,6 @@ to like a new API, and the binding to the old one gives way."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -14,7 +13,7 @@ from httpie_stytch_connected.errors import ConfigurationError
 from httpie_stytch_connected.lifecycle.manager import forget_memory
 from httpie_stytch_connected.testing.emulator import StytchEmulator, example_api
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from tests.adapters import ADAPTERS, ADAPTERS_IN_PROCESS, oauth2_auth, send
+from tests.adapters import ADAPTERS, ADAPTERS_IN_PROCESS, oauth2_auth, send, stderr_of
 from tests.zero_config.test_zero_config import binding_of
 
 MOVED = "now names another authorization server"
@@ -31,11 +30,6 @@ def other() -> Iterator[StytchEmulator]:
     """Server B, where the API moves."""
     with StytchEmulator() as emulator:
         yield emulator
-
-
-def stderr_of(adapter: str, answer: Any, capsys: pytest.CaptureFixture[str]) -> str:
-    """What the person read on stderr: HTTPie's own, or this process's."""
-    return str(answer.stderr) if adapter == "httpie" else capsys.readouterr().err
 
 
 def signed_in_then_moved(

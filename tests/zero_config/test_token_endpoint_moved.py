@@ -7,7 +7,6 @@ names it, and no browser opens either way."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -15,7 +14,7 @@ from httpie_stytch_connected.errors import AuthenticationError
 from httpie_stytch_connected.lifecycle.manager import forget_memory
 from httpie_stytch_connected.testing.emulator import StytchEmulator, example_api
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from tests.adapters import ADAPTERS, ADAPTERS_IN_PROCESS, oauth2_auth, send
+from tests.adapters import ADAPTERS, ADAPTERS_IN_PROCESS, oauth2_auth, send, stderr_of
 from tests.command import cli
 from tests.zero_config.test_zero_config import binding_of, expire
 
@@ -26,10 +25,6 @@ MOVED = "/v2/oauth2/token"
 def api(stytch_zero_env: StytchEmulator) -> Iterator[ResourceServer]:
     with example_api(stytch_zero_env) as server:
         yield server
-
-
-def stderr_of(adapter: str, answer: Any, capsys: pytest.CaptureFixture[str]) -> str:
-    return str(answer.stderr) if adapter == "httpie" else capsys.readouterr().err
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
