@@ -275,7 +275,10 @@ class TokenManager:
             ):
                 raise Abandoned(ABANDONED)
             try:
-                with on_behalf_of(wanted) if wanted else contextlib.nullcontext():
+                with (
+                    on_behalf_of(wanted) if wanted else contextlib.nullcontext(),
+                    self._noting_gone(),
+                ):
                     tokens = self._obtain(rejected)
             except Abandoned:
                 raise  # nothing was attempted: whoever queued behind makes their own
@@ -325,7 +328,7 @@ class TokenManager:
         if not self.grant.stores:  # a machine: a new set from the token endpoint, not stored
             with _thread_lock(self.key), self._process_lock(REFRESHING) as mark:
                 return self.grant.obtain(self, Attempt(None, mark))
-        with _thread_lock(self.key), self._process_lock(SIGNING_IN) as mark:
+        with _thread_lock(self.key), self._process_lock(SIGNING_IN) as mark, self._noting_gone():
             stored = self.store.load(self.key)
             self.store.probe(self.key)
             return self.grant.obtain(self, Attempt(stored, mark))
@@ -388,6 +391,8 @@ class TokenManager:
         return in_memory or self.store.load(self.key), f"signed in ({self.store.description})"
 
     def _forget_locked(self) -> None:
+        from ..storage.metadata_cache import forget_gone
+
         _MEMORY.pop(self.key, None)
         _UNSAVED.pop(self.key, None)
         try:  # the secure store goes first: it holds the refresh token
@@ -395,6 +400,33 @@ class TokenManager:
         finally:
             # Whatever this run's setting, an earlier run may have left a cache file behind.
             (self.access_cache or AccessTokenCache()).delete(self.key)
+            forget_gone(self.key)  # a dead token endpoint is asked about again at once
+
+    @contextlib.contextmanager
+    def _noting_gone(self) -> Iterator[None]:
+        """Remember a token endpoint that answered as if it were not there (and its
+        ``relocate`` found no other), so that the next sign-in for this key asks it again
+        before a browser opens (:meth:`_check_not_gone`), however many runs it takes."""
+        try:
+            yield
+        except TokenEndpointGone as gone:
+            from ..storage.metadata_cache import remember_gone
+
+            remember_gone(self.key, gone.url, gone.status or 0)
+            raise
+
+    def _check_not_gone(self) -> None:
+        """Before a browser opens: when this key's token endpoint was found gone less than
+        :data:`..storage.metadata_cache.GONE_TTL` seconds ago, ask it again
+        (:meth:`..oauth.token_client.TokenClient.probe`, which uses nothing up): still gone
+        raises :class:`TokenEndpointGone` (the same error as the first time, and no sign-in
+        whose code could not be exchanged); answering again, or found elsewhere, forgets it."""
+        from ..storage.metadata_cache import forget_gone, gone_endpoint
+
+        if gone_endpoint(self.key) != self.client.token_endpoint:
+            return
+        self.client.probe()
+        forget_gone(self.key)
 
     def _revoke(self, tokens: TokenSet) -> bool:
         """Revoke the refresh token (which ends the grant) or, lacking one, the access token."""
@@ -630,6 +662,7 @@ class TokenManager:
 
         mark(self._activity(SIGNING_IN))
         check_reachable(self.endpoints, self.client.http)  # before anyone signs in
+        self._check_not_gone()
         if self.before_sign_in is not None:
             self.before_sign_in()
         kept: list[TokenSet] = []

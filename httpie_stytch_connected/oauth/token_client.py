@@ -210,13 +210,24 @@ class TokenClient:
         if response.status != 200:
             raise provider_error(response, "revoke the token", {**data, **self._hidden()})
 
-    def _send(self, form: Mapping[str, str], action: str) -> tuple[ProviderAnswer, dict[str, str]]:
-        """POST ``form`` to the token endpoint, authenticated as the client: the answer and the
-        fields sent. Where the endpoint answers as if it
+    def probe(self) -> None:
+        """Whether a token endpoint found gone before is there now: a token request with no
+        grant in it (``grant_type=authorization_code`` without a code, no client
+        authentication), which a token endpoint refuses (RFC 6749 §5.2 ``invalid_request``)
+        and which uses nothing up. Raises :class:`TokenEndpointGone` (after ``relocate``'s
+        look, where there is one) while it is still not there; any other answer will do."""
+        form = {"grant_type": "authorization_code", "client_id": self.client_id}
+        self._send(form, "check the token endpoint", authenticate=False)
+
+    def _send(
+        self, form: Mapping[str, str], action: str, *, authenticate: bool = True
+    ) -> tuple[ProviderAnswer, dict[str, str]]:
+        """POST ``form`` to the token endpoint (authenticated as the client, unless not
+        ``authenticate``): the answer and the fields sent. Where the endpoint answers as if it
         were not there, once more at the one ``relocate`` names, else
         :class:`TokenEndpointGone`."""
         for relocated in (False, True):
-            data, headers = self._authenticated(form)
+            data, headers = self._authenticated(form) if authenticate else (dict(form), {})
             response = call(
                 self.http,
                 "POST",

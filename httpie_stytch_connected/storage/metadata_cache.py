@@ -215,3 +215,50 @@ def _read_unusable(path: Path) -> dict[str, Any] | None:
         return None
     kept = [r for r in resources if isinstance(r, str) and len(r) <= 2048][:_RESOURCES]
     return {"endpoint": endpoint, "reason": reason, "at": float(at), "resources": kept}
+
+
+#: Seconds a token endpoint found gone is remembered for a token key (issue 18 §2): until then,
+#: a sign-in for that key first asks the endpoint again (:meth:`..oauth.token_client.
+#: TokenClient.probe`) instead of opening a browser whose code could not be exchanged.
+GONE_TTL = 24 * 3600.0
+
+
+def remember_gone(key: str, endpoint: str, status: int) -> None:
+    """Keep that ``endpoint``, the token endpoint of the token key ``key``, answered ``status``
+    as if it were not there. Best effort: a cache that cannot be written only means that the
+    next sign-in opens the browser before it finds out again."""
+    if len(endpoint) > 2048:
+        return
+    record = {"v": 1, "endpoint": endpoint, "status": status, "at": time.time()}
+    try:
+        write_private(_gone_path(key), json.dumps(record))
+    except (OSError, TokenStoreError) as exc:
+        log.debug("gone token endpoint not remembered (%s)", type(exc).__name__)
+
+
+def gone_endpoint(key: str, *, now: float | None = None) -> str | None:
+    """The token endpoint :func:`remember_gone` kept for ``key`` less than :data:`GONE_TTL`
+    seconds ago, else None."""
+    try:
+        data = parse_json(read_text(_gone_path(key)) or "null")
+    except (ValueError, TokenStoreError):
+        return None
+    if not isinstance(data, dict) or data.get("v") != 1:
+        return None
+    endpoint, at = data.get("endpoint"), data.get("at")
+    if not isinstance(endpoint, str) or not isinstance(at, (int, float)):
+        return None
+    age = (time.time() if now is None else now) - at
+    return endpoint if 0 <= age < GONE_TTL else None
+
+
+def forget_gone(key: str) -> None:
+    """Forget what :func:`remember_gone` kept for ``key`` (a token endpoint answered again,
+    or ``logout``)."""
+    with contextlib.suppress(OSError):  # best effort, as remembering is
+        _gone_path(key).unlink()
+
+
+def _gone_path(key: str) -> Path:
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return cache_dir() / "gone-token-endpoints" / f"{digest}.json"

@@ -2,7 +2,9 @@
 ``issuer``, the endpoint its metadata names now, read again once bypassing the cache, is used
 at once (a refresh, or the code of a sign-in already made, is sent there); where the endpoint
 is itself a setting (``token_endpoint``, a Stytch project), one line names that setting and
-the tokens are kept."""
+the tokens are kept. And a token endpoint found gone is remembered, so a run with no refresh
+token fails at once with the same line instead of opening a browser whose code could not be
+exchanged; it is asked again on each run, so a provider that answers again works at once."""
 
 from __future__ import annotations
 
@@ -121,3 +123,44 @@ def test_a_token_endpoint_a_setting_names_is_one_line_naming_it_and_tokens_are_k
     forget_memory()
     assert send(adapter, oauth2_auth(adapter), "GET", api.url).status_code == 200
     assert stytch_env.counters["login"] == 1
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS_IN_PROCESS)
+def test_a_dead_token_endpoint_costs_one_browser_sign_in_not_one_per_run(
+    adapter: str, issuer_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    """Nothing stored (no refresh token): the first run signs in and meets the dead endpoint;
+    later runs say the same line before any browser opens; once the endpoint answers again,
+    the next run signs in as usual."""
+    issuer_env.token_gone = True
+    api = stytch_resource_server
+    first = error_of(adapter, api.url)
+    assert issuer_env.counters["authorize_page"] == 1 and issuer_env.counters["token_gone"] == 1
+    assert "names no other, so neither a refresh nor a sign-in can finish" in first, first
+    for run in (2, 3):
+        forget_memory()
+        assert error_of(adapter, api.url) == first
+        assert issuer_env.counters["authorize_page"] == 1, (
+            "a browser opened for a dead token endpoint"
+        )
+        assert (
+            issuer_env.counters["token_gone"] == run
+        )  # asked again each run (cheap, uses nothing up)
+    issuer_env.token_gone = False  # the provider fixed it where it was
+    forget_memory()
+    assert send(adapter, oauth2_auth(adapter), "GET", api.url).status_code == 200
+    assert issuer_env.counters["authorize_page"] == 2 and issuer_env.counters["login"] == 2
+
+
+def test_logout_forgets_a_dead_token_endpoint(
+    issuer_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    """``logout`` starts afresh: the next run signs in without asking the endpoint first."""
+    issuer_env.token_gone = True
+    error_of("requests", stytch_resource_server.url)
+    assert cli("logout").returncode == 0
+    forget_memory()
+    gone_before = issuer_env.counters["token_gone"]
+    error_of("requests", stytch_resource_server.url)
+    assert issuer_env.counters["authorize_page"] == 2  # a browser: the memory was forgotten
+    assert issuer_env.counters["token_gone"] == gone_before + 1  # the code exchange, no probe first

@@ -105,3 +105,44 @@ def test_login_with_resource_follows_a_moved_token_endpoint_once(
     counters = stytch_zero_env.counters
     assert counters["token_gone"] == 1 and counters["login"] == 3
     assert binding_of(api.url).token_endpoint == stytch_zero_env.token_endpoint
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS_IN_PROCESS)
+def test_a_dead_token_endpoint_costs_one_browser_sign_in_not_one_per_run(
+    adapter: str, stytch_zero_env: StytchEmulator, api: ResourceServer
+) -> None:
+    """Nothing signed in yet and the token endpoint dead: the first run signs in and meets it;
+    it is remembered, so later runs say the same line with no browser (asking the endpoint
+    again, which uses nothing up); once it answers again, the next run signs in as usual."""
+    stytch_zero_env.token_gone = True
+    with pytest.raises(AuthenticationError) as caught:
+        send(adapter, oauth2_auth(adapter), "GET", api.url)
+    first = str(caught.value)
+    assert "names no other, so neither a refresh nor a sign-in can finish" in first, first
+    assert stytch_zero_env.counters["authorize_page"] == 1
+    for run in (2, 3):
+        forget_memory()
+        with pytest.raises(AuthenticationError) as caught:
+            send(adapter, oauth2_auth(adapter), "GET", api.url)
+        assert str(caught.value) == first
+        counters = stytch_zero_env.counters
+        assert counters["authorize_page"] == 1, "a browser opened for a dead token endpoint"
+        assert counters["token_gone"] == run
+    stytch_zero_env.token_gone = False  # fixed where it was
+    forget_memory()
+    assert send(adapter, oauth2_auth(adapter), "GET", api.url).status_code == 200
+    assert stytch_zero_env.counters["authorize_page"] == 2
+
+
+def test_logout_resource_forgets_a_dead_token_endpoint(
+    stytch_zero_env: StytchEmulator, api: ResourceServer
+) -> None:
+    """``logout --resource`` starts afresh: the next run signs in without asking first."""
+    stytch_zero_env.token_gone = True
+    with pytest.raises(AuthenticationError):
+        send("requests", oauth2_auth("requests"), "GET", api.url)
+    assert cli("logout", "--resource", api.url).returncode == 0
+    forget_memory()
+    with pytest.raises(AuthenticationError):
+        send("requests", oauth2_auth("requests"), "GET", api.url)
+    assert stytch_zero_env.counters["authorize_page"] == 2
