@@ -6,6 +6,7 @@ names it, and no browser opens either way."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -16,9 +17,11 @@ from httpie_stytch_connected.testing.emulator import StytchEmulator, example_api
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from tests.adapters import ADAPTERS, ADAPTERS_IN_PROCESS, oauth2_auth, send, stderr_of
 from tests.command import cli
+from tests.lifecycle import slow_token_endpoint
 from tests.zero_config.test_zero_config import binding_of, expire
 
 MOVED = "/v2/oauth2/token"
+THREADS = 8
 
 
 @pytest.fixture
@@ -146,3 +149,37 @@ def test_logout_resource_forgets_a_dead_token_endpoint(
     with pytest.raises(AuthenticationError):
         send("requests", oauth2_auth("requests"), "GET", api.url)
     assert stytch_zero_env.counters["authorize_page"] == 2
+
+
+def test_requests_waiting_on_an_attempt_that_met_a_dead_endpoint_get_its_one_line(
+    stytch_zero_env: StytchEmulator, api: ResourceServer
+) -> None:
+    """Threads sharing one auth object queue behind the refresh that meets the dead endpoint
+    (slowed, so that they do) and take its error: each one the same line, never a TypeError
+    from copying that error for them."""
+    auth = oauth2_auth("requests")
+    assert send("requests", auth, "GET", api.url).status_code == 200
+    stytch_zero_env.token_gone = True
+    expire(api.url)
+    forget_memory()
+    slow_token_endpoint(stytch_zero_env, 1, seconds=2.0)
+    start = threading.Barrier(THREADS)
+    said: list[str] = []
+
+    def one() -> None:
+        start.wait(timeout=30)
+        try:
+            send("requests", auth, "GET", api.url)
+        except AuthenticationError as exc:
+            said.append(str(exc))
+        except Exception as exc:  # what the test is about: no other kind of failure
+            said.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=one) for _ in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(said) == THREADS
+    assert all("names no other, so neither a refresh nor" in line for line in said), said
+    assert stytch_zero_env.counters["authorize_page"] == 1

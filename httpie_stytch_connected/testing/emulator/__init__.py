@@ -117,6 +117,10 @@ class StytchEmulator(
             return json_response(200, self.jwks)
         if self.token_gone and path == self.token_path and method == "POST":
             self._count("token_gone")
+            with self._lock:  # a "slow" fault slows the 404 too, so that others queue behind it
+                slow = self._faults[:1] == ["slow"] and bool(self._faults.pop(0))
+            if slow:
+                self._stopped.wait(self.slow_seconds)
             return json_response(404, {"status_code": 404, "error_type": "not_found"})
         if path == self.token_path != TOKEN_PATH and method == "POST":
             return self._token(headers, body, issuer)
