@@ -194,9 +194,15 @@ class KeyringStore:
             return "system keyring"
 
     def load(self, key: str) -> TokenSet | None:
-        """The stored set, or None. Takes no lock: a split value whose parts go from under the
-        reader (another process saved meanwhile) is read again through the new pointer, so a
-        reader sees the old set or the new one, never nothing."""
+        """The stored set, or None. Takes no lock (see :meth:`_load_value`)."""
+        value = self._load_value(key)
+        return None if value is None else parse_token_set(value)
+
+    def _load_value(self, key: str) -> str | None:
+        """The value saved under ``key`` (:meth:`_save`), whole or joined from its parts, or
+        None. A split value whose parts go from under the reader (another process saved
+        meanwhile) is read again through the new pointer, so a reader sees the old value or
+        the new one, never nothing."""
         head = self._call(self._get, key)
         for _ in range(_READ_ATTEMPTS):
             if head is None:
@@ -206,10 +212,10 @@ class KeyringStore:
             except (ValueError, RecursionError):  # corrupt or foreign: a fresh login replaces it
                 return None
             if not isinstance(pointer, dict) or "gen" not in pointer:
-                return parse_token_set(head)
+                return head
             value = self._call(self._join, key, pointer)
             if value is not None:
-                return parse_token_set(value)
+                return value
             again = self._call(self._get, key)
             if again == head:  # a pointer to parts that are not there: corrupt
                 return None

@@ -167,13 +167,15 @@ class RegistrationStore:
 
 
 class _KeyringText(KeyringStore):
-    """The keyring store's bounded, part-splitting calls, for a text value."""
+    """The keyring store's bounded, part-splitting calls, for a text value: read as written,
+    whole or in parts (a long record, with a secret and an RFC 7592 token, is split where the
+    backend limits or shortens values, and always on Windows)."""
 
     def __init__(self, store: KeyringStore) -> None:
         super().__init__(service=store.service, timeout=store.timeout)
 
     def load_text(self, account: str) -> str | None:
-        return self._call(self._get, account)
+        return self._load_value(account)
 
     def save_text(self, account: str, text: str) -> None:
         self._call(self._save, account, text)

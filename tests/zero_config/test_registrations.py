@@ -261,3 +261,27 @@ def test_an_unusable_registration_is_remembered_for_a_day_and_what_is_kept_is_ch
     assert unusable(endpoint) == "its answer could not be used"
     assert forget_unusable("https://api.example.com/v1/things") == [endpoint]
     assert unusable(endpoint) is None
+
+
+@pytest.mark.parametrize("fault", ["limit:150", "truncate:150"])
+def test_a_registration_the_keyring_keeps_in_parts_is_found_again_not_registered_anew(
+    stytch_zero_env: StytchEmulator,
+    api: ResourceServer,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: str,
+) -> None:
+    """A keyring that refuses or shortens long values (and every Windows one: values there are
+    always written in parts) keeps a confidential registration's record in parts: the next run
+    reads it back whole, so it refreshes with that client instead of registering another and
+    signing in again on every run."""
+    monkeypatch.setenv("STYTCH_TEST_KEYRING_FAULT", fault)
+    stytch_zero_env.registration_auth_method = "client_secret_basic"
+    assert send("requests", oauth2_auth("requests"), "GET", api.url).status_code == 200
+    client = registered_client(api.url)
+    expire(api.url)
+    forget_memory()
+    assert send("requests", oauth2_auth("requests"), "GET", api.url).status_code == 200
+    counters = stytch_zero_env.counters
+    assert counters["register"] == 1 and counters["authorize_page"] == 1
+    assert counters["token_refresh_ok"] == 1
+    assert registered_client(api.url) == client
