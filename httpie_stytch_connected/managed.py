@@ -98,7 +98,7 @@ class ManagedTokens:
         settings: Settings,
         *,
         store: SecureStore | None = None,
-        session: requests.Session | None = None,
+        session: HTTP = None,
         opener: Opener | None = None,
         notify: Notify | None = None,
     ) -> None:
@@ -287,7 +287,7 @@ def build_manager(
     settings: Settings,
     *,
     store: SecureStore | None = None,
-    session: requests.Session | None = None,
+    session: HTTP = None,
     opener: Opener | None = None,
     notify: Notify | None = None,
     binding: Binding | None = None,

@@ -15,7 +15,8 @@ connected to those very addresses, so neither a literal (``127.0.0.1``, ``213070
 the check and the connect, lets an API send the tool to the person's own machine or network.
 
 The HTTP library is a seam: :class:`ProviderHTTP` is what an adapter serves with its own library,
-:class:`RequestsHTTP` the implementation on a ``requests.Session`` (imported only when used), and
+:class:`RequestsHTTP` the implementation on a ``requests.Session`` (imported only when used),
+:class:`.httpx_calls.HttpxHTTP` the one on an httpx or httpx2 client, and
 :class:`ProviderAnswer` what every caller reads, so nothing else in the protocol layer needs to
 know which library carried the call.
 """
@@ -28,7 +29,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol, Union, cast
+from typing import TYPE_CHECKING, Any, Protocol, Union, cast, runtime_checkable
 
 from ..errors import TokenEndpointError
 from ..waits import wait_in_slices
@@ -138,9 +139,10 @@ class ProviderHTTP(Protocol):
     body (decoding any Content-Encoding within that bound; none at all when it is 0) and returns
     or raises within ``limits.deadline`` seconds. It raises only :class:`TransportFailure`.
 
-    Zero configuration confines the calls for an API that is not on the person's machine with
-    :class:`RequestsHTTP` (``own``): another implementation serving those calls must check
-    addresses where it connects the same way, raising :data:`LOCAL`.
+    Zero configuration confines the calls for an API that is not on the person's machine
+    (:class:`ConfinableHTTP`, ``confine``): an implementation serving those calls checks
+    addresses where it connects, raising :data:`LOCAL`, as :class:`RequestsHTTP` and
+    :class:`.httpx_calls.HttpxHTTP` do.
     """
 
     def send(
@@ -153,6 +155,19 @@ class ProviderHTTP(Protocol):
         json: Mapping[str, Any] | None = None,
         limits: Limits,
     ) -> ProviderAnswer: ...
+
+
+@runtime_checkable
+class ConfinableHTTP(ProviderHTTP, Protocol):
+    """A :class:`ProviderHTTP` that zero configuration can confine: ``confine(own)`` is the
+    same calls for URLs an API named, the API not on this machine, reaching global addresses
+    only (checked where the connection is made) but for URLs for which ``own`` is True."""
+
+    @property
+    def confined(self) -> bool:
+        """True when the URLs it carries were named by an API that is not on this machine."""
+
+    def confine(self, own: Callable[[str], bool]) -> ConfinableHTTP: ...
 
 
 #: Either a seam implementation, or a ``requests.Session`` (wrapped in :class:`RequestsHTTP`).
@@ -320,28 +335,42 @@ class RequestsHTTP:
         limits: Limits,
     ) -> ProviderAnswer:
         session = self.session_for(url)
-        ends = time.monotonic() + limits.deadline
-        done = threading.Event()
-        outcome: list[ProviderAnswer | TransportFailure] = []
+        return within_deadline(
+            limits,
+            lambda ends: _exchange(session, method, url, headers, form, json, limits, ends),
+        )
 
-        def work() -> None:
-            try:
-                answer = _exchange(session, method, url, headers, form, json, limits, ends)
-                outcome.append(answer)
-            except TransportFailure as exc:
-                outcome.append(TransportFailure(exc.kind, exc.cause))
-            except BaseException as exc:  # a bug or an interpreter exit: still an answer
-                outcome.append(TransportFailure(FAILED, type(exc).__name__))
-            finally:
-                done.set()
+    def confine(self, own: Callable[[str], bool]) -> RequestsHTTP:
+        """These calls for URLs an API named, the API not on this machine (see the class)."""
+        return RequestsHTTP(self._session, own=own)
 
-        threading.Thread(target=work, name="provider-call", daemon=True).start()
-        if not wait_in_slices(done.wait, limits.deadline) or not outcome:
-            raise TransportFailure(TIMED_OUT, _late(limits))
-        result = outcome[0]
-        if isinstance(result, TransportFailure):
-            raise result
-        return result
+
+def within_deadline(limits: Limits, work: Callable[[float], ProviderAnswer]) -> ProviderAnswer:
+    """``work(ends)`` (``ends``: the deadline on :func:`time.monotonic`'s clock) on a worker
+    thread, so that the caller gets its answer or its :data:`TIMED_OUT` at
+    ``limits.deadline`` even while a server drip-feeds the status line or headers; a worker
+    left behind stops at its next read. Raises only :class:`TransportFailure`."""
+    ends = time.monotonic() + limits.deadline
+    done = threading.Event()
+    outcome: list[ProviderAnswer | TransportFailure] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work(ends))
+        except TransportFailure as exc:
+            outcome.append(TransportFailure(exc.kind, exc.cause))
+        except BaseException as exc:  # a bug or an interpreter exit: still an answer
+            outcome.append(TransportFailure(FAILED, type(exc).__name__))
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="provider-call", daemon=True).start()
+    if not wait_in_slices(done.wait, limits.deadline) or not outcome:
+        raise TransportFailure(TIMED_OUT, late(limits))
+    result = outcome[0]
+    if isinstance(result, TransportFailure):
+        raise result
+    return result
 
 
 def _exchange(
@@ -490,34 +519,59 @@ def _read(response: requests.Response, limits: Limits, ends: float) -> bytes:
     import requests
     import urllib3.exceptions
 
-    body = bytearray()
-    decoder = _decoder(response.headers.get("Content-Encoding", ""))
+    body = BoundedBody(response.headers.get("Content-Encoding", ""), limits, ends)
     failure: TransportFailure | None = None
     try:
         for chunk in _raw_chunks(response):
-            if decoder is not None:
-                chunk = decoder.decompress(chunk, limits.max_bytes + 1 - len(body))
-            body += chunk
-            if len(body) > limits.max_bytes:
-                raise TransportFailure(TOO_LARGE, _large(limits))
-            if time.monotonic() > ends:
-                raise TransportFailure(TIMED_OUT, _late(limits))
-        if decoder is not None:
-            body += decoder.flush()[: limits.max_bytes + 1 - len(body)]
-            if len(body) > limits.max_bytes or decoder.unconsumed_tail:
-                raise TransportFailure(TOO_LARGE, _large(limits))
+            body.add(chunk)
+        return body.finish()
     except (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError) as exc:
         failure = TransportFailure(TIMED_OUT, type(exc).__name__)
     except (requests.ConnectionError, urllib3.exceptions.HTTPError, OSError) as exc:
         failure = TransportFailure(UNREACHABLE, type(exc).__name__)
-    except zlib.error:
-        failure = TransportFailure(FAILED, "ContentDecodingError")
-    if failure is not None:
-        raise failure
-    return bytes(body)
+    raise failure
 
 
-def _late(limits: Limits) -> str:
+class BoundedBody:
+    """A body read chunk by chunk as it came off the wire (only the transfer coding undone):
+    decoded here, refusing more than ``limits.max_bytes`` (before or after decoding, as
+    :data:`TOO_LARGE`) and anything after ``ends`` (:func:`time.monotonic`, as
+    :data:`TIMED_OUT`). Every library's reader feeds one."""
+
+    def __init__(self, encoding: str, limits: Limits, ends: float) -> None:
+        self._decoder = _decoder(encoding)
+        self._limits = limits
+        self._ends = ends
+        self._body = bytearray()
+
+    def add(self, chunk: bytes) -> None:
+        limits, body = self._limits, self._body
+        try:
+            if self._decoder is not None:
+                chunk = self._decoder.decompress(chunk, limits.max_bytes + 1 - len(body))
+        except zlib.error:
+            raise TransportFailure(FAILED, "ContentDecodingError") from None
+        body += chunk
+        if len(body) > limits.max_bytes:
+            raise TransportFailure(TOO_LARGE, _large(limits))
+        if time.monotonic() > self._ends:
+            raise TransportFailure(TIMED_OUT, late(limits))
+
+    def finish(self) -> bytes:
+        """The whole body, once the last chunk is in."""
+        limits, body = self._limits, self._body
+        if self._decoder is not None:
+            try:
+                body += self._decoder.flush()[: limits.max_bytes + 1 - len(body)]
+            except zlib.error:
+                raise TransportFailure(FAILED, "ContentDecodingError") from None
+            if len(body) > limits.max_bytes or self._decoder.unconsumed_tail:
+                raise TransportFailure(TOO_LARGE, _large(limits))
+        return bytes(body)
+
+
+def late(limits: Limits) -> str:
+    """What a call cut at its deadline says in parentheses."""
     return f"no answer within {limits.deadline:g} s"
 
 

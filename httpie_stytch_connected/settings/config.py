@@ -28,9 +28,8 @@ from .options import (
 from .stytch import legacy_base, normalise_domain, stytch_endpoints, stytch_iss_alias
 
 if TYPE_CHECKING:
-    import requests
-
     from ..oauth.endpoints import ProviderEndpoints
+    from ..oauth.provider_calls import HTTP
 
 
 @dataclass(frozen=True)
@@ -184,9 +183,7 @@ def endpoints_for(settings: Settings) -> ProviderEndpoints:
     raise _no_provider(settings)
 
 
-def resolve_endpoints(
-    settings: Settings, session: requests.Session | None = None
-) -> ProviderEndpoints:
+def resolve_endpoints(settings: Settings, session: HTTP = None) -> ProviderEndpoints:
     """:func:`endpoints_for`, with discovery where the settings rely on it (cached on disk).
 
     An ``issuer`` is discovered and explicit endpoint settings override what it lists; a Stytch

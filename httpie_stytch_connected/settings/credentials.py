@@ -28,10 +28,9 @@ from ..oauth.tokens import SuppliedToken, is_b64token
 from .options import Secret
 
 if TYPE_CHECKING:
-    import requests
-
     from ..oauth.client_auth import ClientAuth
     from ..oauth.endpoints import ProviderEndpoints
+    from ..oauth.provider_calls import HTTP
     from .config import Settings
 
 CLIENT_CREDENTIALS = "client_credentials"
@@ -156,9 +155,7 @@ def client_auth_for(settings: Settings, client_id: str, endpoints: ProviderEndpo
     )
 
 
-def machine_endpoints(
-    settings: Settings, session: requests.Session | None = None
-) -> ProviderEndpoints:
+def machine_endpoints(settings: Settings, session: HTTP = None) -> ProviderEndpoints:
     """The endpoints a client-credentials client needs: the token endpoint (and revocation),
     with no authorization endpoint required. Its ``authorization_endpoint`` is the token
     endpoint, never used: no person signs in."""

@@ -45,11 +45,9 @@ from .binding import (
 )
 
 if TYPE_CHECKING:
-    import requests
-
     from ..lifecycle.manager import TokenManager
     from ..messages import Notify
-    from ..oauth.provider_calls import HTTP
+    from ..oauth.provider_calls import HTTP, ProviderHTTP
     from ..oauth.resource_metadata import ProtectedResource
     from ..settings.config import Settings
     from ..storage.store import SecureStore
@@ -122,7 +120,7 @@ class ZeroConfig:
         *,
         build: Callable[[Binding], TokenManager],
         store: SecureStore,
-        session: requests.Session | None = None,
+        session: HTTP = None,
         notify: Notify | None = None,
     ) -> None:
         """``build`` makes the token manager for one API (the composition root's, so that
@@ -137,10 +135,12 @@ class ZeroConfig:
         self._agreed: set[tuple[str, str]] = set()
 
     @functools.cached_property
-    def session(self) -> requests.Session:
-        import requests
+    def session(self) -> ProviderHTTP:
+        """The provider calls of every API, through the library of the ``session`` given (a
+        ``requests.Session``, made on first use, when None)."""
+        from ..oauth.provider_calls import provider_http
 
-        return self._session or requests.Session()
+        return provider_http(self._session)
 
     # -- the chain ---------------------------------------------------------------------------
     def probe(self, url: str) -> dict[str, str]:

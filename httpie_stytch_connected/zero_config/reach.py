@@ -7,7 +7,8 @@ send a GET or a JSON POST there (server-side request forgery through the person'
 The allowance for loopback (and plain http there, :func:`..oauth.urls.check_endpoint`) holds
 only when the API itself is the person's own: on loopback, or a host listed in
 ``local_hosts``. For any other API, every provider call reaches global addresses only, checked
-where the connection is made (:class:`..oauth.provider_calls.RequestsHTTP`), except for the
+where the connection is made (:class:`..oauth.provider_calls.RequestsHTTP`,
+:class:`..oauth.httpx_calls.HttpxHTTP`), except for the
 hosts ``local_hosts`` lists.
 """
 
@@ -21,10 +22,8 @@ from ..oauth.urls import is_loopback
 from ..settings.options import host_matches
 
 if TYPE_CHECKING:
-    import requests
-
     from ..oauth.endpoints import ProviderEndpoints
-    from ..oauth.provider_calls import ProviderAnswer, RequestsHTTP
+    from ..oauth.provider_calls import HTTP, ConfinableHTTP, ProviderAnswer, ProviderHTTP
     from ..settings.config import Settings
     from .binding import Binding
 
@@ -37,18 +36,20 @@ def is_own(url: str, local_hosts: tuple[str, ...]) -> bool:
     return is_loopback(urlsplit(url).hostname or "")
 
 
-def provider_http_for(
-    api: str, settings: Settings, session: requests.Session | None
-) -> RequestsHTTP:
-    """The provider calls for the URLs the API at ``api`` names: unconfined when that API is
-    the person's own (:func:`is_own`); else to global addresses only, but for hosts that
-    ``local_hosts`` lists."""
-    from ..oauth.provider_calls import RequestsHTTP
+def provider_http_for(api: str, settings: Settings, session: HTTP) -> ConfinableHTTP:
+    """The provider calls for the URLs the API at ``api`` names, through ``session``'s
+    library: unconfined when that API is the person's own (:func:`is_own`); else to global
+    addresses only, but for hosts that ``local_hosts`` lists. Raises ``TypeError`` for calls
+    that cannot be confined (:class:`..oauth.provider_calls.ConfinableHTTP`)."""
+    from ..oauth.provider_calls import ConfinableHTTP, provider_http
 
+    http = provider_http(session)
+    if not isinstance(http, ConfinableHTTP):
+        raise TypeError(f"{http!r} cannot reach global addresses only")
     local = _local_hosts(settings)
     if is_own(api, local):
-        return RequestsHTTP(session)
-    return RequestsHTTP(session, own=lambda url: bool(local) and host_matches(url, local))
+        return http
+    return http.confine(lambda url: bool(local) and host_matches(url, local))
 
 
 class DeferredCalls:
@@ -57,11 +58,11 @@ class DeferredCalls:
     (A token request answered as if the endpoint were not there is the token client's to
     find: :class:`..errors.TokenEndpointGone`.)"""
 
-    def __init__(self, api: str, settings: Settings, session: requests.Session | None) -> None:
+    def __init__(self, api: str, settings: Settings, session: HTTP) -> None:
         self._choose = functools.partial(provider_http_for, api, settings, session)
 
     @functools.cached_property
-    def _http(self) -> RequestsHTTP:
+    def _http(self) -> ProviderHTTP:
         return self._choose()
 
     def send(self, method: str, url: str, **kwargs: Any) -> ProviderAnswer:
