@@ -28,6 +28,15 @@ event loop, never from anyio's process-wide default one, so tasks waiting on a r
 sign-in take no thread from the rest of the application. Concurrent tasks each wait on a
 worker thread for the same per-key lock, so 32 tasks still make one refresh.
 
+Provider calls (discovery, sign-in, refresh, ...) go through the client sending the request,
+never through ``requests`` (:mod:`.oauth.httpx_calls`): httpx hands an ``Auth`` only the
+request, so each blocking step takes the client from the frame driving the flow
+(``_send_handling_auth``, :func:`.oauth.httpx_calls.client_driving`) and runs with it
+(``HttpxHTTP.serving``). Under ``AsyncClient`` the step's thread runs each provider call back
+on the event loop through the client's async transport, as a task of its own, so a cancelled
+request still leaves its refresh to complete and be stored. A ``session=`` given sends them
+through that ``requests.Session`` instead.
+
 The ``hosts`` setting applies as in requests: any other host gets no token and no sign-in. A
 401 to our own token renews it, and the request is resent once when its body can be replayed
 as it is: bytes, text, form or JSON data, a file that can seek back, or a ``files=`` upload
@@ -71,6 +80,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import sys
 import threading
 from collections.abc import AsyncGenerator, Callable, Generator, MutableMapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, Union, cast
@@ -83,10 +93,13 @@ from .errors import TokenEndpointError
 from .lifecycle.manager import on_behalf_of
 from .managed import NOT_RESENT, ManagedTokens
 from .oauth.bearer import authorization, rejected, withhold
+from .oauth.httpx_calls import HttpxHTTP, client_driving
 
 if TYPE_CHECKING:
     from types import ModuleType
 
+    from .oauth.provider_calls import HTTP
+    from .settings.config import Settings
     from .zero_config.binding import Binding
     from .zero_config.chain import Call, ZeroConfig
 
@@ -177,8 +190,9 @@ class HttpxFamilyAuth(ManagedTokens):
                     raise
             else:
                 failure: TokenEndpointError | None = None
+                client = client_driving(sys._getframe(1), self._library)
                 try:
-                    reply = cast("Callable[[], Any]", step)()
+                    reply = self._through(client, cast("Callable[[], Any]", step))
                 except TokenEndpointError as exc:
                     failure = exc
                 if failure is not None:  # raised outside the handler: no context to reach
@@ -197,13 +211,30 @@ class HttpxFamilyAuth(ManagedTokens):
                     raise
             else:
                 failure: TokenEndpointError | None = None
+                client = client_driving(sys._getframe(1), self._library)
+                call = functools.partial(self._through, client, cast("Callable[[], Any]", step))
                 try:
-                    reply = await _on_our_thread(cast("Callable[[], Any]", step))
+                    reply = await _on_our_thread(call)
                 except TokenEndpointError as exc:
                     failure = exc
                 if failure is not None:  # raised outside the handler: no context to reach
                     raise self._provider_error.of(failure, self._shown(request)) from None
             step = _advance(flow, reply)
+
+    def _assemble(self, settings: Settings, *, session: HTTP = None, **parts: Any) -> None:
+        """As :meth:`.ManagedTokens._assemble`; provider calls go through the caller's client
+        (:class:`.httpx_calls.HttpxHTTP`) unless a ``session`` was given."""
+        calls = HttpxHTTP(self._library) if session is None else session
+        super()._assemble(settings, session=calls, **parts)
+
+    def _through(self, client: Any, step: Callable[[], T]) -> T:
+        """``step``, a blocking call into the lifecycle, its provider calls made through
+        ``client`` (the one sending the request; None: not known)."""
+        calls = self._session
+        if not isinstance(calls, HttpxHTTP):
+            return step()
+        with calls.serving(client):
+            return step()
 
     def _shown(self, request: Any) -> Any:
         """``request`` as the error about it holds it (``exc.request``): a new request with its

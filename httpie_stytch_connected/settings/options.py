@@ -296,7 +296,8 @@ def settings_help() -> str:
         "Besides the settings: profile= (a profile of the config file), environ= (instead of",
         "os.environ), opener= (opens the sign-in page: a callable taking the URL, returning",
         "False when it could not), notify= (receives each message for the person), store= and",
-        "session= (the token store and the requests.Session for provider calls).",
+        "session= (the token store and the requests.Session for provider calls; the httpx and",
+        "httpx2 classes call the provider through the client sending the request instead).",
     ]
     return "\n".join(lines)
 

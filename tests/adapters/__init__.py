@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Protocol
 
+import anyio
 import httpx
 import httpx2
 import requests
@@ -106,6 +107,34 @@ def stderr_of(adapter: str, answer: Any, capsys: Any) -> str:
     """What the person read on stderr after :func:`send`: HTTPie's own (a child process), or
     this process's as pytest's ``capsys`` fixture caught it."""
     return str(answer.stderr) if adapter == "httpie" else str(capsys.readouterr().err)
+
+
+#: Each adapter of the httpx family, the async ones under asyncio and under trio.
+RUNS = [
+    ("Client", "-"),
+    ("AsyncClient", "asyncio"),
+    ("AsyncClient", "trio"),
+    ("httpx2.Client", "-"),
+    ("httpx2.AsyncClient", "asyncio"),
+    ("httpx2.AsyncClient", "trio"),
+]
+
+
+def get(adapter: str, backend: str, auth: Any, url: str, **client: Any) -> Any:
+    """One GET to ``url`` through a new client of ``adapter`` (one of ``HTTPX``) made with
+    ``client`` (``mounts=``, ``transport=``, ...), an ``AsyncClient`` under ``backend``
+    (``asyncio`` or ``trio``; ``-`` for a ``Client``)."""
+    lib = library(adapter)
+    client = {"timeout": TIMEOUT, **client}
+    if backend == "-":
+        with lib.Client(auth=auth, **client) as sync:
+            return sync.get(url)
+
+    async def run() -> Any:
+        async with lib.AsyncClient(auth=auth, **client) as asynchronous:
+            return await asynchronous.get(url)
+
+    return anyio.run(run, backend=backend)
 
 
 @dataclass

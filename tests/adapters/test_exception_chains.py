@@ -25,7 +25,7 @@ from httpie_stytch_connected.lifecycle.manager import forget_memory
 from httpie_stytch_connected.testing.emulator import ClientCredentials, StytchEmulator
 from httpie_stytch_connected.testing.pytest_plugin import scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from tests.adapters import ADAPTERS_IN_PROCESS, send, stytch_auth
+from tests.adapters import ADAPTERS_IN_PROCESS, RUNS, get, library, send, stytch_auth
 from tests.lifecycle import expire_stored
 from tests.loopback import LoopbackServer, QuietHandler
 
@@ -121,6 +121,35 @@ def test_a_failed_refresh_lets_no_refresh_token_be_reached(
     error = _fails(adapter, later, stytch_resource_server.url)
     assert "refresh" in str(error)
     assert_nothing_reaches(error, refresh_tokens)
+
+
+@pytest.mark.parametrize(("adapter", "backend"), RUNS)
+def test_a_refresh_failed_by_the_client_s_own_transport_lets_no_refresh_token_be_reached(
+    adapter: str,
+    backend: str,
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+) -> None:
+    """An httpx (httpx2) user's refresh goes through their client's transport for the
+    provider (here a mount that fails it with ``ConnectError``, whose ``request`` holds the
+    refresh form, as httpx's own errors do): the user gets their library's ``HTTPError``, and
+    neither the refresh token nor the form hangs anywhere off it."""
+    lib = library(adapter)
+    auth = stytch_auth(adapter, opener=scripted_opener(), notify=lambda _: None)
+    assert send(adapter, auth, "GET", stytch_resource_server.url).status_code == 200
+    expire_stored(auth.manager.key)
+    refresh_tokens = stytch_env.issued_refresh_tokens()
+
+    def refuse(request: Any) -> Any:
+        raise lib.ConnectError("refused", request=request)
+
+    mounts = {stytch_env.url: lib.MockTransport(refuse)}
+    later = stytch_auth(adapter, opener=scripted_opener("deny"), notify=lambda _: None)
+    with pytest.raises(lib.HTTPError) as caught:
+        get(adapter, backend, later, stytch_resource_server.url, mounts=mounts)
+    assert isinstance(caught.value, AuthenticationError) and "refresh" in str(caught.value)
+    assert_nothing_reaches(caught.value, refresh_tokens)
+    assert stytch_env.counters["token_refresh_ok"] == 0
 
 
 class _RefusesEveryToken(QuietHandler):

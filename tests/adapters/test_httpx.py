@@ -66,12 +66,12 @@ def _auth(lib: str, browser: Callable[[str], bool] | None = None, **kwargs: Any)
     )
 
 
-def _python(script: str, *argv: str) -> subprocess.CompletedProcess[str]:
+def _python(script: str, *argv: str, browser: str = "false %s") -> subprocess.CompletedProcess[str]:
     """``script`` run by a new interpreter with ``argv``, bounded; a sign-in there would fail
-    (``BROWSER`` runs ``false``)."""
+    unless ``browser`` (``BROWSER``; by default, ``false``) signs in."""
     return subprocess.run(
         [sys.executable, "-c", script, *argv],
-        env={**os.environ, "BROWSER": "false %s"},
+        env={**os.environ, "BROWSER": browser},
         capture_output=True,
         text=True,
         timeout=60,
@@ -163,6 +163,41 @@ def test_an_httpx_user_loads_no_requests_until_a_provider_call(
     expected = {"import": False, "auth objects": False, "Client": False, "AsyncClient": False}
     assert done.stdout.strip() == f"{[200, 200]} {expected}"
     assert stytch_env.counters["token_requests"] == 1  # the first sign-in's: none since
+
+
+def test_an_httpx_user_never_loads_requests_to_sign_in_or_refresh(
+    lib: str,
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    stytch_browser: str,
+) -> None:
+    """A whole browser sign-in in one process, then a refresh in each of two more (an
+    ``AsyncClient``, then a ``Client``): every provider call (discovery, the reachability
+    probe, the code exchange, the keys, the refreshes) goes through the library's own client,
+    so ``requests`` is never imported."""
+    script = (
+        "import asyncio, sys\n"
+        f"import {lib}\n"
+        f"from httpie_stytch_connected.{lib} import StytchAuth\n"
+        "auth = StytchAuth()\n"
+        "async def main():\n"
+        f"    async with {lib}.AsyncClient(auth=auth, timeout=30) as client:\n"
+        "        return (await client.get(sys.argv[1])).status_code\n"
+        "if sys.argv[2] == 'Client':\n"
+        f"    with {lib}.Client(auth=auth, timeout=30) as client:\n"
+        "        status = client.get(sys.argv[1]).status_code\n"
+        "else:\n"
+        "    status = asyncio.run(main())\n"
+        "print(status, 'requests' in sys.modules)\n"
+    )
+    url, key = stytch_resource_server.url, stytch_auth(lib).manager.key
+    for run, client in enumerate(("Client", "AsyncClient", "Client")):
+        if run:
+            expire_stored(key)
+        done = _python(script, url, client, browser=stytch_browser)
+        assert done.stdout.strip() == "200 False", done.stderr
+    assert stytch_env.counters["login"] == 1
+    assert stytch_env.counters["token_refresh_ok"] == 2
 
 
 # -- one login, reuse, refresh ----------------------------------------------------------------

@@ -7,15 +7,19 @@ person's own configuration) still reaches it."""
 
 from __future__ import annotations
 
+import importlib
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from httpie_stytch_connected.errors import TokenEndpointError
+from httpie_stytch_connected.oauth.httpx_calls import HttpxHTTP
 from httpie_stytch_connected.oauth.provider_calls import (
     REGISTRATION,
     RESOURCE_METADATA,
+    ConfinableHTTP,
     Limits,
     RequestsHTTP,
     call,
@@ -103,6 +107,39 @@ def victim() -> Iterator[Victim]:
         yield found
 
 
+#: The provider calls under test: requests', httpx's and httpx2's through the library's own
+#: transport, and httpx's through a transport of the caller's own (checked before the call).
+CALLS = ["requests", "httpx", "httpx2", "httpx, the caller's transport"]
+#: ``own`` in, the calls confined by it out.
+Confine = Callable[[Callable[[str], bool]], ConfinableHTTP]
+
+
+@pytest.fixture(params=CALLS)
+def calls(request: pytest.FixtureRequest) -> Iterator[tuple[ConfinableHTTP, Confine]]:
+    """The unconfined calls of one library, and how to confine them."""
+    name: str = request.param
+    if name == "requests":
+        yield RequestsHTTP(), lambda own: RequestsHTTP(own=own)
+        return
+    lib = importlib.import_module(name.split(",")[0])
+    base = HttpxHTTP(lib)
+    if "caller" not in name:
+        yield base, base.confine
+        return
+
+    class Theirs(lib.BaseTransport):  # type: ignore[misc, name-defined]
+        """Not the library's own transport: one that connects as it likes."""
+
+        def __init__(self) -> None:
+            self.inner = lib.HTTPTransport()
+
+        def handle_request(self, request: Any) -> Any:
+            return self.inner.handle_request(request)
+
+    with lib.Client(transport=Theirs()) as client, base.serving(client):
+        yield base, base.confine
+
+
 def _url(host: str, port: int) -> str:
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}/admin/reset?confirm=yes"
@@ -111,13 +148,17 @@ def _url(host: str, port: int) -> str:
 @pytest.mark.parametrize("host", [*SPELLINGS, "::ffff:127.0.0.1"])
 @pytest.mark.parametrize(("method", "kind"), [("GET", RESOURCE_METADATA), ("POST", REGISTRATION)])
 def test_a_confined_call_never_reaches_this_machine_however_it_is_spelt(
-    victim: Victim, host: str, method: str, kind: str
+    victim: Victim, host: str, method: str, kind: str, calls: tuple[ConfinableHTTP, Confine]
 ) -> None:
-    confined = RequestsHTTP(own=lambda url: False)
+    confined = calls[1](lambda url: False)
     url = _url(host, victim.port)
     with pytest.raises(TokenEndpointError) as caught:
         call(confined, method, url, "read the API's metadata", kind=kind, json={"a": 1})
     message = str(caught.value)
+    if host == "0177.0.0.1" and not isinstance(confined, RequestsHTTP):
+        # httpx refuses the URL (an octal part): nothing is sent either.
+        assert "failed (InvalidURL)" in message and victim.requests == []
+        return
     assert "an address on this machine or a private network" in message
     assert url in message and "STYTCH_LOCAL_HOSTS" in message
     # True whoever named it (an API on loopback too, when STYTCH_LOCAL_HOSTS replaced the default)
@@ -126,27 +167,34 @@ def test_a_confined_call_never_reaches_this_machine_however_it_is_spelt(
     assert victim.requests == []
 
 
-def test_the_persons_own_servers_are_still_reached(victim: Victim) -> None:
+def test_the_persons_own_servers_are_still_reached(
+    victim: Victim, calls: tuple[ConfinableHTTP, Confine]
+) -> None:
     """Unconfined (the person's configuration, or an API on loopback), and the hosts ``own``
     declares theirs under confinement: the same server answers."""
     url = _url("127.0.0.1", victim.port)
-    for http in (RequestsHTTP(), RequestsHTTP(own=lambda u: u.startswith("http://127.0.0.1:"))):
+    unconfined, confine = calls
+    for http in (unconfined, confine(lambda u: u.startswith("http://127.0.0.1:"))):
         assert call(http, "GET", url, "read", kind=RESOURCE_METADATA).status == 200
     assert victim.requests == ["GET /admin/reset?confirm=yes"] * 2
 
 
-def test_the_refusal_names_a_long_url_bounded(victim: Victim) -> None:
+def test_the_refusal_names_a_long_url_bounded(
+    victim: Victim, calls: tuple[ConfinableHTTP, Confine]
+) -> None:
     url = _url("127.0.0.1", victim.port) + "&x=" + "a" * 5000
     with pytest.raises(TokenEndpointError) as caught:
-        call(RequestsHTTP(own=lambda u: False), "GET", url, "read", kind=RESOURCE_METADATA)
+        call(calls[1](lambda u: False), "GET", url, "read", kind=RESOURCE_METADATA)
     assert len(str(caught.value)) < 600 and "characters)" in str(caught.value)
     assert victim.requests == []
 
 
-def test_a_name_that_does_not_resolve_is_unreachable_not_local() -> None:
+def test_a_name_that_does_not_resolve_is_unreachable_not_local(
+    calls: tuple[ConfinableHTTP, Confine],
+) -> None:
     with pytest.raises(TokenEndpointError) as caught:
         call(
-            RequestsHTTP(own=lambda u: False),
+            calls[1](lambda u: False),
             "GET",
             "https://nothing.invalid/x",
             "read",
@@ -156,12 +204,14 @@ def test_a_name_that_does_not_resolve_is_unreachable_not_local() -> None:
     assert caught.value.retryable
 
 
+@pytest.mark.parametrize("library", ["requests", "httpx", "httpx2"])
 def test_a_name_that_rebinds_after_the_check_is_not_resolved_again(
-    victim: Victim, monkeypatch: pytest.MonkeyPatch
+    victim: Victim, monkeypatch: pytest.MonkeyPatch, library: str
 ) -> None:
     """DNS rebinding: the system resolver (not our code) answers a public address first and
     127.0.0.1 from then on. The name is resolved once and the socket connected to the address
-    that was checked; resolving it again to connect would reach the victim."""
+    that was checked; resolving it again to connect would reach the victim. (Through the
+    library's own transport: a transport of the caller's own connects as it likes.)"""
     real = socket.getaddrinfo
     answers: list[str] = []
 
@@ -175,9 +225,14 @@ def test_a_name_that_rebinds_after_the_check_is_not_resolved_again(
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
     assert is_global_address("192.88.99.200")
     quick = Limits(0.5, 0.5, 2.0, 1024)
+    confined = (
+        RequestsHTTP(own=lambda u: False)
+        if library == "requests"
+        else HttpxHTTP(importlib.import_module(library)).confine(lambda u: False)
+    )
     with pytest.raises(TokenEndpointError) as caught:
         call(
-            RequestsHTTP(own=lambda u: False),
+            confined,
             "GET",
             f"http://rebind.example:{victim.port}/admin",
             "read",

@@ -4,6 +4,7 @@ provider-call seam they build, against a real server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -12,7 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from httpie_stytch_connected.errors import TokenEndpointError
-from httpie_stytch_connected.oauth.provider_calls import RESOURCE_METADATA, call
+from httpie_stytch_connected.oauth.httpx_calls import HttpxHTTP
+from httpie_stytch_connected.oauth.provider_calls import HTTP, RESOURCE_METADATA, call
 from httpie_stytch_connected.settings.config import Settings, load_settings
 from httpie_stytch_connected.testing import StytchEmulator
 from httpie_stytch_connected.testing.emulator.example_api import example_api
@@ -58,20 +60,31 @@ def test_which_api_is_the_persons_own(url: str, hosts: tuple[str, ...], own: boo
     assert is_own(url, hosts) is own
 
 
-def test_an_api_on_loopback_may_name_this_machine(local: str) -> None:
-    http = provider_http_for("http://127.0.0.1:1/api", _settings(), None)
+#: The library a caller's provider calls go through: requests (None: a session of ours), httpx
+#: or httpx2 (the client's own, :class:`HttpxHTTP`).
+SESSIONS = ["requests", "httpx", "httpx2"]
+
+
+def _session(name: str) -> HTTP:
+    return None if name == "requests" else HttpxHTTP(importlib.import_module(name))
+
+
+@pytest.mark.parametrize("library", SESSIONS)
+def test_an_api_on_loopback_may_name_this_machine(local: str, library: str) -> None:
+    http = provider_http_for("http://127.0.0.1:1/api", _settings(), _session(library))
     assert not http.confined
     assert call(http, "GET", local + "/x", "read", kind=RESOURCE_METADATA).status == 200
 
 
-def test_a_remote_api_may_name_only_what_local_hosts_lists(local: str) -> None:
+@pytest.mark.parametrize("library", SESSIONS)
+def test_a_remote_api_may_name_only_what_local_hosts_lists(local: str, library: str) -> None:
     remote = "https://api.example.com/api"
-    http = provider_http_for(remote, _settings(), None)
+    http = provider_http_for(remote, _settings(), _session(library))
     assert http.confined
     with pytest.raises(TokenEndpointError, match="an address on this machine"):
         call(http, "GET", local + "/x", "read", kind=RESOURCE_METADATA)
     listed = _settings(local_hosts=local.split("://", 1)[1])
-    http = provider_http_for(remote, listed, None)
+    http = provider_http_for(remote, listed, _session(library))
     assert call(http, "GET", local + "/x", "read", kind=RESOURCE_METADATA).status == 200
 
 
