@@ -5,9 +5,10 @@ each library, the async one under asyncio and trio."""
 
 from __future__ import annotations
 
+import http.client
 import threading
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import anyio.to_thread
@@ -19,6 +20,7 @@ from httpie_stytch_connected.testing.pytest_plugin import scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from tests.adapters import HTTPX, RUNS, TIMEOUT, get, library, oauth2_auth, stytch_auth
 from tests.lifecycle import expire_stored
+from tests.loopback import LoopbackServer, QuietHandler
 
 
 class Seen:
@@ -196,3 +198,56 @@ def test_a_task_cancelled_mid_refresh_through_the_client_s_transport_keeps_the_r
     assert stytch_env.counters["token_requests"] == 1
     stored = KeyringStore().load(auth.manager.key)
     assert stored is not None and stored.refresh_token == stytch_env.issued_refresh_tokens()[-1]
+
+
+class ForwardingProxy:
+    """A plain-http forward proxy on loopback that notes each request line (an absolute URL)
+    and forwards it."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        owner = self
+
+        class Handler(QuietHandler):
+            def do_GET(self) -> None:
+                owner.seen.append(f"{self.command} {urlsplit(self.path).path}")
+                length = int(self.headers.get("Content-Length") or 0)
+                target = urlsplit(self.path)
+                upstream = http.client.HTTPConnection(target.netloc, timeout=30)
+                sent = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() not in ("proxy-connection", "connection", "host")
+                }
+                path = target.path + (f"?{target.query}" if target.query else "")
+                body = self.rfile.read(length) if length else None
+                upstream.request(self.command, path, body=body, headers=sent)
+                answer = upstream.getresponse()
+                data = answer.read()
+                upstream.close()
+                dropped = ("transfer-encoding", "connection", "content-length", "content-type")
+                kept = {k: v for k, v in answer.getheaders() if k.lower() not in dropped}
+                self.reply(
+                    answer.status, data, content_type=answer.getheader("Content-Type"), headers=kept
+                )
+
+            do_POST = do_GET
+
+        self.server = LoopbackServer(Handler)
+
+
+@pytest.mark.parametrize(("adapter", "backend"), RUNS)
+def test_sign_in_goes_through_the_client_s_proxy(
+    adapter: str,
+    backend: str,
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+) -> None:
+    """``proxy=`` is the caller's way out of their network: the sign-in's provider calls
+    (the code exchange among them) go through it."""
+    proxy = ForwardingProxy()
+    auth = stytch_auth(adapter, opener=scripted_opener(), notify=lambda _: None)
+    with proxy.server:
+        answer = get(adapter, backend, auth, stytch_resource_server.url, proxy=proxy.server.url)
+    assert answer.status_code == 200
+    assert f"POST {stytch_env.token_path}" in proxy.seen
