@@ -11,8 +11,9 @@ Which client: httpx gives an ``Auth`` only the request, never the client sending
 auth flow takes the client from the frame that drives it (``Client._send_handling_auth``, the
 same in httpx and httpx2; :func:`client_driving`) and serves each blocking call into the
 lifecycle through it (:meth:`HttpxHTTP.serving`). A call with no such client (a thread of the
-caller's own that reaches the manager directly) goes through the last client the auth served,
-or a plain client of the library's when none has yet.
+caller's own that reaches the manager directly) goes through the last ``Client`` the auth
+served (an ``AsyncClient``'s transport needs its event loop), or a plain ``Client`` of the
+library's when there is none.
 
 How: the request goes straight to the client's transport for its URL
 (``client._transport_for_url``: its mounts, its proxies, its ``transport=``), never through
