@@ -227,7 +227,7 @@ def resolve_endpoints(settings: Settings, session: HTTP = None) -> ProviderEndpo
 
 def relocate_token_endpoint(
     settings: Settings,
-    session: requests.Session | None,
+    session: HTTP,
     notify: Callable[[str], None],
     gone: TokenEndpointGone,
 ) -> str:
