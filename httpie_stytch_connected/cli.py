@@ -264,7 +264,7 @@ def _status(
             ("Profile", ctx.settings.profile or "(none)"),
             ("Token from", source),
             ("Subject", str(claims.get("sub") or "unknown (not a JWT)")),
-            ("Access token", _expiry(_with_claimed_expiry(tokens, claims))),
+            ("Access token", _expiry(_with_claimed_expiry(tokens, claims), supplied=True)),
         )
         _table(rows)
         return None
@@ -343,9 +343,10 @@ def _user(manager: TokenManager, tokens: TokenSet) -> str:
     return f"{who or 'unknown'} ({source})"
 
 
-def _expiry(tokens: TokenSet, now: float | None = None) -> str:
+def _expiry(tokens: TokenSet, now: float | None = None, *, supplied: bool = False) -> str:
     """Total: any stored expiry, however absurd (an older release kept ``1e300``), gives a
-    line, never an exception."""
+    line, never an exception. ``supplied``: a token handed to us, which nothing refreshes or
+    replaces by signing in, so an expired one asks for a fresh one."""
     if tokens.expires_at is None:
         return "no expiry given: used until the API rejects it"
     now = time.time() if now is None else now
@@ -355,7 +356,13 @@ def _expiry(tokens: TokenSet, now: float | None = None) -> str:
     at = _clock(tokens.expires_at)
     if left > 0:
         return f"valid for {human_duration(left)}" + (f" (until {at})" if at else "")
-    then = "the next request refreshes it" if tokens.refresh_token else "sign in again"
+    then = (
+        SUPPLY_FRESH
+        if supplied
+        else "the next request refreshes it"
+        if tokens.refresh_token
+        else "sign in again"
+    )
     return f"expired {human_duration(-left)} ago" + (f" (at {at})" if at else "") + f"; {then}"
 
 
@@ -508,9 +515,37 @@ def _token(ctx: Context, rejected: str | None = None) -> tuple[TokenManager, str
     """The manager and a valid token for ``ctx``; in zero configuration through the chain, so
     that a registration the server refuses is replaced once (issue 18 §1)."""
     if ctx.zero is None or not ctx.resource:
-        return ctx.manager, ctx.manager.access_token(rejected=rejected)
+        token = ctx.manager.access_token(rejected=rejected)
+        _refuse_expired_supplied(ctx.manager, token)
+        return ctx.manager, token
     token = ctx.zero.access_token(ctx.zero.find(ctx.resource), rejected=rejected)
     return ctx.zero.manager(ctx.zero.find(ctx.resource)), token
+
+
+def _refuse_expired_supplied(manager: TokenManager, token: str) -> None:
+    """A supplied token (``access_token`` / ``access_token_file``) whose own ``exp`` claim is
+    past: ``token`` and ``exec`` say so in one line instead of printing it or starting a command
+    with it. It is never refreshed, so nothing else could make it valid; the time is shown so
+    that a wrong local clock is visible. Read unverified: an opaque token or one without
+    ``exp`` is handed over as is. Raises :class:`ConfigurationError`."""
+    if manager.supplied is None:
+        return
+    exp = _claims(token).get("exp")
+    if isinstance(exp, bool) or not isinstance(exp, (int, float)) or not math.isfinite(exp):
+        return
+    left = exp - time.time()
+    if left > 0:
+        return
+    at = _clock(exp)
+    raise ConfigurationError(
+        f"The access token from {manager.supplied.source} expired {human_duration(-left)} ago"
+        + (f" (at {at})" if at else "")
+        + f"; it is used as given, never refreshed: {SUPPLY_FRESH}."
+    )
+
+
+#: What to do about a supplied token that expired (``status``, ``token``, ``exec``).
+SUPPLY_FRESH = "supply a fresh one, or unset it to sign in"
 
 
 def _in_use(manager: TokenManager, token: str) -> TokenSet:
@@ -563,7 +598,8 @@ def token_info(tokens: TokenSet, manager: TokenManager, source: str) -> dict[str
         if expires is None
         else datetime.fromtimestamp(int(expires), timezone.utc).isoformat().replace("+00:00", "Z"),
         "expires_at_epoch": None if expires is None else int(expires),
-        "scopes": (scope or "").split() if scope else list(manager.scopes),
+        # A supplied token's scopes are what it says, or unknown: never the configured ones.
+        "scopes": scope.split() if scope else None if manager.supplied else list(manager.scopes),
         "subject": claims.get("sub") if isinstance(claims.get("sub"), str) else None,
         "organization_id": org_id if isinstance(org_id, str) else None,
         "source": source,

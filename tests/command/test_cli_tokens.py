@@ -16,6 +16,7 @@ import pytest
 from httpie_stytch_connected.testing import StytchEmulator
 from httpie_stytch_connected.testing.emulator import ClientCredentials, example_api
 from httpie_stytch_connected.testing.resource_server import ResourceServer
+from tests.command import one_line_error, rows
 
 CLI = [sys.executable, "-m", "httpie_stytch_connected"]
 HTTP = [sys.executable, "-m", "httpie"]
@@ -430,3 +431,59 @@ def test_a_second_logout_of_a_supplied_token_says_the_same(
     env = ci_env(stytch_zero_env, STYTCH_ACCESS_TOKEN="abc.def.ghi")
     first, second = (run([*CLI, "logout"], env) for _ in range(2))
     assert first.stderr == second.stderr and second.stderr.startswith("Nothing to sign out of")
+
+
+def supplied_jwt(**claims: object) -> str:
+    """A JWT as another issuer would hand one over (unverified by the command: any key)."""
+    import jwt
+
+    return jwt.encode({"sub": "user-x", **claims}, "k" * 32, algorithm="HS256")
+
+
+def test_an_expired_supplied_token_is_neither_printed_nor_handed_to_a_command(
+    stytch_zero_env: StytchEmulator, tmp_path: Path
+) -> None:
+    expired = supplied_jwt(exp=int(time.time()) - 600)
+    token_file = tmp_path / "token"
+    token_file.write_text(expired + "\n")
+    token_file.chmod(0o600)
+    ran = tmp_path / "ran"
+    for where, env in (
+        ("environment variable STYTCH_ACCESS_TOKEN", {"STYTCH_ACCESS_TOKEN": expired}),
+        (f"the file {token_file}", {"STYTCH_ACCESS_TOKEN_FILE": str(token_file)}),
+    ):
+        env = ci_env(stytch_zero_env, **env)
+        for argv in (
+            ["token"],
+            ["token", "--json"],
+            ["token", "--format", "header"],
+            ["exec", "--", "sh", "-c", f"touch {ran}"],
+        ):
+            line = one_line_error(run([*CLI, *argv], env))
+            assert f"The access token from {where}" in line, line
+            assert "expired 10 minutes" in line and "supply a fresh one" in line, line
+            assert expired not in line
+        assert not ran.exists()  # the command never started with a dead token
+        status = run([*CLI, "status"], env)
+        assert status.returncode == 0, status.stderr
+        shown = rows(status.stdout)["Access token"]
+        assert shown.startswith("expired 10 minutes") and "supply a fresh one" in shown, shown
+        assert "sign in again" not in shown and expired not in status.stdout + status.stderr
+    fresh = supplied_jwt(exp=int(time.time()) + 600)  # the same check lets a live one through
+    assert run([*CLI, "token"], ci_env(stytch_zero_env, STYTCH_ACCESS_TOKEN=fresh)).stdout == (
+        fresh + "\n"
+    )
+
+
+def test_a_supplied_tokens_scopes_are_its_own_or_unknown(
+    stytch_zero_env: StytchEmulator,
+) -> None:
+    for token, scopes in (
+        ("opaque-token", None),  # not the configured ones it might not have
+        (supplied_jwt(scope="read:data"), ["read:data"]),
+    ):
+        env = ci_env(stytch_zero_env, STYTCH_ACCESS_TOKEN=token, STYTCH_SCOPES="write:data")
+        for argv in (["token", "--json"], ["status", "--json"]):
+            result = run([*CLI, *argv], env)
+            assert result.returncode == 0, result.stderr
+            assert json.loads(result.stdout)["scopes"] == scopes, argv
