@@ -20,6 +20,8 @@ from httpie_stytch_connected.settings.config import resolve
 from httpie_stytch_connected.settings.credentials import grant_type
 from httpie_stytch_connected.storage.store import AccessTokenCache
 from httpie_stytch_connected.testing.emulator import ClientCredentials, StytchEmulator
+from httpie_stytch_connected.testing.pytest_plugin import ScriptedOpener
+from tests.lifecycle import expire_stored
 
 
 class UntouchableStore:
@@ -209,3 +211,34 @@ def test_a_store_failure_does_not_matter_to_a_machine(
     """The keyring is missing on most CI runners: a machine works without one."""
     auth = m2m_auth(stytch_emulator, stytch_m2m_client, access_token_cache=False)
     assert stytch_emulator.verify_access_token(auth.manager.access_token())
+
+
+def test_a_confidential_connected_app_refreshes_without_rotation_and_revokes_with_its_secret(
+    stytch_env: StytchEmulator,
+    stytch_confidential_client: ClientCredentials,
+    stytch_opener: ScriptedOpener,
+) -> None:
+    """Issue 19 §1: the secret authenticates the client at the token endpoint (code exchange
+    and refresh) and at the revocation endpoint, with the method it was created for (the
+    strict emulator refuses any other), and its refresh token does not rotate."""
+    emulator, app = stytch_env, stytch_confidential_client
+    emulator.strict_client_auth_method = True
+    auth = StytchAuth(
+        client_id=app.client_id, client_secret=app.client_secret, opener=stytch_opener
+    )
+    manager = auth.manager
+    signed_in = manager.access_token()
+    stored = manager.stored()
+    assert stored is not None and stored.refresh_token
+    expire_stored(manager.key)
+    assert manager.access_token() != signed_in  # refreshed, not signed in again
+    assert stytch_opener.opened == 1 and emulator.counters["token_refresh_ok"] == 1
+    refreshed = manager.stored()
+    assert refreshed is not None and refreshed.refresh_token == stored.refresh_token
+    assert manager.logout() is True
+    assert emulator.live_grants(app.client_id) == []
+    method = app.token_endpoint_auth_method
+    seen = [
+        (where, how) for where, client, how in emulator.client_auth_seen if client == app.client_id
+    ]
+    assert seen == [("token", method), ("token", method), ("revoke", method)]

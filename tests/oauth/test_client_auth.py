@@ -127,10 +127,12 @@ def test_secrets_are_never_in_a_repr_or_a_provider_error(
     assert wrong not in str(caught.value) and wrong not in repr(client)
 
 
-def test_a_confidential_connected_app_authenticates_at_token_refresh_and_revocation(
+def test_a_confidential_connected_app_is_never_a_machine_and_sends_basic_by_default(
     stytch_emulator: StytchEmulator,
 ) -> None:
-    """The emulator's confidential client: the secret at every endpoint, basic by default."""
+    """The emulator's confidential client: no client-credentials grant for it, with or without
+    its secret, and basic by default (refresh and revocation: tests/lifecycle/test_machine_
+    credentials.py)."""
     emulator = stytch_emulator
     app = emulator.create_connected_app("first_party")
     assert app.client_secret is not None
