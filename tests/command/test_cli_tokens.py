@@ -31,6 +31,30 @@ HTTPX_SCRIPT = (
     "from httpie_stytch_connected.httpx import StytchAuth\n"
     "print(httpx.get(sys.argv[1], auth=StytchAuth(), timeout=30).status_code)\n"
 )
+#: One GET through each library's client, with ``StytchAuth()`` and nothing else: what a user's
+#: script is, for the CI-like runs.
+LIBRARY_SCRIPTS = {
+    "requests": SCRIPT,
+    **{
+        f"{library}.{client}": (
+            "import asyncio, sys\n"
+            f"import {library}\n"
+            f"from httpie_stytch_connected.{library} import StytchAuth\n"
+            "async def get():\n"
+            f"    async with {library}.AsyncClient(auth=StytchAuth(), timeout=30) as c:\n"
+            "        return await c.get(sys.argv[1])\n"
+            "print(asyncio.run(get()).status_code)\n"
+            if client == "AsyncClient"
+            else "import sys\n"
+            f"import {library}\n"
+            f"from httpie_stytch_connected.{library} import StytchAuth\n"
+            f"with {library}.Client(auth=StytchAuth(), timeout=30) as c:\n"
+            "    print(c.get(sys.argv[1]).status_code)\n"
+        )
+        for library in ("httpx", "httpx2")
+        for client in ("Client", "AsyncClient")
+    },
+}
 #: A CI job fails within this many seconds without a credential (it never waits on a sign-in).
 FAST = 10.0
 
@@ -255,12 +279,27 @@ def test_a_ci_run_with_a_machine_credential_gets_200_everywhere(
     tmp_path: Path,
 ) -> None:
     url = stytch_resource_server.url
-    script = run([sys.executable, "-c", SCRIPT, url], machine)
-    assert script.stdout == "200\n", script.stderr
+    outputs = []
+    for name, script in LIBRARY_SCRIPTS.items():
+        result = run([sys.executable, "-c", script, url], machine)
+        assert result.stdout == "200\n", (name, result.stderr)
+        outputs.append(result.stdout + result.stderr)
     httpie = run([*HTTP, "--ignore-stdin", "-A", "stytch", "GET", url], machine)
     assert httpie.returncode == 0 and json.loads(httpie.stdout)["resources"], httpie.stderr
-    for result in (script, httpie):
-        assert machine["STYTCH_CLIENT_SECRET"] not in result.stdout + result.stderr
+    login = run([*CLI, "login"], machine)
+    assert login.returncode == 0, login.stderr
+    child = 'test -n "$STYTCH_ACCESS_TOKEN"'
+    executed = run([*CLI, "exec", "--", "sh", "-c", child], machine)
+    assert executed.returncode == 0, executed.stderr
+    outputs += [r.stdout + r.stderr for r in (httpie, login, executed)]
+    printed = run([*CLI, "token"], machine)  # its job is to print the token, never the secret
+    assert printed.returncode == 0 and printed.stdout.strip(), printed.stderr
+    assert machine["STYTCH_CLIENT_SECRET"] not in printed.stdout + printed.stderr
+    tokens = stytch_resource_server.tokens_seen
+    assert tokens
+    for output in outputs:
+        for secret in (machine["STYTCH_CLIENT_SECRET"], *tokens, printed.stdout.strip()):
+            assert secret not in output
     assert stytch_zero_env.counters["authorize_page"] == 0
 
 
@@ -277,7 +316,7 @@ def test_a_ci_run_without_any_credential_fails_at_once_naming_the_three_ways_out
         [*CLI, "token"],
         [*CLI, "exec", "--", "true"],
         [*CLI, "login"],
-        [sys.executable, "-c", SCRIPT, url],
+        *([sys.executable, "-c", script, url] for script in LIBRARY_SCRIPTS.values()),
         [*HTTP, "--ignore-stdin", "-A", "stytch", "GET", url],
     ):
         started = time.monotonic()
