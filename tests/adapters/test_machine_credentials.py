@@ -237,6 +237,7 @@ def test_a_confidential_connected_app_sends_its_secret_at_code_exchange_and_refr
 
 
 @pytest.mark.parametrize("adapter", EVERY)
+@pytest.mark.parametrize("given", ["variable", "file"])
 def test_a_supplied_token_is_used_as_is_and_a_401_says_it_was_refused(
     stytch_zero_env: StytchEmulator,
     stytch_m2m_client: ClientCredentials,
@@ -246,6 +247,7 @@ def test_a_supplied_token_is_used_as_is_and_a_401_says_it_was_refused(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     adapter: str,
+    given: str,
 ) -> None:
     import requests
 
@@ -255,8 +257,15 @@ def test_a_supplied_token_is_used_as_is_and_a_401_says_it_was_refused(
         auth=(stytch_m2m_client.client_id, str(stytch_m2m_client.client_secret)),
         timeout=10,
     ).json()["access_token"]
-    monkeypatch.setenv("STYTCH_ACCESS_TOKEN", good)  # no provider, no client: used as is
-    status, text = call(adapter, stytch_resource_server.url, tmp_path, access_token=good)
+    supplied: dict[str, str] = {"access_token": good}  # no provider, no client: used as is
+    if given == "file":  # as a secret mount gives it: with a trailing line break, 0600
+        token_file = tmp_path / "token"
+        token_file.write_text(good + "\n")
+        token_file.chmod(0o600)
+        supplied = {"access_token_file": str(token_file)}
+    for name, value in supplied.items():
+        monkeypatch.setenv(f"STYTCH_{name.upper()}", value)
+    status, text = call(adapter, stytch_resource_server.url, tmp_path, **supplied)
     assert status == 200, text
     assert stytch_resource_server.tokens_seen == {good}
     nothing_anywhere(stytch_keyring, good)
@@ -267,7 +276,7 @@ def test_a_supplied_token_is_used_as_is_and_a_401_says_it_was_refused(
         assert "refused the supplied access token" in text and good not in text
         return
     with pytest.raises(LoginError, match="refused the supplied access token") as caught:
-        call(adapter, refuses_first.server.url, tmp_path, access_token=good)
+        call(adapter, refuses_first.server.url, tmp_path, **supplied)
     assert good not in str(caught.value)
     assert refuses_first.tokens == [good]  # not refreshed, not resent
 
