@@ -526,3 +526,45 @@ def test_a_supplied_tokens_scopes_are_its_own_or_unknown(
             result = run([*CLI, *argv], env)
             assert result.returncode == 0, result.stderr
             assert json.loads(result.stdout)["scopes"] == scopes, argv
+
+
+@pytest.mark.parametrize(
+    ("case", "said"),
+    [
+        ("missing", "which does not exist or is not text"),
+        ("empty", "which is empty"),
+        ("directory", "is a directory; point access_token_file at a file"),
+        ("readable by others", "which other users can read (mode 0644); run `chmod 600"),
+        ("not text", "which does not exist or is not text"),
+        ("two tokens", "is not an RFC 6750 b64token"),
+    ],
+)
+def test_a_token_file_that_cannot_be_used_is_one_line_naming_it_everywhere(
+    stytch_zero_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    tmp_path: Path,
+    case: str,
+    said: str,
+) -> None:
+    """Never a traceback, a browser or the file's content: one line naming the file and the
+    fix, from the command and HTTPie (a library script gets the same ConfigurationError)."""
+    path = tmp_path / "token"
+    content = {"empty": "", "readable by others": "TOKENTEXT", "two tokens": "TOKENTEXT\nX\n"}
+    if case == "directory":
+        path.mkdir()
+    elif case == "not text":
+        path.write_bytes(b"\xff\xfeTOKENTEXT")
+    elif case in content:
+        path.write_text(content[case])
+    if path.is_file():
+        path.chmod(0o644 if case == "readable by others" else 0o600)
+    env = ci_env(stytch_zero_env, STYTCH_ACCESS_TOKEN_FILE=str(path))
+    for argv in (["token"], ["exec", "--", "true"], ["status"], ["login"]):
+        line = one_line_error(run([*CLI, *argv], env))
+        assert str(path) in line and said in line, (argv, line)
+        assert "TOKENTEXT" not in line
+    httpie = run([*HTTP, "--ignore-stdin", "-A", "stytch", "GET", stytch_resource_server.url], env)
+    [line] = [text for text in httpie.stderr.splitlines() if text]  # HTTPie pads with blanks
+    assert httpie.returncode == 1 and str(path) in line and said in line, httpie.stderr
+    assert "TOKENTEXT" not in httpie.stdout + httpie.stderr
+    assert stytch_zero_env.counters["authorize_page"] == 0
