@@ -568,3 +568,19 @@ def test_a_token_file_that_cannot_be_used_is_one_line_naming_it_everywhere(
     assert httpie.returncode == 1 and str(path) in line and said in line, httpie.stderr
     assert "TOKENTEXT" not in httpie.stdout + httpie.stderr
     assert stytch_zero_env.counters["authorize_page"] == 0
+
+
+def test_token_json_names_a_stytch_b2b_tokens_organization(
+    stytch_zero_env: StytchEmulator,
+) -> None:
+    """Stytch B2B access tokens carry the member's organization in their own claim."""
+    exp = int(time.time()) + 600
+    organization = {"organization_id": "organization-test-1", "slug": "acme"}
+    token = supplied_jwt(exp=exp, **{"https://stytch.com/organization": organization})
+    env = ci_env(stytch_zero_env, STYTCH_ACCESS_TOKEN=token)
+    info = json.loads(run([*CLI, "token", "--json"], env).stdout)
+    assert info["organization_id"] == "organization-test-1" and info["subject"] == "user-x"
+    assert info["expires_at_epoch"] == exp
+    assert info["expires_at"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(exp))
+    status = json.loads(run([*CLI, "status", "--json"], env).stdout)
+    assert status["organization_id"] == "organization-test-1" and "access_token" not in status
