@@ -158,6 +158,26 @@ def test_a_401_gets_one_new_machine_token_and_one_resend(
     assert stytch_zero_env.counters["token_client_credentials"] == 2
 
 
+class AlwaysRefuses(QuietHandler):
+    """An API that answers 401 to every token: a machine token it will never take."""
+
+    def do_GET(self) -> None:
+        self.reply(401, b"{}", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+@pytest.mark.parametrize("adapter", EVERY)
+def test_an_api_that_refuses_every_machine_token_costs_one_renewal_not_a_loop(
+    machine_env: ClientCredentials,
+    stytch_zero_env: StytchEmulator,
+    tmp_path: Path,
+    adapter: str,
+) -> None:
+    with LoopbackServer(AlwaysRefuses) as api:
+        status, _ = call(adapter, api.url + "/api", tmp_path)
+    assert status == 401  # the API's answer, handed back
+    assert stytch_zero_env.counters["token_client_credentials"] == 2  # the first, one renewal
+
+
 @pytest.mark.parametrize("adapter", EVERY)
 @pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post", "key"])
 def test_any_provider_by_issuer_with_the_method_its_metadata_offers(
