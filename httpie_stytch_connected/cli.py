@@ -464,7 +464,7 @@ def cmd_exec(ctx: Context) -> int:
     if soon and manager.supplied is None:
         manager, token = _token(ctx, rejected=token)  # renewed before the command starts
     try:
-        completed = subprocess.run(argv, env={**os.environ, name: token}, check=False)
+        completed = subprocess.run(argv, env=_child_environment(name, token), check=False)
     except OSError as exc:  # gone or changed since the check above
         if exc.errno == errno.ENOENT:
             return _said_cannot_run(argv[0], EXIT_NOT_FOUND, NOT_FOUND)
@@ -472,6 +472,19 @@ def cmd_exec(ctx: Context) -> int:
         return _said_cannot_run(argv[0], EXIT_CANNOT_RUN, f"cannot be run ({reason}); {FIX_RUN}")
     code = completed.returncode
     return 128 - code if code < 0 else code  # killed by a signal: the shell's convention
+
+
+#: What ``exec``'s command does not inherit: the long-lived secret the token was got with. The
+#: command gets the short-lived token; a child that prints its environment (``env``, ``set -x``,
+#: a crash report) must not print the machine credential with it.
+WITHHELD_FROM_COMMAND = ("STYTCH_CLIENT_SECRET",)
+
+
+def _child_environment(name: str, token: str) -> dict[str, str]:
+    """This process's environment for ``exec``'s command: the token in ``name``, the secret
+    (:data:`WITHHELD_FROM_COMMAND`) left out."""
+    kept = {key: value for key, value in os.environ.items() if key not in WITHHELD_FROM_COMMAND}
+    return {**kept, name: token}
 
 
 #: ``exec``'s exit status, as a shell's: no such command, and one found that cannot be run.

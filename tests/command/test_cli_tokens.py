@@ -169,6 +169,16 @@ def test_exec_puts_a_fresh_token_in_the_childs_environment_and_returns_its_statu
     assert named.returncode == 0, named.stderr
 
 
+def test_exec_hands_the_command_the_token_not_the_secret(
+    machine: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "seen"
+    child = f'printf %s "${{STYTCH_CLIENT_SECRET-withheld}} $STYTCH_CLIENT_ID" > {out}'
+    result = run([*CLI, "exec", "--", "sh", "-c", child], machine)
+    assert result.returncode == 0, result.stderr
+    assert out.read_text() == f"withheld {machine['STYTCH_CLIENT_ID']}"
+
+
 def test_exec_renews_a_token_that_would_expire_during_start_up(
     machine: dict[str, str], stytch_zero_env: StytchEmulator, tmp_path: Path
 ) -> None:
