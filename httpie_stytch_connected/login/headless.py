@@ -59,21 +59,46 @@ def ways_out(resource: str | None = None) -> str:
     )
 
 
-def no_terminal(browser_failure: str | None = None, resource: str | None = None) -> str:
-    """The message for a sign-in that can go nowhere: the browser's own failure when it had
-    one; ``resource`` as in :func:`ways_out`."""
-    if browser_failure is None:
-        return (
-            "No browser can be opened here and there is no terminal to paste the sign-in into; "
-            f"{ways_out(resource)}."
-        )
+#: The variables a CI job fills from its secret store: set but empty, the secret did not arrive.
+SECRET_VARIABLES = ("STYTCH_ACCESS_TOKEN", "STYTCH_CLIENT_SECRET")
+
+
+def secrets_not_arrived(environ: Mapping[str, str] | None = None) -> str:
+    """'' or ' (STYTCH_ACCESS_TOKEN is set but empty: …)': a job whose secret did not reach it
+    (a pull request from a fork, a secret not granted to the job) sets the variable to ''; the
+    way out it already took is then the one to check. Names only, never values."""
+    environ = os.environ if environ is None else environ
+    empty = [name for name in SECRET_VARIABLES if name in environ and not environ[name].strip()]
+    if not empty:
+        return ""
+    verb = "is" if len(empty) == 1 else "are"
     return (
-        f"Could not sign in: {browser_failure}, and there is no terminal to paste the sign-in "
-        f"into; fix BROWSER, or {ways_out(resource)}."
+        f" ({' and '.join(empty)} {verb} set but empty: in CI, check that the job receives the "
+        "secret)"
     )
 
 
-NO_TERMINAL = no_terminal()
+def no_terminal(
+    browser_failure: str | None = None,
+    resource: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> str:
+    """The message for a sign-in that can go nowhere: the browser's own failure when it had
+    one; ``resource`` as in :func:`ways_out`; a secret variable left empty
+    (:func:`secrets_not_arrived`, read from ``environ``, default this process's) is named."""
+    empty = secrets_not_arrived(environ)
+    if browser_failure is None:
+        return (
+            "No browser can be opened here and there is no terminal to paste the sign-in into; "
+            f"{ways_out(resource)}{empty}."
+        )
+    return (
+        f"Could not sign in: {browser_failure}, and there is no terminal to paste the sign-in "
+        f"into; fix BROWSER, or {ways_out(resource)}{empty}."
+    )
+
+
+NO_TERMINAL = no_terminal(environ={})
 
 #: Where the person may open a sign-in page that is not on this machine's loopback.
 ANY_MACHINE = "in a browser on any machine"

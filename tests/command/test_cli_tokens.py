@@ -340,6 +340,30 @@ def test_a_ci_run_without_any_credential_fails_at_once_naming_the_three_ways_out
     assert stytch_zero_env.counters["authorize_page"] == 0
 
 
+@pytest.mark.parametrize("empty", ["STYTCH_ACCESS_TOKEN", "STYTCH_CLIENT_SECRET"])
+def test_a_ci_job_whose_secret_did_not_arrive_is_told_which_variable_is_empty(
+    stytch_zero_env: StytchEmulator, stytch_resource_server: ResourceServer, empty: str
+) -> None:
+    """A pull request from a fork, or a secret not granted to the job: the variable is set to
+    ''. The three ways out alone would send the reader to the one they already took."""
+    env = ci_env(
+        stytch_zero_env,
+        STYTCH_CLIENT_ID=stytch_zero_env.client_id,
+        STYTCH_AUTHORIZE_URL=stytch_zero_env.authorize_url,
+        **{empty: ""},
+    )
+    url = stytch_resource_server.url
+    for argv in (
+        [*CLI, "token"],
+        [sys.executable, "-c", SCRIPT, url],
+        [*HTTP, "--ignore-stdin", "-A", "stytch", "GET", url],
+    ):
+        text = run(argv, env, timeout=30).stderr
+        assert "machine credential" in text, (argv, text)
+        said = f"({empty} is set but empty: in CI, check that the job receives the secret)."
+        assert said in text, (argv, text)
+
+
 def test_a_ci_run_in_zero_configuration_names_the_ways_out_that_apply_there(
     stytch_zero_env: StytchEmulator,
 ) -> None:
