@@ -83,6 +83,16 @@ def ci_env(emulator: StytchEmulator, **more: str) -> dict[str, str]:
     return env
 
 
+def person_ci_env(emulator: StytchEmulator, **more: str) -> dict[str, str]:
+    """A CI job configured for a person's sign-in (a Connected App), with no credential."""
+    return ci_env(
+        emulator,
+        STYTCH_CLIENT_ID=emulator.client_id,
+        STYTCH_AUTHORIZE_URL=emulator.authorize_url,
+        **more,
+    )
+
+
 @pytest.fixture
 def machine(
     stytch_zero_env: StytchEmulator, stytch_m2m_client: ClientCredentials
@@ -316,11 +326,7 @@ def test_a_ci_run_with_a_machine_credential_gets_200_everywhere(
 def test_a_ci_run_without_any_credential_fails_at_once_naming_the_three_ways_out(
     stytch_zero_env: StytchEmulator, stytch_resource_server: ResourceServer
 ) -> None:
-    env = ci_env(
-        stytch_zero_env,
-        STYTCH_CLIENT_ID=stytch_zero_env.client_id,
-        STYTCH_AUTHORIZE_URL=stytch_zero_env.authorize_url,
-    )
+    env = person_ci_env(stytch_zero_env)
     url = stytch_resource_server.url
     for argv in (
         [*CLI, "token"],
@@ -346,12 +352,7 @@ def test_a_ci_job_whose_secret_did_not_arrive_is_told_which_variable_is_empty(
 ) -> None:
     """A pull request from a fork, or a secret not granted to the job: the variable is set to
     ''. The three ways out alone would send the reader to the one they already took."""
-    env = ci_env(
-        stytch_zero_env,
-        STYTCH_CLIENT_ID=stytch_zero_env.client_id,
-        STYTCH_AUTHORIZE_URL=stytch_zero_env.authorize_url,
-        **{empty: ""},
-    )
+    env = person_ci_env(stytch_zero_env, **{empty: ""})
     url = stytch_resource_server.url
     for argv in (
         [*CLI, "token"],

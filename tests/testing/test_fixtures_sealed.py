@@ -103,26 +103,27 @@ def clean_env() -> dict[str, str]:
     }
 
 
-def test_the_readme_fixture_example_passes_whatever_the_shell_holds(tmp_path: Path) -> None:
-    section = README.read_text(encoding="utf-8").split("## Testing your own tools", 1)[1]
+def passes_as_a_users_test(document: Path, heading: str, tmp_path: Path) -> None:
+    """The first Python block after ``heading`` in ``document``, run as a user's own test file
+    in a hostile shell: the documented example passes as written."""
+    section = document.read_text(encoding="utf-8").split(heading, 1)[1]
     example = re.search(r"```python\n(.*?)```", section, re.S)
     assert example is not None
-    (tmp_path / "test_readme_example.py").write_text(example.group(1), encoding="utf-8")
+    (tmp_path / "test_documented_example.py").write_text(example.group(1), encoding="utf-8")
     result = run_pytest(tmp_path, {**clean_env(), **HOSTILE_SHELL})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+
+
+def test_the_readme_fixture_example_passes_whatever_the_shell_holds(tmp_path: Path) -> None:
+    passes_as_a_users_test(README, "## Testing your own tools", tmp_path)
 
 
 def test_the_testing_guides_ci_example_passes_with_no_browser(tmp_path: Path) -> None:
-    """docs/guides/testing.md's machine-credential example, run as a user's own test file."""
-    guide = (README.parent / "docs" / "guides" / "testing.md").read_text(encoding="utf-8")
-    section = guide.split("## A CI path", 1)[1]
-    example = re.search(r"```python\n(.*?)```", section, re.S)
-    assert example is not None
-    (tmp_path / "test_ci_example.py").write_text(example.group(1), encoding="utf-8")
-    result = run_pytest(tmp_path, {**clean_env(), **HOSTILE_SHELL})
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "1 passed" in result.stdout
+    """docs/guides/testing.md's machine-credential example (issue 19: users' tests of a CI
+    path)."""
+    guide = README.parent / "docs" / "guides" / "testing.md"
+    passes_as_a_users_test(guide, "## A CI path", tmp_path)
 
 
 def test_a_test_that_runs_http_ignores_the_users_httpie_config(tmp_path: Path) -> None:
