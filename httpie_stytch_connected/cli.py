@@ -31,6 +31,8 @@ from .settings.config import Settings, load_settings
 from .settings.options import OPTIONS, Option
 
 if TYPE_CHECKING:
+    import subprocess
+
     from .lifecycle.manager import TokenManager
     from .managed import ManagedTokens
     from .oauth.tokens import TokenSet
@@ -464,14 +466,38 @@ def cmd_exec(ctx: Context) -> int:
     if soon and manager.supplied is None:
         manager, token = _token(ctx, rejected=token)  # renewed before the command starts
     try:
-        completed = subprocess.run(argv, env=_child_environment(name, token), check=False)
+        process = subprocess.Popen(argv, env=_child_environment(name, token))
     except OSError as exc:  # gone or changed since the check above
         if exc.errno == errno.ENOENT:
             return _said_cannot_run(argv[0], EXIT_NOT_FOUND, NOT_FOUND)
         reason = exc.strerror or type(exc).__name__
         return _said_cannot_run(argv[0], EXIT_CANNOT_RUN, f"cannot be run ({reason}); {FIX_RUN}")
-    code = completed.returncode
+    code = _wait_as_a_shell(process)
     return 128 - code if code < 0 else code  # killed by a signal: the shell's convention
+
+
+def _wait_as_a_shell(process: subprocess.Popen[bytes]) -> int:
+    """The command's exit status, waiting as a shell waits for a foreground job: Ctrl-C
+    (SIGINT, which the terminal sends the whole group, the command included) is the command's
+    to handle, so it is ignored here rather than ending ``exec`` and killing the command
+    mid-cleanup; SIGTERM and SIGHUP sent to ``exec`` alone (``timeout``, a closed window, a CI
+    runner cancelling the step) are passed on to the command, whose status ``exec`` then
+    returns."""
+    import signal
+
+    def forward(signum: int, frame: object) -> None:
+        process.send_signal(signum)
+
+    previous: dict[int, Any] = {signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN)}
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            number = getattr(signal, name)
+            previous[number] = signal.signal(number, forward)
+    try:
+        return process.wait()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 #: What ``exec``'s command does not inherit: the long-lived secret the token was got with. The

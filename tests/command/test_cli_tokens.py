@@ -189,6 +189,51 @@ def test_exec_hands_the_command_the_token_not_the_secret(
     assert out.read_text() == f"withheld {machine['STYTCH_CLIENT_ID']}"
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and sh")
+@pytest.mark.parametrize(
+    ("signal_name", "to_group", "status"),
+    [("SIGINT", True, 3), ("SIGTERM", False, 4), ("SIGHUP", False, 5)],
+)
+def test_exec_lets_the_command_handle_ctrl_c_and_passes_on_termination(
+    machine: dict[str, str], tmp_path: Path, signal_name: str, to_group: bool, status: int
+) -> None:
+    """As a shell waits for its foreground job: Ctrl-C (SIGINT to the terminal's whole group)
+    is the command's to handle, and SIGTERM/SIGHUP sent to exec alone (``timeout``, a CI
+    runner cancelling the step) reach the command; exec returns the status it exits with after
+    its cleanup, never killing it mid-way."""
+    import signal
+
+    from tests.lifecycle import wait_for
+
+    started = tmp_path / "started"
+    child = (
+        'trap "echo cleaned; exit 3" INT; trap "echo cleaned; exit 4" TERM; '
+        f'trap "echo cleaned; exit 5" HUP; touch {started}; while :; do sleep 0.05; done'
+    )
+    process = subprocess.Popen(
+        [*CLI, "exec", "--", "sh", "-c", child],
+        env=machine,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own group, as a terminal's foreground job
+    )
+    try:
+        wait_for(started.exists, timeout=30)
+        number = getattr(signal, signal_name)
+        if to_group:
+            os.killpg(process.pid, number)
+        else:
+            process.send_signal(number)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+    assert (process.returncode, out, err) == (status, "cleaned\n", "")
+
+
 def test_exec_renews_a_token_that_would_expire_during_start_up(
     machine: dict[str, str], stytch_zero_env: StytchEmulator, tmp_path: Path
 ) -> None:
