@@ -794,6 +794,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         say(f"{PROG}: interrupted.")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (`token --json | head -c 1`): as `cat` does
+        _stdout_gone()
+        return EXIT_ERROR
     except Exception as exc:  # the last resort: nothing a provider sends ends in a traceback
         command = getattr(args, "command", None) or "command"
         debug = bool(getattr(args, "debug", False))
@@ -801,14 +804,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc(file=sys.stderr)
+        # The system's own words for an OSError (a full disk under stdout): never a value.
+        why = f": {exc.strerror}" if isinstance(exc, OSError) and exc.strerror else ""
         if _status_json(args):
-            what = f"status failed unexpectedly ({type(exc).__name__}); run it with --debug."
+            what = f"status failed unexpectedly ({type(exc).__name__}{why}); run it with --debug."
             return _status_failed(args, settings, "unexpected", what)
         say(
-            f"{PROG}: error: {command} failed unexpectedly ({type(exc).__name__}); "
+            f"{PROG}: error: {command} failed unexpectedly ({type(exc).__name__}{why}); "
             + ("the traceback is above." if debug else "run it again with --debug for details.")
         )
         return EXIT_ERROR
+
+
+def _stdout_gone() -> None:
+    """Point stdout at the null device: what is still buffered for a reader that has gone
+    must not fail again at exit ("Exception ignored … BrokenPipeError" on stderr)."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError):  # no stdout file descriptor to replace: nothing to flush
+        pass
 
 
 def _status_json(args: argparse.Namespace | None) -> bool:
@@ -842,5 +858,11 @@ def _status_failed(
         "profile": settings.profile if settings is not None else None,
         "resource": getattr(args, "resource", None),
     }
-    print(json.dumps(info, indent=2, sort_keys=True), flush=True)
+    try:
+        print(json.dumps(info, indent=2, sort_keys=True), flush=True)
+    except BrokenPipeError:  # the reader went away: nobody to tell
+        _stdout_gone()
+    except OSError:  # stdout cannot be written (a full disk): the one line goes to stderr
+        _stdout_gone()
+        say(f"{PROG}: error: {message}")
     return EXIT_ERROR

@@ -130,6 +130,54 @@ def test_token_json_and_formats(machine: dict[str, str], stytch_zero_env: Stytch
     assert stytch_zero_env.counters["token_client_credentials"] == 1
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["token", "--json"],
+        ["status", "--json"],
+        ["token"],
+        ["status", "--json", "--profile", "nope"],
+    ],
+)
+def test_output_nobody_reads_or_no_disk_takes_is_no_traceback(
+    machine: dict[str, str], argv: list[str]
+) -> None:
+    """``token --json | head -c 1``: the reader is gone, so nothing more is said (as ``cat``);
+    a full disk under stdout is one line with the system's reason. Never a traceback."""
+    assert run([*CLI, "token"], machine).returncode == 0  # a token to print
+    read, write = os.pipe()
+    os.close(read)  # the reader went away before the first byte
+    try:
+        gone = subprocess.run(
+            [*CLI, *argv],
+            env=machine,
+            stdin=subprocess.DEVNULL,
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write)
+    assert (gone.returncode, gone.stderr) == (1, ""), gone.stderr
+    if not os.path.exists("/dev/full"):
+        return
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [*CLI, *argv],
+            env=machine,
+            stdin=subprocess.DEVNULL,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    said = "Profile 'nope'" if "nope" in argv else "No space left on device"  # its own error
+    assert said in line and line.startswith("stytch-connected: error: "), line
+
+
 def test_status_json_has_the_same_fields_but_the_token(
     machine: dict[str, str], stytch_zero_env: StytchEmulator
 ) -> None:
