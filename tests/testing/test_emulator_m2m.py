@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -243,3 +244,52 @@ def test_the_plugin_fixture_makes_an_m2m_client(
 ) -> None:
     body = token(stytch_emulator.token_endpoint, stytch_m2m_client, how="basic").json()
     assert claims_of(stytch_emulator, body["access_token"])["scope"] == "read:data write:data"
+
+
+def test_the_foreground_emulator_prints_a_machine_to_try_a_ci_run_by_hand(
+    emulator: StytchEmulator, tmp_path: Path
+) -> None:
+    """``python -m httpie_stytch_connected.testing.emulator --m2m-client``: the two ``export``
+    lines it prints, pasted in order, make a browserless CI-like run of the example API work."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    from httpie_stytch_connected.testing.emulator import example_api
+    from httpie_stytch_connected.testing.emulator.__main__ import describe, describe_m2m_client
+    from httpie_stytch_connected.testing.pytest_plugin import ISOLATED
+
+    printed = describe(emulator) + describe_m2m_client(emulator)
+    exports = [line for line in printed if line.startswith("export ")]
+    assert len(exports) == 2
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STYTCH_")}
+    env.pop("BROWSER", None)
+    env.update({name: str(tmp_path / sub) for name, sub in ISOLATED.items()}, CI="true")
+    for line in exports:  # as the shell does: the second overrides the client of the first
+        env.update(word.partition("=")[::2] for word in shlex.split(line)[1:])
+    script = (
+        "import sys, requests\n"
+        "from httpie_stytch_connected import StytchAuth\n"
+        "print(requests.get(sys.argv[1], auth=StytchAuth(), timeout=30).status_code)\n"
+    )
+    with example_api(emulator) as api:
+        result = subprocess.run(
+            [sys.executable, "-c", script, api.origin + "/api/admin"],  # needs write:data
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            start_new_session=True,
+        )
+    assert result.stdout == "200\n", result.stderr
+    assert emulator.counters["token_client_credentials"] == 1
+    assert emulator.counters["authorize_page"] == 0
+    help_text = subprocess.run(
+        [sys.executable, "-m", "httpie_stytch_connected.testing.emulator", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    assert "--m2m-client" in help_text

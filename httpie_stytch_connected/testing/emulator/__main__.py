@@ -46,6 +46,22 @@ def describe(emulator: StytchEmulator) -> list[str]:
     ]
 
 
+def describe_m2m_client(emulator: StytchEmulator) -> list[str]:
+    """A new M2M client of this emulator, and the ``export`` line for a CI-like run with it.
+    Its secret is printed: it is this emulator's own, made now and gone when it stops (as
+    Stytch's dashboard shows a new client's secret once)."""
+    creds = emulator.create_m2m_client(("read:data", "write:data"), client_name="by hand")
+    exports = {
+        "STYTCH_CLIENT_ID": creds.client_id,
+        "STYTCH_CLIENT_SECRET": str(creds.client_secret),
+        "STYTCH_SCOPES": " ".join(creds.scopes),  # not a person's openid, email, …
+    }
+    return [
+        "For a machine (CI, no browser), paste this after the line above:",
+        "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in exports.items()),
+    ]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run an emulator until Ctrl-C; handy for trying a client by hand."""
     parser = argparse.ArgumentParser(
@@ -58,12 +74,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="a redirect URL to register on the client (default: http://127.0.0.1/callback)",
     )
+    parser.add_argument(
+        "--m2m-client",
+        action="store_true",
+        help="also create an M2M client (read:data write:data) and print the line that runs a "
+        "CI-like, browserless job against it",
+    )
     args = parser.parse_args(argv)
     kwargs: dict[str, Any] = {"log_requests": True}
     if args.redirect_uri:
         kwargs["redirect_uris"] = tuple(args.redirect_uri)
     with StytchEmulator(**kwargs) as emulator:
-        print("\n".join(describe(emulator)), flush=True)
+        lines = describe(emulator)
+        if args.m2m_client:
+            lines += describe_m2m_client(emulator)
+        print("\n".join(lines), flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
     return 0
