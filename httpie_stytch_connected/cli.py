@@ -31,8 +31,6 @@ from .settings.config import Settings, load_settings
 from .settings.options import OPTIONS, Option
 
 if TYPE_CHECKING:
-    import subprocess
-
     from .lifecycle.manager import TokenManager
     from .managed import ManagedTokens
     from .oauth.tokens import TokenSet
@@ -449,7 +447,6 @@ def _env_name(ctx: Context) -> str:
 def cmd_exec(ctx: Context) -> int:
     """Run COMMAND with a fresh access token in its environment (never printed); exit with
     its exit status."""
-    import subprocess
 
     argv = list(getattr(ctx.args, "argv", None) or [])
     if argv[:1] == ["--"]:
@@ -466,35 +463,46 @@ def cmd_exec(ctx: Context) -> int:
     if soon and manager.supplied is None:
         manager, token = _token(ctx, rejected=token)  # renewed before the command starts
     try:
-        process = subprocess.Popen(argv, env=_child_environment(name, token))
+        code = _run_as_a_shell(argv, _child_environment(name, token))
     except OSError as exc:  # gone or changed since the check above
         if exc.errno == errno.ENOENT:
             return _said_cannot_run(argv[0], EXIT_NOT_FOUND, NOT_FOUND)
         reason = exc.strerror or type(exc).__name__
         return _said_cannot_run(argv[0], EXIT_CANNOT_RUN, f"cannot be run ({reason}); {FIX_RUN}")
-    code = _wait_as_a_shell(process)
     return 128 - code if code < 0 else code  # killed by a signal: the shell's convention
 
 
-def _wait_as_a_shell(process: subprocess.Popen[bytes]) -> int:
-    """The command's exit status, waiting as a shell waits for a foreground job: Ctrl-C
-    (SIGINT, which the terminal sends the whole group, the command included) is the command's
-    to handle, so it is ignored here rather than ending ``exec`` and killing the command
-    mid-cleanup; SIGTERM and SIGHUP sent to ``exec`` alone (``timeout``, a closed window, a CI
-    runner cancelling the step) are passed on to the command, whose status ``exec`` then
-    returns."""
+def _run_as_a_shell(argv: list[str], env: dict[str, str]) -> int:
+    """Run ``argv`` and wait for it as a shell waits for a foreground job; its exit status
+    (negative: the signal that ended it). Ctrl-C (SIGINT, which the terminal sends the whole
+    group, the command included) is the command's to handle, so it does not end ``exec`` and
+    kill the command mid-cleanup; SIGTERM and SIGHUP sent to ``exec`` alone (``timeout``, a
+    closed window, a CI runner cancelling the step) are passed on to the command. The handlers
+    are in place before the command starts (a signal in between is not lost: the command is
+    then not started), and are Python functions, not SIG_IGN, so the command inherits the
+    default dispositions. Raises OSError when the command cannot be started."""
     import signal
+    import subprocess
+
+    started: list[subprocess.Popen[bytes]] = []
+    early: list[int] = []
 
     def forward(signum: int, frame: object) -> None:
-        process.send_signal(signum)
+        if started:
+            if signum != signal.SIGINT:  # the terminal gave the command its own SIGINT
+                started[0].send_signal(signum)
+        else:
+            early.append(signum)
 
-    previous: dict[int, Any] = {signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN)}
-    for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            number = getattr(signal, name)
-            previous[number] = signal.signal(number, forward)
+    numbers = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    previous = {number: signal.signal(number, forward) for number in numbers}
     try:
-        return process.wait()
+        if early:
+            return -early[0]
+        started.append(subprocess.Popen(argv, env=env))
+        if early:  # arrived while the command was being started
+            started[0].send_signal(early[0])
+        return started[0].wait()
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
