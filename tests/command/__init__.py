@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import IO, Any
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("stytch-connected")
 ENTRY_POINTS = {
@@ -13,6 +14,33 @@ ENTRY_POINTS = {
     "console": [str(CONSOLE_SCRIPT)],
 }
 TIMEOUT = 60
+#: A user's script: one GET with ``StytchAuth()`` and nothing else, printing the status code.
+REQUESTS_SCRIPT = (
+    "import sys, requests\n"
+    "from httpie_stytch_connected import StytchAuth\n"
+    "r = requests.get(sys.argv[1], auth=StytchAuth(), timeout=30)\n"
+    "print(r.status_code)\n"
+)
+
+
+def run_without_terminal(
+    argv: list[str],
+    env: dict[str, str],
+    timeout: float = TIMEOUT,
+    stdout: int | IO[Any] = subprocess.PIPE,
+) -> subprocess.CompletedProcess[str]:
+    """A child with no terminal at all, as a CI job or cron runs it: no stdin, stderr (and by
+    default stdout) captured, a new session (so ``/dev/tty`` cannot be opened); bounded."""
+    return subprocess.run(
+        argv,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=timeout,
+        start_new_session=True,
+    )
 
 
 def cli(

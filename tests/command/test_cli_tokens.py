@@ -16,16 +16,11 @@ import pytest
 from httpie_stytch_connected.testing import StytchEmulator
 from httpie_stytch_connected.testing.emulator import ClientCredentials, example_api
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from tests.command import one_line_error, rows
+from tests.command import REQUESTS_SCRIPT, one_line_error, rows, run_without_terminal
 
 CLI = [sys.executable, "-m", "httpie_stytch_connected"]
 HTTP = [sys.executable, "-m", "httpie"]
-SCRIPT = (
-    "import sys, requests\n"
-    "from httpie_stytch_connected import StytchAuth\n"
-    "r = requests.get(sys.argv[1], auth=StytchAuth(), timeout=30)\n"
-    "print(r.status_code)\n"
-)
+SCRIPT = REQUESTS_SCRIPT
 HTTPX_SCRIPT = (
     "import sys, httpx\n"
     "from httpie_stytch_connected.httpx import StytchAuth\n"
@@ -59,20 +54,7 @@ LIBRARY_SCRIPTS = {
 FAST = 10.0
 
 
-def run(
-    argv: list[str], env: dict[str, str], timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    """A subprocess with no terminal at all: no stdin, captured output, a new session (so
-    ``/dev/tty`` cannot be opened)."""
-    return subprocess.run(
-        argv,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        start_new_session=True,
-    )
+run = run_without_terminal
 
 
 def ci_env(emulator: StytchEmulator, **more: str) -> dict[str, str]:
@@ -148,30 +130,14 @@ def test_output_nobody_reads_or_no_disk_takes_is_no_traceback(
     read, write = os.pipe()
     os.close(read)  # the reader went away before the first byte
     try:
-        gone = subprocess.run(
-            [*CLI, *argv],
-            env=machine,
-            stdin=subprocess.DEVNULL,
-            stdout=write,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=60,
-        )
+        gone = run([*CLI, *argv], machine, stdout=write)
     finally:
         os.close(write)
     assert (gone.returncode, gone.stderr) == (1, ""), gone.stderr
     if not os.path.exists("/dev/full"):
         return
     with open("/dev/full", "w") as full:
-        result = subprocess.run(
-            [*CLI, *argv],
-            env=machine,
-            stdin=subprocess.DEVNULL,
-            stdout=full,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=60,
-        )
+        result = run([*CLI, *argv], machine, stdout=full)
     assert result.returncode == 1
     [line] = result.stderr.splitlines()
     said = "Profile 'nope'" if "nope" in argv else "No space left on device"  # its own error

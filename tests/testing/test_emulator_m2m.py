@@ -259,6 +259,7 @@ def test_the_foreground_emulator_prints_a_machine_to_try_a_ci_run_by_hand(
     from httpie_stytch_connected.testing.emulator import example_api
     from httpie_stytch_connected.testing.emulator.__main__ import describe, describe_m2m_client
     from httpie_stytch_connected.testing.pytest_plugin import ISOLATED
+    from tests.command import REQUESTS_SCRIPT, run_without_terminal
 
     printed = describe(emulator) + describe_m2m_client(emulator)
     exports = [line for line in printed if line.startswith("export ")]
@@ -268,20 +269,9 @@ def test_the_foreground_emulator_prints_a_machine_to_try_a_ci_run_by_hand(
     env.update({name: str(tmp_path / sub) for name, sub in ISOLATED.items()}, CI="true")
     for line in exports:  # as the shell does: the second overrides the client of the first
         env.update(word.partition("=")[::2] for word in shlex.split(line)[1:])
-    script = (
-        "import sys, requests\n"
-        "from httpie_stytch_connected import StytchAuth\n"
-        "print(requests.get(sys.argv[1], auth=StytchAuth(), timeout=30).status_code)\n"
-    )
-    with example_api(emulator) as api:
-        result = subprocess.run(
-            [sys.executable, "-c", script, api.origin + "/api/admin"],  # needs write:data
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            start_new_session=True,
+    with example_api(emulator) as api:  # /api/admin needs write:data
+        result = run_without_terminal(
+            [sys.executable, "-c", REQUESTS_SCRIPT, api.origin + "/api/admin"], env
         )
     assert result.stdout == "200\n", result.stderr
     assert emulator.counters["token_client_credentials"] == 1
