@@ -81,10 +81,20 @@ class OAuth2PKCEAuth(ManagedTokens, AuthBase):
             return _zero_config_prepare(self._zero, r)
         token = self.manager.access_token()
         r.headers["Authorization"] = authorization(token)
-        r.register_hook(  # type: ignore[no-untyped-call]
-            "response", functools.partial(self._retry_401, token, rewinder(r))
-        )
+        r.register_hook("response", self.response_hook(token, None, r))  # type: ignore[no-untyped-call]
         return r
+
+    def response_hook(
+        self, token: str, binding: Binding | None, request: requests.PreparedRequest
+    ) -> Callable[..., requests.Response]:
+        """The response hook for ``request``, about to go out with ``token`` (zero
+        configuration: ``binding``'s): the 401 retry, or the resource's redirect rule, renewal
+        and step-up. HTTPie's warm path, which put a cached token on the request without this
+        object, hands an answer to it when the answer is its business."""
+        rewind = rewinder(request)
+        if binding is None or self._zero is None:
+            return functools.partial(self._retry_401, token, rewind)
+        return _ResourceHook(self._zero, binding, token, rewind)
 
     @raises_requests_errors
     def _retry_401(

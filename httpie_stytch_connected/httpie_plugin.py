@@ -12,6 +12,8 @@ builds an object; every failure surfaces from ``__call__`` as one ``http: error:
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -20,6 +22,7 @@ from requests.auth import AuthBase
 
 if TYPE_CHECKING:
     from .auth import OAuth2PKCEAuth
+    from .warm import Warm
 
 #: Said on stderr when HTTPie shows the request and the API refused its token.
 RESENT = (
@@ -76,6 +79,8 @@ class HTTPieStytchAuth(AuthBase):
     def __init__(self, profile: str | None = None) -> None:
         self.profile = profile or None
         self._auth: OAuth2PKCEAuth | None = None
+        #: The settings' fingerprint taken before they were resolved (:mod:`.warm`).
+        self._stamp: str | None = None
 
     def __repr__(self) -> str:  # ``http --debug`` prints it: never a token
         return f"HTTPieStytchAuth(profile={self.profile!r})"
@@ -86,24 +91,92 @@ class HTTPieStytchAuth(AuthBase):
             from .messages import debug_logging
 
             debug_logging("http")
-        if self._auth is None:
-            from .auth import StytchAuth
+        elif self._auth is None and (r.body is None or isinstance(r.body, (bytes, str))):
+            # The warm path: the cached token before any settings load (a body in memory,
+            # so the hook's resend, built only if needed, replays it as the full path would).
+            warm = self._warm(r.url or "")
+            if warm is not None:
+                from .oauth.bearer import authorization
 
-            self._auth = StytchAuth(profile=self.profile, session=provider_session(args))
-        if not self._auth.settings.sends_token_to(r.url or ""):
+                r.headers["Authorization"] = authorization(warm.token)
+                if not getattr(args, "offline", False):
+                    r.register_hook("response", _WarmHook(self, warm))  # type: ignore[no-untyped-call]
+                    _report_resends(r, args)
+                return r
+        auth = self._full()
+        if not auth.settings.sends_token_to(r.url or ""):
             return r
         if getattr(args, "offline", False):
             from .oauth.bearer import authorization
 
             # No network, keyring or login: the manager resolves its provider lazily.
-            token = self._auth.cached_access_token(r.url or "")
+            token = auth.cached_access_token(r.url or "")
             if token:
                 r.headers["Authorization"] = authorization(token)
             return r
-        r = self._auth(r)
-        if "H" in (getattr(args, "output_options", None) or ""):  # -v, --print=H…
-            r.register_hook("response", _report_resend)  # type: ignore[no-untyped-call]
+        r = auth(r)
+        if self._stamp is not None:  # the warm path missed: what it needs, for the next run
+            from .warm import remember
+
+            key = None if auth.zero_config is not None else auth.manager.key
+            remember(self._stamp, self.profile, os.environ, auth.settings, key)
+        _report_resends(r, args)
         return r
+
+    def _warm(self, url: str) -> Warm | None:
+        from .warm import cached_token, fingerprint
+
+        self._stamp = fingerprint(self.profile, os.environ)
+        return cached_token(url, self._stamp) if self._stamp is not None else None
+
+    def _full(self) -> OAuth2PKCEAuth:
+        """The requests adapter, built from the settings on first need."""
+        if self._auth is None:
+            from .auth import StytchAuth
+
+            self._auth = StytchAuth(profile=self.profile, session=provider_session(_httpie_args()))
+        return self._auth
+
+
+def _report_resends(r: requests.PreparedRequest, args: Any) -> None:
+    if "H" in (getattr(args, "output_options", None) or ""):  # -v, --print=H…
+        r.register_hook("response", _report_resend)  # type: ignore[no-untyped-call]
+
+
+class _WarmHook:
+    """The response hook of a request sent with a token from the warm path (:mod:`.warm`).
+
+    An answer that is none of our business goes back untouched, with nothing more loaded: in
+    configured mode anything but a 401 to our token (:func:`.bearer.rejected`); with zero
+    configuration anything but a redirect (the token must not leave its resource), a 401 or a
+    403 (a step-up). For any other, the full auth is built and the hook it would have
+    registered takes over, for this answer and every later hop of the request.
+    """
+
+    def __init__(self, adapter: HTTPieStytchAuth, warm: Warm) -> None:
+        self.adapter = adapter
+        self.warm = warm
+        self._hook: Callable[..., requests.Response] | None = None
+
+    def __repr__(self) -> str:  # never the token
+        return f"_WarmHook(adapter={self.adapter!r})"
+
+    def __call__(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        if self._hook is None:
+            if not self._ours(response):
+                return response
+            self._hook = self.adapter._full().response_hook(
+                self.warm.token, self.warm.binding, response.request
+            )
+        return self._hook(response, **kwargs)
+
+    def _ours(self, response: requests.Response) -> bool:
+        if self.warm.binding is not None:
+            return response.is_redirect or response.status_code in (401, 403)
+        from .oauth.bearer import rejected
+
+        sent = response.request.headers.get("Authorization")
+        return rejected(response.status_code, sent, self.warm.token)
 
 
 class StytchAuthPlugin(AuthPlugin):  # type: ignore[misc]

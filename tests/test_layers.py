@@ -22,7 +22,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"storage", "login"}),
     frozenset({"settings", "lifecycle"}),
     frozenset({"zero_config"}),
-    frozenset({"managed"}),
+    frozenset({"managed", "warm"}),
     frozenset({"httpx_flow"}),
     frozenset({"auth", "httpx", "httpx2", "testing"}),
     frozenset({"__init__"}),

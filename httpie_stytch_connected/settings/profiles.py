@@ -23,15 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigurationError
-from ..storage.paths import config_dir
+from ..storage.paths import config_file
 from .options import OPTIONS, closest
 
 
 def config_path(environ: Mapping[str, str]) -> Path:
-    override = environ.get("STYTCH_CONFIG")
-    if override:
-        return Path(override)
-    return config_dir() / "config.toml"
+    """The profiles file (:func:`.paths.config_file`: ``STYTCH_CONFIG`` or the platform's)."""
+    return config_file(environ)
 
 
 def load_profile(

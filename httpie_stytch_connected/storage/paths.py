@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TextIO
 
@@ -64,6 +64,16 @@ def config_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+def config_file(environ: Mapping[str, str]) -> Path:
+    """The settings file: ``STYTCH_CONFIG``, else ``config.toml`` in :func:`config_dir`. Here
+    rather than beside the profile reader, so that the warm path (:mod:`..warm`) can find the
+    file whose bytes it fingerprints without loading the settings."""
+    override = environ.get("STYTCH_CONFIG")
+    if override:
+        return Path(override)
+    return config_dir() / "config.toml"
 
 
 def _linux_user_dir(variable: str, default: str) -> Path | None:
