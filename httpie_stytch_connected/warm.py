@@ -29,7 +29,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from .errors import ConfigurationError, TokenStoreError
 from .oauth.bearer import refuse_cleartext
@@ -49,22 +49,41 @@ _FORMAT = 1
 SECRET_ENV = ("STYTCH_CLIENT_SECRET", "STYTCH_ACCESS_TOKEN")
 
 
-class Memo(NamedTuple):
-    """What a warm run needs of the settings (see the module docstring)."""
+class Memo:
+    """What a warm run needs of the settings (see the module docstring). Plain classes here:
+    this module loads on every warm run, and a named tuple or dataclass is built at import."""
 
-    #: The token set's key; None with no provider configured (the API's binding has it).
-    key: str | None
-    #: Seconds before expiry at which a token is refreshed rather than sent (``leeway``).
-    leeway: float
-    #: ``allow_insecure_http``: plain http off loopback may carry the token.
-    insecure_http: bool
+    __slots__ = ("insecure_http", "key", "leeway")
+
+    def __init__(self, key: str | None, leeway: float, insecure_http: bool) -> None:
+        #: The token set's key; None with no provider configured (the API's binding has it).
+        self.key = key
+        #: Seconds before expiry at which a token is refreshed rather than sent (``leeway``).
+        self.leeway = leeway
+        #: ``allow_insecure_http``: plain http off loopback may carry the token.
+        self.insecure_http = insecure_http
+
+    def as_dict(self) -> dict[str, object]:
+        return {"key": self.key, "leeway": self.leeway, "insecure_http": self.insecure_http}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Memo) and self.as_dict() == other.as_dict()
+
+    __hash__ = None  # type: ignore[assignment]
 
 
-class Warm(NamedTuple):
+class Warm:
     """A token for the URL from the cache, and (zero configuration) the binding it is for."""
 
-    token: str
-    binding: Binding | None
+    __slots__ = ("binding", "token")
+
+    def __init__(self, token: str, binding: Binding | None) -> None:
+        self.token = token
+        self.binding = binding
+
+    def __repr__(self) -> str:  # never the token
+        resource = self.binding.resource if self.binding is not None else None
+        return f"Warm(resource={resource!r})"
 
 
 def fingerprint(profile: str | None, environ: Mapping[str, str]) -> str | None:
@@ -133,7 +152,7 @@ def remember(
     memo = Memo(key, float(settings.leeway), bool(settings.allow_insecure_http))
     if recall(stamp) == memo or fingerprint(profile, environ) != stamp:
         return
-    text = json.dumps({"v": _FORMAT, "of": stamp, **memo._asdict()})
+    text = json.dumps({"v": _FORMAT, "of": stamp, **memo.as_dict()})
     try:
         write_private(_memo_path(stamp), text)
     except (OSError, TokenStoreError):
@@ -161,9 +180,7 @@ def cached_token(url: str, stamp: str) -> Warm | None:
             if binding is None:
                 return None  # an API not met yet: its 401 starts the chain
             key = binding.key
-        tokens = AccessTokenCache().load(key)
+        token = AccessTokenCache().access_token(key, memo.leeway)
     except TokenStoreError:
         return None
-    if tokens is None or tokens.expires_within(memo.leeway):
-        return None
-    return Warm(tokens.access_token, binding)
+    return None if token is None else Warm(token, binding)

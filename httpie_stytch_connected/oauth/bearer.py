@@ -85,8 +85,10 @@ def refuse_cleartext(url: str) -> None:
 #: Longest challenge header read; a hostile API cannot make us parse megabytes.
 _MAX_HEADER = 8192
 _TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"
-_PARAM = re.compile(rf'\s*({_TOKEN})\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*)\s*,?')
-_SCHEME = re.compile(rf"\s*({_TOKEN})(?=[\s,]|$)\s*,?")
+# Compiled on first use (``re`` keeps them): a warm run imports this module and parses no
+# challenge.
+_PARAM = rf'\s*({_TOKEN})\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*)\s*,?'
+_SCHEME = rf"\s*({_TOKEN})(?=[\s,]|$)\s*,?"
 
 
 def bearer_challenge(header: str | None) -> dict[str, str] | None:
@@ -99,8 +101,9 @@ def bearer_challenge(header: str | None) -> dict[str, str] | None:
     scheme: str | None = None
     params: dict[str, str] | None = None
     pos = 0
+    param, scheme_name = re.compile(_PARAM), re.compile(_SCHEME)
     while pos < len(text):
-        match = _PARAM.match(text, pos)
+        match = param.match(text, pos)
         if match:
             if scheme == "bearer" and params is not None:
                 value = match.group(2)
@@ -109,7 +112,7 @@ def bearer_challenge(header: str | None) -> dict[str, str] | None:
                 params.setdefault(match.group(1).lower(), value)
             pos = match.end()
             continue
-        match = _SCHEME.match(text, pos)
+        match = scheme_name.match(text, pos)
         if match:
             scheme = match.group(1).lower()
             if scheme == "bearer" and params is None:

@@ -22,9 +22,11 @@ import re
 from urllib.parse import unquote, urlsplit
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+# Patterns, compiled on first use (``re`` keeps them): importing this module is on every warm
+# zero-configuration run, where a compile costs more than the lookup it serves.
+_ESCAPE = r"%([0-9A-Fa-f]{2})"
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-_HOST = re.compile(r"[a-z0-9._\-]+|[0-9a-f:.]*:[0-9a-f:.]*")
+_HOST = r"[a-z0-9._\-]+|[0-9a-f:.]*:[0-9a-f:.]*"
 #: How many more rounds of percent-decoding a suspicious server might apply.
 _ROUNDS = 3
 
@@ -73,7 +75,7 @@ def _normal_origin(url: str) -> str | None:
         return None
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
-    if scheme not in _DEFAULT_PORTS or not _HOST.fullmatch(host):
+    if scheme not in _DEFAULT_PORTS or not re.fullmatch(_HOST, host):
         return None
     if port is None or port == _DEFAULT_PORTS[scheme]:
         netloc = f"[{host}]" if ":" in host else host
@@ -83,9 +85,9 @@ def _normal_origin(url: str) -> str | None:
 
 
 def _path_segments(path: str) -> list[str] | None:
-    if "%" in path and _ESCAPE.sub("", path).count("%"):
+    if "%" in path and re.sub(_ESCAPE, "", path).count("%"):
         return None  # a "%" that starts no escape: servers disagree on what it means
-    decoded = _ESCAPE.sub(_unreserved_or_upper, path)
+    decoded = re.sub(_ESCAPE, _unreserved_or_upper, path)
     output: list[str] = []
     for segment in decoded.split("/")[1:]:  # §5.2.4 on whole segments
         if segment == ".":

@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
-_FORMAT = 1
+from .token_json import FORMAT, expires_within, stored_fields
+
 # The patterns are compiled on first use (``re`` keeps them): only a token response needs
 # them, and a warm run only reads a cached set.
 #: RFC 6750 §2.1 ``b64token``: what a Bearer credential may be.
@@ -128,17 +129,9 @@ class TokenSet:
         )
 
     def expires_within(self, leeway: float, *, now: float | None = None) -> bool:
-        """True if the access token is expired or will be within the leeway.
-
-        The leeway never exceeds half the token's lifetime: a provider issuing tokens shorter
-        than the leeway must not cost a refresh (or a login) on every request. A token without
-        ``expires_in`` is taken as valid until the API says 401.
-        """
-        if self.expires_at is None:
-            return False
-        lifetime = self.expires_at - self.received_at
-        margin = min(leeway, lifetime / 2) if lifetime > 0 else leeway
-        return (time.time() if now is None else now) + margin >= self.expires_at
+        """True if the access token is expired or will be within the leeway (the rule is
+        :func:`.token_json.expires_within`'s: at most half the lifetime, unknown is valid)."""
+        return expires_within(self.expires_at, self.received_at, leeway, now=now)
 
     @property
     def scopes(self) -> frozenset[str]:
@@ -151,33 +144,19 @@ class TokenSet:
                 del data[name]
         if self.account is not None:  # asdict keeps a named tuple a tuple: a JSON array
             data["account"] = self.account._asdict()
-        return json.dumps({"v": _FORMAT, **data}, separators=(",", ":"))
+        return json.dumps({"v": FORMAT, **data}, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> TokenSet:
         """Parse what :meth:`to_json` wrote; anything else raises ValueError."""
-        try:
-            data = json.loads(text)
-        except RecursionError:  # deeply nested junk: still just "not a token set"
-            raise ValueError("not a token set") from None
-        if not isinstance(data, dict) or data.get("v") != _FORMAT:
-            raise ValueError("not a token set of this version")
-        access = data.get("access_token")
-        if not isinstance(access, str):
-            raise ValueError("token set without access_token")
-        expires_at = data.get("expires_at")
-        received_at = data.get("received_at", 0.0)
-        if expires_at is not None and not _finite(expires_at):
-            raise ValueError("bad expires_at")
-        if not _finite(received_at):
-            raise ValueError("bad received_at")
+        data, access, expires_at, received_at = stored_fields(text)
         return cls(
             access_token=access,
-            expires_at=None if expires_at is None else float(expires_at),
+            expires_at=expires_at,
             refresh_token=_opt_str(data.get("refresh_token")),
             scope=_opt_str(data.get("scope")),
             id_token=_opt_str(data.get("id_token")),
-            received_at=float(received_at),
+            received_at=received_at,
             after_rejection=_opt_str(data.get("after_rejection")),
             superseded=_superseded(data.get("superseded")),
             account=Account.from_dict(data.get("account")),
@@ -210,14 +189,6 @@ def _lifetime(expires_in: object) -> float | None:
     if not math.isfinite(seconds) or seconds <= 0:
         return None
     return min(seconds, longest)
-
-
-def _finite(value: object) -> bool:
-    """A JSON number that is a usable float (not NaN, not infinite, not too large)."""
-    try:
-        return isinstance(value, (int, float)) and math.isfinite(value)
-    except OverflowError:
-        return False
 
 
 def _received(body: Mapping[str, Any], name: str) -> str | None:

@@ -1,18 +1,23 @@
 """The access-token cache: a 0600 file per token set holding the access token and its expiry,
 never the refresh token. A warm run reads it and stops there: no keyring, no lock.
 
-Reads load only :mod:`.paths` and the token model; the writers' helpers are in :mod:`.paths`
-too, and the keyring store (:mod:`.store`) is never imported from here.
+Reads load only :mod:`.paths` and the token model (:meth:`AccessTokenCache.access_token`, the
+warm path's read, not even that: only the stored form, :mod:`..oauth.token_json`); the writers'
+helpers are in :mod:`.paths` too, and the keyring store (:mod:`.store`) is never imported here.
 """
 
 from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import TokenStoreError
-from ..oauth.tokens import TokenSet
+from ..oauth.token_json import usable_access_token
 from .paths import _unlink, cache_dir, drop_temp_files, read_text, write_private
+
+if TYPE_CHECKING:
+    from ..oauth.tokens import TokenSet
 
 
 class AccessTokenCache:
@@ -28,7 +33,15 @@ class AccessTokenCache:
         tokens = parse_token_set(read_text(self._path(key)))
         return tokens if tokens and tokens.access_token else None
 
+    def access_token(self, key: str, leeway: float) -> str | None:
+        """The cached access token if it is good beyond ``leeway`` seconds, read without the
+        token model (:func:`.token_json.usable_access_token`): what :meth:`load` would give a
+        manager that finds it usable. Raises :class:`TokenStoreError` as :meth:`load` does."""
+        return usable_access_token(read_text(self._path(key)), leeway)
+
     def save(self, key: str, tokens: TokenSet) -> None:
+        from ..oauth.tokens import TokenSet
+
         slim = TokenSet(
             access_token=tokens.access_token,
             expires_at=tokens.expires_at,
@@ -54,6 +67,8 @@ def parse_token_set(text: str | None) -> TokenSet | None:
     foreign entries are replaced by a fresh login, never a crash)."""
     if text is None:
         return None
+    from ..oauth.tokens import TokenSet
+
     try:
         return TokenSet.from_json(text)
     except (ValueError, TypeError, RecursionError, OverflowError):

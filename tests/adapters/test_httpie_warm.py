@@ -38,7 +38,7 @@ WARM_MODULES = {
     "httpie_stytch_connected.errors",
     "httpie_stytch_connected.oauth",
     "httpie_stytch_connected.oauth.bearer",
-    "httpie_stytch_connected.oauth.tokens",
+    "httpie_stytch_connected.oauth.token_json",
     "httpie_stytch_connected.oauth.urls",
     "httpie_stytch_connected.storage",
     "httpie_stytch_connected.storage.access_cache",
@@ -217,3 +217,12 @@ def test_secret_variables_are_in_the_fingerprint_by_name() -> None:
     from httpie_stytch_connected.settings.options import OPTIONS
 
     assert set(SECRET_ENV) == {o.env for o in OPTIONS if o.secret}
+
+
+def test_the_warm_path_never_shows_the_token() -> None:
+    from httpie_stytch_connected.httpie_plugin import HTTPieStytchAuth, _WarmHook
+    from httpie_stytch_connected.warm import Warm
+
+    warm = Warm("secret-token-value", None)
+    shown = repr(warm) + repr(_WarmHook(HTTPieStytchAuth(), warm))
+    assert "secret-token-value" not in shown
