@@ -4,7 +4,8 @@ Standalone on purpose (the venvs do not have ``bench`` on their path). Each prob
 JSON object as the last line of stdout.
 
 - ``modules``: run ``http --version`` in-process, then report which heavy modules are loaded.
-- ``pieces URL``: the warm ``-A stytch`` path, timed piece by piece (HTTPie imported first).
+- ``pieces URL``: the warm ``-A stytch`` path (``httpie_stytch_connected.warm``), then the full
+  path a miss takes, timed piece by piece (HTTPie imported first).
 - ``call URL``: one cold ``HTTPieStytchAuth.__call__`` in a fresh process, timed as a whole.
 """
 
@@ -76,6 +77,9 @@ def pieces(url: str) -> dict[str, Any]:
     out["get_auth()"] = clock() - t
     request = _prepared(url)
     t = clock()
+    warm = adapter._warm(url)
+    out["warm path: fingerprint, memo, cache read (its imports included)"] = clock() - t
+    t = clock()
     from httpie_stytch_connected.auth import StytchAuth
 
     out["import auth chain (lazy, in __call__)"] = clock() - t
@@ -100,7 +104,13 @@ def pieces(url: str) -> dict[str, Any]:
     adapter(_prepared(url))
     out["adapter(request), warm"] = clock() - t
     ms = {k: v * 1000 for k, v in out.items()}
-    return {"ms": ms, "token_len": len(token), "after_import": after_import, **_loaded()}
+    return {
+        "ms": ms,
+        "token_len": len(token),
+        "warm_hit": warm is not None,
+        "after_import": after_import,
+        **_loaded(),
+    }
 
 
 def call(url: str) -> dict[str, Any]:
