@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import httpx
@@ -27,6 +28,11 @@ from httpie_stytch_connected import httpx as httpx_auth
 from httpie_stytch_connected import httpx2 as httpx2_auth
 from httpie_stytch_connected.settings.options import OPTIONS
 from tests.httpie_harness import Seen, run_http
+
+if TYPE_CHECKING:
+    import pytest
+
+    from httpie_stytch_connected.testing import StytchEmulator
 
 #: The httpx family: ``Client`` and ``AsyncClient`` are httpx's, the ``httpx2.`` ones httpx2's.
 HTTPX = ["Client", "AsyncClient", "httpx2.Client", "httpx2.AsyncClient"]
@@ -184,3 +190,18 @@ def _env_value(value: Any) -> str:
     if isinstance(value, (tuple, list)):
         return " ".join(str(v) for v in value)
     return str(value)
+
+
+def provider_profile(emulator: StytchEmulator, name: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Move the emulator's provider settings from the environment (``stytch_env``) into a
+    ``[profiles.NAME]`` table of the config file (``STYTCH_CONFIG``); the file's text."""
+    text = (
+        f"[profiles.{name}]\n"
+        f'project_domain = "{emulator.project_domain}"\n'
+        f'client_id = "{emulator.client_id}"\n'
+        f'authorize_url = "{emulator.authorize_url}"\n'
+    )
+    Path(os.environ["STYTCH_CONFIG"]).write_text(text)
+    for variable in ("STYTCH_PROJECT_DOMAIN", "STYTCH_CLIENT_ID", "STYTCH_AUTHORIZE_URL"):
+        monkeypatch.delenv(variable)
+    return text

@@ -14,6 +14,7 @@ from httpie_stytch_connected.httpie_plugin import HTTPieStytchAuth, StytchAuthPl
 from httpie_stytch_connected.testing import StytchEmulator
 from httpie_stytch_connected.testing.emulator import example_api
 from httpie_stytch_connected.testing.resource_server import ResourceServer
+from tests.adapters import provider_profile
 from tests.httpie_harness import http
 
 
@@ -189,17 +190,7 @@ def test_dash_a_picks_a_profile(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import os
-
-    config = Path(os.environ["STYTCH_CONFIG"])
-    config.write_text(
-        "[profiles.work]\n"
-        f'project_domain = "{stytch_env.project_domain}"\n'
-        f'client_id = "{stytch_env.client_id}"\n'
-        f'authorize_url = "{stytch_env.authorize_url}"\n'
-    )
-    for name in ("STYTCH_PROJECT_DOMAIN", "STYTCH_CLIENT_ID", "STYTCH_AUTHORIZE_URL"):
-        monkeypatch.delenv(name)
+    provider_profile(stytch_env, "work", monkeypatch)
     result = http(
         "-A", "stytch", "-a", "work", "GET", stytch_resource_server.url, config_dir=tmp_path / "h"
     )

@@ -27,6 +27,7 @@ from httpie_stytch_connected.storage.store import KeyringStore
 from httpie_stytch_connected.testing import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from httpie_stytch_connected.warm import SECRET_ENV
+from tests.adapters import provider_profile
 from tests.httpie_harness import Result, http
 from tests.loopback import LoopbackServer, QuietHandler
 
@@ -117,16 +118,7 @@ def test_a_changed_settings_file_is_not_served_the_previous_token(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config = Path(os.environ["STYTCH_CONFIG"])
-    profile = (
-        "[profiles.default]\n"
-        f'project_domain = "{stytch_env.project_domain}"\n'
-        f'client_id = "{stytch_env.client_id}"\n'
-        f'authorize_url = "{stytch_env.authorize_url}"\n'
-    )
-    config.write_text(profile)
-    config.chmod(0o600)
-    for name in ("STYTCH_PROJECT_DOMAIN", "STYTCH_CLIENT_ID", "STYTCH_AUTHORIZE_URL"):
-        monkeypatch.delenv(name)
+    profile = provider_profile(stytch_env, "default", monkeypatch)
     _runs(stytch_resource_server.url, tmp_path, 2)
     assert stytch_env.counters["login"] == 1
     # Another scope set is another token set: the profile's token must not be served for it.
