@@ -114,11 +114,8 @@ def recall(stamp: str) -> Memo | None:
     """The memo recorded under ``stamp``; None when there is none (or it is not one)."""
     try:
         text = read_text(_memo_path(stamp))
-    except TokenStoreError:
-        return None
-    try:
         data = json.loads(text or "null")
-    except ValueError:
+    except (OSError, TokenStoreError, ValueError, RecursionError):
         return None
     if not isinstance(data, dict) or data.get("v") != _FORMAT or data.get("of") != stamp:
         return None
@@ -168,7 +165,7 @@ def cached_token(url: str, stamp: str) -> Warm | None:
     if not memo.insecure_http:
         try:
             refuse_cleartext(url)
-        except ConfigurationError:
+        except (ConfigurationError, ValueError):  # the full path says why
             return None
     binding = None
     key = memo.key
@@ -181,6 +178,6 @@ def cached_token(url: str, stamp: str) -> Warm | None:
                 return None  # an API not met yet: its 401 starts the chain
             key = binding.key
         token = AccessTokenCache().access_token(key, memo.leeway)
-    except TokenStoreError:
+    except (OSError, TokenStoreError, ValueError):  # the full path meets it, and says so
         return None
     return None if token is None else Warm(token, binding)
