@@ -15,7 +15,8 @@ settings records those (a *memo*) under a fingerprint of everything they were re
 - :data:`_FORMAT`, the memo's version.
 
 A later run computes the fingerprint and uses only a memo recorded under it; any change to
-what the settings come from finds none and takes the full path, which records a new one.
+what the settings come from finds none and takes the full path, which records a new one
+(the newest :data:`KEPT` are kept).
 A configuration whose warm run does more than read the cache gets no memo: a ``hosts``
 restriction, a supplied token, the access-token cache turned off, or a ``STYTCH_*`` variable
 that is no setting (said on every run). Any doubt (an unreadable or foreign file, a token
@@ -25,10 +26,12 @@ the full path decides, with its own errors and messages.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import ConfigurationError, TokenStoreError
@@ -38,13 +41,13 @@ from .storage.paths import cache_dir, config_file, read_text, write_private
 from .storage.private_files import read_settings_file
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from .settings.config import Settings
     from .zero_config.binding import Binding
 
 #: Bump when what a memo holds, or how the settings make a key, changes.
 _FORMAT = 1
+#: How many memos are kept (the newest): one per configuration a person switches between.
+KEPT = 32
 #: The secret settings' variables: the fingerprint holds whether each is set, not its value.
 SECRET_ENV = ("STYTCH_CLIENT_SECRET", "STYTCH_ACCESS_TOKEN")
 
@@ -150,10 +153,25 @@ def remember(
     if recall(stamp) == memo or fingerprint(profile, environ) != stamp:
         return
     text = json.dumps({"v": _FORMAT, "of": stamp, **memo.as_dict()})
+    path = _memo_path(stamp)
     try:
-        write_private(_memo_path(stamp), text)
+        write_private(path, text)
     except (OSError, TokenStoreError):
         return
+    _prune(path)
+
+
+def _prune(kept: Path) -> None:
+    """Keep ``kept`` and the newest others, :data:`KEPT` in all: every change to what the
+    settings come from leaves a memo behind. Best effort (another run may be pruning too)."""
+    with contextlib.suppress(OSError):
+        others = [p for p in kept.parent.glob("*.json") if p != kept]
+        if len(others) < KEPT:
+            return
+        others.sort(key=lambda p: p.stat().st_mtime_ns)
+        for stale in others[: len(others) - KEPT + 1]:
+            with contextlib.suppress(OSError):
+                stale.unlink()
 
 
 def cached_token(url: str, stamp: str) -> Warm | None:

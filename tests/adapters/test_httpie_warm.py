@@ -218,3 +218,27 @@ def test_the_warm_path_never_shows_the_token() -> None:
     warm = Warm("secret-token-value", None)
     shown = repr(warm) + repr(_WarmHook(HTTPieStytchAuth(), warm))
     assert "secret-token-value" not in shown
+
+
+def test_the_newest_memos_are_kept_and_no_more(stytch_env: StytchEmulator) -> None:
+    """Each change to what the settings come from leaves a memo: the oldest go beyond KEPT,
+    never the one just written."""
+    from httpie_stytch_connected.settings.config import load_settings
+    from httpie_stytch_connected.warm import KEPT, fingerprint, recall, remember
+
+    memos = Path(os.environ["STYTCH_CACHE_DIR"]) / "warm"
+    stamps = []
+    for run in range(KEPT + 5):
+        environ = {**os.environ, "STYTCH_LEEWAY": str(30 + run)}
+        stamp = fingerprint(None, environ)
+        assert stamp is not None
+        remember(stamp, None, environ, load_settings({}, environ), f"key-{run}")
+        stamps.append(stamp)
+        # One write a second, as a person changes settings: the order is the clock's, no tie.
+        [written] = memos.glob(f"{stamp[:40]}.json")
+        os.utime(written, (1_000_000 + run, 1_000_000 + run))
+    assert len(list(memos.glob("*.json"))) == KEPT
+    newest = recall(stamps[-1])
+    assert newest is not None and newest.key == f"key-{KEPT + 4}" and newest.leeway == KEPT + 34
+    assert [recall(s) for s in stamps[:5]] == [None] * 5
+    assert all(recall(s) is not None for s in stamps[5:])
