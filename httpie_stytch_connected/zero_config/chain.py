@@ -431,7 +431,7 @@ class ZeroConfig:
         audience = unbound_audience(token, binding.resource)
         if audience is None:
             return
-        self.bindings.save(replace(current, unbound_said=True))
+        self.bindings.save(current._replace(unbound_said=True))
         self.notify(
             f"{shown(binding.issuer)} issued a token for {shown(binding.resource)} whose audience "
             f"({audience}) does not name that API: the server ignored the API it was asked for, "
@@ -529,8 +529,7 @@ class ZeroConfig:
         if endpoints.token_endpoint == binding.token_endpoint:
             raise dead
         registration = document.get("registration_endpoint")
-        moved = replace(
-            binding,
+        moved = binding._replace(
             authorization_endpoint=endpoints.authorization_endpoint,
             token_endpoint=endpoints.token_endpoint,
             revocation_endpoint=endpoints.revocation_endpoint,
@@ -636,8 +635,7 @@ class ZeroConfig:
             resource=binding.resource,
             scopes=binding.scopes,
         )
-        fresh = replace(
-            binding,
+        fresh = binding._replace(
             client_id=identity.client_id,
             token_endpoint_auth_method=identity.auth_method,
         )
@@ -663,7 +661,7 @@ class ZeroConfig:
         if declined:  # the server declined a step-up here before: a new name is no new reason
             return None
         union = tuple(dict.fromkeys([*binding.scopes, *granted, *wanted]))
-        wider = replace(binding, scopes=union, declined=tuple(sorted(declined)))
+        wider = binding._replace(scopes=union, declined=tuple(sorted(declined)))
         self.bindings.save(wider)
         manager = self.manager(wider)
         manager.login()
@@ -674,8 +672,7 @@ class ZeroConfig:
         refused = [scope for scope in wanted if scope not in now and scope not in granted]
         if not refused:
             return wider
-        kept = replace(
-            wider,
+        kept = wider._replace(
             scopes=tuple(s for s in union if s not in refused),
             declined=tuple(sorted(declined | set(refused))),
         )
