@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import AuthenticationError, ConfigurationError, LoginError, TokenStoreError
-from .messages import debug_logging
+from .messages import clock, debug_logging, expired_ago, human_duration
 from .messages import notify_stderr as say
+from .oauth.untrusted import unverified_claims, unverified_exp
 from .settings.config import Settings, load_settings
 from .settings.options import OPTIONS, Option
 
@@ -259,7 +260,7 @@ def _status(
         _table(rows)
         return None
     if manager.supplied is not None:
-        claims = _claims(tokens.access_token)
+        claims = unverified_claims(tokens.access_token)
         rows = (
             ("Profile", ctx.settings.profile or "(none)"),
             ("Token from", source),
@@ -353,7 +354,7 @@ def _expiry(tokens: TokenSet, now: float | None = None, *, supplied: bool = Fals
     left = tokens.expires_at - now
     if not math.isfinite(left):
         return "expiry unknown: used until the API rejects it"
-    at = _clock(tokens.expires_at)
+    at = clock(tokens.expires_at)
     if left > 0:
         return f"valid for {human_duration(left)}" + (f" (until {at})" if at else "")
     then = (
@@ -363,39 +364,7 @@ def _expiry(tokens: TokenSet, now: float | None = None, *, supplied: bool = Fals
         if tokens.refresh_token
         else "sign in again"
     )
-    return f"expired {human_duration(-left)} ago" + (f" (at {at})" if at else "") + f"; {then}"
-
-
-#: Beyond this, a duration is only "more than a hundred years" (and a time of day means nothing).
-_LONGEST = 100 * 365 * 86400.0
-
-
-def _clock(when: float) -> str | None:
-    """'14:05', or None for a moment too far off for a time of day to mean anything (or for
-    the platform's date functions to take)."""
-    try:
-        if abs(when - time.time()) < _LONGEST:
-            return time.strftime("%H:%M", time.localtime(when))
-    except (OverflowError, OSError, ValueError):
-        pass
-    return None
-
-
-def human_duration(seconds: float) -> str:
-    """'45 seconds', '12 minutes', '3 hours 5 minutes', '2 days 4 hours'; total: NaN, infinite
-    or absurd durations give a phrase, not an exception or a 300-digit number."""
-    if not math.isfinite(seconds):
-        return "an unknown time"
-    if abs(seconds) >= _LONGEST:
-        return "more than a hundred years"
-    total = int(abs(seconds))
-    units = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
-    parts = []
-    for name, size in units:
-        count, total = divmod(total, size)
-        if count:
-            parts.append(f"{count} {name}{'s' if count != 1 else ''}")
-    return " ".join(parts[:2]) or "0 seconds"
+    return f"{expired_ago(tokens.expires_at)}; {then}"
 
 
 def cmd_token(ctx: Context) -> int:
@@ -577,17 +546,12 @@ def _refuse_expired_supplied(manager: TokenManager, token: str) -> None:
     ``exp`` is handed over as is. Raises :class:`ConfigurationError`."""
     if manager.supplied is None:
         return
-    exp = _claims(token).get("exp")
-    if isinstance(exp, bool) or not isinstance(exp, (int, float)) or not math.isfinite(exp):
+    exp = unverified_exp(token)
+    if exp is None or exp > time.time():
         return
-    left = exp - time.time()
-    if left > 0:
-        return
-    at = _clock(exp)
     raise ConfigurationError(
-        f"The access token from {manager.supplied.source} expired {human_duration(-left)} ago"
-        + (f" (at {at})" if at else "")
-        + f"; it is used as given, never refreshed: {SUPPLY_FRESH}."
+        f"The access token from {manager.supplied.source} {expired_ago(exp)}; it is used as "
+        f"given, never refreshed: {SUPPLY_FRESH}."
     )
 
 
@@ -600,17 +564,6 @@ def _in_use(manager: TokenManager, token: str) -> TokenSet:
 
     tokens = manager.current()[0]
     return tokens if tokens is not None and tokens.access_token == token else TokenSet(token)
-
-
-def _claims(token: str) -> dict[str, Any]:
-    """The access token's claims if it is a JWT, unverified: for showing only."""
-    import jwt
-
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        return {}
-    return claims if isinstance(claims, dict) else {}
 
 
 def _with_claimed_expiry(tokens: TokenSet, claims: dict[str, Any]) -> TokenSet:
@@ -632,7 +585,7 @@ def token_info(tokens: TokenSet, manager: TokenManager, source: str) -> dict[str
     a JWT, unverified (for showing only)."""
     from datetime import datetime, timezone
 
-    claims = _claims(tokens.access_token) if tokens.access_token else {}
+    claims = unverified_claims(tokens.access_token) if tokens.access_token else {}
     tokens = _with_claimed_expiry(tokens, claims)
     expires = tokens.expires_at
     organization = claims.get(STYTCH_ORGANIZATION)

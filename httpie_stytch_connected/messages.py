@@ -7,7 +7,9 @@ loopback server, ``webbrowser`` and the rest of the login machinery.
 from __future__ import annotations
 
 import logging
+import math
 import sys
+import time
 from collections.abc import Callable, Mapping
 
 Notify = Callable[[str], None]
@@ -47,3 +49,42 @@ def debug_logging(prefix: str) -> None:
         handler._stytch_debug = True  # type: ignore[attr-defined]
         package.addHandler(handler)
     package.setLevel(logging.DEBUG)
+
+
+#: Beyond this, a duration is only "more than a hundred years" (and a time of day means nothing).
+LONGEST = 100 * 365 * 86400.0
+
+
+def clock(when: float) -> str | None:
+    """'14:05', or None for a moment too far off for a time of day to mean anything (or for
+    the platform's date functions to take)."""
+    try:
+        if abs(when - time.time()) < LONGEST:
+            return time.strftime("%H:%M", time.localtime(when))
+    except (OverflowError, OSError, ValueError):
+        pass
+    return None
+
+
+def human_duration(seconds: float) -> str:
+    """'45 seconds', '12 minutes', '3 hours 5 minutes', '2 days 4 hours'; total: NaN, infinite
+    or absurd durations give a phrase, not an exception or a 300-digit number."""
+    if not math.isfinite(seconds):
+        return "an unknown time"
+    if abs(seconds) >= LONGEST:
+        return "more than a hundred years"
+    total = int(abs(seconds))
+    units = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+    parts = []
+    for name, size in units:
+        count, total = divmod(total, size)
+        if count:
+            parts.append(f"{count} {name}{'s' if count != 1 else ''}")
+    return " ".join(parts[:2]) or "0 seconds"
+
+
+def expired_ago(exp: float) -> str:
+    """'expired 12 minutes ago (at 14:05)', for an expiry time ``exp`` (seconds since the
+    epoch) in the past; the time of day makes a wrong local clock visible."""
+    at = clock(exp)
+    return f"expired {human_duration(time.time() - exp)} ago" + (f" (at {at})" if at else "")

@@ -42,8 +42,9 @@ from ..errors import (
     TokenEndpointGone,
     TokenStoreError,
 )
-from ..messages import Notify, Opener, notify_stderr
+from ..messages import Notify, Opener, expired_ago, notify_stderr
 from ..oauth.tokens import SUPERSEDED_LIMIT, Account, TokenSet
+from ..oauth.untrusted import unverified_claims, unverified_exp
 from ..storage.access_cache import AccessTokenCache
 from ..waits import wait_in_slices
 
@@ -374,7 +375,7 @@ class TokenManager:
         assert self.supplied is not None
         token = str(self.supplied.token)
         if rejected is not None and rejected == token:
-            raise LoginError(_supplied_refused(self.supplied.source))
+            raise LoginError(_supplied_refused(self.supplied.source, token))
         return token
 
     def current(self) -> tuple[TokenSet | None, str]:
@@ -725,8 +726,8 @@ class TokenManager:
 
         if tokens.account is not None:
             return tokens.account
-        old = _unverified_claims(tokens.id_token)
-        if old is not None and old.get("sub"):
+        old = unverified_claims(tokens.id_token)
+        if old.get("sub"):
             return account_from(old)
         return identify(self.endpoints, self.client_id, self.client.http, tokens)[0]
 
@@ -966,22 +967,12 @@ def sign_in_impossible(no_browser: bool, environ: Mapping[str, str] | None = Non
     return reason
 
 
-def _supplied_refused(source: str) -> str:
+def _supplied_refused(source: str, token: str) -> str:
+    """The one line for a supplied token the API refused; it says when the token expired where
+    its own ``exp`` says it has (read unverified: advice, not a check)."""
+    exp = unverified_exp(token)
+    expired = f": it {expired_ago(exp)}" if exp is not None and exp <= time.time() else ""
     return (
-        f"The API refused the supplied access token (from {source}); it is used as given, never "
-        "refreshed: supply a valid token, or unset it to sign in."
+        f"The API refused the supplied access token (from {source}){expired}; it is used as "
+        "given, never refreshed: supply a valid token, or unset it to sign in."
     )
-
-
-def _unverified_claims(id_token: str | None) -> dict[str, Any] | None:
-    """The claims of an ID token we stored ourselves, for naming whose it was; None if absent or
-    unreadable."""
-    if not id_token:
-        return None
-    try:
-        import jwt
-
-        claims = jwt.decode(id_token, options={"verify_signature": False})
-    except Exception:  # unreadable: whose it was is unknown, which says nothing
-        return None
-    return claims if isinstance(claims, dict) else None

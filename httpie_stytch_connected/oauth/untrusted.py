@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -149,3 +150,27 @@ def _windows(skeleton: str) -> set[str]:
     """Every MIN_ECHO-long run; a secret shorter than that is not looked for (it would match
     ordinary words, and no provider issues one)."""
     return {skeleton[i : i + MIN_ECHO] for i in range(len(skeleton) - MIN_ECHO + 1)}
+
+
+def unverified_claims(token: str | None) -> dict[str, Any]:
+    """A JWT's claims read without checking its signature, for showing and advice only (whose a
+    token we stored says it was, when a supplied token expires); ``{}`` for an opaque token or
+    anything that is not a JWT with a JSON object as payload."""
+    if not token:
+        return {}
+    import jwt  # only the command and a few messages read claims
+
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def unverified_exp(token: str | None) -> float | None:
+    """The ``exp`` claim (seconds since the epoch) of :func:`unverified_claims`; None when
+    absent or not a finite number."""
+    exp = unverified_claims(token).get("exp")
+    if isinstance(exp, bool) or not isinstance(exp, (int, float)) or not math.isfinite(exp):
+        return None
+    return float(exp)

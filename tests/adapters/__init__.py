@@ -205,3 +205,10 @@ def provider_profile(emulator: StytchEmulator, name: str, monkeypatch: pytest.Mo
     for variable in ("STYTCH_PROJECT_DOMAIN", "STYTCH_CLIENT_ID", "STYTCH_AUTHORIZE_URL"):
         monkeypatch.delenv(variable)
     return text
+
+
+def supplied_jwt(**claims: object) -> str:
+    """A JWT as another issuer would hand one over (read unverified by us: any key)."""
+    import jwt
+
+    return jwt.encode({"sub": "user-x", **claims}, "k" * 32, algorithm="HS256")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from httpie_stytch_connected.lifecycle.manager import forget_memory
 from httpie_stytch_connected.testing.client_credentials_server import ClientCredentialsServer
 from httpie_stytch_connected.testing.emulator import ClientCredentials, StytchEmulator, example_api
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from tests.adapters import ADAPTERS, oauth2_auth, send, stytch_auth
+from tests.adapters import ADAPTERS, oauth2_auth, send, stytch_auth, supplied_jwt
 from tests.httpie_harness import http
 from tests.loopback import LoopbackServer, QuietHandler
 
@@ -299,6 +300,28 @@ def test_a_supplied_token_is_used_as_is_and_a_401_says_it_was_refused(
         call(adapter, refuses_first.server.url, tmp_path, **supplied)
     assert good not in str(caught.value)
     assert refuses_first.tokens == [good]  # not refreshed, not resent
+
+
+@pytest.mark.parametrize("adapter", EVERY)
+def test_a_refused_supplied_token_that_has_expired_says_when(
+    stytch_zero_env: StytchEmulator,
+    refuses_first: RefusesFirst,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    adapter: str,
+) -> None:
+    expired = supplied_jwt(exp=int(time.time()) - 600)
+    monkeypatch.setenv("STYTCH_ACCESS_TOKEN", expired)
+    if adapter == "httpie":
+        result = http("-A", "stytch", "GET", refuses_first.server.url, config_dir=tmp_path)
+        assert result.status != 0
+        text = result.stdout + result.stderr
+    else:
+        with pytest.raises(LoginError) as caught:
+            call(adapter, refuses_first.server.url, tmp_path, access_token=expired)
+        text = str(caught.value)
+    assert "refused the supplied access token" in text and "expired 10 minutes ago" in text, text
+    assert expired not in text
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)

@@ -15,7 +15,7 @@ import jwt
 import pytest
 
 from httpie_stytch_connected.auth import StytchAuth
-from httpie_stytch_connected.cli import human_duration
+from httpie_stytch_connected.messages import human_duration
 from httpie_stytch_connected.testing import StytchEmulator
 from tests.command import ENTRY_POINTS, TIMEOUT, cli, one_line_error
 

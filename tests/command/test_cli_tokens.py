@@ -16,6 +16,7 @@ import pytest
 from httpie_stytch_connected.testing import StytchEmulator
 from httpie_stytch_connected.testing.emulator import ClientCredentials, example_api
 from httpie_stytch_connected.testing.resource_server import ResourceServer
+from tests.adapters import supplied_jwt
 from tests.command import REQUESTS_SCRIPT, one_line_error, rows, run_without_terminal
 
 CLI = [sys.executable, "-m", "httpie_stytch_connected"]
@@ -564,13 +565,6 @@ def test_a_second_logout_of_a_supplied_token_says_the_same(
     env = ci_env(stytch_zero_env, STYTCH_ACCESS_TOKEN="abc.def.ghi")
     first, second = (run([*CLI, "logout"], env) for _ in range(2))
     assert first.stderr == second.stderr and second.stderr.startswith("Nothing to sign out of")
-
-
-def supplied_jwt(**claims: object) -> str:
-    """A JWT as another issuer would hand one over (unverified by the command: any key)."""
-    import jwt
-
-    return jwt.encode({"sub": "user-x", **claims}, "k" * 32, algorithm="HS256")
 
 
 def test_an_expired_supplied_token_is_neither_printed_nor_handed_to_a_command(
