@@ -154,10 +154,7 @@ def remember_unusable(endpoint: str, reason: str, resource: str | None) -> None:
         "at": time.time(),
         "resources": resources[-_RESOURCES:],
     }
-    try:
-        write_private(_unusable_path(endpoint), json.dumps(record))
-    except (OSError, TokenStoreError) as exc:
-        log.debug("unusable registration not remembered (%s)", type(exc).__name__)
+    _keep(_unusable_path(endpoint), record, "unusable registration")
 
 
 def unusable(endpoint: str, *, now: float | None = None) -> str | None:
@@ -166,8 +163,7 @@ def unusable(endpoint: str, *, now: float | None = None) -> str | None:
     record = _read_unusable(_unusable_path(endpoint))
     if record is None or record["endpoint"] != endpoint:
         return None
-    age = (time.time() if now is None else now) - record["at"]
-    return record["reason"] if 0 <= age < UNUSABLE_TTL else None
+    return record["reason"] if _fresh(record["at"], UNUSABLE_TTL, now) else None
 
 
 def forget_unusable(resource: str) -> list[str]:
@@ -191,17 +187,13 @@ def forget_unusable(resource: str) -> list[str]:
 
 
 def _unusable_path(endpoint: str) -> Path:
-    digest = hashlib.sha256(endpoint.encode()).hexdigest()[:32]
-    return cache_dir() / "unusable-registrations" / f"{digest}.json"
+    return _record_path("unusable-registrations", endpoint)
 
 
 def _read_unusable(path: Path) -> dict[str, Any] | None:
     """The record at ``path``, checked again (it is said on the terminal), else None."""
-    try:
-        data = parse_json(read_text(path) or "null")
-    except (ValueError, TokenStoreError):
-        return None
-    if not isinstance(data, dict) or data.get("v") != 1:
+    data = _read_record(path)
+    if data is None:
         return None
     endpoint, reason, at = data.get("endpoint"), data.get("reason"), data.get("at")
     resources = data.get("resources")
@@ -230,26 +222,19 @@ def remember_gone(key: str, endpoint: str, status: int) -> None:
     if len(endpoint) > 2048:
         return
     record = {"v": 1, "endpoint": endpoint, "status": status, "at": time.time()}
-    try:
-        write_private(_gone_path(key), json.dumps(record))
-    except (OSError, TokenStoreError) as exc:
-        log.debug("gone token endpoint not remembered (%s)", type(exc).__name__)
+    _keep(_gone_path(key), record, "gone token endpoint")
 
 
 def gone_endpoint(key: str, *, now: float | None = None) -> str | None:
     """The token endpoint :func:`remember_gone` kept for ``key`` less than :data:`GONE_TTL`
     seconds ago, else None."""
-    try:
-        data = parse_json(read_text(_gone_path(key)) or "null")
-    except (ValueError, TokenStoreError):
-        return None
-    if not isinstance(data, dict) or data.get("v") != 1:
+    data = _read_record(_gone_path(key))
+    if data is None:
         return None
     endpoint, at = data.get("endpoint"), data.get("at")
     if not isinstance(endpoint, str) or not isinstance(at, (int, float)):
         return None
-    age = (time.time() if now is None else now) - at
-    return endpoint if 0 <= age < GONE_TTL else None
+    return endpoint if _fresh(at, GONE_TTL, now) else None
 
 
 def forget_gone(key: str) -> None:
@@ -260,5 +245,34 @@ def forget_gone(key: str) -> None:
 
 
 def _gone_path(key: str) -> Path:
-    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-    return cache_dir() / "gone-token-endpoints" / f"{digest}.json"
+    return _record_path("gone-token-endpoints", key)
+
+
+# -- records kept for a while (unusable registrations, gone token endpoints) -----------------
+def _record_path(folder: str, name: str) -> Path:
+    """The file in the cache's ``folder`` that holds the record about ``name``."""
+    digest = hashlib.sha256(name.encode()).hexdigest()[:32]
+    return cache_dir() / folder / f"{digest}.json"
+
+
+def _keep(path: Path, record: dict[str, Any], what: str) -> None:
+    """Write ``record`` to ``path``. Best effort: a record that cannot be kept only means the
+    next run finds out again."""
+    try:
+        write_private(path, json.dumps(record))
+    except (OSError, TokenStoreError) as exc:
+        log.debug("%s not remembered (%s)", what, type(exc).__name__)
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    """The version-1 record at ``path`` as a JSON object, unchecked beyond that; else None."""
+    try:
+        data = parse_json(read_text(path) or "null")
+    except (ValueError, TokenStoreError):
+        return None
+    return data if isinstance(data, dict) and data.get("v") == 1 else None
+
+
+def _fresh(at: float, ttl: float, now: float | None) -> bool:
+    """Whether a record made at ``at`` (seconds since the epoch) is younger than ``ttl``."""
+    return 0 <= (time.time() if now is None else now) - at < ttl
