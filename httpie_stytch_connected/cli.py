@@ -416,7 +416,6 @@ def _env_name(ctx: Context) -> str:
 def cmd_exec(ctx: Context) -> int:
     """Run COMMAND with a fresh access token in its environment (never printed); exit with
     its exit status."""
-
     argv = list(getattr(ctx.args, "argv", None) or [])
     if argv[:1] == ["--"]:
         argv = argv[1:]
@@ -609,9 +608,9 @@ def token_info(tokens: TokenSet, manager: TokenManager, source: str) -> dict[str
 def cmd_config(ctx: Context) -> int:
     """Every setting with its value and where it came from; none of them is a secret."""
     from .settings.credentials import CLIENT_CREDENTIALS, grant_type
-    from .settings.profiles import config_path
+    from .storage.paths import config_file
 
-    path = config_path(ctx.environ)
+    path = config_file(ctx.environ)
     print(f"Config file: {path} ({'found' if path.exists() else 'not found'})")
     print(f"Profile: {ctx.settings.profile or '(none)'}")
     width = max(len(o.name) for o in OPTIONS)

@@ -27,11 +27,6 @@ from ..storage.paths import config_file
 from .options import OPTIONS, closest
 
 
-def config_path(environ: Mapping[str, str]) -> Path:
-    """The profiles file (:func:`.paths.config_file`: ``STYTCH_CONFIG`` or the platform's)."""
-    return config_file(environ)
-
-
 def load_profile(
     name: str | None, environ: Mapping[str, str]
 ) -> tuple[str | None, Mapping[str, Any], str]:
@@ -39,7 +34,7 @@ def load_profile(
     from ..errors import TokenStoreError
     from ..storage.private_files import read_settings_file
 
-    path = config_path(environ)
+    path = config_file(environ)
     try:  # its token_endpoint would receive the code: only the person may have written it
         raw = read_settings_file(path, "STYTCH_CONFIG")
     except TokenStoreError as exc:

@@ -11,8 +11,14 @@ from pathlib import Path
 import platformdirs
 import pytest
 
-from httpie_stytch_connected.settings.profiles import config_path
-from httpie_stytch_connected.storage.paths import APP_NAME, _place, cache_dir, config_dir, lock_dir
+from httpie_stytch_connected.storage.paths import (
+    APP_NAME,
+    _place,
+    cache_dir,
+    config_dir,
+    config_file,
+    lock_dir,
+)
 
 #: (XDG variable value, HOME) pairs; None: unset.
 CASES = [
@@ -65,7 +71,7 @@ def test_the_directories_are_platformdirs_own(
 def test_the_profiles_file_is_in_the_config_directory(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", "/srv/xdg-config")
     expected = Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "config.toml"
-    assert config_path({}) == expected
+    assert config_file({}) == expected
 
 
 def test_a_path_under_the_default_lock_directory_is_still_the_lock_settings(
@@ -88,10 +94,10 @@ def test_a_warm_read_of_the_access_token_cache_imports_no_platformdirs(tmp_path:
     neither platformdirs, the lock module nor the keyring store is imported."""
     code = (
         "import sys\n"
-        "from httpie_stytch_connected.settings.profiles import config_path\n"
+        "from httpie_stytch_connected.storage.paths import config_file\n"
         "from httpie_stytch_connected.storage.access_cache import AccessTokenCache\n"
         "import os\n"
-        "config_path(os.environ)\n"
+        "config_file(os.environ)\n"
         "print(AccessTokenCache().load('k'))\n"
         "heavy = ('platformdirs', 'keyring', 'httpie_stytch_connected.storage.locks',\n"
         "         'httpie_stytch_connected.storage.store')\n"
