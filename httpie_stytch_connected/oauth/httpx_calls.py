@@ -55,7 +55,7 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import import_module
 from types import FrameType, ModuleType
@@ -69,6 +69,7 @@ from .provider_calls import (
     BoundedBody,
     Limits,
     ProviderAnswer,
+    ProviderRequest,
     TransportFailure,
     late,
     within_deadline,
@@ -159,35 +160,26 @@ class HttpxHTTP:
         finally:
             now.client = before
 
-    def send(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str],
-        form: Mapping[str, str] | None = None,
-        json: Mapping[str, Any] | None = None,
-        limits: Limits,
-    ) -> ProviderAnswer:
+    def send(self, call: ProviderRequest) -> ProviderAnswer:
         """:meth:`.provider_calls.ProviderHTTP.send`; raises only :class:`TransportFailure`."""
         client = self._clients.current()
         library = self._library
+        limits = call.limits
         failure: TransportFailure | None = None
         try:
-            target = library.URL(url)
+            target = library.URL(call.url)
             transport = client._transport_for_url(target)
             asynchronous = isinstance(client, library.AsyncClient)
-            if self._own is not None and not self._own(url):
+            if self._own is not None and not self._own(call.url):
                 if isinstance(transport, (library.HTTPTransport, library.AsyncHTTPTransport)):
                     transport, asynchronous = self._global_only_transport(transport), False
                 else:
                     _check_name(target)
             request = library.Request(
-                method,
+                call.method,
                 target,
-                headers=dict(headers),
-                data=dict(form) if form is not None else None,
-                json=dict(json) if json is not None else None,
+                headers=dict(call.headers),
+                **call.body,
                 extensions={"timeout": _stricter(client.timeout, limits)},
             )
         except (library.HTTPError, library.InvalidURL) as exc:  # a URL the library refuses

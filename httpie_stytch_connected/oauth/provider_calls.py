@@ -97,6 +97,32 @@ def limits_for(kind: str, timeout: tuple[float, float] | None = None) -> Limits:
 
 
 @dataclass(frozen=True)
+class ProviderRequest:
+    """One call to a provider, as :class:`ProviderHTTP` sends it: exactly these ``headers``,
+    a ``form`` (``application/x-www-form-urlencoded``) or ``json`` body or none, under
+    ``limits``."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    limits: Limits
+    form: Mapping[str, str] | None = None
+    json: Mapping[str, Any] | None = None
+
+    def __repr__(self) -> str:  # the headers and the body may hold secrets
+        return f"ProviderRequest({self.method} {host_of(self.url)!r})"
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The body as ``requests`` and ``httpx`` take it: ``data=`` and ``json=`` keywords,
+        fresh dictionaries (a library may change what it is given)."""
+        return {
+            "data": dict(self.form) if self.form is not None else None,
+            "json": dict(self.json) if self.json is not None else None,
+        }
+
+
+@dataclass(frozen=True)
 class ProviderAnswer:
     """What came back, whatever library carried it. ``headers`` names are lower-case; ``url``
     is the URL that answered (never another: redirects are not followed)."""
@@ -145,16 +171,7 @@ class ProviderHTTP(Protocol):
     :class:`.httpx_calls.HttpxHTTP` do.
     """
 
-    def send(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str],
-        form: Mapping[str, str] | None = None,
-        json: Mapping[str, Any] | None = None,
-        limits: Limits,
-    ) -> ProviderAnswer: ...
+    def send(self, request: ProviderRequest) -> ProviderAnswer: ...
 
 
 @runtime_checkable
@@ -214,9 +231,8 @@ def call(
     bounds = limits or limits_for(kind)
     failure: TransportFailure | None = None
     try:
-        return provider_http(http).send(
-            method, url, headers=sent, form=form, json=json, limits=bounds
-        )
+        request = ProviderRequest(method, url, sent, bounds, form, json)
+        return provider_http(http).send(request)
     except TransportFailure as exc:
         failure = TransportFailure(exc.kind, exc.cause)  # a fresh one: no traceback, no context
     if failed is not None and failure.kind != LOCAL:  # a refusal is said alike for every call
@@ -324,21 +340,9 @@ class RequestsHTTP:
     def __repr__(self) -> str:
         return "RequestsHTTP()"
 
-    def send(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str],
-        form: Mapping[str, str] | None = None,
-        json: Mapping[str, Any] | None = None,
-        limits: Limits,
-    ) -> ProviderAnswer:
-        session = self.session_for(url)
-        return within_deadline(
-            limits,
-            lambda ends: _exchange(session, method, url, headers, form, json, limits, ends),
-        )
+    def send(self, request: ProviderRequest) -> ProviderAnswer:
+        session = self.session_for(request.url)
+        return within_deadline(request.limits, lambda ends: _exchange(session, request, ends))
 
     def confine(self, own: Callable[[str], bool]) -> RequestsHTTP:
         """These calls for URLs an API named, the API not on this machine (see the class)."""
@@ -373,26 +377,17 @@ def within_deadline(limits: Limits, work: Callable[[float], ProviderAnswer]) -> 
     return result
 
 
-def _exchange(
-    session: requests.Session,
-    method: str,
-    url: str,
-    headers: Mapping[str, str],
-    form: Mapping[str, str] | None,
-    json: Mapping[str, Any] | None,
-    limits: Limits,
-    ends: float,
-) -> ProviderAnswer:
+def _exchange(session: requests.Session, request: ProviderRequest, ends: float) -> ProviderAnswer:
     import requests
 
+    limits = request.limits
     failure: TransportFailure | None = None
     try:
         response = session.request(
-            method,
-            url,
-            headers=dict(headers),
-            data=dict(form) if form is not None else None,
-            json=dict(json) if json is not None else None,
+            request.method,
+            request.url,
+            headers=dict(request.headers),
+            **request.body,
             auth=_no_auth(),  # auth=None would fall back to session.auth
             timeout=(limits.connect, limits.read),
             allow_redirects=False,
@@ -416,7 +411,7 @@ def _exchange(
         response.status_code,
         {name.lower(): value for name, value in response.headers.items()},
         body,
-        response.url or url,
+        response.url or request.url,
     )
 
 

@@ -15,7 +15,7 @@ hosts ``local_hosts`` lists.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..oauth.urls import is_loopback
@@ -23,7 +23,13 @@ from ..settings.options import host_matches
 
 if TYPE_CHECKING:
     from ..oauth.endpoints import ProviderEndpoints
-    from ..oauth.provider_calls import HTTP, ConfinableHTTP, ProviderAnswer, ProviderHTTP
+    from ..oauth.provider_calls import (
+        HTTP,
+        ConfinableHTTP,
+        ProviderAnswer,
+        ProviderHTTP,
+        ProviderRequest,
+    )
     from ..settings.config import Settings
     from .binding import Binding
 
@@ -65,9 +71,9 @@ class DeferredCalls:
     def _http(self) -> ProviderHTTP:
         return self._choose()
 
-    def send(self, method: str, url: str, **kwargs: Any) -> ProviderAnswer:
+    def send(self, request: ProviderRequest) -> ProviderAnswer:
         """:meth:`..oauth.provider_calls.ProviderHTTP.send`."""
-        return self._http.send(method, url, **kwargs)
+        return self._http.send(request)
 
     def __repr__(self) -> str:
         return "DeferredCalls()"

@@ -27,6 +27,7 @@ from httpie_stytch_connected.oauth.provider_calls import (
     LIMITS,
     Limits,
     ProviderAnswer,
+    ProviderRequest,
     RequestsHTTP,
     call,
 )
@@ -367,6 +368,20 @@ def test_a_failure_carries_nothing_of_the_request(server: tuple[Hostile, str]) -
             assert "refresh-token-secret" not in repr(caught.value)
 
 
+def test_a_request_shows_none_of_its_secrets() -> None:
+    """What a custom :class:`ProviderHTTP` is handed may end up in its logs or exceptions."""
+    request = ProviderRequest(
+        "POST",
+        "https://idp.example/token?x=1",
+        {"Authorization": "Basic c2VjcmV0"},
+        LIMITS[provider_calls.TOKEN],
+        form={"refresh_token": "refresh-token-secret"},
+    )
+    shown = f"{request!r} {request!s}"
+    assert "idp.example" in shown
+    assert "c2VjcmV0" not in shown and "refresh-token-secret" not in shown
+
+
 class socket_closed_port:
     """A loopback URL nobody listens on."""
 
@@ -390,9 +405,9 @@ def test_a_custom_transport_carries_every_call(server: tuple[Hostile, str]) -> N
         def __init__(self) -> None:
             self.inner = RequestsHTTP(requests.Session())
 
-        def send(self, method: str, url: str, **kwargs: Any) -> ProviderAnswer:
-            seen.append((method, kwargs["limits"]))
-            return self.inner.send(method, url, **kwargs)
+        def send(self, request: ProviderRequest) -> ProviderAnswer:
+            seen.append((request.method, request.limits))
+            return self.inner.send(request)
 
     state.body = _good_body(provider_calls.DISCOVERY, url)
     metadata(url, url=url + "/doc", session=cast(Any, Counting()), ttl=0)
