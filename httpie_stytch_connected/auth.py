@@ -101,7 +101,11 @@ class OAuth2PKCEAuth(ManagedTokens, AuthBase):
         self, sent: str, rewind: Rewind, response: requests.Response, **kwargs: Any
     ) -> requests.Response:
         request = response.request
-        if not rejected(response.status_code, request.headers.get("Authorization"), sent):
+        header = request.headers.get("Authorization")
+        if response.status_code == 403:
+            challenge = response.headers.get("WWW-Authenticate")
+            self.manager.after_forbidden(request.url or "", header, sent, challenge)
+        if not rejected(response.status_code, header, sent):
             return response
         token = self.manager.access_token(rejected=sent)  # the next request gets a good one
         return resend(response, rewind, token, self.manager.notify, **kwargs)

@@ -147,7 +147,8 @@ class _WarmHook:
     """The response hook of a request sent with a token from the warm path (:mod:`.warm`).
 
     An answer that is none of our business goes back untouched, with nothing more loaded: in
-    configured mode anything but a 401 to our token (:func:`.bearer.rejected`); with zero
+    configured mode anything but a 401 or 403 to our token (:func:`.bearer.rejected`, and
+    :meth:`.TokenManager.after_forbidden`); with zero
     configuration anything but a redirect (the token must not leave its resource), a 401 or a
     403 (a step-up). For any other, the full auth is built and the hook it would have
     registered takes over, for this answer and every later hop of the request.
@@ -173,9 +174,11 @@ class _WarmHook:
     def _ours(self, response: requests.Response) -> bool:
         if self.warm.binding is not None:
             return response.is_redirect or response.status_code in (401, 403)
-        from .oauth.bearer import rejected
+        from .oauth.bearer import carried, rejected
 
         sent = response.request.headers.get("Authorization")
+        if response.status_code == 403:  # perhaps for a scope outside the configured ones
+            return carried(sent, self.warm.token)
         return rejected(response.status_code, sent, self.warm.token)
 
 

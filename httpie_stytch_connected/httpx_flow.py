@@ -268,7 +268,13 @@ class HttpxFamilyAuth(ManagedTokens):
         rewind = _rewinder(request.stream, byte_stream)
         response: Response = yield from _sent(request, token, watch)
         sent = response.request  # the last hop after any redirects
-        if not rejected(response.status_code, sent.headers.get("Authorization"), token):
+        header = sent.headers.get("Authorization")
+        if response.status_code == 403:
+            challenge = response.headers.get("WWW-Authenticate")
+            yield functools.partial(
+                self.manager.after_forbidden, str(sent.url), header, token, challenge
+            )
+        if not rejected(response.status_code, header, token):
             return
         renewed = yield functools.partial(self.manager.access_token, rejected=token)
         yield from _resend(request, response, rewind, renewed, byte_stream, self.manager.notify)

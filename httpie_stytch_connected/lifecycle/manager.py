@@ -207,6 +207,8 @@ class TokenManager:
         #: Called before a browser opens (after the provider was found reachable); raises to
         #: stop the sign-in (zero configuration asks RFC 7592 whether its client still exists).
         self.before_sign_in: Callable[[], None] | None = None
+        #: The scope sets :meth:`after_forbidden` has named already (each is said once).
+        self._scopes_named: set[tuple[str, ...]] = set()
 
     @functools.cached_property
     def endpoints(self) -> ProviderEndpoints:
@@ -309,6 +311,41 @@ class TokenManager:
         if not self._usable(tokens, None):
             tokens = self._from_cache(None)
         return tokens.access_token if tokens else None
+
+    def after_forbidden(
+        self, url: str, sent: str | None, token: str, challenge: str | None
+    ) -> None:
+        """A ``403`` to a request that carried ``token`` (its Authorization header ``sent``)
+        with the ``WWW-Authenticate`` value ``challenge``: when it is ``insufficient_scope``
+        for scopes this manager does not ask for (:func:`.bearer.scopes_refused`), say once
+        which, and where to add them. A configured provider is asked for the configured scopes
+        alone (zero configuration steps up instead), and an MCP client shows the 403 only as
+        "Server returned an error response". The 403 itself goes back to the caller."""
+        from ..oauth.bearer import scopes_refused
+        from ..oauth.untrusted import shown
+        from ..oauth.urls import host_of
+
+        asked = () if self.supplied is not None else self.scopes
+        missing = tuple(scopes_refused(403, sent, token, challenge, asked))
+        if not missing or missing in self._scopes_named:
+            return
+        self._scopes_named.add(missing)
+        named = shown(" ".join(missing))
+        scope = "scope" if len(missing) == 1 else "scopes"
+        if self.supplied is not None:
+            fix = (
+                f"the supplied token ({self.supplied.source}) is used as given: supply one "
+                f"with {scope} {named}"
+            )
+        else:
+            fix = (
+                f"only the configured scopes are asked for: add {named} to scopes "
+                "(STYTCH_SCOPES, or the profile's scopes) and run again"
+            )
+        self.notify(
+            f"{shown(host_of(url))} refused the token for lacking the {scope} {named} "
+            f"(403 insufficient_scope); {fix}."
+        )
 
     @property
     def unsaved(self) -> bool:

@@ -23,6 +23,7 @@ which ``TokenManager.access_token(rejected=token)`` renews it. The rules live he
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
@@ -42,6 +43,36 @@ def rejected(status: int, sent: str | None, token: str) -> bool:
     verdict on our token.
     """
     return status == 401 and carried(sent, token)
+
+
+#: RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), here at most 128 long. Compiled
+#: on first use (``re`` keeps it): a warm run loads this module and needs none.
+_SCOPE_TOKEN = r"[\x21\x23-\x5b\x5d-\x7e]{1,128}"
+#: The most scopes an API may have us ask for at once: what it names goes into the sign-in URL
+#: and onto the terminal, and 20,000 of them made a 460 KB line and a sign-in that failed.
+MAX_SCOPES = 32
+
+
+def scope_tokens(text: str) -> list[str]:
+    """The first :data:`MAX_SCOPES` RFC 6749 §3.3 scope-tokens in ``text``; anything else is
+    dropped: it comes from the API and is shown on the terminal, where a control character
+    could rewrite the screen and a flood of them bury it."""
+    return [token for token in text.split() if re.fullmatch(_SCOPE_TOKEN, token)][:MAX_SCOPES]
+
+
+def scopes_refused(
+    status: int, sent: str | None, token: str, challenge: str | None, asked: Sequence[str]
+) -> list[str]:
+    """RFC 6750 §3.1: the scopes a ``403`` with ``error="insufficient_scope"`` to a request
+    that carried ``token`` names beyond ``asked`` (the scopes the token was asked with); []
+    for any other answer. Only scope-tokens of printable ASCII (RFC 6749 §3.3) are kept: they
+    come from the API and are shown on the terminal (:func:`scope_tokens`)."""
+    if status != 403 or not carried(sent, token):
+        return []
+    parsed = bearer_challenge(challenge)
+    if not parsed or parsed.get("error") != "insufficient_scope":
+        return []
+    return [s for s in dict.fromkeys(scope_tokens(parsed.get("scope", ""))) if s not in asked]
 
 
 def carried(sent: str | None, token: str) -> bool:

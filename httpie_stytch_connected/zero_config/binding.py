@@ -10,11 +10,11 @@ and nothing else.
 import hashlib
 import json
 import logging
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import ConfigurationError, TokenStoreError
+from ..oauth.bearer import scope_tokens
 from ..oauth.resource_uri import origin_of, within
 from ..oauth.urls import check_provider_urls
 from ..storage.paths import cache_dir, read_text, token_key, write_private
@@ -41,12 +41,6 @@ FALLBACKS = {
     "authorization server metadata (RFC 8414), so the default endpoints /authorize, /token and "
     "/register at its origin are used (MCP 2025-03-26)",
 }
-#: RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), here at most 128 long. Compiled
-#: on first use (``re`` keeps it): a warm zero-configuration run loads this module and needs none.
-_SCOPE_TOKEN = r"[\x21\x23-\x5b\x5d-\x7e]{1,128}"
-#: The most scopes an API may have us ask for at once: what it names goes into the sign-in URL
-#: and onto the terminal, and 20,000 of them made a 460 KB line and a sign-in that failed.
-MAX_SCOPES = 32
 
 
 class Binding(NamedTuple):
@@ -126,13 +120,6 @@ class Binding(NamedTuple):
         # bindings on every run and needs none of the endpoint machinery.
         check_provider_urls(binding)
         return binding
-
-
-def scope_tokens(text: str) -> list[str]:
-    """The first :data:`MAX_SCOPES` RFC 6749 §3.3 scope-tokens in ``text``; anything else is
-    dropped: it comes from the API and is shown on the terminal, where a control character
-    could rewrite the screen and a flood of them bury it."""
-    return [token for token in text.split() if re.fullmatch(_SCOPE_TOKEN, token)][:MAX_SCOPES]
 
 
 def initial_scopes(

@@ -31,7 +31,7 @@ from ..errors import (
     TokenEndpointGone,
     TokenStoreError,
 )
-from ..oauth.bearer import answers_for, bearer_challenge
+from ..oauth.bearer import answers_for, bearer_challenge, scope_tokens
 from ..oauth.untrusted import shown
 from ..oauth.urls import check_endpoint
 from .binding import (
@@ -41,7 +41,6 @@ from .binding import (
     binding_from,
     fallback_of,
     initial_scopes,
-    scope_tokens,
 )
 
 if TYPE_CHECKING:

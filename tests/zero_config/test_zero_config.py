@@ -19,12 +19,13 @@ from httpie_stytch_connected.auth import OAuth2PKCEAuth
 from httpie_stytch_connected.errors import ConfigurationError
 from httpie_stytch_connected.lifecycle.manager import forget_memory
 from httpie_stytch_connected.managed import NOT_RESENT
+from httpie_stytch_connected.oauth.bearer import MAX_SCOPES
 from httpie_stytch_connected.oauth.resource_metadata import ProtectedResource
 from httpie_stytch_connected.oauth.tokens import TokenSet
 from httpie_stytch_connected.storage.store import AccessTokenCache, KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator, example_api
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from httpie_stytch_connected.zero_config.binding import MAX_SCOPES, BindingCache, initial_scopes
+from httpie_stytch_connected.zero_config.binding import BindingCache, initial_scopes
 from tests.adapters import ADAPTERS, ADAPTERS_IN_PROCESS, oauth2_auth, send
 from tests.loopback import LoopbackServer, QuietHandler
 
