@@ -577,17 +577,16 @@ class TokenManager:
             cure = self._failed_cure(current, rejected)
             # Both ways on end in a write: know the store takes one before spending anything.
             self.store.probe(self.key)
+            why = None
             if current is not None and current.refresh_token and cure is None:
                 refreshed = self._refresh(current, rejected, stored, mark)
                 if refreshed is not None:
                     return refreshed
+                why = SESSION_EXPIRED
             elif cure == "refresh":
-                self.notify(
-                    "The API refused the access token right after it was refreshed; signing in "
-                    "again."
-                )
+                why = REFUSED_AFTER_REFRESH
             return self.grant.obtain(
-                self, Attempt(stored, mark, after_rejection=rejected is not None)
+                self, Attempt(stored, mark, after_rejection=rejected is not None, why=why)
             )
 
     def _failed_cure(self, current: TokenSet | None, rejected: str | None) -> str | None:
@@ -684,7 +683,6 @@ class TokenManager:
             if rejected is not None:
                 refreshed = replace(refreshed, after_rejection="refresh")
             return self._settle(self._save(refreshed, stored), mark, REFRESHING)
-        self.notify("Your session has expired; signing in again.")
         return None
 
     def _login_and_save(
@@ -875,6 +873,12 @@ SUPPLIED_NO_LOGIN = (
 )
 
 
+#: Why a stored sign-in no longer serves (:attr:`Attempt.why`): the refresh was refused.
+SESSION_EXPIRED = "Your session has expired"
+#: ... or the token a refresh just gave was refused by the API too.
+REFUSED_AFTER_REFRESH = "The API refused the access token right after it was refreshed"
+
+
 class Attempt(NamedTuple):
     """What the manager hands a :class:`Grant` when it asks for a new set: one value, so the
     protocol and each grant declare ``obtain`` in one line rather than repeat four parameters
@@ -886,6 +890,9 @@ class Attempt(NamedTuple):
     mark: Mark
     #: The API just refused the set in use (a browser sign-in says so).
     after_rejection: bool = False
+    #: Why a person must sign in again (:data:`SESSION_EXPIRED`, :data:`REFUSED_AFTER_REFRESH`;
+    #: None: a first sign-in): said when the sign-in starts, or in the error when none can.
+    why: str | None = None
 
 
 class Grant(Protocol):
@@ -917,7 +924,9 @@ class BrowserSignIn:
                 # A provider that cannot be reached is the first thing to fix: say that.
                 check_reachable(manager.endpoints, manager.client.http)
                 log.debug("no sign-in possible here: %s", reason)
-                raise LoginError(no_terminal(resource=manager.resource))
+                raise LoginError(no_terminal(resource=manager.resource, why=attempt.why))
+        if attempt.why is not None:
+            manager.notify(f"{attempt.why}; signing in again.")
         return manager._login_and_save(
             attempt.stored, attempt.mark, after_rejection=attempt.after_rejection
         )

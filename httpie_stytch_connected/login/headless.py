@@ -82,15 +82,18 @@ def no_terminal(
     browser_failure: str | None = None,
     resource: str | None = None,
     environ: Mapping[str, str] | None = None,
+    why: str | None = None,
 ) -> str:
     """The message for a sign-in that can go nowhere: the browser's own failure when it had
     one; ``resource`` as in :func:`ways_out`; a secret variable left empty
-    (:func:`secrets_not_arrived`, read from ``environ``, default this process's) is named."""
+    (:func:`secrets_not_arrived`, read from ``environ``, default this process's) is named;
+    ``why`` (a stored sign-in that no longer serves) opens it."""
     empty = secrets_not_arrived(environ)
     if browser_failure is None:
+        opening = f"{why}, and no" if why else "No"
         return (
-            "No browser can be opened here and there is no terminal to paste the sign-in into; "
-            f"{ways_out(resource)}{empty}."
+            f"{opening} browser can be opened here and there is no terminal to paste the sign-in "
+            f"into; {ways_out(resource)}{empty}."
         )
     return (
         f"Could not sign in: {browser_failure}, and there is no terminal to paste the sign-in "

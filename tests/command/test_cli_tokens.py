@@ -12,12 +12,16 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
+from httpie_stytch_connected.auth import StytchAuth
 from httpie_stytch_connected.testing import StytchEmulator
 from httpie_stytch_connected.testing.emulator import ClientCredentials, example_api
+from httpie_stytch_connected.testing.pytest_plugin import scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from tests.adapters import supplied_jwt
 from tests.command import REQUESTS_SCRIPT, one_line_error, rows, run_without_terminal
+from tests.lifecycle import expire_stored
 
 CLI = [sys.executable, "-m", "httpie_stytch_connected"]
 HTTP = [sys.executable, "-m", "httpie"]
@@ -672,3 +676,29 @@ def test_token_json_names_a_stytch_b2b_tokens_organization(
     assert info["expires_at"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(exp))
     status = json.loads(run([*CLI, "status", "--json"], env).stdout)
     assert status["organization_id"] == "organization-test-1" and "access_token" not in status
+
+
+def test_a_ci_run_whose_stored_sign_in_was_revoked_says_so_in_its_one_error(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    """A runner that holds a person's sign-in (``stytch-connected login`` run on it earlier)
+    whose grant was revoked: the refresh is refused, no sign-in can happen here, and the one
+    error says why a sign-in was needed; nothing announces a sign-in that will not happen."""
+    url = stytch_resource_server.url
+    auth = StytchAuth(opener=scripted_opener(), notify=lambda _: None)
+    assert requests.get(url, auth=auth, timeout=30).status_code == 200
+    stytch_env.revoke_all()
+    expire_stored(auth.manager.key)
+    env = person_ci_env(stytch_env)
+    for argv in (
+        [*CLI, "token"],
+        *([sys.executable, "-c", script, url] for script in LIBRARY_SCRIPTS.values()),
+        [*HTTP, "--ignore-stdin", "-A", "stytch", "GET", url],
+    ):
+        result = run(argv, env, timeout=30)
+        assert result.returncode != 0, argv
+        assert "signing in again" not in result.stderr, (argv, result.stderr)
+        last = result.stderr.strip().splitlines()[-1]
+        assert "Your session has expired" in last and "sign in elsewhere first" in last, last
+    one_line_error(run([*CLI, "token"], env, timeout=30))
+    assert stytch_env.counters["authorize_page"] == 1  # the first sign-in only
