@@ -134,7 +134,7 @@ def _run(*, auto_approve: bool, timeout: float, command: str) -> int:
     from .auth import StytchAuth
     from .errors import AuthenticationError, LoginError
     from .login.browser import open_browser
-    from .login.headless import ANY_MACHINE, no_browser_reason
+    from .login.headless import ANY_MACHINE, PASTE_HELP, no_browser_reason
     from .testing.emulator import StytchEmulator
     from .testing.resource_server import ResourceServer
     from .testing.user_agent import ScriptedUserAgent
@@ -167,6 +167,7 @@ def _run(*, auto_approve: bool, timeout: float, command: str) -> int:
             return result.ok
 
         no_browser: list[bool] = []  # set when the person's browser could not be opened
+        prompted: list[bool] = []  # set when the paste prompt was offered on a terminal
         # Known before anything is tried (no display, an SSH session): then the demo neither
         # says it opens a browser nor tries to.
         cannot_open = None if auto_approve else no_browser_reason()
@@ -185,6 +186,8 @@ def _run(*, auto_approve: bool, timeout: float, command: str) -> int:
             return False
 
         def notify(message: str) -> None:
+            if message == PASTE_HELP:
+                prompted.append(True)
             if message.startswith("Opening your browser"):
                 if auto_approve:
                     message = "The scripted user agent opens this sign-in URL:"
@@ -246,6 +249,12 @@ def _run(*, auto_approve: bool, timeout: float, command: str) -> int:
                     f"finish signing in within the time (`{command} --timeout 600` waits 10 "
                     f"minutes), or run `{command} --auto-approve` to let a scripted user agent "
                     "sign in."
+                )
+            elif prompted:  # a terminal was there, and its input ended before a paste
+                say(
+                    "demo: the terminal's input ended before a sign-in URL was pasted. Run "
+                    f"`{command}` again and paste it, or run `{command} --auto-approve` to let a "
+                    "scripted user agent sign in."
                 )
             elif no_browser:
                 say(

@@ -22,7 +22,7 @@ from ..oauth.tokens import TokenSet
 from ..oauth.urls import host_of
 from .browser import launch_browser, open_browser
 from .callback_server import CallbackServer
-from .headless import Fallback, no_browser_reason, no_terminal
+from .headless import Fallback, input_ended, no_browser_reason, no_terminal
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,8 @@ def browser_login(
                 _launch(opener, url, fallback, notify, server)
             code = server.wait(timeout)
         except LoginError:
+            if fallback.input_ended:
+                raise LoginError(input_ended(resource)) from None
             if fallback.cancelled:
                 raise LoginError(no_terminal(fallback.reason, resource)) from None
             raise

@@ -103,6 +103,16 @@ def no_terminal(
 
 NO_TERMINAL = no_terminal(environ={})
 
+
+def input_ended(resource: str | None = None) -> str:
+    """The message for a paste prompt whose input ended before a URL came (Ctrl-D, or a job
+    under ``script`` whose stdin is closed): nothing more can be pasted there."""
+    return (
+        "The terminal's input ended (Ctrl-D, or a closed stdin) before the sign-in URL was "
+        f"pasted; run again and paste it, or {ways_out(resource)}{secrets_not_arrived()}."
+    )
+
+
 #: Where the person may open a sign-in page that is not on this machine's loopback.
 ANY_MACHINE = "in a browser on any machine"
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -231,6 +241,8 @@ class Fallback:
         self._previous = _trap(_ENDING_SIGNALS, self._on_signal)
         self.cancelled = False
         self.reason: str | None = None
+        #: The terminal's input ended before a URL was pasted (:func:`input_ended`).
+        self.input_ended = False
 
     def paste(self, why: str, url: str | None = None) -> bool:
         """Show the URL (unless already shown) and prompt on the terminal; False if none."""
@@ -297,6 +309,11 @@ class Fallback:
                     terminal.write("Pasted URL received.\n")
                     return
                 terminal.write(f"{outcome.message} Paste the whole URL again: ")
+            if not self._stop.is_set():  # no URL can come any more: end the wait now
+                terminal.write("\n")
+                self.input_ended = True
+                self.cancel()
+                self.input_ended = self.cancelled  # False: the sign-in was answered meanwhile
         finally:
             terminal.restore(saved)
             if saved is not None:

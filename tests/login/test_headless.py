@@ -189,6 +189,24 @@ def test_paste_the_redirect_on_the_terminal(stytch_env: StytchEmulator) -> None:
     assert "ada@example.com" in status.stdout
 
 
+def test_the_terminal_s_input_ending_at_the_prompt_ends_the_sign_in_at_once(
+    stytch_env: StytchEmulator,
+) -> None:
+    """Ctrl-D at the prompt, or a job run under ``script`` with its stdin closed: no URL can
+    be pasted any more, so the sign-in fails now, in one line, instead of waiting out
+    ``login_timeout`` (300 s) in silence."""
+    env = headless_env(STYTCH_LOGIN_TIMEOUT=str(TIMEOUT * 2))  # the test's bound is shorter
+    with cli_on_a_terminal("token", env=env) as term:
+        term.expect(rb"Paste the URL here")
+        os.write(term.master, b"\x04")  # VEOF on an empty line: the input has ended
+        assert term.process.wait(timeout=TIMEOUT) == 1
+        term.expect(rb"stytch-connected: error: [^\n]*\n")
+        error = term.seen[term.seen.index(b"stytch-connected: error: ") :].decode().strip()
+        assert "input ended" in error and "sign in elsewhere first" in error, error
+        assert termios.tcgetattr(term.master)[3] & termios.ECHO  # echo is back on
+    assert stytch_env.counters["token_requests"] == 0
+
+
 def test_no_browser_flag_prompts_even_with_a_browser(stytch_env: StytchEmulator) -> None:
     with cli_on_a_terminal("--no-browser", "token", env=dict(os.environ)) as term:
         url = term.expect(URL).group(0).decode()
