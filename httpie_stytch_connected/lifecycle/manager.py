@@ -78,6 +78,22 @@ _WANTED: contextvars.ContextVar[Callable[[], bool] | None] = contextvars.Context
 )
 
 
+#: What a first sign-in started within :func:`announcing` is for, said once one can start.
+_ANNOUNCE: contextvars.ContextVar[str | None] = contextvars.ContextVar("announce", default=None)
+
+
+@contextlib.contextmanager
+def announcing(notice: str) -> Iterator[None]:
+    """Within this block, a browser sign-in that can start says ``notice`` first (zero
+    configuration: which server, for which API); one that cannot (no browser, no terminal)
+    fails with its one error line and says nothing of signing in."""
+    reset = _ANNOUNCE.set(notice)
+    try:
+        yield
+    finally:
+        _ANNOUNCE.reset(reset)
+
+
 class Abandoned(LoginError):
     """The caller gave up (:func:`on_behalf_of`) before anything was started for it."""
 
@@ -925,8 +941,9 @@ class BrowserSignIn:
                 check_reachable(manager.endpoints, manager.client.http)
                 log.debug("no sign-in possible here: %s", reason)
                 raise LoginError(no_terminal(resource=manager.resource, why=attempt.why))
-        if attempt.why is not None:
-            manager.notify(f"{attempt.why}; signing in again.")
+        notice = f"{attempt.why}; signing in again." if attempt.why else _ANNOUNCE.get()
+        if notice is not None:
+            manager.notify(notice)
         return manager._login_and_save(
             attempt.stored, attempt.mark, after_rejection=attempt.after_rejection
         )

@@ -288,9 +288,11 @@ class ZeroConfig:
         parsed = bearer_challenge(challenge)
         if parsed is None:  # not an OAuth-protected API: its 401 is the answer
             return None
+        from ..lifecycle.manager import announcing
+
         binding = self.discover(url, parsed)
-        self.notify(f"Signing in to {binding.issuer} for {binding.resource} …")
-        token = self.access_token(binding)
+        with announcing(f"Signing in to {binding.issuer} for {binding.resource} …"):
+            token = self.access_token(binding)
         self.say_if_unbound(binding, token)
         return token
 
@@ -370,9 +372,11 @@ class ZeroConfig:
             f"names another authorization server, {shown(found.authorization_server)}; "
             "following it."
         )
+        from ..lifecycle.manager import announcing
+
         fresh = self.discover(url, parsed, found=found)
-        self.notify(f"Signing in to {fresh.issuer} for {fresh.resource} …")
-        renewed = self.access_token(fresh)
+        with announcing(f"Signing in to {fresh.issuer} for {fresh.resource} …"):
+            renewed = self.access_token(fresh)
         self.say_if_unbound(fresh, renewed)
         self._abandon(binding)
         return renewed

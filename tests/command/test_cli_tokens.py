@@ -438,14 +438,15 @@ def test_a_ci_run_in_zero_configuration_names_the_ways_out_that_apply_there(
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env["CI"] = "true"
     with example_api(stytch_zero_env) as api:
-        for argv in (
-            [*CLI, "login", "--resource", api.url],
+        for argv in (  # the script first: it finds the API from its 401 (nothing cached yet)
             [sys.executable, "-c", SCRIPT, api.url],
+            [*CLI, "login", "--resource", api.url],
             [*HTTP, "--ignore-stdin", "-A", "stytch", "GET", api.url],
         ):
             text = run(argv, env, timeout=30).stderr
             assert f"`stytch-connected login --resource {api.origin}" in text, (argv, text)
             assert "configure the provider (STYTCH_ISSUER or STYTCH_PROJECT_DOMAIN)" in text
+            assert "Signing in to" not in text, text  # no sign-in is announced that cannot start
     assert stytch_zero_env.counters["authorize_page"] == 0
 
 
