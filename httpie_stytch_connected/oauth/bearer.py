@@ -18,6 +18,10 @@ which ``TokenManager.access_token(rejected=token)`` renews it. The rules live he
   machine (:func:`refuse_cleartext`), unless the person allowed plain http.
 - A rejected token is renewed at once, even when the adapter cannot resend the body as it was
   (a stream): the next request then carries a good one. An adapter resends at most once.
+- RFC 6750 §3.1: a 403 ``insufficient_scope`` to our token names the scopes it lacks
+  (:func:`scopes_refused`, read with :func:`scope_tokens`). Zero configuration signs in once
+  more for them; a configured provider, asked for the configured scopes alone, hands the 403
+  back and says once which scope to add (``TokenManager.after_forbidden``).
 """
 
 from __future__ import annotations
