@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
-from ..oauth.untrusted import shown
+from ..oauth.urls import shown_url
 
 TTY = "/dev/tty"
 #: Seconds between checks, while waiting for a paste, whether the sign-in has ended.
@@ -53,7 +53,7 @@ def ways_out(resource: str | None = None) -> str:
         return WAYS_OUT
     return (
         "supply a token (STYTCH_ACCESS_TOKEN), sign in elsewhere first (`stytch-connected login "
-        f"--resource {shown(resource)}` in a terminal, or set BROWSER), or configure the "
+        f"--resource {shown_url(resource)}` in a terminal, or set BROWSER), or configure the "
         "provider (STYTCH_ISSUER or STYTCH_PROJECT_DOMAIN) with a machine credential "
         "(STYTCH_CLIENT_ID with STYTCH_CLIENT_SECRET)"
     )

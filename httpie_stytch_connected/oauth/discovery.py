@@ -37,7 +37,7 @@ from .endpoints import ProviderEndpoints
 from .provider_calls import DISCOVERY, HTTP, call
 from .resource_uri import normal_form, origin_of
 from .untrusted import json_object, shown_text
-from .urls import check_endpoint, host_of
+from .urls import check_endpoint, host_of, shown_url
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +123,9 @@ def check_issuer_named(
         shown = shown_text(found, limit=200) if isinstance(found, str) else None
         raise ConfigurationError(
             f"The discovery document at {host_of(url)} names issuer "
-            f"{shown!r} but the configured issuer is {issuer!r}; issuers must match exactly "
-            "(a trailing slash counts): if you trust that provider, set issuer to exactly the "
-            "value it publishes."
+            f"{shown!r} but the configured issuer is '{shown_url(issuer)}'; issuers must match "
+            "exactly (a trailing slash counts): if you trust that provider, set issuer to exactly "
+            "the value it publishes."
         )
 
 

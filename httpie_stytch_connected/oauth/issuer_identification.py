@@ -38,4 +38,7 @@ def iss_problem(endpoints: ProviderEndpoints, iss: str | None) -> str | None:
         return None
     if endpoints.iss_alias and re.fullmatch(endpoints.iss_alias, iss):
         return None
-    return f"it came from {iss!r}, not from {issuer} (RFC 9207 mix-up defence)"
+    from .untrusted import shown
+    from .urls import shown_url
+
+    return f"it came from '{shown(iss)}', not from {shown_url(issuer)} (RFC 9207 mix-up defence)"

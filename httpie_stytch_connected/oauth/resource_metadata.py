@@ -27,7 +27,7 @@ from ..errors import ConfigurationError, TokenEndpointError
 from .provider_calls import HTTP, RESOURCE_METADATA, call
 from .resource_uri import origin_of, within
 from .untrusted import json_object
-from .urls import check_endpoint, host_of
+from .urls import check_endpoint, host_of, shown_url
 
 if TYPE_CHECKING:
     from .provider_calls import HTTP
@@ -86,8 +86,8 @@ def discover_resource(
         if not within(found.resource, url):
             raise ConfigurationError(
                 f"The API at {host_of(url)} announced metadata for another resource "
-                f"({found.resource!r}); refusing to sign in for it. Check the URL, or configure "
-                "the provider (STYTCH_ISSUER or STYTCH_PROJECT_DOMAIN) explicitly."
+                f"({shown_url(found.resource)}); refusing to sign in for it. Check the URL, or "
+                "configure the provider (STYTCH_ISSUER or STYTCH_PROJECT_DOMAIN) explicitly."
             )
         return found
     if unpublished:

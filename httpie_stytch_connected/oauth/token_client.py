@@ -26,7 +26,8 @@ from .provider_calls import (
     provider_http,
 )
 from .tokens import TokenResponseError, TokenSet
-from .untrusted import WITHHELD, form_object, json_object, shown, shown_text
+from .untrusted import WITHHELD, form_object, json_object, shown_text
+from .urls import shown_url
 
 if TYPE_CHECKING:
     import requests
@@ -51,7 +52,7 @@ Relocate = Callable[[TokenEndpointGone], str]
 def endpoint_gone(url: str, status: int) -> TokenEndpointGone:
     """The error for a token request at ``url`` answered ``status`` (one of :data:`NOT_HERE`)."""
     return TokenEndpointGone(
-        f"The token endpoint {shown(url)} answered HTTP {status}, as if it were not there; "
+        f"The token endpoint {shown_url(url)} answered HTTP {status}, as if it were not there; "
         "tell the server's owner, or try again later.",
         url=url,
         status=status,
@@ -62,7 +63,8 @@ def still_gone(gone: TokenEndpointGone, issuer: str) -> TokenEndpointGone:
     """The one error for ``gone`` once ``issuer``'s metadata, read again, names no other token
     endpoint: neither a refresh nor a sign-in can finish, so none is tried."""
     return TokenEndpointGone(
-        f"The token endpoint {shown(gone.url)} of {shown(issuer)} answered HTTP {gone.status} "
+        f"The token endpoint {shown_url(gone.url)} of {shown_url(issuer)} answered HTTP "
+        f"{gone.status} "
         "(it is not there), and the server's metadata, read again just now, names no other, so "
         "neither a refresh nor a sign-in can finish; tell the server's owner, or try again "
         "later.",
@@ -74,8 +76,8 @@ def still_gone(gone: TokenEndpointGone, issuer: str) -> TokenEndpointGone:
 def moved_notice(issuer: str, old: str, new: str) -> str:
     """What is said once a token endpoint found gone is found again in fresh metadata."""
     return (
-        f"The token endpoint of {shown(issuer)} moved from {shown(old)} to {shown(new)}, as its "
-        "metadata now says; using the new one."
+        f"The token endpoint of {shown_url(issuer)} moved from {shown_url(old)} to "
+        f"{shown_url(new)}, as its metadata now says; using the new one."
     )
 
 

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 from ..errors import ConfigurationError
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+#: The longest host name DNS carries (RFC 1035 §2.3.4, without the trailing dot).
+HOST_LIMIT = 253
 
 
 def is_loopback(host: str) -> bool:
@@ -40,6 +42,23 @@ def named(url: str) -> str:
     return f"{parts.scheme}://{host_of(url)}{'/…' if rest else ''}"
 
 
+def shown_url(url: str) -> str:
+    """A URL a server or an API chose, as a question or a message shows it (the consent
+    question, a refusal): its ``scheme://host[:port]`` whole, since a cut host hides where it
+    ends (``login.example.com.aaaa…`` may end in ``.attacker.example``), then the rest cut
+    short as :func:`.untrusted.shown` cuts any value. A URL :func:`check_endpoint` passed has
+    a host of at most :data:`HOST_LIMIT` characters, so this stays one short line."""
+    from .untrusted import SHOWN_LIMIT, shown
+
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    if not parts.scheme or not parts.netloc or not url.startswith(origin):
+        return shown(url)
+    rest = url[len(origin) :]
+    head = shown(origin, HOST_LIMIT + 40)
+    return head + (shown(rest, max(40, SHOWN_LIMIT - len(head))) if rest else "")
+
+
 def equivalent(a: str, b: str) -> bool:
     """Whether two http(s) URLs name the same resource by RFC 3986 §6.2.2 and §6.2.3 normalization:
     scheme and host in any case, the scheme's default port written or not, an empty path as
@@ -65,12 +84,28 @@ def check_endpoint(url: str, setting: str) -> str:
 
     A URL with spaces or control characters is refused unseen: URLs from a server's metadata
     are shown on the terminal, where such characters could rewrite what the person reads. So
-    is one with user information, whose ``name@`` would pass for the host it is not."""
+    is one with user information, whose ``name@`` would pass for the host it is not; and one
+    that is not ASCII (RFC 3986), whose letters from another script (``login.example.com`` with a
+    Cyrillic ``o``, U+043E) would pass for the host or tenant they are not: every library sends
+    its ``xn--`` and ``%`` form, which is how it must be written. A host longer than DNS allows
+    (253 characters) is refused too: it could never be reached, and a question that showed it
+    whole could not stay short."""
     if any(c.isspace() or not c.isprintable() for c in url):
         raise ConfigurationError(
             f"{setting} is not a URL: it contains spaces or control characters."
         )
+    if not url.isascii():
+        raise ConfigurationError(
+            f"{setting} is not a URL as sent on the wire: it holds characters outside ASCII, "
+            "which could pass for others; write its host in its xn-- form and percent-encode "
+            "the rest."
+        )
     parts = urlsplit(url)
+    if len(parts.hostname or "") > HOST_LIMIT:
+        raise ConfigurationError(
+            f"{setting} is not a URL any server can have: its host is longer than "
+            f"{HOST_LIMIT} characters; check where it came from."
+        )
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigurationError(f"{setting} must be an absolute https:// URL (got {named(url)}).")
     if "@" in parts.netloc:  # `https://trusted.example@evil.example` reads as the first host

@@ -33,7 +33,7 @@ from ..errors import (
 )
 from ..oauth.bearer import answers_for, bearer_challenge, scope_tokens
 from ..oauth.untrusted import shown
-from ..oauth.urls import check_endpoint
+from ..oauth.urls import check_endpoint, shown_url
 from .binding import (
     FALLBACKS,
     Binding,
@@ -105,8 +105,8 @@ def check_named(document: Mapping[str, Any], issuer: str) -> None:
     slash may differ (RFC 8414 §3.3)."""
     if document.get("issuer") != issuer:
         raise ConfigurationError(
-            f"The authorization server metadata of {issuer} names issuer "
-            f"{document.get('issuer')!r}; refusing to use it."
+            f"The authorization server metadata of {shown_url(issuer)} names issuer "
+            f"{shown(document.get('issuer'))}; refusing to use it."
         )
 
 
@@ -205,7 +205,7 @@ class ZeroConfig:
         )
         identity = identify(register_now=False)  # what is known there: nothing sent yet
         if register_now and self.settings.client_id and identity.source != "configured":
-            self.notify(PINNED_CLIENT_UNUSED.format(issuer=shown(issuer)))
+            self.notify(PINNED_CLIENT_UNUSED.format(issuer=shown_url(issuer)))
         if register_now:
             why = FALLBACKS.get(fallback_of(resource, defaults=defaults), "")
             self.agree(resource.resource, issuer, identity.source, why)
@@ -254,8 +254,8 @@ class ZeroConfig:
         if not endpoints:
             return None
         return (
-            f"Forgot that {', '.join(shown(e) for e in endpoints[:3])} registered a client this "
-            "tool cannot use; the next run registers there again."
+            f"Forgot that {', '.join(shown_url(e) for e in endpoints[:3])} registered a client "
+            "this tool cannot use; the next run registers there again."
         )
 
     def binding_for(self, url: str) -> Binding | None:
@@ -368,8 +368,8 @@ class ZeroConfig:
         if found.fallback or found.authorization_server == binding.issuer:
             return None
         self.notify(
-            f"{shown(binding.resource)} refused the token from {shown(binding.issuer)} and now "
-            f"names another authorization server, {shown(found.authorization_server)}; "
+            f"{shown_url(binding.resource)} refused the token from {shown_url(binding.issuer)} "
+            f"and now names another authorization server, {shown_url(found.authorization_server)}; "
             "following it."
         )
         from ..lifecycle.manager import announcing
@@ -436,9 +436,9 @@ class ZeroConfig:
             return
         self.bindings.save(current._replace(unbound_said=True))
         self.notify(
-            f"{shown(binding.issuer)} issued a token for {shown(binding.resource)} whose audience "
-            f"({audience}) does not name that API: the server ignored the API it was asked for, "
-            "so any API that accepts this server's tokens may accept this one too."
+            f"{shown_url(binding.issuer)} issued a token for {shown_url(binding.resource)} whose "
+            f"audience ({audience}) does not name that API: the server ignored the API it was "
+            "asked for, so any API that accepts this server's tokens may accept this one too."
         )
 
     @functools.cached_property
@@ -681,7 +681,8 @@ class ZeroConfig:
         )
         self.bindings.save(kept)
         self.notify(
-            f"{binding.issuer} declined the scope {' '.join(refused)} for {binding.resource}; "
+            f"{shown_url(binding.issuer)} declined the scope {' '.join(refused)} for "
+            f"{shown_url(binding.resource)}; "
             "not signing in again for it, nor for any other scope this API asks for."
         )
         return kept

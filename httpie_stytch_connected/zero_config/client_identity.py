@@ -28,8 +28,8 @@ from ..oauth.registration import (
     redirect_uri,
     register_client,
 )
-from ..oauth.untrusted import IDENTIFIER_LIMIT, bounded_identifier, shown
-from ..oauth.urls import check_endpoint
+from ..oauth.untrusted import IDENTIFIER_LIMIT, bounded_identifier
+from ..oauth.urls import check_endpoint, shown_url
 from ..storage.metadata_cache import UNUSABLE_TTL, remember_unusable, unusable
 from ..storage.store import (
     KeyringStore,
@@ -235,7 +235,7 @@ def client_identity(
             return ClientIdentity(stored or "", "registered", record.token_endpoint_auth_method)
         if not isinstance(endpoint, str) or not endpoint:
             raise ConfigurationError(
-                f"The authorization server {shown(issuer)} offers no client registration; "
+                f"The authorization server {shown_url(issuer)} offers no client registration; "
                 f"{pin_advice(issuer, redirect_path, scopes)}."
             )
         remembered = unusable(endpoint)
@@ -256,7 +256,7 @@ def client_identity(
             raise unusable_error(issuer, exc.reason, redirect_path, resource, scopes) from None
         if bounded_identifier(registered.client_id) is None:  # neither kept nor shown nor sent
             raise ConfigurationError(
-                f"The authorization server {shown(issuer)} registered this client under a "
+                f"The authorization server {shown_url(issuer)} registered this client under a "
                 f"client_id of {len(registered.client_id)} characters (at most "
                 f"{IDENTIFIER_LIMIT} are accepted); nothing was stored: tell the server's "
                 f"owner, or {pin_advice(issuer, redirect_path, scopes)}."
@@ -276,7 +276,7 @@ def pin_advice(issuer: str, redirect_path: str, scopes: tuple[str, ...] = ()) ->
 
     asked = f" and STYTCH_SCOPES={shlex.quote(' '.join(scopes))}" if scopes else ""
     return (
-        f"to sign in there, set STYTCH_ISSUER={shown(issuer)}{asked} and STYTCH_CLIENT_ID to "
+        f"to sign in there, set STYTCH_ISSUER={shown_url(issuer)}{asked} and STYTCH_CLIENT_ID to "
         "a client registered there for this CLI with the redirect URL "
         f"{redirect_uri(redirect_path)} (a client ID is sent only to the server configured "
         "with it)"
@@ -295,10 +295,10 @@ def unusable_error(
     """The one line said when ``issuer``'s registration endpoint registered a client this tool
     cannot use: now, and on every later run while that is remembered."""
     hours = f"{UNUSABLE_TTL / 3600:g}"
-    forget = f"`stytch-connected logout --resource {shown(resource) if resource else 'URL'}`"
+    forget = f"`stytch-connected logout --resource {shown_url(resource) if resource else 'URL'}`"
     when = "earlier registered" if remembered else "registered"
     return ConfigurationError(
-        f"The authorization server {shown(issuer)} {when} a client this tool cannot use "
+        f"The authorization server {shown_url(issuer)} {when} a client this tool cannot use "
         f"({reason}), so nothing is registered there again for {hours} hours (or until "
         f"{forget}); {pin_advice(issuer, redirect_path, scopes)}."
     )

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Literal
 from ..errors import ConfigurationError
 from ..oauth.resource_uri import within
 from ..oauth.untrusted import parse_json, shown
-from ..oauth.urls import equivalent
+from ..oauth.urls import equivalent, shown_url
 from ..settings.options import host_matches
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class Pair:
     def held(self) -> str:
         """What is at stake at that server, as a sentence for the question."""
         if self.others:
-            named = ", ".join(shown(api) for api in self.others[:_NAMED])
+            named = ", ".join(shown_url(api) for api in self.others[:_NAMED])
             more = len(self.others) - _NAMED
             named += f" and {more} more" if more > 0 else ""
             return (
@@ -71,10 +71,10 @@ class Pair:
 
     def question(self) -> str:
         return (
-            f"\n{shown(self.resource)} asks you to sign in at {shown(self.issuer)}.\n"
+            f"\n{shown_url(self.resource)} asks you to sign in at {shown_url(self.issuer)}.\n"
             + (f"({self.fallback}.)\n" if self.fallback else "")
             + f"{self.held()}\n"
-            f"Sign in at {shown(self.issuer)} for {shown(self.resource)}? [y/N] "
+            f"Sign in at {shown_url(self.issuer)} for {shown_url(self.resource)}? [y/N] "
         )
 
 
@@ -101,7 +101,7 @@ def confirm(settings: Settings, pair: Pair) -> None:
 
 def refusal(pair: Pair, answer: Answer, timeout: float) -> ConfigurationError:
     """One sentence: why nothing was signed in to, and which settings say yes."""
-    where = f"Not signing in at {shown(pair.issuer)} for {shown(pair.resource)}"
+    where = f"Not signing in at {shown_url(pair.issuer)} for {shown_url(pair.resource)}"
     where += f" ({pair.fallback})" if pair.fallback else ""
     settings = (
         "add the API's host to STYTCH_HOSTS (hosts) or the server to STYTCH_TRUSTED_ISSUERS "

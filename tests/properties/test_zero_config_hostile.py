@@ -19,14 +19,17 @@ import requests
 
 from httpie_stytch_connected.auth import OAuth2PKCEAuth
 from httpie_stytch_connected.cli import main
-from httpie_stytch_connected.errors import AuthenticationError
+from httpie_stytch_connected.errors import AuthenticationError, ConfigurationError
 from httpie_stytch_connected.lifecycle.manager import forget_memory
 from httpie_stytch_connected.oauth.registration import register
+from httpie_stytch_connected.oauth.urls import check_endpoint
 from httpie_stytch_connected.testing.emulator import StytchEmulator
+from httpie_stytch_connected.zero_config.consent import Pair
 from httpie_stytch_connected.zero_config.redirect_paths import server_redirect_path
 from tests.adapters import ADAPTERS, oauth2_auth, send
 from tests.httpie_harness import run_http
 from tests.loopback import LoopbackServer, QuietHandler
+from tests.zero_config.terminal import PROMPT, run_request
 
 Route = Callable[["StandIn", BaseHTTPRequestHandler], None]
 
@@ -471,4 +474,87 @@ def test_an_outage_at_the_resource_metadata_is_said_as_one_with_its_status(
     said = _said(adapter, oauth2_auth(adapter), api.url + "/api", {})
     assert "HTTP 503" in said and "try again later" in said, said
     assert "does not say where to sign in" not in said
+    assert stytch_zero_env.counters["login"] == 0
+
+
+# -- the consent question and the refusals show the server and the API as they are ---------------
+
+#: An issuer path with a Cyrillic e (U+0435) for the Latin one: on loopback a path stands in
+#: for a host (``login.example.com`` with a Cyrillic ``o``), which a test cannot serve.
+LOOKALIKE = "/t\u0435nant"
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_server_named_in_letters_from_another_script_is_refused_before_any_question(
+    stytch_zero_env: StytchEmulator, api: StandIn, adapter: str
+) -> None:
+    """An API names a server whose URL reads as another (a lookalike letter from another
+    script): the person would be asked to sign in at what looks like their own server. Such a
+    URL is refused where every URL an API or a server names is checked, before its metadata is
+    read and before any question, in one sentence saying how a URL must be written."""
+    issuer = api.url + LOOKALIKE
+    read: list[str] = []
+
+    def route(api: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        if handler.path.startswith("/.well-known/oauth-protected-resource"):
+            reply(handler, 200, {"resource": api.url, "authorization_servers": [issuer]})
+        elif handler.path.startswith("/.well-known/"):
+            read.append(handler.path)
+            document = {
+                "issuer": issuer,
+                "authorization_endpoint": api.url + "/authorize",
+                "token_endpoint": api.url + "/token",
+                "registration_endpoint": api.url + "/register",
+                "code_challenge_methods_supported": ["S256"],
+            }
+            reply(handler, 200, document)
+        else:
+            challenge(handler)
+
+    api.route = route
+    run = run_request(adapter, api.url + "/api", dict(os.environ), answer="n")
+    assert PROMPT not in run.screen and "\u0435" not in run.screen + run.stderr, run.screen
+    assert "outside ASCII" in run.stderr and "Traceback" not in run.stderr, run.stderr
+    assert read == [] and stytch_zero_env.counters["login"] == 0
+
+
+def test_the_question_shows_the_whole_host_of_a_long_one() -> None:
+    """A host cut short in the question hides where it ends: ``login.example.com.aaa…`` may be
+    a name under ``attacker.example``. The host is shown whole (DNS bounds it), only the path
+    is cut; a host longer than DNS allows is no URL at all."""
+    host = "login.example.com." + ".".join(["a" * 60] * 3) + ".attacker.example"
+    issuer = f"https://{host}/" + "t" * 500
+    question = Pair("https://api.example.com", issuer).question()
+    assert question.count(f"https://{host}/") == 2 and "t" * 200 not in question
+    with pytest.raises(ConfigurationError, match="longer than 253"):
+        check_endpoint(f"https://{'a' * 60}.{host}/", "authorization_servers")
+
+
+#: A value in a URL as long as a request line may carry, to be named in an error.
+LONG = "x" * 30_000
+
+
+@pytest.mark.parametrize("named", ["resource", "issuer"])
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_refusal_names_a_huge_value_an_api_or_server_chose_in_one_short_line(
+    agreed: None, stytch_zero_env: StytchEmulator, api: StandIn, adapter: str, named: str
+) -> None:
+    """Metadata for another resource, or for a server whose own metadata names another
+    issuer, is refused by naming what the API said: a resource or an issuer of 30,000
+    characters is named cut short, not filling the terminal."""
+    issuer = api.url + "/as/" + (LONG if named == "issuer" else "")
+
+    def route(api: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        if handler.path.startswith("/.well-known/oauth-protected-resource"):
+            resource = api.url + "/other/" + LONG if named == "resource" else api.url
+            reply(handler, 200, {"resource": resource, "authorization_servers": [issuer]})
+        elif handler.path.startswith("/.well-known/"):
+            reply(handler, 200, {"issuer": api.url, "code_challenge_methods_supported": ["S256"]})
+        else:
+            challenge(handler)
+
+    api.route = route
+    said = _said(adapter, oauth2_auth(adapter), api.url + "/api", {"STYTCH_HOSTS": "127.0.0.1"})
+    assert ("another resource" if named == "resource" else "names issuer") in said, said[:500]
+    assert len(said) < 2000 and "x" * 200 not in said, said[:500]
     assert stytch_zero_env.counters["login"] == 0
