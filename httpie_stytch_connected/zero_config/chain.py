@@ -31,7 +31,7 @@ from ..errors import (
     TokenEndpointGone,
     TokenStoreError,
 )
-from ..oauth.bearer import answers_for, bearer_challenge, scope_tokens
+from ..oauth.bearer import MAX_SCOPES, answers_for, bearer_challenge, scope_tokens
 from ..oauth.untrusted import shown
 from ..oauth.urls import check_endpoint, shown_url
 from .binding import (
@@ -662,6 +662,17 @@ class ZeroConfig:
         if set(wanted) <= set(granted) | declined:
             return None
         if declined:  # the server declined a step-up here before: a new name is no new reason
+            return None
+        if len(dict.fromkeys([*binding.scopes, *wanted])) > MAX_SCOPES:
+            # Each 401 names at most MAX_SCOPES; this bounds them all together, so an API that
+            # asks new ones on every request cannot have the person sign in on every request.
+            extra = {scope for scope in wanted if scope not in granted}
+            self.bindings.save(current._replace(declined=tuple(sorted(extra))))
+            self.notify(
+                f"{shown_url(binding.resource)} asks for more than {MAX_SCOPES} scopes in all; "
+                "not signing in again for more (`stytch-connected logout --resource "
+                f"{shown_url(binding.resource)}` starts over)."
+            )
             return None
         union = tuple(dict.fromkeys([*binding.scopes, *granted, *wanted]))
         wider = binding._replace(scopes=union, declined=tuple(sorted(declined)))

@@ -21,6 +21,7 @@ from httpie_stytch_connected.auth import OAuth2PKCEAuth
 from httpie_stytch_connected.cli import main
 from httpie_stytch_connected.errors import AuthenticationError, ConfigurationError
 from httpie_stytch_connected.lifecycle.manager import forget_memory
+from httpie_stytch_connected.oauth.bearer import MAX_SCOPES
 from httpie_stytch_connected.oauth.registration import register
 from httpie_stytch_connected.oauth.urls import check_endpoint
 from httpie_stytch_connected.testing.emulator import StytchEmulator
@@ -558,3 +559,39 @@ def test_a_refusal_names_a_huge_value_an_api_or_server_chose_in_one_short_line(
     assert ("another resource" if named == "resource" else "names issuer") in said, said[:500]
     assert len(said) < 2000 and "x" * 200 not in said, said[:500]
     assert stytch_zero_env.counters["login"] == 0
+
+
+def test_an_api_asking_new_scopes_on_every_request_gets_a_bounded_few_sign_ins(
+    stytch_zero_env: StytchEmulator, api: StandIn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each request's 401 asks at most :data:`MAX_SCOPES` scopes, but an API asking ten new
+    ones on every request (at a server that grants them all) would have had the person sign in
+    again on every request, for an ever longer list. What this tool asks for one API is bounded
+    in all: past it, no sign-in, one sentence with the way out, and the API's answer."""
+    stytch_zero_env.scopes_supported += tuple(f"s{i}" for i in range(200))
+
+    def route(api: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        if handler.path.startswith("/.well-known/"):
+            document = {"resource": api.url, "authorization_servers": [stytch_zero_env.issuer]}
+            reply(handler, 200, document)
+        elif not handler.headers.get("Authorization"):
+            challenge(handler, "s0")
+        else:
+            k = int(handler.path.rsplit("/", 1)[1])
+            scope = " ".join(f"s{i}" for i in range(10 * k + 1, 10 * k + 11))
+            grow = f'Bearer error="insufficient_scope", scope="{scope}"'
+            reply(handler, 403, {}, **{"WWW-Authenticate": grow})
+
+    api.route = route
+    answers = [
+        requests.get(f"{api.url}/api/{k}", auth=OAuth2PKCEAuth(), timeout=30).status_code
+        for k in range(8)
+    ]
+    assert answers == [403] * 8
+    assert stytch_zero_env.counters["login"] <= 1 + MAX_SCOPES // 10
+    assert capsys.readouterr().err.count(f"more than {MAX_SCOPES} scopes") == 1
+    signed_in = stytch_zero_env.counters["login"]
+    assert main(["logout", "--resource", api.url]) == 0  # the way out it names
+    forget_memory()
+    assert requests.get(f"{api.url}/api/0", auth=OAuth2PKCEAuth(), timeout=30).status_code == 403
+    assert stytch_zero_env.counters["login"] > signed_in
