@@ -78,11 +78,19 @@ def api() -> Iterator[StandIn]:
         yield stand_in
 
 
+#: Where /a/next sends the request: outside the resource /a, or to a path that reads as inside it
+#: to one parser and outside to another (dot segments, encoded slashes and dots, backslashes).
+ESCAPES = ["/b/page", "/a/../b/page", "/a/%2e%2e/b/page", "/a%2f..%2fb/page", "/a/..%5cb/page"]
+
+
+@pytest.mark.parametrize("escape", ESCAPES)
+@pytest.mark.parametrize("adapter", ADAPTERS)
 def test_a_redirect_out_of_the_resource_does_not_carry_its_token(
-    stytch_zero_env: StytchEmulator, api: StandIn
+    stytch_zero_env: StytchEmulator, api: StandIn, adapter: str, escape: str
 ) -> None:
-    """The resource is /a; /a/next redirects to /b on the same host, where requests (and
-    HTTPie's --follow) would keep the Authorization header."""
+    """The resource is /a; /a/next redirects out of it on the same host, where requests,
+    httpx and HTTPie's --follow would keep the Authorization header, by a path each of them
+    may write differently: no hop outside /a, as the server may read it, carries the token."""
 
     def route(api: StandIn, handler: BaseHTTPRequestHandler) -> None:
         if handler.path.startswith("/.well-known/"):
@@ -91,21 +99,27 @@ def test_a_redirect_out_of_the_resource_does_not_carry_its_token(
                 200,
                 {"resource": api.url + "/a", "authorization_servers": [stytch_zero_env.issuer]},
             )
-        elif handler.path.startswith("/a"):
+        elif handler.path.startswith("/a/"):
             if not handler.headers.get("Authorization"):
                 challenge(handler)
             elif handler.path == "/a/page":
                 reply(handler, 302, Location="/a/next")  # within the resource: token kept
             else:
-                reply(handler, 302, Location="/b/page")
+                reply(handler, 302, Location=escape)
         else:
             reply(handler, 200)
 
     api.route = route
-    assert requests.get(api.url + "/a/page", auth=OAuth2PKCEAuth(), timeout=30).ok
-    forget_memory()  # a warm run: the token goes out with the first request
-    assert requests.get(api.url + "/a/page", auth=OAuth2PKCEAuth(), timeout=30).ok
-    assert api.authorized("/a/next") and not api.authorized("/b/page")
+    for _ in range(2):  # the second a warm run: the token goes out with the first request
+        try:
+            status = send(adapter, oauth2_auth(adapter), "GET", api.url + "/a/page").status_code
+        except AuthenticationError:  # the hop's own 401, without the token, led nowhere
+            status = 401
+        forget_memory()
+        # Where the stand-in reads the hop as inside /a it asks for a token it does not get.
+        assert status == 200 or escape != "/b/page"
+    carried = {path for path, auth in api.seen if auth}
+    assert carried == {"/a/page", "/a/next"}, api.seen
     assert stytch_zero_env.counters["login"] == 1
 
 
