@@ -98,13 +98,14 @@ def check_endpoint(url: str, setting: str) -> str:
         raise ConfigurationError(
             f"{setting} is not a URL as sent on the wire: it holds characters outside ASCII, "
             "which could pass for others; write its host in its xn-- form and percent-encode "
-            "the rest."
+            "the rest (where an API or its server named it, tell its owner)."
         )
     parts = urlsplit(url)
     if len(parts.hostname or "") > HOST_LIMIT:
         raise ConfigurationError(
             f"{setting} is not a URL any server can have: its host is longer than "
-            f"{HOST_LIMIT} characters; check where it came from."
+            f"{HOST_LIMIT} characters; correct it where it is written (where an API or its "
+            "server named it, tell its owner)."
         )
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigurationError(f"{setting} must be an absolute https:// URL (got {named(url)}).")
