@@ -202,6 +202,7 @@ class ZeroConfig:
             session=http,
             resource=resource.resource,
             scopes=scopes,
+            held_elsewhere=self._held_elsewhere(issuer),
         )
         identity = identify(register_now=False)  # what is known there: nothing sent yet
         if register_now and self.settings.client_id and identity.source != "configured":
@@ -223,6 +224,12 @@ class ZeroConfig:
         if register_now:
             self.bindings.save(binding)
         return binding
+
+    def _held_elsewhere(self, issuer: str) -> frozenset[str]:
+        """The client IDs this tool holds at servers other than ``issuer``: those of its
+        bindings there, and the pinned one (which belongs to the configured server)."""
+        held = {b.client_id for b in BindingCache().known() if b.issuer != issuer}
+        return frozenset(held | ({self.settings.client_id} if self.settings.client_id else set()))
 
     _consent_lock = threading.Lock()  # one question at a time, per class (see below)
 
@@ -637,6 +644,7 @@ class ZeroConfig:
             stale=binding.client_id,
             resource=binding.resource,
             scopes=binding.scopes,
+            held_elsewhere=self._held_elsewhere(binding.issuer),
         )
         fresh = binding._replace(
             client_id=identity.client_id,

@@ -204,6 +204,7 @@ def client_identity(
     stale: str | None = None,
     resource: str | None = None,
     scopes: tuple[str, ...] = (),
+    held_elsewhere: frozenset[str] = frozenset(),
 ) -> ClientIdentity:
     """Who we are at ``issuer``; ``stale`` is a registered client ID the server refused;
     ``resource`` the API that led there and ``scopes`` what it asks for (both named in what
@@ -219,6 +220,12 @@ def client_identity(
     named, which could send the browser to the real server's page with it and wait for the
     code (issue 17 §1). With ``register_now`` False nothing is registered: the answer says
     what would be.
+
+    ``held_elsewhere``: the client IDs this tool holds at other servers. A registration that
+    answers with one of them is such a server handing out the person's own client there, to
+    have the browser signed in with it and its code sent to the sign-in listening for this
+    one; the per-server redirect path stops that only while the two paths differ, and they are
+    a 48-bit hash apart. It is an unusable registration: nothing is signed in with it.
     """
     if configured_client_id and configured_issuer == issuer:
         return ClientIdentity(configured_client_id, "configured")
@@ -261,6 +268,10 @@ def client_identity(
                 f"{IDENTIFIER_LIMIT} are accepted); nothing was stored: tell the server's "
                 f"owner, or {pin_advice(issuer, redirect_path, scopes)}."
             )
+        if registered.client_id in held_elsewhere:
+            reason = "it names the client this tool holds at another server"
+            remember_unusable(endpoint, reason, resource)
+            raise unusable_error(issuer, reason, redirect_path, resource, scopes)
         registrations.save(issuer, redirect, registered, replaces=stale)
         return ClientIdentity(
             registered.client_id, "registered", registered.token_endpoint_auth_method

@@ -24,7 +24,8 @@ from httpie_stytch_connected.lifecycle.manager import forget_memory
 from httpie_stytch_connected.oauth.bearer import MAX_SCOPES
 from httpie_stytch_connected.oauth.registration import register
 from httpie_stytch_connected.oauth.urls import check_endpoint
-from httpie_stytch_connected.testing.emulator import StytchEmulator
+from httpie_stytch_connected.testing.emulator import StytchEmulator, example_api
+from httpie_stytch_connected.zero_config.binding import BindingCache
 from httpie_stytch_connected.zero_config.consent import Pair
 from httpie_stytch_connected.zero_config.redirect_paths import server_redirect_path
 from tests.adapters import ADAPTERS, oauth2_auth, send
@@ -609,3 +610,55 @@ def test_an_api_asking_new_scopes_on_every_request_gets_a_bounded_few_sign_ins(
     forget_memory()
     assert requests.get(f"{api.url}/api/0", auth=OAuth2PKCEAuth(), timeout=30).status_code == 403
     assert stytch_zero_env.counters["login"] > signed_in
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_server_handing_out_the_persons_client_at_another_server_gets_no_sign_in_with_it(
+    agreed: None,
+    stytch_zero_env: StytchEmulator,
+    api: StandIn,
+    metadata_server: StandIn,
+    adapter: str,
+) -> None:
+    """The mix-up of issue 17 §1 with the person's own client: the person signed in at their
+    server for their API, and a server another API names answers its registration with that
+    very client, its authorization endpoint the person's server's page (where the client may
+    need no new consent). Only the redirect path kept the code from the sign-in for the named
+    server, and paths are a 48-bit hash of the issuer apart, a match one can search for. The
+    answer is an unusable registration: no browser opens with that client, nothing is sent to
+    the named server's token endpoint, and one sentence says why."""
+    honest = stytch_zero_env
+    with example_api(honest) as mine:
+        assert send(adapter, oauth2_auth(adapter), "GET", mine.url).status_code == 200
+        held = BindingCache().lookup(mine.url)
+    assert held is not None
+    asked = len(honest.authorization_requests)
+    posted: list[str] = []
+
+    def at_api(api: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        named = metadata_server.url + "/prm"
+        reply(handler, 401, **{"WWW-Authenticate": f'Bearer resource_metadata="{named}"'})
+
+    def at_named(named: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        if handler.command == "POST":
+            posted.append(handler.path)
+        if handler.path == "/prm":
+            reply(handler, 200, {"resource": api.url, "authorization_servers": [named.url]})
+        elif handler.path == "/.well-known/oauth-authorization-server":
+            document = {
+                "issuer": named.url,
+                "authorization_endpoint": honest.authorize_url,
+                "token_endpoint": named.url + "/token",
+                "registration_endpoint": named.url + "/register",
+                "code_challenge_methods_supported": ["S256"],
+            }
+            reply(handler, 200, document)
+        elif handler.path == "/register":
+            reply(handler, 201, {"client_id": held.client_id})
+        else:
+            reply(handler, 400, {"error": "invalid_grant"})
+
+    api.route, metadata_server.route = at_api, at_named
+    said = _said(adapter, oauth2_auth(adapter), api.url + "/api", {})
+    assert "holds at another server" in said and "Traceback" not in said, said
+    assert len(honest.authorization_requests) == asked and posted == ["/register"]
