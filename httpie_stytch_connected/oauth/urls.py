@@ -88,8 +88,8 @@ def check_endpoint(url: str, setting: str) -> str:
     that is not ASCII (RFC 3986), whose letters from another script (``login.example.com`` with a
     Cyrillic ``o``, U+043E) would pass for the host or tenant they are not: every library sends
     its ``xn--`` and ``%`` form, which is how it must be written. A host longer than DNS allows
-    (253 characters) is refused too: it could never be reached, and a question that showed it
-    whole could not stay short."""
+    (253 characters) or a port that is not one is refused too: it could never be reached, and
+    a question or message that showed it whole could not stay short."""
     if any(c.isspace() or not c.isprintable() for c in url):
         raise ConfigurationError(
             f"{setting} is not a URL: it contains spaces or control characters."
@@ -101,11 +101,11 @@ def check_endpoint(url: str, setting: str) -> str:
             "the rest (where an API or its server named it, tell its owner)."
         )
     parts = urlsplit(url)
-    if len(parts.hostname or "") > HOST_LIMIT:
+    if not _plausible_authority(parts.netloc, parts.hostname):
         raise ConfigurationError(
-            f"{setting} is not a URL any server can have: its host is longer than "
-            f"{HOST_LIMIT} characters; correct it where it is written (where an API or its "
-            "server named it, tell its owner)."
+            f"{setting} is not a URL any server can have: it needs a host of at most "
+            f"{HOST_LIMIT} characters and a port from 1 to 65535, written as such; correct it "
+            "where it is written (where an API or its server named it, tell its owner)."
         )
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigurationError(f"{setting} must be an absolute https:// URL (got {named(url)}).")
@@ -120,6 +120,16 @@ def check_endpoint(url: str, setting: str) -> str:
             f"localhost); got {named(url)}."
         )
     return url
+
+
+def _plausible_authority(netloc: str, hostname: str | None) -> bool:
+    """A host DNS can carry and a port TCP has, in at most 5 digits (``:0001`` is port 1 too,
+    but ``:`` and 5,000 zeros would be named in every message about it)."""
+    after_host = netloc.rpartition("@")[2].rpartition("]")[2]  # past an IPv6 literal
+    port = after_host.rpartition(":")[2] if ":" in after_host else ""
+    if len(hostname or "") > HOST_LIMIT or len(port) > 5:
+        return False
+    return not port or (port.isdigit() and 0 < int(port) <= 65535)
 
 
 def check_issuer(issuer: str | None) -> None:

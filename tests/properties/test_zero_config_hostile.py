@@ -542,7 +542,7 @@ def test_the_question_shows_the_whole_host_of_a_long_one() -> None:
     issuer = f"https://{host}/" + "t" * 500
     question = Pair("https://api.example.com", issuer).question()
     assert question.count(f"https://{host}/") == 2 and "t" * 200 not in question
-    with pytest.raises(ConfigurationError, match="longer than 253"):
+    with pytest.raises(ConfigurationError, match="a host of at most 253"):
         check_endpoint(f"https://{'a' * 60}.{host}/", "authorization_servers")
 
 
@@ -662,3 +662,25 @@ def test_a_server_handing_out_the_persons_client_at_another_server_gets_no_sign_
     said = _said(adapter, oauth2_auth(adapter), api.url + "/api", {})
     assert "holds at another server" in said and "Traceback" not in said, said
     assert len(honest.authorization_requests) == asked and posted == ["/register"]
+
+
+@pytest.mark.parametrize("port", ["0" * 5000 + "1", "99999", "0"])
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_server_named_with_a_port_no_server_has_is_refused_in_one_short_line(
+    agreed: None, stytch_zero_env: StytchEmulator, api: StandIn, adapter: str, port: str
+) -> None:
+    """``:0001`` is port 1, so ``:`` and 5,000 zeros and a 1 reached the network and came back
+    as a 5 KB "cannot reach" line; a port out of range failed inside the HTTP library. Each is
+    refused where URLs are checked, in one sentence, before anything is sent."""
+
+    def route(api: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        if handler.path.startswith("/.well-known/oauth-protected-resource"):
+            named = [f"http://127.0.0.1:{port}/as"]
+            reply(handler, 200, {"resource": api.url, "authorization_servers": named})
+        else:
+            challenge(handler)
+
+    api.route = route
+    said = _said(adapter, oauth2_auth(adapter), api.url + "/api", {"STYTCH_HOSTS": "127.0.0.1"})
+    assert "a port from 1 to 65535" in said and len(said) < 2000, said[:300]
+    assert "Traceback" not in said
