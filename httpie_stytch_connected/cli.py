@@ -142,6 +142,7 @@ def cmd_logout(ctx: Context) -> int:
 def _logout_resource(ctx: Context, zero: ZeroConfig, url: str) -> int:
     """``logout --resource URL`` in zero configuration: never walks the chain (that could
     register a client only to sign out)."""
+    from .oauth.urls import shown_url
     from .zero_config.client_identity import (
         RegistrationStore,
         forget_registration,
@@ -167,13 +168,13 @@ def _logout_resource(ctx: Context, zero: ZeroConfig, url: str) -> int:
             registrations, binding.issuer, redirect, binding.client_id, session=http
         )
         say(
-            f"Forgot the client registered at {binding.issuer} ({binding.client_id})"
+            f"Forgot the client registered at {shown_url(binding.issuer)} ({binding.client_id})"
             + (" and deleted it there (RFC 7592)" if deleted else "")
-            + f" and what was discovered for {binding.resource}; the next run registers and "
-            "discovers again."
+            + f" and what was discovered for {shown_url(binding.resource)}; the next run "
+            "registers and discovers again."
         )
     else:
-        say(f"Forgot what was discovered for {binding.resource}.")
+        say(f"Forgot what was discovered for {shown_url(binding.resource)}.")
     return 0
 
 

@@ -270,10 +270,12 @@ def _registered_client_auth(
     )
     if record is None or record.client_id != binding.client_id or not record.client_secret:
         from .errors import TokenEndpointError
+        from .oauth.urls import shown_url
 
         # As if the server had refused the client: the chain registers once more.
         raise TokenEndpointError(
-            f"The secret of the client registered at {binding.issuer} is no longer kept.",
+            f"The secret of the client registered at {shown_url(binding.issuer)} is no longer "
+            "kept.",
             error="invalid_client",
         )
     return choose(

@@ -298,7 +298,9 @@ class ZeroConfig:
         from ..lifecycle.manager import announcing
 
         binding = self.discover(url, parsed)
-        with announcing(f"Signing in to {binding.issuer} for {binding.resource} …"):
+        with announcing(
+            f"Signing in to {shown_url(binding.issuer)} for {shown_url(binding.resource)} …"
+        ):
             token = self.access_token(binding)
         self.say_if_unbound(binding, token)
         return token
@@ -382,7 +384,9 @@ class ZeroConfig:
         from ..lifecycle.manager import announcing
 
         fresh = self.discover(url, parsed, found=found)
-        with announcing(f"Signing in to {fresh.issuer} for {fresh.resource} …"):
+        with announcing(
+            f"Signing in to {shown_url(fresh.issuer)} for {shown_url(fresh.resource)} …"
+        ):
             renewed = self.access_token(fresh)
         self.say_if_unbound(fresh, renewed)
         self._abandon(binding)
@@ -481,7 +485,7 @@ class ZeroConfig:
             provider_http_for(binding.resource, self.settings, self.session),
         ):
             raise LoginError(
-                f"{binding.issuer} no longer knows the client registered for this tool "
+                f"{shown_url(binding.issuer)} no longer knows the client registered for this tool "
                 f"({binding.client_id}), as its registration endpoint says (RFC 7592).",
                 error="invalid_client",
             )
@@ -583,7 +587,7 @@ class ZeroConfig:
                 raise self._forget_registration(binding, exc) from None
             self._check_replaceable(binding, exc)
         self.notify(
-            f"{binding.issuer} refused the client registered for this tool "
+            f"{shown_url(binding.issuer)} refused the client registered for this tool "
             f"({binding.client_id}): it may have been deleted there; registering a new one "
             "and signing in again."
         )
@@ -604,8 +608,8 @@ class ZeroConfig:
         if replaceable(registrations, binding.issuer, redirect, binding.client_id):
             return
         raise ConfigurationError(
-            f"{binding.issuer} refused the client it registered for this tool moments ago to "
-            f"replace a refused one ({exc}); registering again would not help: "
+            f"{shown_url(binding.issuer)} refused the client it registered for this tool moments "
+            f"ago to replace a refused one ({exc}); registering again would not help: "
             f"{pin_advice(binding.issuer, self.settings.redirect_path, binding.scopes)}."
         ) from None
 
@@ -621,8 +625,8 @@ class ZeroConfig:
         self._managers.pop(binding.key, None)
         return LoginError(
             f"{exc} If the sign-in page showed an error about the application, the client "
-            f"registered for this tool at {binding.issuer} ({binding.client_id}) is no longer "
-            "known there (servers delete registrations): it was forgotten, and the next run "
+            f"registered for this tool at {shown_url(binding.issuer)} ({binding.client_id}) is no "
+            "longer known there (servers delete registrations): it was forgotten, and the next run "
             "registers a new one."
         )
 

@@ -684,3 +684,40 @@ def test_a_server_named_with_a_port_no_server_has_is_refused_in_one_short_line(
     said = _said(adapter, oauth2_auth(adapter), api.url + "/api", {"STYTCH_HOSTS": "127.0.0.1"})
     assert "a port from 1 to 65535" in said and len(said) < 2000, said[:300]
     assert "Traceback" not in said
+
+
+def test_a_sign_in_at_a_server_with_a_huge_issuer_says_so_in_short_lines(
+    agreed: None,
+    stytch_zero_env: StytchEmulator,
+    api: StandIn,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A server whose issuer URL is 30,000 characters long, with the emulator's endpoints, is
+    a server like any other: the sign-in goes through, and every line about it (the "Signing
+    in to …" line named it whole) is one short line."""
+    emulator = stytch_zero_env
+    emulator.iss_form = "none"  # the callback names no issuer, as some servers do
+    issuer = api.url + "/as/" + LONG
+
+    def route(api: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        if handler.path.startswith("/.well-known/oauth-protected-resource"):
+            reply(handler, 200, {"resource": api.url, "authorization_servers": [issuer]})
+        elif handler.path.startswith("/.well-known/"):
+            document = {
+                "issuer": issuer,
+                "authorization_endpoint": emulator.authorize_url,
+                "token_endpoint": emulator.token_endpoint,
+                "registration_endpoint": emulator.registration_endpoint,
+                "code_challenge_methods_supported": ["S256"],
+            }
+            reply(handler, 200, document)
+        elif handler.headers.get("Authorization"):
+            reply(handler, 200, {"ok": True})
+        else:
+            challenge(handler)
+
+    api.route = route
+    assert requests.get(api.url + "/api", auth=OAuth2PKCEAuth(), timeout=30).status_code == 200
+    lines = capsys.readouterr().err.splitlines()
+    assert any(line.startswith("Signing in to") for line in lines), lines
+    assert max(len(line) for line in lines) < 1000
