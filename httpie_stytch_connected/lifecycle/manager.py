@@ -993,7 +993,9 @@ def machine_refused(
     configuration problem it is: retrying cannot fix a wrong client ID, secret or key (nor a
     scope the client may not have), so it must not look like an outage (a request error that
     a script's retry loop would retry forever). ``invalid_client`` (or a 401) is the
-    credential itself; any other refusal keeps the provider's words (scrubbed of secrets)."""
+    credential itself; any other refusal keeps the provider's words (scrubbed of secrets) and
+    ends, as every line a person reads here does, with the settings to check: the provider's
+    words say what it refused, never which of our settings asked for it."""
     if error.error == "invalid_client" or error.status == 401:
         if client_auth is not None and client_auth.method == "private_key_jwt":
             return ConfigurationError(
@@ -1006,7 +1008,20 @@ def machine_refused(
             "client_id and client_secret (STYTCH_CLIENT_ID, and STYTCH_CLIENT_SECRET or the file "
             "STYTCH_CLIENT_SECRET_FILE names)."
         )
-    return ConfigurationError(str(error))
+    said = str(error).rstrip(". ")
+    if error.error == "invalid_scope":
+        return ConfigurationError(
+            f"{said}; check scopes (STYTCH_SCOPES): ask only for scopes this client has, or "
+            "leave it unset to get all of them."
+        )
+    if error.error == "unauthorized_client":
+        return ConfigurationError(
+            f"{said}; check client_id (STYTCH_CLIENT_ID) and grant_type (STYTCH_GRANT_TYPE): "
+            "a client a person signs in with takes grant_type authorization_code."
+        )
+    return ConfigurationError(
+        f"{said}; check the machine client's settings (`stytch-connected config` shows them)."
+    )
 
 
 def sign_in_impossible(no_browser: bool, environ: Mapping[str, str] | None = None) -> str | None:

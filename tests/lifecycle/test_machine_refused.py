@@ -130,7 +130,49 @@ def test_a_scope_the_client_may_not_have_is_a_configuration_error_naming_it(
     )
     error = refused(adapter, auth, stytch_resource_server.url)
     assert "invalid_scope" in str(error)
+    assert "check scopes (STYTCH_SCOPES)" in str(error), error  # the setting to fix, as documented
     assert str(stytch_m2m_client.client_secret) not in str(error)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS_IN_PROCESS)
+def test_a_client_not_allowed_the_grant_is_a_configuration_error_naming_the_settings(
+    stytch_zero_env: StytchEmulator,
+    stytch_confidential_client: ClientCredentials,
+    stytch_resource_server: ResourceServer,
+    adapter: str,
+) -> None:
+    """A Connected App (a person's client) told to use the client-credentials grant: the
+    provider answers ``unauthorized_client``, and the line names what to change."""
+    confidential = stytch_confidential_client
+    auth = stytch_auth(
+        adapter,
+        project_domain=stytch_zero_env.project_domain,
+        client_id=confidential.client_id,
+        client_secret=confidential.client_secret,
+        grant_type="client_credentials",
+    )
+    error = refused(adapter, auth, stytch_resource_server.url)
+    assert "unauthorized_client" in str(error), error
+    assert "check client_id (STYTCH_CLIENT_ID) and grant_type (STYTCH_GRANT_TYPE)" in str(error)
+    assert str(confidential.client_secret) not in str(error)
+    assert not stytch_resource_server.tokens_seen
+
+
+def test_a_refused_scope_through_httpie_is_one_line_naming_the_setting(
+    stytch_zero_env: StytchEmulator,
+    stytch_m2m_client: ClientCredentials,
+    stytch_resource_server: ResourceServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("STYTCH_PROJECT_DOMAIN", stytch_zero_env.project_domain)
+    monkeypatch.setenv("STYTCH_CLIENT_ID", stytch_m2m_client.client_id)
+    monkeypatch.setenv("STYTCH_CLIENT_SECRET", str(stytch_m2m_client.client_secret))
+    monkeypatch.setenv("STYTCH_SCOPES", "admin")
+    result = http("-A", "stytch", "GET", stytch_resource_server.url, config_dir=tmp_path)
+    assert result.status == 1 and result.stdout == ""
+    assert "invalid_scope" in result.stderr and "check scopes (STYTCH_SCOPES)" in result.stderr
+    assert str(stytch_m2m_client.client_secret) not in result.stderr
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS_IN_PROCESS)
