@@ -108,6 +108,30 @@ def check(backend: KeyringBackend) -> None:
     )
 
 
+def turned_off(backend: KeyringBackend) -> str | None:
+    """Why nothing can be kept when a person named keyring's own "no keyring" backend
+    (``fail.Keyring``, ``null.Keyring``: how CI images and tools turn keyrings off), or None
+    when nobody named it (keyring found nothing and fell back to it by itself).
+
+    A named one is a choice, not a missing desktop: the reasons for an absent system keyring
+    (no D-Bus session, no Secret Service) and "name a backend" would send the person hunting
+    for something that is not wrong. The setting that did it is named, with the way out.
+    """
+    chooser = chosen_by(backend)
+    if chooser is None or chooser.startswith("the program"):
+        return None
+    undo = (
+        "unset PYTHON_KEYRING_BACKEND or name a system keyring's backend there"
+        if chooser == "PYTHON_KEYRING_BACKEND"
+        else f"name a system keyring's backend as default-keyring in {chooser}"
+    )
+    return (
+        f"The keyring backend {name_of(backend)}, chosen by {chooser}, keeps nothing (it is "
+        "how keyring is turned off), so your tokens cannot be kept; opt in to the 0600 file "
+        f"store with STYTCH_TOKEN_STORE=file, or {undo}."
+    )
+
+
 def describe(backend: KeyringBackend) -> str:
     """For ``status`` and ``login``: the real backend, what kind it is, and who chose it."""
     name, weak, chooser = name_of(writer(backend)), weakness(backend), chosen_by(backend)

@@ -250,10 +250,13 @@ class KeyringStore:
         import keyring
         from keyring.backends import fail, null
 
-        from .keyring_choice import check
+        from .keyring_choice import check, turned_off
 
         backend = keyring.get_keyring()
         if isinstance(backend, (fail.Keyring, null.Keyring)):
+            chosen = turned_off(backend)
+            if chosen is not None:
+                raise TokenStoreError(chosen)
             raise keyring.errors.NoKeyringError(type(backend).__name__)
         if checked:
             check(backend)

@@ -232,6 +232,35 @@ def test_no_keyring_in_an_http_process_is_one_error_line(
     assert stytch_env.counters["authorize_page"] == 0
 
 
+@pytest.mark.parametrize("backend", [fail.Keyring, null.Keyring])
+def test_a_keyring_turned_off_by_name_is_said_so_not_blamed_on_dbus(
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    stytch_keyring: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    backend: type[keyring.backend.KeyringBackend],
+) -> None:
+    """``PYTHON_KEYRING_BACKEND=keyring.backends.null.Keyring`` (or ``fail``) is how CI images
+    and tools turn keyrings off: the line says that this setting is why nothing can be kept,
+    not that a D-Bus session or a Secret Service is missing, nor to name a backend there."""
+    name = f"{backend.__module__}.{backend.__qualname__}"
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", name)
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    keyring.set_keyring(backend())
+    browser = scripted_opener()
+    with pytest.raises(TokenStoreError) as caught:
+        requests.get(stytch_resource_server.url, auth=_auth(opener=browser), timeout=30)
+    message = str(caught.value)
+    assert f"{name}, chosen by PYTHON_KEYRING_BACKEND, keeps nothing" in message, message
+    assert "STYTCH_TOKEN_STORE=file" in message and "D-Bus" not in message
+    assert "\n" not in message and browser.opened == 0
+    done = _http_get(stytch_resource_server.url, stytch_keyring, PYTHON_KEYRING_BACKEND=name)
+    assert done.returncode == 1 and done.stdout == ""
+    assert f"{name}, chosen by PYTHON_KEYRING_BACKEND, keeps nothing" in done.stderr, done.stderr
+    assert "D-Bus" not in done.stderr and "Traceback" not in done.stderr
+    assert stytch_env.counters["authorize_page"] == 0
+
+
 def test_a_hanging_keyring_is_bounded_and_clear(
     stytch_env: StytchEmulator,
     stytch_resource_server: ResourceServer,
