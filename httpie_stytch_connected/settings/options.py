@@ -34,12 +34,26 @@ def _bool(value: Any) -> bool:
 
 
 def _seconds(value: Any) -> float:
+    """A span of time that may be 0 (``leeway``); the message says the bound, since "a number
+    of seconds" told someone who gave -5 nothing they had not given."""
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ValueError("a number of seconds") from None
+        raise ValueError("a number of seconds, 0 or more") from None
     if not number >= 0 or number == float("inf"):
-        raise ValueError("a number of seconds")
+        raise ValueError("a number of seconds, 0 or more")
+    return number
+
+
+def _timeout(value: Any) -> float:
+    """A wait (``login_timeout``, ``keyring_timeout``): 0 would open the browser only to give
+    up at once, or call a healthy keyring silent, so it is refused with the rest."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if not number > 0 or number == float("inf"):
+        raise ValueError("a number of seconds greater than 0")
     return number
 
 
@@ -235,11 +249,11 @@ OPTIONS: tuple[Option, ...] = (
         "127.0.0.1",
         "host name in the redirect URI: 127.0.0.1 or localhost (listens on 127.0.0.1)",
     ),
-    Option("login_timeout", _seconds, 300.0, "seconds to wait for the browser sign-in"),
+    Option("login_timeout", _timeout, 300.0, "seconds to wait for the browser sign-in"),
     Option("leeway", _seconds, 60.0, "refresh this many seconds before expiry"),
     Option("token_store", _store, "keyring", "'keyring' or 'file' (opt-in, 0600 files)"),
     Option("access_token_cache", _bool, True, "keep the access token in a 0600 cache file"),
-    Option("keyring_timeout", _seconds, 20.0, "seconds before a silent keyring is an error"),
+    Option("keyring_timeout", _timeout, 20.0, "seconds before a silent keyring is an error"),
     Option("no_browser", _bool, False, "never open a browser; print the URL instead"),
     Option(
         "allow_insecure_http", _bool, False, "send the token to plain http:// (non-loopback) URLs"

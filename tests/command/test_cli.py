@@ -128,6 +128,25 @@ def test_invalid_setting_names_it_and_its_source(stytch_env: StytchEmulator) -> 
 
 
 @pytest.mark.parametrize(
+    ("setting", "value", "wanted"),
+    [
+        ("--login-timeout", "-5", "a number of seconds greater than 0"),
+        ("--login-timeout", "0", "a number of seconds greater than 0"),
+        ("--keyring-timeout", "0", "a number of seconds greater than 0"),
+        ("--leeway", "-1", "a number of seconds, 0 or more"),
+    ],
+)
+def test_an_out_of_range_number_of_seconds_says_the_bound(
+    stytch_env: StytchEmulator, setting: str, value: str, wanted: str
+) -> None:
+    """-5 is a number of seconds: the line says which ones are allowed, and a 0 that would
+    open the browser only to give up at once is refused before anything opens."""
+    line = one_line_error(cli("login", f"{setting}={value}"))
+    assert f"is invalid: expected {wanted}." in line, line
+    assert stytch_env.counters["authorize_page"] == 0
+
+
+@pytest.mark.parametrize(
     "args", [[], ["frobnicate"], ["status", "--bogus"], ["token", "extra"]], ids=str
 )
 def test_usage_errors_exit_2(stytch_env: StytchEmulator, args: list[str]) -> None:
