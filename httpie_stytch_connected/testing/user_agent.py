@@ -227,11 +227,27 @@ def _forwarded(url: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``BROWSER`` entry point: exit 0 once the callback answered, non-zero otherwise."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 1:
-        print("usage: python -m httpie_stytch_connected.testing.user_agent URL", file=sys.stderr)
-        return 2
+    """``BROWSER`` entry point: exit 0 once the callback answered, non-zero otherwise.
+
+    argparse gives it ``--help`` (someone trying it by hand learns what it reads) and a usage
+    error (exit 2) for anything but one URL; a URL never starts with ``-``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m httpie_stytch_connected.testing.user_agent",
+        description=(
+            "Sign in and answer the consent page of a local Stytch emulator over HTTP, as a "
+            "person at a browser would, then follow the redirect to the loopback callback. "
+            "Use it as BROWSER='python -m httpie_stytch_connected.testing.user_agent %s'. "
+            "It understands only the emulator's pages and prints nothing on stdout."
+        ),
+        epilog=(
+            "environment: STYTCH_UA_DECISION (approve, deny or ignore; default approve), "
+            "STYTCH_UA_EMAIL and STYTCH_UA_PASSWORD (default: the emulator's test user)."
+        ),
+    )
+    parser.add_argument("url", metavar="URL", help="the authorization URL to open")
+    url = parser.parse_args(sys.argv[1:] if argv is None else argv).url
     decision = os.environ.get("STYTCH_UA_DECISION", "approve")
     if decision not in DECISIONS:
         print(f"user_agent: STYTCH_UA_DECISION must be one of {DECISIONS}", file=sys.stderr)
@@ -244,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         decision=decision,
     )
     with agent:
-        result = agent.open(_forwarded(args[0]))
+        result = agent.open(_forwarded(url))
     if result.reached_callback:
         return 0
     print(

@@ -970,6 +970,18 @@ def run_user_agent(url: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_user_agent_module_has_help_and_names_what_it_reads() -> None:
+    """Run by hand, ``--help`` says what it is and which variables steer it; it used to be
+    taken for the URL to open ("did not reach the callback … GET ://--help")."""
+    shown = run_user_agent("--help")
+    assert shown.returncode == 0 and shown.stderr == "", shown.stderr
+    assert "usage:" in shown.stdout and "BROWSER" in shown.stdout
+    for name in ("STYTCH_UA_DECISION", "STYTCH_UA_EMAIL", "STYTCH_UA_PASSWORD"):
+        assert name in shown.stdout
+    wrong = run_user_agent("--bogus")
+    assert wrong.returncode == 2 and "usage:" in wrong.stderr and wrong.stdout == ""
+
+
 def test_user_agent_module_entry_point(
     emulator: StytchEmulator, listener: CallbackListener
 ) -> None:
