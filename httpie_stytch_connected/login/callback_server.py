@@ -32,7 +32,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
@@ -73,6 +73,9 @@ class _Outcome:
     error_description: str | None = None
     #: A line for the terminal: an error callback that cannot be tied to this sign-in.
     notice: str | None = None
+    #: What the paste prompt says instead of ``message`` where the browser page's words would
+    #: be wrong there ("go back to the terminal" to someone already at it).
+    pasted: str | None = None
 
     @property
     def final(self) -> bool:
@@ -125,6 +128,10 @@ def evaluate(
                 "Sign-in response not recognised",
                 "This response does not belong to the sign-in that is waiting. "
                 "Go back to the terminal and use the link it shows.",
+                pasted=(
+                    "That URL belongs to another sign-in (its state is not this one's); sign in "
+                    "with the link above and paste the address that sign-in ends on."
+                ),
             )
         # Anyone on this machine can send this, so it cannot end the wait (RFC 6749 §10.12);
         # but a real provider that drops `state` from its errors must not leave the person
@@ -531,7 +538,17 @@ class CallbackServer:
     def submit_url(self, url: str) -> _Outcome:
         """Accept a redirect URL pasted by the person (headless flow); same checks as a request."""
         parts = urlsplit(url.strip())
-        return self._settle(parts.path, parts.query)
+        outcome = self._settle(parts.path, parts.query)
+        if not outcome.final and parts.path != self.path:
+            # The page's "not part of the sign-in" names nothing to look for; here we can.
+            return replace(
+                outcome,
+                pasted=(
+                    f"That is not the address this sign-in ends on ({self.redirect_uri}?code=…); "
+                    "copy the whole URL from the address bar of the page the browser ends on."
+                ),
+            )
+        return outcome
 
     def _settle(self, path: str, query: str, handler: _Handler | None = None) -> _Outcome:
         outcome = evaluate(

@@ -141,6 +141,8 @@ class Outcome(Protocol):
     def title(self) -> str: ...
     @property
     def message(self) -> str: ...
+    @property
+    def pasted(self) -> str | None: ...
 
 
 class Server(Protocol):
@@ -308,7 +310,8 @@ class Fallback:
                     # Only received: the sign-in ends after the code exchange, reported by login.
                     terminal.write("Pasted URL received.\n")
                     return
-                terminal.write(f"{outcome.message} Paste the whole URL again: ")
+                said = outcome.pasted or outcome.message
+                terminal.write(f"{said} Paste the whole URL again: ")
             if not self._stop.is_set():  # no URL can come any more: end the wait now
                 terminal.write("\n")
                 self.input_ended = True

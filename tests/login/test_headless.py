@@ -167,7 +167,13 @@ def test_paste_the_redirect_on_the_terminal(stytch_env: StytchEmulator) -> None:
         pasted = sign_in_elsewhere(url)
         code = parse_qs(urlsplit(pasted).query)["code"][0].encode()
         term.type("http://127.0.0.1:1/callback?code=forged-code&state=forged")
-        term.expect(rb"does not belong to the sign-in")
+        term.expect(rb"belongs to another sign-in.*Paste the whole URL again: ")
+        term.type("https://example.com/somewhere-else")
+        term.expect(
+            rb"not the address this sign-in ends on \(http://127\.0\.0\.1:\d+/callback\?code="
+        )
+        # Said on the terminal itself: the browser page's "go back to the terminal" is not.
+        assert b"Go back to the terminal" not in term.seen, term.seen
         term.type(pasted)
         term.expect(rb"Pasted URL received\.\r?\n")
         term.expect(rb"Signed in as ")
