@@ -405,7 +405,8 @@ EXEC_MARGIN = 60.0
 
 def _env_name(ctx: Context) -> str:
     """The --env variable name, refused in one sentence unless a shell could read it."""
-    name: str = getattr(ctx.args, "env", None) or EXEC_ENV
+    given: str | None = getattr(ctx.args, "env", None)
+    name = EXEC_ENV if given is None else given  # `--env "$UNSET"` is refused, not the default
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise ConfigurationError(
             "--env takes a variable name of letters, digits and underscores, not starting "
@@ -697,10 +698,13 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if name == "discover":
             command.add_argument("resource", metavar="URL", help="the API's URL")
-        if name in ("token", "status"):
+        if name == "status":
             command.add_argument("--json", action="store_true", help="JSON for scripts")
         if name == "token":
-            command.add_argument(
+            # One output form: --json and --format together printed --format's silently.
+            output = command.add_mutually_exclusive_group()
+            output.add_argument("--json", action="store_true", help="JSON for scripts")
+            output.add_argument(
                 "--format",
                 choices=("token", "header", "env", "headers-json"),
                 help="header: 'Authorization: Bearer …'; env: NAME=…; headers-json: "
@@ -740,6 +744,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_demo(rest)
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        if args.command == "token" and args.env is not None and args.format != "env":
+            # Otherwise ignored: the token printed bare, not as the NAME=… asked for.
+            _subparser(parser, "token").error("--env NAME goes with --format env")
         if getattr(args, "debug", False):
             debug_logging(PROG)
         explicit = {o.name: getattr(args, o.name) for o in OPTIONS if hasattr(args, o.name)}
@@ -775,6 +782,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             + ("the traceback is above." if debug else "run it again with --debug for details.")
         )
         return EXIT_ERROR
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of command ``name``, so a usage error shows that command's usage."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[name]  # type: ignore[no-any-return]
+    return parser
 
 
 def _stdout_gone() -> None:

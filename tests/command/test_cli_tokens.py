@@ -450,7 +450,7 @@ def test_a_ci_run_in_zero_configuration_names_the_ways_out_that_apply_there(
     assert stytch_zero_env.counters["authorize_page"] == 0
 
 
-@pytest.mark.parametrize("name", ["A=B", "1X", "A B"])
+@pytest.mark.parametrize("name", ["A=B", "1X", "A B", ""])
 def test_exec_refuses_a_variable_name_the_environment_cannot_hold_before_any_sign_in(
     machine: dict[str, str], name: str
 ) -> None:
@@ -462,6 +462,27 @@ def test_exec_refuses_a_variable_name_the_environment_cannot_hold_before_any_sig
         assert result.returncode != 0 and not result.stdout
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and "--env" in lines[0] and "unexpectedly" not in lines[0], lines
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["token", "--json", "--format", "header"],
+        ["token", "--env", "API_TOKEN"],
+        ["token", "--format", "header", "--env", "API_TOKEN"],
+    ],
+    ids=["json-and-format", "env-without-format", "env-with-another-format"],
+)
+def test_token_options_that_cannot_both_hold_are_a_usage_error_not_a_token(
+    machine: dict[str, str], argv: list[str]
+) -> None:
+    """``--json`` with ``--format``, or ``--env NAME`` with any output but ``--format env``,
+    used to print a token in the form the other option did not ask for (``--env`` ignored):
+    a script got what it did not expect, on stdout. Now a usage error, and no token."""
+    result = run([*CLI, *argv], machine)
+    assert result.returncode == 2 and result.stdout == "", result.stdout
+    assert "usage: stytch-connected token" in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("stytch-connected token: error: ")
 
 
 def status_json(result: subprocess.CompletedProcess[str]) -> dict[str, object]:
