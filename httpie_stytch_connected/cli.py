@@ -101,7 +101,14 @@ def cmd_login(ctx: Context) -> int:
             f"The {manager.store.description} refused the new tokens; fix it and run "
             f"`{PROG} login` again."
         )
-    say(f"Tokens for {ctx.profile} are kept in the {manager.store.description}.")
+    # In zero configuration the tokens are the API's: there are no settings to name.
+    if ctx.zero is not None and manager.resource:
+        from .oauth.urls import shown_url
+
+        whose = shown_url(manager.resource)  # the API's own spelling: shown short, as all are
+    else:
+        whose = ctx.profile
+    say(f"Tokens for {whose} are kept in the {manager.store.description}.")
     return 0
 
 
@@ -158,7 +165,7 @@ def _logout_resource(ctx: Context, zero: ZeroConfig, url: str) -> int:
         if not unusable:
             say(f"Not signed in: nothing is known about {url}.")
         return 0
-    _said_logout(ctx, zero.manager(binding).logout())
+    _said_logout(ctx, zero.manager(binding).logout(), shown_url(binding.resource))
     zero.bindings.forget(binding.resource)
     if binding.client_source == "registered":
         redirect = registration_redirect(ctx.settings.redirect_path, binding.issuer)
@@ -178,9 +185,10 @@ def _logout_resource(ctx: Context, zero: ZeroConfig, url: str) -> int:
     return 0
 
 
-def _said_logout(ctx: Context, revoked: bool | None) -> None:
+def _said_logout(ctx: Context, revoked: bool | None, resource: str | None = None) -> None:
+    """``resource``: the API signed out of in zero configuration, named instead of settings."""
     if revoked is None:
-        say(f"Not signed in: nothing is stored for {ctx.profile}.")
+        say(f"Not signed in: nothing is stored for {resource or ctx.profile}.")
     elif revoked:
         say("Signed out: the provider revoked the session and the stored tokens were deleted.")
     else:

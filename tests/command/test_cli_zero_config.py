@@ -108,6 +108,9 @@ def test_login_token_status_logout_with_resource(
 ) -> None:
     login = cli("login", "--resource", api.url)
     assert login.returncode == 0, login.stderr
+    # The tokens belong to the API, not to "the settings without a profile" (there are none).
+    assert f"Tokens for {api.resource} are kept in the " in login.stderr, login.stderr
+    assert "without a profile" not in login.stderr
     token = cli("token", "--resource", api.url)
     assert token.returncode == 0, token.stderr
     claims = stytch_zero_env.verify_access_token(token.stdout.strip())
@@ -124,6 +127,8 @@ def test_login_token_status_logout_with_resource(
     assert logout.returncode == 0, logout.stderr
     assert "revoked" in logout.stderr
     assert "Not signed in" in one_line_error(cli("status", "--resource", api.url))
+    again = cli("logout", "--resource", api.url)
+    assert again.returncode == 0 and "without a profile" not in again.stderr, again.stderr
 
 
 def test_nothing_configured_and_no_resource_says_what_to_pass(
