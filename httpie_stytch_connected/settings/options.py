@@ -250,7 +250,12 @@ OPTIONS: tuple[Option, ...] = (
         "host name in the redirect URI: 127.0.0.1 or localhost (listens on 127.0.0.1)",
     ),
     Option("login_timeout", _timeout, 300.0, "seconds to wait for the browser sign-in"),
-    Option("leeway", _seconds, 60.0, "refresh this many seconds before expiry"),
+    Option(
+        "leeway",
+        _seconds,
+        60.0,
+        "refresh this many seconds before expiry (at most half the token's lifetime)",
+    ),
     Option("token_store", _store, "keyring", "'keyring' or 'file' (opt-in, 0600 files)"),
     Option("access_token_cache", _bool, True, "keep the access token in a 0600 cache file"),
     Option("keyring_timeout", _timeout, 20.0, "seconds before a silent keyring is an error"),
