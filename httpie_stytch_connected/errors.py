@@ -113,3 +113,16 @@ class TokenEndpointGone(TokenEndpointError):
     def __init__(self, message: str, *, url: str = "", status: int | None = None) -> None:
         super().__init__(message, status=status)
         self.url = url
+
+
+def library_missing(module: str, library: str) -> ModuleNotFoundError:
+    """Raised on importing our ``module`` for an HTTP library the install does not have.
+
+    The plain install is the ``requests`` API alone, so importing the httpx or httpx2 classes
+    there is a step the person skipped, not a fault: "No module named 'anyio'" from inside the
+    package would name neither the library nor the command that adds it."""
+    return ModuleNotFoundError(
+        f"{module} needs {library}, which is not installed: pip install {library} (or install "
+        f"this package with its [{library}] extra).",
+        name=library,
+    )

@@ -11,7 +11,14 @@ for httpx and httpx2 (:mod:`.httpx2`); its docstring says what it does and where
 
 from __future__ import annotations
 
-import httpx
+from .errors import library_missing
+
+try:  # before the flow, which needs anyio: the library brings it
+    import httpx
+except ModuleNotFoundError as exc:
+    if exc.name != "httpx":
+        raise
+    raise library_missing(__name__, "httpx") from None
 
 from .httpx_flow import HttpxFamilyAuth, ProviderErrorBase
 from .managed import StytchTokens

@@ -15,7 +15,14 @@ auth=OAuth2PKCEAuth()))``; the server's 401 starts zero configuration.
 
 from __future__ import annotations
 
-import httpx2
+from .errors import library_missing
+
+try:  # before the flow, which needs anyio: the library brings it
+    import httpx2
+except ModuleNotFoundError as exc:
+    if exc.name != "httpx2":
+        raise
+    raise library_missing(__name__, "httpx2") from None
 
 from .httpx_flow import HttpxFamilyAuth, ProviderErrorBase
 from .managed import StytchTokens
