@@ -10,12 +10,13 @@ without it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError, TokenEndpointError, TokenEndpointGone
-from ..oauth.urls import check_endpoint, check_issuer
+from ..oauth.urls import check_endpoint, check_issuer, host_of
 from .options import (
     _BY_NAME,
     KNOWN_ENV,
@@ -26,6 +27,8 @@ from .options import (
     host_matches,
 )
 from .stytch import legacy_base, normalise_domain, stytch_endpoints, stytch_iss_alias
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from ..oauth.endpoints import ProviderEndpoints
@@ -53,9 +56,20 @@ class Settings(SettingValues):
         return values[name]
 
     def sends_token_to(self, url: str) -> bool:
-        """The ``hosts`` setting: with none given, every host the caller sends to."""
+        """The ``hosts`` setting: with none given, every host the caller sends to.
+
+        A host left out gets the request bare, and its answer (often a 401) is all the person
+        sees; the debug log says why, naming the origin only (a query may carry a secret)."""
         hosts: tuple[str, ...] = self.values.get("hosts") or ()
-        return not hosts or host_matches(url, hosts)
+        if not hosts or host_matches(url, hosts):
+            return True
+        log.debug(
+            "no token for %s://%s: its host is not in the hosts setting (%s)",
+            url.partition(":")[0],
+            host_of(url),
+            ", ".join(hosts),
+        )
+        return False
 
     def require(self, name: str) -> Any:
         value = self.values.get(name)

@@ -4,6 +4,7 @@ an AsyncClient): refresh (or log in) once, resend once, never to another host.""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -26,7 +27,7 @@ from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.pytest_plugin import scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
 from tests.adapters import ADAPTERS, ADAPTERS_IN_PROCESS, HTTPX, library, send, stytch_auth
-from tests.httpie_harness import Result, http
+from tests.httpie_harness import Result, http, run_http
 from tests.lifecycle import expire_stored
 from tests.loopback import LoopbackServer, QuietHandler
 
@@ -293,6 +294,39 @@ def test_a_host_outside_the_hosts_setting_gets_no_token_and_no_sign_in(
     assert stytch_env.counters["authorize_page"] == 0  # and no sign-in for it
     assert send(adapter, auth, "GET", server.url("/always401")).status_code == 401
     assert all(b and b.startswith("Bearer ") for b in _bearers(server.seen)[1:])
+
+
+WITHHELD = "no token for http://localhost:{port}: its host is not in the hosts setting"
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS_IN_PROCESS)
+def test_a_token_withheld_by_the_hosts_setting_is_said_under_debug(
+    adapter: str,
+    stytch_env: StytchEmulator,
+    server: RecordingServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A bare 401 from a host the ``hosts`` setting leaves out is what a person debugs: the
+    debug log (``--debug``, or ``logging`` at DEBUG) says the token was withheld and why,
+    naming the origin only (a query may carry secrets)."""
+    monkeypatch.setenv("STYTCH_HOSTS", urlsplit(server.url("/")).netloc)
+    other = server.url("/always401", host="localhost") + "?key=do-not-log"
+    with caplog.at_level("DEBUG", logger="httpie_stytch_connected"):
+        assert send(adapter, _auth(adapter), "GET", other).status_code == 401
+    port = urlsplit(other).port
+    assert WITHHELD.format(port=port) in caplog.text, caplog.text
+    assert "do-not-log" not in caplog.text
+
+
+def test_a_token_withheld_by_the_hosts_setting_is_said_by_http_debug(
+    stytch_env: StytchEmulator, server: RecordingServer, tmp_path: Path
+) -> None:
+    env = {**os.environ, "STYTCH_HOSTS": urlsplit(server.url("/")).netloc}
+    other = server.url("/always401", host="localhost")
+    result, _ = run_http(["--debug", "-A", "stytch", "GET", other], env, None, 60)
+    assert WITHHELD.format(port=urlsplit(other).port) in result.stderr, result.stderr[-2000:]
+    assert _bearers(server.seen) == [None]
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
