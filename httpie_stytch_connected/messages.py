@@ -56,11 +56,15 @@ LONGEST = 100 * 365 * 86400.0
 
 
 def clock(when: float) -> str | None:
-    """'14:05', or None for a moment too far off for a time of day to mean anything (or for
-    the platform's date functions to take)."""
+    """'14:05' today, '2026-12-03 14:05' on any other day (a time of day alone would name an
+    unsaid day: "expired 3 days ago (at 09:12)"), or None for a moment too far off for a time
+    of day to mean anything (or for the platform's date functions to take). Local time."""
     try:
         if abs(when - time.time()) < LONGEST:
-            return time.strftime("%H:%M", time.localtime(when))
+            moment = time.localtime(when)
+            if moment[:3] == time.localtime()[:3]:
+                return time.strftime("%H:%M", moment)
+            return time.strftime("%Y-%m-%d %H:%M", moment)
     except (OverflowError, OSError, ValueError):
         pass
     return None

@@ -263,6 +263,26 @@ def test_ctrl_c_exits_130(stytch_env: StytchEmulator) -> None:
         process.wait(timeout=TIMEOUT)
 
 
+def test_an_expiry_on_another_day_shows_its_date_not_only_a_time_of_day(
+    stytch_env: StytchEmulator,
+) -> None:
+    """A time of day alone ("expired 3 days ago (at 09:12)") named some unsaid day: a moment
+    on another day than today shows its date (local time, as the hour is)."""
+    from tests.adapters import supplied_jwt
+
+    exp = int(time.time()) - 3 * 86400
+    day = time.strftime("%Y-%m-%d", time.localtime(exp))
+    hour = time.strftime("%H:%M", time.localtime(exp))
+    for argv in (["status"], ["token"]):
+        result = cli(*argv, env={**os.environ, "STYTCH_ACCESS_TOKEN": supplied_jwt(exp=exp)})
+        said = result.stdout + result.stderr
+        assert "expired 3 days " in said and f" ago (at {day} {hour})" in said, said
+    today = int(time.time()) + 60
+    status = cli("status", env={**os.environ, "STYTCH_ACCESS_TOKEN": supplied_jwt(exp=today)})
+    if time.localtime(today).tm_yday == time.localtime().tm_yday:  # not across midnight
+        assert f"(until {time.strftime('%H:%M', time.localtime(today))})" in status.stdout
+
+
 def test_human_duration() -> None:
     assert human_duration(45) == "45 seconds"
     assert human_duration(60) == "1 minute"
