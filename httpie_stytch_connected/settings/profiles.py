@@ -43,7 +43,7 @@ def load_profile(
         if name:
             raise ConfigurationError(
                 f"Profile {name!r} was asked for but {path} does not exist; create it with a "
-                f"[profiles.{name}] table or set STYTCH_CONFIG."
+                f"{_table(name)} table or set STYTCH_CONFIG."
             ) from None
         return None, {}, ""
     data = _parse_toml(raw, path)
@@ -56,14 +56,27 @@ def load_profile(
     profile = profiles.get(chosen)
     if not isinstance(profile, dict):
         known = ", ".join(sorted(profiles)) or "none"
+        near = closest(str(chosen), [str(p) for p in profiles])
+        hint = f"; did you mean {near!r}?" if near else ""
         raise ConfigurationError(
-            f"Profile {chosen!r} is not in {path} (profiles there: {known}); add a "
-            f"[profiles.{chosen}] table or pick another with --profile, HTTPie's -a PROFILE "
+            f"Profile {chosen!r} is not in {path} (profiles there: {known}{hint}); add a "
+            f"{_table(str(chosen))} table or pick another with --profile, HTTPie's -a PROFILE "
             "or STYTCH_PROFILE."
         )
     _check_keys(profile, str(chosen), path)
     _check_secrets_private(profile, str(chosen), path)
     return str(chosen), profile, f"profile {chosen!r} in {path}"
+
+
+def _table(name: str) -> str:
+    """The TOML table header for profile ``name``: a bare key where TOML takes one, else a
+    quoted one (``-a work:`` asks for 'work:', and ``[profiles.work:]`` is no TOML)."""
+    import json
+    import re
+
+    if re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        return f"[profiles.{name}]"
+    return f"[profiles.{json.dumps(name)}]"  # a TOML basic string: JSON's escapes are TOML's
 
 
 def _check_keys(profile: Mapping[str, Any], name: str, path: Path) -> None:

@@ -61,6 +61,32 @@ def test_unknown_keys_and_profiles_are_named(config: Path) -> None:
         load_settings({}, {"STYTCH_CONFIG": str(config)}, profile="nope")
 
 
+def test_an_unknown_profile_gets_a_table_header_toml_takes_and_the_near_name(
+    config: Path,
+) -> None:
+    """``http -A stytch -a work:`` (HTTPie's user:password habit) asked for profile 'work:':
+    the line said to add ``[profiles.work:]``, which TOML refuses, and not that 'work' exists."""
+    import re
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
+
+    config.write_text('[profiles.work]\nclient_id = "x"\n')
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({}, {"STYTCH_CONFIG": str(config)}, profile="work:")
+    message = str(caught.value)
+    assert "did you mean 'work'?" in message, message
+    header = re.search(r"add a (\[profiles\.[^\]]*\]) table", message)
+    assert header is not None, message
+    assert "work:" in tomllib.loads(header.group(1) + "\n")["profiles"]
+    with pytest.raises(ConfigurationError) as plain:
+        load_settings({}, {"STYTCH_CONFIG": str(config)}, profile="home")
+    assert "add a [profiles.home] table" in str(plain.value)  # a bare key stays bare
+
+
 def test_invalid_values_name_the_setting_and_its_source(config: Path) -> None:
     config.write_text('[profiles.default]\nlogin_timeout = "soon"\n')
     with pytest.raises(ConfigurationError, match=r"login_timeout from profile 'default' in"):
