@@ -106,22 +106,25 @@ def test_the_command_runs() -> None:
     assert httpie_stytch_connected.__version__ in result.stdout
 
 
-@pytest.mark.parametrize("library", ["httpx", "httpx2"])
-def test_importing_the_httpx_classes_without_their_library_says_what_to_install(
-    library: str,
+@pytest.mark.parametrize(
+    ("module", "library"),
+    [("httpx", "httpx"), ("httpx2", "httpx2"), ("testing.mcp_server", "mcp")],
+)
+def test_importing_a_module_without_its_library_says_what_to_install(
+    module: str, library: str
 ) -> None:
-    """The plain install is the requests API alone: importing our httpx (or httpx2) module
-    without that library names the module missing and the one command that adds it, instead
-    of a bare "No module named 'httpx'" from inside the package."""
+    """The plain install is the requests API alone: importing our httpx or httpx2 classes, or
+    the MCP test server, without that library names the module missing and the one command
+    that adds it, instead of a bare "No module named 'anyio'" from inside the package."""
     code = (
         "import sys\n"
         f"sys.modules[{library!r}] = None  # as if not installed\n"
-        f"import httpie_stytch_connected.{library}\n"
+        f"import httpie_stytch_connected.{module}\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
     assert last == (
-        f"ModuleNotFoundError: httpie_stytch_connected.{library} needs {library}, which is not "
+        f"ModuleNotFoundError: httpie_stytch_connected.{module} needs {library}, which is not "
         f"installed: pip install {library} (or install this package with its [{library}] extra)."
     ), done.stderr

@@ -32,6 +32,15 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
+from ..errors import library_missing
+
+try:  # first: the package brings anyio, starlette and uvicorn, which the plain install lacks
+    import mcp  # noqa: F401
+except ModuleNotFoundError as exc:
+    if exc.name != "mcp":
+        raise
+    raise library_missing("httpie_stytch_connected.testing.mcp_server", "mcp") from None
+
 import anyio.to_thread
 import jwt
 import uvicorn
