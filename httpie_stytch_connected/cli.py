@@ -70,9 +70,10 @@ class Context:
         if self.resource:
             return self.tokens.manager_for(self.resource)
         if self.zero is not None:
+            which = _apis_found(self.zero)
             raise ConfigurationError(
-                "No provider is configured; pass --resource URL (the API: it says where to sign "
-                "in), or set STYTCH_PROJECT_DOMAIN and STYTCH_CLIENT_ID (or STYTCH_ISSUER)."
+                f"No provider is configured; pass --resource URL ({which}), or set "
+                "STYTCH_PROJECT_DOMAIN and STYTCH_CLIENT_ID (or STYTCH_ISSUER)."
             )
         return self.tokens.manager
 
@@ -81,6 +82,18 @@ class Context:
         """For messages: "profile 'work'", or what applies when no profile is in use."""
         name = self.settings.profile
         return f"profile {name!r}" if name else "the settings without a profile"
+
+
+def _apis_found(zero: ZeroConfig) -> str:
+    """Which URL ``--resource`` wants: the APIs found so far (``status`` lists them), so
+    ``token`` or ``logout`` without it need no second command to learn them."""
+    from .oauth.urls import shown_url
+
+    found = sorted({binding.resource for binding in zero.bindings.known()})
+    if not found:
+        return "the API: it says where to sign in"
+    more = f" and {len(found) - 3} more (`{PROG} status`)" if len(found) > 3 else ""
+    return "APIs found so far: " + ", ".join(shown_url(r) for r in found[:3]) + more
 
 
 # -- commands ----------------------------------------------------------------------------------

@@ -138,6 +138,17 @@ def test_nothing_configured_and_no_resource_says_what_to_pass(
     assert "login --resource URL" in one_line_error(cli("status"))
 
 
+def test_a_command_without_resource_names_the_apis_signed_in_to(
+    stytch_zero_env: StytchEmulator, api: ResourceServer
+) -> None:
+    """`status` lists the APIs found; `token`, `exec` and `logout` without --resource said
+    only "pass --resource URL", leaving the person to find which URL: they name them."""
+    assert cli("login", "--resource", api.url).returncode == 0
+    for argv in (["token"], ["logout"], ["exec", "--", "true"]):
+        line = one_line_error(cli(*argv))
+        assert f"pass --resource URL (APIs found so far: {api.resource})" in line, (argv, line)
+
+
 def test_logout_with_resource_forgets_the_registration_and_the_binding(
     stytch_zero_env: StytchEmulator, api: ResourceServer
 ) -> None:
