@@ -751,6 +751,12 @@ def _add_setting(group: argparse._ArgumentGroup, option: Option) -> None:
         group.add_argument(
             flag, dest=option.name, action=argparse.BooleanOptionalAction, help=option.doc
         )
+    elif option.secret:
+        # argv is public on this machine (ps, /proc) and kept in shell history: say so where
+        # the flag is offered, with the two ways that are not.
+        instead = f"{option.env} or --{option.flag}-file"
+        warning = f"; other local users can read it in the process list; prefer {instead}"
+        group.add_argument(flag, dest=option.name, metavar="VALUE", help=option.doc + warning)
     else:
         group.add_argument(flag, dest=option.name, metavar="VALUE", help=option.doc)
 

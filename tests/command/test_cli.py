@@ -283,6 +283,22 @@ def test_an_expiry_on_another_day_shows_its_date_not_only_a_time_of_day(
         assert f"(until {time.strftime('%H:%M', time.localtime(today))})" in status.stdout
 
 
+def test_help_warns_that_a_secret_given_as_a_flag_is_in_the_process_list(
+    stytch_env: StytchEmulator,
+) -> None:
+    """``--client-secret VALUE`` and ``--access-token VALUE`` put the secret in argv, which
+    every local user can read (``ps``, /proc) and the shell keeps in its history; --help said
+    nothing of it. Each says so and names the variable or file setting to use instead."""
+    shown = " ".join(cli("token", "--help").stdout.split())
+    for flag, instead in (
+        ("--client-secret VALUE", "STYTCH_CLIENT_SECRET or --client-secret-file"),
+        ("--access-token VALUE", "STYTCH_ACCESS_TOKEN or --access-token-file"),
+    ):
+        after = shown.rsplit(flag, 1)[1]  # its help, past the usage lines
+        said = f"other local users can read it in the process list; prefer {instead}"
+        assert said in after[:200], after[:300]
+
+
 def test_human_duration() -> None:
     assert human_duration(45) == "45 seconds"
     assert human_duration(60) == "1 minute"
