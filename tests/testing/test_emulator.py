@@ -197,7 +197,12 @@ def test_discovery_documents(emulator: StytchEmulator) -> None:
     assert oidc["response_types_supported"] == ["code"]
     assert oidc["grant_types_supported"] == ["authorization_code", "refresh_token"]
     assert oidc["code_challenge_methods_supported"] == ["S256"]
-    assert oidc["token_endpoint_auth_methods_supported"] == ["none"]
+    # Stytch's documented two, and none: it accepts public clients with PKCE.
+    assert oidc["token_endpoint_auth_methods_supported"] == [
+        "client_secret_basic",
+        "client_secret_post",
+        "none",
+    ]
     assert oidc["id_token_signing_alg_values_supported"] == ["RS256"]
     assert {"openid", "email", "profile", "offline_access"} <= set(oidc["scopes_supported"])
     assert emu.legacy_token_endpoint == emu.url + f"/v1/public/{emu.project_id}/oauth2/token"

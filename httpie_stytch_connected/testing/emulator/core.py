@@ -117,7 +117,8 @@ class EmulatorCore(LoopbackService):
         #: a confidential client (a ``client_secret``) using that method.
         self.registration_auth_method: str | None = None
         #: Switch: ``token_endpoint_auth_methods_supported`` in the metadata; ``None`` means
-        #: ``[registration_auth_method]`` when that is set, else ``["none"]``.
+        #: ``[registration_auth_method]`` when that is set, else :data:`.metadata.AUTH_METHODS`
+        #: (Stytch's documented two, and ``none`` for the public clients it accepts).
         self.token_endpoint_auth_methods: Sequence[str] | None = None
         #: Switch: ``code_challenge_methods_supported`` in the metadata (RFC 8414 §2); ``None``
         #: leaves the field out. The authorize page keeps requiring S256 either way.

@@ -5,8 +5,8 @@ on the project domain, and under ``/v1/public/{project_id}`` with the legacy iss
 
 ``code_challenge_methods_supported`` follows the ``code_challenge_methods`` switch (default
 ``["S256"]``; ``None`` leaves it out). ``token_endpoint_auth_methods_supported`` follows the
-``token_endpoint_auth_methods`` switch (default ``["none"]``, or ``[registration_auth_method]``
-when that switch is set). ``client_id_metadata_document_supported`` follows the
+``token_endpoint_auth_methods`` switch (default :data:`AUTH_METHODS`, or
+``[registration_auth_method]`` when that switch is set). ``client_id_metadata_document_supported`` follows the
 ``client_id_metadata_documents`` switch (on by default, as at Stytch).
 """
 
@@ -15,6 +15,11 @@ from __future__ import annotations
 from typing import Any
 
 from .core import EmulatorCore
+
+#: What Stytch's discovery document lists (``client_secret_basic``, ``client_secret_post``),
+#: and ``none``, which it leaves out although it accepts public clients with PKCE: a client
+#: that only the metadata kept from sending its secret would fail here and not at Stytch.
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 
 
 class Metadata(EmulatorCore):
@@ -48,4 +53,4 @@ class Metadata(EmulatorCore):
             return list(self.token_endpoint_auth_methods)
         if self.registration_auth_method is not None:
             return [self.registration_auth_method]
-        return ["none"]
+        return list(AUTH_METHODS)
