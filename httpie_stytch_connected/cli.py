@@ -297,7 +297,7 @@ def _status(
         *((("API", resource),) if resource else ()),
         ("Profile", ctx.settings.profile or "(none)"),
         ("Provider", endpoints.issuer or endpoints.token_endpoint),
-        ("Token from", source),
+        ("Token from", "signed in" if person else source),  # the store has its own row
         (
             ("Signed in as", _user(manager, tokens))
             if person
@@ -348,13 +348,21 @@ def cmd_discover(ctx: Context) -> int:
             ("Authorization endpoint", binding.authorization_endpoint),
             ("Token endpoint", binding.token_endpoint),
             ("Registration endpoint", binding.registration_endpoint or "(none)"),
-            ("Client", f"{binding.client_id} ({binding.client_source})"),
+            ("Client", _client_shown(binding.client_id, binding.client_source)),
             ("Redirect URI", redirect if port else f"{redirect} (any port)"),
             ("Scopes", " ".join(binding.scopes)),
             *((("Fallback", FALLBACKS[binding.fallback]),) if binding.fallback else ()),
         )
     )
     return 0
+
+
+def _client_shown(client_id: str, source: str) -> str:
+    """``discover``'s client: its ID and where it came from, or that none is registered yet
+    (the ID is then only a placeholder naming the registration endpoint, its own row)."""
+    if source == "to be registered":
+        return "none yet: the first sign-in registers one at the registration endpoint"
+    return f"{client_id} ({source})"
 
 
 def _user(manager: TokenManager, tokens: TokenSet) -> str:

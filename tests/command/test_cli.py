@@ -41,6 +41,8 @@ def test_login_status_token_logout(stytch_env: StytchEmulator, entry: str) -> No
     assert "offline_access" in status.stdout
     assert "valid for 59 minutes" in status.stdout or "valid for 1 hour" in status.stdout
     assert "Token store:   system keyring" in status.stdout
+    assert "Token from:    signed in\n" in status.stdout  # the store is said once, in its row
+    assert status.stdout.count("DirectoryKeyring") == 1
     secrets = [access, *stytch_env.issued_refresh_tokens()]
     assert not any(s in status.stdout + status.stderr for s in secrets)
 

@@ -36,7 +36,7 @@ def test_discover_shows_the_chain_without_signing_in_or_registering(
     assert found["Token endpoint"] == stytch_zero_env.token_endpoint
     assert found["Registration endpoint"] == stytch_zero_env.url + "/v1/oauth2/register"
     assert found["Client"] == (
-        f"(registers at {stytch_zero_env.url}/v1/oauth2/register) (to be registered)"
+        "none yet: the first sign-in registers one at the registration endpoint"
     )
     own = hashlib.sha256(stytch_zero_env.issuer.encode()).hexdigest()[:12]
     assert found["Redirect URI"] == f"http://127.0.0.1/callback/{own} (any port)"
