@@ -108,7 +108,10 @@ def check_endpoint(url: str, setting: str) -> str:
             "where it is written (where an API or its server named it, tell its owner)."
         )
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigurationError(f"{setting} must be an absolute https:// URL (got {named(url)}).")
+        raise ConfigurationError(
+            f"{setting} must be an absolute URL, https://host/… (or http:// on 127.0.0.1, ::1 "
+            f"or localhost); got {named(url)}."
+        )
     if "@" in parts.netloc:  # `https://trusted.example@evil.example` reads as the first host
         raise ConfigurationError(
             f"{setting} must not carry user information before its host (user@host); got "

@@ -71,3 +71,13 @@ def test_a_url_with_user_information_is_refused_naming_its_real_host(url: str) -
     with pytest.raises(ConfigurationError, match="user information") as caught:
         check_endpoint(url, "issuer")
     assert "login.example.com" not in str(caught.value).replace(host_of(url), "")
+
+
+@pytest.mark.parametrize("url", ["notaurl", "ftp://api.example.com/", "127.0.0.1:8080/x"])
+def test_a_url_without_a_usable_scheme_says_both_schemes_that_are(url: str) -> None:
+    """Plain http is accepted on this machine: the refusal that says what a URL must be says so
+    too, or a person testing against a local API is told to use https:// that it does not
+    serve."""
+    with pytest.raises(ConfigurationError) as caught:
+        check_endpoint(url, "the API URL")
+    assert "https://" in str(caught.value) and "http:// on 127.0.0.1" in str(caught.value)
