@@ -11,7 +11,7 @@ import pytest
 
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from tests.adapters import ADAPTERS, send, stderr_of, stytch_auth
+from tests.adapters import ADAPTERS, Answer, send, stderr_of, stytch_auth
 
 NEEDED = "write:data"
 
@@ -29,6 +29,16 @@ def writes(stytch_env: StytchEmulator) -> Iterator[ResourceServer]:
         yield api
 
 
+def one_line_naming_the_scope(
+    adapter: str, answer: Answer, capsys: pytest.CaptureFixture[str]
+) -> str:
+    """The 403 came back, and stderr has exactly one line naming :data:`NEEDED`: that line."""
+    assert answer.status_code == 403
+    said = [line for line in stderr_of(adapter, answer, capsys).splitlines() if NEEDED in line]
+    assert len(said) == 1, said
+    return said[0]
+
+
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_a_403_for_a_scope_outside_the_configured_ones_names_the_scope_to_add(
     adapter: str,
@@ -42,11 +52,8 @@ def test_a_403_for_a_scope_outside_the_configured_ones_names_the_scope_to_add(
     assert send(adapter, auth, "GET", writes.url).status_code == 200
     capsys.readouterr()  # the sign-in's notices
     notes = writes.url.replace("/api/resources", "/api/notes")
-    answer = send(adapter, auth, "GET", notes)
-    assert answer.status_code == 403
-    said = [line for line in stderr_of(adapter, answer, capsys).splitlines() if NEEDED in line]
-    assert len(said) == 1, said
-    assert "STYTCH_SCOPES" in said[0] and "insufficient_scope" in said[0]
+    said = one_line_naming_the_scope(adapter, send(adapter, auth, "GET", notes), capsys)
+    assert "STYTCH_SCOPES" in said and "insufficient_scope" in said
     assert stytch_env.counters["login"] == 1  # no sign-in for it: the scopes are the settings'
 
 
@@ -64,9 +71,8 @@ def test_a_supplied_token_short_of_a_scope_says_to_supply_one_with_it(
     monkeypatch.setenv("STYTCH_ACCESS_TOKEN", token)
     capsys.readouterr()
     notes = writes.url.replace("/api/resources", "/api/notes")
-    answer = send(adapter, stytch_auth(adapter), "GET", notes)
-    assert answer.status_code == 403
-    said = [line for line in stderr_of(adapter, answer, capsys).splitlines() if NEEDED in line]
-    assert len(said) == 1, said
-    assert "STYTCH_ACCESS_TOKEN" in said[0] and "STYTCH_SCOPES" not in said[0]
-    assert token not in said[0]
+    said = one_line_naming_the_scope(
+        adapter, send(adapter, stytch_auth(adapter), "GET", notes), capsys
+    )
+    assert "STYTCH_ACCESS_TOKEN" in said and "STYTCH_SCOPES" not in said
+    assert token not in said

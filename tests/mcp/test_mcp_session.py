@@ -48,19 +48,29 @@ def expire(server: McpResourceServer) -> None:
     expire_stored(binding.key)
 
 
+@asynccontextmanager
+async def expired_session(
+    server: McpResourceServer, emulator: StytchEmulator
+) -> AsyncIterator[tuple[ClientSession, str]]:
+    """A session that signed in and made one call (its answer comes too), then found its token
+    expired, with the emulator's counters from then on; within a bounded minute."""
+    with anyio.fail_after(60):
+        async with session_on(server.url, OAuth2PKCEAuth()) as session:
+            first = await whoami(session)
+            expire(server)
+            emulator.reset_counters()
+            yield session, first
+
+
 def test_the_token_expires_mid_session_and_the_session_goes_on_after_one_refresh(
     stytch_zero_env: StytchEmulator, stytch_mcp_server: McpResourceServer
 ) -> None:
     emulator = stytch_zero_env
 
     async def run() -> None:
-        with anyio.fail_after(60):
-            async with session_on(stytch_mcp_server.url, OAuth2PKCEAuth()) as session:
-                first = await whoami(session)
-                expire(stytch_mcp_server)
-                emulator.reset_counters()
-                assert await whoami(session) == first
-                assert await whoami(session) == first
+        async with expired_session(stytch_mcp_server, emulator) as (session, first):
+            assert await whoami(session) == first
+            assert await whoami(session) == first
         assert emulator.counters["token_refresh_ok"] == 1
         assert emulator.counters["login"] == 0
 
@@ -73,21 +83,17 @@ def test_sixteen_tool_calls_on_an_expired_token_make_one_refresh(
     emulator = stytch_zero_env
 
     async def run() -> None:
-        with anyio.fail_after(60):
-            async with session_on(stytch_mcp_server.url, OAuth2PKCEAuth()) as session:
-                first = await whoami(session)
-                expire(stytch_mcp_server)
-                emulator.reset_counters()
-                slow_token_endpoint(emulator, 1, seconds=1.0)
-                answers: list[str] = []
+        async with expired_session(stytch_mcp_server, emulator) as (session, first):
+            slow_token_endpoint(emulator, 1, seconds=1.0)
+            answers: list[str] = []
 
-                async def one() -> None:
-                    answers.append(await whoami(session))
+            async def one() -> None:
+                answers.append(await whoami(session))
 
-                async with anyio.create_task_group() as tg:
-                    for _ in range(16):
-                        tg.start_soon(one)
-                assert answers == [first] * 16
+            async with anyio.create_task_group() as tg:
+                for _ in range(16):
+                    tg.start_soon(one)
+            assert answers == [first] * 16
         assert emulator.counters["token_refresh_ok"] == 1
         assert emulator.counters["token_requests"] == 1
 
@@ -100,24 +106,20 @@ def test_a_tool_call_cancelled_during_its_refresh_leaves_the_session_working(
     emulator = stytch_zero_env
 
     async def run() -> None:
-        with anyio.fail_after(60):
-            async with session_on(stytch_mcp_server.url, OAuth2PKCEAuth()) as session:
-                first = await whoami(session)
-                expire(stytch_mcp_server)
-                emulator.reset_counters()
-                slow_token_endpoint(emulator, 1, seconds=2.0)
-                with anyio.CancelScope() as scope:
+        async with expired_session(stytch_mcp_server, emulator) as (session, first):
+            slow_token_endpoint(emulator, 1, seconds=2.0)
+            with anyio.CancelScope() as scope:
 
-                    async def cancel_when_refresh_starts() -> None:
-                        while emulator.counters["token_requests"] == 0:
-                            await anyio.sleep(0.01)
-                        scope.cancel()
+                async def cancel_when_refresh_starts() -> None:
+                    while emulator.counters["token_requests"] == 0:  # bounded: expired_session
+                        await anyio.sleep(0.01)
+                    scope.cancel()
 
-                    async with anyio.create_task_group() as tg:
-                        tg.start_soon(cancel_when_refresh_starts)
-                        await whoami(session)
-                assert scope.cancelled_caught
-                assert await whoami(session) == first
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(cancel_when_refresh_starts)
+                    await whoami(session)
+            assert scope.cancelled_caught
+            assert await whoami(session) == first
         assert emulator.counters["token_refresh_ok"] == 1
         assert emulator.counters["token_requests"] == 1
 

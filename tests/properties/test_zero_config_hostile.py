@@ -416,6 +416,40 @@ def test_a_server_that_copies_stytchs_layout_never_gets_the_honest_pages_code(
     assert posted == []  # and nothing of it reached the copy's token endpoint
 
 
+def _mix_up(api: StandIn, named: StandIn, honest_page: str, client_id: str) -> list[str]:
+    """``api`` names ``named`` as its authorization server, which sends the browser to
+    ``honest_page`` (another server's sign-in page) and answers every registration with
+    ``client_id``; the paths of what is POSTed to ``named`` come back (a code and a verifier
+    would reach its ``/token``)."""
+    posted: list[str] = []
+
+    def at_api(api: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        prm = named.url + "/prm"
+        reply(handler, 401, **{"WWW-Authenticate": f'Bearer resource_metadata="{prm}"'})
+
+    def at_named(named: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        if handler.command == "POST":
+            posted.append(handler.path)
+        if handler.path == "/prm":
+            reply(handler, 200, {"resource": api.url, "authorization_servers": [named.url]})
+        elif handler.path == "/.well-known/oauth-authorization-server":
+            document = {
+                "issuer": named.url,
+                "authorization_endpoint": honest_page,
+                "token_endpoint": named.url + "/token",
+                "registration_endpoint": named.url + "/register",
+                "code_challenge_methods_supported": ["S256"],
+            }
+            reply(handler, 200, document)
+        elif handler.path == "/register":
+            reply(handler, 201, {"client_id": client_id})
+        else:
+            reply(handler, 400, {"error": "invalid_grant"})
+
+    api.route, named.route = at_api, at_named
+    return posted
+
+
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_without_iss_the_honest_servers_code_never_reaches_the_server_an_api_named(
     agreed: None,
@@ -438,31 +472,7 @@ def test_without_iss_the_honest_servers_code_never_reaches_the_server_an_api_nam
         server_redirect_path("/callback", honest.issuer),
         requests.Session(),
     )
-    posted: list[str] = []
-
-    def at_api(api: StandIn, handler: BaseHTTPRequestHandler) -> None:
-        named = metadata_server.url + "/prm"
-        reply(handler, 401, **{"WWW-Authenticate": f'Bearer resource_metadata="{named}"'})
-
-    def at_named(named: StandIn, handler: BaseHTTPRequestHandler) -> None:
-        if handler.command == "POST":
-            posted.append(handler.path)
-        if handler.path == "/prm":
-            reply(handler, 200, {"resource": api.url, "authorization_servers": [named.url]})
-        elif handler.path == "/.well-known/oauth-authorization-server":
-            document = {
-                "issuer": named.url,
-                "authorization_endpoint": honest.authorize_url,
-                "token_endpoint": named.url + "/token",
-                "registration_endpoint": named.url + "/register",
-            }
-            reply(handler, 200, document)
-        elif handler.path == "/register":
-            reply(handler, 201, {"client_id": persons_client})
-        else:
-            reply(handler, 400, {"error": "invalid_grant"})
-
-    api.route, metadata_server.route = at_api, at_named
+    posted = _mix_up(api, metadata_server, honest.authorize_url, persons_client)
     local_hosts = _local_hosts(honest.issuer, metadata_server.url)
     auth = oauth2_auth(adapter, local_hosts=local_hosts)
     said = _said(adapter, auth, api.url + "/api", {"STYTCH_LOCAL_HOSTS": local_hosts})
@@ -633,32 +643,7 @@ def test_a_server_handing_out_the_persons_client_at_another_server_gets_no_sign_
         held = BindingCache().lookup(mine.url)
     assert held is not None
     asked = len(honest.authorization_requests)
-    posted: list[str] = []
-
-    def at_api(api: StandIn, handler: BaseHTTPRequestHandler) -> None:
-        named = metadata_server.url + "/prm"
-        reply(handler, 401, **{"WWW-Authenticate": f'Bearer resource_metadata="{named}"'})
-
-    def at_named(named: StandIn, handler: BaseHTTPRequestHandler) -> None:
-        if handler.command == "POST":
-            posted.append(handler.path)
-        if handler.path == "/prm":
-            reply(handler, 200, {"resource": api.url, "authorization_servers": [named.url]})
-        elif handler.path == "/.well-known/oauth-authorization-server":
-            document = {
-                "issuer": named.url,
-                "authorization_endpoint": honest.authorize_url,
-                "token_endpoint": named.url + "/token",
-                "registration_endpoint": named.url + "/register",
-                "code_challenge_methods_supported": ["S256"],
-            }
-            reply(handler, 200, document)
-        elif handler.path == "/register":
-            reply(handler, 201, {"client_id": held.client_id})
-        else:
-            reply(handler, 400, {"error": "invalid_grant"})
-
-    api.route, metadata_server.route = at_api, at_named
+    posted = _mix_up(api, metadata_server, honest.authorize_url, held.client_id)
     said = _said(adapter, oauth2_auth(adapter), api.url + "/api", {})
     assert "holds at another server" in said and "Traceback" not in said, said
     assert len(honest.authorization_requests) == asked and posted == ["/register"]
