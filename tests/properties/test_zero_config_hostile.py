@@ -366,6 +366,53 @@ def _said(adapter: str, auth: Any, url: str, env: dict[str, str]) -> str:
 # -- issue 17 §1: a code and verifier only ever go to the server the browser signed in at -------
 
 
+def _mix_up(
+    api: StandIn,
+    named: StandIn,
+    honest_page: str,
+    client_id: str = "",
+    *,
+    token_path: str = "/token",
+    **metadata: object,
+) -> list[str]:
+    """``api`` (200 to any token) names ``named`` as its authorization server, which sends the
+    browser to ``honest_page`` (another server's sign-in page), has its token endpoint at
+    ``token_path`` and answers every registration with ``client_id``; ``metadata`` adds to or
+    replaces its metadata's fields. The paths of what is POSTed to ``named`` come back (a code
+    and a verifier would reach its token endpoint)."""
+    posted: list[str] = []
+
+    def at_api(api: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        if handler.headers.get("Authorization"):
+            reply(handler, 200, {"ok": True})
+            return
+        prm = named.url + "/prm"
+        reply(handler, 401, **{"WWW-Authenticate": f'Bearer resource_metadata="{prm}"'})
+
+    def at_named(named: StandIn, handler: BaseHTTPRequestHandler) -> None:
+        if handler.command == "POST":
+            posted.append(handler.path)
+        if handler.path == "/prm":
+            reply(handler, 200, {"resource": api.url, "authorization_servers": [named.url]})
+        elif handler.path == "/.well-known/oauth-authorization-server":
+            document = {
+                "issuer": named.url,
+                "authorization_endpoint": honest_page,
+                "token_endpoint": named.url + token_path,
+                "registration_endpoint": named.url + "/register",
+                "code_challenge_methods_supported": ["S256"],
+                **metadata,
+            }
+            reply(handler, 200, document)
+        elif handler.path == "/register" and client_id:
+            reply(handler, 201, {"client_id": client_id})
+        else:
+            reply(handler, 400, {"error": "invalid_grant"})
+
+    api.route, named.route = at_api, at_named
+    return posted
+
+
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_a_server_that_copies_stytchs_layout_never_gets_the_honest_pages_code(
     agreed: None,
@@ -380,74 +427,20 @@ def test_a_server_that_copies_stytchs_layout_never_gets_the_honest_pages_code(
     ``iss=stytch.com/project-…``). That alias is no longer granted over metadata an API chose:
     the callback is refused, and the code and PKCE verifier never reach the copy."""
     emulator = stytch_zero_env
-    posted: list[str] = []
-
-    def at_api(api: StandIn, handler: BaseHTTPRequestHandler) -> None:
-        if handler.headers.get("Authorization"):
-            reply(handler, 200, {"ok": True})
-        else:
-            named = metadata_server.url + "/prm"
-            reply(handler, 401, **{"WWW-Authenticate": f'Bearer resource_metadata="{named}"'})
-
-    def at_copy(copy: StandIn, handler: BaseHTTPRequestHandler) -> None:
-        if handler.command == "POST":
-            posted.append(handler.path)
-        if handler.path == "/prm":
-            reply(handler, 200, {"resource": api.url, "authorization_servers": [copy.url]})
-        elif handler.path == "/.well-known/oauth-authorization-server":
-            document = {
-                "issuer": copy.url,
-                "authorization_endpoint": emulator.authorize_url,  # the honest page
-                "token_endpoint": copy.url + "/v1/oauth2/token",  # Stytch's layout, copied
-                "registration_endpoint": emulator.registration_endpoint,
-                "code_challenge_methods_supported": ["S256"],
-                "scopes_supported": ["openid", "offline_access"],
-            }
-            reply(handler, 200, document)
-        else:
-            reply(handler, 400, {"error": "invalid_grant"})
-
-    api.route, metadata_server.route = at_api, at_copy
+    posted = _mix_up(
+        api,
+        metadata_server,
+        emulator.authorize_url,
+        token_path="/v1/oauth2/token",  # Stytch's layout, copied
+        registration_endpoint=emulator.registration_endpoint,
+        scopes_supported=["openid", "offline_access"],
+    )
     local_hosts = _local_hosts(emulator.issuer, metadata_server.url)
     auth = oauth2_auth(adapter, local_hosts=local_hosts)
     said = _said(adapter, auth, api.url + "/api", {"STYTCH_LOCAL_HOSTS": local_hosts})
     assert "refused" in said and "stytch.com/project-" in said, said
     assert emulator.counters["login"] == 1  # the person did sign in at the honest page
     assert posted == []  # and nothing of it reached the copy's token endpoint
-
-
-def _mix_up(api: StandIn, named: StandIn, honest_page: str, client_id: str) -> list[str]:
-    """``api`` names ``named`` as its authorization server, which sends the browser to
-    ``honest_page`` (another server's sign-in page) and answers every registration with
-    ``client_id``; the paths of what is POSTed to ``named`` come back (a code and a verifier
-    would reach its ``/token``)."""
-    posted: list[str] = []
-
-    def at_api(api: StandIn, handler: BaseHTTPRequestHandler) -> None:
-        prm = named.url + "/prm"
-        reply(handler, 401, **{"WWW-Authenticate": f'Bearer resource_metadata="{prm}"'})
-
-    def at_named(named: StandIn, handler: BaseHTTPRequestHandler) -> None:
-        if handler.command == "POST":
-            posted.append(handler.path)
-        if handler.path == "/prm":
-            reply(handler, 200, {"resource": api.url, "authorization_servers": [named.url]})
-        elif handler.path == "/.well-known/oauth-authorization-server":
-            document = {
-                "issuer": named.url,
-                "authorization_endpoint": honest_page,
-                "token_endpoint": named.url + "/token",
-                "registration_endpoint": named.url + "/register",
-                "code_challenge_methods_supported": ["S256"],
-            }
-            reply(handler, 200, document)
-        elif handler.path == "/register":
-            reply(handler, 201, {"client_id": client_id})
-        else:
-            reply(handler, 400, {"error": "invalid_grant"})
-
-    api.route, named.route = at_api, at_named
-    return posted
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
