@@ -38,9 +38,10 @@ class OAuth2PKCEAuth(HttpxFamilyAuth, httpx.Auth):
     """Bearer tokens from an authorization-code + PKCE login against any OAuth 2.0 provider;
     one object serves ``httpx.Client`` and ``httpx.AsyncClient`` alike.
 
-    ``httpx.Client(auth=OAuth2PKCEAuth(client_id=..., authorize_url=..., token_url=...))``:
-    the arguments of :class:`httpie_stytch_connected.auth.OAuth2PKCEAuth`, and, raised from the
-    request, the same :class:`~.errors.AuthenticationError` subclasses with the same messages.
+    ``httpx.Client(auth=OAuth2PKCEAuth(client_id=..., issuer=...))`` (or
+    ``authorization_endpoint=`` and ``token_endpoint=`` instead of ``issuer=``): the arguments of
+    :class:`httpie_stytch_connected.auth.OAuth2PKCEAuth`, and, raised from the request, the same
+    :class:`~.errors.AuthenticationError` subclasses with the same messages.
     """
 
     _library = httpx

@@ -31,3 +31,25 @@ def test_the_settings_table_lists_every_setting_with_its_variable_in_order() -> 
 def test_each_documented_setting_says_what_it_is_and_its_default() -> None:
     for name, _, cells in documented():
         assert len(cells) == 2 and all(cells), (name, cells)
+
+
+_ROOT = GUIDE.parents[2]
+_CALL = re.compile(r"\b(?:StytchAuth|OAuth2PKCEAuth)\(([^()]*)\)")
+
+
+def test_every_keyword_a_documented_call_passes_is_one_the_classes_take() -> None:
+    """A snippet in the docs or in a public module's docstrings that passes the auth classes a
+    keyword they refuse (``token_url=``, as the httpx class's docstring once did) fails."""
+    from httpie_stytch_connected.managed import _PARTS
+
+    known = {o.name for o in OPTIONS} | set(_PARTS) | {"project_domian"}  # shown as refused
+    sources = [_ROOT / "README.md", *sorted((_ROOT / "docs").rglob("*.md"))]
+    sources += sorted((_ROOT / "httpie_stytch_connected").glob("*.py"))
+    refused = [
+        (path.relative_to(_ROOT).as_posix(), keyword)
+        for path in sources
+        for call in _CALL.finditer(path.read_text(encoding="utf-8"))
+        for keyword in re.findall(r"\b([a-z_]+)=", call.group(1))
+        if keyword not in known
+    ]
+    assert refused == []
