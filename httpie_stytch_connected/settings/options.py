@@ -16,9 +16,12 @@ _Class = TypeVar("_Class", bound=type)
 
 
 def _scopes(value: Any) -> tuple[str, ...]:
-    items = value.split() if isinstance(value, str) else list(value)
+    try:
+        items = value.split() if isinstance(value, str) else list(value)
+    except TypeError:  # not text and not a sequence: an int, None from a profile, ...
+        items = []
     if not items or not all(isinstance(s, str) and s for s in items):
-        raise ValueError("a space-separated list of scopes")
+        raise ValueError("a space-separated string or a list of scope names")
     return tuple(dict.fromkeys(items))
 
 
@@ -449,11 +452,22 @@ class SettingValues:
     access_token_file: str | None
 
 
+#: What other OAuth client libraries (requests-auth, authlib) call a setting of ours: a name too
+#: far from ours for :func:`closest`, though someone coming from them types it first.
+PEER_NAMES = {
+    "token_url": "token_endpoint",
+    "authorization_url": "authorization_endpoint",
+    "revocation_url": "revocation_endpoint",
+    "redirect_uri_port": "callback_port",
+}
+
+
 def check_arguments(given: Iterable[str], callable_name: str, others: Iterable[str] = ()) -> None:
-    """A misspelt keyword argument is a ``TypeError`` naming the closest real one."""
+    """A misspelt keyword argument, or another library's name for a setting
+    (:data:`PEER_NAMES`), is a ``TypeError`` naming the setting meant."""
     known = [*_BY_NAME, *others]
     for name in given:
         if name not in known:
-            near = closest(name, known)
+            near = PEER_NAMES.get(name) or closest(name, known)
             hint = f"; did you mean {near!r}?" if near else " (see `stytch-connected config`)."
             raise TypeError(f"{callable_name}() got an unexpected keyword argument {name!r}{hint}")

@@ -200,6 +200,9 @@ def test_the_typed_views_list_exactly_the_settings_table() -> None:
         ({"project_domian": "x.example.com"}, "project_domain"),
         ({"login_timout": 5}, "login_timeout"),
         ({"sesion": None}, "session"),
+        # other OAuth libraries' names for a setting, too far from ours to be a misspelling
+        ({"token_url": "https://t.example.com"}, "token_endpoint"),
+        ({"authorization_url": "https://a.example.com"}, "authorization_endpoint"),
     ],
 )
 def test_a_misspelt_keyword_is_a_type_error_naming_the_closest(
@@ -268,6 +271,16 @@ def test_a_misspelt_environment_variable_is_named_in_errors() -> None:
         no_provider.value
     )
     assert "STYTCH_SECRET" not in str(no_provider.value)
+
+
+def test_scopes_of_the_wrong_type_are_refused_in_words() -> None:
+    """An int for scopes was refused with Python's "'int' object is not iterable"."""
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({"scopes": 5}, {"STYTCH_CONFIG": "/nonexistent.toml"})
+    assert str(caught.value) == (
+        "scopes from argument is invalid: expected a space-separated string or a list of scope "
+        "names."
+    )
 
 
 def test_a_misspelt_profile_key_names_the_closest(config: Path) -> None:
