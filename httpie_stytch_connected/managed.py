@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from .errors import ConfigurationError
 from .lifecycle.manager import Policy, TokenManager
-from .messages import Notify, Opener, notify_stderr, say_unknown_env
+from .messages import Notify, Opener, notify_stderr, say_ignored_arguments, say_unknown_env
 from .oauth.bearer import refuse_cleartext
 from .settings.config import (
     Settings,
@@ -84,6 +84,9 @@ class ManagedTokens:
             opener=opener,
             notify=notify,
         )
+        unused = self.settings.ignored()
+        passed = {n: why for n, why in unused.items() if self.settings.sources[n] == "argument"}
+        say_ignored_arguments(type(self).__name__, passed, notify or notify_stderr)
 
     @classmethod
     def from_settings(cls, settings: Settings, **parts: Any) -> ManagedTokens:

@@ -38,6 +38,15 @@ def say_unknown_env(unknown: Mapping[str, str | None], notify: Notify) -> None:
         notify(f"{name} is not a setting of httpie-stytch-connected and is ignored; {hint}")
 
 
+def say_ignored_arguments(callable_name: str, ignored: Mapping[str, str], notify: Notify) -> None:
+    """One line on ``notify`` for each keyword argument the caller passed that has no effect
+    (``ignored``: its name and the reason, from :meth:`.Settings.ignored`): two arguments of
+    one call that contradict each other, such as ``project_domain=`` and ``project_id=``, would
+    otherwise leave one silently unused. Names only, never values."""
+    for name, why in ignored.items():
+        notify(f"{callable_name}({name}=...) has no effect: {why}; leave it out.")
+
+
 def debug_logging(prefix: str) -> None:
     """Debug lines on stderr from this package's loggers only, which log hosts, steps, error
     codes and counts, never secrets; other libraries' debug output (full URLs, headers) stays

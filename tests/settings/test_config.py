@@ -353,3 +353,43 @@ def test_client_metadata_url_is_in_effect_for_zero_configuration_without_a_clien
         {"client_metadata_url": "https://c.example/m"}, {"STYTCH_CONFIG": "/nonexistent.toml"}
     )
     assert settings.ignored() == {}
+
+
+def test_an_argument_another_argument_overrides_is_said_not_silently_dropped() -> None:
+    """``StytchAuth(project_domain=, project_id=)`` used project_domain and dropped project_id
+    without a word; each such argument is now named, with the reason, on ``notify``. A setting
+    from the environment that an argument overrides is the ordinary precedence: nothing said."""
+    from httpie_stytch_connected.auth import OAuth2PKCEAuth, StytchAuth
+
+    environ = {"STYTCH_CONFIG": "/nonexistent.toml", "STYTCH_PROJECT_ID": "project-test-env"}
+    said: list[str] = []
+    StytchAuth(
+        project_domain="p.example.com",
+        project_id="project-test-arg",
+        client_id="c",
+        authorize_url="https://app.example.com/authorize",
+        environ=environ,
+        notify=said.append,
+    )
+    OAuth2PKCEAuth(
+        client_id="c",
+        issuer="https://login.example.com",
+        project_domain="p.example.com",
+        environ=environ,
+        notify=said.append,
+    )
+    assert said == [
+        "StytchAuth(project_id=...) has no effect: project_domain wins over the legacy form; "
+        "leave it out.",
+        "OAuth2PKCEAuth(project_domain=...) has no effect: issuer is set (discovery); leave it "
+        "out.",
+    ]
+    said.clear()
+    StytchAuth(
+        project_domain="p.example.com",
+        client_id="c",
+        authorize_url="https://app.example.com/authorize",
+        environ=environ,
+        notify=said.append,
+    )
+    assert said == []
