@@ -26,6 +26,13 @@ package against a local Stytch, with no Stytch account and without touching the 
   ``write:data`` scope: ``403 insufficient_scope`` until the client steps up). Its ``url`` is
   the MCP endpoint; pair it with ``stytch_zero_env`` to sign in from that URL alone. Skips the
   test when ``mcp`` is not installed (Python 3.10+, ``pip install mcp``).
+- ``stytch_m2m_client``: an M2M client of the emulator (``client_id``, ``client_secret``,
+  scopes ``read:data write:data``), for the client-credentials path a CI job takes.
+- ``stytch_confidential_client``: a confidential Connected App client of the emulator (a
+  person signs in; its ``client_secret`` authenticates the client at the token endpoint).
+- ``client_credentials_server``: a running provider-neutral
+  :class:`~.client_credentials_server.ClientCredentialsServer` (``client_secret_basic``,
+  ``client_secret_post``, ``private_key_jwt``; ``add_secret_client``, ``add_key_client``).
 """
 
 from __future__ import annotations

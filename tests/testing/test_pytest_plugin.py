@@ -4,6 +4,7 @@ fixtures and the scripted opener work as documented."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -52,3 +53,22 @@ def test_the_scripted_opener_signs_in_counts_and_can_refuse(
     with pytest.raises(LoginError, match="access_denied"):
         StytchAuth(opener=refusing, notify=lambda _: None).manager.login()
     assert refusing.opened == 1
+
+
+def test_every_fixture_the_plugin_registers_is_documented_in_the_reference() -> None:
+    """Each fixture is described in the plugin's docstring (which the reference shows) and
+    listed among the reference's members: stytch_opener, stytch_m2m_client,
+    stytch_confidential_client and client_credentials_server were missing from one or both."""
+    from pathlib import Path
+
+    from _pytest.fixtures import FixtureFunctionDefinition
+
+    from httpie_stytch_connected.testing import pytest_plugin
+
+    fixtures = [
+        n for n, v in vars(pytest_plugin).items() if isinstance(v, FixtureFunctionDefinition)
+    ]
+    reference = Path(__file__).resolve().parents[2] / "docs" / "reference" / "testing.md"
+    members = set(re.findall(r"^\s+- (\w+)$", reference.read_text(encoding="utf-8"), re.M))
+    assert [n for n in fixtures if f"- ``{n}``:" not in (pytest_plugin.__doc__ or "")] == []
+    assert [n for n in fixtures if n not in members] == []
