@@ -163,6 +163,11 @@ class ManagedTokens:
 
     @property
     def manager(self) -> TokenManager:
+        """The configured provider's token manager, for code that wants the token, a sign-in or
+        a sign-out itself: ``access_token()`` (reused, refreshed or signed in for),
+        ``login()`` (a new sign-in now), ``logout()`` (revoked and deleted), ``stored()``.
+        Blocking calls: from async code, run them on a worker thread. With no provider
+        configured it raises :class:`ConfigurationError`: use :meth:`manager_for`."""
         if self._zero is not None:
             raise ConfigurationError(
                 "No provider is configured, so the token depends on the API called; use "

@@ -319,7 +319,8 @@ def settings_help() -> str:
         "os.environ), opener= (opens the sign-in page: a callable taking the URL, returning",
         "False when it could not), notify= (receives each message for the person), store= and",
         "session= (the token store and the requests.Session for provider calls; the httpx and",
-        "httpx2 classes call the provider through the client sending the request instead).",
+        "httpx2 classes call the provider through the client sending the request unless a",
+        "session= is given).",
     ]
     return "\n".join(lines)
 
