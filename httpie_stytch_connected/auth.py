@@ -48,7 +48,8 @@ class ProviderError(TokenEndpointError, requests.RequestException):
     """A :class:`~.errors.TokenEndpointError` raised from a request made with these classes
     (or HTTPie): also a ``requests.RequestException``, so ``except requests.RequestException``
     catches an unreachable or refusing provider as it catches an unreachable API. Same words,
-    same fields."""
+    same fields; ``request`` is the request being authenticated, as the httpx classes' error
+    holds it (its method, URL and headers, without the Authorization header or the body)."""
 
 
 def raises_requests_errors(step: _Step) -> _Step:
@@ -64,9 +65,26 @@ def raises_requests_errors(step: _Step) -> _Step:
             if isinstance(exc, requests.RequestException):
                 raise
             error = ProviderError.like(exc)
+            error.request = _shown(args)
         raise error
 
     return run  # type: ignore[return-value]
+
+
+def _shown(args: tuple[Any, ...]) -> requests.PreparedRequest | None:
+    """The request a step (``args``: its arguments) was authenticating, as the error about it
+    holds it: method, URL and headers, but not the Authorization header (the token the API may
+    just have refused) or the body (the same rule as the httpx classes' ``_shown``)."""
+    for arg in args:
+        request = arg.request if isinstance(arg, requests.Response) else arg
+        if isinstance(request, requests.PreparedRequest):
+            shown = requests.PreparedRequest()
+            shown.method, shown.url = request.method, request.url
+            shown.prepare_headers(
+                {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
+            )
+            return shown
+    return None
 
 
 @lists_settings

@@ -649,3 +649,5 @@ def test_a_provider_outage_during_zero_configuration_is_the_library_s_own_error(
     assert isinstance(raised.value, TokenEndpointError) and raised.value.retryable
     assert "cannot reach" in str(raised.value)
     assert isinstance(raised.value, requests.RequestException) == (adapter == "requests")
+    # the request being authenticated, for every adapter (the requests one held None)
+    assert str(getattr(raised.value, "request").url) == api.url  # noqa: B009 - the library error's

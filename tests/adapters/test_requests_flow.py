@@ -249,6 +249,8 @@ def test_a_provider_outage_is_a_requests_exception(
         requests.get(stytch_resource_server.url, auth=StytchAuth(), timeout=30)
     assert isinstance(caught.value, TokenEndpointError)
     assert isinstance(caught.value, AuthenticationError)
+    assert caught.value.request is not None  # as httpx's: the request, without our header
+    assert caught.value.request.url == stytch_resource_server.url
 
 
 def test_a_provider_error_is_a_requests_exception_in_a_copy_and_across_processes() -> None:
