@@ -128,3 +128,23 @@ def test_importing_a_module_without_its_library_says_what_to_install(
         f"ModuleNotFoundError: httpie_stytch_connected.{module} needs {library}, which is not "
         f"installed: pip install {library} (or install this package with its [{library}] extra)."
     ), done.stderr
+
+
+@pytest.mark.parametrize("module", ["auth", "httpx", "httpx2"])
+def test_the_api_reference_documents_every_name_an_adapter_exports(module: str) -> None:
+    """Each adapter module's ``__all__`` is in the API reference, under the module or as the
+    package's own name: the requests classes' ``ProviderError`` was missing while the httpx
+    ones' was there."""
+    reference = Path(__file__).resolve().parents[1] / "docs" / "reference"
+    text = "".join(page.read_text(encoding="utf-8") for page in sorted(reference.glob("*.md")))
+    exported = importlib.import_module(f"httpie_stytch_connected.{module}").__all__
+    missing = [
+        name
+        for name in exported
+        if f"::: httpie_stytch_connected.{module}.{name}\n" not in text
+        and not (
+            name in httpie_stytch_connected.__all__
+            and f"::: httpie_stytch_connected.{name}\n" in text
+        )
+    ]
+    assert missing == []
