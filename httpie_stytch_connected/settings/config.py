@@ -111,6 +111,10 @@ class Settings(SettingValues):
             unused(("environment",), "only the legacy project_id uses it")
         if self.authorization_endpoint:
             unused(("authorize_url",), "authorization_endpoint is set and wins")
+        if self.client_secret:  # credentials.client_secret: the value before the file
+            unused(("client_secret_file",), "client_secret is set and wins")
+        if self.access_token:  # credentials.supplied_token: the value before the file
+            unused(("access_token_file",), "access_token is set and wins")
         if self.token_store == "file" and self.sources.get("keyring_timeout") != "default":
             unused(("keyring_timeout",), "token_store is file")
         if not is_zero_config(self):

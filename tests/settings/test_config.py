@@ -375,6 +375,8 @@ def test_an_argument_another_argument_overrides_is_said_not_silently_dropped() -
         client_id="c",
         issuer="https://login.example.com",
         project_domain="p.example.com",
+        client_secret="s",
+        client_secret_file="/nonexistent-secret",
         environ=environ,
         notify=said.append,
     )
@@ -383,6 +385,8 @@ def test_an_argument_another_argument_overrides_is_said_not_silently_dropped() -
         "leave it out.",
         "OAuth2PKCEAuth(project_domain=...) has no effect: issuer is set (discovery); leave it "
         "out.",
+        "OAuth2PKCEAuth(client_secret_file=...) has no effect: client_secret is set and wins; "
+        "leave it out.",
     ]
     said.clear()
     StytchAuth(
