@@ -81,12 +81,20 @@ class ScriptedOpener:
     the scripted user agent drives the sign-in it is given, in this process, and answers the
     consent page with ``decision`` (``"approve"``, ``"deny"`` or ``"ignore"``).
 
-    ``opened`` counts the sign-ins it was asked for, from any thread.
+    ``opened`` counts the sign-ins it was asked for, from any thread. It pickles, as an auth
+    object's parts must (a process pool, ``copy.copy``): a copy counts its own sign-ins.
     """
 
     def __init__(self, decision: str = "approve") -> None:
         self.decision = decision
         self.opened = 0
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"decision": self.decision, "opened": self.opened}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
         self._lock = threading.Lock()
 
     def __call__(self, url: str) -> bool:

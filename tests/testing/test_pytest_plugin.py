@@ -4,6 +4,7 @@ fixtures and the scripted opener work as documented."""
 
 from __future__ import annotations
 
+import pickle
 import re
 import subprocess
 import sys
@@ -53,6 +54,20 @@ def test_the_scripted_opener_signs_in_counts_and_can_refuse(
     with pytest.raises(LoginError, match="access_denied"):
         StytchAuth(opener=refusing, notify=lambda _: None).manager.login()
     assert refusing.opened == 1
+
+
+def test_an_auth_object_holding_the_scripted_opener_pickles(
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    stytch_opener: ScriptedOpener,
+) -> None:
+    """An auth object pickles with its parts (the requests guide), but one given the
+    ``stytch_opener`` fixture failed with "cannot pickle '_thread.lock' object": a test of a
+    tool that hands its auth object to a process pool could not use the fixture."""
+    auth = StytchAuth(opener=stytch_opener, notify=print)
+    clone = pickle.loads(pickle.dumps(auth))  # noqa: S301 - our own object
+    assert requests.get(stytch_resource_server.url, auth=clone, timeout=30).status_code == 200
+    assert stytch_opener.opened == 0  # the copy's opener signed in, and counts its own
 
 
 def test_every_fixture_the_plugin_registers_is_documented_in_the_reference() -> None:
