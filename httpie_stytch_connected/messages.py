@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable, Mapping
 
 Notify = Callable[[str], None]
-Opener = Callable[[str], bool]
+#: Opens the sign-in page at the URL; returns False when it could not (anything else: opened).
+Opener = Callable[[str], "bool | None"]
 
 
 def notify_stderr(message: str) -> None:

@@ -155,7 +155,8 @@ def _launch(
         if opener is open_browser:
             failure = launch_browser(url)
         else:
-            failure = None if opener(url) else "the browser did not open"
+            # False only: an opener that returns nothing (shows the URL its own way) opened it
+            failure = "the browser did not open" if opener(url) is False else None
         # A browser command may fail after it delivered the callback: then nothing is missing.
         if failure is None or server.answered:
             return

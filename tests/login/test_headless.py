@@ -23,6 +23,7 @@ from requests.adapters import BaseAdapter
 
 from httpie_stytch_connected.login.headless import NO_TERMINAL, no_browser_reason, no_terminal
 from httpie_stytch_connected.testing import ScriptedUserAgent, StytchEmulator
+from httpie_stytch_connected.testing.resource_server import ResourceServer
 
 TIMEOUT = 60.0
 URL = re.compile(rb"http://127\.0\.0\.1:\d+/oauth/authorize\?[^\s]+")
@@ -269,3 +270,39 @@ def test_a_signal_during_the_paste_prompt_gives_the_terminal_its_echo_back(
         term.process.send_signal(signum)
         assert term.process.wait(timeout=TIMEOUT) == -signum  # the signal still ends it
         assert termios.tcgetattr(term.master)[3] & termios.ECHO
+
+
+#: An opener that shows the URL its own way (a window, a chat message) and returns None, where
+#: a person signs in once the library has taken its answer (the launching thread has ended).
+_SILENT_OPENER = (
+    "import sys, threading, requests\n"
+    "from httpie_stytch_connected import StytchAuth\n"
+    "from httpie_stytch_connected.testing import ScriptedUserAgent\n"
+    "def opener(url):\n"
+    "    launcher = threading.current_thread()\n"
+    "    def person():\n"
+    "        launcher.join()\n"
+    "        with ScriptedUserAgent() as agent:\n"
+    "            agent.open(url)\n"
+    "    threading.Thread(target=person).start()\n"
+    "auth = StytchAuth(opener=opener)\n"
+    "print(requests.get(sys.argv[1], auth=auth, timeout=60).status_code)\n"
+)
+
+
+def test_an_opener_that_returns_none_is_not_a_browser_that_failed(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer
+) -> None:
+    """``opener=`` is documented as returning False when it could not open the page; one that
+    returns nothing was taken as failed, so with no terminal the sign-in was given up before
+    the person could finish it."""
+    result = subprocess.run(
+        [sys.executable, "-c", _SILENT_OPENER, stytch_resource_server.url],
+        env=headless_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        start_new_session=True,
+    )
+    assert (result.returncode, result.stdout) == (0, "200\n"), result.stderr
