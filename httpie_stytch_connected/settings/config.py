@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError, TokenEndpointError, TokenEndpointGone
-from ..oauth.urls import check_endpoint, check_issuer, host_of
+from ..oauth.urls import check_endpoint, host_of
 from .options import (
     _BY_NAME,
     KNOWN_ENV,
@@ -211,7 +211,7 @@ def resolve_endpoints(settings: Settings, session: HTTP = None) -> ProviderEndpo
     if settings.issuer:
         from ..storage.metadata_cache import discover
 
-        check_issuer(settings.issuer)
+        _check_issuer_setting(settings.issuer)
         found = discover(settings.issuer, session=session)
         return replace(
             found,
@@ -342,7 +342,7 @@ def storage_key(settings: Settings) -> str:
     from ..storage.paths import token_key
 
     if settings.issuer:
-        check_issuer(settings.issuer)
+        _check_issuer_setting(settings.issuer)
         anchor: str = settings.issuer
     elif settings.token_endpoint:
         anchor = settings.token_endpoint
@@ -379,6 +379,13 @@ def _stytch(settings: Settings, authorize: str) -> ProviderEndpoints:
     if settings.revocation_endpoint:  # an explicit endpoint overrides the preset's, as it says
         endpoints = replace(endpoints, revocation_endpoint=settings.revocation_endpoint).checked()
     return replace(endpoints, token_endpoint_origin=_origin(settings, _stytch_setting(settings)))
+
+
+def _check_issuer_setting(issuer: str) -> None:
+    """The issuer setting is a URL discovery fetches: without a scheme (``login.example.com``)
+    it is a setting to correct, not a provider that failed. :func:`.check_issuer` lets a
+    scheme-less issuer pass, as only Stytch's legacy metadata names one, never a setting."""
+    check_endpoint(issuer, "issuer")
 
 
 def _origin(settings: Settings, name: str) -> str:

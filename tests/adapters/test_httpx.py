@@ -651,3 +651,20 @@ def test_a_provider_outage_during_zero_configuration_is_the_library_s_own_error(
     assert isinstance(raised.value, requests.RequestException) == (adapter == "requests")
     # the request being authenticated, for every adapter (the requests one held None)
     assert str(getattr(raised.value, "request").url) == api.url  # noqa: B009 - the library error's
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS_IN_PROCESS)
+def test_an_issuer_without_a_scheme_is_a_setting_to_correct_not_a_provider_outage(
+    adapter: str, stytch_keyring: object
+) -> None:
+    """``issuer="login.example.com"`` was sent to discovery and came back as a provider failure
+    (a ``TokenEndpointError``, so a ``requests.RequestException`` or ``httpx.HTTPError``, as if
+    worth a retry) about a garbled URL; it is a ``ConfigurationError`` naming the issuer."""
+    auth = oauth2_auth(adapter, client_id="c", issuer="login.example.com")
+    with pytest.raises(AuthenticationError) as caught:
+        send(adapter, auth, "GET", "http://127.0.0.1:9/api")
+    assert type(caught.value) is ConfigurationError
+    assert str(caught.value) == (
+        "issuer must be an absolute URL, https://host/… (or http:// on 127.0.0.1, ::1 or "
+        "localhost); got a value without scheme://host."
+    )
