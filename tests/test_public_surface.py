@@ -65,6 +65,17 @@ def test_the_httpx_classes_and_the_testing_tools_are_where_they_were() -> None:
     assert callable(StytchEmulator) and callable(ScriptedUserAgent)
 
 
+def test_dir_and_help_of_the_testing_module_list_its_tools() -> None:
+    """As for the package itself: its tools load on first use, yet ``dir()`` (and so
+    ``help()`` and completion) listed none of them, and a misspelt one raised a bare
+    ``AttributeError('StytchEmulater')``."""
+    from httpie_stytch_connected import testing
+
+    assert set(testing.__all__) <= set(dir(testing))
+    with pytest.raises(AttributeError, match="has no attribute 'StytchEmulater'"):
+        testing.StytchEmulater  # noqa: B018 - the lookup is the test
+
+
 def test_the_httpx2_classes_are_in_their_own_module() -> None:
     import httpx2
 

@@ -30,4 +30,9 @@ def __getattr__(name: str) -> Any:
         from . import user_agent
 
         return getattr(user_agent, name)
-    raise AttributeError(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's own names and the test tools loaded on first use (PEP 562)."""
+    return sorted({*globals(), *__all__})
