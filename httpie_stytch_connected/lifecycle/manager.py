@@ -94,6 +94,15 @@ def announcing(notice: str) -> Iterator[None]:
         _ANNOUNCE.reset(reset)
 
 
+#: Said after a sign-in that brought no refresh token while the scopes left out
+#: ``offline_access``: each expiry will open the browser again, which the person can change.
+NO_REFRESH_TOKEN = (
+    "No refresh token came back, so a new sign-in will be needed when this access token "
+    "expires; most providers send one only for the offline_access scope, which the scopes "
+    "setting leaves out: add it to stay signed in."
+)
+
+
 class Abandoned(LoginError):
     """The caller gave up (:func:`on_behalf_of`) before anything was started for it."""
 
@@ -746,6 +755,8 @@ class TokenManager:
             check_iss=functools.partial(iss_problem, self.endpoints),
         )
         self._announce(*found[-1], before=stored)
+        if result.tokens.refresh_token is None and "offline_access" not in self.scopes:
+            self.notify(NO_REFRESH_TOKEN)
         # The grant this sign-in replaced, now that the new one is stored (RFC 7009).
         return (
             self._settle(kept[-1], mark, SIGNING_IN)

@@ -10,6 +10,7 @@ import requests
 
 from httpie_stytch_connected import StytchAuth
 from httpie_stytch_connected.errors import TokenEndpointError
+from httpie_stytch_connected.lifecycle.manager import NO_REFRESH_TOKEN
 from httpie_stytch_connected.storage.store import KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.pytest_plugin import ScriptedOpener
@@ -98,3 +99,19 @@ def test_login_signs_in_again_whatever_is_stored(
     assert stytch_opener.opened == 2 and stytch_env.counters["codes_issued"] == 2
     assert before is not None and tokens.refresh_token != before.refresh_token
     assert KeyringStore().load(auth.manager.key) == tokens
+
+
+@pytest.mark.parametrize("scopes", ["openid read:data", "openid read:data offline_access"])
+def test_a_sign_in_without_a_refresh_token_says_how_to_get_one(
+    stytch_env: StytchEmulator, stytch_resource_server: ResourceServer, scopes: str
+) -> None:
+    """``scopes="openid read:data"`` (the default's offline_access left out) signed in without a
+    refresh token and said nothing, so the person met the browser again an hour later with no
+    idea why; the sign-in now says so, once, and nothing when offline_access was asked for."""
+    notes: list[str] = []
+    auth = StytchAuth(scopes=scopes, notify=notes.append)
+    assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).status_code == 200
+    stored = auth.manager.stored()
+    assert stored is not None and (stored.refresh_token is None) == ("offline" not in scopes)
+    said = [n for n in notes if "refresh token" in n]
+    assert said == ([] if "offline" in scopes else [NO_REFRESH_TOKEN])
