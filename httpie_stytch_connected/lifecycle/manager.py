@@ -94,7 +94,7 @@ def announcing(notice: str) -> Iterator[None]:
         _ANNOUNCE.reset(reset)
 
 
-#: Said after a sign-in that brought no refresh token while the scopes left out
+#: Said after a sign-in that brought no refresh token while the configured scopes left out
 #: ``offline_access``: each expiry will open the browser again, which the person can change.
 NO_REFRESH_TOKEN = (
     "No refresh token came back, so a new sign-in will be needed when this access token "
@@ -755,7 +755,12 @@ class TokenManager:
             check_iss=functools.partial(iss_problem, self.endpoints),
         )
         self._announce(*found[-1], before=stored)
-        if result.tokens.refresh_token is None and "offline_access" not in self.scopes:
+        configured = self.resource is None  # zero configuration's scopes are the API's, not set
+        if (
+            configured
+            and result.tokens.refresh_token is None
+            and "offline_access" not in self.scopes
+        ):
             self.notify(NO_REFRESH_TOKEN)
         # The grant this sign-in replaced, now that the new one is stored (RFC 7009).
         return (
