@@ -6,8 +6,9 @@ on the project domain, and under ``/v1/public/{project_id}`` with the legacy iss
 ``code_challenge_methods_supported`` follows the ``code_challenge_methods`` switch (default
 ``["S256"]``; ``None`` leaves it out). ``token_endpoint_auth_methods_supported`` follows the
 ``token_endpoint_auth_methods`` switch (default :data:`AUTH_METHODS`, or
-``[registration_auth_method]`` when that switch is set). ``client_id_metadata_document_supported`` follows the
-``client_id_metadata_documents`` switch (on by default, as at Stytch).
+``[registration_auth_method]`` when that switch is set).
+``client_id_metadata_document_supported`` follows the ``client_id_metadata_documents`` switch
+(on by default, as at Stytch).
 """
 
 from __future__ import annotations
