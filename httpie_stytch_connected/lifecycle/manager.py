@@ -532,9 +532,11 @@ class TokenManager:
         """The refresh tokens of grants that ``tokens`` leaves behind: those ``stored`` and
         ``tokens`` already carried, ``stored``'s own when ``tokens`` come from a new grant (a
         sign-in, not a refresh: a rotated token belongs to the same grant, and revoking it
-        would end the new one too), and those in sets a killed save abandoned. Never
-        ``tokens``' own. Empty when ``keep`` (what is stored with ``tokens``) and there is no
-        revocation endpoint: nothing could ever take them."""
+        would end the new one too), and those in sets a killed or refused save abandoned.
+        Never ``tokens``' own, nor on a refresh the refreshed grant's: ``stored``'s, or that of
+        the set the store refused and this process keeps (a refused split save leaves it in
+        parts, found as abandoned). Empty when ``keep`` (what is stored with ``tokens``) and
+        there is no revocation endpoint: nothing could ever take them."""
         if keep and not self.client.revocation_endpoint:
             return ()
         found = [*(stored.superseded if stored else ()), *(tokens.superseded if tokens else ())]
@@ -544,8 +546,8 @@ class TokenManager:
         abandoned = getattr(self.store, "abandoned", None)  # optional (see SecureStore)
         found += [t.refresh_token or "" for t in (abandoned(self.key) if abandoned else ())]
         own = {tokens.refresh_token if tokens else None, None, ""}
-        if not new_grant and stored is not None:
-            own.add(stored.refresh_token)  # the grant being refreshed: still ours
+        if not new_grant:  # the grant being refreshed, stored or kept in memory: still ours
+            own.update(t.refresh_token for t in (stored, unsaved and unsaved.tokens) if t)
         kept = [t for t in dict.fromkeys(found) if t not in own]
         return tuple(kept[-SUPERSEDED_LIMIT:])
 

@@ -12,6 +12,9 @@ Faults for tests: ``STYTCH_TEST_KEYRING_FAULT`` = ``hang`` (every call blocks un
 ``fail`` (every write is refused with ``KeyringLocked``, as a locked keychain does; reads work),
 ``hang-writes`` (reads work, every write blocks as ``hang`` does: a keychain that prompts for
 write access nobody answers) or ``corrupt`` is written by tests directly into the file.
+``STYTCH_TEST_KEYRING_REFUSE=<entry>``: writes of that one entry (its user name) are refused with
+``KeyringLocked`` after the size check, others land: a keychain item that keeps its own access
+rule (macOS asks the app that made it) while new items are written freely.
 ``STYTCH_TEST_KEYRING_KILL_AT=N``: the process kills itself with SIGKILL at its N-th write (set
 or delete, counted from 1 in each process) before that write lands: a crash at a chosen step.
 :attr:`writes` counts the ``set_password`` calls attempted on an instance.
@@ -54,9 +57,9 @@ def _fault(*, writing: bool = False) -> str:
     return fault
 
 
-def _before_write(password: str | None) -> str | None:
-    """The write knobs: die at the chosen write, refuse when locked or over the size limit;
-    what the backend then keeps (``truncate:N`` cuts it)."""
+def _before_write(password: str | None, entry: str = "") -> str | None:
+    """The write knobs: die at the chosen write, refuse when locked, over the size limit or
+    the refused ``entry``; what the backend then keeps (``truncate:N`` cuts it)."""
     global _process_writes
     with _LOCK:
         _process_writes += 1
@@ -70,6 +73,8 @@ def _before_write(password: str | None) -> str | None:
         raise KeyringLocked("the test keyring is locked")
     if fault.startswith("limit:") and len(password) > int(fault.split(":", 1)[1]):
         raise PasswordSetError("the value is larger than this backend allows")
+    if entry and os.environ.get("STYTCH_TEST_KEYRING_REFUSE") == entry:
+        raise KeyringLocked("the test keyring refuses this entry")
     if fault.startswith("truncate:"):
         return password[: int(fault.split(":", 1)[1])]
     return password
@@ -114,7 +119,7 @@ class DirectoryKeyring(KeyringBackend):
     def set_password(self, service: str, username: str, password: str) -> None:
         with _LOCK:
             self.writes += 1
-        kept = _before_write(password)
+        kept = _before_write(password, username)
         with _LOCK, self._locked():
             data = self._read()
             data[f"{service}\0{username}"] = kept or ""
@@ -143,7 +148,7 @@ class SecretServiceWithFaults(SecretService.Keyring):
         return value if isinstance(value, str) else None
 
     def set_password(self, service: str, username: str, password: str) -> None:
-        kept = _before_write(password) or ""
+        kept = _before_write(password, username) or ""
         super().set_password(service, username, kept)  # type: ignore[no-untyped-call]
 
     def delete_password(self, service: str, username: str) -> None:

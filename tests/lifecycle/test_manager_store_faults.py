@@ -31,7 +31,14 @@ from httpie_stytch_connected.testing import keyring_backend
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.pytest_plugin import scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from tests.lifecycle import CLI, http_argv, login_then_expire, needs_mount_namespace, run_child
+from tests.lifecycle import (
+    CLI,
+    expire_stored,
+    http_argv,
+    login_then_expire,
+    needs_mount_namespace,
+    run_child,
+)
 
 #: Keyring faults a write can meet: refused (locked), or no answer within the timeout.
 KEYRING_FAULTS = ["fail", "hang-writes"]
@@ -278,3 +285,42 @@ def test_a_set_another_process_stored_meanwhile_is_not_overwritten_by_the_kept_o
     assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).status_code == 200
     assert not auth.manager.unsaved  # the kept set is given up, not written
     assert KeyringStore().load(key) == sibling
+
+
+def test_a_rotated_token_left_in_parts_by_a_refused_save_is_never_revoked(
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A keyring that splits large values and refuses the entry that points at the parts (a
+    keychain item with its own access rule): each refused save leaves the rotated set in the
+    parts, where the next save finds it as "abandoned". It is the grant in use, not a
+    superseded one: revoking it would end the grant, and the person would sign in again."""
+    monkeypatch.setenv("STYTCH_TEST_KEYRING_FAULT", "limit:1200")  # every set goes in parts
+    key, _ = login_then_expire(stytch_resource_server, KeyringStore())
+    browser = scripted_opener()
+    session = requests.Session()
+
+    def refuse_the_pointer(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if response.request.url == stytch_env.token_endpoint:
+            os.environ["STYTCH_TEST_KEYRING_REFUSE"] = key
+
+    session.hooks["response"].append(refuse_the_pointer)
+    monkeypatch.setenv("STYTCH_TEST_KEYRING_REFUSE", "")  # restored after the test
+    auth = StytchAuth(opener=browser, notify=lambda _: None, session=session)
+    url = stytch_resource_server.url
+    assert requests.get(url, auth=auth, timeout=30).status_code == 200  # refreshed, not stored
+    assert auth.manager.unsaved and KeyringStore().abandoned(key)  # the parts hold it
+    kept = auth.manager.access_token()
+    auth.manager.access_token(rejected=kept)  # the API refused it: refreshed again, not stored
+    assert auth.manager.unsaved
+
+    monkeypatch.setenv("STYTCH_TEST_KEYRING_REFUSE", "")  # the keyring takes the entry again
+    session.hooks["response"].clear()
+    auth.manager.access_token()  # the kept set is stored
+    assert not auth.manager.unsaved
+    for _ in range(2):  # two more runs that each refresh: the grant is still alive
+        expire_stored(key)
+        assert requests.get(url, auth=StytchAuth(opener=browser), timeout=30).status_code == 200
+    assert browser.opened == 0
+    assert stytch_env.counters["token_refresh_ok"] == 4
