@@ -655,17 +655,30 @@ class TokenManager:
         return unsaved.tokens
 
     def _store_unsaved_if_idle(self) -> None:
-        """Retry the refused write if no other thread or process holds the locks right now;
-        the token in memory is good, so a busy or failing store never delays the caller."""
+        """Retry the refused write, on a thread of its own, if no other thread or process holds
+        the locks right now; the token in memory is good, so a busy, failing or stalled store
+        never delays the caller (a keyring prompt nobody answers would otherwise cost every
+        call its timeout). One retry at a time: it holds this key's thread lock until done."""
         lock = _thread_lock(self.key)
         if not lock.acquire(blocking=False):
             return
+        try:
+            retry = threading.Thread(
+                target=self._store_unsaved, args=(lock,), name="stytch-store-retry", daemon=True
+            )
+            retry.start()
+        except BaseException:
+            lock.release()
+            raise
+
+    def _store_unsaved(self, lock: threading.Lock) -> None:
+        """:meth:`_store_unsaved_if_idle`'s retry, which releases ``lock`` (held for it)."""
         from ..storage.locks import REFRESHING, LockBusy
 
         try:
             with self._process_lock(REFRESHING, wait=False):
                 self._current(self.store.load(self.key))
-        except (LockBusy, TokenStoreError) as exc:
+        except (LockBusy, AuthenticationError) as exc:  # never a traceback from this thread
             log.debug("kept token set not stored yet (%s)", type(exc).__name__)
         finally:
             lock.release()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from tests.lifecycle import (
     login_then_expire,
     needs_mount_namespace,
     run_child,
+    wait_for,
 )
 
 #: Keyring faults a write can meet: refused (locked), or no answer within the timeout.
@@ -221,8 +223,7 @@ def test_a_refreshed_set_the_store_refuses_is_kept_and_stored_later(
     monkeypatch.setenv("STYTCH_TEST_KEYRING_FAULT", "")  # the fault is removed
     keyring_backend.release_hangs()
     with on_behalf_of(lambda: False):  # a task cancelled meanwhile: the warm path still answers
-        assert auth.manager.access_token()  # and still stores the kept set (nothing is started)
-    assert not auth.manager.unsaved
+        _stored_by_warm_calls(auth)  # and still stores the kept set (nothing is started)
     assert requests.get(url, auth=auth, timeout=30).status_code == 200
     stored = KeyringStore().load(key)
     assert stored is not None and stored.refresh_token != spent
@@ -232,6 +233,41 @@ def test_a_refreshed_set_the_store_refuses_is_kept_and_stored_later(
     assert run_child(http_argv(url), tmp_path).returncode == 0
     assert stytch_env.counters["token_refresh"] == 1 and stytch_env.counters["authorize_page"] == 0
     assert browser.opened == 0
+
+
+def _stored_by_warm_calls(auth: StytchAuth) -> None:
+    """Warm calls until the kept set is settled (their retry of the write runs on a thread of
+    its own, one at a time): stored, or given up for a set another process stored."""
+    wait_for(lambda: bool(auth.manager.access_token()) and not auth.manager.unsaved)
+
+
+def test_a_stalled_keyring_never_delays_the_calls_that_use_the_kept_set(
+    stytch_env: StytchEmulator,
+    stytch_resource_server: ResourceServer,
+    monkeypatch: pytest.MonkeyPatch,
+    release_hangs: None,
+) -> None:
+    """A keyring that stops answering writes after the refresh (a prompt nobody answers):
+    each call retries the write, and waited the keyring's whole timeout for it."""
+    key, spent = login_then_expire(stytch_resource_server, KeyringStore())
+    monkeypatch.setenv("STYTCH_TEST_KEYRING_FAULT", "")  # restored after the test
+    monkeypatch.setenv("STYTCH_KEYRING_TIMEOUT", "8")
+    session = _failing_after_the_refresh(stytch_env.token_endpoint, "hang-writes")
+    auth = StytchAuth(opener=scripted_opener(), notify=lambda _: None, session=session)
+    assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).status_code == 200
+    assert auth.manager.unsaved  # the save waited 8 s and gave up: kept in memory
+
+    started = time.monotonic()
+    for _ in range(3):
+        assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).status_code == 200
+    assert time.monotonic() - started < 4  # not 8 s each: the retry waits on its own thread
+    assert auth.manager.unsaved
+
+    monkeypatch.setenv("STYTCH_TEST_KEYRING_FAULT", "")  # the prompt is answered
+    keyring_backend.release_hangs()
+    _stored_by_warm_calls(auth)
+    stored = KeyringStore().load(key)
+    assert stored is not None and stored.refresh_token != spent
 
 
 def _kept_after_a_refused_save(
@@ -283,7 +319,7 @@ def test_a_set_another_process_stored_meanwhile_is_not_overwritten_by_the_kept_o
     sibling = replace(spent, refresh_token="refresh-token-a-sibling-stored")
     KeyringStore().save(key, sibling)  # another process signed in meanwhile
     assert requests.get(stytch_resource_server.url, auth=auth, timeout=30).status_code == 200
-    assert not auth.manager.unsaved  # the kept set is given up, not written
+    _stored_by_warm_calls(auth)  # the kept set is given up, not written
     assert KeyringStore().load(key) == sibling
 
 
@@ -317,8 +353,7 @@ def test_a_rotated_token_left_in_parts_by_a_refused_save_is_never_revoked(
 
     monkeypatch.setenv("STYTCH_TEST_KEYRING_REFUSE", "")  # the keyring takes the entry again
     session.hooks["response"].clear()
-    auth.manager.access_token()  # the kept set is stored
-    assert not auth.manager.unsaved
+    _stored_by_warm_calls(auth)
     for _ in range(2):  # two more runs that each refresh: the grant is still alive
         expire_stored(key)
         assert requests.get(url, auth=StytchAuth(opener=browser), timeout=30).status_code == 200
