@@ -527,16 +527,23 @@ class TokenManager:
         return tuple(left)
 
     def _superseded(
-        self, tokens: TokenSet | None, stored: TokenSet | None, *, new_grant: bool, keep: bool
+        self,
+        tokens: TokenSet | None,
+        stored: TokenSet | None,
+        *,
+        new_grant: bool,
+        keep: bool,
+        spent: TokenSet | None = None,
     ) -> tuple[str, ...]:
         """The refresh tokens of grants that ``tokens`` leaves behind: those ``stored`` and
         ``tokens`` already carried, ``stored``'s own when ``tokens`` come from a new grant (a
         sign-in, not a refresh: a rotated token belongs to the same grant, and revoking it
         would end the new one too), and those in sets a killed or refused save abandoned.
-        Never ``tokens``' own, nor on a refresh the refreshed grant's: ``stored``'s, or that of
-        the set the store refused and this process keeps (a refused split save leaves it in
-        parts, found as abandoned). Empty when ``keep`` (what is stored with ``tokens``) and
-        there is no revocation endpoint: nothing could ever take them."""
+        Never ``tokens``' own, nor on a refresh the refreshed grant's: ``stored``'s, and
+        ``spent``'s (the set refreshed: one the store refused and this process keeps, or one a
+        killed save left, either of which may also sit in parts found as abandoned). Empty
+        when ``keep`` (what is stored with ``tokens``) and there is no revocation endpoint:
+        nothing could ever take them."""
         if keep and not self.client.revocation_endpoint:
             return ()
         found = [*(stored.superseded if stored else ()), *(tokens.superseded if tokens else ())]
@@ -546,8 +553,8 @@ class TokenManager:
         abandoned = getattr(self.store, "abandoned", None)  # optional (see SecureStore)
         found += [t.refresh_token or "" for t in (abandoned(self.key) if abandoned else ())]
         own = {tokens.refresh_token if tokens else None, None, ""}
-        if not new_grant:  # the grant being refreshed, stored or kept in memory: still ours
-            own.update(t.refresh_token for t in (stored, unsaved and unsaved.tokens) if t)
+        if not new_grant:  # the grant being refreshed, as stored and as spent: still ours
+            own.update(t.refresh_token for t in (stored, spent) if t)
         kept = [t for t in dict.fromkeys(found) if t not in own]
         return tuple(kept[-SUPERSEDED_LIMIT:])
 
@@ -696,18 +703,24 @@ class TokenManager:
         """Refresh ``current``; when the grant is refused, re-read the store before giving up.
 
         Another process (or one that ignores our lock) may have rotated the refresh token and
-        stored the new set: use that one. Nothing stored is ever deleted here; a set newer than
-        the one that failed stays. ``stored`` is what the store holds. ``None`` means a browser
-        login is needed.
+        stored the new set: use that one; failing that, the set a run killed in its save left of
+        the same person (:meth:`_left_by_a_killed_save`), stored before it is used. Nothing
+        stored is ever deleted here; a set newer than the one that failed stays. ``stored`` is
+        what the store holds. ``None`` means a browser login is needed.
         """
         from ..storage.locks import REFRESHING
 
         first = current
         tried: set[str] = set()
+        rescued = False  # current is a set a killed save left, not in the store yet
         for _ in range(3):
             if current is None or not current.refresh_token or current.refresh_token in tried:
                 break
             if current is not first and self._usable(current, rejected):
+                if rescued:  # stored before it is used, as a refreshed set is
+                    return self._settle(
+                        self._save(current, stored, spent=current), mark, REFRESHING
+                    )
                 self._publish(current)
                 return current
             tried.add(current.refresh_token)
@@ -719,10 +732,33 @@ class TokenManager:
                     raise  # an outage: keep the credentials, say what happened
                 log.debug("refresh refused (%s); re-reading the store", exc.error_type or exc.error)
                 current = stored = self.store.load(self.key)
+                rescued = current is None or current.refresh_token in tried
+                if rescued:
+                    current = self._left_by_a_killed_save(first, tried)
                 continue
             if rejected is not None:
                 refreshed = replace(refreshed, after_rejection="refresh")
-            return self._settle(self._save(refreshed, stored), mark, REFRESHING)
+            saved = self._save(refreshed, stored, spent=current)
+            return self._settle(saved, mark, REFRESHING)
+        return None
+
+    def _left_by_a_killed_save(self, first: TokenSet | None, tried: set[str]) -> TokenSet | None:
+        """A set of the same person as ``first`` that a save killed before its last step left
+        where no read finds it (:meth:`SecureStore.abandoned`), with a refresh token not tried
+        yet: the rotated set of a run killed right after its refresh, still good to refresh
+        rather than sign in again. None if there is none (or whose it is cannot be told)."""
+        was = first.account if first is not None else None
+        abandoned: Callable[[str], list[TokenSet]] | None = getattr(self.store, "abandoned", None)
+        if was is None or abandoned is None:
+            return None
+        for tokens in reversed(abandoned(self.key)):
+            if (
+                tokens.refresh_token
+                and tokens.refresh_token not in tried
+                and tokens.account is not None
+                and tokens.account.same_person(was)
+            ):
+                return tokens
         return None
 
     def _login_and_save(
@@ -814,19 +850,28 @@ class TokenManager:
         return identify(self.endpoints, self.client_id, self.client.http, tokens)[0]
 
     def _save(
-        self, tokens: TokenSet, stored: TokenSet | None, *, new_grant: bool = False
+        self,
+        tokens: TokenSet,
+        stored: TokenSet | None,
+        *,
+        new_grant: bool = False,
+        spent: TokenSet | None = None,
     ) -> TokenSet:
         """Secure store first: the rotated refresh token is safe before anything uses the rest.
 
         The probe passed, so a refusal here is a store that failed since: the provider has
         already rotated, so ``tokens`` are kept (memory, access cache) rather than lost, and
         written again on later calls. ``stored`` is what the store holds now; ``new_grant``:
-        ``tokens`` come from a sign-in, so ``stored``'s grant is superseded. Returns the set as
+        ``tokens`` come from a sign-in, so ``stored``'s grant is superseded; ``spent``: the set
+        whose refresh gave ``tokens`` (its grant is ``tokens``' own). Returns the set as
         written: with the refresh tokens of the grants it supersedes, in the same atomic write
         (:meth:`_superseded`), to be revoked by :meth:`_settle`.
         """
         tokens = replace(
-            tokens, superseded=self._superseded(tokens, stored, new_grant=new_grant, keep=True)
+            tokens,
+            superseded=self._superseded(
+                tokens, stored, new_grant=new_grant, keep=True, spent=spent
+            ),
         )
         try:
             self.store.save(self.key, tokens)

@@ -117,6 +117,44 @@ def test_a_run_killed_while_storing_the_rotated_set_has_handed_nothing_out(h: Ha
     assert h.api.counters["200"] == served
 
 
+def test_a_run_killed_before_the_last_step_of_a_split_save_costs_no_sign_in(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A keyring that takes a token set only in parts: a run killed after writing the rotated
+    set's parts, before the entry that names them, leaves the live set where no read finds it
+    and the spent one stored. The next run's refresh of the spent one is refused; it finds the
+    set that run left, of the same person, and refreshes that instead of signing in again."""
+    monkeypatch.setenv("STYTCH_TEST_KEYRING_FAULT", "limit:1200")
+    key, signed_in = h.login()
+    spent = h.expire(key).refresh_token
+    parts = -(-len(signed_in.to_json()) // 1000)  # a rotated set is as long: as many parts
+    assert parts >= 2
+    done = subprocess.run(
+        [sys.executable, "-c", _ONE_REQUEST, h.api.url],
+        # The probe's write and delete, the whole set (refused: too large), its parts, then
+        # the entry that names them: dies there.
+        env=dict(os.environ, STYTCH_TEST_KEYRING_KILL_AT=str(3 + parts + 1)),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    live = h.emulator.issued_refresh_tokens()[-1]
+    stored = h.stored(key)
+    assert stored is not None and stored.refresh_token == spent
+    assert [t.refresh_token for t in KeyringStore().abandoned(key)] == [live]
+
+    opener = scripted_opener()
+    for _ in range(2):  # the next run, and one more refresh after it: the grant is alive
+        assert h.get(h.auth(opener=opener)).status_code == 200
+        h.expire(key)
+    assert opener.opened == 0
+    # The killed run's refresh, and the one after: the set it left still had a good token.
+    assert h.count("token_refresh_ok") == 2
+    assert KeyringStore().abandoned(key) == []
+
+
 # -- a refused refresh: re-read the store first, then sign in; nothing deleted ---------------
 
 
