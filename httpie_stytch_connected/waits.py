@@ -9,8 +9,9 @@ the interpreter notice the pending signal.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 #: Longest uninterrupted block; short enough that Ctrl-C feels immediate.
 SLICE = 0.25
@@ -25,3 +26,36 @@ def wait_in_slices(wait: Callable[[float], bool], timeout: float) -> bool:
             return True
         if remaining <= SLICE:
             return False
+
+
+@contextlib.contextmanager
+def interrupt_after(notice: Callable[[], None]) -> Iterator[None]:
+    """Within the block, a first Ctrl-C (SIGINT) is held until the block ends, then raised as
+    KeyboardInterrupt (``notice`` says so when it arrives); a second one raises at once. For
+    work that, once started, loses something if cut short: a refresh whose provider has
+    rotated the refresh token before its answer is stored. Only on the main thread and over
+    Python's own handler: a program's own handler is left alone."""
+    import signal
+    import threading
+
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    held: list[int] = []
+
+    def hold(signum: int, frame: object) -> None:
+        if held:
+            raise KeyboardInterrupt
+        held.append(signum)
+        notice()
+
+    signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if held:
+        raise KeyboardInterrupt

@@ -46,7 +46,7 @@ from ..messages import Notify, Opener, expired_ago, notify_stderr
 from ..oauth.tokens import SUPERSEDED_LIMIT, Account, TokenSet
 from ..oauth.untrusted import unverified_claims, unverified_exp
 from ..storage.access_cache import AccessTokenCache
-from ..waits import wait_in_slices
+from ..waits import interrupt_after, wait_in_slices
 
 if TYPE_CHECKING:
     from ..oauth.client_auth import ClientAuth
@@ -725,20 +725,23 @@ class TokenManager:
                 return current
             tried.add(current.refresh_token)
             mark(self._activity(REFRESHING))  # the waiters' bound restarts with each attempt
-            try:
-                refreshed = self.client.refresh(current)
-            except TokenEndpointError as exc:
-                if not exc.grant_refused:
-                    raise  # an outage: keep the credentials, say what happened
-                log.debug("refresh refused (%s); re-reading the store", exc.error_type or exc.error)
-                current = stored = self.store.load(self.key)
-                rescued = current is None or current.refresh_token in tried
-                if rescued:
-                    current = self._left_by_a_killed_save(first, tried)
-                continue
-            if rejected is not None:
-                refreshed = replace(refreshed, after_rejection="refresh")
-            saved = self._save(refreshed, stored, spent=current)
+            # Once sent, the provider may rotate: a Ctrl-C waits until the answer is stored.
+            with interrupt_after(functools.partial(self.notify, FINISHING_REFRESH)):
+                try:
+                    refreshed = self.client.refresh(current)
+                except TokenEndpointError as exc:
+                    if not exc.grant_refused:
+                        raise  # an outage: keep the credentials, say what happened
+                    why = exc.error_type or exc.error
+                    log.debug("refresh refused (%s); re-reading the store", why)
+                    current = stored = self.store.load(self.key)
+                    rescued = current is None or current.refresh_token in tried
+                    if rescued:
+                        current = self._left_by_a_killed_save(first, tried)
+                    continue
+                if rejected is not None:
+                    refreshed = replace(refreshed, after_rejection="refresh")
+                saved = self._save(refreshed, stored, spent=current)
             return self._settle(saved, mark, REFRESHING)
         return None
 
@@ -965,6 +968,11 @@ SUPPLIED_NO_LOGIN = (
 )
 
 
+#: Said when Ctrl-C arrives while a refresh is in flight (:func:`..waits.interrupt_after`).
+FINISHING_REFRESH = (
+    "Finishing the token refresh so that its new refresh token is kept; press Ctrl-C again "
+    "to stop at once (the next run may then have to sign in again)."
+)
 #: Why a stored sign-in no longer serves (:attr:`Attempt.why`): the refresh was refused.
 SESSION_EXPIRED = "Your session has expired"
 #: ... or the token a refresh just gave was refused by the API too.

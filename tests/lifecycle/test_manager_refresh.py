@@ -27,7 +27,7 @@ from httpie_stytch_connected.storage.store import AccessTokenCache, KeyringStore
 from httpie_stytch_connected.testing.emulator import StytchEmulator
 from httpie_stytch_connected.testing.pytest_plugin import scripted_opener
 from httpie_stytch_connected.testing.resource_server import ResourceServer
-from tests.lifecycle import Harness, expire_stored, wait_for
+from tests.lifecycle import Harness, expire_stored, http_argv, slow_token_endpoint, wait_for
 from tests.loopback import LoopbackServer, QuietHandler
 
 # -- an expired token is refreshed, the rotated refresh token stored first ---------------------
@@ -153,6 +153,64 @@ def test_a_run_killed_before_the_last_step_of_a_split_save_costs_no_sign_in(
     # The killed run's refresh, and the one after: the set it left still had a good token.
     assert h.count("token_refresh_ok") == 2
     assert KeyringStore().abandoned(key) == []
+
+
+def test_ctrl_c_during_a_refresh_keeps_the_rotated_refresh_token(
+    h: Harness, tmp_path: Path
+) -> None:
+    """Ctrl-C while the refresh is at the provider: the provider rotates whatever the client
+    does, so a run that stopped there lost the new refresh token with the old one spent, and
+    the next run signed in again. The first Ctrl-C now waits for the answer to be stored."""
+    key, _ = h.login()
+    spent = h.expire(key).refresh_token
+    slow_token_endpoint(h.emulator, 1, seconds=2)
+    run = subprocess.Popen(
+        http_argv(h.api.url),
+        env=dict(os.environ, HTTPIE_CONFIG_DIR=str(tmp_path / "httpie")),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: h.count("token_requests") == 2)  # the sign-in's, and the refresh's
+        run.send_signal(signal.SIGINT)
+        _, err = run.communicate(timeout=60)
+    finally:
+        run.kill()
+    assert run.returncode != 0 and "Traceback" not in err
+    wait_for(lambda: h.count("token_refresh") == 1)  # the provider has rotated
+    stored = h.stored(key)
+    assert stored is not None and stored.refresh_token != spent
+    assert stored.refresh_token == h.emulator.issued_refresh_tokens()[-1]
+    assert "Finishing the token refresh" in err
+    opener = scripted_opener()
+    assert h.get(h.auth(opener=opener)).status_code == 200
+    assert opener.opened == 0
+
+
+def test_a_second_ctrl_c_during_a_refresh_stops_at_once(h: Harness, tmp_path: Path) -> None:
+    key, _ = h.login()
+    h.expire(key)
+    slow_token_endpoint(h.emulator, 1, seconds=30)
+    err = tmp_path / "stderr"
+    with err.open("w") as sink:
+        run = subprocess.Popen(
+            http_argv(h.api.url),
+            env=dict(os.environ, HTTPIE_CONFIG_DIR=str(tmp_path / "httpie")),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
+    try:
+        wait_for(lambda: h.count("token_requests") == 2)
+        run.send_signal(signal.SIGINT)
+        wait_for(lambda: "Finishing the token refresh" in err.read_text())
+        run.send_signal(signal.SIGINT)
+        assert run.wait(timeout=10) != 0  # not after the 30 s the provider takes
+    finally:
+        run.kill()
+    assert "Traceback" not in err.read_text()
 
 
 # -- a refused refresh: re-read the store first, then sign in; nothing deleted ---------------
