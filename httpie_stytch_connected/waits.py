@@ -29,33 +29,50 @@ def wait_in_slices(wait: Callable[[float], bool], timeout: float) -> bool:
 
 
 @contextlib.contextmanager
-def interrupt_after(notice: Callable[[], None]) -> Iterator[None]:
-    """Within the block, a first Ctrl-C (SIGINT) is held until the block ends, then raised as
-    KeyboardInterrupt (``notice`` says so when it arrives); a second one raises at once. For
-    work that, once started, loses something if cut short: a refresh whose provider has
-    rotated the refresh token before its answer is stored. Only on the main thread and over
-    Python's own handler: a program's own handler is left alone."""
+def stops_held(notice: Callable[[], None]) -> Iterator[None]:
+    """Within the block, a first Ctrl-C (SIGINT), SIGTERM or SIGHUP is held until the block
+    ends and then acts as it would have (KeyboardInterrupt; the process ended by the signal),
+    ``notice`` saying so when it arrives; a second one acts at once. For work that, once
+    started, loses something if cut short: a refresh whose provider has rotated the refresh
+    token before its answer is stored. Only on the main thread, and only for signals left to
+    their default (Python's own handler for SIGINT): a program's own handler is left alone."""
     import signal
     import threading
 
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
+    defaults: dict[int, object] = {}
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is None:
+            continue
+        default = signal.default_int_handler if name == "SIGINT" else signal.SIG_DFL
+        if signal.getsignal(number) is default:
+            defaults[number] = default
     held: list[int] = []
 
-    def hold(signum: int, frame: object) -> None:
-        if held:
+    def restore() -> None:
+        for number, handler in defaults.items():
+            signal.signal(number, handler)  # type: ignore[arg-type]
+
+    def act(number: int) -> None:
+        restore()
+        if number == signal.SIGINT:
             raise KeyboardInterrupt
-        held.append(signum)
+        signal.raise_signal(number)  # its default again: the process ends as it would have
+
+    def hold(number: int, frame: object) -> None:
+        if held:
+            act(number)
+        held.append(number)
         notice()
 
-    signal.signal(signal.SIGINT, hold)
+    for number in defaults:
+        signal.signal(number, hold)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        restore()
     if held:
-        raise KeyboardInterrupt
+        act(held[0])

@@ -46,7 +46,7 @@ from ..messages import Notify, Opener, expired_ago, notify_stderr
 from ..oauth.tokens import SUPERSEDED_LIMIT, Account, TokenSet
 from ..oauth.untrusted import unverified_claims, unverified_exp
 from ..storage.access_cache import AccessTokenCache
-from ..waits import interrupt_after, wait_in_slices
+from ..waits import stops_held, wait_in_slices
 
 if TYPE_CHECKING:
     from ..oauth.client_auth import ClientAuth
@@ -725,8 +725,8 @@ class TokenManager:
                 return current
             tried.add(current.refresh_token)
             mark(self._activity(REFRESHING))  # the waiters' bound restarts with each attempt
-            # Once sent, the provider may rotate: a Ctrl-C waits until the answer is stored.
-            with interrupt_after(functools.partial(self.notify, FINISHING_REFRESH)):
+            # Once sent, the provider may rotate: a stop waits until the answer is stored.
+            with stops_held(functools.partial(self.notify, FINISHING_REFRESH)):
                 try:
                     refreshed = self.client.refresh(current)
                 except TokenEndpointError as exc:
@@ -968,7 +968,8 @@ SUPPLIED_NO_LOGIN = (
 )
 
 
-#: Said when Ctrl-C arrives while a refresh is in flight (:func:`..waits.interrupt_after`).
+#: Said when Ctrl-C (or SIGTERM, SIGHUP) arrives while a refresh is in flight
+#: (:func:`..waits.stops_held`).
 FINISHING_REFRESH = (
     "Finishing the token refresh so that its new refresh token is kept; press Ctrl-C again "
     "to stop at once (the next run may then have to sign in again)."

@@ -155,12 +155,14 @@ def test_a_run_killed_before_the_last_step_of_a_split_save_costs_no_sign_in(
     assert KeyringStore().abandoned(key) == []
 
 
-def test_ctrl_c_during_a_refresh_keeps_the_rotated_refresh_token(
-    h: Harness, tmp_path: Path
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_during_a_refresh_keeps_the_rotated_refresh_token(
+    h: Harness, tmp_path: Path, stop: signal.Signals
 ) -> None:
-    """Ctrl-C while the refresh is at the provider: the provider rotates whatever the client
-    does, so a run that stopped there lost the new refresh token with the old one spent, and
-    the next run signed in again. The first Ctrl-C now waits for the answer to be stored."""
+    """Ctrl-C (or SIGTERM: ``timeout``, a cancelled CI job; SIGHUP: a closed terminal) while
+    the refresh is at the provider: the provider rotates whatever the client does, so a run
+    that stopped there lost the new refresh token with the old one spent, and the next run
+    signed in again. The first stop now waits for the answer to be stored."""
     key, _ = h.login()
     spent = h.expire(key).refresh_token
     slow_token_endpoint(h.emulator, 1, seconds=2)
@@ -174,11 +176,12 @@ def test_ctrl_c_during_a_refresh_keeps_the_rotated_refresh_token(
     )
     try:
         wait_for(lambda: h.count("token_requests") == 2)  # the sign-in's, and the refresh's
-        run.send_signal(signal.SIGINT)
+        run.send_signal(stop)
         _, err = run.communicate(timeout=60)
     finally:
         run.kill()
-    assert run.returncode != 0 and "Traceback" not in err
+    assert run.returncode == (-stop if stop != signal.SIGINT else 130), err
+    assert "Traceback" not in err
     wait_for(lambda: h.count("token_refresh") == 1)  # the provider has rotated
     stored = h.stored(key)
     assert stored is not None and stored.refresh_token != spent
