@@ -74,5 +74,5 @@ def stops_held(notice: Callable[[], None]) -> Iterator[None]:
         yield
     finally:
         restore()
-    if held:
-        act(held[0])
+        if held:  # also when the block failed: a stop held is never swallowed
+            act(held[0])
