@@ -144,7 +144,7 @@ def evaluate(
             notice=(
                 "The browser reported a sign-in error that cannot be checked (no matching "
                 f"state): {_said(error, description)}. Still waiting; if it was yours, press "
-                "Ctrl-C and run the command again."
+                "Ctrl-C and try again."
             ),
         )
     if error is not None:
@@ -574,8 +574,8 @@ class CallbackServer:
         """Block until the real answer arrives; return the code or raise :class:`LoginError`."""
         if not wait_in_slices(self._done.wait, timeout):
             raise LoginError(
-                f"No sign-in response arrived within {timeout:g} seconds; run the command again "
-                "and finish signing in with the browser, or allow more time with "
+                f"No sign-in response arrived within {timeout:g} seconds; try again and "
+                "finish signing in with the browser, or allow more time with "
                 "STYTCH_LOGIN_TIMEOUT. If the browser showed an error instead, the provider may "
                 f"not accept the redirect URI {self.redirect_uri}: it must allow a loopback "
                 "redirect on any port (RFC 8252), or set STYTCH_CALLBACK_PORT (and "
@@ -587,13 +587,13 @@ class CallbackServer:
         if outcome.error == _ISSUER_MISMATCH:
             raise LoginError(
                 f"The sign-in response was refused: {outcome.error_description}; its code was "
-                "not used. Check the issuer setting, then run the command again."
+                "not used. Check the issuer setting, then try again."
             )
         if outcome.error is not None:
             raise LoginError(
                 "The sign-in was refused in the browser: "
                 f"{_said(outcome.error, outcome.error_description)}. "
-                "Run the command again to retry.",
+                "Try again to sign in once more.",
                 error=outcome.error,
             )
         assert outcome.code is not None

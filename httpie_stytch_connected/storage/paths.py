@@ -204,7 +204,7 @@ def _unlink(path: Path) -> None:
         where = f" (under {setting})" if setting else ""
         raise TokenStoreError(
             f"Could not delete {path}{where} ({exc.strerror or type(exc).__name__}); delete it "
-            "by hand, then run the command again."
+            "by hand, then try again."
         ) from None
 
 

@@ -72,7 +72,7 @@ def test_errors_are_one_line_on_stderr_without_traceback(
     assert error_lines[0].startswith(
         "http: error: LoginError: The sign-in was refused in the browser: access_denied"
     )
-    assert error_lines[0].endswith("Run the command again to retry.")
+    assert error_lines[0].endswith("Try again to sign in once more.")
     assert "Traceback" not in result.stderr
 
 
