@@ -295,9 +295,14 @@ class ZeroConfig:
         parsed = bearer_challenge(challenge)
         if parsed is None:  # not an OAuth-protected API: its 401 is the answer
             return None
+        return self._first_token(self.discover(url, parsed))
+
+    def _first_token(self, binding: Binding) -> str:
+        """A token for a binding just discovered: the sign-in, if one starts, says first where
+        and for which API (:func:`..lifecycle.manager.announcing`); then whether the token is
+        bound to that API (:meth:`say_if_unbound`)."""
         from ..lifecycle.manager import announcing
 
-        binding = self.discover(url, parsed)
         with announcing(
             f"Signing in to {shown_url(binding.issuer)} for {shown_url(binding.resource)} …"
         ):
@@ -381,14 +386,7 @@ class ZeroConfig:
             f"and now names another authorization server, {shown_url(found.authorization_server)}; "
             "following it."
         )
-        from ..lifecycle.manager import announcing
-
-        fresh = self.discover(url, parsed, found=found)
-        with announcing(
-            f"Signing in to {shown_url(fresh.issuer)} for {shown_url(fresh.resource)} …"
-        ):
-            renewed = self.access_token(fresh)
-        self.say_if_unbound(fresh, renewed)
+        renewed = self._first_token(self.discover(url, parsed, found=found))
         self._abandon(binding)
         return renewed
 
