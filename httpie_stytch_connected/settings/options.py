@@ -36,28 +36,28 @@ def _bool(value: Any) -> bool:
     raise ValueError("true or false")
 
 
-def _seconds(value: Any) -> float:
-    """A span of time that may be 0 (``leeway``); the message says the bound, since "a number
-    of seconds" told someone who gave -5 nothing they had not given."""
+def _finite_seconds(value: Any, allowed: Callable[[float], bool], bound: str) -> float:
+    """``value`` as a finite number of seconds for which ``allowed`` holds; else ValueError
+    saying ``bound``, since "a number of seconds" told someone who gave -5 nothing they had
+    not given."""
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ValueError("a number of seconds, 0 or more") from None
-    if not number >= 0 or number == float("inf"):
-        raise ValueError("a number of seconds, 0 or more")
+        raise ValueError(f"a number of seconds{bound}") from None
+    if not allowed(number) or number == float("inf"):  # NaN is never allowed
+        raise ValueError(f"a number of seconds{bound}")
     return number
+
+
+def _seconds(value: Any) -> float:
+    """A span of time that may be 0 (``leeway``)."""
+    return _finite_seconds(value, lambda n: n >= 0, ", 0 or more")
 
 
 def _timeout(value: Any) -> float:
     """A wait (``login_timeout``, ``keyring_timeout``): 0 would open the browser only to give
     up at once, or call a healthy keyring silent, so it is refused with the rest."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = -1.0
-    if not number > 0 or number == float("inf"):
-        raise ValueError("a number of seconds greater than 0")
-    return number
+    return _finite_seconds(value, lambda n: n > 0, " greater than 0")
 
 
 def _store(value: Any) -> str:
